@@ -1,0 +1,87 @@
+"""Command line: ``python -m ketadash migrate | demo | import``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from ketadash.db import DatabaseUnavailable, database_url, migrate
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("--now needs a time zone, e.g. 2026-11-27T09:30+00:00")
+    return moment
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ketadash", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate_cmd = commands.add_parser("migrate", help="bring a database to the current schema")
+    migrate_cmd.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+
+    demo = commands.add_parser("demo", help="build the synthetic demo clinic")
+    demo.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    demo.add_argument("--sites", type=int, default=2)
+    demo.add_argument("--chairs", type=int, default=6, help="chairs per site")
+    demo.add_argument("--patients", type=int, default=400)
+    demo.add_argument("--history-days", type=int, default=730)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--now", type=_moment, help="the moment to lay today out around")
+
+    load = commands.add_parser("import", help="load patients and sessions from CSV files")
+    load.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    load.add_argument("--patients", type=Path, required=True)
+    load.add_argument("--sessions", type=Path, required=True)
+    load.add_argument("--scores", type=Path)
+    load.add_argument("--symptom-returns", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    url = database_url(args.url)
+    try:
+        if args.command == "migrate":
+            migrate(url)
+            print(f"schema is current: {url}")
+        elif args.command == "demo":
+            from ketadash.demo import build_demo_clinic
+
+            summary = build_demo_clinic(
+                url=url,
+                sites=args.sites,
+                chairs=args.chairs,
+                patients=args.patients,
+                history_days=args.history_days,
+                seed=args.seed,
+                now=args.now,
+            )
+            print(summary)
+        elif args.command == "import":
+            from ketadash.importer import ImportRejected, import_files
+
+            try:
+                report = import_files(
+                    url=url,
+                    patients=args.patients,
+                    sessions=args.sessions,
+                    scores=args.scores,
+                    symptom_returns=args.symptom_returns,
+                )
+            except ImportRejected as rejected:
+                print(rejected, file=sys.stderr)
+                return 1
+            print(report)
+    except DatabaseUnavailable as error:
+        print(f"{error}\n({error.detail})", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

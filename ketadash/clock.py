@@ -1,0 +1,49 @@
+"""Time: stored as aware UTC, shown in the site's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def utc_now() -> datetime:
+    """The current moment, aware, in UTC. Tests replace this to freeze time."""
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is refused rather than guessed at."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: say which time zone it is in")
+    return moment.astimezone(UTC)
+
+
+def local_day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants at which ``day`` starts and ends at the site (DST-safe)."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def local_today(time_zone: str, *, now: datetime | None = None) -> date:
+    """The site's calendar date at ``now``."""
+    return (now or utc_now()).astimezone(ZoneInfo(time_zone)).date()
+
+
+def to_local(moment: datetime | None, time_zone: str) -> datetime | None:
+    """``moment`` in the site's time zone, for display."""
+    if moment is None:
+        return None
+    return as_utc(moment).astimezone(ZoneInfo(time_zone))
+
+
+def clock_text(moment: datetime | None, time_zone: str) -> str:
+    """``14:05`` in the site's time zone, or an empty string."""
+    local = to_local(moment, time_zone)
+    return local.strftime("%H:%M") if local else ""
+
+
+def whole_minutes_between(start: datetime, end: datetime) -> int:
+    """Minutes elapsed from ``start`` to ``end``, rounded down, never negative."""
+    return max(0, int((end - start).total_seconds() // 60))

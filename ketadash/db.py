@@ -1,0 +1,132 @@
+"""The database: engines, sessions for reading and writing, migrations.
+
+SQLite is the embedded default (one file under ``db/``); PostgreSQL through
+psycopg 3 is how a clinic with several sites outgrows one machine.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session
+
+from ketadash.config import PROJECT_ROOT, load_config
+
+MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The clinic database cannot be reached; nothing was read or written."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "The clinic database cannot be reached right now. Nothing was saved. "
+            "Check the network or ask the clinic lead, then try again."
+        )
+        self.detail = detail
+
+
+def database_url(url: str | None = None) -> str:
+    """``url`` if given, else the configured one (resolved before any cache keys on it)."""
+    return url or load_config().database_url
+
+
+@functools.cache
+def get_engine(url: str) -> Engine:
+    """One engine per database URL for the life of the process."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            },
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling starts transactions late and never
+    # with IMMEDIATE; take it over so writers queue on the busy timeout instead
+    # of failing with "database is locked" half-way through a step.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        if connection.get_execution_options().get("ketadash_write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def read_session(url: str | None = None) -> Iterator[Session]:
+    """A session for queries; raises DatabaseUnavailable if the server is down."""
+    engine = get_engine(database_url(url))
+    try:
+        with Session(engine) as db:
+            yield db
+    except OperationalError as error:
+        raise DatabaseUnavailable(str(error)) from error
+
+
+@contextmanager
+def write_session(url: str | None = None) -> Iterator[Session]:
+    """A session whose work commits together or not at all.
+
+    On SQLite the transaction is taken with ``BEGIN IMMEDIATE`` so that two
+    writers queue rather than both reading a state and one failing late.
+    """
+    engine = get_engine(database_url(url)).execution_options(ketadash_write=True)
+    try:
+        with Session(engine) as db, db.begin():
+            yield db
+    except OperationalError as error:
+        raise DatabaseUnavailable(str(error)) from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise DatabaseUnavailable(str(error)) from error
+        raise
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the database to the current schema. Idempotent."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url(url)), "head")
+
+
+def has_schema(url: str | None = None) -> bool:
+    """True when the database has been migrated at least once."""
+    try:
+        return inspect(get_engine(database_url(url))).has_table("treatment_session")
+    except OperationalError as error:
+        raise DatabaseUnavailable(str(error)) from error

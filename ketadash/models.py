@@ -1,0 +1,354 @@
+"""Every table of the clinic's database, and the words they are built from.
+
+Tables are grouped the way the clinic thinks: where (sites, chairs), who (staff,
+patients), what was planned (courses, sessions), what happened (status history,
+vitals, side effects, scores, symptom returns, rides) and how the clinic works
+(settings). The session row holds the current state for fast reads; the status
+history is append-only and is the source of truth for cycle times.
+
+Enumerations are stored as short strings, not native database enums, so one
+migration serves SQLite and PostgreSQL and a new value needs no schema change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ketadash.db_types import UTCDateTime
+
+# --- words -----------------------------------------------------------------
+
+
+class StaffRole(StrEnum):
+    NURSE = "nurse"
+    LEAD = "lead"
+    FRONT_DESK = "front_desk"
+
+
+class Route(StrEnum):
+    IV = "iv"
+    ESKETAMINE = "esketamine"
+    LOZENGE = "lozenge"
+
+    @property
+    def label(self) -> str:
+        return {
+            "iv": "IV infusion",
+            "esketamine": "Esketamine nasal",
+            "lozenge": "Lozenge",
+        }[self.value]
+
+
+class SessionKind(StrEnum):
+    SERIES = "series"
+    BOOSTER = "booster"
+
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CHECKED_IN = "checked_in"
+    INFUSING = "infusing"
+    RECOVERY = "recovery"
+    READY = "ready"
+    DISCHARGED = "discharged"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+    @property
+    def label(self) -> str:
+        return {
+            "scheduled": "Expected",
+            "checked_in": "Checked in",
+            "infusing": "Infusing",
+            "recovery": "In recovery",
+            "ready": "Ready to go",
+            "discharged": "Discharged",
+            "cancelled": "Cancelled",
+            "no_show": "No-show",
+        }[self.value]
+
+
+class VitalsPhase(StrEnum):
+    BEFORE = "before"
+    DURING = "during"
+    AFTER = "after"
+
+
+class SideEffect(StrEnum):
+    DISSOCIATION = "dissociation"
+    NAUSEA = "nausea"
+    LIGHT_HEADEDNESS = "light_headedness"
+    VISION_CHANGES = "vision_changes"
+    SEDATION = "sedation"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", "-").capitalize()
+
+
+class Severity(StrEnum):
+    NONE = "none"
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+
+class Instrument(StrEnum):
+    PHQ9 = "phq9"
+    MADRS = "madrs"
+    CADSS = "cadss"
+
+
+class CareFlag(StrEnum):
+    """Things a nurse must see on the board before touching the patient."""
+
+    HYPERTENSION = "hypertension"
+    ANXIETY = "anxiety"
+    CHRONIC_PAIN = "chronic_pain"
+    NEEDLE_PHOBIA = "needle_phobia"
+    FALL_RISK = "fall_risk"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+def _enum_column(length: int = 20, *, index: bool = False) -> Column:
+    return Column(String(length), nullable=False, index=index)
+
+
+def _utc(*, nullable: bool = True, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+# --- where ------------------------------------------------------------------
+
+
+class Site(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
+    name: str
+    time_zone: str = "America/New_York"
+    opens_at: time = time(8, 0)
+    closes_at: time = time(18, 0)
+    # Monday is 0, as in Python's date.weekday().
+    open_weekdays: str = "01234"
+
+
+class Chair(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    name: str
+    position: int = 0
+    active: bool = True
+
+
+# --- who --------------------------------------------------------------------
+
+
+class Staff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    role: StaffRole = Field(sa_column=_enum_column())
+    site_id: int | None = Field(default=None, foreign_key="site.id", index=True)
+    active: bool = True
+
+
+class Patient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # The clinic's own reference (MRN): the key imports match on.
+    mrn: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    first_name: str
+    last_name: str
+    date_of_birth: date | None = None
+    phone: str | None = None
+    # Chosen by the patient for public screens; never derived from the name.
+    display_alias: str | None = None
+    # Semicolon-separated CareFlag values.
+    care_flags: str = ""
+    home_site_id: int | None = Field(default=None, foreign_key="site.id", index=True)
+
+
+# --- what was planned ---------------------------------------------------------
+
+
+class TreatmentCourse(SQLModel, table=True):
+    __tablename__ = "treatment_course"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    route: Route = Field(sa_column=_enum_column())
+    series_target_infusions: int = 6
+    series_window_days: int = 21
+    started_on: date
+    ended_on: date | None = None
+
+
+class TreatmentSession(SQLModel, table=True):
+    """One visit: a patient in a chair for one dose, from arrival to going home."""
+
+    __tablename__ = "treatment_session"
+    __table_args__ = (
+        # Today's board and throughput: one site, a range of scheduled times.
+        Index("ix_session_site_scheduled", "site_id", "scheduled_start"),
+        # Sessions left open from earlier days, recovery list: by state.
+        Index("ix_session_site_status", "site_id", "status"),
+        # Boosters: a patient's sessions in time order.
+        Index("ix_session_patient_scheduled", "patient_id", "scheduled_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    chair_id: int | None = Field(default=None, foreign_key="chair.id")
+    patient_id: int = Field(foreign_key="patient.id")
+    course_id: int | None = Field(default=None, foreign_key="treatment_course.id")
+    # An imported session keeps the source system's reference, so a second
+    # import of the same file finds it instead of adding it again.
+    external_ref: str | None = Field(
+        default=None, sa_column=Column(String(80), unique=True, nullable=True)
+    )
+    scheduled_start: datetime = Field(sa_column=_utc(nullable=False))
+    planned_minutes: int = 40
+    route: Route = Field(sa_column=_enum_column())
+    kind: SessionKind = Field(sa_column=_enum_column())
+    dose_mg_per_kg: float | None = None
+    dose_mg: float | None = None
+    status: SessionStatus = Field(sa_column=_enum_column())
+    checked_in_at: datetime | None = Field(default=None, sa_column=_utc())
+    infusion_started_at: datetime | None = Field(default=None, sa_column=_utc())
+    infusion_ended_at: datetime | None = Field(default=None, sa_column=_utc())
+    ready_at: datetime | None = Field(default=None, sa_column=_utc())
+    discharged_at: datetime | None = Field(default=None, sa_column=_utc())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc())
+    close_reason: str | None = None
+    hold_override_reason: str | None = None
+    # Optimistic locking: every change says which version it saw.
+    version: int = 1
+
+
+# --- what happened --------------------------------------------------------------
+
+
+class StatusChange(SQLModel, table=True):
+    """Append-only: one row per step a session took, who took it and when."""
+
+    __tablename__ = "status_change"
+    __table_args__ = (
+        # The version a change produced is unique per session: two stations can
+        # never both record the same step.
+        UniqueConstraint("session_id", "version", name="uq_status_change_version"),
+        Index("ix_status_change_at", "changed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id")
+    version: int
+    from_status: SessionStatus | None = Field(default=None, sa_column=Column(String(20)))
+    to_status: SessionStatus = Field(sa_column=_enum_column())
+    changed_at: datetime = Field(sa_column=_utc(nullable=False))
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    reason: str | None = None
+    is_correction: bool = False
+
+
+class VitalsReading(SQLModel, table=True):
+    __tablename__ = "vitals_reading"
+    __table_args__ = (Index("ix_vitals_session_taken", "session_id", "taken_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id")
+    taken_at: datetime = Field(sa_column=_utc(nullable=False))
+    phase: VitalsPhase = Field(sa_column=_enum_column())
+    systolic: int
+    diastolic: int
+    heart_rate: int
+    spo2: int
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class SideEffectObservation(SQLModel, table=True):
+    __tablename__ = "side_effect_observation"
+    __table_args__ = (Index("ix_side_effect_session", "session_id", "observed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id")
+    observed_at: datetime = Field(sa_column=_utc(nullable=False))
+    effect: SideEffect = Field(sa_column=_enum_column(24))
+    severity: Severity = Field(sa_column=_enum_column())
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class OutcomeScore(SQLModel, table=True):
+    __tablename__ = "outcome_score"
+    __table_args__ = (
+        Index("ix_score_patient_taken", "patient_id", "taken_at"),
+        Index("ix_score_session", "session_id"),
+        UniqueConstraint("patient_id", "instrument", "taken_at", name="uq_score_taken"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    session_id: int | None = Field(default=None, foreign_key="treatment_session.id")
+    instrument: Instrument = Field(sa_column=_enum_column())
+    taken_at: datetime = Field(sa_column=_utc(nullable=False))
+    total: int
+    # PHQ-9 item 9 (thoughts of self-harm), 0–3; any answer above 0 is flagged.
+    item9: int | None = None
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class SymptomReturn(SQLModel, table=True):
+    """The patient says relief has worn off: the end of a relief episode."""
+
+    __tablename__ = "symptom_return"
+    __table_args__ = (UniqueConstraint("patient_id", "reported_on", name="uq_symptom_return_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    reported_on: date
+    note: str | None = None
+
+
+class Ride(SQLModel, table=True):
+    """The adult taking the patient home: nobody drives themselves after a dose."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id", unique=True)
+    driver_name: str
+    driver_phone: str | None = None
+    relationship: str | None = None
+    expected_pickup_at: datetime | None = Field(default=None, sa_column=_utc())
+    arrived_at: datetime | None = Field(default=None, sa_column=_utc())
+    version: int = 1
+
+
+# --- how the clinic works ---------------------------------------------------------
+
+
+class SiteSetting(SQLModel, table=True):
+    """A lead's override of one clinic setting at one site (see ketadash.settings)."""
+
+    __tablename__ = "site_setting"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_site_setting_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    name: str = Field(sa_column=Column(String(60), nullable=False))
+    value: str
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+    updated_by: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class ClinicInfo(SQLModel, table=True):
+    """Facts about the database itself, such as whether it holds the demo clinic."""
+
+    __tablename__ = "clinic_info"
+
+    key: str = Field(sa_column=Column(String(40), primary_key=True))
+    value: str

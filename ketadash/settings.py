@@ -1,0 +1,219 @@
+"""Clinic settings: every clinical threshold and interval, declared once.
+
+Each setting has a default taken from ``shared/clinic-facts.md`` (or marked as
+inferred, to be checked by the clinic's physician), a unit and a line of help.
+A lead overrides one per site in the ``site_setting`` table; no deploy needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from ketadash.models import Route, SiteSetting
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingSpec:
+    name: str
+    default: int | str
+    unit: str
+    help: str
+    source: str
+    choices: tuple[str, ...] = ()
+
+
+def setting(
+    default: int | str,
+    *,
+    unit: str,
+    help: str,
+    source: str,
+    choices: tuple[str, ...] = (),
+):
+    """Declare one clinic setting: its default, unit, help and where the default comes from."""
+    return field(
+        default=default,
+        metadata={"unit": unit, "help": help, "source": source, "choices": choices},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClinicSettings:
+    """The settings in force at one site: defaults with the site's overrides."""
+
+    hold_systolic: int = setting(
+        140,
+        unit="mmHg",
+        help="Pre-infusion systolic above this holds the start unless a nurse overrides it.",
+        source="clinic protocol page: resting BP above 140/90, no treatment that day",
+    )
+    hold_diastolic: int = setting(
+        90,
+        unit="mmHg",
+        help="Pre-infusion diastolic above this holds the start unless a nurse overrides it.",
+        source="clinic protocol page: resting BP above 140/90, no treatment that day",
+    )
+    alert_systolic: int = setting(
+        180,
+        unit="mmHg",
+        help="Systolic at or above this during or after a dose raises an alert.",
+        source="inferred: Murrough 2013 stopped one infusion at 180/115",
+    )
+    alert_diastolic: int = setting(
+        110,
+        unit="mmHg",
+        help="Diastolic at or above this during or after a dose raises an alert.",
+        source="inferred: Murrough 2013 stopped one infusion at 180/115",
+    )
+    alert_heart_rate_high: int = setting(
+        120,
+        unit="bpm",
+        help="Heart rate above this raises an alert.",
+        source="inferred, to be checked by the clinic's physician",
+    )
+    alert_heart_rate_low: int = setting(
+        50,
+        unit="bpm",
+        help="Heart rate below this raises an alert.",
+        source="inferred, to be checked by the clinic's physician",
+    )
+    alert_spo2_below: int = setting(
+        92,
+        unit="%",
+        help="SpO2 below this raises an alert.",
+        source="inferred, to be checked by the clinic's physician",
+    )
+    vitals_every_during_minutes: int = setting(
+        10,
+        unit="min",
+        help="Vitals are due this often while a dose is running.",
+        source="Riva-Posse 2018: every 10 min during",
+    )
+    vitals_every_after_minutes: int = setting(
+        15,
+        unit="min",
+        help="Vitals are due this often in recovery.",
+        source="Riva-Posse 2018: every 15 min after",
+    )
+    planned_infusion_minutes: int = setting(
+        40,
+        unit="min",
+        help="Planned length of an IV infusion when the schedule does not say.",
+        source="Fava 2020; Riva-Posse 2018: 0.5 mg/kg over 40 min",
+    )
+    min_recovery_iv_minutes: int = setting(
+        30,
+        unit="min",
+        help="Shortest recovery after an IV infusion before the patient may be ready to go.",
+        source="clinic protocol pages: 30–60 min observation after the infusion",
+    )
+    min_recovery_esketamine_minutes: int = setting(
+        120,
+        unit="min",
+        help="Shortest observation after esketamine nasal spray.",
+        source="Spravato prescribing information / REMS: at least 2 h",
+    )
+    min_recovery_lozenge_minutes: int = setting(
+        60,
+        unit="min",
+        help="Shortest observation after a lozenge.",
+        source="inferred, to be checked by the clinic's physician",
+    )
+    discharge_vitals_within_percent: int = setting(
+        20,
+        unit="%",
+        help="Vitals within this much of the pre-infusion values count as back to baseline.",
+        source="PADSS, Chung 1995: vitals within 20% of baseline score 2",
+    )
+    late_arrival_minutes: int = setting(
+        15,
+        unit="min",
+        help="A patient not checked in this long after their time is shown as late.",
+        source="clinic operations (issue 3)",
+    )
+    phq9_item9_flag_at: int = setting(
+        1,
+        unit="points",
+        help="A PHQ-9 item 9 answer at or above this is flagged for the nurse.",
+        source="Kroenke 2001: item 9 ≥ 1 flags suicidal ideation",
+    )
+    wall_label: str = setting(
+        "alias_or_chair",
+        unit="rule",
+        help="What the wall display shows for a patient: the alias they chose, else the chair.",
+        source="privacy: no names on public screens",
+        choices=("alias_or_chair", "chair_only"),
+    )
+
+    def min_recovery_minutes(self, route: Route | str) -> int:
+        """The shortest recovery for a route: IV and esketamine differ."""
+        return {
+            Route.IV: self.min_recovery_iv_minutes,
+            Route.ESKETAMINE: self.min_recovery_esketamine_minutes,
+            Route.LOZENGE: self.min_recovery_lozenge_minutes,
+        }[Route(route)]
+
+
+SETTINGS: tuple[SettingSpec, ...] = tuple(
+    SettingSpec(name=f.name, default=f.default, **f.metadata) for f in fields(ClinicSettings)
+)
+SETTINGS_BY_NAME = {spec.name: spec for spec in SETTINGS}
+
+
+class InvalidSetting(ValueError):
+    """A setting override that is unknown or not of the setting's kind."""
+
+
+def parse_setting(name: str, raw: str) -> int | str:
+    """The typed value of ``raw`` for setting ``name``; raises InvalidSetting."""
+    spec = SETTINGS_BY_NAME.get(name)
+    if spec is None:
+        raise InvalidSetting(f"There is no clinic setting called {name!r}.")
+    if isinstance(spec.default, int):
+        try:
+            value = int(str(raw).strip())
+        except ValueError as error:
+            raise InvalidSetting(f"{name} must be a whole number of {spec.unit}.") from error
+        if value < 0:
+            raise InvalidSetting(f"{name} cannot be negative.")
+        return value
+    if spec.choices and raw not in spec.choices:
+        raise InvalidSetting(f"{name} must be one of: {', '.join(spec.choices)}.")
+    return raw
+
+
+def load_clinic_settings(*, db: Session, site_id: int) -> ClinicSettings:
+    """Defaults, with the site's overrides applied. Unknown override names are ignored."""
+    rows = db.exec(
+        select(SiteSetting.name, SiteSetting.value).where(SiteSetting.site_id == site_id)
+    )
+    overrides = {
+        name: parse_setting(name, value) for name, value in rows if name in SETTINGS_BY_NAME
+    }
+    return replace(ClinicSettings(), **overrides)
+
+
+def set_site_setting(
+    *,
+    db: Session,
+    site_id: int,
+    name: str,
+    value: str,
+    staff_id: int | None,
+    now: datetime,
+) -> int | str:
+    """Override one setting at one site; returns the typed value stored."""
+    parsed = parse_setting(name, value)
+    row = db.exec(
+        select(SiteSetting).where(SiteSetting.site_id == site_id, SiteSetting.name == name)
+    ).first()
+    if row is None:
+        row = SiteSetting(site_id=site_id, name=name, value=str(parsed), updated_at=now)
+    row.value = str(parsed)
+    row.updated_at = now
+    row.updated_by = staff_id
+    db.add(row)
+    return parsed
