@@ -39,7 +39,9 @@ def sqlite_template(tmp_path_factory) -> Path:
 def _postgres_server_url() -> str:
     url = os.environ.get(POSTGRES_URL_VARIABLE, "").strip()
     if not url:
-        skip_or_fail(f"{POSTGRES_URL_VARIABLE} is not set (e.g. postgresql://postgres@127.0.0.1/test)")
+        skip_or_fail(
+            f"{POSTGRES_URL_VARIABLE} is not set (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
     from ketadash.config import normalise_url
 
     url = normalise_url(url)
