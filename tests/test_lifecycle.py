@@ -1,0 +1,571 @@
+"""The session lifecycle: every legal and illegal step, the safety rules, concurrent stations."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import func, select
+
+from ketadash.db import read_session, write_session
+from ketadash.lifecycle import (
+    TRANSITIONS,
+    LifecycleError,
+    ScoreRejected,
+    SessionChanged,
+    StartHeld,
+    Step,
+    StepNotAllowed,
+    allowed_steps,
+    check_transition,
+    history_agrees,
+    record_phq9,
+    record_ride,
+    record_side_effects,
+    record_vitals,
+    take_step,
+    undo_last_step,
+)
+from ketadash.models import (
+    Route,
+    Severity,
+    SideEffect,
+    SiteSetting,
+    StatusChange,
+    TreatmentSession,
+    VitalsPhase,
+    VitalsReading,
+)
+from ketadash.models import SessionStatus as S
+from ketadash.vitals import Vitals, VitalsRejected
+from tests.utils.factories import make_clinic, make_patient, make_session, minutes
+
+# 09:00 in New York on a winter weekday.
+NINE = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+CALM = Vitals(systolic=122, diastolic=78, heart_rate=72, spo2=98)
+HIGH = Vitals(systolic=152, diastolic=95, heart_rate=80, spo2=98)
+
+EVERY_STATUS = list(S)
+EXPECTED_MACHINE = {
+    S.SCHEDULED: {Step.CHECK_IN: S.CHECKED_IN, Step.CANCEL: S.CANCELLED, Step.NO_SHOW: S.NO_SHOW},
+    S.CHECKED_IN: {Step.START_INFUSION: S.INFUSING, Step.CANCEL: S.CANCELLED},
+    S.INFUSING: {Step.END_INFUSION: S.RECOVERY},
+    S.RECOVERY: {Step.MARK_READY: S.READY},
+    S.READY: {Step.DISCHARGE: S.DISCHARGED},
+    S.DISCHARGED: {},
+    S.CANCELLED: {},
+    S.NO_SHOW: {},
+}
+
+
+# --- the state machine, without a database ----------------------------------------------
+
+
+@pytest.mark.parametrize("status", EVERY_STATUS)
+@pytest.mark.parametrize("step", list(Step))
+def test_every_step_from_every_status(status, step):
+    legal = EXPECTED_MACHINE[status]
+    if step in legal:
+        assert check_transition(step, status).target == legal[step]
+    else:
+        with pytest.raises(StepNotAllowed) as refused:
+            check_transition(step, status)
+        assert "Cannot" in str(refused.value)
+        assert "Possible now" in str(refused.value)
+
+
+def test_allowed_steps_follow_the_lifecycle_order():
+    assert allowed_steps(S.SCHEDULED) == [Step.CHECK_IN, Step.CANCEL, Step.NO_SHOW]
+    assert allowed_steps(S.DISCHARGED) == []
+    assert set(TRANSITIONS) == set(Step)
+
+
+def test_refusal_reads_like_a_nurse_would_say_it():
+    with pytest.raises(StepNotAllowed, match="Cannot start dose: the patient is in recovery"):
+        check_transition(Step.START_INFUSION, S.RECOVERY)
+
+
+# --- against the database -----------------------------------------------------------------
+
+
+@pytest.fixture
+def clinic(db_url):
+    return make_clinic(url=db_url)
+
+
+@pytest.fixture
+def session_id(db_url, clinic):
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    return make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
+
+
+def _state(url, session_id):
+    with read_session(url) as db:
+        row = db.get(TreatmentSession, session_id)
+        return S(row.status), row.version
+
+
+def _history(url, session_id):
+    with read_session(url) as db:
+        return db.exec(
+            select(StatusChange)
+            .where(StatusChange.session_id == session_id)
+            .order_by(StatusChange.version)
+        ).all()
+
+
+def _step(url, clinic, session_id, step, at, **extra):
+    _, version = _state(url, session_id)
+    return take_step(
+        url=url,
+        session_id=session_id,
+        step=step,
+        staff_id=clinic.nurse_id,
+        expected_version=version,
+        now=at,
+        **extra,
+    )
+
+
+def _ready_to_start(url, clinic, session_id, vitals=CALM):
+    _step(url, clinic, session_id, Step.CHECK_IN, NINE)
+    record_phq9(
+        url=url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        total=14,
+        item9=0,
+        now=NINE + minutes(3),
+    )
+    record_vitals(
+        url=url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=vitals,
+        now=NINE + minutes(5),
+    )
+
+
+def _whole_visit(url, clinic, session_id):
+    _ready_to_start(url, clinic, session_id)
+    _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=35)
+    record_vitals(
+        url=url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=Vitals(systolic=138, diastolic=88, heart_rate=80, spo2=97),
+        now=NINE + minutes(35),
+    )
+    _step(url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+    record_vitals(
+        url=url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=CALM,
+        now=NINE + minutes(80),
+    )
+    _step(url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
+    record_ride(
+        url=url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        driver_name="Jo Morgan",
+        relationship="partner",
+        arrived=True,
+        now=NINE + minutes(95),
+    )
+    _step(url, clinic, session_id, Step.DISCHARGE, NINE + minutes(96))
+
+
+def test_a_whole_visit_is_recorded_step_by_step(db_url, clinic, session_id):
+    _whole_visit(db_url, clinic, session_id)
+    status, version = _state(db_url, session_id)
+    assert status == S.DISCHARGED
+    history = _history(db_url, session_id)
+    assert [h.to_status for h in history] == [
+        S.CHECKED_IN,
+        S.INFUSING,
+        S.RECOVERY,
+        S.READY,
+        S.DISCHARGED,
+    ]
+    assert all(h.staff_id == clinic.nurse_id for h in history)
+    assert version == 6
+    with read_session(db_url) as db:
+        assert history_agrees(db=db, session_id=session_id)
+        row = db.get(TreatmentSession, session_id)
+        assert row.dose_mg == 35
+        assert row.infusion_started_at == NINE + minutes(15)
+        assert row.discharged_at == NINE + minutes(96)
+        phases = db.exec(select(VitalsReading.phase).where(VitalsReading.session_id == session_id))
+        assert [VitalsPhase(p) for p in phases] == ["before", "during", "after"]
+
+
+def test_start_refused_without_phq9_and_pre_infusion_vitals(db_url, clinic, session_id):
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    with pytest.raises(StepNotAllowed, match="record a PHQ-9 and pre-infusion vitals"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10))
+    record_phq9(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        total=12,
+        item9=0,
+        now=NINE + minutes(11),
+    )
+    with pytest.raises(StepNotAllowed, match="pre-infusion vitals"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(12))
+    assert _state(db_url, session_id) == (S.CHECKED_IN, 2)
+
+
+def test_start_refused_with_yesterdays_phq9(db_url, clinic, session_id):
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    record_phq9(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        total=12,
+        item9=0,
+        now=NINE - minutes(24 * 60),
+    )
+    record_vitals(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=CALM,
+        now=NINE + minutes(5),
+    )
+    with pytest.raises(StepNotAllowed, match="PHQ-9"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10))
+
+
+def test_start_held_above_blood_pressure_limit_unless_overridden(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id, vitals=HIGH)
+    with pytest.raises(StartHeld, match="152/95 is above the clinic's hold limit 140/90"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    assert _state(db_url, session_id) == (S.CHECKED_IN, 2)
+    result = _step(
+        db_url,
+        clinic,
+        session_id,
+        Step.START_INFUSION,
+        NINE + minutes(20),
+        hold_override_reason="Dr Patel approved: white-coat, 150s at baseline",
+    )
+    assert result.to_status == S.INFUSING
+    with read_session(db_url) as db:
+        assert db.get(TreatmentSession, session_id).hold_override_reason.startswith("Dr Patel")
+    assert "BP hold overridden" in _history(db_url, session_id)[-1].reason
+
+
+def test_hold_limit_is_the_sites_setting(db_url, clinic, session_id):
+    with write_session(db_url) as db:
+        db.add(
+            SiteSetting(site_id=clinic.site_id, name="hold_systolic", value="160", updated_at=NINE)
+        )
+        db.add(
+            SiteSetting(site_id=clinic.site_id, name="hold_diastolic", value="100", updated_at=NINE)
+        )
+    _ready_to_start(db_url, clinic, session_id, vitals=HIGH)
+    assert (
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15)).to_status
+        == S.INFUSING
+    )
+
+
+@pytest.mark.parametrize(
+    ("vitals", "message"),
+    [
+        (Vitals(systolic=1200, diastolic=80, heart_rate=70, spo2=98), "Systolic 1200"),
+        (Vitals(systolic=40, diastolic=30, heart_rate=70, spo2=98), "Systolic 40"),
+        (Vitals(systolic=120, diastolic=80, heart_rate=70, spo2=101), "SpO2 101"),
+        (Vitals(systolic=120, diastolic=80, heart_rate=7, spo2=98), "Heart rate 7"),
+        (Vitals(systolic=80, diastolic=120, heart_rate=70, spo2=98), "diastolic must be lower"),
+    ],
+)
+def test_impossible_vitals_are_refused_and_nothing_stored(
+    db_url, clinic, session_id, vitals, message
+):
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    with pytest.raises(VitalsRejected, match=message):
+        record_vitals(
+            url=db_url,
+            session_id=session_id,
+            staff_id=clinic.nurse_id,
+            vitals=vitals,
+            now=NINE + minutes(1),
+        )
+    with read_session(db_url) as db:
+        assert db.exec(select(func.count(VitalsReading.id))).one() == 0
+
+
+def test_vitals_outside_thresholds_are_stored_and_alert(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    recorded = record_vitals(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=Vitals(systolic=186, diastolic=112, heart_rate=88, spo2=90),
+        now=NINE + minutes(45),
+    )
+    assert recorded.phase == VitalsPhase.DURING
+    whats = " | ".join(a.what for a in recorded.alerts)
+    assert "186/112 at or above the alert limit 180/110" in whats
+    assert "SpO2 90% below 92%" in whats
+    assert all(a.action for a in recorded.alerts)
+    with read_session(db_url) as db:
+        assert db.exec(select(func.count(VitalsReading.id))).one() == 2
+
+
+def test_vitals_refused_before_check_in(db_url, clinic, session_id):
+    with pytest.raises(StepNotAllowed, match="Check them in first"):
+        record_vitals(
+            url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM, now=NINE
+        )
+
+
+def test_phq9_item9_is_flagged_and_impossible_scores_refused(db_url, clinic, session_id):
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    flagged = record_phq9(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        total=19,
+        item9=1,
+        now=NINE + minutes(2),
+    )
+    assert flagged.item9_flagged
+    with pytest.raises(ScoreRejected, match="0–27"):
+        record_phq9(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, total=31, item9=0)
+
+
+def test_ready_refused_before_minimum_recovery_for_the_route(db_url, clinic):
+    patient = make_patient(url=db_url, mrn="MRN-ESK", site_id=clinic.site_id)
+    session_id = make_session(
+        url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE, route=Route.ESKETAMINE
+    )
+    _ready_to_start(db_url, clinic, session_id)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(20))
+    record_vitals(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=CALM,
+        now=NINE + minutes(60),
+    )
+    # 40 minutes would do for IV; esketamine needs 120.
+    with pytest.raises(StepNotAllowed, match="40 of the 120 minutes"):
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(60))
+    assert (
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(141)).to_status == S.READY
+    )
+
+
+def test_ready_refused_until_vitals_back_to_baseline(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+    record_vitals(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=Vitals(systolic=160, diastolic=90, heart_rate=75, spo2=98),
+        now=NINE + minutes(85),
+    )
+    with pytest.raises(StepNotAllowed, match="Systolic 160 is 31% from its pre-infusion 122"):
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
+
+
+def test_discharge_refused_without_ride(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+    record_vitals(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        vitals=CALM,
+        now=NINE + minutes(80),
+    )
+    _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
+    with pytest.raises(StepNotAllowed, match="no adult has been recorded as arrived"):
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(91))
+    record_ride(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        driver_name="Jo",
+        now=NINE + minutes(92),
+    )
+    with pytest.raises(StepNotAllowed, match="arrived"):
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(93))
+
+
+def test_cancel_and_no_show_need_a_reason(db_url, clinic, session_id):
+    with pytest.raises(LifecycleError, match="needs a reason"):
+        _step(db_url, clinic, session_id, Step.NO_SHOW, NINE + minutes(30), reason="  ")
+    _step(db_url, clinic, session_id, Step.NO_SHOW, NINE + minutes(30), reason="No answer by phone")
+    with read_session(db_url) as db:
+        row = db.get(TreatmentSession, session_id)
+        assert (row.status, row.close_reason) == (S.NO_SHOW, "No answer by phone")
+
+
+def test_undo_takes_back_the_last_step_and_records_it(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _, version = _state(db_url, session_id)
+    result = undo_last_step(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.other_nurse_id,
+        expected_version=version,
+        reason="Pressed start on the wrong chair",
+        now=NINE + minutes(16),
+    )
+    assert result.to_status == S.CHECKED_IN
+    last = _history(db_url, session_id)[-1]
+    assert (last.from_status, last.to_status, last.is_correction) == (
+        S.INFUSING,
+        S.CHECKED_IN,
+        True,
+    )
+    assert last.staff_id == clinic.other_nurse_id
+    with read_session(db_url) as db:
+        assert db.get(TreatmentSession, session_id).infusion_started_at is None
+        assert history_agrees(db=db, session_id=session_id)
+
+
+def test_undo_of_a_no_show_returns_to_expected(db_url, clinic, session_id):
+    _step(db_url, clinic, session_id, Step.NO_SHOW, NINE + minutes(30), reason="Not arrived")
+    _, version = _state(db_url, session_id)
+    undo_last_step(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        expected_version=version,
+        reason="Arrived late, traffic",
+    )
+    with read_session(db_url) as db:
+        row = db.get(TreatmentSession, session_id)
+        assert (row.status, row.closed_at, row.close_reason) == (S.SCHEDULED, None, None)
+
+
+def test_undo_needs_a_reason_and_something_to_undo(db_url, clinic, session_id):
+    with pytest.raises(LifecycleError, match="Say why"):
+        undo_last_step(
+            url=db_url,
+            session_id=session_id,
+            staff_id=clinic.nurse_id,
+            expected_version=1,
+            reason="",
+        )
+    with pytest.raises(StepNotAllowed, match="Nothing to take back"):
+        undo_last_step(
+            url=db_url,
+            session_id=session_id,
+            staff_id=clinic.nurse_id,
+            expected_version=1,
+            reason="oops",
+        )
+
+
+def test_a_stale_version_is_told_the_new_state_and_writes_nothing(db_url, clinic, session_id):
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    with pytest.raises(SessionChanged, match=r"by Dana Reyes .* now checked in") as changed:
+        take_step(
+            url=db_url,
+            session_id=session_id,
+            step=Step.NO_SHOW,
+            reason="late",
+            staff_id=clinic.other_nurse_id,
+            expected_version=1,
+            now=NINE + minutes(1),
+        )
+    assert (changed.value.status, changed.value.version) == (S.CHECKED_IN, 2)
+    assert len(_history(db_url, session_id)) == 1
+
+
+def test_steps_need_a_known_staff_member(db_url, clinic, session_id):
+    with pytest.raises(LifecycleError, match="Acting as"):
+        take_step(
+            url=db_url, session_id=session_id, step=Step.CHECK_IN, staff_id=9999, expected_version=1
+        )
+
+
+def test_side_effects_are_recorded_with_severity(db_url, clinic, session_id):
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    stored = record_side_effects(
+        url=db_url,
+        session_id=session_id,
+        staff_id=clinic.nurse_id,
+        effects={SideEffect.DISSOCIATION: Severity.MODERATE, SideEffect.NAUSEA: Severity.MILD},
+    )
+    assert stored == 2
+
+
+@pytest.mark.parametrize(
+    "first_step,second_step",
+    [(Step.CHECK_IN, Step.CHECK_IN), (Step.CHECK_IN, Step.NO_SHOW)],
+)
+def test_two_stations_at_once_one_wins_and_history_has_one_row(
+    db_url, clinic, first_step, second_step
+):
+    """Two real writers (threads with their own connections) released together, many times."""
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    sessions = [
+        make_session(
+            url=db_url,
+            clinic=clinic,
+            patient_id=patient,
+            scheduled_start=NINE + minutes(130 * n),
+            chair_index=n % 6,
+        )
+        for n in range(12)
+    ]
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def station(session_id, step, staff_id, barrier):
+        barrier.wait()
+        try:
+            take_step(
+                url=db_url,
+                session_id=session_id,
+                step=step,
+                staff_id=staff_id,
+                expected_version=1,
+                reason="not here",
+                now=NINE,
+            )
+            outcome = "won"
+        except SessionChanged:
+            outcome = "told"
+        with lock:
+            outcomes.append(outcome)
+
+    for session_id in sessions:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(
+                target=station, args=(session_id, first_step, clinic.nurse_id, barrier)
+            ),
+            threading.Thread(
+                target=station, args=(session_id, second_step, clinic.other_nurse_id, barrier)
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert outcomes.count("won") == len(sessions)
+    assert outcomes.count("told") == len(sessions)
+    with read_session(db_url) as db:
+        for session_id in sessions:
+            assert history_agrees(db=db, session_id=session_id)
+            count = db.exec(
+                select(func.count(StatusChange.id)).where(StatusChange.session_id == session_id)
+            ).one()
+            assert count == 1
