@@ -197,8 +197,8 @@ class TreatmentSession(SQLModel, table=True):
     __table_args__ = (
         # Today's board and throughput: one site, a range of scheduled times.
         Index("ix_session_site_scheduled", "site_id", "scheduled_start"),
-        # Sessions left open from earlier days, recovery list: by state.
-        Index("ix_session_site_status", "site_id", "status"),
+        # Sessions left open from earlier days, the recovery list: by state, then time.
+        Index("ix_session_site_status", "site_id", "status", "scheduled_start"),
         # Boosters: a patient's sessions in time order.
         Index("ix_session_patient_scheduled", "patient_id", "scheduled_start"),
     )

@@ -200,7 +200,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_session_site_scheduled", ["site_id", "scheduled_start"], unique=False
         )
-        batch_op.create_index("ix_session_site_status", ["site_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_session_site_status", ["site_id", "status", "scheduled_start"], unique=False
+        )
 
     op.create_table(
         "outcome_score",
