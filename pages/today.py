@@ -1,5 +1,18 @@
-"""Today's board (being built by the lifecycle/board work)."""
+"""Today: the monitoring-room board. Every patient of the day by where they are, and
+a panel to check them in, record vitals and move them along."""
 
 import streamlit as st
 
-st.title("Today")
+from ketadash.ui import page_setup, site_picker
+from ketadash.ui.board import acting_as, live_board, session_actions
+
+page = page_setup("Today", icon=":material/event_seat:")
+site = site_picker()
+
+board_column, panel_column = st.columns([3, 1], gap="medium")
+with panel_column:
+    st.subheader("Act on a session")
+    staff = acting_as(url=page.database_url, site=site)
+    session_actions(url=page.database_url, site=site, staff=staff)
+with board_column:
+    live_board(url=page.database_url, site=site)

@@ -1,0 +1,660 @@
+"""Widgets of the monitoring-room board: the live lanes, and the panel a nurse acts from.
+
+The live part is a fragment that re-reads the board every few seconds; the forms
+live outside it, so a refresh never eats what a nurse is typing.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime, time
+
+import streamlit as st
+
+from ketadash.board import (
+    Board,
+    BoardSession,
+    Lane,
+    SessionView,
+    by_lane,
+    chair_states,
+    load_board,
+    time_text,
+    view_board,
+)
+from ketadash.clinic import SiteChoice
+from ketadash.clock import local_today, to_local, utc_now
+from ketadash.db import DatabaseUnavailable
+from ketadash.lifecycle import (
+    TRANSITIONS,
+    LifecycleError,
+    ScoreRejected,
+    SessionChanged,
+    Step,
+    allowed_steps,
+    record_phq9,
+    record_ride,
+    record_side_effects,
+    record_vitals,
+    take_step,
+    undo_last_step,
+)
+from ketadash.models import SessionStatus as S
+from ketadash.models import Severity, SideEffect
+from ketadash.staff import StaffMember, list_staff
+from ketadash.vitals import Vitals, VitalsRejected, above_hold
+
+# A nurse glances, acts, glances again: a few seconds is live enough, and every
+# screen of one server shares one read per site per interval (the cache below).
+REFRESH_SECONDS = 5
+BOARD_TTL_SECONDS = 5
+STAFF_TTL_SECONDS = 300
+LANES_SHOWN = (
+    Lane.EXPECTED,
+    Lane.CHECKED_IN,
+    Lane.INFUSING,
+    Lane.RECOVERY,
+    Lane.READY,
+    Lane.DISCHARGED,
+)
+_ACTING_KEY = "kd_acting_staff_id"
+_SELECTED_KEY = "kd_selected_session_id"
+_FLASH_KEY = "kd_flash"
+_FORM_ROUND_KEY = "kd_form_round"
+
+
+@st.cache_data(ttl=BOARD_TTL_SECONDS, show_spinner=False)
+def cached_board(url: str, site_id: int, day) -> Board:
+    return load_board(url=url, site_id=site_id, day=day)
+
+
+@st.cache_data(ttl=STAFF_TTL_SECONDS, show_spinner=False)
+def cached_staff(url: str, site_id: int) -> list[StaffMember]:
+    return list_staff(url=url, site_id=site_id)
+
+
+def todays_board(url: str, site: SiteChoice, now: datetime) -> Board:
+    """The site's board for its own calendar day at ``now``."""
+    return cached_board(url, site.id, local_today(site.time_zone, now=now))
+
+
+def after_write() -> None:
+    """Every screen of this server reads fresh data on its next run."""
+    st.cache_data.clear()
+
+
+# --- the live board -------------------------------------------------------------------------
+
+BOARD_CSS = """
+<style>
+.kd-strip{display:flex;gap:10px;margin:0 0 10px 0;flex-wrap:wrap}
+.kd-count{background:#f1f5f9;border-radius:10px;padding:6px 14px;min-width:110px}
+.kd-count b{display:block;font-size:1.9rem;line-height:1.1;color:#0f172a}
+.kd-count span{font-size:.85rem;color:#475569}
+.kd-chairs{display:flex;gap:6px;flex-wrap:wrap;margin:4px 0 12px 0}
+.kd-chair{border-radius:8px;padding:4px 10px;font-size:.9rem;border:1px solid #cbd5e1}
+.kd-chair.free{background:#ecfdf5;border-color:#10b981;color:#065f46}
+.kd-chair.busy{background:#f8fafc;color:#334155}
+.kd-alerts{margin:0 0 12px 0}
+.kd-alert{border-left:6px solid #f59e0b;background:#fffbeb;padding:6px 10px;margin:4px 0;
+  border-radius:6px;font-size:1rem}
+.kd-alert.danger{border-color:#dc2626;background:#fef2f2}
+.kd-alert .do{color:#334155}
+.kd-lane-head{font-weight:700;font-size:1.05rem;color:#0f172a;border-bottom:3px solid #94a3b8;
+  padding-bottom:2px;margin-bottom:6px}
+.kd-lane-head.infusing{border-color:#7c3aed}.kd-lane-head.recovery{border-color:#0284c7}
+.kd-lane-head.ready{border-color:#059669}.kd-lane-head.checked_in{border-color:#d97706}
+.kd-card{border:1px solid #e2e8f0;border-radius:10px;padding:8px 10px;margin-bottom:8px;
+  background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+.kd-card.danger{border:2px solid #dc2626}.kd-card.warning{border:2px solid #f59e0b}
+.kd-card.done{opacity:.6}
+.kd-top{display:flex;justify-content:space-between;font-size:.85rem;color:#475569}
+.kd-top .chair{font-weight:700;color:#0f172a}
+.kd-name{font-size:1.1rem;font-weight:600;color:#0f172a;margin:2px 0}
+.kd-meta{font-size:.85rem;color:#475569}
+.kd-flag{display:inline-block;background:#fee2e2;color:#991b1b;border-radius:6px;
+  padding:0 6px;margin:2px 4px 0 0;font-size:.78rem}
+.kd-flag.item9{background:#dc2626;color:#fff}
+.kd-timer{font-size:1.25rem;font-weight:700;margin-top:4px;color:#0f172a}
+.kd-timer.over{color:#b91c1c}.kd-timer.stopped{font-size:.95rem;color:#64748b;font-weight:500}
+.kd-bar{height:6px;background:#e2e8f0;border-radius:3px;overflow:hidden}
+.kd-bar div{height:6px;background:#7c3aed}.kd-bar.over div{background:#dc2626}
+.kd-bar.recovery div{background:#0284c7}
+.kd-vitals{font-size:.85rem;color:#334155;margin-top:4px}
+.kd-due{font-size:.9rem;margin-top:2px;color:#334155}.kd-due.overdue{color:#b91c1c;font-weight:700}
+.kd-mini{font-size:.8rem;color:#b45309;margin-top:3px}
+.kd-empty{color:#94a3b8;font-size:.9rem;font-style:italic}
+.kd-updated{color:#64748b;font-size:.85rem;text-align:right}
+</style>
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _alert_level(view: SessionView) -> str:
+    levels = {a.level for a in view.alerts}
+    return "danger" if "danger" in levels else "warning" if levels else ""
+
+
+def _timer_html(view: SessionView) -> str:
+    parts = []
+    for timer in view.timers:
+        if timer.running:
+            css = "over" if timer.over else ""
+            parts.append(f'<div class="kd-timer {css}">{_e(timer.text)}</div>')
+            if timer.target:
+                width = min(100, round(100 * timer.minutes / timer.target))
+                kind = "recovery" if timer.label == "Recovery" else ""
+                bar_css = "over" if timer.over and timer.label == "Dose" else kind
+                parts.append(
+                    f'<div class="kd-bar {bar_css}"><div style="width:{width}%"></div></div>'
+                )
+        elif view.lane in (Lane.RECOVERY, Lane.READY, Lane.INFUSING):
+            parts.append(f'<div class="kd-timer stopped">{_e(timer.text)}</div>')
+    return "".join(parts)
+
+
+def card_html(view: SessionView, board: Board) -> str:
+    """One patient's card: chair, name, route and dose, flags, timers, vitals, alerts."""
+    s = view.session
+    flags = "".join(f'<span class="kd-flag">{_e(f.label)}</span>' for f in s.care_flags)
+    if s.phq9_item9 is not None and s.phq9_item9 >= board.settings.phq9_item9_flag_at:
+        flags += f'<span class="kd-flag item9">PHQ-9 item 9 = {s.phq9_item9}</span>'
+    dose = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
+    if s.dose_mg:
+        dose += f" ({s.dose_mg:g} mg)"
+    when = time_text(s.scheduled_start, board)
+    if s.earlier_day:
+        when = to_local(s.scheduled_start, board.time_zone).strftime("%a %d %b %H:%M")
+    body = [
+        f'<div class="kd-top"><span class="chair">{_e(s.chair_name)}</span>'
+        f"<span>{_e(when)}</span></div>",
+        f'<div class="kd-name">{_e(s.patient_name)}</div>',
+        f'<div class="kd-meta">{_e(s.route.label)}{_e(dose)} · {_e(s.kind.value.capitalize())}'
+        + (f" · PHQ-9 {s.phq9_total}" if s.phq9_total is not None else "")
+        + "</div>",
+    ]
+    if flags:
+        body.append(f"<div>{flags}</div>")
+    body.append(_timer_html(view))
+    if s.latest is not None and view.lane not in (Lane.EXPECTED, Lane.CLOSED):
+        v = s.latest.vitals
+        body.append(
+            f'<div class="kd-vitals">BP {v.blood_pressure} · HR {v.heart_rate} · '
+            f"SpO2 {v.spo2}% <span style='color:#94a3b8'>at "
+            f"{_e(time_text(s.latest.taken_at, board))}</span></div>"
+        )
+    if view.vitals_due_in is not None:
+        if view.vitals_due_in < 0:
+            body.append(
+                f'<div class="kd-due overdue">Vitals overdue {-view.vitals_due_in} min</div>'
+            )
+        elif view.vitals_due_in == 0:
+            body.append('<div class="kd-due overdue">Vitals due now</div>')
+        else:
+            body.append(f'<div class="kd-due">Vitals due in {view.vitals_due_in} min</div>')
+    if s.side_effects:
+        effects = ", ".join(
+            f"{SideEffect(e).label} ({sev})" for e, sev in s.side_effects
+        )
+        body.append(f'<div class="kd-mini">{_e(effects)}</div>')
+    if view.lane == Lane.READY:
+        ride = s.ride
+        if ride is None:
+            body.append('<div class="kd-mini">No ride recorded</div>')
+        elif ride.arrived_at:
+            body.append(
+                f'<div class="kd-meta">Ride here: {_e(ride.driver_name)} since '
+                f"{_e(time_text(ride.arrived_at, board))}</div>"
+            )
+        else:
+            expected = time_text(ride.expected_pickup_at, board) or "time not given"
+            body.append(
+                f'<div class="kd-mini">Ride: {_e(ride.driver_name)}, expected {_e(expected)}</div>'
+            )
+    if view.lane == Lane.CLOSED and s.close_reason:
+        body.append(f'<div class="kd-meta">{_e(s.close_reason)}</div>')
+    done = "done" if view.lane in (Lane.DISCHARGED, Lane.CLOSED) else ""
+    return (
+        f'<div class="kd-card {_alert_level(view)} {done}" data-session="{s.session_id}">'
+        + "".join(body)
+        + "</div>"
+    )
+
+
+def summary_html(views: list[SessionView], board: Board, now: datetime) -> str:
+    """Counts per lane and the chairs: which are free now, who is in the others."""
+    lanes = by_lane(views)
+    counts = "".join(
+        f'<div class="kd-count"><b>{len(lanes[lane])}</b><span>{_e(lane.label)}</span></div>'
+        for lane in LANES_SHOWN
+    )
+    chairs = []
+    states = chair_states(board, now)
+    free = [c for c in states if c.free]
+    for chair in states:
+        if chair.free:
+            nxt = f" · next {time_text(chair.next_expected, board)}" if chair.next_expected else ""
+            chairs.append(f'<span class="kd-chair free">{_e(chair.name)}: free{_e(nxt)}</span>')
+        else:
+            who = chair.occupied_by
+            chairs.append(
+                f'<span class="kd-chair busy"><b>{_e(chair.name)}</b>: '
+                f"{_e(who.patient_name)} · {_e(who.status.label)}</span>"
+            )
+    free_count = (
+        f'<div class="kd-count"><b>{len(free)}/{len(states)}</b><span>Chairs free</span></div>'
+    )
+    return (
+        f'<div class="kd-strip">{counts}{free_count}</div>'
+        f'<div class="kd-chairs">{"".join(chairs)}</div>'
+    )
+
+
+def alerts_html(views: list[SessionView], board: Board) -> str:
+    """Every standing alert, the most urgent first, each with what to do next."""
+    rows = []
+    for view in views:
+        for alert in view.alerts:
+            rows.append((0 if alert.level == "danger" else 1, view, alert))
+    rows.sort(key=lambda r: (r[0], r[1].session.chair_name))
+    if not rows:
+        return ""
+    items = "".join(
+        f'<div class="kd-alert {a.level}"><b>{_e(v.session.chair_name)} · '
+        f"{_e(v.session.patient_name)}</b> — {_e(a.what)}. "
+        f'<span class="do">→ {_e(a.action)}</span></div>'
+        for _, v, a in rows
+    )
+    return f'<div class="kd-alerts">{items}</div>'
+
+
+def live_board(*, url: str, site: SiteChoice) -> None:
+    """The board, redrawn every few seconds (a fragment: forms elsewhere are untouched)."""
+    st.html(BOARD_CSS)
+
+    @st.fragment(run_every=REFRESH_SECONDS)
+    def _refreshing() -> None:
+        now = utc_now()
+        try:
+            board = todays_board(url, site, now)
+        except DatabaseUnavailable as error:
+            st.error(f"{error} The board below may be out of date.", icon=":material/cloud_off:")
+            return
+        views = view_board(board, now)
+        st.html(
+            f'<div class="kd-updated">Updated {_e(time_text(now, board))} · '
+            f"{_e(board.site_name)} · {board.day:%A %d %B}</div>"
+        )
+        st.html(summary_html(views, board, now))
+        alerts = alerts_html(views, board)
+        if alerts:
+            st.html(alerts)
+        lanes = by_lane(views)
+        columns = st.columns(len(LANES_SHOWN), gap="small")
+        for column, lane in zip(columns, LANES_SHOWN, strict=True):
+            cards = "".join(card_html(v, board) for v in lanes[lane]) or (
+                '<div class="kd-empty">None</div>'
+            )
+            column.html(
+                f'<div class="kd-lane-head {lane.value}">{_e(lane.label)} '
+                f"({len(lanes[lane])})</div>{cards}"
+            )
+        if lanes[Lane.CLOSED]:
+            with st.expander(f"{Lane.CLOSED.label} today ({len(lanes[Lane.CLOSED])})"):
+                st.html("".join(card_html(v, board) for v in lanes[Lane.CLOSED]))
+
+    _refreshing()
+
+
+# --- acting on a session ---------------------------------------------------------------------
+
+
+def acting_as(*, url: str, site: SiteChoice) -> StaffMember | None:
+    """Who is at the keyboard: chosen from the staff list, kept for the browser session."""
+    staff = cached_staff(url, site.id)
+    by_id = {m.id: m for m in staff}
+    remembered = st.session_state.get(_ACTING_KEY)
+    options = list(by_id)
+    chosen = st.selectbox(
+        "Acting as",
+        options=options,
+        index=options.index(remembered) if remembered in by_id else None,
+        format_func=lambda staff_id: by_id[staff_id].label,
+        placeholder="Choose your name",
+    )
+    st.session_state[_ACTING_KEY] = chosen
+    return by_id.get(chosen)
+
+
+def _flash(level: str, text: str) -> None:
+    st.session_state[_FLASH_KEY] = (level, text)
+
+
+def _show_flash() -> None:
+    level, text = st.session_state.pop(_FLASH_KEY, (None, None))
+    if level == "success":
+        st.success(text, icon=":material/check_circle:")
+    elif level == "warning":
+        st.warning(text, icon=":material/sync_problem:")
+
+
+def _form_key(name: str) -> str:
+    # A new key after each saved form gives the nurse empty fields for the next entry;
+    # a refused entry keeps the same key, so nothing typed is lost.
+    return f"{name}-{st.session_state.get(_FORM_ROUND_KEY, 0)}"
+
+
+def _act(action: Callable[[], object], done: str) -> None:
+    """Run one write; on success refresh everything, on refusal say why and keep the form."""
+    try:
+        action()
+    except SessionChanged as changed:
+        after_write()
+        _flash("warning", str(changed))
+        st.rerun()
+    except (LifecycleError, VitalsRejected, ScoreRejected) as refused:
+        st.error(str(refused), icon=":material/block:")
+    except DatabaseUnavailable as down:
+        st.error(str(down), icon=":material/cloud_off:")
+    else:
+        after_write()
+        st.session_state[_FORM_ROUND_KEY] = st.session_state.get(_FORM_ROUND_KEY, 0) + 1
+        if _FLASH_KEY not in st.session_state:
+            _flash("success", done)
+        st.rerun()
+
+
+def _session_label(s: BoardSession, board: Board) -> str:
+    when = time_text(s.scheduled_start, board)
+    if s.earlier_day:
+        when = to_local(s.scheduled_start, board.time_zone).strftime("%a %H:%M")
+    return f"{s.chair_name} · {when} · {s.patient_name} — {s.status.label}"
+
+
+def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -> None:
+    """Choose a patient, see what can be done now, do it."""
+    _show_flash()
+    now = utc_now()
+    try:
+        board = todays_board(url, site, now)
+    except DatabaseUnavailable as error:
+        st.error(str(error), icon=":material/cloud_off:")
+        return
+    sessions = {s.session_id: s for s in board.sessions}
+    if not sessions:
+        st.info("No sessions booked at this site today.")
+        return
+    options = list(sessions)
+    remembered = st.session_state.get(_SELECTED_KEY)
+    chosen = st.selectbox(
+        "Patient",
+        options=options,
+        index=options.index(remembered) if remembered in sessions else None,
+        format_func=lambda session_id: _session_label(sessions[session_id], board),
+        placeholder="Choose a patient",
+    )
+    st.session_state[_SELECTED_KEY] = chosen
+    if chosen is None:
+        st.caption("Choose a patient to check them in, record vitals or move them along.")
+        return
+    if staff is None:
+        st.warning("Choose your name under **Acting as** first: every change records who made it.")
+        return
+    session = sessions[chosen]
+    st.markdown(f"**{session.patient_name}** · {session.chair_name} · **{session.status.label}**")
+    _step_buttons(url=url, session=session, staff=staff, board=board)
+    if session.status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
+        _vitals_form(url=url, session=session, staff=staff)
+    if session.status == S.CHECKED_IN:
+        _phq9_form(url=url, session=session, staff=staff)
+    if session.status in (S.INFUSING, S.RECOVERY):
+        _side_effects_form(url=url, session=session, staff=staff)
+    if session.status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
+        _ride_form(url=url, session=session, staff=staff, board=board)
+    if session.status != S.SCHEDULED:
+        _undo_form(url=url, session=session, staff=staff)
+
+
+def _step_buttons(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+    steps = allowed_steps(session.status)
+    forward = [s for s in steps if s not in (Step.CANCEL, Step.NO_SHOW)]
+    for step in forward:
+        if step == Step.START_INFUSION:
+            _start_form(url=url, session=session, staff=staff, board=board)
+            continue
+        if st.button(
+            TRANSITIONS[step].label, key=f"step-{step}-{session.session_id}", type="primary"
+        ):
+            _act(
+                lambda step=step: take_step(
+                    url=url,
+                    session_id=session.session_id,
+                    step=step,
+                    staff_id=staff.id,
+                    expected_version=session.version,
+                ),
+                f"{session.patient_name}: {TRANSITIONS[step].label.lower()} — done.",
+            )
+    exits = [s for s in steps if s in (Step.CANCEL, Step.NO_SHOW)]
+    if exits:
+        with (
+            st.expander("No-show or cancel"),
+            st.form(_form_key(f"exit-{session.session_id}"), border=False),
+        ):
+            reason = st.text_input("Reason", placeholder="e.g. no answer by phone")
+            chosen = st.radio(
+                "Mark as",
+                exits,
+                format_func=lambda s: TRANSITIONS[s].label,
+                horizontal=True,
+            )
+            if st.form_submit_button("Save"):
+                _act(
+                    lambda: take_step(
+                        url=url,
+                        session_id=session.session_id,
+                        step=chosen,
+                        staff_id=staff.id,
+                        expected_version=session.version,
+                        reason=reason,
+                    ),
+                    f"{session.patient_name}: marked {TRANSITIONS[chosen].label.lower()}.",
+                )
+
+
+def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+    held = session.baseline is not None and above_hold(session.baseline.vitals, board.settings)
+    missing = []
+    if session.phq9_total is None:
+        missing.append("PHQ-9")
+    if session.baseline is None:
+        missing.append("pre-infusion vitals")
+    if missing:
+        st.info(f"Before the dose: record {' and '.join(missing)} below.")
+    with st.form(_form_key(f"start-{session.session_id}")):
+        st.markdown("**Start dose**")
+        dose = st.number_input(
+            "Dose given (mg)",
+            min_value=0.0,
+            max_value=500.0,
+            value=float(session.dose_mg) if session.dose_mg else None,
+            step=0.5,
+            placeholder=f"{session.dose_mg_per_kg or 0.5:g} mg/kg × weight",
+        )
+        override = ""
+        if held:
+            v = session.baseline.vitals
+            st.warning(
+                f"BP {v.blood_pressure} is above the hold limit "
+                f"{board.settings.hold_systolic}/{board.settings.hold_diastolic}.",
+                icon=":material/warning:",
+            )
+            override = st.text_input("Override reason (who approved, why)")
+        if st.form_submit_button("Start dose", type="primary"):
+            if not dose:
+                st.error("Enter the dose given, in mg, before starting.")
+                return
+            _act(
+                lambda: take_step(
+                    url=url,
+                    session_id=session.session_id,
+                    step=Step.START_INFUSION,
+                    staff_id=staff.id,
+                    expected_version=session.version,
+                    dose_mg=dose,
+                    hold_override_reason=override or None,
+                ),
+                f"{session.patient_name}: dose started.",
+            )
+
+
+def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+    with st.form(_form_key(f"vitals-{session.session_id}")):
+        st.markdown("**Vitals**")
+        left, right = st.columns(2)
+        systolic = left.number_input("Systolic", step=1, value=None, placeholder="mmHg")
+        diastolic = right.number_input("Diastolic", step=1, value=None, placeholder="mmHg")
+        heart_rate = left.number_input("Heart rate", step=1, value=None, placeholder="bpm")
+        spo2 = right.number_input("SpO2", step=1, value=None, placeholder="%")
+        if st.form_submit_button("Save vitals"):
+            values = (systolic, diastolic, heart_rate, spo2)
+            if any(v is None for v in values):
+                st.error("Fill in all four: systolic, diastolic, heart rate and SpO2.")
+                return
+            vitals = Vitals(
+                systolic=int(systolic),
+                diastolic=int(diastolic),
+                heart_rate=int(heart_rate),
+                spo2=int(spo2),
+            )
+
+            def save() -> None:
+                recorded = record_vitals(
+                    url=url, session_id=session.session_id, staff_id=staff.id, vitals=vitals
+                )
+                if recorded.alerts:
+                    _flash(
+                        "warning",
+                        "Vitals saved. "
+                        + " ".join(f"{a.what}: {a.action}" for a in recorded.alerts),
+                    )
+
+            _act(save, f"Vitals saved: BP {vitals.blood_pressure}, HR {vitals.heart_rate}.")
+
+
+def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+    if session.phq9_total is not None:
+        st.caption(f"PHQ-9 today: {session.phq9_total} (item 9: {session.phq9_item9})")
+    with st.form(_form_key(f"phq9-{session.session_id}")):
+        st.markdown("**PHQ-9 before the dose**")
+        left, right = st.columns(2)
+        total = left.number_input("Total (0–27)", step=1, value=None)
+        item9 = right.number_input("Item 9 (0–3)", step=1, value=None)
+        if st.form_submit_button("Save PHQ-9"):
+            if total is None or item9 is None:
+                st.error("Enter both the total and item 9.")
+                return
+            _act(
+                lambda: record_phq9(
+                    url=url,
+                    session_id=session.session_id,
+                    staff_id=staff.id,
+                    total=int(total),
+                    item9=int(item9),
+                ),
+                f"PHQ-9 saved: {int(total)} (item 9: {int(item9)}).",
+            )
+
+
+def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+    with (
+        st.expander("Side effects"),
+        st.form(_form_key(f"effects-{session.session_id}"), border=False),
+    ):
+        chosen = {
+            effect: st.segmented_control(
+                effect.label, list(Severity), default=Severity.NONE, key=f"fx-{effect}"
+            )
+            for effect in SideEffect
+        }
+        if st.form_submit_button("Save side effects"):
+            _act(
+                lambda: record_side_effects(
+                    url=url,
+                    session_id=session.session_id,
+                    staff_id=staff.id,
+                    effects={e: Severity(s or Severity.NONE) for e, s in chosen.items()},
+                ),
+                "Side effects saved.",
+            )
+
+
+def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+    ride = session.ride
+    title = "Ride home" + (f": {ride.driver_name}" if ride else " (none recorded)")
+    if ride and ride.arrived_at:
+        title += f", here since {time_text(ride.arrived_at, board)}"
+    with (
+        st.expander(title, expanded=session.status == S.READY),
+        st.form(_form_key(f"ride-{session.session_id}"), border=False),
+    ):
+        name = st.text_input("Driver's name", value=ride.driver_name if ride else "")
+        left, right = st.columns(2)
+        phone = left.text_input("Phone", value=(ride.driver_phone or "") if ride else "")
+        relationship = right.text_input(
+            "Relationship", value=(ride.relationship or "") if ride else ""
+        )
+        expected_local = to_local(ride.expected_pickup_at, board.time_zone) if ride else None
+        pickup = st.time_input(
+            "Expected pickup",
+            value=expected_local.time() if expected_local else None,
+            step=300,
+        )
+        arrived = st.checkbox(
+            "The driver is here now",
+            value=bool(ride and ride.arrived_at),
+            disabled=bool(ride and ride.arrived_at),
+        )
+        if st.form_submit_button("Save ride"):
+            _act(
+                lambda: record_ride(
+                    url=url,
+                    session_id=session.session_id,
+                    staff_id=staff.id,
+                    driver_name=name,
+                    driver_phone=phone or None,
+                    relationship=relationship or None,
+                    expected_pickup_at=_today_at(pickup, board) if pickup else None,
+                    arrived=arrived,
+                ),
+                "Ride saved.",
+            )
+
+
+def _today_at(moment: time, board: Board) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(board.day, moment, tzinfo=ZoneInfo(board.time_zone))
+
+
+def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+    with (
+        st.expander("Correct a mistake (take back the last step)"),
+        st.form(_form_key(f"undo-{session.session_id}"), border=False),
+    ):
+        reason = st.text_input("Why", placeholder="e.g. pressed start on the wrong chair")
+        if st.form_submit_button(f"Take back “{session.status.label}”"):
+            _act(
+                lambda: undo_last_step(
+                    url=url,
+                    session_id=session.session_id,
+                    staff_id=staff.id,
+                    expected_version=session.version,
+                    reason=reason,
+                ),
+                f"{session.patient_name}: last step taken back.",
+            )

@@ -1,0 +1,163 @@
+"""The today page under AppTest: a nurse takes a patient from check-in to recovery."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from ketadash.clock import utc_now
+from ketadash.db import read_session
+from ketadash.lifecycle import history_agrees
+from ketadash.models import SessionStatus, StatusChange, TreatmentSession
+from tests.utils.factories import make_clinic, make_patient, make_session
+
+DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
+
+
+@pytest.fixture
+def clinic_url(sqlite_url, monkeypatch):
+    monkeypatch.setenv("KETADASH_DATABASE_URL", sqlite_url)
+    return sqlite_url
+
+
+@pytest.fixture
+def today(clinic_url):
+    clinic = make_clinic(url=clinic_url)
+    now = utc_now()
+    alex = make_patient(
+        url=clinic_url,
+        mrn="A1",
+        first="Alex",
+        last="Morgan",
+        site_id=clinic.site_id,
+        care_flags="hypertension",
+    )
+    bea = make_patient(url=clinic_url, mrn="B2", first="Bea", last="Lund", site_id=clinic.site_id)
+    alex_session = make_session(
+        url=clinic_url,
+        clinic=clinic,
+        patient_id=alex,
+        scheduled_start=now - timedelta(minutes=5),
+        chair_index=0,
+    )
+    make_session(
+        url=clinic_url,
+        clinic=clinic,
+        patient_id=bea,
+        scheduled_start=now - timedelta(minutes=40),
+        chair_index=1,
+    )
+    return clinic, alex_session
+
+
+def _open_today() -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=30)
+    at.run()
+    at.switch_page("pages/today.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _board_text(at: AppTest) -> str:
+    return " ".join(element.value for element in at.get("html"))
+
+
+def _lane(at: AppTest, label: str) -> str:
+    """The HTML of one lane of the board, from its heading to the next."""
+    text = _board_text(at)
+    match = re.search(
+        rf'kd-lane-head [a-z_]+">{re.escape(label)} \(\d+\)</div>(.*?)(?=kd-lane-head|$)',
+        text,
+        re.S,
+    )
+    assert match, f"no lane {label}"
+    return match.group(1)
+
+
+def test_board_shows_todays_patients_in_their_lanes(today):
+    at = _open_today()
+    assert "Alex Morgan" in _lane(at, "Expected")
+    assert "Hypertension" in _lane(at, "Expected")
+    text = _board_text(at)
+    assert "Not arrived, 40 min late" in text or "Not arrived, 39 min late" in text
+    assert "Chairs free" in text
+
+
+def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
+    clinic, session_id = today
+    at = _open_today()
+    acting = next(s for s in at.selectbox if s.label == "Acting as")
+    acting.set_value(clinic.nurse_id).run()
+    patient = next(s for s in at.selectbox if s.label == "Patient")
+    patient.set_value(session_id).run()
+    assert not at.exception
+
+    at.button(key=f"step-check_in-{session_id}").click().run()
+    assert "Alex Morgan" in _lane(at, "Checked in")
+    assert any("check in — done" in s.value for s in at.success)
+
+    # Starting before the checks is refused, with what is missing.
+    assert any("record PHQ-9 and pre-infusion vitals" in i.value for i in at.info)
+
+    _number(at, "Total (0–27)").set_value(13)
+    _number(at, "Item 9 (0–3)").set_value(0)
+    _submit(at, "Save PHQ-9")
+    assert any("PHQ-9 saved: 13" in s.value for s in at.success)
+
+    # An impossible reading is refused, and the typed values stay in the form.
+    _type_vitals(at, 1200, 80, 72, 98)
+    _submit(at, "Save vitals")
+    assert any("Systolic 1200 mmHg is not possible" in e.value for e in at.error)
+    assert _number(at, "Systolic").value == 1200
+
+    _type_vitals(at, 124, 80, 72, 98)
+    _submit(at, "Save vitals")
+    assert any("Vitals saved: BP 124/80" in s.value for s in at.success)
+
+    _number(at, "Dose given (mg)").set_value(35.0)
+    _submit(at, "Start dose")
+    assert not at.exception
+    assert "Alex Morgan" in _lane(at, "Dose running")
+    assert "Dose 0 / 40 min" in _lane(at, "Dose running")
+
+    at.button(key=f"step-end_infusion-{session_id}").click().run()
+    recovery = _lane(at, "In recovery")
+    assert "Alex Morgan" in recovery
+    assert "Recovery 0 / 30 min" in recovery
+
+    with read_session(clinic_url) as db:
+        row = db.get(TreatmentSession, session_id)
+        assert row.status == SessionStatus.RECOVERY
+        assert row.dose_mg == 35
+        assert history_agrees(db=db, session_id=session_id)
+        steps = db.exec(select(StatusChange.to_status).where(StatusChange.session_id == session_id))
+        assert list(steps) == ["checked_in", "infusing", "recovery"]
+
+
+def test_acting_without_a_name_is_not_offered(today):
+    _, session_id = today
+    at = _open_today()
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    assert any("Acting as" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == f"step-check_in-{session_id}"]
+
+
+def _type_vitals(at: AppTest, systolic, diastolic, heart_rate, spo2) -> None:
+    _number(at, "Systolic").set_value(systolic)
+    _number(at, "Diastolic").set_value(diastolic)
+    _number(at, "Heart rate").set_value(heart_rate)
+    _number(at, "SpO2").set_value(spo2)
+
+
+def _submit(at: AppTest, label: str) -> None:
+    next(b for b in at.button if b.label == label).click().run()
+
+
+def _number(at: AppTest, label: str):
+    return next(n for n in at.number_input if n.label == label)

@@ -1,0 +1,593 @@
+"""Importing a clinic's history from CSV: checked whole, written whole, never twice."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+import ketadash.importer as importer
+from ketadash.__main__ import main
+from ketadash.db import read_session
+from ketadash.importer import ImportRejected, RowProblem, ensure_site, import_files
+from ketadash.models import (
+    Chair,
+    OutcomeScore,
+    Patient,
+    SessionStatus,
+    Site,
+    StatusChange,
+    SymptomReturn,
+    TreatmentSession,
+)
+from tests.utils.factories import make_clinic, make_patient
+
+SAMPLES = Path(__file__).parent / "data" / "import"
+FILES = ("patients", "sessions", "scores", "symptom_returns")
+TABLES = (Patient, TreatmentSession, StatusChange, OutcomeScore, SymptomReturn, Chair)
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:
+    """Copies of the sample files, free to be spoiled by a test."""
+    copies = {}
+    for name in FILES:
+        copies[name] = tmp_path / f"{name}.csv"
+        shutil.copy(SAMPLES / f"{name}.csv", copies[name])
+    return copies
+
+
+def run_import(*, url: str, files: dict[str, Path]) -> importer.ImportReport:
+    return import_files(
+        url=url,
+        patients=files["patients"],
+        sessions=files["sessions"],
+        scores=files["scores"],
+        symptom_returns=files["symptom_returns"],
+    )
+
+
+def set_line(path: Path, line: int, text: str) -> None:
+    """Replace (or with line past the end, append) one spreadsheet row of a CSV file."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if line > len(lines):
+        lines.append(text)
+    else:
+        lines[line - 1] = text
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def line_of(path: Path, line: int) -> str:
+    return path.read_text(encoding="utf-8").splitlines()[line - 1]
+
+
+def counts(url: str) -> dict[str, int]:
+    with read_session(url) as db:
+        return {
+            table.__name__: db.exec(select(func.count()).select_from(table)).one()
+            for table in TABLES
+        }
+
+
+def rejected(*, url: str, files: dict[str, Path]) -> list[str]:
+    with pytest.raises(ImportRejected) as caught:
+        run_import(url=url, files=files)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def session_by_ref(url: str, ref: str) -> TreatmentSession:
+    with read_session(url) as db:
+        return db.exec(select(TreatmentSession).where(TreatmentSession.external_ref == ref)).one()
+
+
+# --- a clean import ------------------------------------------------------------------
+
+
+def test_valid_import_writes_every_row(db_url, files):
+    clinic = make_clinic(url=db_url)
+
+    report = run_import(url=db_url, files=files)
+
+    assert (report.patients_added, report.sessions_added, report.scores_added) == (3, 5, 4)
+    assert report.symptom_returns_added == 2
+    assert report.chairs_added == 1  # "Chair 7" is new at a known site
+    assert counts(db_url) == {
+        "Patient": 3,
+        "TreatmentSession": 5,
+        "StatusChange": 13,
+        "OutcomeScore": 4,
+        "SymptomReturn": 2,
+        "Chair": 7,
+    }
+    with read_session(db_url) as db:
+        jordan = db.exec(select(Patient).where(Patient.mrn == "A-1001")).one()
+        assert (jordan.first_name, jordan.date_of_birth) == ("Jordan", date(1984, 6, 2))
+        assert jordan.care_flags == "anxiety;needle_phobia"
+        assert jordan.home_site_id == clinic.site_id
+        assert jordan.display_alias == "Blue Heron"
+        score = db.exec(select(OutcomeScore).where(OutcomeScore.item9 == 1)).one()
+        assert score.session_id == session_by_ref(db_url, "EHR-5001").id
+    assert "patients 3 added" in str(report)
+
+
+def test_importing_twice_changes_nothing(db_url, files):
+    make_clinic(url=db_url)
+    run_import(url=db_url, files=files)
+    before = counts(db_url)
+
+    again = run_import(url=db_url, files=files)
+
+    assert counts(db_url) == before
+    assert (again.patients_added, again.patients_updated, again.patients_unchanged) == (0, 0, 3)
+    assert (again.sessions_added, again.sessions_unchanged, again.sessions_differing) == (0, 5, 0)
+    assert (again.scores_added, again.scores_unchanged) == (0, 4)
+    assert (again.symptom_returns_added, again.symptom_returns_unchanged) == (0, 2)
+    assert again.status_changes_added == again.chairs_added == 0
+
+
+def test_reimport_corrects_patients_but_leaves_imported_sessions(db_url, files):
+    make_clinic(url=db_url)
+    run_import(url=db_url, files=files)
+    set_line(files["patients"], 2, "A-1001,Jordan,Lee-Park,1984-06-02,,,,")
+    changed = line_of(files["sessions"], 2).replace(",0.5,", ",0.6,")
+    set_line(files["sessions"], 2, changed)
+
+    report = run_import(url=db_url, files=files)
+
+    assert (report.patients_updated, report.sessions_differing) == (1, 1)
+    with read_session(db_url) as db:
+        jordan = db.exec(select(Patient).where(Patient.mrn == "A-1001")).one()
+    assert jordan.last_name == "Lee-Park"
+    # A blank cell keeps what is stored.
+    assert (jordan.phone, jordan.care_flags) == ("555-0101", "anxiety;needle_phobia")
+    assert session_by_ref(db_url, "EHR-5001").dose_mg_per_kg == 0.5
+
+
+def test_patients_already_in_the_database_can_be_referenced(db_url, files):
+    make_clinic(url=db_url)
+    make_patient(url=db_url, mrn="A-2000")
+    set_line(
+        files["sessions"], 7, "EHR-6000,A-2000,main,,2030-02-01 09:00,iv,series,,0.5,,scheduled"
+    )
+
+    report = run_import(url=db_url, files=files)
+
+    assert report.sessions_added == 6
+
+
+# --- nothing is written unless everything is right -----------------------------------------
+
+
+def test_bad_row_writes_nothing_and_names_file_line_and_reason(db_url, files):
+    make_clinic(url=db_url)
+    set_line(
+        files["sessions"],
+        3,
+        line_of(files["sessions"], 3).replace("2025-03-10 09:00", "2025-13-01 09:00", 1),
+    )
+
+    problems = rejected(url=db_url, files=files)
+
+    assert problems == [
+        "sessions.csv line 3: scheduled_start '2025-13-01 09:00' is not a date and time "
+        "(YYYY-MM-DD HH:MM)"
+    ]
+    assert counts(db_url)["Patient"] == 0
+    assert counts(db_url)["Chair"] == 6
+
+
+def test_every_problem_in_every_file_is_reported_at_once(db_url, files):
+    make_clinic(url=db_url)
+    set_line(files["patients"], 3, "A-1002,,Shah,1979-02-30,,,,")
+    set_line(files["scores"], 5, "A-1003,madrs,2025-03-01 10:00,61,,")
+
+    with pytest.raises(ImportRejected) as caught:
+        run_import(url=db_url, files=files)
+
+    assert caught.value.problems == [
+        RowProblem("patients.csv", 3, "first_name is required but empty"),
+        RowProblem("patients.csv", 3, "date_of_birth '1979-02-30' is not a date (YYYY-MM-DD)"),
+        RowProblem("scores.csv", 5, "total 61 is out of range for MADRS (0 to 60)"),
+    ]
+    message = str(caught.value)
+    assert message.startswith("Nothing was imported: 3 problems")
+    assert "scores.csv line 5: total 61 is out of range for MADRS (0 to 60)" in message
+
+
+def test_one_row_with_several_problems_reports_each(db_url, files):
+    make_clinic(url=db_url)
+    set_line(
+        files["sessions"],
+        2,
+        "EHR-5001,A-1001,main,Chair 1,2025-03-07 09:00,im,series,40,0.5,,discharged,"
+        "2025-03-07 09:10,2025-03-07 09:05,2025-03-07 09:45,2025-03-07 10:20,2025-03-07 10:31,",
+    )
+
+    assert rejected(url=db_url, files=files) == [
+        "sessions.csv line 2: route 'im' is not one of: iv, esketamine, lozenge",
+        "sessions.csv line 2: step times out of order: infusion_started_at is before checked_in_at",
+    ]
+
+
+def test_database_failing_mid_way_writes_nothing(db_url, files, monkeypatch):
+    make_clinic(url=db_url)
+
+    def fail(**_kwargs):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(importer, "_write_scores", fail)
+    with pytest.raises(RuntimeError):
+        run_import(url=db_url, files=files)
+
+    assert counts(db_url) == {name: 0 for name in counts(db_url)} | {"Chair": 6}
+
+
+# --- each kind of problem ------------------------------------------------------------------
+
+SESSION_HEADER = (
+    "session_ref,mrn,site,chair,scheduled_start,route,kind,planned_minutes,dose_mg_per_kg,"
+    "dose_mg,status,checked_in_at,infusion_started_at,infusion_ended_at,ready_at,"
+    "discharged_at,close_reason"
+)
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "text", "expected"),
+    [
+        pytest.param(
+            "patients",
+            1,
+            "mrn,last_name,dob",
+            "patients.csv line 1: missing required column(s): first_name",
+            id="missing-column",
+        ),
+        pytest.param(
+            "patients",
+            1,
+            "mrn,first_name,last_name,dob",
+            "patients.csv line 1: unknown column(s): dob; the columns are: mrn, first_name,",
+            id="unknown-column",
+        ),
+        pytest.param(
+            "sessions",
+            2,
+            ",A-1001,main,,2025-03-07 09:00,iv,series,,0.5,,scheduled",
+            "sessions.csv line 2: session_ref is required but empty",
+            id="empty-required",
+        ),
+        pytest.param(
+            "symptom_returns",
+            2,
+            "A-1001,04/02/2025,",
+            "symptom_returns.csv line 2: reported_on '04/02/2025' is not a date (YYYY-MM-DD)",
+            id="bad-date",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,main,,2030-01-15 10:00,im,series,,0.5,,scheduled",
+            "sessions.csv line 6: route 'im' is not one of: iv, esketamine, lozenge",
+            id="unknown-route",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,main,,2030-01-15 10:00,iv,series,,0.5,,infusing",
+            "sessions.csv line 6: status 'infusing' cannot be imported: a session under way "
+            "is run from the dashboard; use one of: scheduled, discharged, cancelled, no_show",
+            id="status-under-way",
+        ),
+        pytest.param(
+            "patients",
+            4,
+            "A-1003,Sam,Carter,,,,fear_of_heights,",
+            "patients.csv line 4: care_flags 'fear_of_heights' is not one of: hypertension,",
+            id="unknown-care-flag",
+        ),
+        pytest.param(
+            "scores",
+            5,
+            "B-9999,madrs,2025-03-01 10:00,31,,",
+            "scores.csv line 5: mrn 'B-9999' is not in patients.csv or the database",
+            id="unknown-mrn",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5001,A-1003,main,,2030-01-15 10:00,iv,series,,0.5,,scheduled",
+            "sessions.csv line 6: session_ref 'EHR-5001' is also on line 2",
+            id="duplicate-session-ref",
+        ),
+        pytest.param(
+            "patients",
+            4,
+            "A-1001,Sam,Carter,,,,,",
+            "patients.csv line 4: mrn 'A-1001' is also on line 2",
+            id="duplicate-mrn",
+        ),
+        pytest.param(
+            "symptom_returns",
+            3,
+            "A-1001,2025-04-02,again",
+            "symptom_returns.csv line 3: a symptom return for mrn 'A-1001' on 2025-04-02 "
+            "is also on line 2",
+            id="duplicate-symptom-return",
+        ),
+        pytest.param(
+            "scores",
+            2,
+            "A-1001,phq9,2025-03-07 08:55,28,1,EHR-5001",
+            "scores.csv line 2: total 28 is out of range for PHQ-9 (0 to 27)",
+            id="phq9-out-of-range",
+        ),
+        pytest.param(
+            "scores",
+            2,
+            "A-1001,phq9,2025-03-07 08:55,19,4,EHR-5001",
+            "scores.csv line 2: item9 4 is out of range for PHQ-9 item 9 (0 to 3)",
+            id="item9-out-of-range",
+        ),
+        pytest.param(
+            "scores",
+            4,
+            "A-1001,cadss,2025-03-07 10:00,14,1,EHR-5001",
+            "scores.csv line 4: item9 is only for PHQ-9, not CADSS",
+            id="item9-on-cadss",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,main,,2030-01-15 10:00,iv,series,,35,,scheduled",
+            "sessions.csv line 6: dose_mg_per_kg 35 is out of range (0.01 to 3)",
+            id="dose-in-mg-per-kg-column",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,east,,2030-01-15 10:00,iv,series,,0.5,,scheduled",
+            "sessions.csv line 6: site 'east' is not a known site code (main)",
+            id="unknown-site",
+        ),
+        pytest.param(
+            "sessions",
+            2,
+            "EHR-5001,A-1001,main,Chair 1,2025-03-07 09:00,iv,series,40,0.5,,discharged,"
+            "2025-03-07 08:52,2025-03-07 09:05,2025-03-07 09:45,2025-03-07 09:40,"
+            "2025-03-07 10:31,",
+            "sessions.csv line 2: step times out of order: ready_at is before infusion_ended_at",
+            id="steps-out-of-order",
+        ),
+        pytest.param(
+            "sessions",
+            2,
+            "EHR-5001,A-1001,main,Chair 1,2025-03-07 09:00,iv,series,40,0.5,,discharged,"
+            "2025-03-07 08:52,2025-03-07 09:05,,,2025-03-07 10:31,",
+            "sessions.csv line 2: a discharged session needs infusion_ended_at, ready_at",
+            id="discharged-without-times",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,main,,2030-01-15 10:00,iv,series,,0.5,,scheduled,2030-01-15 09:55",
+            "sessions.csv line 6: a scheduled session has no step times, but checked_in_at "
+            "is filled in",
+            id="scheduled-with-steps",
+        ),
+        pytest.param(
+            "sessions",
+            5,
+            "EHR-5004,A-1002,main,Chair 3,2025-03-12 13:00,iv,booster,,0.75,,cancelled,"
+            "2025-03-12 12:50,2025-03-12 13:05,,,,",
+            "sessions.csv line 5: a cancelled session has at most checked_in_at, but "
+            "infusion_started_at is filled in",
+            id="cancelled-after-dose-started",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,main,,2025-03-09 02:30,iv,series,,0.5,,scheduled",
+            "sessions.csv line 6: scheduled_start '2025-03-09 02:30' does not exist in "
+            "America/New_York (the clocks went forward that night)",
+            id="time-skipped-by-dst",
+        ),
+        pytest.param(
+            "sessions",
+            6,
+            "EHR-5005,A-1003,main,,2030-01-15 10:00,iv,series,,0.5,,scheduled,,,,,,,extra",
+            "sessions.csv line 6: has 18 values but line 1 names 17 columns",
+            id="too-many-values",
+        ),
+        pytest.param(
+            "scores",
+            4,
+            "A-1001,cadss,2025-03-07 10:00,14,,EHR-0000",
+            "scores.csv line 4: session_ref 'EHR-0000' is not in sessions.csv or the database",
+            id="score-unknown-session",
+        ),
+        pytest.param(
+            "scores",
+            4,
+            "A-1003,cadss,2025-03-07 10:00,14,,EHR-5001",
+            "scores.csv line 4: session_ref 'EHR-5001' is a session of another patient "
+            "(mrn 'A-1001')",
+            id="score-session-of-another-patient",
+        ),
+    ],
+)
+def test_each_kind_of_problem_is_named(db_url, files, file, line, text, expected):
+    make_clinic(url=db_url)
+    set_line(files[file], line, text)
+
+    problems = rejected(url=db_url, files=files)
+
+    assert any(problem.startswith(expected) for problem in problems), problems
+    assert counts(db_url)["Patient"] == 0
+
+
+def test_unknown_site_when_the_database_has_none(db_url, files):
+    problems = rejected(url=db_url, files=files)
+
+    assert problems[0] == (
+        "patients.csv line 2: home_site 'main' is not a known site code: the database has "
+        "no sites yet; create the clinic's sites before importing"
+    )
+
+
+def test_missing_file_is_named(db_url, files, tmp_path):
+    make_clinic(url=db_url)
+    files["scores"] = tmp_path / "nowhere.csv"
+
+    assert rejected(url=db_url, files=files) == [
+        f"nowhere.csv: file not found: {tmp_path / 'nowhere.csv'}"
+    ]
+
+
+def test_excel_bom_and_blank_rows_are_accepted(db_url, files):
+    make_clinic(url=db_url)
+    text = files["patients"].read_text(encoding="utf-8")
+    files["patients"].write_text("\ufeff" + text + ",,,,,,,\n", encoding="utf-8")
+
+    assert run_import(url=db_url, files=files).patients_added == 3
+
+
+# --- what lands in the database -------------------------------------------------------------
+
+
+def test_status_history_agrees_with_the_session_rows(db_url, files):
+    make_clinic(url=db_url)
+    run_import(url=db_url, files=files)
+
+    with read_session(db_url) as db:
+        sessions = db.exec(select(TreatmentSession)).all()
+        for session in sessions:
+            history = db.exec(
+                select(StatusChange)
+                .where(StatusChange.session_id == session.id)
+                .order_by(StatusChange.version)
+            ).all()
+            assert session.version == 1 + len(history)
+            assert [change.version for change in history] == list(range(2, 2 + len(history)))
+            previous = SessionStatus.SCHEDULED
+            for change in history:
+                assert change.from_status == previous
+                assert change.reason == "imported"
+                previous = change.to_status
+            assert previous == session.status
+            times = [change.changed_at for change in history]
+            assert times == sorted(times)
+            by_status = {change.to_status: change.changed_at for change in history}
+            assert by_status.get(SessionStatus.CHECKED_IN) == session.checked_in_at
+            assert by_status.get(SessionStatus.INFUSING) == session.infusion_started_at
+            assert by_status.get(SessionStatus.RECOVERY) == session.infusion_ended_at
+            assert by_status.get(SessionStatus.READY) == session.ready_at
+            assert by_status.get(SessionStatus.DISCHARGED) == session.discharged_at
+
+    discharged = session_by_ref(db_url, "EHR-5001")
+    # As in the dashboard, only a cancel or a no-show stamps closed_at.
+    assert (discharged.version, discharged.closed_at) == (6, None)
+    cancelled = session_by_ref(db_url, "EHR-5004")
+    # Cancelled after checking in: closed at its last recorded step.
+    assert cancelled.version == 3
+    assert cancelled.closed_at == cancelled.checked_in_at
+    assert cancelled.close_reason == "blood pressure too high"
+    no_show = session_by_ref(db_url, "EHR-5003")
+    assert (no_show.version, no_show.closed_at) == (2, no_show.scheduled_start)
+    booked = session_by_ref(db_url, "EHR-5005")
+    assert (booked.version, booked.status, booked.closed_at) == (1, "scheduled", None)
+
+
+def test_site_local_times_land_as_utc_across_daylight_saving(db_url, files):
+    make_clinic(url=db_url, time_zone="America/New_York")
+    set_line(
+        files["sessions"],
+        7,
+        "EHR-5006,A-1003,main,,2025-11-03T09:00:00-05:00,iv,series,,0.5,,scheduled",
+    )
+    run_import(url=db_url, files=files)
+
+    before_change = session_by_ref(db_url, "EHR-5001")  # 2025-03-07 09:00 EST
+    after_change = session_by_ref(db_url, "EHR-5002")  # 2025-03-10 09:00 EDT
+    assert before_change.scheduled_start == datetime(2025, 3, 7, 14, 0, tzinfo=UTC)
+    assert before_change.discharged_at == datetime(2025, 3, 7, 15, 31, tzinfo=UTC)
+    assert after_change.scheduled_start == datetime(2025, 3, 10, 13, 0, tzinfo=UTC)
+    assert after_change.checked_in_at == datetime(2025, 3, 10, 12, 55, tzinfo=UTC)
+    assert session_by_ref(db_url, "EHR-5006").scheduled_start == datetime(
+        2025, 11, 3, 14, 0, tzinfo=UTC
+    )
+
+
+def test_score_times_use_the_patients_home_site_else_utc(db_url, files):
+    make_clinic(url=db_url, time_zone="America/New_York")
+    set_line(files["scores"], 5, "A-1003,madrs,2025-03-01 15:00,31,,")
+    run_import(url=db_url, files=files)
+
+    with read_session(db_url) as db:
+        taken = {
+            (score.instrument, score.total): score.taken_at
+            for score in db.exec(select(OutcomeScore))
+        }
+    assert taken[("phq9", 19)] == datetime(2025, 3, 7, 13, 55, tzinfo=UTC)  # home site: EST
+    assert taken[("madrs", 31)] == datetime(2025, 3, 1, 15, 0, tzinfo=UTC)  # no home site
+
+
+# --- sites and the command line ------------------------------------------------------------
+
+
+def test_ensure_site_creates_once(db_url):
+    first = ensure_site(url=db_url, code="east", name="East Side", time_zone="America/Chicago")
+
+    assert ensure_site(url=db_url, code="east", name="East", time_zone="America/Chicago") == first
+    with pytest.raises(ValueError, match="time zone"):
+        ensure_site(url=db_url, code="east", name="East", time_zone="America/Denver")
+    with pytest.raises(ValueError, match="unknown time zone"):
+        ensure_site(url=db_url, code="west", name="West", time_zone="Mars/Olympus")
+    with read_session(db_url) as db:
+        assert db.exec(select(Site.code)).all() == ["east"]
+
+
+def test_cli_rejects_bad_files_with_exit_1_and_prints_the_problem(db_url, files, capsys):
+    make_clinic(url=db_url)
+    set_line(files["sessions"], 4, line_of(files["sessions"], 4).replace("no_show", "noshowed"))
+
+    code = main(
+        [
+            "import",
+            "--url",
+            db_url,
+            "--patients",
+            str(files["patients"]),
+            "--sessions",
+            str(files["sessions"]),
+        ]
+    )
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "sessions.csv line 4: status 'noshowed' is not one of:" in err
+    assert counts(db_url)["Patient"] == 0
+
+
+def test_cli_imports_and_prints_the_summary(db_url, files, capsys):
+    make_clinic(url=db_url)
+    # The scores file is optional.
+    code = main(
+        [
+            "import",
+            "--url",
+            db_url,
+            "--patients",
+            str(files["patients"]),
+            "--sessions",
+            str(files["sessions"]),
+            "--symptom-returns",
+            str(files["symptom_returns"]),
+        ]
+    )
+
+    assert code == 0
+    assert "sessions 5 added (13 status changes)" in capsys.readouterr().out
+    assert counts(db_url)["SymptomReturn"] == 2
