@@ -39,6 +39,7 @@ from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.vitals import Alert, Vitals, above_hold, vitals_alerts
 
+
 def parse_care_flags(text: str) -> tuple[CareFlag, ...]:
     """The known flags in a patient's ``care_flags`` text; unknown words are ignored."""
     known = {flag.value for flag in CareFlag}
