@@ -27,11 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build the synthetic demo clinic")
     demo.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
     demo.add_argument("--sites", type=int, default=2)
-    demo.add_argument("--chairs", type=int, default=6, help="chairs per site")
+    demo.add_argument(
+        "--chairs", type=int, help="chairs per site (default: enough for the patients)"
+    )
     demo.add_argument("--patients", type=int, default=400)
     demo.add_argument("--history-days", type=int, default=730)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--now", type=_moment, help="the moment to lay today out around")
+
+    settings = commands.add_parser(
+        "settings", help="show a site's clinic settings, or override some (NAME=VALUE)"
+    )
+    settings.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    settings.add_argument("--site", required=True, help="site code")
+    settings.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
 
     load = commands.add_parser("import", help="load patients and sessions from CSV files")
     load.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                 now=args.now,
             )
             print(summary)
+        elif args.command == "settings":
+            return _settings(url=url, site_code=args.site, assignments=args.assignments)
         elif args.command == "import":
             from ketadash.importer import ImportRejected, import_files
 
@@ -80,6 +91,38 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailable as error:
         print(f"{error}\n({error.detail})", file=sys.stderr)
         return 2
+    return 0
+
+
+def _settings(*, url: str, site_code: str, assignments: list[str]) -> int:
+    from dataclasses import asdict
+
+    from sqlmodel import select
+
+    from ketadash.clock import utc_now
+    from ketadash.db import read_session, write_session
+    from ketadash.models import Site
+    from ketadash.settings import InvalidSetting, load_clinic_settings, set_site_setting
+
+    with read_session(url) as db:
+        site_id = db.exec(select(Site.id).where(Site.code == site_code)).first()
+    if site_id is None:
+        print(f"There is no site with the code {site_code!r}.", file=sys.stderr)
+        return 1
+    try:
+        with write_session(url) as db:
+            for assignment in assignments:
+                name, _, value = assignment.partition("=")
+                set_site_setting(
+                    db=db, site_id=site_id, name=name.strip(), value=value.strip(),
+                    staff_id=None, now=utc_now(),
+                )  # fmt: skip
+    except InvalidSetting as error:
+        print(f"{error} Nothing was changed.", file=sys.stderr)
+        return 1
+    with read_session(url) as db:
+        for name, value in asdict(load_clinic_settings(db=db, site_id=site_id)).items():
+            print(f"{name} = {value}")
     return 0
 
 

@@ -26,8 +26,9 @@ class DatabaseUnavailable(RuntimeError):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(
-            "The clinic database cannot be reached right now. Nothing was saved. "
-            "Check the network or ask the clinic lead, then try again."
+            "The clinic database cannot be reached right now, so this screen cannot be "
+            "shown or changed. Anything you were saving was not saved. Try again in a "
+            "minute; if it keeps happening, tell the clinic lead."
         )
         self.detail = detail
 

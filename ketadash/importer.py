@@ -4,7 +4,7 @@ Rows are keyed by the clinic's own references (MRN, session reference), so the
 same files can be imported again without adding anything twice. Every row of
 every file is checked before anything is written, and everything is written in
 one transaction: an import either lands whole or not at all. The format is
-described for clinic admins in ``docs/csv-import.md``.
+described for clinic admins in the README (Importing a clinic's history).
 """
 
 from __future__ import annotations

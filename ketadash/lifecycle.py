@@ -380,9 +380,9 @@ def _changed_meanwhile(db: Session, session_id: int) -> SessionChanged:
         .order_by(StatusChange.version.desc())
         .limit(1)
     ).first()
-    who = f" by {last[1]}" if last and last[1] else ""
+    who = last[1] if last and last[1] else "Another station"
     return SessionChanged(
-        f"Someone else changed this session{who} while you were working: the patient is now "
+        f"{who} changed this session while you were working: the patient is now "
         f"{IN_WORDS[S(current.status)]}. Nothing you entered was saved; check the board and "
         "try again if still needed.",
         status=S(current.status),

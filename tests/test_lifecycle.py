@@ -474,7 +474,9 @@ def test_undo_needs_a_reason_and_something_to_undo(db_url, clinic, session_id):
 
 def test_a_stale_version_is_told_the_new_state_and_writes_nothing(db_url, clinic, session_id):
     _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
-    with pytest.raises(SessionChanged, match=r"by Dana Reyes .* now checked in") as changed:
+    with pytest.raises(
+        SessionChanged, match=r"Dana Reyes changed this session .* now checked in"
+    ) as changed:
         take_step(
             url=db_url,
             session_id=session_id,
@@ -569,3 +571,35 @@ def test_two_stations_at_once_one_wins_and_history_has_one_row(
                 select(func.count(StatusChange.id)).where(StatusChange.session_id == session_id)
             ).one()
             assert count == 1
+
+
+def test_a_database_that_is_down_gets_a_plain_message():
+    from ketadash.db import DatabaseUnavailable
+
+    with pytest.raises(DatabaseUnavailable, match="cannot be reached"):
+        take_step(
+            url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
+            session_id=1,
+            step=Step.CHECK_IN,
+            staff_id=1,
+            expected_version=1,
+        )
+
+
+def test_an_outage_half_way_through_a_step_leaves_nothing_half_written(
+    db_url, clinic, session_id, monkeypatch
+):
+    """The session row is updated first; if the history row then fails, both roll back."""
+    import sqlalchemy.exc
+
+    from ketadash import lifecycle
+    from ketadash.db import DatabaseUnavailable
+
+    def connection_lost(**_fields):
+        raise sqlalchemy.exc.OperationalError("INSERT INTO status_change", {}, Exception("gone"))
+
+    monkeypatch.setattr(lifecycle, "StatusChange", connection_lost)
+    with pytest.raises(DatabaseUnavailable):
+        _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    assert _state(db_url, session_id) == (S.SCHEDULED, 1)
+    assert _history(db_url, session_id) == []

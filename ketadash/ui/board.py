@@ -62,6 +62,8 @@ _ACTING_KEY = "kd_acting_staff_id"
 _SELECTED_KEY = "kd_selected_session_id"
 _FLASH_KEY = "kd_flash"
 _FORM_ROUND_KEY = "kd_form_round"
+_SEEN_KEY = "kd_seen_versions"
+_OWN_WRITE_KEY = "kd_own_write"
 
 
 @st.cache_data(ttl=BOARD_TTL_SECONDS, show_spinner=False)
@@ -126,6 +128,7 @@ BOARD_CSS = """
 .kd-mini{font-size:.8rem;color:#b45309;margin-top:3px}
 .kd-empty{color:#94a3b8;font-size:.9rem;font-style:italic}
 .kd-updated{color:#64748b;font-size:.85rem;text-align:right}
+[data-testid="stMainBlockContainer"]{padding-top:2.5rem}
 </style>
 """
 
@@ -197,9 +200,7 @@ def card_html(view: SessionView, board: Board) -> str:
         else:
             body.append(f'<div class="kd-due">Vitals due in {view.vitals_due_in} min</div>')
     if s.side_effects:
-        effects = ", ".join(
-            f"{SideEffect(e).label} ({sev})" for e, sev in s.side_effects
-        )
+        effects = ", ".join(f"{SideEffect(e).label} ({sev})" for e, sev in s.side_effects)
         body.append(f'<div class="kd-mini">{_e(effects)}</div>')
     if view.lane == Lane.READY:
         ride = s.ride
@@ -286,7 +287,7 @@ def live_board(*, url: str, site: SiteChoice) -> None:
             return
         views = view_board(board, now)
         st.html(
-            f'<div class="kd-updated">Updated {_e(time_text(now, board))} · '
+            f'<div class="kd-updated">Updated {to_local(now, board.time_zone):%H:%M:%S} · '
             f"{_e(board.site_name)} · {board.day:%A %d %B}</div>"
         )
         st.html(summary_html(views, board, now))
@@ -300,8 +301,9 @@ def live_board(*, url: str, site: SiteChoice) -> None:
                 '<div class="kd-empty">None</div>'
             )
             column.html(
+                f'<div class="kd-lane" data-lane="{lane.value}">'
                 f'<div class="kd-lane-head {lane.value}">{_e(lane.label)} '
-                f"({len(lanes[lane])})</div>{cards}"
+                f"({len(lanes[lane])})</div>{cards}</div>"
             )
         if lanes[Lane.CLOSED]:
             with st.expander(f"{Lane.CLOSED.label} today ({len(lanes[Lane.CLOSED])})"):
@@ -363,6 +365,7 @@ def _act(action: Callable[[], object], done: str) -> None:
     else:
         after_write()
         st.session_state[_FORM_ROUND_KEY] = st.session_state.get(_FORM_ROUND_KEY, 0) + 1
+        st.session_state[_OWN_WRITE_KEY] = True
         if _FLASH_KEY not in st.session_state:
             _flash("success", done)
         st.rerun()
@@ -405,6 +408,7 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
         st.warning("Choose your name under **Acting as** first: every change records who made it.")
         return
     session = sessions[chosen]
+    _note_changes_from_elsewhere(session)
     st.markdown(f"**{session.patient_name}** · {session.chair_name} · **{session.status.label}**")
     _step_buttons(url=url, session=session, staff=staff, board=board)
     if session.status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
@@ -417,6 +421,20 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
         _ride_form(url=url, session=session, staff=staff, board=board)
     if session.status != S.SCHEDULED:
         _undo_form(url=url, session=session, staff=staff)
+
+
+def _note_changes_from_elsewhere(session: BoardSession) -> None:
+    """Say so when the session changed at another station since this screen last showed it."""
+    seen: dict[int, int] = st.session_state.setdefault(_SEEN_KEY, {})
+    own_write = st.session_state.pop(_OWN_WRITE_KEY, False)
+    previous = seen.get(session.session_id)
+    if previous is not None and previous != session.version and not own_write:
+        st.info(
+            f"Changed at another station while you were looking: the patient is now "
+            f"**{session.status.label.lower()}**. Check before you act.",
+            icon=":material/sync:",
+        )
+    seen[session.session_id] = session.version
 
 
 def _step_buttons(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:

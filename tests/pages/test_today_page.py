@@ -161,3 +161,44 @@ def _submit(at: AppTest, label: str) -> None:
 
 def _number(at: AppTest, label: str):
     return next(n for n in at.number_input if n.label == label)
+
+
+def test_a_station_acting_on_a_stale_screen_is_told_and_nothing_is_lost(today, clinic_url):
+    from ketadash.lifecycle import Step, take_step
+
+    clinic, session_id = today
+    at = _open_today()
+    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id).run()
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+
+    # Another station checks the patient in; this screen still shows "Expected".
+    take_step(url=clinic_url, session_id=session_id, step=Step.CHECK_IN,
+              staff_id=clinic.other_nurse_id, expected_version=1)  # fmt: skip
+    at.button(key=f"step-check_in-{session_id}").click().run()
+
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "Sam Okafor changed this session while you were working" in warning
+    assert "now checked in" in warning
+    assert "Alex Morgan" in _lane(at, "Checked in")
+    with read_session(clinic_url) as db:
+        history = db.exec(select(StatusChange).where(StatusChange.session_id == session_id)).all()
+        assert [(h.to_status, h.staff_id) for h in history] == [
+            ("checked_in", clinic.other_nurse_id)
+        ]
+
+
+def test_a_change_from_another_station_is_pointed_out(today, clinic_url):
+    from ketadash.lifecycle import Step, take_step
+
+    clinic, session_id = today
+    at = _open_today()
+    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id).run()
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    take_step(url=clinic_url, session_id=session_id, step=Step.CHECK_IN,
+              staff_id=clinic.other_nurse_id, expected_version=1)  # fmt: skip
+    from ketadash.ui.board import after_write
+
+    after_write()  # as the other station's server would, once its TTL passes
+    at.run()
+    assert any("Changed at another station" in i.value for i in at.info)

@@ -1,0 +1,201 @@
+"""What every page shares: its first lines (``page_setup``) and the site picker.
+
+The reads behind these widgets live in ``ketadash.clinic``; this module only
+decides when to read (caches keyed on the resolved database URL) and how to show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+import streamlit as st
+from sqlalchemy.engine import make_url
+
+from ketadash import clinic
+from ketadash.clinic import DatabaseState, SiteChoice
+from ketadash.config import DeploymentConfig, load_config
+from ketadash.db import DatabaseUnavailable
+
+SITE_QUERY_PARAM = "site"
+_SITE_STATE_KEY = "ketadash_site_id"
+# Short enough that a site added by the lead shows up within the minute on every screen.
+SITES_TTL_SECONDS = 60
+DEMO_MARKER_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageContext:
+    """What ``page_setup`` learnt: the database the page reads, and whether it is the demo."""
+
+    database_url: str
+    demo: bool
+
+
+def leave_legacy_multipage_mode() -> None:
+    """Make the entry point's ``st.navigation`` serve this URL, however the page was entered.
+
+    Streamlit sees our ``pages/`` folder and, until some session has run
+    ``st.navigation``, serves a deep link such as ``/wall`` in its legacy multipage
+    mode: the page script runs alone, without the entry point. Clearing the
+    process-wide flag and rerunning hands the same URL to ``dashboard.py``. The flag
+    is internal to Streamlit 1.67 (hence the pinned minor version), and the browser
+    test ``tests/browser/test_url_paths.py`` guards this.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def run_page(page: st.Page) -> None:
+    """Run the page ``st.navigation`` chose; a database outage anywhere in it is shown plainly.
+
+    Pages need not catch ``DatabaseUnavailable`` themselves: the nurse gets the
+    plain message and a "Try again" button instead of a traceback.
+    """
+    try:
+        page.run()
+    except DatabaseUnavailable as error:
+        show_database_unavailable(error)
+
+
+def page_setup(title: str, *, icon: str, layout: str = "wide") -> PageContext:
+    """The first call of every page: a ready database, the demo marker and the title.
+
+    Stops the page with a plain message (no traceback) when the database cannot
+    be reached or has not been migrated.
+    """
+    leave_legacy_multipage_mode()
+    st.set_page_config(page_title=f"{title} · KetaDash", layout=layout)
+    config = load_config()
+    url = config.database_url
+    try:
+        _make_database_ready(config)
+        demo = _is_demo(url)
+    except DatabaseUnavailable as error:
+        show_database_unavailable(error)
+    if demo:
+        st.markdown(
+            ":orange-badge[:material/science: DEMO DATA] "
+            ":small[Synthetic patients for trying KetaDash — not a real clinic.]"
+        )
+    st.title(f"{icon} {title}")
+    return PageContext(database_url=url, demo=demo)
+
+
+def show_database_unavailable(error: DatabaseUnavailable) -> NoReturn:
+    """Say in plain words that the database is down, keep the detail folded, stop the page."""
+    st.error(str(error), icon=":material/cloud_off:")
+    with st.expander("Technical detail (for IT)"):
+        st.code(error.detail or "no detail", language=None, wrap_lines=True)
+    st.button("Try again", icon=":material/refresh:")
+    st.stop()
+
+
+def _make_database_ready(config: DeploymentConfig) -> None:
+    url = config.database_url
+    if url in _ready_databases():
+        return
+    state = clinic.database_state(url=url)
+    if config.embedded and state is not DatabaseState.READY:
+        _build_demo_clinic_once(url)
+    elif state is DatabaseState.NO_SCHEMA:
+        st.error(
+            "The clinic database has no tables yet, so there is nothing to show.\n\n"
+            "The person who installed KetaDash needs to run this once, then reload the page:\n\n"
+            "`python -m ketadash migrate`\n\n"
+            f"Database: `{_safe_url(url)}`",
+            icon=":material/construction:",
+        )
+        st.stop()
+    _ready_databases().add(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _ready_databases() -> set[str]:
+    # Per process: once a database has a schema it keeps it, so the check runs once.
+    return set()
+
+
+@st.cache_resource(show_spinner="Setting up the demo clinic…")
+def _build_demo_clinic_once(url: str) -> None:
+    from ketadash.demo import build_demo_clinic
+
+    build_demo_clinic(url=url)
+
+
+@st.cache_data(ttl=DEMO_MARKER_TTL_SECONDS, show_spinner=False)
+def _is_demo(url: str) -> bool:
+    return clinic.is_demo(url=url)
+
+
+@st.cache_data(ttl=SITES_TTL_SECONDS, show_spinner=False)
+def cached_sites(url: str) -> list[SiteChoice]:
+    """The clinic's sites, read at most once a minute per database."""
+    return clinic.list_sites(url=url)
+
+
+@st.cache_data(ttl=SITES_TTL_SECONDS, show_spinner=False)
+def cached_clinic_name(url: str) -> str | None:
+    return clinic.clinic_name(url=url)
+
+
+def site_picker(*, container=None, label: str = "Site") -> SiteChoice:
+    """A site chooser (in the sidebar unless ``container`` says otherwise).
+
+    The choice is kept in the URL (``?site=<id>``; none means the first site), so
+    a wall display reopens on its own site after a reconnect, and in the browser
+    session, so it follows the user from page to page. The URL wins when both are
+    present.
+    """
+    url = load_config().database_url
+    try:
+        sites = cached_sites(url)
+    except DatabaseUnavailable as error:
+        show_database_unavailable(error)
+    if not sites:
+        st.warning(
+            "This clinic has no sites yet. A clinic lead adds them, or the operator "
+            "imports them with `python -m ketadash import`.",
+            icon=":material/domain_disabled:",
+        )
+        st.stop()
+    by_id = {site.id: site for site in sites}
+    remembered = _site_id_from_url(by_id) or st.session_state.get(_SITE_STATE_KEY)
+    if remembered not in by_id:
+        remembered = sites[0].id
+    where = container if container is not None else st.sidebar
+    # No widget key: the widget is rebuilt from the remembered id on every page, which
+    # keeps the URL, the session and the widget agreeing.
+    chosen_id = where.selectbox(
+        label,
+        options=list(by_id),
+        index=list(by_id).index(remembered),
+        format_func=lambda site_id: by_id[site_id].name,
+    )
+    st.session_state[_SITE_STATE_KEY] = chosen_id
+    # A URL without ?site= means the first site. Writing the parameter pushes a
+    # browser history entry, so it is written only when the URL would otherwise
+    # be wrong: Back then leaves the page instead of landing on the same page.
+    in_url = st.query_params.get(SITE_QUERY_PARAM)
+    if in_url != str(chosen_id) and (in_url is not None or chosen_id != sites[0].id):
+        st.query_params[SITE_QUERY_PARAM] = str(chosen_id)
+    return by_id[chosen_id]
+
+
+def _site_id_from_url(by_id: dict[int, SiteChoice]) -> int | None:
+    raw = st.query_params.get(SITE_QUERY_PARAM, "")
+    try:
+        site_id = int(raw)
+    except ValueError:
+        return None
+    return site_id if site_id in by_id else None
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unreadable database URL)"

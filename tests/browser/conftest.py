@@ -1,0 +1,255 @@
+"""Browser tests: a real ``streamlit run dashboard.py`` driven by Debian's Chromium.
+
+Plain ``playwright.sync_api``, no pytest plugin. Chromium is found at
+``KETADASH_CHROMIUM`` or ``/usr/bin/chromium``; without it the tests skip (and
+fail under CI). Each server reads a small demo clinic built once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT
+from ketadash.db import get_engine
+from tests.conftest import skip_or_fail
+
+CHROMIUM_VARIABLE = "KETADASH_CHROMIUM"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOT_DIR = PROJECT_ROOT / "artifacts" / "screenshots"
+SCREEN = {"width": 1920, "height": 1080}
+APP_IDLE = (
+    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+    '[data-test-script-state="notRunning"]'
+)
+SKELETONS = (
+    '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
+)
+SERVER_START_TIMEOUT_S = 30
+# Known noise (see shared/streamlit-notes.md): a deep link polls /<page>/_stcore/health
+# and 404s; the icon font is fetched from the internet, which these machines cannot reach.
+CONSOLE_NOISE = (
+    re.compile(r"/_stcore/health"),
+    re.compile(r"/_stcore/host-config"),
+    re.compile(r"fonts\.(googleapis|gstatic)\.com"),
+    re.compile(r"net::ERR_(NAME_NOT_RESOLVED|INTERNET_DISCONNECTED|CONNECTION_REFUSED)"),
+)
+
+
+def find_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def chromium_path() -> str:
+    path = os.environ.get(CHROMIUM_VARIABLE, "").strip() or DEFAULT_CHROMIUM
+    if not Path(path).is_file():
+        skip_or_fail(
+            f"Chromium not found at {path} (install it with `apt-get install -y chromium` "
+            f"or point {CHROMIUM_VARIABLE} at one)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(tmp_path_factory) -> str:
+    """A small demo clinic (80 patients, 90 days), built once for the browser tests."""
+    from ketadash.demo import build_demo_clinic
+
+    path = tmp_path_factory.mktemp("browser-db") / "demo.sqlite"
+    url = f"sqlite:///{path}"
+    build_demo_clinic(url=url, patients=80, history_days=90)
+    # The servers open the file themselves; keep no connection to it here.
+    get_engine(url).dispose()
+    return url
+
+
+@dataclass
+class AppServer:
+    """A ``streamlit run dashboard.py`` of our own, in its own process group."""
+
+    base_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_server(*, database_url: str, log_dir: Path) -> AppServer:
+    """Start a fresh server on a free port and wait until its health check answers."""
+    port = find_free_port()
+    log_path = log_dir / f"streamlit-{port}.log"
+    env = {**os.environ, DATABASE_URL_VARIABLE: database_url}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = AppServer(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    server.stop()
+    pytest.fail(f"streamlit did not answer within {SERVER_START_TIMEOUT_S} s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def app_server(demo_database_url, tmp_path_factory) -> Iterator[AppServer]:
+    """One server shared by the tests that do not care about a first visit."""
+    server = start_server(
+        database_url=demo_database_url, log_dir=tmp_path_factory.mktemp("server-logs")
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(demo_database_url, tmp_path) -> Iterator[Callable[..., AppServer]]:
+    """Start brand-new servers (no session has run yet): for first-visit tests.
+
+    ``fresh_server()`` serves the demo clinic; ``fresh_server(url)`` another database.
+    """
+    started: list[AppServer] = []
+
+    def start(database_url: str | None = None) -> AppServer:
+        server = start_server(database_url=database_url or demo_database_url, log_dir=tmp_path)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright package is not installed (requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class ConsoleWatch:
+    """Console errors and uncaught page errors, less the known noise."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message) -> None:
+        if message.type != "error":
+            return
+        where = (message.location or {}).get("url", "")
+        text = f"{message.text} ({where})" if where else message.text
+        if not any(noise.search(text) for noise in CONSOLE_NOISE):
+            self.errors.append(text)
+
+    def on_page_error(self, error) -> None:
+        self.errors.append(f"page error: {error}")
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    """A 1920×1080 page; console errors or an exception shown at the end fail the test."""
+    context = browser.new_context(viewport=SCREEN)
+    new_page = context.new_page()
+    watch = ConsoleWatch()
+    new_page.on("console", watch.on_console)
+    new_page.on("pageerror", watch.on_page_error)
+    new_page.set_default_timeout(20_000)
+    yield new_page
+    shown_exceptions = new_page.get_by_test_id("stException").all_inner_texts()
+    page_not_found = new_page.get_by_text("Page not found").count()
+    context.close()
+    assert not watch.errors, "browser console errors:\n" + "\n".join(watch.errors)
+    assert not shown_exceptions, "the app showed an exception:\n" + "\n".join(shown_exceptions)
+    assert not page_not_found, 'the app showed "Page not found"'
+
+
+def wait_for_app_idle(page, *, timeout_ms: int = 30_000) -> None:
+    """Wait until the app is connected, its script has finished and nothing is still loading.
+
+    For a few hundred ms after a run ends Streamlit may still show loading skeletons
+    (seen on the first visit after the legacy-mode rerun), so wait for them to go too.
+    """
+    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_ms)
+    page.wait_for_function(
+        f"() => !document.querySelector('{SKELETONS}')", timeout=timeout_ms, polling=50
+    )
+    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_ms)
+
+
+def assert_no_page_errors(page) -> None:
+    """No Streamlit exception box and no "Page not found" dialog on the page."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a 1920×1080 PNG under artifacts/screenshots/ and return its path."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    page.set_viewport_size(SCREEN)
+    page.screenshot(path=str(path))
+    return path

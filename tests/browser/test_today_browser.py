@@ -1,0 +1,100 @@
+"""The today board in Chromium: a nurse clicks a patient from check-in to recovery.
+
+Checks that the board changes after each step, that it refreshes on its own
+without eating what is being typed, and that the timers run.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
+
+pytestmark = pytest.mark.browser
+
+REFRESH_WAIT_MS = 20_000
+# A minute timer needs up to a minute to tick, plus a refresh.
+TIMER_TICK_WAIT_MS = 80_000
+
+
+def _lane(page, lane: str):
+    """One lane of the board: expected, checked_in, infusing, recovery, ready, discharged."""
+    return page.locator(f'.kd-lane[data-lane="{lane}"]')
+
+
+def _choose(page, label: str, option: str | re.Pattern) -> str:
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    box.click()
+    choice = page.get_by_role("option", name=option).first
+    chosen = choice.inner_text()
+    choice.click()
+    wait_for_app_idle(page)
+    return chosen
+
+
+def _updated_text(page) -> str:
+    return page.locator(".kd-updated").inner_text()
+
+
+def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_server.base_url}/today")
+    wait_for_app_idle(page)
+    assert_no_page_errors(page)
+    expect(page.locator(".kd-lane-head").first).to_be_visible()
+    screenshot(page, "today-board")
+
+    _choose(page, "Acting as", re.compile(r"\(nurse\)"))
+    chosen = _choose(page, "Patient", re.compile(r"— Expected$"))
+    name = chosen.split(" · ")[2].split(" — ")[0]
+
+    page.get_by_role("button", name="Check in").click()
+    expect(_lane(page, "checked_in")).to_contain_text(name)
+    expect(page.get_by_text(f"{name}: check in — done.")).to_be_visible()
+
+    # The board refreshes by itself while a nurse is typing: nothing typed is lost.
+    page.get_by_label("Systolic").fill("126")
+    before = _updated_text(page)
+    expect(page.locator(".kd-updated")).not_to_have_text(before, timeout=REFRESH_WAIT_MS)
+    expect(page.get_by_label("Systolic")).to_have_value("126")
+
+    page.get_by_label("Total (0–27)").fill("14")
+    page.get_by_label("Item 9 (0–3)").fill("0")
+    page.get_by_role("button", name="Save PHQ-9").click()
+    expect(page.get_by_text("PHQ-9 saved: 14 (item 9: 0).")).to_be_visible()
+    wait_for_app_idle(page)
+
+    # An impossible reading is refused in words a nurse understands.
+    page.get_by_label("Systolic").fill("1200")
+    page.get_by_label("Diastolic").fill("80")
+    page.get_by_label("Heart rate").fill("72")
+    page.get_by_label("SpO2").fill("98")
+    page.get_by_role("button", name="Save vitals").click()
+    expect(page.get_by_text("Systolic 1200 mmHg is not possible")).to_be_visible()
+    page.get_by_label("Systolic").fill("126")
+    page.get_by_role("button", name="Save vitals").click()
+    expect(page.get_by_text("Vitals saved: BP 126/80, HR 72.")).to_be_visible()
+    wait_for_app_idle(page)
+    screenshot(page, "today-checked-in")
+
+    page.get_by_label("Dose given (mg)").fill("36")
+    page.get_by_role("button", name="Start dose").click()
+    running = _lane(page, "infusing")
+    expect(running).to_contain_text(name)
+    card = running.locator(".kd-card", has_text=name)
+    expect(card).to_contain_text("Dose 0 / 40 min")
+    screenshot(page, "today-dose-running")
+
+    # The timer runs on its own: no click, the fragment redraws it.
+    expect(card).to_contain_text("Dose 1 / 40 min", timeout=TIMER_TICK_WAIT_MS)
+
+    page.get_by_role("button", name="End dose → recovery").click()
+    recovery = _lane(page, "recovery")
+    expect(recovery).to_contain_text(name)
+    expect(recovery.locator(".kd-card", has_text=name)).to_contain_text("Recovery 0 / 30 min")
+    wait_for_app_idle(page)
+    assert_no_page_errors(page)
+    screenshot(page, "today-in-recovery")

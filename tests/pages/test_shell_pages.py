@@ -1,0 +1,205 @@
+"""Every page runs through the shell: ready database, demo marker, plain errors.
+
+AppTest runs ``dashboard.py`` in-process, as the browser would, minus the browser
+(so it cannot see the legacy multipage trap: tests/browser guards that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ketadash import config as deployment_config
+from ketadash.clinic import list_sites
+from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT
+from ketadash.db import get_engine
+
+ENTRY_POINT = str(PROJECT_ROOT / "dashboard.py")
+RUN_TIMEOUT_S = 60
+DATABASE_DOWN_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+
+PAGES = {
+    "pages/home.py": "KetaDash",
+    "pages/today.py": "Today",
+    "pages/recovery.py": "Recovery & rides",
+    "pages/wall.py": "Wall display",
+    "pages/boosters.py": "Boosters",
+    "pages/throughput.py": "Throughput",
+}
+
+
+def build_small_demo(url: str, *, builder=None) -> None:
+    if builder is None:
+        from ketadash.demo import build_demo_clinic as builder
+
+    builder(url=url, patients=40, history_days=30)
+    get_engine(url).dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_url(tmp_path_factory) -> str:
+    """A small demo clinic, built once; the page tests only read it."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('pages-demo') / 'demo.sqlite'}"
+    build_small_demo(url)
+    return url
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+def run_page(script: str, *, query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(ENTRY_POINT, default_timeout=RUN_TIMEOUT_S)
+    for name, value in (query or {}).items():
+        app.query_params[name] = value
+    app.run()
+    if script != "pages/home.py":
+        app.switch_page(script)
+        app.run()
+    return app
+
+
+def page_text(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [t.value for t in app.title]
+    parts += [e.value for e in app.error] + [i.value for i in app.info]
+    return "\n".join(str(part) for part in parts)
+
+
+def assert_no_exception(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+
+
+@pytest.mark.parametrize("script", list(PAGES))
+def test_page_renders_with_demo_marker(monkeypatch, demo_url, script):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    app = run_page(script)
+    assert_no_exception(app)
+    assert any(PAGES[script] in title.value for title in app.title)
+    assert "DEMO DATA" in page_text(app)
+
+
+def test_home_names_every_site(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    app = run_page("pages/home.py")
+    for site in list_sites(url=demo_url):
+        assert site.name in page_text(app)
+
+
+def test_database_down_shows_a_plain_message(monkeypatch):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, DATABASE_DOWN_URL)
+    app = run_page("pages/home.py")
+    assert_no_exception(app)
+    assert len(app.error) == 1
+    assert "cannot be reached" in app.error[0].value
+    assert "Traceback" not in page_text(app)
+    assert app.expander[0].label.startswith("Technical detail")
+    assert "DEMO DATA" not in page_text(app)
+
+
+def test_database_down_on_a_page_with_a_site_picker(monkeypatch):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, DATABASE_DOWN_URL)
+    app = run_page("pages/wall.py")
+    assert_no_exception(app)
+    assert "cannot be reached" in app.error[0].value
+    assert not app.info, "the page must stop before its placeholder"
+
+
+def test_database_lost_later_in_a_page_shows_the_plain_message(monkeypatch, demo_url):
+    from ketadash import clinic
+    from ketadash.db import DatabaseUnavailable
+
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+
+    def lost(**_ignored):
+        raise DatabaseUnavailable("connection reset by peer")
+
+    monkeypatch.setattr(clinic, "list_sites", lost)
+    app = run_page("pages/home.py")
+    assert_no_exception(app)
+    assert "cannot be reached" in app.error[0].value
+
+
+def test_unmigrated_database_asks_the_operator_to_migrate(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, url)
+    app = run_page("pages/recovery.py")
+    assert_no_exception(app)
+    assert "python -m ketadash migrate" in app.error[0].value
+    assert not app.info, "the page must stop before its placeholder"
+
+
+def test_embedded_database_is_built_as_the_demo_once(monkeypatch, tmp_path):
+    import ketadash.demo
+
+    embedded = tmp_path / "ketadash.sqlite"
+    monkeypatch.delenv(DATABASE_URL_VARIABLE, raising=False)
+    monkeypatch.setattr(deployment_config, "DEFAULT_SQLITE_PATH", embedded)
+    builds: list[str] = []
+    real_builder = ketadash.demo.build_demo_clinic
+
+    def small_build(*, url: str, **_ignored) -> None:
+        builds.append(url)
+        build_small_demo(url, builder=real_builder)
+
+    monkeypatch.setattr(ketadash.demo, "build_demo_clinic", small_build)
+    first = run_page("pages/home.py")
+    second = run_page("pages/boosters.py")
+    assert_no_exception(first)
+    assert_no_exception(second)
+    assert builds == [f"sqlite:///{embedded}"]
+    assert "DEMO DATA" in page_text(second)
+    get_engine(builds[0]).dispose()
+
+
+def test_wall_takes_its_site_from_the_url(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    second = list_sites(url=demo_url)[1]
+    app = run_page("pages/wall.py", query={"site": str(second.id)})
+    assert_no_exception(app)
+    assert app.sidebar.selectbox[0].value == second.id
+    assert second.name in app.info[0].value
+    assert app.query_params["site"] == str(second.id)
+
+
+def test_site_choice_is_written_to_the_url(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    first, second = list_sites(url=demo_url)[:2]
+    app = run_page("pages/wall.py")
+    assert app.sidebar.selectbox[0].value == first.id
+    app.sidebar.selectbox[0].select(second.id).run()
+    assert_no_exception(app)
+    assert app.query_params["site"] == str(second.id)
+    assert second.name in app.info[0].value
+
+
+def test_first_site_needs_no_url_parameter(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    app = run_page("pages/wall.py")
+    assert_no_exception(app)
+    assert "site" not in app.query_params
+
+
+def test_site_choice_follows_the_user_to_another_page(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    second = list_sites(url=demo_url)[1]
+    app = run_page("pages/wall.py")
+    app.sidebar.selectbox[0].select(second.id).run()
+    app.query_params.clear()
+    app.switch_page("pages/today.py").run()
+    assert_no_exception(app)
+    assert app.sidebar.selectbox[0].value == second.id
+    assert app.query_params["site"] == str(second.id)
+
+
+def test_unknown_site_in_the_url_falls_back_to_the_first(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    first = list_sites(url=demo_url)[0]
+    app = run_page("pages/wall.py", query={"site": "not-a-site"})
+    assert_no_exception(app)
+    assert app.sidebar.selectbox[0].value == first.id

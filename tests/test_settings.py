@@ -1,0 +1,70 @@
+"""Clinic settings: declared once, overridable per site, refused when malformed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ketadash.__main__ import main
+from ketadash.db import read_session, write_session
+from ketadash.models import Route
+from ketadash.settings import (
+    SETTINGS,
+    ClinicSettings,
+    InvalidSetting,
+    load_clinic_settings,
+    parse_setting,
+    set_site_setting,
+)
+from tests.utils.factories import make_clinic
+
+NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+
+
+def test_every_setting_has_a_unit_help_and_source():
+    assert len(SETTINGS) == len(ClinicSettings.__dataclass_fields__)
+    for spec in SETTINGS:
+        assert spec.unit and spec.help and spec.source, spec.name
+
+
+def test_defaults_come_from_the_clinic_facts():
+    settings = ClinicSettings()
+    assert (settings.hold_systolic, settings.hold_diastolic) == (140, 90)
+    assert settings.min_recovery_minutes(Route.IV) == 30
+    assert settings.min_recovery_minutes(Route.ESKETAMINE) == 120
+    assert settings.vitals_every_during_minutes == 10
+    assert settings.vitals_every_after_minutes == 15
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("hold_systolic", "high", "whole number of mmHg"),
+        ("hold_systolic", "-5", "cannot be negative"),
+        ("no_such_thing", "1", "no clinic setting"),
+        ("wall_label", "full_name", "must be one of"),
+    ],
+)
+def test_malformed_overrides_are_refused(name, value, message):
+    with pytest.raises(InvalidSetting, match=message):
+        parse_setting(name, value)
+
+
+def test_a_site_override_applies_to_that_site_only(db_url):
+    clinic = make_clinic(url=db_url)
+    with write_session(db_url) as db:
+        set_site_setting(db=db, site_id=clinic.site_id, name="min_recovery_iv_minutes",
+                         value="45", staff_id=clinic.lead_id, now=NOW)  # fmt: skip
+    with read_session(db_url) as db:
+        assert load_clinic_settings(db=db, site_id=clinic.site_id).min_recovery_iv_minutes == 45
+        assert load_clinic_settings(db=db, site_id=999).min_recovery_iv_minutes == 30
+
+
+def test_settings_command_overrides_and_refuses(sqlite_url, capsys):
+    make_clinic(url=sqlite_url)
+    assert main(["settings", "--url", sqlite_url, "--site", "main", "hold_systolic=150"]) == 0
+    assert "hold_systolic = 150" in capsys.readouterr().out
+    assert main(["settings", "--url", sqlite_url, "--site", "main", "hold_systolic=x"]) == 1
+    assert "Nothing was changed" in capsys.readouterr().err
+    assert main(["settings", "--url", sqlite_url, "--site", "nowhere"]) == 1
