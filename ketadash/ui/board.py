@@ -111,6 +111,8 @@ BOARD_CSS = """
   background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.04)}
 .kd-card.danger{border:2px solid #dc2626}.kd-card.warning{border:2px solid #f59e0b}
 .kd-card.done{opacity:.6}
+.kd-card.compact{padding:4px 10px;margin-bottom:5px}
+.kd-card.compact .kd-name{font-size:1rem;margin:0}
 .kd-top{display:flex;justify-content:space-between;font-size:.85rem;color:#475569}
 .kd-top .chair{font-weight:700;color:#0f172a}
 .kd-name{font-size:1.1rem;font-weight:600;color:#0f172a;margin:2px 0}
@@ -172,6 +174,8 @@ def card_html(view: SessionView, board: Board) -> str:
     when = time_text(s.scheduled_start, board)
     if s.earlier_day:
         when = to_local(s.scheduled_start, board.time_zone).strftime("%a %d %b %H:%M")
+    if view.lane in (Lane.EXPECTED, Lane.DISCHARGED) and not s.earlier_day:
+        return _compact_card_html(view, board, when=when, flags=flags)
     body = [
         f'<div class="kd-top"><span class="chair">{_e(s.chair_name)}</span>'
         f"<span>{_e(when)}</span></div>",
@@ -222,6 +226,26 @@ def card_html(view: SessionView, board: Board) -> str:
     return (
         f'<div class="kd-card {_alert_level(view)} {done}" data-session="{s.session_id}">'
         + "".join(body)
+        + "</div>"
+    )
+
+
+def _compact_card_html(view: SessionView, board: Board, *, when: str, flags: str) -> str:
+    """Expected and gone-home patients need less: when, where, who, what to watch for."""
+    s = view.session
+    detail = f"{s.route.label} · {s.kind.value.capitalize()}"
+    if view.lane == Lane.DISCHARGED and s.discharged_at:
+        detail = f"Home at {time_text(s.discharged_at, board)}"
+    alerts = "".join(f'<div class="kd-mini">{_e(a.what)}</div>' for a in view.alerts if a.level)
+    done = " done" if view.lane == Lane.DISCHARGED else ""
+    return (
+        f'<div class="kd-card compact {_alert_level(view)}{done}" data-session="{s.session_id}">'
+        f'<div class="kd-top"><span class="chair">{_e(s.chair_name)}</span>'
+        f"<span>{_e(when)}</span></div>"
+        f'<div class="kd-name">{_e(s.patient_name)}</div>'
+        f'<div class="kd-meta">{_e(detail)}</div>'
+        + (f"<div>{flags}</div>" if flags else "")
+        + alerts
         + "</div>"
     )
 

@@ -34,6 +34,12 @@ def _choose(page, label: str, option: str | re.Pattern) -> str:
     return chosen
 
 
+def _board_screenshot(page, name: str) -> None:
+    """A screenshot of the board as a nurse sees it on arrival: scrolled to the top."""
+    page.locator('[data-testid="stMain"]').evaluate("main => main.scrollTo(0, 0)")
+    screenshot(page, name)
+
+
 def _updated_text(page) -> str:
     return page.locator(".kd-updated").inner_text()
 
@@ -78,7 +84,7 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page):
     page.get_by_role("button", name="Save vitals").click()
     expect(page.get_by_text("Vitals saved: BP 126/80, HR 72.")).to_be_visible()
     wait_for_app_idle(page)
-    screenshot(page, "today-checked-in")
+    _board_screenshot(page, "today-checked-in")
 
     page.get_by_label("Dose given (mg)").fill("36")
     page.get_by_role("button", name="Start dose").click()
@@ -86,7 +92,7 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page):
     expect(running).to_contain_text(name)
     card = running.locator(".kd-card", has_text=name)
     expect(card).to_contain_text("Dose 0 / 40 min")
-    screenshot(page, "today-dose-running")
+    _board_screenshot(page, "today-dose-running")
 
     # The timer runs on its own: no click, the fragment redraws it.
     expect(card).to_contain_text("Dose 1 / 40 min", timeout=TIMER_TICK_WAIT_MS)
@@ -97,4 +103,4 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page):
     expect(recovery.locator(".kd-card", has_text=name)).to_contain_text("Recovery 0 / 30 min")
     wait_for_app_idle(page)
     assert_no_page_errors(page)
-    screenshot(page, "today-in-recovery")
+    _board_screenshot(page, "today-in-recovery")
