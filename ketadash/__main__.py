@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
 
     load = commands.add_parser("import", help="load patients and sessions from CSV files")
-    load.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    # Required: real patients must never land in the embedded demo by default.
+    load.add_argument("--url", required=True, help="the clinic's database URL")
     load.add_argument("--patients", type=Path, required=True)
     load.add_argument("--sessions", type=Path, required=True)
     load.add_argument("--scores", type=Path)

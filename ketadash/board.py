@@ -37,7 +37,7 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings, load_clinic_settings
-from ketadash.vitals import Alert, Vitals, above_hold, vitals_alerts
+from ketadash.vitals import Alert, Vitals, vitals_alerts
 
 
 def parse_care_flags(text: str) -> tuple[CareFlag, ...]:
@@ -64,6 +64,7 @@ class RideSnapshot:
     relationship: str | None
     expected_pickup_at: datetime | None
     arrived_at: datetime | None
+    version: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +83,7 @@ class BoardSession:
     planned_minutes: int
     dose_mg_per_kg: float | None
     dose_mg: float | None
+    weight_kg: float | None
     checked_in_at: datetime | None
     infusion_started_at: datetime | None
     infusion_ended_at: datetime | None
@@ -133,6 +135,7 @@ def load_board(*, url: str, site_id: int, day: date) -> Board:
                 t.planned_minutes,
                 t.dose_mg_per_kg,
                 t.dose_mg,
+                t.weight_kg,
                 t.checked_in_at,
                 t.infusion_started_at,
                 t.infusion_ended_at,
@@ -195,6 +198,7 @@ def load_board(*, url: str, site_id: int, day: date) -> Board:
                 planned_minutes=row.planned_minutes,
                 dose_mg_per_kg=row.dose_mg_per_kg,
                 dose_mg=row.dose_mg,
+                weight_kg=row.weight_kg,
                 checked_in_at=row.checked_in_at,
                 infusion_started_at=row.infusion_started_at,
                 infusion_ended_at=row.infusion_ended_at,
@@ -295,8 +299,9 @@ def _rides_by_session(db, session_ids: list[int]) -> dict[int, RideSnapshot]:
             relationship=relationship,
             expected_pickup_at=expected,
             arrived_at=arrived,
+            version=version,
         )
-        for session_id, name, phone, relationship, expected, arrived in db.execute(
+        for session_id, name, phone, relationship, expected, arrived, version in db.execute(
             select(
                 r.session_id,
                 r.driver_name,
@@ -304,6 +309,7 @@ def _rides_by_session(db, session_ids: list[int]) -> dict[int, RideSnapshot]:
                 r.relationship,
                 r.expected_pickup_at,
                 r.arrived_at,
+                r.version,
             ).where(r.session_id.in_(session_ids))
         )
     }
@@ -330,7 +336,7 @@ class Lane(StrEnum):
             "checked_in": "Checked in",
             "infusing": "Dose running",
             "recovery": "In recovery",
-            "ready": "Ready · ride",
+            "ready": "Ready to go",
             "discharged": "Gone home",
             "closed": "Cancelled / no-show",
         }[self.value]
@@ -423,9 +429,13 @@ def waiting_timer(session: BoardSession, now: datetime) -> Timer | None:
 
 def vitals_due_in(session: BoardSession, settings: ClinicSettings, now: datetime) -> int | None:
     """Minutes until the next vitals check (negative when overdue); None when none is due."""
+    if session.earlier_day:
+        return None
     if session.status == S.CHECKED_IN:
         if session.baseline is None:
-            return 0 - whole_minutes_between(session.checked_in_at, now)
+            # Pre-infusion vitals are due once the patient has settled in the chair.
+            due = session.checked_in_at + timedelta(minutes=settings.vitals_every_during_minutes)
+            return _minutes_until(due, now)
         return None
     if session.status == S.INFUSING:
         phase, since, every = (
@@ -444,7 +454,14 @@ def vitals_due_in(session: BoardSession, settings: ClinicSettings, now: datetime
     last = since
     if session.latest is not None and session.latest.phase == phase:
         last = max(since, session.latest.taken_at)
-    due = last + timedelta(minutes=every)
+        # A reading that raised an alert is rechecked sooner, as the alert says.
+        if vitals_alerts(session.latest.vitals, phase=phase, settings=settings):
+            every = min(every, settings.recheck_after_alert_minutes)
+    return _minutes_until(last + timedelta(minutes=every), now)
+
+
+def _minutes_until(due: datetime, now: datetime) -> int:
+    """Whole minutes until ``due``: rounded up while ahead, down (negative) once past."""
     seconds = (due - now).total_seconds()
     return int(seconds // 60) if seconds < 0 else int(-(-seconds // 60))
 
@@ -464,11 +481,14 @@ def session_alerts(
             )
         )
         return alerts
-    if session.phq9_item9 is not None and session.phq9_item9 >= settings.phq9_item9_flag_at:
+    before_dose = session.status in (S.SCHEDULED, S.CHECKED_IN)
+    item9 = session.phq9_item9
+    # After the dose the flag stays on the card; the alert is for before it.
+    if before_dose and item9 is not None and item9 >= settings.phq9_item9_flag_at:
         alerts.append(
             Alert(
                 level="danger",
-                what=f"PHQ-9 item 9 answered {session.phq9_item9} (self-harm thoughts)",
+                what=f"PHQ-9 item 9 answered {item9} (self-harm thoughts)",
                 action="Do the C-SSRS screen and tell the physician before the dose.",
             )
         )
@@ -483,7 +503,7 @@ def session_alerts(
                 )
             )
     baseline = session.baseline
-    if session.status == S.CHECKED_IN and baseline and above_hold(baseline.vitals, settings):
+    if session.status == S.CHECKED_IN and baseline is not None:
         alerts.extend(vitals_alerts(baseline.vitals, phase=VitalsPhase.BEFORE, settings=settings))
     latest = session.latest
     watching = session.status in (S.INFUSING, S.RECOVERY, S.READY)
@@ -561,8 +581,12 @@ def chair_states(board: Board, now: datetime) -> list[ChairState]:
     """Each chair now: who is in it (checked in to discharge) and who is expected next."""
     states = []
     for chair_id, name in board.chairs:
+        # A session left open from an earlier day is a record to close, not a patient
+        # in the chair: counting it would show today's free chairs as taken.
         in_chair = [
-            s for s in board.sessions if s.chair_id == chair_id and s.status in OPEN_STATUSES
+            s
+            for s in board.sessions
+            if s.chair_id == chair_id and s.status in OPEN_STATUSES and not s.earlier_day
         ]
         upcoming = [
             s.scheduled_start

@@ -7,7 +7,9 @@ object, so the pages can cache the results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
@@ -56,6 +58,23 @@ def is_demo(*, url: str) -> bool:
     """True when the database holds the synthetic demo clinic (a ClinicInfo "demo" row)."""
     with read_session(url) as db:
         return db.get(ClinicInfo, DEMO_KEY) is not None
+
+
+def stale_demo_marker(*, url: str, now: datetime) -> str | None:
+    """The demo's build moment if it was laid out on an earlier day than ``now``, else None.
+
+    The demo's "today" is fixed when it is built (at its first site's time zone); a
+    screen left on overnight would otherwise show yesterday's patients as left open.
+    Always None for a real clinic.
+    """
+    with read_session(url) as db:
+        marker = db.get(ClinicInfo, DEMO_KEY)
+        time_zone = db.exec(select(Site.time_zone).order_by(Site.id).limit(1)).first()
+    if marker is None or time_zone is None:
+        return None
+    zone = ZoneInfo(time_zone)
+    built = datetime.fromisoformat(marker.value)
+    return marker.value if built.astimezone(zone).date() < now.astimezone(zone).date() else None
 
 
 def clinic_name(*, url: str) -> str | None:

@@ -18,7 +18,9 @@ from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
+from sqlmodel import SQLModel
 
+from ketadash.clinic import DEMO_KEY
 from ketadash.clock import utc_now
 from ketadash.config import normalise_url
 from ketadash.db import get_engine, migrate
@@ -39,8 +41,6 @@ from ketadash.models import (
     TreatmentSession,
     VitalsPhase,
 )
-
-DEMO_KEY = "demo"
 
 # --- the clinic's shape -------------------------------------------------------------
 
@@ -180,7 +180,7 @@ COLUMNS = {
     ),
     "treatment_session": (
         "id", "site_id", "chair_id", "patient_id", "course_id", "scheduled_start",
-        "planned_minutes", "route", "kind", "dose_mg_per_kg", "dose_mg", "status",
+        "planned_minutes", "route", "kind", "dose_mg_per_kg", "dose_mg", "weight_kg", "status",
         "checked_in_at", "infusion_started_at", "infusion_ended_at", "ready_at",
         "discharged_at", "closed_at", "close_reason", "version",
     ),
@@ -256,12 +256,15 @@ def build_demo_clinic(
     history_days: int = 730,
     seed: int = 7,
     now: datetime | None = None,
+    replace_demo: bool = False,
 ) -> DemoSummary:
     """Migrate ``url`` and fill it with the demo clinic, laid out around ``now``.
 
     Deterministic for a seed and a moment. Raises ValueError if the database already
     holds clinic data or if ``now`` is naive; writes everything or nothing. Without
     ``chairs``, each site gets enough chairs for its patients (see chairs_for).
+    With ``replace_demo`` an existing demo clinic (never real data) is replaced in
+    the same transaction, so readers see the old day until the new one is complete.
     """
     started = time.perf_counter()
     chairs = chairs_for(patients=patients, sites=sites) if chairs is None else chairs
@@ -274,6 +277,8 @@ def build_demo_clinic(
     migrate(url)
     engine = get_engine(url).execution_options(ketadash_write=True)
     with engine.begin() as connection:
+        if replace_demo:
+            _clear_demo(connection)
         _refuse_unless_empty(connection)
         builder = _DemoBuilder(
             connection=connection,
@@ -300,6 +305,13 @@ def build_demo_clinic(
         side_effects=counts["side_effect_observation"],
         elapsed_seconds=round(time.perf_counter() - started, 2),
     )
+
+
+def _clear_demo(connection: Connection) -> None:
+    if connection.execute(select(ClinicInfo.key).where(ClinicInfo.key == DEMO_KEY)).first() is None:
+        return  # not the demo: _refuse_unless_empty decides, and never deletes
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        connection.execute(table.delete())
 
 
 def _refuse_unless_empty(connection: Connection) -> None:
@@ -1049,6 +1061,7 @@ class _DemoBuilder:
                 kind,
                 per_kg,
                 dose,
+                round(patient.weight, 1),
                 status,
                 stamp(checkin) if checkin is not None else None,
                 stamp(start) if start is not None else None,

@@ -22,11 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, select
 
+from ketadash.clinic import DEMO_KEY
 from ketadash.config import normalise_url
 from ketadash.db import has_schema, migrate, write_session
 from ketadash.models import (
     CareFlag,
     Chair,
+    ClinicInfo,
     Instrument,
     OutcomeScore,
     Patient,
@@ -38,6 +40,7 @@ from ketadash.models import (
     SymptomReturn,
     TreatmentSession,
 )
+from ketadash.settings import load_clinic_settings
 
 IMPORT_REASON = "imported"
 
@@ -70,7 +73,6 @@ SCORE_RANGES = {
 DOSE_MG_PER_KG_RANGE = (0.01, 3.0)
 DOSE_MG_RANGE = (1.0, 500.0)
 PLANNED_MINUTES_RANGE = (5, 480)
-DEFAULT_PLANNED_MINUTES = 40
 
 _QUERY_CHUNK = 500
 
@@ -176,6 +178,17 @@ def import_files(
     if not has_schema(url):
         migrate(url)
     with write_session(url) as db:
+        if db.get(ClinicInfo, DEMO_KEY) is not None:
+            raise ImportRejected(
+                [
+                    RowProblem(
+                        file=patients.name,
+                        line=0,
+                        reason="this database holds the synthetic demo clinic; import real "
+                        "patients into the clinic's own database (--url)",
+                    )
+                ]
+            )
         known = _Known.load(db=db, tables=tables)
         rows = _check(tables=tables, known=known, problems=problems)
         if problems:
@@ -362,6 +375,8 @@ class _Known:
     patients: dict[str, Patient]
     sessions: dict[str, TreatmentSession]
     session_mrns: dict[str, str]
+    # Each site's planned_infusion_minutes setting: the default for a blank cell.
+    planned_minutes: dict[int, int]
 
     @classmethod
     def load(cls, *, db: Session, tables: _Tables) -> _Known:
@@ -393,6 +408,10 @@ class _Known:
             patients=patients,
             sessions=sessions,
             session_mrns=session_mrns,
+            planned_minutes={
+                site.id: load_clinic_settings(db=db, site_id=site.id).planned_infusion_minutes
+                for site in sites
+            },
         )
 
     def site_codes(self) -> str:
@@ -816,7 +835,7 @@ def _check_sessions(
                     scheduled_start=scheduled_start,
                     route=route,
                     kind=kind,
-                    planned_minutes=planned_minutes or DEFAULT_PLANNED_MINUTES,
+                    planned_minutes=planned_minutes or known.planned_minutes[site.id],
                     dose_mg_per_kg=dose_mg_per_kg,
                     dose_mg=dose_mg,
                     status=status,

@@ -14,10 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ketadash.clock import local_day_bounds, utc_now, whole_minutes_between
-from ketadash.db import write_session
+from ketadash.db import read_session, write_session
 from ketadash.models import (
     Instrument,
     OutcomeScore,
@@ -27,6 +28,7 @@ from ketadash.models import (
     SideEffectObservation,
     Site,
     Staff,
+    StaffRole,
     StatusChange,
     TreatmentSession,
     VitalsPhase,
@@ -37,9 +39,9 @@ from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.vitals import (
     Alert,
     Vitals,
-    above_hold,
     back_to_baseline,
     check_physiological,
+    start_holds,
     vitals_alerts,
 )
 
@@ -62,6 +64,8 @@ class Transition:
     # The session column stamped with the moment of the step.
     stamp: str
     label: str
+    # What the board says once the step is taken: "Alex Morgan: checked in."
+    done: str
     needs_reason: bool = False
 
 
@@ -74,6 +78,7 @@ TRANSITIONS: dict[Step, Transition] = {
             target=S.CHECKED_IN,
             stamp="checked_in_at",
             label="Check in",
+            done="checked in",
         ),
         Transition(
             step=Step.START_INFUSION,
@@ -81,6 +86,7 @@ TRANSITIONS: dict[Step, Transition] = {
             target=S.INFUSING,
             stamp="infusion_started_at",
             label="Start dose",
+            done="dose started",
         ),
         Transition(
             step=Step.END_INFUSION,
@@ -88,13 +94,15 @@ TRANSITIONS: dict[Step, Transition] = {
             target=S.RECOVERY,
             stamp="infusion_ended_at",
             label="End dose → recovery",
+            done="dose ended, now in recovery",
         ),
         Transition(
             step=Step.MARK_READY,
             sources=frozenset({S.RECOVERY}),
             target=S.READY,
             stamp="ready_at",
-            label="Ready for discharge",
+            label="Mark ready to go",
+            done="ready to go",
         ),
         Transition(
             step=Step.DISCHARGE,
@@ -102,6 +110,7 @@ TRANSITIONS: dict[Step, Transition] = {
             target=S.DISCHARGED,
             stamp="discharged_at",
             label="Discharge",
+            done="discharged, gone home",
         ),
         Transition(
             step=Step.CANCEL,
@@ -109,6 +118,7 @@ TRANSITIONS: dict[Step, Transition] = {
             target=S.CANCELLED,
             stamp="closed_at",
             label="Cancel",
+            done="visit cancelled",
             needs_reason=True,
         ),
         Transition(
@@ -117,6 +127,7 @@ TRANSITIONS: dict[Step, Transition] = {
             target=S.NO_SHOW,
             stamp="closed_at",
             label="No-show",
+            done="marked as a no-show",
             needs_reason=True,
         ),
     )
@@ -127,6 +138,14 @@ STEP_INTO: dict[S, Transition] = {
     t.target: t for t in TRANSITIONS.values() if t.target not in (S.CANCELLED, S.NO_SHOW)
 }
 OPEN_STATUSES = frozenset({S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY})
+# Front desk checks patients in, marks no-shows and cancels; the rest is clinical.
+CLINICAL_STEPS = frozenset(
+    {Step.START_INFUSION, Step.END_INFUSION, Step.MARK_READY, Step.DISCHARGE}
+)
+CLINICIANS = frozenset({StaffRole.NURSE, StaffRole.LEAD})
+# Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
+MAX_DOSE_MG = 500
+MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
 CLOSED_STATUSES = frozenset({S.DISCHARGED, S.CANCELLED, S.NO_SHOW})
 
 # What a nurse calls the state, inside a sentence.
@@ -135,7 +154,7 @@ IN_WORDS = {
     S.CHECKED_IN: "checked in",
     S.INFUSING: "receiving the dose",
     S.RECOVERY: "in recovery",
-    S.READY: "ready for discharge",
+    S.READY: "ready to go (waiting for the ride)",
     S.DISCHARGED: "already discharged",
     S.CANCELLED: "cancelled",
     S.NO_SHOW: "marked as a no-show",
@@ -207,9 +226,19 @@ def _load_for_change(db: Session, session_id: int) -> TreatmentSession:
     return session
 
 
-def _require_staff(db: Session, staff_id: int | None) -> None:
-    if staff_id is None or db.get(Staff, staff_id) is None:
+def _require_staff(db: Session, staff_id: int | None) -> Staff:
+    staff = db.get(Staff, staff_id) if staff_id is not None else None
+    if staff is None:
         raise LifecycleError("Choose who you are (Acting as) before changing a session.")
+    return staff
+
+
+def _require_clinician(staff: Staff, what: str) -> None:
+    if StaffRole(staff.role) not in CLINICIANS:
+        raise StepNotAllowed(
+            f"{what}: only a nurse or a clinic lead can do this ({staff.name} is "
+            f"{StaffRole(staff.role).value.replace('_', ' ')})."
+        )
 
 
 def _site_settings(db: Session, site_id: int) -> tuple[ClinicSettings, str]:
@@ -271,13 +300,45 @@ def _guard_start(
         raise StepNotAllowed(
             f"Cannot start the dose: record {' and '.join(missing)} from today first."
         )
-    vitals = _vitals_of(before)
-    if above_hold(vitals, settings) and not (hold_override_reason or "").strip():
+    holds = start_holds(_vitals_of(before), settings)
+    if holds and not (hold_override_reason or "").strip():
         raise StartHeld(
-            f"Blood pressure {vitals.blood_pressure} is above the clinic's hold limit "
-            f"{settings.hold_systolic}/{settings.hold_diastolic}. Recheck after rest, or record "
-            "an override with the reason (e.g. the physician approved) to start anyway."
+            f"Dose on hold: {'; '.join(holds)}. Recheck after rest, or record an override "
+            "with the reason (e.g. the physician approved) to start anyway."
         )
+
+
+def _checked_dose(
+    session: TreatmentSession,
+    *,
+    dose_mg: float | None,
+    weight_kg: float | None,
+    settings: ClinicSettings,
+) -> dict:
+    """The dose columns to store at the start, once the dose given is checked against the plan."""
+    if dose_mg is None:
+        raise StepNotAllowed("Enter the dose given, in mg, before starting.")
+    if not 0 < dose_mg <= MAX_DOSE_MG:
+        raise StepNotAllowed(f"A dose of {dose_mg:g} mg is not possible; check it and retype.")
+    weight = weight_kg if weight_kg is not None else session.weight_kg
+    if weight is not None and not MIN_WEIGHT_KG <= weight <= MAX_WEIGHT_KG:
+        raise StepNotAllowed(f"A weight of {weight:g} kg is not possible; check it and retype.")
+    per_kg = session.dose_mg_per_kg
+    if per_kg:
+        if weight is None:
+            raise StepNotAllowed(
+                f"Enter today's weight: the dose is planned as {per_kg:g} mg/kg and is checked "
+                "against it."
+            )
+        planned = per_kg * weight
+        off = abs(dose_mg - planned) / planned * 100
+        if off > settings.dose_tolerance_percent:
+            raise StepNotAllowed(
+                f"Check the dose: {dose_mg:g} mg is {dose_mg / weight:.2f} mg/kg at {weight:g} kg, "
+                f"but the plan is {per_kg:g} mg/kg ({planned:.1f} mg, ±"
+                f"{settings.dose_tolerance_percent}%). Nothing was started."
+            )
+    return {"dose_mg": dose_mg, "weight_kg": weight}
 
 
 def _guard_ready(db: Session, session: TreatmentSession, *, now: datetime) -> None:
@@ -292,6 +353,17 @@ def _guard_ready(db: Session, session: TreatmentSession, *, now: datetime) -> No
     after = _latest_vitals(db, session.id, VitalsPhase.AFTER)
     if after is None or after.taken_at < session.infusion_ended_at:
         raise StepNotAllowed("Record a set of recovery vitals before marking ready.")
+    dangers = [
+        a
+        for a in vitals_alerts(_vitals_of(after), phase=VitalsPhase.AFTER, settings=settings)
+        if a.level == "danger"
+    ]
+    if dangers:
+        raise StepNotAllowed(
+            "Not ready: the last recovery vitals show "
+            + "; ".join(a.what for a in dangers)
+            + ". Recheck later."
+        )
     baseline = _latest_vitals(db, session.id, VitalsPhase.BEFORE)
     if baseline is not None:
         ok, off = back_to_baseline(
@@ -405,31 +477,36 @@ def take_step(
     now: datetime | None = None,
     reason: str | None = None,
     dose_mg: float | None = None,
+    weight_kg: float | None = None,
     hold_override_reason: str | None = None,
 ) -> StepResult:
     """Move a session one step along; returns what changed or raises a LifecycleError.
 
     ``expected_version`` is the version the nurse was looking at. Starting a dose
-    records ``dose_mg`` when given and needs today's PHQ-9 and pre-infusion vitals;
-    a held blood pressure needs ``hold_override_reason``. Cancel and no-show need a
-    ``reason``. All or nothing: on any error no row is written.
+    needs today's PHQ-9 and pre-infusion vitals and records ``dose_mg``, checked
+    against the planned mg/kg at ``weight_kg`` (or the weight already on the session);
+    vitals that hold the dose need ``hold_override_reason``. Clinical steps need a
+    nurse or a lead. Cancel and no-show need a ``reason``. All or nothing: on any
+    error no row is written.
     """
     now = now or utc_now()
     step = Step(step)
     with write_session(url) as db:
-        _require_staff(db, staff_id)
+        staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
         _check_version(db, session, expected_version)
         transition = check_transition(step, session.status)
+        if step in CLINICAL_STEPS:
+            _require_clinician(staff, transition.label)
         if transition.needs_reason and not (reason or "").strip():
             raise LifecycleError(f"{transition.label} needs a reason.")
         values: dict = {transition.stamp: now}
         if step == Step.START_INFUSION:
             _guard_start(db, session, now=now, hold_override_reason=hold_override_reason)
-            if dose_mg is not None:
-                if not 0 < dose_mg <= 500:
-                    raise LifecycleError(f"A dose of {dose_mg} mg is not possible; retype it.")
-                values["dose_mg"] = dose_mg
+            settings, _ = _site_settings(db, session.site_id)
+            values |= _checked_dose(
+                session, dose_mg=dose_mg, weight_kg=weight_kg, settings=settings
+            )
             if (hold_override_reason or "").strip():
                 values["hold_override_reason"] = hold_override_reason.strip()
                 reason = reason or f"BP hold overridden: {hold_override_reason.strip()}"
@@ -469,7 +546,7 @@ def undo_last_step(
     if not (reason or "").strip():
         raise LifecycleError("Say why the step is being taken back.")
     with write_session(url) as db:
-        _require_staff(db, staff_id)
+        staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
         _check_version(db, session, expected_version)
         status = S(session.status)
@@ -486,6 +563,8 @@ def undo_last_step(
             values = {"closed_at": None, "close_reason": None}
         else:
             undone = STEP_INTO[status]
+            if undone.step in CLINICAL_STEPS:
+                _require_clinician(staff, f"Taking back “{undone.label}”")
             target = S(next(iter(undone.sources)))
             values = {undone.stamp: None}
             if status == S.INFUSING:
@@ -545,7 +624,7 @@ def record_vitals(
     check_physiological(vitals)
     now = now or utc_now()
     with write_session(url) as db:
-        _require_staff(db, staff_id)
+        _require_clinician(_require_staff(db, staff_id), "Recording vitals")
         session = _observable(db, session_id, "vitals")
         phase = PHASE_BY_STATUS[S(session.status)]
         reading = VitalsReading(
@@ -579,7 +658,7 @@ def record_side_effects(
     """Store what the nurse observed (severity per effect); returns how many were stored."""
     now = now or utc_now()
     with write_session(url) as db:
-        _require_staff(db, staff_id)
+        _require_clinician(_require_staff(db, staff_id), "Recording side effects")
         _observable(db, session_id, "side effects")
         for effect, severity in effects.items():
             db.add(
@@ -646,43 +725,79 @@ def record_phq9(
         )
 
 
+class RideChanged(SessionChanged):
+    """Another station saved the ride first; carries the session's state."""
+
+
 def record_ride(
     *,
     url: str,
     session_id: int,
     staff_id: int,
     driver_name: str,
+    expected_ride_version: int | None,
     driver_phone: str | None = None,
     relationship: str | None = None,
     expected_pickup_at: datetime | None = None,
     arrived: bool = False,
     now: datetime | None = None,
 ) -> int:
-    """Record (or update) who takes the patient home, and whether they have arrived."""
+    """Record (or update) who takes the patient home, and whether they have arrived.
+
+    ``expected_ride_version`` is the version of the ride the nurse saw (None: no ride
+    yet). If another station saved the ride meanwhile, RideChanged is raised and
+    nothing is written; returns the ride's new version.
+    """
     if not driver_name.strip():
         raise LifecycleError("Give the name of the adult taking the patient home.")
     now = now or utc_now()
-    with write_session(url) as db:
-        _require_staff(db, staff_id)
-        session = _load_for_change(db, session_id)
-        if S(session.status) in (S.CANCELLED, S.NO_SHOW, S.DISCHARGED):
-            raise StepNotAllowed(
-                f"Cannot change the ride: the patient is {IN_WORDS[S(session.status)]}."
+    try:
+        with write_session(url) as db:
+            _require_staff(db, staff_id)
+            session = _load_for_change(db, session_id)
+            if S(session.status) in (S.CANCELLED, S.NO_SHOW, S.DISCHARGED):
+                raise StepNotAllowed(
+                    f"Cannot change the ride: the patient is {IN_WORDS[S(session.status)]}."
+                )
+            ride = db.exec(select(Ride).where(Ride.session_id == session_id)).first()
+            current = ride.version if ride is not None else None
+            if current != expected_ride_version:
+                raise _ride_changed(session)
+            values = {
+                "driver_name": driver_name.strip(),
+                "driver_phone": driver_phone or (ride.driver_phone if ride else None),
+                "relationship": relationship or (ride.relationship if ride else None),
+                "expected_pickup_at": expected_pickup_at
+                or (ride.expected_pickup_at if ride else None),
+                "arrived_at": (ride.arrived_at if ride else None) or (now if arrived else None),
+            }
+            if ride is None:
+                db.add(Ride(session_id=session_id, version=1, **values))
+                db.flush()
+                return 1
+            result = db.execute(
+                update(Ride)
+                .where(Ride.id == ride.id, Ride.version == current)
+                .values(version=current + 1, **values)
+                .execution_options(synchronize_session=False)
             )
-        ride = db.exec(select(Ride).where(Ride.session_id == session_id)).first()
-        if ride is None:
-            ride = Ride(session_id=session_id, driver_name=driver_name.strip())
-        else:
-            ride.version += 1
-        ride.driver_name = driver_name.strip()
-        ride.driver_phone = driver_phone or ride.driver_phone
-        ride.relationship = relationship or ride.relationship
-        ride.expected_pickup_at = expected_pickup_at or ride.expected_pickup_at
-        if arrived and ride.arrived_at is None:
-            ride.arrived_at = now
-        db.add(ride)
-        db.flush()
-        return ride.id
+            if result.rowcount != 1:
+                raise _ride_changed(session)
+            return current + 1
+    except IntegrityError as error:
+        # Two stations added the first ride of a session at the same moment: the
+        # unique session_id let one in.
+        with read_session(url) as db:
+            raise _ride_changed(_load_for_change(db, session_id)) from error
+
+
+def _ride_changed(session: TreatmentSession) -> RideChanged:
+    return RideChanged(
+        "Another station changed this patient's ride while you were working. Nothing you "
+        "entered was saved; check the ride shown and save again if needed.",
+        status=S(session.status),
+        version=session.version,
+    )
 
 
 def history_agrees(*, db: Session, session_id: int) -> bool:

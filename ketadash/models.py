@@ -87,7 +87,9 @@ class SideEffect(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", "-").capitalize()
+        return {"light_headedness": "Light-headedness"}.get(
+            self.value, self.value.replace("_", " ").capitalize()
+        )
 
 
 class Severity(StrEnum):
@@ -219,6 +221,8 @@ class TreatmentSession(SQLModel, table=True):
     kind: SessionKind = Field(sa_column=_enum_column())
     dose_mg_per_kg: float | None = None
     dose_mg: float | None = None
+    # Weighed on the day: what checks a dose in mg against the planned mg/kg.
+    weight_kg: float | None = None
     status: SessionStatus = Field(sa_column=_enum_column())
     checked_in_at: datetime | None = Field(default=None, sa_column=_utc())
     infusion_started_at: datetime | None = Field(default=None, sa_column=_utc())

@@ -22,6 +22,7 @@ class SettingSpec:
     unit: str
     help: str
     source: str
+    allowed: tuple[int, int] | None = None
     choices: tuple[str, ...] = ()
 
 
@@ -31,12 +32,23 @@ def setting(
     unit: str,
     help: str,
     source: str,
+    allowed: tuple[int, int] | None = None,
     choices: tuple[str, ...] = (),
 ):
-    """Declare one clinic setting: its default, unit, help and where the default comes from."""
+    """Declare one clinic setting: its default, the values a lead may set, unit, help, source.
+
+    ``allowed`` bounds a number so that an override cannot switch a safety rule off
+    (a hold limit of 1400) or make it impossible (vitals due every 0 minutes).
+    """
     return field(
         default=default,
-        metadata={"unit": unit, "help": help, "source": source, "choices": choices},
+        metadata={
+            "unit": unit,
+            "help": help,
+            "source": source,
+            "allowed": allowed,
+            "choices": choices,
+        },
     )
 
 
@@ -46,99 +58,129 @@ class ClinicSettings:
 
     hold_systolic: int = setting(
         140,
+        allowed=(100, 200),
         unit="mmHg",
         help="Pre-infusion systolic above this holds the start unless a nurse overrides it.",
         source="clinic protocol page: resting BP above 140/90, no treatment that day",
     )
     hold_diastolic: int = setting(
         90,
+        allowed=(60, 130),
         unit="mmHg",
         help="Pre-infusion diastolic above this holds the start unless a nurse overrides it.",
         source="clinic protocol page: resting BP above 140/90, no treatment that day",
     )
     alert_systolic: int = setting(
         180,
+        allowed=(120, 250),
         unit="mmHg",
         help="Systolic at or above this during or after a dose raises an alert.",
         source="inferred: Murrough 2013 stopped one infusion at 180/115",
     )
     alert_diastolic: int = setting(
         110,
+        allowed=(70, 150),
         unit="mmHg",
         help="Diastolic at or above this during or after a dose raises an alert.",
         source="inferred: Murrough 2013 stopped one infusion at 180/115",
     )
     alert_heart_rate_high: int = setting(
         120,
+        allowed=(80, 200),
         unit="bpm",
         help="Heart rate above this raises an alert.",
         source="inferred, to be checked by the clinic's physician",
     )
     alert_heart_rate_low: int = setting(
         50,
+        allowed=(30, 80),
         unit="bpm",
         help="Heart rate below this raises an alert.",
         source="inferred, to be checked by the clinic's physician",
     )
     alert_spo2_below: int = setting(
         92,
+        allowed=(80, 100),
         unit="%",
         help="SpO2 below this raises an alert.",
         source="inferred, to be checked by the clinic's physician",
     )
     vitals_every_during_minutes: int = setting(
         10,
+        allowed=(1, 60),
         unit="min",
         help="Vitals are due this often while a dose is running.",
         source="Riva-Posse 2018: every 10 min during",
     )
     vitals_every_after_minutes: int = setting(
         15,
+        allowed=(1, 120),
         unit="min",
         help="Vitals are due this often in recovery.",
         source="Riva-Posse 2018: every 15 min after",
     )
+    recheck_after_alert_minutes: int = setting(
+        5,
+        allowed=(1, 30),
+        unit="min",
+        help="After a reading that raised an alert, the next vitals are due this soon.",
+        source="inferred, to be checked by the clinic's physician",
+    )
     planned_infusion_minutes: int = setting(
         40,
+        allowed=(5, 240),
         unit="min",
         help="Planned length of an IV infusion when the schedule does not say.",
         source="Fava 2020; Riva-Posse 2018: 0.5 mg/kg over 40 min",
     )
     min_recovery_iv_minutes: int = setting(
         30,
+        allowed=(15, 240),
         unit="min",
         help="Shortest recovery after an IV infusion before the patient may be ready to go.",
         source="clinic protocol pages: 30–60 min observation after the infusion",
     )
     min_recovery_esketamine_minutes: int = setting(
         120,
+        allowed=(60, 480),
         unit="min",
         help="Shortest observation after esketamine nasal spray.",
         source="Spravato prescribing information / REMS: at least 2 h",
     )
     min_recovery_lozenge_minutes: int = setting(
         60,
+        allowed=(15, 480),
         unit="min",
         help="Shortest observation after a lozenge.",
         source="inferred, to be checked by the clinic's physician",
     )
     discharge_vitals_within_percent: int = setting(
         20,
+        allowed=(5, 50),
         unit="%",
         help="Vitals within this much of the pre-infusion values count as back to baseline.",
         source="PADSS, Chung 1995: vitals within 20% of baseline score 2",
     )
     late_arrival_minutes: int = setting(
         15,
+        allowed=(1, 120),
         unit="min",
         help="A patient not checked in this long after their time is shown as late.",
         source="clinic operations (issue 3)",
     )
     phq9_item9_flag_at: int = setting(
         1,
+        allowed=(1, 3),
         unit="points",
         help="A PHQ-9 item 9 answer at or above this is flagged for the nurse.",
         source="Kroenke 2001: item 9 ≥ 1 flags suicidal ideation",
+    )
+    dose_tolerance_percent: int = setting(
+        10,
+        allowed=(0, 50),
+        unit="%",
+        help="A dose in mg further than this from the planned mg/kg × weight is refused.",
+        source="inferred, to be checked by the clinic's physician",
     )
     wall_label: str = setting(
         "alias_or_chair",
@@ -177,8 +219,11 @@ def parse_setting(name: str, raw: str) -> int | str:
             value = int(str(raw).strip())
         except ValueError as error:
             raise InvalidSetting(f"{name} must be a whole number of {spec.unit}.") from error
-        if value < 0:
-            raise InvalidSetting(f"{name} cannot be negative.")
+        low, high = spec.allowed or (0, None)
+        if value < low or (high is not None and value > high):
+            raise InvalidSetting(
+                f"{name} must be between {low} and {high} {spec.unit}; {value} is outside."
+            )
         return value
     if spec.choices and raw not in spec.choices:
         raise InvalidSetting(f"{name} must be one of: {', '.join(spec.choices)}.")

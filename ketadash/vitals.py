@@ -81,6 +81,19 @@ def above_hold(vitals: Vitals, settings: ClinicSettings) -> bool:
     return vitals.systolic > settings.hold_systolic or vitals.diastolic > settings.hold_diastolic
 
 
+def start_holds(vitals: Vitals, settings: ClinicSettings) -> list[str]:
+    """Why pre-infusion vitals hold the dose (empty when they do not): each needs an override."""
+    holds = []
+    if above_hold(vitals, settings):
+        holds.append(
+            f"blood pressure {vitals.blood_pressure} is above the hold limit "
+            f"{settings.hold_systolic}/{settings.hold_diastolic}"
+        )
+    if vitals.spo2 < settings.alert_spo2_below:
+        holds.append(f"SpO2 {vitals.spo2}% is below {settings.alert_spo2_below}%")
+    return holds
+
+
 def vitals_alerts(vitals: Vitals, *, phase: VitalsPhase, settings: ClinicSettings) -> list[Alert]:
     """The alerts a stored reading raises under the clinic's thresholds."""
     alerts = []
@@ -92,7 +105,10 @@ def vitals_alerts(vitals: Vitals, *, phase: VitalsPhase, settings: ClinicSetting
                     f"BP {vitals.blood_pressure} is above the pre-infusion hold "
                     f"{settings.hold_systolic}/{settings.hold_diastolic}"
                 ),
-                action="Recheck after 5 minutes' rest; starting needs an override with a reason.",
+                action=(
+                    f"Recheck after {settings.recheck_after_alert_minutes} minutes' rest; "
+                    "starting needs an override with a reason."
+                ),
             )
         )
     if phase != VitalsPhase.BEFORE and (
@@ -105,7 +121,10 @@ def vitals_alerts(vitals: Vitals, *, phase: VitalsPhase, settings: ClinicSetting
                     f"BP {vitals.blood_pressure} at or above the alert limit "
                     f"{settings.alert_systolic}/{settings.alert_diastolic}"
                 ),
-                action="Tell the physician now and recheck in 5 minutes.",
+                action=(
+                    "Tell the physician now and recheck in "
+                    f"{settings.recheck_after_alert_minutes} minutes."
+                ),
             )
         )
     if vitals.spo2 < settings.alert_spo2_below:
@@ -121,7 +140,10 @@ def vitals_alerts(vitals: Vitals, *, phase: VitalsPhase, settings: ClinicSetting
             Alert(
                 level="warning",
                 what=f"Heart rate {vitals.heart_rate} above {settings.alert_heart_rate_high}",
-                action="Recheck in 5 minutes; tell the physician if it stays high.",
+                action=(
+                    f"Recheck in {settings.recheck_after_alert_minutes} minutes; "
+                    "tell the physician if it stays high."
+                ),
             )
         )
     elif vitals.heart_rate < settings.alert_heart_rate_low:
@@ -129,7 +151,10 @@ def vitals_alerts(vitals: Vitals, *, phase: VitalsPhase, settings: ClinicSetting
             Alert(
                 level="warning",
                 what=f"Heart rate {vitals.heart_rate} below {settings.alert_heart_rate_low}",
-                action="Recheck in 5 minutes; tell the physician if it stays low.",
+                action=(
+                    f"Recheck in {settings.recheck_after_alert_minutes} minutes; "
+                    "tell the physician if it stays low."
+                ),
             )
         )
     return alerts

@@ -48,6 +48,7 @@ def a_session(**changes) -> BoardSession:
         planned_minutes=40,
         dose_mg_per_kg=0.5,
         dose_mg=None,
+        weight_kg=None,
         checked_in_at=None,
         infusion_started_at=None,
         infusion_ended_at=None,
@@ -127,9 +128,9 @@ def test_vitals_due_from_the_phase_start_when_none_taken_in_it():
     assert vitals_due_in(recovering, SETTINGS, NINE + minutes(60)) == 10
 
 
-def test_checked_in_without_vitals_is_due_now():
+def test_checked_in_without_vitals_has_vitals_due():
     checked_in = a_session(status=S.CHECKED_IN, checked_in_at=NINE)
-    assert vitals_due_in(checked_in, SETTINGS, NINE + minutes(4)) == -4
+    assert vitals_due_in(checked_in, SETTINGS, NINE + minutes(14)) == -4
     assert vitals_due_in(replace(checked_in, baseline=reading(NINE, VitalsPhase.BEFORE)),
                          SETTINGS, NINE) is None  # fmt: skip
 
@@ -264,3 +265,39 @@ def test_board_carries_vitals_phq9_and_chair_occupancy(db_url, clinic):
     chairs = chair_states(board, NINE + minutes(5))
     assert [c.free for c in chairs] == [True, False, True]
     assert chairs[1].occupied_by.patient_name == "Alex Morgan"
+
+
+def test_earlier_day_sessions_hold_no_chair_and_need_no_vitals(db_url, clinic):
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    make_session(url=db_url, clinic=clinic, patient_id=patient,
+                 scheduled_start=NINE - timedelta(days=1), status=S.RECOVERY)  # fmt: skip
+    board = load_board(url=db_url, site_id=clinic.site_id, day=date(2026, 11, 24))
+    assert all(chair.free for chair in chair_states(board, NINE))
+    (view,) = view_board(board, NINE)
+    assert view.vitals_due_in is None
+    assert _whats(view.alerts).startswith("Left open from")
+
+
+def test_pre_infusion_vitals_are_due_after_the_patient_settles():
+    checked_in = a_session(status=S.CHECKED_IN, checked_in_at=NINE)
+    assert vitals_due_in(checked_in, SETTINGS, NINE + minutes(4)) == 6
+    assert session_alerts(checked_in, SETTINGS, NINE + minutes(4), time_zone="UTC") == []
+    overdue = session_alerts(checked_in, SETTINGS, NINE + minutes(12), time_zone="UTC")
+    assert _whats(overdue) == "Vitals overdue by 2 min"
+
+
+def test_low_oxygen_before_the_dose_alerts_even_with_a_normal_blood_pressure():
+    checked_in = a_session(
+        status=S.CHECKED_IN, checked_in_at=NINE,
+        baseline=reading(NINE, VitalsPhase.BEFORE,
+                         Vitals(systolic=120, diastolic=80, heart_rate=135, spo2=86)),
+    )  # fmt: skip
+    whats = _whats(session_alerts(checked_in, SETTINGS, NINE + minutes(1), time_zone="UTC"))
+    assert "SpO2 86% below 92%" in whats
+    assert "Heart rate 135 above 120" in whats
+
+
+def test_item9_alert_is_for_before_the_dose_and_the_flag_stays():
+    after = replace(INFUSING, phq9_total=18, phq9_item9=2)
+    assert "PHQ-9" not in _whats(session_alerts(after, SETTINGS, NINE + minutes(30),
+                                                time_zone="UTC"))  # fmt: skip

@@ -591,3 +591,12 @@ def test_cli_imports_and_prints_the_summary(db_url, files, capsys):
     assert code == 0
     assert "sessions 5 added (13 status changes)" in capsys.readouterr().out
     assert counts(db_url)["SymptomReturn"] == 2
+
+
+def test_real_patients_are_never_imported_into_the_demo_clinic(tmp_path):
+    from ketadash.demo import build_demo_clinic
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    build_demo_clinic(url=url, patients=20, history_days=30)
+    with pytest.raises(ImportRejected, match="holds the synthetic demo clinic"):
+        import_files(url=url, patients=SAMPLES / "patients.csv", sessions=SAMPLES / "sessions.csv")

@@ -116,6 +116,8 @@ def _history(url, session_id):
 
 
 def _step(url, clinic, session_id, step, at, **extra):
+    if step == Step.START_INFUSION:
+        extra = {"dose_mg": 35, "weight_kg": 70, **extra}
     _, version = _state(url, session_id)
     return take_step(
         url=url,
@@ -149,7 +151,7 @@ def _ready_to_start(url, clinic, session_id, vitals=CALM):
 
 def _whole_visit(url, clinic, session_id):
     _ready_to_start(url, clinic, session_id)
-    _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=35)
+    _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
     record_vitals(
         url=url,
         session_id=session_id,
@@ -170,6 +172,7 @@ def _whole_visit(url, clinic, session_id):
         url=url,
         session_id=session_id,
         staff_id=clinic.nurse_id,
+        expected_ride_version=None,
         driver_name="Jo Morgan",
         relationship="partner",
         arrived=True,
@@ -242,7 +245,7 @@ def test_start_refused_with_yesterdays_phq9(db_url, clinic, session_id):
 
 def test_start_held_above_blood_pressure_limit_unless_overridden(db_url, clinic, session_id):
     _ready_to_start(db_url, clinic, session_id, vitals=HIGH)
-    with pytest.raises(StartHeld, match="152/95 is above the clinic's hold limit 140/90"):
+    with pytest.raises(StartHeld, match="blood pressure 152/95 is above the hold limit 140/90"):
         _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
     assert _state(db_url, session_id) == (S.CHECKED_IN, 2)
     result = _step(
@@ -397,6 +400,7 @@ def test_discharge_refused_without_ride(db_url, clinic, session_id):
         url=db_url,
         session_id=session_id,
         staff_id=clinic.nurse_id,
+        expected_ride_version=None,
         driver_name="Jo",
         now=NINE + minutes(92),
     )
@@ -603,3 +607,121 @@ def test_an_outage_half_way_through_a_step_leaves_nothing_half_written(
         _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
     assert _state(db_url, session_id) == (S.SCHEDULED, 1)
     assert _history(db_url, session_id) == []
+
+
+# --- the dose, who may give it, and the ride ----------------------------------------------
+
+
+def test_start_refused_without_the_dose_given(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    with pytest.raises(StepNotAllowed, match="Enter the dose given"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=None)
+
+
+def test_start_refused_when_the_dose_does_not_match_the_plan(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    # A tenfold slip: 350 mg for 0.5 mg/kg at 70 kg (35 mg).
+    with pytest.raises(StepNotAllowed, match=r"350 mg is 5.00 mg/kg at 70 kg.*35.0 mg, ±10%"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=350)
+    with pytest.raises(StepNotAllowed, match="Enter today's weight"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15),
+              weight_kg=None)  # fmt: skip
+    assert _state(db_url, session_id) == (S.CHECKED_IN, 2)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=37)
+    with read_session(db_url) as db:
+        row = db.get(TreatmentSession, session_id)
+        assert (row.dose_mg, row.weight_kg) == (37, 70)
+
+
+def test_low_oxygen_before_the_dose_holds_it(db_url, clinic, session_id):
+    low = Vitals(systolic=120, diastolic=78, heart_rate=72, spo2=89)
+    _ready_to_start(db_url, clinic, session_id, vitals=low)
+    with pytest.raises(StartHeld, match="SpO2 89% is below 92%"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+
+
+def test_ready_refused_while_recovery_vitals_are_dangerous(db_url, clinic, session_id):
+    _ready_to_start(db_url, clinic, session_id)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                  vitals=Vitals(systolic=124, diastolic=80, heart_rate=72, spo2=85),
+                  now=NINE + minutes(85))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="SpO2 85% below 92%"):
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
+
+
+def test_front_desk_checks_in_but_cannot_start_the_dose(db_url, clinic, session_id):
+    from ketadash.models import Staff, StaffRole
+
+    with write_session(db_url) as db:
+        desk = Staff(name="Rita Desk", role=StaffRole.FRONT_DESK, site_id=clinic.site_id)
+        db.add(desk)
+        db.flush()
+        desk_id = desk.id
+    take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN, staff_id=desk_id,
+              expected_version=1, now=NINE)  # fmt: skip
+    record_phq9(url=db_url, session_id=session_id, staff_id=desk_id, total=10, item9=0, now=NINE)
+    with pytest.raises(StepNotAllowed, match="only a nurse or a clinic lead"):
+        record_vitals(url=db_url, session_id=session_id, staff_id=desk_id, vitals=CALM, now=NINE)
+    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
+                  now=NINE + minutes(1))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="Rita Desk is front desk"):
+        take_step(url=db_url, session_id=session_id, step=Step.START_INFUSION, staff_id=desk_id,
+                  expected_version=2, dose_mg=35, weight_kg=70, now=NINE + minutes(5))  # fmt: skip
+
+
+def test_a_ride_changed_at_another_station_is_not_overwritten(db_url, clinic, session_id):
+    from ketadash.lifecycle import RideChanged
+
+    _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
+    assert record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                       expected_ride_version=None, driver_name="Jo Morgan") == 1  # fmt: skip
+    second = record_ride(url=db_url, session_id=session_id, staff_id=clinic.other_nurse_id,
+                         expected_ride_version=1, driver_name="Jo Morgan",
+                         arrived=True)  # fmt: skip
+    assert second == 2
+    with pytest.raises(RideChanged, match="changed this patient's ride"):
+        record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                    expected_ride_version=1, driver_name="Sam Morgan")  # fmt: skip
+
+
+def test_two_stations_adding_the_first_ride_at_once(db_url, clinic):
+    """Both saw no ride; one is stored, the other is told. No traceback on either database."""
+    from ketadash.lifecycle import RideChanged
+    from ketadash.models import Ride
+
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    sessions = [
+        make_session(url=db_url, clinic=clinic, patient_id=patient,
+                     scheduled_start=NINE + minutes(130 * n), chair_index=n % 6)
+        for n in range(8)
+    ]  # fmt: skip
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def station(session_id, driver, barrier):
+        barrier.wait()
+        try:
+            record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                        expected_ride_version=None, driver_name=driver)  # fmt: skip
+            outcome = "stored"
+        except RideChanged:
+            outcome = "told"
+        with lock:
+            outcomes.append(outcome)
+
+    for session_id in sessions:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=station, args=(session_id, driver, barrier))
+            for driver in ("Jo Morgan", "Sam Morgan")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert sorted(set(outcomes)) == ["stored", "told"]
+    assert outcomes.count("stored") == len(sessions)
+    with read_session(db_url) as db:
+        assert db.exec(select(func.count(Ride.id))).one() == len(sessions)

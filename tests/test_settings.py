@@ -26,6 +26,9 @@ def test_every_setting_has_a_unit_help_and_source():
     assert len(SETTINGS) == len(ClinicSettings.__dataclass_fields__)
     for spec in SETTINGS:
         assert spec.unit and spec.help and spec.source, spec.name
+        if isinstance(spec.default, int):
+            low, high = spec.allowed
+            assert low <= spec.default <= high, spec.name
 
 
 def test_defaults_come_from_the_clinic_facts():
@@ -41,7 +44,9 @@ def test_defaults_come_from_the_clinic_facts():
     ("name", "value", "message"),
     [
         ("hold_systolic", "high", "whole number of mmHg"),
-        ("hold_systolic", "-5", "cannot be negative"),
+        ("hold_systolic", "-5", "between 100 and 200 mmHg"),
+        ("hold_systolic", "1400", "between 100 and 200 mmHg"),
+        ("vitals_every_during_minutes", "0", "between 1 and 60 min"),
         ("no_such_thing", "1", "no clinic setting"),
         ("wall_label", "full_name", "must be one of"),
     ],

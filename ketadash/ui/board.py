@@ -19,6 +19,7 @@ from ketadash.board import (
     SessionView,
     by_lane,
     chair_states,
+    dose_timer,
     load_board,
     time_text,
     view_board,
@@ -27,6 +28,8 @@ from ketadash.clinic import SiteChoice
 from ketadash.clock import local_today, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.lifecycle import (
+    MAX_DOSE_MG,
+    MAX_WEIGHT_KG,
     TRANSITIONS,
     LifecycleError,
     ScoreRejected,
@@ -43,7 +46,7 @@ from ketadash.lifecycle import (
 from ketadash.models import SessionStatus as S
 from ketadash.models import Severity, SideEffect
 from ketadash.staff import StaffMember, list_staff
-from ketadash.vitals import Vitals, VitalsRejected, above_hold
+from ketadash.vitals import Vitals, VitalsRejected, start_holds
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
@@ -206,7 +209,7 @@ def card_html(view: SessionView, board: Board) -> str:
     if s.side_effects:
         effects = ", ".join(f"{SideEffect(e).label} ({sev})" for e, sev in s.side_effects)
         body.append(f'<div class="kd-mini">{_e(effects)}</div>')
-    if view.lane == Lane.READY:
+    if view.lane in (Lane.RECOVERY, Lane.READY):
         ride = s.ride
         if ride is None:
             body.append('<div class="kd-mini">No ride recorded</div>')
@@ -233,7 +236,10 @@ def card_html(view: SessionView, board: Board) -> str:
 def _compact_card_html(view: SessionView, board: Board, *, when: str, flags: str) -> str:
     """Expected and gone-home patients need less: when, where, who, what to watch for."""
     s = view.session
-    detail = f"{s.route.label} · {s.kind.value.capitalize()}"
+    dose = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
+    if s.dose_mg:
+        dose += f" ({s.dose_mg:g} mg)"
+    detail = f"{s.route.label}{dose} · {s.kind.value.capitalize()}"
     if view.lane == Lane.DISCHARGED and s.discharged_at:
         detail = f"Home at {time_text(s.discharged_at, board)}"
     alerts = "".join(f'<div class="kd-mini">{_e(a.what)}</div>' for a in view.alerts if a.level)
@@ -309,6 +315,17 @@ def live_board(*, url: str, site: SiteChoice) -> None:
         except DatabaseUnavailable as error:
             st.error(f"{error} The board below may be out of date.", icon=":material/cloud_off:")
             return
+        behind = panel_is_behind(board)
+        if behind is not None:
+            notice, button = st.columns([4, 1], vertical_alignment="center")
+            notice.warning(
+                f"{behind.patient_name} was changed at another station: now "
+                f"**{behind.status.label.lower()}**. The panel on the right still shows the "
+                "old state.",
+                icon=":material/sync_problem:",
+            )
+            if button.button("Refresh the panel", key="kd-refresh-panel"):
+                st.rerun(scope="app")
         views = view_board(board, now)
         st.html(
             f'<div class="kd-updated">Updated {to_local(now, board.time_zone):%H:%M:%S} · '
@@ -360,12 +377,21 @@ def _flash(level: str, text: str) -> None:
     st.session_state[_FLASH_KEY] = (level, text)
 
 
-def _show_flash() -> None:
+FLASH_ICONS = {
+    "success": ":material/check_circle:",
+    "alert": ":material/warning:",
+    "changed": ":material/sync_problem:",
+}
+
+
+def _show_flash(messages) -> None:
     level, text = st.session_state.pop(_FLASH_KEY, (None, None))
-    if level == "success":
-        st.success(text, icon=":material/check_circle:")
-    elif level == "warning":
-        st.warning(text, icon=":material/sync_problem:")
+    if level is None:
+        return
+    # The toast is seen wherever the nurse has scrolled; the box stays for reading.
+    st.toast(text, icon=FLASH_ICONS[level])
+    show = messages.success if level == "success" else messages.warning
+    show(text, icon=FLASH_ICONS[level])
 
 
 def _form_key(name: str) -> str:
@@ -380,7 +406,7 @@ def _act(action: Callable[[], object], done: str) -> None:
         action()
     except SessionChanged as changed:
         after_write()
-        _flash("warning", str(changed))
+        _flash("changed", str(changed))
         st.rerun()
     except (LifecycleError, VitalsRejected, ScoreRejected) as refused:
         st.error(str(refused), icon=":material/block:")
@@ -403,8 +429,14 @@ def _session_label(s: BoardSession, board: Board) -> str:
 
 
 def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -> None:
-    """Choose a patient, see what can be done now, do it."""
-    _show_flash()
+    """Choose a patient, see what can be done now, do it.
+
+    Forms come in the order of the work (questionnaire, vitals, then the step), and
+    the messages have a fixed slot at the top: a message that comes and goes never
+    shifts the forms below it, so an open section stays open with its error showing.
+    """
+    messages = st.container()
+    _show_flash(messages)
     now = utc_now()
     try:
         board = todays_board(url, site, now)
@@ -432,28 +464,40 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
         st.warning("Choose your name under **Acting as** first: every change records who made it.")
         return
     session = sessions[chosen]
-    _note_changes_from_elsewhere(session)
+    _note_changes_from_elsewhere(session, messages)
     st.markdown(f"**{session.patient_name}** · {session.chair_name} · **{session.status.label}**")
-    _step_buttons(url=url, session=session, staff=staff, board=board)
-    if session.status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _vitals_form(url=url, session=session, staff=staff)
-    if session.status == S.CHECKED_IN:
+    status = session.status
+    if status == S.SCHEDULED:
+        _step_button(url=url, session=session, staff=staff, step=Step.CHECK_IN)
+    if status == S.CHECKED_IN:
         _phq9_form(url=url, session=session, staff=staff)
-    if session.status in (S.INFUSING, S.RECOVERY):
+    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
+        _vitals_form(url=url, session=session, staff=staff)
+    if status in (S.INFUSING, S.RECOVERY):
         _side_effects_form(url=url, session=session, staff=staff)
-    if session.status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
+    if status == S.CHECKED_IN:
+        _start_form(url=url, session=session, staff=staff, board=board)
+    if status == S.INFUSING:
+        _end_dose(url=url, session=session, staff=staff, now=now)
+    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
         _ride_form(url=url, session=session, staff=staff, board=board)
-    if session.status != S.SCHEDULED:
+    if status == S.RECOVERY:
+        _step_button(url=url, session=session, staff=staff, step=Step.MARK_READY)
+    if status == S.READY:
+        _step_button(url=url, session=session, staff=staff, step=Step.DISCHARGE)
+    if status in (S.SCHEDULED, S.CHECKED_IN):
+        _exit_form(url=url, session=session, staff=staff)
+    if status != S.SCHEDULED:
         _undo_form(url=url, session=session, staff=staff)
 
 
-def _note_changes_from_elsewhere(session: BoardSession) -> None:
+def _note_changes_from_elsewhere(session: BoardSession, messages) -> None:
     """Say so when the session changed at another station since this screen last showed it."""
     seen: dict[int, int] = st.session_state.setdefault(_SEEN_KEY, {})
     own_write = st.session_state.pop(_OWN_WRITE_KEY, False)
     previous = seen.get(session.session_id)
     if previous is not None and previous != session.version and not own_write:
-        st.info(
+        messages.info(
             f"Changed at another station while you were looking: the patient is now "
             f"**{session.status.label.lower()}**. Check before you act.",
             icon=":material/sync:",
@@ -461,55 +505,97 @@ def _note_changes_from_elsewhere(session: BoardSession) -> None:
     seen[session.session_id] = session.version
 
 
-def _step_buttons(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
-    steps = allowed_steps(session.status)
-    forward = [s for s in steps if s not in (Step.CANCEL, Step.NO_SHOW)]
-    for step in forward:
-        if step == Step.START_INFUSION:
-            _start_form(url=url, session=session, staff=staff, board=board)
-            continue
-        if st.button(
-            TRANSITIONS[step].label, key=f"step-{step}-{session.session_id}", type="primary"
-        ):
+def panel_is_behind(board: Board) -> BoardSession | None:
+    """The selected session, if the board has a newer version of it than the panel shows."""
+    seen: dict[int, int] = st.session_state.get(_SEEN_KEY, {})
+    selected = st.session_state.get(_SELECTED_KEY)
+    for session in board.sessions:
+        if session.session_id == selected and selected in seen:
+            return session if seen[selected] != session.version else None
+    return None
+
+
+def _step_button(*, url: str, session: BoardSession, staff: StaffMember, step: Step) -> None:
+    transition = TRANSITIONS[step]
+    if st.button(transition.label, key=f"step-{step}-{session.session_id}", type="primary"):
+        _act(
+            lambda: take_step(
+                url=url,
+                session_id=session.session_id,
+                step=step,
+                staff_id=staff.id,
+                expected_version=session.version,
+            ),
+            f"{session.patient_name}: {transition.done}.",
+        )
+
+
+def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, now: datetime) -> None:
+    """Ending a dose before its planned minutes takes a deliberate second tick."""
+    minutes = dose_timer(session, now).minutes
+    early = minutes < session.planned_minutes
+    confirmed = True
+    if early:
+        confirmed = st.checkbox(
+            f"End now, at {minutes} of the planned {session.planned_minutes} minutes",
+            key=f"end-early-{session.session_id}-{session.version}",
+        )
+    if early and not confirmed:
+        st.caption("Tick the box above to end the dose early.")
+    if st.button(
+        TRANSITIONS[Step.END_INFUSION].label,
+        key=f"step-{Step.END_INFUSION}-{session.session_id}",
+        type="primary",
+        disabled=not confirmed,
+    ):
+        _act(
+            lambda: take_step(
+                url=url,
+                session_id=session.session_id,
+                step=Step.END_INFUSION,
+                staff_id=staff.id,
+                expected_version=session.version,
+                reason=f"ended early at {minutes} of {session.planned_minutes} min"
+                if early
+                else None,
+            ),
+            f"{session.patient_name}: {TRANSITIONS[Step.END_INFUSION].done}.",
+        )
+
+
+def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+    exits = [step for step in allowed_steps(session.status) if step in (Step.CANCEL, Step.NO_SHOW)]
+    with (
+        st.expander("No-show or cancel"),
+        st.form(_form_key(f"exit-{session.session_id}"), border=False),
+    ):
+        reason = st.text_input("Reason", placeholder="e.g. no answer by phone")
+        chosen = st.radio(
+            "Mark as",
+            exits,
+            index=None,
+            format_func=lambda step: TRANSITIONS[step].label,
+            horizontal=True,
+        )
+        if st.form_submit_button("Save"):
+            if chosen is None:
+                st.error("Choose No-show or Cancel.")
+                return
             _act(
-                lambda step=step: take_step(
+                lambda: take_step(
                     url=url,
                     session_id=session.session_id,
-                    step=step,
+                    step=chosen,
                     staff_id=staff.id,
                     expected_version=session.version,
+                    reason=reason,
                 ),
-                f"{session.patient_name}: {TRANSITIONS[step].label.lower()} — done.",
+                f"{session.patient_name}: {TRANSITIONS[chosen].done}.",
             )
-    exits = [s for s in steps if s in (Step.CANCEL, Step.NO_SHOW)]
-    if exits:
-        with (
-            st.expander("No-show or cancel"),
-            st.form(_form_key(f"exit-{session.session_id}"), border=False),
-        ):
-            reason = st.text_input("Reason", placeholder="e.g. no answer by phone")
-            chosen = st.radio(
-                "Mark as",
-                exits,
-                format_func=lambda s: TRANSITIONS[s].label,
-                horizontal=True,
-            )
-            if st.form_submit_button("Save"):
-                _act(
-                    lambda: take_step(
-                        url=url,
-                        session_id=session.session_id,
-                        step=chosen,
-                        staff_id=staff.id,
-                        expected_version=session.version,
-                        reason=reason,
-                    ),
-                    f"{session.patient_name}: marked {TRANSITIONS[chosen].label.lower()}.",
-                )
 
 
 def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
-    held = session.baseline is not None and above_hold(session.baseline.vitals, board.settings)
+    holds = start_holds(session.baseline.vitals, board.settings) if session.baseline else []
     missing = []
     if session.phq9_total is None:
         missing.append("PHQ-9")
@@ -519,27 +605,28 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
         st.info(f"Before the dose: record {' and '.join(missing)} below.")
     with st.form(_form_key(f"start-{session.session_id}")):
         st.markdown("**Start dose**")
-        dose = st.number_input(
+        if session.dose_mg_per_kg:
+            st.caption(f"Planned: {session.dose_mg_per_kg:g} mg/kg, {session.route.label}")
+        left, right = st.columns(2)
+        weight = left.number_input(
+            "Weight today (kg)",
+            min_value=0.0,
+            max_value=float(MAX_WEIGHT_KG),
+            value=float(session.weight_kg) if session.weight_kg else None,
+            step=0.1,
+        )
+        dose = right.number_input(
             "Dose given (mg)",
             min_value=0.0,
-            max_value=500.0,
+            max_value=float(MAX_DOSE_MG),
             value=float(session.dose_mg) if session.dose_mg else None,
             step=0.5,
-            placeholder=f"{session.dose_mg_per_kg or 0.5:g} mg/kg × weight",
         )
         override = ""
-        if held:
-            v = session.baseline.vitals
-            st.warning(
-                f"BP {v.blood_pressure} is above the hold limit "
-                f"{board.settings.hold_systolic}/{board.settings.hold_diastolic}.",
-                icon=":material/warning:",
-            )
+        if holds:
+            st.warning("On hold: " + "; ".join(holds) + ".", icon=":material/warning:")
             override = st.text_input("Override reason (who approved, why)")
         if st.form_submit_button("Start dose", type="primary"):
-            if not dose:
-                st.error("Enter the dose given, in mg, before starting.")
-                return
             _act(
                 lambda: take_step(
                     url=url,
@@ -547,7 +634,8 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
                     step=Step.START_INFUSION,
                     staff_id=staff.id,
                     expected_version=session.version,
-                    dose_mg=dose,
+                    dose_mg=dose or None,
+                    weight_kg=weight or None,
                     hold_override_reason=override or None,
                 ),
                 f"{session.patient_name}: dose started.",
@@ -580,7 +668,7 @@ def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None
                 )
                 if recorded.alerts:
                     _flash(
-                        "warning",
+                        "alert",
                         "Vitals saved. "
                         + " ".join(f"{a.what}: {a.action}" for a in recorded.alerts),
                     )
@@ -617,9 +705,15 @@ def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -
         st.expander("Side effects"),
         st.form(_form_key(f"effects-{session.session_id}"), border=False),
     ):
+        # Each patient's own form, starting from what is already recorded: a save
+        # restates every effect, so a blank default would erase the earlier ones.
+        recorded = dict(session.side_effects)
         chosen = {
             effect: st.segmented_control(
-                effect.label, list(Severity), default=Severity.NONE, key=f"fx-{effect}"
+                effect.label,
+                list(Severity),
+                default=Severity(recorded.get(effect.value, Severity.NONE)),
+                key=f"fx-{session.session_id}-{session.version}-{effect}",
             )
             for effect in SideEffect
         }
@@ -672,8 +766,9 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
                     relationship=relationship or None,
                     expected_pickup_at=_today_at(pickup, board) if pickup else None,
                     arrived=arrived,
+                    expected_ride_version=ride.version if ride else None,
                 ),
-                "Ride saved.",
+                "Ride saved: the driver is here." if arrived else "Ride saved.",
             )
 
 

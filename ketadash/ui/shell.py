@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from ketadash import clinic
 from ketadash.clinic import DatabaseState, SiteChoice
+from ketadash.clock import utc_now
 from ketadash.config import DeploymentConfig, load_config
 from ketadash.db import DatabaseUnavailable
 
@@ -96,21 +97,22 @@ def show_database_unavailable(error: DatabaseUnavailable) -> NoReturn:
 
 def _make_database_ready(config: DeploymentConfig) -> None:
     url = config.database_url
-    if url in _ready_databases():
-        return
-    state = clinic.database_state(url=url)
-    if config.embedded and state is not DatabaseState.READY:
-        _build_demo_clinic_once(url)
-    elif state is DatabaseState.NO_SCHEMA:
-        st.error(
-            "The clinic database has no tables yet, so there is nothing to show.\n\n"
-            "The person who installed KetaDash needs to run this once, then reload the page:\n\n"
-            "`python -m ketadash migrate`\n\n"
-            f"Database: `{_safe_url(url)}`",
-            icon=":material/construction:",
-        )
-        st.stop()
-    _ready_databases().add(url)
+    if url not in _ready_databases():
+        state = clinic.database_state(url=url)
+        if config.embedded and state is not DatabaseState.READY:
+            _build_demo_clinic_once(url)
+        elif state is DatabaseState.NO_SCHEMA:
+            st.error(
+                "The clinic database has no tables yet, so there is nothing to show.\n\n"
+                "The person who installed KetaDash needs to run this once, then reload the "
+                "page:\n\n`python -m ketadash migrate`\n\n"
+                f"Database: `{_safe_url(url)}`",
+                icon=":material/construction:",
+            )
+            st.stop()
+        _ready_databases().add(url)
+    if config.embedded:
+        _keep_demo_day_current(url)
 
 
 @st.cache_resource(show_spinner=False)
@@ -124,6 +126,28 @@ def _build_demo_clinic_once(url: str) -> None:
     from ketadash.demo import build_demo_clinic
 
     build_demo_clinic(url=url)
+
+
+def _keep_demo_day_current(url: str) -> None:
+    stale = _stale_demo_marker(url, utc_now().strftime("%Y-%m-%dT%H:%M"))
+    if stale:
+        _relay_demo_day(url, stale)
+        st.cache_data.clear()
+
+
+@st.cache_data(ttl=DEMO_MARKER_TTL_SECONDS, show_spinner=False)
+def _stale_demo_marker(url: str, minute: str) -> str | None:
+    # Keyed on the minute too: a day ends at a minute, whatever the cache's age.
+    return clinic.stale_demo_marker(url=url, now=utc_now())
+
+
+@st.cache_resource(show_spinner="Laying out today's demo clinic…")
+def _relay_demo_day(url: str, stale_marker: str) -> None:
+    # Once per process and day: a screen left on overnight shows a fresh demo day,
+    # not yesterday's patients left open. Only ever the embedded demo database.
+    from ketadash.demo import build_demo_clinic
+
+    build_demo_clinic(url=url, replace_demo=True)
 
 
 @st.cache_data(ttl=DEMO_MARKER_TTL_SECONDS, show_spinner=False)

@@ -100,7 +100,7 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
 
     at.button(key=f"step-check_in-{session_id}").click().run()
     assert "Alex Morgan" in _lane(at, "Checked in")
-    assert any("check in — done" in s.value for s in at.success)
+    assert any("Alex Morgan: checked in." in s.value for s in at.success)
 
     # Starting before the checks is refused, with what is missing.
     assert any("record PHQ-9 and pre-infusion vitals" in i.value for i in at.info)
@@ -120,12 +120,23 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
     _submit(at, "Save vitals")
     assert any("Vitals saved: BP 124/80" in s.value for s in at.success)
 
+    # The dose is checked against the plan: 0.5 mg/kg at 70 kg is 35 mg, not 350.
+    _number(at, "Weight today (kg)").set_value(70.0)
+    _number(at, "Dose given (mg)").set_value(350.0)
+    _submit(at, "Start dose")
+    assert any("Check the dose: 350 mg is 5.00 mg/kg" in e.value for e in at.error)
+    assert _number(at, "Dose given (mg)").value == 350.0
     _number(at, "Dose given (mg)").set_value(35.0)
     _submit(at, "Start dose")
     assert not at.exception
     assert "Alex Morgan" in _lane(at, "Dose running")
     assert "Dose 0 / 40 min" in _lane(at, "Dose running")
 
+    # Ending a dose early takes a deliberate tick first.
+    end = at.button(key=f"step-end_infusion-{session_id}")
+    assert end.disabled
+    next(c for c in at.checkbox if c.label.startswith("End now, at 0 of the planned 40")).check()
+    at.run()
     at.button(key=f"step-end_infusion-{session_id}").click().run()
     recovery = _lane(at, "In recovery")
     assert "Alex Morgan" in recovery

@@ -162,6 +162,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("dose_mg_per_kg", sa.Float(), nullable=True),
         sa.Column("dose_mg", sa.Float(), nullable=True),
+        sa.Column("weight_kg", sa.Float(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("checked_in_at", ketadash.db_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
