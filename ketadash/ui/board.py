@@ -602,7 +602,7 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
     if session.baseline is None:
         missing.append("pre-infusion vitals")
     if missing:
-        st.info(f"Before the dose: record {' and '.join(missing)} below.")
+        st.info(f"Before the dose: record {' and '.join(missing)} above.")
     with st.form(_form_key(f"start-{session.session_id}")):
         st.markdown("**Start dose**")
         if session.dose_mg_per_kg:
