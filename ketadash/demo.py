@@ -1284,15 +1284,16 @@ class _DemoBuilder:
             # One visit already over on each chair when the day allows, then the later ones.
             first = required[visit.chair][0] if visit.chair in required else visit
             earliest_allowed = 1 if visit.chair in required else 2
-            while scale == 1.0 and count < min(wanted, earliest_allowed + 1) and queue:
-                route = queue[-1][0].route
-                before = min(first.sched, -rng.randint(1, 10) * MINUTE)
-                earlier = self._earlier_visit(visit.chair, DISCHARGED, before, route)
-                if min(_moments(earlier)) < -past:
-                    break
-                visits.append((earlier, queue.pop()))
-                count += 1
-                first = earlier
+            if scale == 1.0:
+                count, first = self._add_earlier_visits(
+                    chair=visit.chair,
+                    first=first,
+                    count=count,
+                    up_to=min(wanted, earliest_allowed + 1),
+                    past=past,
+                    queue=queue,
+                    visits=visits,
+                )
             # The next patient comes after the booking and after this one has gone home.
             free_at = max(visit.sched + _block(candidate[0].route), _leaves(visit, candidate[0]))
             next_sched = free_at + rng.randint(0, 6) * 5 * MINUTE
@@ -1303,17 +1304,41 @@ class _DemoBuilder:
                     visits.append((later, candidate))
                     count += 1
                 next_sched += _block(candidate[0].route) + rng.randint(0, 6) * 5 * MINUTE
-            while scale == 1.0 and count < wanted and queue:
-                route = queue[-1][0].route
-                before = min(first.sched, -rng.randint(1, 10) * MINUTE)
-                earlier = self._earlier_visit(visit.chair, DISCHARGED, before, route)
-                if min(_moments(earlier)) < -past:
-                    break
-                visits.append((earlier, queue.pop()))
-                count += 1
-                first = earlier
+            if scale == 1.0:
+                count, first = self._add_earlier_visits(
+                    chair=visit.chair,
+                    first=first,
+                    count=count,
+                    up_to=wanted,
+                    past=past,
+                    queue=queue,
+                    visits=visits,
+                )
         for visit, (patient, kind, phq) in visits:
             self._emit_today(site, visit, patient, kind, phq)
+
+    def _add_earlier_visits(
+        self,
+        *,
+        chair: int,
+        first: _TodayVisit,
+        count: int,
+        up_to: int,
+        past: float,
+        queue: list,
+        visits: list,
+    ) -> tuple[int, _TodayVisit]:
+        """Fill the chair backwards with visits already over, while the day before allows."""
+        while count < up_to and queue:
+            route = queue[-1][0].route
+            before = min(first.sched, -self.rng.randint(1, 10) * MINUTE)
+            earlier = self._earlier_visit(chair, DISCHARGED, before, route)
+            if min(_moments(earlier)) < -past:
+                break
+            visits.append((earlier, queue.pop()))
+            count += 1
+            first = earlier
+        return count, first
 
     def _current_visit(self, chair: int, state: str, route: str) -> _TodayVisit:
         uniform = self.rng.uniform

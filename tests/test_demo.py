@@ -17,6 +17,7 @@ from ketadash.demo import BLOCK_SLOTS, SLOT_MINUTES, DemoSummary, build_demo_cli
 from ketadash.models import (
     ClinicInfo,
     OutcomeScore,
+    Patient,
     Ride,
     Site,
     Staff,
@@ -319,3 +320,38 @@ def test_refuses_to_build_twice(sqlite_url):
 def test_naive_now_is_refused(sqlite_url):
     with pytest.raises(ValueError, match="aware"):
         build(sqlite_url, now=datetime(2026, 11, 27, 9, 30))
+
+
+def test_a_new_day_is_laid_out_over_the_old_demo(sqlite_url):
+    from ketadash.clinic import stale_demo_marker
+
+    yesterday = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    today = yesterday + timedelta(days=1)
+    build_demo_clinic(url=sqlite_url, patients=40, history_days=30, now=yesterday)
+    marker = stale_demo_marker(url=sqlite_url, now=today)
+    assert marker == yesterday.isoformat()
+    assert stale_demo_marker(url=sqlite_url, now=yesterday + timedelta(hours=2)) is None
+
+    build_demo_clinic(url=sqlite_url, patients=40, history_days=30, now=today, replace_demo=True)
+    assert stale_demo_marker(url=sqlite_url, now=today) is None
+    with get_engine(sqlite_url).connect() as connection:
+        patients = connection.execute(select(Patient.id)).all()
+        sessions_today = connection.execute(
+            select(TreatmentSession.id).where(
+                TreatmentSession.scheduled_start >= today - timedelta(hours=10),
+                TreatmentSession.scheduled_start < today + timedelta(hours=8),
+            )
+        ).all()
+    assert len(patients) == 40
+    assert sessions_today
+
+
+def test_replacing_never_touches_a_real_clinic(sqlite_url):
+    from tests.utils.factories import make_clinic
+
+    make_clinic(url=sqlite_url)
+    make_patient(url=sqlite_url)
+    with pytest.raises(ValueError, match="already holds clinic data"):
+        build_demo_clinic(url=sqlite_url, patients=10, history_days=10, replace_demo=True)
+    with get_engine(sqlite_url).connect() as connection:
+        assert len(connection.execute(select(Patient.id)).all()) == 1
