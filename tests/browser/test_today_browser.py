@@ -114,3 +114,73 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page):
     wait_for_app_idle(page)
     assert_no_page_errors(page)
     _board_screenshot(page, "today-in-recovery")
+
+
+def _choose_nth(page, label: str, option: re.Pattern, nth: int) -> str:
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    choice = page.get_by_role("option", name=option).nth(nth)
+    chosen = choice.inner_text()
+    choice.click()
+    wait_for_app_idle(page)
+    return chosen
+
+
+def test_two_stations_on_the_same_patient(app_server, browser, demo_database_url):
+    """Station A checks a patient in; station B, looking at the same patient, is told."""
+    from playwright.sync_api import expect
+    from sqlmodel import func, select
+
+    from ketadash.clock import utc_now
+    from ketadash.db import read_session
+    from ketadash.models import Patient, StatusChange, TreatmentSession
+    from tests.browser.conftest import SCREEN
+
+    started = utc_now()
+    stations = []
+    for nurse in (0, 1):
+        context = browser.new_context(viewport=SCREEN)
+        station = context.new_page()
+        station.set_default_timeout(20_000)
+        station.goto(f"{app_server.base_url}/today")
+        wait_for_app_idle(station)
+        _choose_nth(station, "Acting as", re.compile(r"\(nurse\)"), nurse)
+        stations.append((context, station))
+    (context_a, a), (context_b, b) = stations
+    try:
+        chosen = _choose_nth(a, "Patient", re.compile(r"— Expected$"), 1)
+        name = chosen.split(" · ")[2].split(" — ")[0]
+        b.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
+        b.get_by_role("option", name=chosen).click()
+        wait_for_app_idle(b)
+
+        a.get_by_role("button", name="Check in").click()
+        expect(_said(a, f"{name}: checked in.")).to_be_visible()
+
+        # B's board notices by itself; B's panel still offers the old step.
+        expect(b.get_by_text("was changed at another station")).to_be_visible(
+            timeout=REFRESH_WAIT_MS
+        )
+        _board_screenshot(b, "today-second-station")
+        b.get_by_role("button", name="Check in").click()
+        expect(b.get_by_text("Changed at another station while you were looking")).to_be_visible()
+        panel_header = re.compile(rf"^{re.escape(name)} · Chair \d+ · Checked in$")
+        expect(b.get_by_text(panel_header)).to_be_visible()
+        assert_no_page_errors(b)
+    finally:
+        context_a.close()
+        context_b.close()
+
+    first, last = name.split(" ", 1)
+    with read_session(demo_database_url) as db:
+        check_ins = db.exec(
+            select(func.count(StatusChange.id))
+            .join(TreatmentSession, TreatmentSession.id == StatusChange.session_id)
+            .join(Patient, Patient.id == TreatmentSession.patient_id)
+            .where(
+                Patient.first_name == first,
+                Patient.last_name == last,
+                StatusChange.to_status == "checked_in",
+                StatusChange.changed_at >= started,
+            )
+        ).one()
+    assert check_ins == 1
