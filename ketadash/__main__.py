@@ -35,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--now", type=_moment, help="the moment to lay today out around")
 
+    site = commands.add_parser("site", help="add a site (idempotent) and make sure of its chairs")
+    site.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    site.add_argument("--code", required=True, help="short code, e.g. main")
+    site.add_argument("--name", required=True, help="what staff call it, e.g. 'Main Street'")
+    site.add_argument("--time-zone", required=True, help="e.g. America/New_York")
+    site.add_argument("--chairs", type=int, default=0, help="make sure it has this many chairs")
+
+    staff = commands.add_parser("staff", help="add a staff member who can act on sessions")
+    staff.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    staff.add_argument("--name", required=True)
+    staff.add_argument("--role", required=True, help="nurse, lead or front_desk")
+    staff.add_argument("--site", help="site code (default: works at every site)")
+
     settings = commands.add_parser(
         "settings", help="show a site's clinic settings, or override some (NAME=VALUE)"
     )
@@ -72,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
                 now=args.now,
             )
             print(summary)
+        elif args.command == "site":
+            from ketadash.roster import ensure_chairs, ensure_site
+
+            site_id = ensure_site(url=url, code=args.code, name=args.name, time_zone=args.time_zone)
+            chairs = ensure_chairs(url=url, site_id=site_id, count=args.chairs)
+            print(f"site {args.code!r} ({args.name}, {args.time_zone}): {chairs} chairs")
+        elif args.command == "staff":
+            from ketadash.roster import ensure_staff
+
+            ensure_staff(url=url, name=args.name, role=args.role, site_code=args.site)
+            print(f"{args.name} ({args.role}) can now be chosen under Acting as")
         elif args.command == "settings":
             return _settings(url=url, site_code=args.site, assignments=args.assignments)
         elif args.command == "import":
@@ -92,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailable as error:
         print(f"{error}\n({error.detail})", file=sys.stderr)
         return 2
+    except ValueError as error:
+        print(f"{error}. Nothing was changed.", file=sys.stderr)
+        return 1
     return 0
 
 

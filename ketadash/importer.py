@@ -18,7 +18,7 @@ from enum import StrEnum
 from itertools import pairwise
 from pathlib import Path
 from typing import TextIO, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -194,27 +194,6 @@ def import_files(
         if problems:
             raise ImportRejected(problems)
         return _write(db=db, rows=rows, known=known)
-
-
-def ensure_site(*, url: str, code: str, name: str, time_zone: str) -> int:
-    """The id of the site with ``code``, creating it if new. Never changes an existing site;
-    raises ValueError for an unknown time zone or one that disagrees with the stored site."""
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(f"unknown time zone {time_zone!r} (e.g. America/New_York)") from error
-    url = normalise_url(url)
-    with write_session(url) as db:
-        site = db.exec(select(Site).where(Site.code == code)).first()
-        if site is None:
-            site = Site(code=code, name=name, time_zone=time_zone)
-            db.add(site)
-            db.flush()
-        elif site.time_zone != time_zone:
-            raise ValueError(
-                f"site {code!r} already exists with time zone {site.time_zone}, not {time_zone}"
-            )
-        return site.id
 
 
 # --- reading the files --------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlmodel import select
 import ketadash.importer as importer
 from ketadash.__main__ import main
 from ketadash.db import read_session
-from ketadash.importer import ImportRejected, RowProblem, ensure_site, import_files
+from ketadash.importer import ImportRejected, RowProblem, import_files
 from ketadash.models import (
     Chair,
     OutcomeScore,
@@ -24,6 +24,7 @@ from ketadash.models import (
     SymptomReturn,
     TreatmentSession,
 )
+from ketadash.roster import ensure_site
 from tests.utils.factories import make_clinic, make_patient
 
 SAMPLES = Path(__file__).parent / "data" / "import"

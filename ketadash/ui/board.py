@@ -359,6 +359,13 @@ def live_board(*, url: str, site: SiteChoice) -> None:
 def acting_as(*, url: str, site: SiteChoice) -> StaffMember | None:
     """Who is at the keyboard: chosen from the staff list, kept for the browser session."""
     staff = cached_staff(url, site.id)
+    if not staff:
+        st.warning(
+            "No staff are set up for this site yet, so nobody can act on a session. "
+            "Add them with `python -m ketadash staff --name … --role nurse --site …`.",
+            icon=":material/person_off:",
+        )
+        return None
     by_id = {m.id: m for m in staff}
     remembered = st.session_state.get(_ACTING_KEY)
     options = list(by_id)

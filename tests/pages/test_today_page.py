@@ -213,3 +213,13 @@ def test_a_change_from_another_station_is_pointed_out(today, clinic_url):
     after_write()  # as the other station's server would, once its TTL passes
     at.run()
     assert any("Changed at another station" in i.value for i in at.info)
+
+
+def test_a_site_without_staff_says_how_to_add_them(clinic_url):
+    from ketadash.roster import ensure_chairs, ensure_site
+
+    site_id = ensure_site(url=clinic_url, code="new", name="New Site", time_zone="UTC")
+    ensure_chairs(url=clinic_url, site_id=site_id, count=4)
+    at = _open_today()
+    assert any("No staff are set up for this site yet" in w.value for w in at.warning)
+    assert any("No sessions booked at this site today" in i.value for i in at.info)
