@@ -177,7 +177,7 @@ class StepNotAllowed(LifecycleError):
 
 
 class StartHeld(LifecycleError):
-    """Pre-infusion blood pressure above the hold limit and no override recorded."""
+    """Pre-infusion vitals hold the dose (blood pressure, SpO2) and no override was recorded."""
 
 
 class SessionChanged(LifecycleError):
@@ -287,7 +287,8 @@ def _guard_start(
     *,
     now: datetime,
     hold_override_reason: str | None,
-) -> None:
+) -> ClinicSettings:
+    """Refuse the start unless today's checks are done; returns the site's settings."""
     settings, time_zone = _site_settings(db, session.site_id)
     day_start, _ = local_day_bounds(now.astimezone(_zone(time_zone)).date(), time_zone)
     missing = []
@@ -306,6 +307,7 @@ def _guard_start(
             f"Dose on hold: {'; '.join(holds)}. Recheck after rest, or record an override "
             "with the reason (e.g. the physician approved) to start anyway."
         )
+    return settings
 
 
 def _checked_dose(
@@ -502,8 +504,7 @@ def take_step(
             raise LifecycleError(f"{transition.label} needs a reason.")
         values: dict = {transition.stamp: now}
         if step == Step.START_INFUSION:
-            _guard_start(db, session, now=now, hold_override_reason=hold_override_reason)
-            settings, _ = _site_settings(db, session.site_id)
+            settings = _guard_start(db, session, now=now, hold_override_reason=hold_override_reason)
             values |= _checked_dose(
                 session, dose_mg=dose_mg, weight_kg=weight_kg, settings=settings
             )
