@@ -67,6 +67,7 @@ _FLASH_KEY = "kd_flash"
 _FORM_ROUND_KEY = "kd_form_round"
 _SEEN_KEY = "kd_seen_versions"
 _OWN_WRITE_KEY = "kd_own_write"
+_LAST_BOARD_KEY = "kd_last_board"
 
 
 @st.cache_data(ttl=BOARD_TTL_SECONDS, show_spinner=False)
@@ -310,11 +311,24 @@ def live_board(*, url: str, site: SiteChoice) -> None:
     @st.fragment(run_every=REFRESH_SECONDS)
     def _refreshing() -> None:
         now = utc_now()
+        last_key = f"{_LAST_BOARD_KEY}-{site.id}"
         try:
             board = todays_board(url, site, now)
+            read_at = now
+            st.session_state[last_key] = (board, read_at)
         except DatabaseUnavailable as error:
-            st.error(f"{error} The board below may be out of date.", icon=":material/cloud_off:")
-            return
+            # Keep the last board up, timers running, rather than a blank screen: the
+            # nurses still have patients in the chairs. It catches up by itself.
+            if last_key not in st.session_state:
+                st.error(str(error), icon=":material/cloud_off:")
+                return
+            board, read_at = st.session_state[last_key]
+            st.error(
+                "The clinic database cannot be reached: this board shows it as it was at "
+                f"{to_local(read_at, board.time_zone):%H:%M:%S} (timers keep running). It "
+                "catches up by itself; tell the clinic lead if this lasts.",
+                icon=":material/cloud_off:",
+            )
         behind = panel_is_behind(board)
         if behind is not None:
             notice, button = st.columns([4, 1], vertical_alignment="center")

@@ -223,3 +223,25 @@ def test_a_site_without_staff_says_how_to_add_them(clinic_url):
     at = _open_today()
     assert any("No staff are set up for this site yet" in w.value for w in at.warning)
     assert any("No sessions booked at this site today" in i.value for i in at.info)
+
+
+def test_the_board_stays_up_when_the_database_goes_down(today, monkeypatch):
+    import streamlit as st
+
+    from ketadash.db import DatabaseUnavailable
+    from ketadash.ui import board as board_ui
+
+    at = _open_today()
+    assert "Alex Morgan" in _lane(at, "Expected")
+
+    def database_down(**_where):
+        raise DatabaseUnavailable("connection refused")
+
+    monkeypatch.setattr(board_ui, "load_board", database_down)
+    st.cache_data.clear()
+    at.run()
+    assert not at.exception
+    assert "Alex Morgan" in _lane(at, "Expected")
+    errors = " ".join(e.value for e in at.error)
+    assert "this board shows it as it was at" in errors
+    assert "cannot be reached right now" in errors  # the panel says it too
