@@ -130,6 +130,12 @@ def _step(url, clinic, session_id, step, at, **extra):
     )
 
 
+def _vitals(url, clinic, session_id, at, vitals=CALM):
+    return record_vitals(
+        url=url, session_id=session_id, staff_id=clinic.nurse_id, vitals=vitals, now=at
+    )
+
+
 def _ready_to_start(url, clinic, session_id, vitals=CALM):
     _step(url, clinic, session_id, Step.CHECK_IN, NINE)
     record_phq9(
@@ -140,33 +146,21 @@ def _ready_to_start(url, clinic, session_id, vitals=CALM):
         item9=0,
         now=NINE + minutes(3),
     )
-    record_vitals(
-        url=url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=vitals,
-        now=NINE + minutes(5),
-    )
+    _vitals(url, clinic, session_id, NINE + minutes(5), vitals)
 
 
 def _whole_visit(url, clinic, session_id):
     _ready_to_start(url, clinic, session_id)
     _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
-    record_vitals(
-        url=url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=Vitals(systolic=138, diastolic=88, heart_rate=80, spo2=97),
-        now=NINE + minutes(35),
+    _vitals(
+        url,
+        clinic,
+        session_id,
+        NINE + minutes(35),
+        Vitals(systolic=138, diastolic=88, heart_rate=80, spo2=97),
     )
     _step(url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
-    record_vitals(
-        url=url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=CALM,
-        now=NINE + minutes(80),
-    )
+    _vitals(url, clinic, session_id, NINE + minutes(80), CALM)
     _step(url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
     record_ride(
         url=url,
@@ -232,13 +226,7 @@ def test_start_refused_with_yesterdays_phq9(db_url, clinic, session_id):
         item9=0,
         now=NINE - minutes(24 * 60),
     )
-    record_vitals(
-        url=db_url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=CALM,
-        now=NINE + minutes(5),
-    )
+    _vitals(db_url, clinic, session_id, NINE + minutes(5), CALM)
     with pytest.raises(StepNotAllowed, match="PHQ-9"):
         _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10))
 
@@ -352,13 +340,7 @@ def test_ready_refused_before_minimum_recovery_for_the_route(db_url, clinic):
     _ready_to_start(db_url, clinic, session_id)
     _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
     _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(20))
-    record_vitals(
-        url=db_url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=CALM,
-        now=NINE + minutes(60),
-    )
+    _vitals(db_url, clinic, session_id, NINE + minutes(60), CALM)
     # 40 minutes would do for IV; esketamine needs 120.
     with pytest.raises(StepNotAllowed, match="40 of the 120 minutes"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(60))
@@ -371,12 +353,12 @@ def test_ready_refused_until_vitals_back_to_baseline(db_url, clinic, session_id)
     _ready_to_start(db_url, clinic, session_id)
     _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
     _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
-    record_vitals(
-        url=db_url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=Vitals(systolic=160, diastolic=90, heart_rate=75, spo2=98),
-        now=NINE + minutes(85),
+    _vitals(
+        db_url,
+        clinic,
+        session_id,
+        NINE + minutes(85),
+        Vitals(systolic=160, diastolic=90, heart_rate=75, spo2=98),
     )
     with pytest.raises(StepNotAllowed, match="Systolic 160 is 31% from its pre-infusion 122"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
@@ -386,13 +368,7 @@ def test_discharge_refused_without_ride(db_url, clinic, session_id):
     _ready_to_start(db_url, clinic, session_id)
     _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
     _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
-    record_vitals(
-        url=db_url,
-        session_id=session_id,
-        staff_id=clinic.nurse_id,
-        vitals=CALM,
-        now=NINE + minutes(80),
-    )
+    _vitals(db_url, clinic, session_id, NINE + minutes(80), CALM)
     _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
     with pytest.raises(StepNotAllowed, match="no adult has been recorded as arrived"):
         _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(91))

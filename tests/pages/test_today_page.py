@@ -64,6 +64,14 @@ def _open_today() -> AppTest:
     return at
 
 
+def _open_as_nurse(clinic, session_id) -> AppTest:
+    """Today, with the first nurse acting and the patient's session chosen."""
+    at = _open_today()
+    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id).run()
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    return at
+
+
 def _board_text(at: AppTest) -> str:
     return " ".join(element.value for element in at.get("html"))
 
@@ -178,9 +186,7 @@ def test_a_station_acting_on_a_stale_screen_is_told_and_nothing_is_lost(today, c
     from ketadash.lifecycle import Step, take_step
 
     clinic, session_id = today
-    at = _open_today()
-    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id).run()
-    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    at = _open_as_nurse(clinic, session_id)
 
     # Another station checks the patient in; this screen still shows "Expected".
     take_step(url=clinic_url, session_id=session_id, step=Step.CHECK_IN,
@@ -203,9 +209,7 @@ def test_a_change_from_another_station_is_pointed_out(today, clinic_url):
     from ketadash.lifecycle import Step, take_step
 
     clinic, session_id = today
-    at = _open_today()
-    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id).run()
-    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    at = _open_as_nurse(clinic, session_id)
     take_step(url=clinic_url, session_id=session_id, step=Step.CHECK_IN,
               staff_id=clinic.other_nurse_id, expected_version=1)  # fmt: skip
     from ketadash.ui.board import after_write
