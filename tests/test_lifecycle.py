@@ -149,6 +149,13 @@ def _ready_to_start(url, clinic, session_id, vitals=CALM):
     _vitals(url, clinic, session_id, NINE + minutes(5), vitals)
 
 
+def _into_recovery(url, clinic, session_id):
+    """Checks done, dose from 09:15 to 09:55: the patient is in recovery."""
+    _ready_to_start(url, clinic, session_id)
+    _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _step(url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+
+
 def _whole_visit(url, clinic, session_id):
     _ready_to_start(url, clinic, session_id)
     _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
@@ -350,9 +357,7 @@ def test_ready_refused_before_minimum_recovery_for_the_route(db_url, clinic):
 
 
 def test_ready_refused_until_vitals_back_to_baseline(db_url, clinic, session_id):
-    _ready_to_start(db_url, clinic, session_id)
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
-    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+    _into_recovery(db_url, clinic, session_id)
     _vitals(
         db_url,
         clinic,
@@ -365,9 +370,7 @@ def test_ready_refused_until_vitals_back_to_baseline(db_url, clinic, session_id)
 
 
 def test_discharge_refused_without_ride(db_url, clinic, session_id):
-    _ready_to_start(db_url, clinic, session_id)
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
-    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
+    _into_recovery(db_url, clinic, session_id)
     _vitals(db_url, clinic, session_id, NINE + minutes(80), CALM)
     _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
     with pytest.raises(StepNotAllowed, match="no adult has been recorded as arrived"):
@@ -623,12 +626,9 @@ def test_low_oxygen_before_the_dose_holds_it(db_url, clinic, session_id):
 
 
 def test_ready_refused_while_recovery_vitals_are_dangerous(db_url, clinic, session_id):
-    _ready_to_start(db_url, clinic, session_id)
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
-    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
-    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
-                  vitals=Vitals(systolic=124, diastolic=80, heart_rate=72, spo2=85),
-                  now=NINE + minutes(85))  # fmt: skip
+    _into_recovery(db_url, clinic, session_id)
+    _vitals(db_url, clinic, session_id, NINE + minutes(85),
+            Vitals(systolic=124, diastolic=80, heart_rate=72, spo2=85))  # fmt: skip
     with pytest.raises(StepNotAllowed, match="SpO2 85% below 92%"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
 

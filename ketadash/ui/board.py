@@ -536,19 +536,27 @@ def panel_is_behind(board: Board) -> BoardSession | None:
     return None
 
 
+def _take_step(
+    *, url: str, session: BoardSession, staff: StaffMember, step: Step, **details
+) -> None:
+    """Take one lifecycle step on the version the nurse is looking at, and say it was done."""
+    _act(
+        lambda: take_step(
+            url=url,
+            session_id=session.session_id,
+            step=step,
+            staff_id=staff.id,
+            expected_version=session.version,
+            **details,
+        ),
+        f"{session.patient_name}: {TRANSITIONS[step].done}.",
+    )
+
+
 def _step_button(*, url: str, session: BoardSession, staff: StaffMember, step: Step) -> None:
     transition = TRANSITIONS[step]
     if st.button(transition.label, key=f"step-{step}-{session.session_id}", type="primary"):
-        _act(
-            lambda: take_step(
-                url=url,
-                session_id=session.session_id,
-                step=step,
-                staff_id=staff.id,
-                expected_version=session.version,
-            ),
-            f"{session.patient_name}: {transition.done}.",
-        )
+        _take_step(url=url, session=session, staff=staff, step=step)
 
 
 def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, now: datetime) -> None:
@@ -569,18 +577,12 @@ def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, now: datet
         type="primary",
         disabled=not confirmed,
     ):
-        _act(
-            lambda: take_step(
-                url=url,
-                session_id=session.session_id,
-                step=Step.END_INFUSION,
-                staff_id=staff.id,
-                expected_version=session.version,
-                reason=f"ended early at {minutes} of {session.planned_minutes} min"
-                if early
-                else None,
-            ),
-            f"{session.patient_name}: {TRANSITIONS[Step.END_INFUSION].done}.",
+        _take_step(
+            url=url,
+            session=session,
+            staff=staff,
+            step=Step.END_INFUSION,
+            reason=f"ended early at {minutes} of {session.planned_minutes} min" if early else None,
         )
 
 
@@ -602,17 +604,7 @@ def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
             if chosen is None:
                 st.error("Choose No-show or Cancel.")
                 return
-            _act(
-                lambda: take_step(
-                    url=url,
-                    session_id=session.session_id,
-                    step=chosen,
-                    staff_id=staff.id,
-                    expected_version=session.version,
-                    reason=reason,
-                ),
-                f"{session.patient_name}: {TRANSITIONS[chosen].done}.",
-            )
+            _take_step(url=url, session=session, staff=staff, step=chosen, reason=reason)
 
 
 def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
@@ -648,18 +640,14 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             st.warning("On hold: " + "; ".join(holds) + ".", icon=":material/warning:")
             override = st.text_input("Override reason (who approved, why)")
         if st.form_submit_button("Start dose", type="primary"):
-            _act(
-                lambda: take_step(
-                    url=url,
-                    session_id=session.session_id,
-                    step=Step.START_INFUSION,
-                    staff_id=staff.id,
-                    expected_version=session.version,
-                    dose_mg=dose or None,
-                    weight_kg=weight or None,
-                    hold_override_reason=override or None,
-                ),
-                f"{session.patient_name}: dose started.",
+            _take_step(
+                url=url,
+                session=session,
+                staff=staff,
+                step=Step.START_INFUSION,
+                dose_mg=dose or None,
+                weight_kg=weight or None,
+                hold_override_reason=override or None,
             )
 
 
