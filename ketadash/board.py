@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 
 from ketadash.clock import clock_text, local_day_bounds, to_local, whole_minutes_between
 from ketadash.db import read_session
-from ketadash.lifecycle import OPEN_STATUSES
+from ketadash.vocabulary import OPEN_STATUSES
 from ketadash.models import (
     CareFlag,
     Chair,

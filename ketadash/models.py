@@ -63,10 +63,10 @@ class SessionStatus(StrEnum):
         return {
             "scheduled": "Expected",
             "checked_in": "Checked in",
-            "infusing": "Infusing",
+            "infusing": "Dose running",
             "recovery": "In recovery",
             "ready": "Ready to go",
-            "discharged": "Discharged",
+            "discharged": "Gone home",
             "cancelled": "Cancelled",
             "no_show": "No-show",
         }[self.value]
@@ -103,6 +103,38 @@ class Instrument(StrEnum):
     PHQ9 = "phq9"
     MADRS = "madrs"
     CADSS = "cadss"
+
+
+class RideState(StrEnum):
+    """Where the adult taking the patient home is: the ride's own lifecycle."""
+
+    NONE = "none"
+    ARRANGED = "arranged"
+    ON_THE_WAY = "on_the_way"
+    ARRIVED = "arrived"
+
+    @property
+    def label(self) -> str:
+        return {
+            "none": "No ride arranged",
+            "arranged": "Ride arranged",
+            "on_the_way": "Ride on the way",
+            "arrived": "Ride has arrived",
+        }[self.value]
+
+
+class EscortException(StrEnum):
+    """How a patient went home without an arrived adult escort (always with a reason)."""
+
+    PERSON_COMING_LATER = "person_coming_later"
+    LEAD_APPROVED = "lead_approved"
+
+    @property
+    def label(self) -> str:
+        return {
+            "person_coming_later": "A named person is coming later",
+            "lead_approved": "The lead approved another arrangement",
+        }[self.value]
 
 
 class CareFlag(StrEnum):
@@ -219,8 +251,11 @@ class TreatmentSession(SQLModel, table=True):
     planned_minutes: int = 40
     route: Route = Field(sa_column=_enum_column())
     kind: SessionKind = Field(sa_column=_enum_column())
+    # The plan: mg/kg of body weight (IV), or a fixed dose in mg (esketamine devices,
+    # lozenges). What was given is kept apart, so taking a start back restores the plan.
     dose_mg_per_kg: float | None = None
     dose_mg: float | None = None
+    given_dose_mg: float | None = None
     # Weighed on the day: what checks a dose in mg against the planned mg/kg.
     weight_kg: float | None = None
     status: SessionStatus = Field(sa_column=_enum_column())
@@ -232,6 +267,11 @@ class TreatmentSession(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_utc())
     close_reason: str | None = None
     hold_override_reason: str | None = None
+    # A lead's reason for dosing a patient a second time on one day (issue 6).
+    same_day_dose_reason: str | None = None
+    # Discharged without an arrived adult escort: what was arranged instead, and why.
+    escort_exception: str | None = None
+    escort_exception_reason: str | None = None
     # Optimistic locking: every change says which version it saw.
     version: int = 1
 
@@ -328,8 +368,27 @@ class Ride(SQLModel, table=True):
     driver_phone: str | None = None
     relationship: str | None = None
     expected_pickup_at: datetime | None = Field(default=None, sa_column=_utc())
+    # The driver called to say they are on their way, and the time they gave.
+    on_the_way_at: datetime | None = Field(default=None, sa_column=_utc())
+    eta_at: datetime | None = Field(default=None, sa_column=_utc())
     arrived_at: datetime | None = Field(default=None, sa_column=_utc())
     version: int = 1
+
+
+class RideChange(SQLModel, table=True):
+    """Append-only: every change of a ride's state, who made it, when and why."""
+
+    __tablename__ = "ride_change"
+    __table_args__ = (UniqueConstraint("session_id", "version", name="uq_ride_change_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id")
+    version: int
+    state: str = Field(sa_column=_enum_column())
+    changed_at: datetime = Field(sa_column=_utc(nullable=False))
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    reason: str | None = None
+    is_correction: bool = False
 
 
 # --- how the clinic works ---------------------------------------------------------
