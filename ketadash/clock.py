@@ -5,10 +5,27 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+# Clocks of two stations, or of a station and the database server, disagree by a
+# little; a moment further ahead than this is a mistake, not a clock.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
 
 def utc_now() -> datetime:
-    """The current moment, aware, in UTC. Tests replace this to freeze time."""
+    """The current moment, aware, in UTC. Pages and commands take it once and pass it down."""
     return datetime.now(UTC)
+
+
+class FutureMoment(ValueError):
+    """A reading or a step dated in the future; nothing was stored."""
+
+
+def refuse_future(moment: datetime, *, what: str) -> None:
+    """Raise FutureMoment when ``moment`` is later than the real clock allows (plus skew)."""
+    if as_utc(moment) > utc_now() + MAX_CLOCK_SKEW:
+        raise FutureMoment(
+            f"{what} cannot be dated in the future ({moment:%Y-%m-%d %H:%M} UTC). "
+            "Check the date and time. Nothing was saved."
+        )
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -16,16 +16,27 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ketadash.clock import local_day_bounds, utc_now, whole_minutes_between
+from ketadash.clock import FutureMoment, refuse_future, utc_now
 from ketadash.db import read_session, write_session
+from ketadash.gates import MAX_DOSE_MG as MAX_DOSE_MG
+from ketadash.gates import MAX_WEIGHT_KG as MAX_WEIGHT_KG
+from ketadash.gates import (
+    Gate,
+    as_sentences,
+    check_in_gate,
+    discharge_gate,
+    ready_gate,
+    start_checklist,
+    start_gate,
+)
 from ketadash.models import (
+    EscortException,
     Instrument,
     OutcomeScore,
     Ride,
     Severity,
     SideEffect,
     SideEffectObservation,
-    Site,
     Staff,
     StaffRole,
     StatusChange,
@@ -34,29 +45,25 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
+from ketadash.rules import weight_change_percent
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.text import TextRejected, optional_reason, reason_text
+from ketadash.visits import Visit, load_visit
 from ketadash.vitals import (
     Alert,
     Vitals,
-    back_to_baseline,
     check_physiological,
-    start_holds,
     vitals_alerts,
 )
-from ketadash.vocabulary import (
-    CLINICAL_STEPS,
-    CLINICIANS,
-    IN_WORDS,
-    STEP_INTO,
-    TRANSITIONS,
-    Step,
-    Transition,
-)
 
-# Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
-MAX_DOSE_MG = 500
-MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
-
+# Re-exported (``x as x``) for callers that know the lifecycle as the home of its words.
+from ketadash.vocabulary import CLINICAL_STEPS, CLINICIANS, IN_WORDS, STEP_INTO
+from ketadash.vocabulary import CLOSED_STATUSES as CLOSED_STATUSES
+from ketadash.vocabulary import OPEN_STATUSES as OPEN_STATUSES
+from ketadash.vocabulary import TRANSITIONS as TRANSITIONS
+from ketadash.vocabulary import Step as Step
+from ketadash.vocabulary import Transition as Transition
+from ketadash.vocabulary import allowed_steps as allowed_steps
 
 # --- errors a nurse reads ---------------------------------------------------------
 
@@ -84,11 +91,6 @@ class SessionChanged(LifecycleError):
         super().__init__(message)
         self.status = status
         self.version = version
-
-
-def allowed_steps(status: S | str) -> list[Step]:
-    """The steps the state machine allows from ``status``, in lifecycle order."""
-    return [t.step for t in TRANSITIONS.values() if S(status) in t.sources]
 
 
 def check_transition(step: Step | str, status: S | str) -> Transition:
@@ -138,157 +140,67 @@ def _require_clinician(staff: Staff, what: str) -> None:
         )
 
 
-def _site_settings(db: Session, site_id: int) -> tuple[ClinicSettings, str]:
-    site = db.get(Site, site_id)
-    return load_clinic_settings(db=db, site_id=site_id), site.time_zone
+def _site_settings(db: Session, site_id: int) -> ClinicSettings:
+    return load_clinic_settings(db=db, site_id=site_id)
 
 
-def _vitals_of(reading: VitalsReading | None) -> Vitals | None:
-    if reading is None:
-        return None
-    return Vitals(
-        systolic=reading.systolic,
-        diastolic=reading.diastolic,
-        heart_rate=reading.heart_rate,
-        spo2=reading.spo2,
-    )
+def _refuse(gate: Gate, what: str, *, error: type[LifecycleError] = StepNotAllowed) -> None:
+    """Raise ``error`` with the gate's own reasons when it does not allow the step."""
+    if not gate.allowed:
+        raise error(f"{what}. {as_sentences(gate.reasons)} Nothing was changed.")
 
 
-def _latest_vitals(
-    db: Session, session_id: int, phase: VitalsPhase, *, since: datetime | None = None
-) -> VitalsReading | None:
-    query = select(VitalsReading).where(
-        VitalsReading.session_id == session_id, VitalsReading.phase == phase
-    )
-    if since is not None:
-        query = query.where(VitalsReading.taken_at >= since)
-    return db.exec(query.order_by(VitalsReading.taken_at.desc()).limit(1)).first()
-
-
-def _phq9_today(db: Session, session: TreatmentSession, day_start: datetime) -> OutcomeScore | None:
-    return db.exec(
-        select(OutcomeScore)
-        .where(
-            OutcomeScore.patient_id == session.patient_id,
-            OutcomeScore.instrument == Instrument.PHQ9,
-            OutcomeScore.taken_at >= day_start,
-        )
-        .order_by(OutcomeScore.taken_at.desc())
-        .limit(1)
-    ).first()
-
-
-def _guard_start(
-    db: Session,
-    session: TreatmentSession,
-    *,
-    now: datetime,
-    hold_override_reason: str | None,
-) -> ClinicSettings:
-    """Refuse the start unless today's checks are done; returns the site's settings."""
-    settings, time_zone = _site_settings(db, session.site_id)
-    day_start, _ = local_day_bounds(now.astimezone(_zone(time_zone)).date(), time_zone)
-    missing = []
-    if _phq9_today(db, session, day_start) is None:
-        missing.append("a PHQ-9")
-    before = _latest_vitals(db, session.id, VitalsPhase.BEFORE, since=day_start)
-    if before is None:
-        missing.append("pre-infusion vitals")
-    if missing:
-        raise StepNotAllowed(
-            f"Cannot start the dose: record {' and '.join(missing)} from today first."
-        )
-    holds = start_holds(_vitals_of(before), settings)
-    if holds and not (hold_override_reason or "").strip():
-        raise StartHeld(
-            f"Dose on hold: {'; '.join(holds)}. Recheck after rest, or record an override "
-            "with the reason (e.g. the physician approved) to start anyway."
-        )
-    return settings
-
-
-def _checked_dose(
-    session: TreatmentSession,
+def _start_values(
+    visit: Visit,
+    staff: Staff,
+    settings: ClinicSettings,
     *,
     dose_mg: float | None,
     weight_kg: float | None,
-    settings: ClinicSettings,
-) -> dict:
-    """The dose columns to store at the start, once the dose given is checked against the plan."""
-    if dose_mg is None:
-        raise StepNotAllowed("Enter the dose given, in mg, before starting.")
-    if not 0 < dose_mg <= MAX_DOSE_MG:
-        raise StepNotAllowed(f"A dose of {dose_mg:g} mg is not possible; check it and retype.")
-    weight = weight_kg if weight_kg is not None else session.weight_kg
-    if weight is not None and not MIN_WEIGHT_KG <= weight <= MAX_WEIGHT_KG:
-        raise StepNotAllowed(f"A weight of {weight:g} kg is not possible; check it and retype.")
-    per_kg = session.dose_mg_per_kg
-    if per_kg:
-        if weight is None:
-            raise StepNotAllowed(
-                f"Enter today's weight: the dose is planned as {per_kg:g} mg/kg and is checked "
-                "against it."
-            )
-        planned = per_kg * weight
-        off = abs(dose_mg - planned) / planned * 100
-        if off > settings.dose_tolerance_percent:
-            raise StepNotAllowed(
-                f"Check the dose: {dose_mg:g} mg is {dose_mg / weight:.2f} mg/kg at {weight:g} kg, "
-                f"but the plan is {per_kg:g} mg/kg ({planned:.1f} mg, ±"
-                f"{settings.dose_tolerance_percent}%). Nothing was started."
-            )
-    return {"dose_mg": dose_mg, "weight_kg": weight}
-
-
-def _guard_ready(db: Session, session: TreatmentSession, *, now: datetime) -> None:
-    settings, _ = _site_settings(db, session.site_id)
-    minimum = settings.min_recovery_minutes(session.route)
-    in_recovery = whole_minutes_between(session.infusion_ended_at, now)
-    if in_recovery < minimum:
-        raise StepNotAllowed(
-            f"Too early: {in_recovery} of the {minimum} minutes of recovery this route needs. "
-            f"Ready in {minimum - in_recovery} min."
+    weight_confirmed: bool,
+    hold_override_reason: str | None,
+    same_day_reason: str | None,
+) -> tuple[dict, str | None]:
+    """The columns a start stamps, once the start gate allows it; and the history reason."""
+    weight = weight_kg if weight_kg is not None else visit.weight_kg
+    checklist = start_checklist(
+        visit=visit,
+        settings=settings,
+        same_day_reason=same_day_reason,
+        staff_role=StaffRole(staff.role),
+    )
+    _refuse(Gate(checks=checklist.checks), "Cannot start the dose")
+    override = optional_reason(hold_override_reason)
+    if checklist.holds and override is None:
+        raise StartHeld(
+            f"Dose on hold: {'; '.join(checklist.holds)}. Recheck after rest, or record an "
+            "override with the reason in words (e.g. the physician approved) to start anyway."
         )
-    after = _latest_vitals(db, session.id, VitalsPhase.AFTER)
-    if after is None or after.taken_at < session.infusion_ended_at:
-        raise StepNotAllowed("Record a set of recovery vitals before marking ready.")
-    dangers = [
-        a
-        for a in vitals_alerts(_vitals_of(after), phase=VitalsPhase.AFTER, settings=settings)
-        if a.level == "danger"
-    ]
-    if dangers:
-        raise StepNotAllowed(
-            "Not ready: the last recovery vitals show "
-            + "; ".join(a.what for a in dangers)
-            + ". Recheck later."
+    gate = start_gate(
+        visit=visit,
+        settings=settings,
+        given_mg=dose_mg,
+        weight_kg=weight,
+        weight_confirmed=weight_confirmed,
+        hold_override_reason=hold_override_reason,
+        same_day_reason=same_day_reason,
+        staff_role=StaffRole(staff.role),
+    )
+    _refuse(gate, "Cannot start the dose")
+    values: dict = {"given_dose_mg": dose_mg, "weight_kg": weight}
+    notes = []
+    if checklist.holds:
+        values["hold_override_reason"] = override
+        notes.append(f"BP hold overridden: {override}")
+    if visit.doses_started_today:
+        values["same_day_dose_reason"] = optional_reason(same_day_reason)
+        notes.append(f"second dose today: {values['same_day_dose_reason']}")
+    change = weight_change_percent(visit, weight)
+    if change is not None and change > settings.weight_change_confirm_percent:
+        notes.append(
+            f"weight {weight:g} kg confirmed ({change:.0f}% from {visit.previous_weight_kg:g} kg)"
         )
-    baseline = _latest_vitals(db, session.id, VitalsPhase.BEFORE)
-    if baseline is not None:
-        ok, off = back_to_baseline(
-            _vitals_of(after),
-            _vitals_of(baseline),
-            within_percent=settings.discharge_vitals_within_percent,
-        )
-        if not ok:
-            raise StepNotAllowed(
-                "Vitals are not back to baseline yet: " + "; ".join(off) + ". Recheck later."
-            )
-
-
-def _guard_discharge(db: Session, session: TreatmentSession) -> None:
-    ride = db.exec(select(Ride).where(Ride.session_id == session.id)).first()
-    if ride is None or ride.arrived_at is None:
-        raise StepNotAllowed(
-            "Cannot discharge: no adult has been recorded as arrived to take the patient home. "
-            "Record the ride's arrival first (no driving for 12–24 h)."
-        )
-
-
-def _zone(time_zone: str):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(time_zone)
+    return values, "; ".join(notes) or None
 
 
 # --- writing a step ----------------------------------------------------------------
@@ -366,6 +278,31 @@ def _check_version(db: Session, session: TreatmentSession, expected_version: int
         raise _changed_meanwhile(db, session.id)
 
 
+def _moment(now: datetime | None, what: str) -> datetime:
+    """``now`` (or the clock), refused when it lies in the future beyond clock skew."""
+    if now is None:
+        return utc_now()
+    try:
+        refuse_future(now, what=what)
+    except FutureMoment as error:
+        raise LifecycleError(str(error)) from error
+    return now
+
+
+def _visit(db: Session, session_id: int, now: datetime) -> Visit:
+    visit = load_visit(db=db, session_id=session_id, now=now)
+    if visit is None:
+        raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
+    return visit
+
+
+def _reason(text: str | None, what: str) -> str:
+    try:
+        return reason_text(text, what=what)
+    except TextRejected as error:
+        raise LifecycleError(str(error)) from error
+
+
 def take_step(
     *,
     url: str,
@@ -377,18 +314,26 @@ def take_step(
     reason: str | None = None,
     dose_mg: float | None = None,
     weight_kg: float | None = None,
+    weight_confirmed: bool = False,
     hold_override_reason: str | None = None,
+    same_day_reason: str | None = None,
+    steady_on_feet: bool | None = None,
+    escort_exception: EscortException | str | None = None,
 ) -> StepResult:
     """Move a session one step along; returns what changed or raises a LifecycleError.
 
-    ``expected_version`` is the version the nurse was looking at. Starting a dose
-    needs today's PHQ-9 and pre-infusion vitals and records ``dose_mg``, checked
-    against the planned mg/kg at ``weight_kg`` (or the weight already on the session);
-    vitals that hold the dose need ``hold_override_reason``. Clinical steps need a
-    nurse or a lead. Cancel and no-show need a ``reason``. All or nothing: on any
-    error no row is written.
+    ``expected_version`` is the version the nurse was looking at. Each step is
+    checked by its gate (``ketadash.gates``) on the visit as it stands inside this
+    transaction, and refused with the gate's own reasons: check-in (one visit under
+    way per patient), start (PHQ-9 and vitals since check-in, holds need
+    ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
+    a weight far from the last needs ``weight_confirmed``, a second dose the same day
+    needs a lead and ``same_day_reason``), ready (``steady_on_feet`` confirmed by the
+    nurse) and discharge (an arrived escort, or ``escort_exception`` with a
+    ``reason``). Clinical steps need a nurse or a lead; cancel and no-show need a
+    reason in words. All or nothing: on any error no row is written.
     """
-    now = now or utc_now()
+    now = _moment(now, "A step")
     step = Step(step)
     with write_session(url) as db:
         staff = _require_staff(db, staff_id)
@@ -397,23 +342,42 @@ def take_step(
         transition = check_transition(step, session.status)
         if step in CLINICAL_STEPS:
             _require_clinician(staff, transition.label)
-        if transition.needs_reason and not (reason or "").strip():
-            raise LifecycleError(f"{transition.label} needs a reason.")
+        if transition.needs_reason:
+            reason = _reason(reason, transition.label)
+        else:
+            reason = optional_reason(reason)
+        visit = _visit(db, session_id, now)
+        settings = _site_settings(db, session.site_id)
         values: dict = {transition.stamp: now}
-        if step == Step.START_INFUSION:
-            settings = _guard_start(db, session, now=now, hold_override_reason=hold_override_reason)
-            values |= _checked_dose(
-                session, dose_mg=dose_mg, weight_kg=weight_kg, settings=settings
+        if step == Step.CHECK_IN:
+            _refuse(check_in_gate(visit=visit), "Cannot check in")
+        elif step == Step.START_INFUSION:
+            started, notes = _start_values(
+                visit,
+                staff,
+                settings,
+                dose_mg=dose_mg,
+                weight_kg=weight_kg,
+                weight_confirmed=weight_confirmed,
+                hold_override_reason=hold_override_reason,
+                same_day_reason=same_day_reason,
             )
-            if (hold_override_reason or "").strip():
-                values["hold_override_reason"] = hold_override_reason.strip()
-                reason = reason or f"BP hold overridden: {hold_override_reason.strip()}"
+            values |= started
+            reason = "; ".join(r for r in (reason, notes) if r) or None
         elif step == Step.MARK_READY:
-            _guard_ready(db, session, now=now)
+            gate = ready_gate(
+                visit=visit, settings=settings, now=now, steady_on_feet=steady_on_feet
+            )
+            _refuse(gate, "Not ready to go")
         elif step == Step.DISCHARGE:
-            _guard_discharge(db, session)
+            gate = discharge_gate(visit=visit, escort_exception=escort_exception, reason=reason)
+            _refuse(gate, "Cannot discharge")
+            if escort_exception is not None and not gate.checks[0].label.startswith("An adult"):
+                values["escort_exception"] = EscortException(escort_exception).value
+                values["escort_exception_reason"] = reason
+                reason = f"{EscortException(escort_exception).label}: {reason}"
         elif step in (Step.CANCEL, Step.NO_SHOW):
-            values["close_reason"] = reason.strip()
+            values["close_reason"] = reason
         return _apply(
             db,
             session,
@@ -422,8 +386,15 @@ def take_step(
             values=values,
             staff_id=staff_id,
             now=now,
-            reason=reason.strip() if reason else None,
+            reason=reason,
         )
+
+
+# What taking a step back clears besides its stamp: what the step itself recorded.
+CLEARED_BY_UNDO: dict[S, tuple[str, ...]] = {
+    S.INFUSING: ("given_dose_mg", "hold_override_reason", "same_day_dose_reason"),
+    S.DISCHARGED: ("escort_exception", "escort_exception_reason"),
+}
 
 
 def undo_last_step(
@@ -438,11 +409,15 @@ def undo_last_step(
     """Take back the step that put the session in its current state, with a reason.
 
     The correction is itself a history row (``is_correction``); the stamp of the
-    step taken back is cleared so timers and cycle times stay true.
+    step taken back and what it recorded are cleared (a start taken back restores
+    the planned dose), so timers and cycle times stay true.
     """
-    now = now or utc_now()
-    if not (reason or "").strip():
-        raise LifecycleError("Say why the step is being taken back.")
+    now = _moment(now, "A correction")
+    if optional_reason(reason) is None:
+        raise LifecycleError(
+            "Say why the step is being taken back, in words (a few letters at least)."
+        )
+    reason = optional_reason(reason)
     with write_session(url) as db:
         staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
@@ -464,9 +439,7 @@ def undo_last_step(
             if undone.step in CLINICAL_STEPS:
                 _require_clinician(staff, f"Taking back “{undone.label}”")
             target = S(next(iter(undone.sources)))
-            values = {undone.stamp: None}
-            if status == S.INFUSING:
-                values["hold_override_reason"] = None
+            values = {undone.stamp: None} | dict.fromkeys(CLEARED_BY_UNDO.get(status, ()))
         return _apply(
             db,
             session,
@@ -475,7 +448,7 @@ def undo_last_step(
             values=values,
             staff_id=staff_id,
             now=now,
-            reason=reason.strip(),
+            reason=reason,
             is_correction=True,
         )
 
@@ -520,7 +493,7 @@ def record_vitals(
     An impossible reading raises VitalsRejected and stores nothing.
     """
     check_physiological(vitals)
-    now = now or utc_now()
+    now = _moment(now, "Vitals")
     with write_session(url) as db:
         _require_clinician(_require_staff(db, staff_id), "Recording vitals")
         session = _observable(db, session_id, "vitals")
@@ -537,7 +510,7 @@ def record_vitals(
         )
         db.add(reading)
         db.flush()
-        settings, _ = _site_settings(db, session.site_id)
+        settings = _site_settings(db, session.site_id)
         return VitalsRecorded(
             reading_id=reading.id,
             phase=phase,
@@ -554,7 +527,7 @@ def record_side_effects(
     now: datetime | None = None,
 ) -> int:
     """Store what the nurse observed (severity per effect); returns how many were stored."""
-    now = now or utc_now()
+    now = _moment(now, "Side effects")
     with write_session(url) as db:
         _require_clinician(_require_staff(db, staff_id), "Recording side effects")
         _observable(db, session_id, "side effects")
@@ -599,7 +572,7 @@ def record_phq9(
         raise ScoreRejected(f"PHQ-9 item 9 is 0–3; {item9} is not possible. Nothing was saved.")
     if item9 > total:
         raise ScoreRejected("Item 9 cannot be more than the total. Nothing was saved.")
-    now = now or utc_now()
+    now = _moment(now, "A PHQ-9")
     with write_session(url) as db:
         _require_staff(db, staff_id)
         session = _observable(db, session_id, "a PHQ-9")
@@ -614,7 +587,7 @@ def record_phq9(
         )
         db.add(score)
         db.flush()
-        settings, _ = _site_settings(db, session.site_id)
+        settings = _site_settings(db, session.site_id)
         return Phq9Recorded(
             score_id=score.id,
             total=total,

@@ -189,6 +189,28 @@ class ClinicSettings:
         source="privacy: no names on public screens",
         choices=("alias_or_chair", "chair_only"),
     )
+    esketamine_device_interval_minutes: int = setting(
+        5,
+        allowed=(1, 15),
+        unit="min",
+        help="Rest between two esketamine nasal devices (28 mg each); sets the dose phase.",
+        source="Spravato device instructions (S1): 5 min rest after each device",
+    )
+    lozenge_dose_minutes: int = setting(
+        15,
+        allowed=(5, 60),
+        unit="min",
+        help="How long a lozenge is held before observation starts.",
+        source="inferred, to be checked by the clinic's physician",
+    )
+    weight_change_confirm_percent: int = setting(
+        10,
+        allowed=(2, 30),
+        unit="%",
+        help="A weight further than this from the patient's last recorded one needs a "
+        "deliberate confirmation before the dose is worked out from it.",
+        source="inferred, to be checked by the clinic's physician (a typing slip doses wrongly)",
+    )
 
     def min_recovery_minutes(self, route: Route | str) -> int:
         """The shortest recovery for a route: IV and esketamine differ."""

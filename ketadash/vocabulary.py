@@ -130,3 +130,8 @@ IN_WORDS = {
 STAMP_OF_STATUS: dict[S, str] = {t.target: t.stamp for t in STEP_INTO.values()}
 # A visit under way: the patient is in the building, somewhere between check-in and home.
 UNDER_WAY = OPEN_STATUSES
+
+
+def allowed_steps(status: S | str) -> list[Step]:
+    """The steps the state machine allows from ``status``, in lifecycle order."""
+    return [t.step for t in TRANSITIONS.values() if S(status) in t.sources]

@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ketadash.board import (
-    BoardSession,
     Lane,
-    VitalsSnapshot,
     chair_states,
     dose_timer,
     load_board,
@@ -21,49 +19,19 @@ from ketadash.board import (
     waiting_timer,
 )
 from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
-from ketadash.models import Route, SessionKind, VitalsPhase
+from ketadash.models import Route, VitalsPhase
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings
 from ketadash.vitals import Vitals
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
+from tests.utils.visits import a_visit, reading
 
 NINE = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 09:00 in New York
 SETTINGS = ClinicSettings()
 CALM = Vitals(systolic=120, diastolic=80, heart_rate=70, spo2=98)
 
 
-def a_session(**changes) -> BoardSession:
-    base = BoardSession(
-        session_id=1,
-        version=1,
-        status=S.SCHEDULED,
-        patient_name="Alex Morgan",
-        mrn="A1",
-        care_flags=(),
-        chair_id=1,
-        chair_name="Chair 1",
-        scheduled_start=NINE,
-        route=Route.IV,
-        kind=SessionKind.SERIES,
-        planned_minutes=40,
-        dose_mg_per_kg=0.5,
-        dose_mg=None,
-        weight_kg=None,
-        checked_in_at=None,
-        infusion_started_at=None,
-        infusion_ended_at=None,
-        ready_at=None,
-        discharged_at=None,
-        closed_at=None,
-        close_reason=None,
-        hold_override_reason=None,
-        earlier_day=False,
-    )
-    return replace(base, **changes)
-
-
-def reading(at: datetime, phase: VitalsPhase, vitals: Vitals = CALM) -> VitalsSnapshot:
-    return VitalsSnapshot(taken_at=at, phase=phase, vitals=vitals)
+a_session = a_visit
 
 
 INFUSING = a_session(
@@ -267,14 +235,14 @@ def test_board_carries_vitals_phq9_and_chair_occupancy(db_url, clinic):
     assert chairs[1].occupied_by.patient_name == "Alex Morgan"
 
 
-def test_earlier_day_sessions_hold_no_chair_and_need_no_vitals(db_url, clinic):
+def test_a_visit_under_way_since_an_earlier_day_keeps_its_chair_and_clock(db_url, clinic):
+    # Issue 6 item 5: "left open" is an extra flag, never a reason to stop watching.
     patient = make_patient(url=db_url, site_id=clinic.site_id)
     make_session(url=db_url, clinic=clinic, patient_id=patient,
                  scheduled_start=NINE - timedelta(days=1), status=S.RECOVERY)  # fmt: skip
-    board = load_board(url=db_url, site_id=clinic.site_id, day=date(2026, 11, 24))
-    assert all(chair.free for chair in chair_states(board, NINE))
+    board = load_board(url=db_url, site_id=clinic.site_id, day=date(2026, 11, 24), now=NINE)
+    assert not chair_states(board, NINE)[0].free
     (view,) = view_board(board, NINE)
-    assert view.vitals_due_in is None
     assert _whats(view.alerts).startswith("Left open from")
 
 

@@ -118,6 +118,8 @@ def _history(url, session_id):
 def _step(url, clinic, session_id, step, at, **extra):
     if step == Step.START_INFUSION:
         extra = {"dose_mg": 35, "weight_kg": 70, **extra}
+    if step == Step.MARK_READY:
+        extra = {"steady_on_feet": True, **extra}
     _, version = _state(url, session_id)
     return take_step(
         url=url,
@@ -199,7 +201,7 @@ def test_a_whole_visit_is_recorded_step_by_step(db_url, clinic, session_id):
     with read_session(db_url) as db:
         assert history_agrees(db=db, session_id=session_id)
         row = db.get(TreatmentSession, session_id)
-        assert row.dose_mg == 35
+        assert (row.given_dose_mg, row.dose_mg) == (35, None)
         assert row.infusion_started_at == NINE + minutes(15)
         assert row.discharged_at == NINE + minutes(96)
         phases = db.exec(select(VitalsReading.phase).where(VitalsReading.session_id == session_id))
@@ -208,7 +210,7 @@ def test_a_whole_visit_is_recorded_step_by_step(db_url, clinic, session_id):
 
 def test_start_refused_without_phq9_and_pre_infusion_vitals(db_url, clinic, session_id):
     _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
-    with pytest.raises(StepNotAllowed, match="record a PHQ-9 and pre-infusion vitals"):
+    with pytest.raises(StepNotAllowed, match="Record a PHQ-9 and pre-infusion vitals"):
         _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10))
     record_phq9(
         url=db_url,
@@ -345,14 +347,15 @@ def test_ready_refused_before_minimum_recovery_for_the_route(db_url, clinic):
         url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE, route=Route.ESKETAMINE
     )
     _ready_to_start(db_url, clinic, session_id)
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=56)
     _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(20))
     _vitals(db_url, clinic, session_id, NINE + minutes(60), CALM)
-    # 40 minutes would do for IV; esketamine needs 120.
-    with pytest.raises(StepNotAllowed, match="40 of the 120 minutes"):
+    # 45 minutes would do for IV; esketamine needs 120, counted from the first device.
+    with pytest.raises(StepNotAllowed, match="45 of the 120 minutes"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(60))
+    _vitals(db_url, clinic, session_id, NINE + minutes(134), CALM)
     assert (
-        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(141)).to_status == S.READY
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(135)).to_status == S.READY
     )
 
 
@@ -373,7 +376,7 @@ def test_discharge_refused_without_ride(db_url, clinic, session_id):
     _into_recovery(db_url, clinic, session_id)
     _vitals(db_url, clinic, session_id, NINE + minutes(80), CALM)
     _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
-    with pytest.raises(StepNotAllowed, match="no adult has been recorded as arrived"):
+    with pytest.raises(StepNotAllowed, match="No adult has been recorded as arrived"):
         _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(91))
     record_ride(
         url=db_url,
@@ -492,9 +495,10 @@ def test_side_effects_are_recorded_with_severity(db_url, clinic, session_id):
 
 
 def _sessions_to_race(url, clinic, *, count: int) -> list[int]:
-    patient = make_patient(url=url, mrn=f"RACE-{count}", site_id=clinic.site_id)
+    # One patient each: a patient has at most one visit under way (issue 6).
     return [
-        make_session(url=url, clinic=clinic, patient_id=patient,
+        make_session(url=url, clinic=clinic,
+                     patient_id=make_patient(url=url, mrn=f"RACE-{n}", site_id=clinic.site_id),
                      scheduled_start=NINE + minutes(130 * n), chair_index=n % 6)
         for n in range(count)
     ]  # fmt: skip
@@ -615,7 +619,7 @@ def test_start_refused_when_the_dose_does_not_match_the_plan(db_url, clinic, ses
     _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15), dose_mg=37)
     with read_session(db_url) as db:
         row = db.get(TreatmentSession, session_id)
-        assert (row.dose_mg, row.weight_kg) == (37, 70)
+        assert (row.given_dose_mg, row.dose_mg, row.weight_kg) == (37, None, 70)
 
 
 def test_low_oxygen_before_the_dose_holds_it(db_url, clinic, session_id):

@@ -153,7 +153,7 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
     with read_session(clinic_url) as db:
         row = db.get(TreatmentSession, session_id)
         assert row.status == SessionStatus.RECOVERY
-        assert row.dose_mg == 35
+        assert row.given_dose_mg == 35
         assert history_agrees(db=db, session_id=session_id)
         steps = db.exec(select(StatusChange.to_status).where(StatusChange.session_id == session_id))
         assert list(steps) == ["checked_in", "infusing", "recovery"]

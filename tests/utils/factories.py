@@ -87,7 +87,13 @@ def make_session(
     kind: SessionKind = SessionKind.SERIES,
     status: SessionStatus = SessionStatus.SCHEDULED,
     planned_minutes: int = 40,
+    dose_mg: float | None = None,
 ) -> int:
+    """A session; IV plans 0.5 mg/kg, esketamine 56 mg (two devices), lozenges 100 mg."""
+    if dose_mg is None and route == Route.ESKETAMINE:
+        dose_mg = 56
+    elif dose_mg is None and route == Route.LOZENGE:
+        dose_mg = 100
     with write_session(url) as db:
         session = TreatmentSession(
             site_id=clinic.site_id,
@@ -98,7 +104,8 @@ def make_session(
             route=route,
             kind=kind,
             status=status,
-            dose_mg_per_kg=0.5,
+            dose_mg_per_kg=0.5 if dose_mg is None else None,
+            dose_mg=dose_mg,
         )
         db.add(session)
         db.flush()

@@ -1,0 +1,398 @@
+"""The checks a nurse can see: may this patient check in, may this dose start, may they go.
+
+Each gate is a plain function of a visit, the clinic settings, the moment and what
+the nurse entered, and returns every check with its verdict in the clinic's words.
+Screens show the checks; the lifecycle's writes call the same gate inside their
+transaction and refuse with its reasons, so what a screen says is what a write
+enforces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ketadash.clock import whole_minutes_between
+from ketadash.models import EscortException, Route, Severity, SideEffect, StaffRole, VitalsPhase
+from ketadash.rules import (
+    ESKETAMINE_DEVICE_MG,
+    observation_start,
+    route_protocol,
+    weight_change_percent,
+)
+from ketadash.settings import ClinicSettings
+from ketadash.text import optional_reason
+from ketadash.visits import Visit
+from ketadash.vitals import back_to_baseline, start_holds, vitals_alerts
+from ketadash.vocabulary import IN_WORDS, Step, allowed_steps
+
+# Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
+MAX_DOSE_MG = 500
+MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One line of a checklist: what is checked, whether it passes, and the detail."""
+
+    label: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gate:
+    """A checklist's verdict. ``holds`` can be overridden with a recorded reason."""
+
+    checks: tuple[Check, ...]
+    holds: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(check.detail or check.label for check in self.checks if not check.ok)
+
+
+def as_sentences(reasons: tuple[str, ...] | list[str]) -> str:
+    """Reasons as sentences a nurse reads: each capitalised and ended with a full stop."""
+    return " ".join(
+        r[0].upper() + r[1:] + ("" if r.endswith((".", "!", "?")) else ".") for r in reasons if r
+    )
+
+
+def _under_way_elsewhere(visit: Visit) -> Check:
+    if visit.open_elsewhere is None:
+        return Check(label="No other visit under way", ok=True)
+    chair, status = visit.open_elsewhere
+    return Check(
+        label="No other visit under way",
+        ok=False,
+        detail=(
+            f"this patient is already {IN_WORDS[status]} in {chair}: one patient, one chair. "
+            "Finish or close that visit first"
+        ),
+    )
+
+
+def check_in_gate(*, visit: Visit) -> Gate:
+    """A patient has at most one visit under way."""
+    return Gate(checks=(_under_way_elsewhere(visit),))
+
+
+def start_checklist(
+    *,
+    visit: Visit,
+    settings: ClinicSettings,
+    same_day_reason: str | None = None,
+    staff_role: StaffRole | None = None,
+) -> Gate:
+    """What must stand before any dose, shown above the start form and enforced by the start.
+
+    Readings count from this visit's check-in. A second dose start on one day (this
+    visit's own start taken back included: it may have been given) needs a lead's
+    recorded reason.
+    """
+    missing = []
+    if visit.phq9_total is None:
+        missing.append("a PHQ-9")
+    if visit.baseline is None:
+        missing.append("pre-infusion vitals")
+    checks = [
+        Check(
+            label="PHQ-9 and pre-infusion vitals taken at this visit",
+            ok=not missing,
+            detail=f"record {' and '.join(missing)} from this visit first" if missing else "",
+        ),
+        _under_way_elsewhere(visit),
+    ]
+    if visit.doses_started_today:
+        reason = optional_reason(same_day_reason)
+        is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+        checks.append(
+            Check(
+                label="A second dose today has a lead's reason",
+                ok=bool(reason and is_lead),
+                detail=(
+                    "this patient already had a dose started today; a second dose the same "
+                    "day needs a clinic lead, acting themselves, to record why"
+                ),
+            )
+        )
+    holds = tuple(start_holds(visit.baseline.vitals, settings)) if visit.baseline else ()
+    return Gate(checks=tuple(checks), holds=holds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DosePlan:
+    """The planned dose in mg at a weight, and how it was worked out."""
+
+    planned_mg: float | None
+    explained: str
+
+
+def dose_plan(*, visit: Visit, weight_kg: float | None) -> DosePlan:
+    """The planned mg: mg/kg × weight for an IV plan, the fixed mg otherwise."""
+    if visit.dose_mg_per_kg:
+        if weight_kg is None:
+            return DosePlan(
+                planned_mg=None, explained=f"{visit.dose_mg_per_kg:g} mg/kg (weigh the patient)"
+            )
+        planned = round(visit.dose_mg_per_kg * weight_kg, 1)
+        return DosePlan(
+            planned_mg=planned,
+            explained=f"{visit.dose_mg_per_kg:g} mg/kg at {weight_kg:g} kg = {planned:g} mg",
+        )
+    if visit.dose_mg:
+        if visit.route == Route.ESKETAMINE:
+            devices = round(visit.dose_mg / ESKETAMINE_DEVICE_MG)
+            return DosePlan(
+                planned_mg=visit.dose_mg,
+                explained=f"{visit.dose_mg:g} mg ({devices} devices of {ESKETAMINE_DEVICE_MG} mg)",
+            )
+        return DosePlan(planned_mg=visit.dose_mg, explained=f"{visit.dose_mg:g} mg")
+    return DosePlan(planned_mg=None, explained="no dose planned")
+
+
+def dose_problems(
+    *,
+    visit: Visit,
+    settings: ClinicSettings,
+    given_mg: float | None,
+    weight_kg: float | None,
+    weight_confirmed: bool = False,
+) -> list[str]:
+    """Why the dose entered cannot be given as typed (empty when it can).
+
+    Every dose is checked against its plan within ``dose_tolerance_percent``:
+    mg/kg plans at today's weight, fixed plans (esketamine, lozenges) as they are.
+    Esketamine is given in whole 28 mg devices. A weight far from the patient's
+    last recorded one needs ``weight_confirmed``.
+    """
+    if given_mg is None:
+        return ["Enter the dose given, in mg, before starting"]
+    if not 0 < given_mg <= MAX_DOSE_MG:
+        return [f"a dose of {given_mg:g} mg is not possible; check it and retype"]
+    problems = []
+    if weight_kg is not None and not MIN_WEIGHT_KG <= weight_kg <= MAX_WEIGHT_KG:
+        return [f"a weight of {weight_kg:g} kg is not possible; check it and retype"]
+    change = weight_change_percent(visit, weight_kg)
+    if (
+        change is not None
+        and change > settings.weight_change_confirm_percent
+        and (not weight_confirmed)
+    ):
+        problems.append(
+            f"today's weight {weight_kg if weight_kg is not None else visit.weight_kg:g} kg is "
+            f"{change:.0f}% from the last recorded {visit.previous_weight_kg:g} kg (more than "
+            f"{settings.weight_change_confirm_percent}%): reweigh, then confirm the new weight"
+        )
+    if visit.route == Route.ESKETAMINE and given_mg % ESKETAMINE_DEVICE_MG:
+        problems.append(
+            f"esketamine is given in whole {ESKETAMINE_DEVICE_MG} mg devices; "
+            f"{given_mg:g} mg is not a number of devices"
+        )
+    plan = dose_plan(visit=visit, weight_kg=weight_kg)
+    if visit.dose_mg_per_kg and weight_kg is None:
+        problems.append(
+            f"enter today's weight: the dose is planned as {visit.dose_mg_per_kg:g} mg/kg and is "
+            "checked against it"
+        )
+    elif plan.planned_mg is None:
+        problems.append("this session has no planned dose; book the plan before dosing")
+    else:
+        off = abs(given_mg - plan.planned_mg) / plan.planned_mg * 100
+        if off > settings.dose_tolerance_percent:
+            tolerance = settings.dose_tolerance_percent
+            if visit.dose_mg_per_kg:
+                problems.append(
+                    f"Check the dose: {given_mg:g} mg is {given_mg / weight_kg:.2f} mg/kg at "
+                    f"{weight_kg:g} kg, but the plan is {visit.dose_mg_per_kg:g} mg/kg "
+                    f"({plan.planned_mg:.1f} mg, ±{tolerance}%)"
+                )
+            else:
+                problems.append(
+                    f"Check the dose: {given_mg:g} mg is {off:.0f}% from the plan of "
+                    f"{plan.explained} (±{tolerance}%)"
+                )
+    return problems
+
+
+def start_gate(
+    *,
+    visit: Visit,
+    settings: ClinicSettings,
+    given_mg: float | None,
+    weight_kg: float | None,
+    weight_confirmed: bool = False,
+    hold_override_reason: str | None = None,
+    same_day_reason: str | None = None,
+    staff_role: StaffRole | None = None,
+) -> Gate:
+    """The whole start check: the checklist, the holds (each needs an override with a
+    reason in words), and the dose against its plan."""
+    checklist = start_checklist(
+        visit=visit, settings=settings, same_day_reason=same_day_reason, staff_role=staff_role
+    )
+    checks = list(checklist.checks)
+    if checklist.holds:
+        checks.append(
+            Check(
+                label="Pre-infusion vitals within the hold limits, or an override",
+                ok=optional_reason(hold_override_reason) is not None,
+                detail="; ".join(checklist.holds),
+            )
+        )
+    problems = dose_problems(
+        visit=visit,
+        settings=settings,
+        given_mg=given_mg,
+        weight_kg=weight_kg,
+        weight_confirmed=weight_confirmed,
+    )
+    checks.append(Check(label="Dose matches the plan", ok=not problems, detail="; ".join(problems)))
+    return Gate(checks=tuple(checks), holds=checklist.holds)
+
+
+def ready_gate(
+    *,
+    visit: Visit,
+    settings: ClinicSettings,
+    now: datetime,
+    steady_on_feet: bool | None = None,
+) -> Gate:
+    """May the patient be marked ready to go: minimum observation for the route from its own
+    start, a recent recovery reading without danger and back near baseline, side effects
+    settled, and the nurse's confirmation that the patient is steady on their feet."""
+    protocol = route_protocol(visit, settings)
+    start = observation_start(visit, settings)
+    minutes = whole_minutes_between(start, now) if start is not None else 0
+    minimum = protocol.observation_minutes
+    checks = [
+        Check(
+            label=f"{protocol.observation_label} of at least {minimum} min",
+            ok=start is not None and minutes >= minimum,
+            detail=(
+                f"too early: {minutes} of the {minimum} minutes of "
+                f"{protocol.observation_label.lower()} this route needs; ready in "
+                f"{max(0, minimum - minutes)} min"
+            ),
+        )
+    ]
+    after = visit.latest
+    fresh_since = now - timedelta(minutes=settings.vitals_every_after_minutes)
+    recent = (
+        after is not None
+        and after.phase == VitalsPhase.AFTER
+        and visit.infusion_ended_at is not None
+        and after.taken_at >= visit.infusion_ended_at
+        and after.taken_at >= fresh_since
+    )
+    if recent:
+        age = f"taken {whole_minutes_between(after.taken_at, now)} min ago"
+    elif after is not None and after.phase == VitalsPhase.AFTER:
+        age = f"the last were {whole_minutes_between(after.taken_at, now)} min ago"
+    else:
+        age = "none taken since the dose ended"
+    checks.append(
+        Check(
+            label=f"Recovery vitals within the last {settings.vitals_every_after_minutes} min",
+            ok=recent,
+            detail="" if recent else f"record a set of recovery vitals now ({age})",
+        )
+    )
+    if recent:
+        dangers = [
+            a.what
+            for a in vitals_alerts(after.vitals, phase=VitalsPhase.AFTER, settings=settings)
+            if a.level == "danger"
+        ]
+        checks.append(
+            Check(
+                label="No danger in the last vitals",
+                ok=not dangers,
+                detail=f"the last recovery vitals show {'; '.join(dangers)}; recheck later",
+            )
+        )
+        if visit.baseline is not None:
+            ok, off = back_to_baseline(
+                after.vitals,
+                visit.baseline.vitals,
+                within_percent=settings.discharge_vitals_within_percent,
+            )
+            checks.append(
+                Check(
+                    label=(
+                        f"Vitals within {settings.discharge_vitals_within_percent}% of pre-infusion"
+                    ),
+                    ok=ok,
+                    detail="vitals are not back to baseline yet: " + "; ".join(off),
+                )
+            )
+    lingering = [
+        f"{SideEffect(effect).label.lower()} ({severity})"
+        for effect, severity in visit.side_effects
+        if severity in (Severity.MODERATE, Severity.SEVERE)
+    ]
+    checks.append(
+        Check(
+            label="Side effects settled",
+            ok=not lingering,
+            detail=f"still {', '.join(lingering)}: record them again once they settle",
+        )
+    )
+    checks.append(
+        Check(
+            label="Steady on feet and oriented (nurse confirms)",
+            ok=steady_on_feet is True,
+            detail="confirm the patient is steady on their feet and oriented",
+        )
+    )
+    return Gate(checks=tuple(checks))
+
+
+def discharge_gate(
+    *,
+    visit: Visit,
+    escort_exception: EscortException | str | None = None,
+    reason: str | None = None,
+) -> Gate:
+    """May the patient go home: an adult escort has arrived, or the nurse records what was
+    arranged instead with a reason (never a silent bypass). No driving for 12–24 h."""
+    arrived = visit.ride is not None and visit.ride.arrived_at is not None
+    if arrived:
+        return Gate(checks=(Check(label="An adult escort has arrived", ok=True),))
+    if escort_exception is not None:
+        kind = EscortException(escort_exception)
+        return Gate(
+            checks=(
+                Check(
+                    label=f"No escort here: {kind.label.lower()}",
+                    ok=optional_reason(reason) is not None,
+                    detail=(
+                        "say in words who is taking the patient home and how (a named person, "
+                        "the lead's approval)"
+                    ),
+                ),
+            )
+        )
+    return Gate(
+        checks=(
+            Check(
+                label="An adult escort has arrived",
+                ok=False,
+                detail=(
+                    "no adult has been recorded as arrived to take the patient home: record the "
+                    "ride's arrival first (no driving for 12–24 h), or record what was arranged "
+                    "instead with a reason"
+                ),
+            ),
+        )
+    )
+
+
+def actions_now(*, visit: Visit) -> list[Step]:
+    """The steps the state machine allows from where the visit is, in lifecycle order."""
+    return allowed_steps(visit.status)

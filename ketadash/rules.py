@@ -1,0 +1,310 @@
+"""What a visit means at a moment: its route's phases, its clocks, vitals due and alerts.
+
+Plain functions of ``(visit, settings, now)``: no database, no Streamlit. Every
+screen (Today, Recovery, the wall) and every write reads the same answers here.
+
+Each route has its own phases (issue 6): an IV infusion runs for its planned
+minutes and recovery counts from its end; esketamine is a few 28 mg nasal devices
+a few minutes apart and its observation of at least two hours counts from the
+first device (REMS form); a lozenge is held for a while and observation counts
+from its end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ketadash.clock import to_local, whole_minutes_between
+from ketadash.models import Route, VitalsPhase
+from ketadash.models import SessionStatus as S
+from ketadash.settings import ClinicSettings
+from ketadash.visits import Visit
+from ketadash.vitals import Alert, vitals_alerts
+
+# One esketamine nasal device holds 28 mg (two sprays); 56 mg is two devices, 84 mg three.
+ESKETAMINE_DEVICE_MG = 28
+DEFAULT_SETTINGS = ClinicSettings()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteProtocol:
+    """The phases of one route: the dose and the observation after it."""
+
+    dose_label: str
+    dose_minutes: int
+    observation_label: str
+    observation_minutes: int
+    # Esketamine's observation is timed from the first device, not from the last.
+    observation_from_dose_start: bool
+
+
+def esketamine_devices(mg: float | None) -> int:
+    """Whole 28 mg devices in a dose (at least one)."""
+    return max(1, round((mg or ESKETAMINE_DEVICE_MG) / ESKETAMINE_DEVICE_MG))
+
+
+def route_protocol(visit: Visit, settings: ClinicSettings) -> RouteProtocol:
+    """The phases and their minutes for the visit's route, from the clinic settings."""
+    observation = settings.min_recovery_minutes(visit.route)
+    if visit.route == Route.ESKETAMINE:
+        devices = esketamine_devices(visit.given_dose_mg or visit.dose_mg)
+        return RouteProtocol(
+            dose_label="Devices",
+            dose_minutes=(devices - 1) * settings.esketamine_device_interval_minutes,
+            observation_label="Observation",
+            observation_minutes=observation,
+            observation_from_dose_start=True,
+        )
+    if visit.route == Route.LOZENGE:
+        return RouteProtocol(
+            dose_label="Lozenge",
+            dose_minutes=settings.lozenge_dose_minutes,
+            observation_label="Observation",
+            observation_minutes=observation,
+            observation_from_dose_start=False,
+        )
+    return RouteProtocol(
+        dose_label="Dose",
+        dose_minutes=visit.planned_minutes or settings.planned_infusion_minutes,
+        observation_label="Recovery",
+        observation_minutes=observation,
+        observation_from_dose_start=False,
+    )
+
+
+def observation_start(visit: Visit, settings: ClinicSettings) -> datetime | None:
+    """When the route's observation clock starts: the first device, or the dose's end."""
+    if route_protocol(visit, settings).observation_from_dose_start:
+        return visit.infusion_started_at
+    return visit.infusion_ended_at
+
+
+# --- clocks --------------------------------------------------------------------------------
+
+
+class Passing(StrEnum):
+    """What passing a clock's target means: "good" (may go home) or "bad" (dose over plan)."""
+
+    GOOD = "good"
+    BAD = "bad"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timer:
+    """A phase clock: minutes so far against the target; frozen once the phase ends."""
+
+    label: str
+    minutes: int
+    target: int | None
+    running: bool
+    passing: Passing | None = None
+
+    @property
+    def over(self) -> bool:
+        return self.target is not None and self.minutes > self.target
+
+    @property
+    def reached(self) -> bool:
+        return self.target is not None and self.minutes >= self.target
+
+    @property
+    def overdue(self) -> bool:
+        """Past a target that should not be passed (a dose over its plan), still running."""
+        return self.passing == Passing.BAD and self.running and self.over
+
+    @property
+    def done(self) -> bool:
+        """A target that is good to reach (the minimum observation) has been reached."""
+        return self.passing == Passing.GOOD and self.reached
+
+    @property
+    def text(self) -> str:
+        target = f" / {self.target}" if self.target is not None else ""
+        return f"{self.label} {self.minutes}{target} min"
+
+
+def dose_timer(visit: Visit, now: datetime, settings: ClinicSettings | None = None) -> Timer | None:
+    """Minutes of the dose phase against the route's plan; stops when the dose ends."""
+    if visit.infusion_started_at is None:
+        return None
+    protocol = route_protocol(visit, settings or DEFAULT_SETTINGS)
+    end = visit.infusion_ended_at or now
+    return Timer(
+        label=protocol.dose_label,
+        minutes=whole_minutes_between(visit.infusion_started_at, end),
+        target=protocol.dose_minutes,
+        running=visit.infusion_ended_at is None,
+        passing=Passing.BAD,
+    )
+
+
+def recovery_timer(visit: Visit, settings: ClinicSettings, now: datetime) -> Timer | None:
+    """Minutes of observation against the route's minimum; stops when marked ready."""
+    start = observation_start(visit, settings)
+    if start is None:
+        return None
+    protocol = route_protocol(visit, settings)
+    end = visit.ready_at or visit.discharged_at or now
+    return Timer(
+        label=protocol.observation_label,
+        minutes=whole_minutes_between(start, end),
+        target=protocol.observation_minutes,
+        running=visit.ready_at is None and visit.discharged_at is None,
+        passing=Passing.GOOD,
+    )
+
+
+def waiting_timer(visit: Visit, now: datetime) -> Timer | None:
+    """Minutes since ready to go: how long the patient has waited for the ride."""
+    if visit.ready_at is None:
+        return None
+    end = visit.discharged_at or now
+    return Timer(
+        label="Waiting",
+        minutes=whole_minutes_between(visit.ready_at, end),
+        target=None,
+        running=visit.discharged_at is None,
+    )
+
+
+def visit_timers(visit: Visit, settings: ClinicSettings, now: datetime) -> tuple[Timer, ...]:
+    """The clocks that apply to the visit, in phase order."""
+    return tuple(
+        t
+        for t in (
+            dose_timer(visit, now, settings),
+            recovery_timer(visit, settings, now),
+            waiting_timer(visit, now),
+        )
+        if t is not None
+    )
+
+
+# --- vitals due ----------------------------------------------------------------------------
+
+
+def vitals_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int | None:
+    """Minutes until the next vitals check (negative when overdue); None when none is due.
+
+    A visit under way keeps its clock whatever day it was booked (issue 6: a patient
+    still infusing after midnight is still watched).
+    """
+    if visit.status == S.CHECKED_IN:
+        if visit.baseline is None and visit.checked_in_at is not None:
+            # Pre-infusion vitals are due once the patient has settled in the chair.
+            due = visit.checked_in_at + timedelta(minutes=settings.vitals_every_during_minutes)
+            return _minutes_until(due, now)
+        return None
+    if visit.status == S.INFUSING:
+        phase, since, every = (
+            VitalsPhase.DURING,
+            visit.infusion_started_at,
+            settings.vitals_every_during_minutes,
+        )
+    elif visit.status in (S.RECOVERY, S.READY):
+        phase, since, every = (
+            VitalsPhase.AFTER,
+            visit.infusion_ended_at,
+            settings.vitals_every_after_minutes,
+        )
+    else:
+        return None
+    if since is None:
+        return None
+    last = since
+    if visit.latest is not None and visit.latest.phase == phase:
+        last = max(since, visit.latest.taken_at)
+        # A reading that raised an alert is rechecked sooner, as the alert says.
+        if vitals_alerts(visit.latest.vitals, phase=phase, settings=settings):
+            every = min(every, settings.recheck_after_alert_minutes)
+    return _minutes_until(last + timedelta(minutes=every), now)
+
+
+def _minutes_until(due: datetime, now: datetime) -> int:
+    """Whole minutes until ``due``: rounded up while ahead, down (negative) once past."""
+    seconds = (due - now).total_seconds()
+    return int(seconds // 60) if seconds < 0 else int(-(-seconds // 60))
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+
+def item9_flagged(visit: Visit, settings: ClinicSettings) -> bool:
+    """PHQ-9 item 9 at or above the clinic's flag (self-harm thoughts) at this visit."""
+    return visit.phq9_item9 is not None and visit.phq9_item9 >= settings.phq9_item9_flag_at
+
+
+def weight_change_percent(visit: Visit, weight_kg: float | None = None) -> float | None:
+    """How far ``weight_kg`` (or the visit's weight) is from the last recorded one, in %."""
+    weight = weight_kg if weight_kg is not None else visit.weight_kg
+    if weight is None or not visit.previous_weight_kg:
+        return None
+    return abs(weight - visit.previous_weight_kg) / visit.previous_weight_kg * 100
+
+
+def session_alerts(
+    visit: Visit, settings: ClinicSettings, now: datetime, *, time_zone: str
+) -> list[Alert]:
+    """The few alerts that matter for one visit now, each with what to do next."""
+    alerts: list[Alert] = []
+    if visit.earlier_day:
+        day = to_local(visit.scheduled_start, time_zone).strftime("%a %d %b")
+        alerts.append(
+            Alert(
+                level="warning",
+                what=f"Left open from {day} ({visit.status.label.lower()})",
+                action=(
+                    "If the patient is still here, carry on as usual; otherwise close the "
+                    "record: finish the visit, mark a no-show, or take back the step."
+                ),
+            )
+        )
+    before_dose = visit.status in (S.SCHEDULED, S.CHECKED_IN)
+    # After the dose the flag stays on the card; the alert is for before it.
+    if before_dose and item9_flagged(visit, settings):
+        alerts.append(
+            Alert(
+                level="danger",
+                what=f"PHQ-9 item 9 answered {visit.phq9_item9} (self-harm thoughts)",
+                action="Do the C-SSRS screen and tell the physician before the dose.",
+            )
+        )
+    if visit.status == S.SCHEDULED and not visit.earlier_day:
+        late = whole_minutes_between(visit.scheduled_start, now)
+        if now > visit.scheduled_start and late >= settings.late_arrival_minutes:
+            alerts.append(
+                Alert(
+                    level="warning",
+                    what=f"Not arrived, {late} min late",
+                    action="Call the patient; mark a no-show if they are not coming.",
+                )
+            )
+    if visit.status == S.CHECKED_IN and visit.baseline is not None:
+        alerts.extend(
+            vitals_alerts(visit.baseline.vitals, phase=VitalsPhase.BEFORE, settings=settings)
+        )
+    latest = visit.latest
+    watching = visit.status in (S.INFUSING, S.RECOVERY, S.READY)
+    if watching and latest is not None and latest.phase != VitalsPhase.BEFORE:
+        alerts.extend(vitals_alerts(latest.vitals, phase=latest.phase, settings=settings))
+    dose = dose_timer(visit, now, settings)
+    if dose is not None and dose.overdue:
+        alerts.append(
+            Alert(
+                level="warning",
+                what=f"Dose running {dose.minutes} min, planned {dose.target}",
+                action="End the dose now, or note why it continues.",
+            )
+        )
+    due = vitals_due_in(visit, settings, now)
+    if due is not None and due < 0:
+        alerts.append(
+            Alert(
+                level="warning",
+                what=f"Vitals overdue by {-due} min",
+                action="Take a set of vitals now.",
+            )
+        )
+    return alerts
