@@ -27,6 +27,7 @@ from ketadash.board import (
 from ketadash.clinic import SiteChoice
 from ketadash.clock import local_today, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
+from ketadash.gates import Gate, as_sentences, dose_plan, ready_gate, start_checklist
 from ketadash.lifecycle import (
     MAX_DOSE_MG,
     MAX_WEIGHT_KG,
@@ -43,10 +44,18 @@ from ketadash.lifecycle import (
     take_step,
     undo_last_step,
 )
+from ketadash.models import Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
-from ketadash.models import Severity, SideEffect
+from ketadash.rules import (
+    ESKETAMINE_DEVICE_MG,
+    Passing,
+    esketamine_devices,
+    item9_flagged,
+    weight_change_percent,
+)
 from ketadash.staff import StaffMember, list_staff
-from ketadash.vitals import Vitals, VitalsRejected, start_holds
+from ketadash.ui.text import md
+from ketadash.vitals import Vitals, VitalsRejected
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
@@ -125,10 +134,11 @@ BOARD_CSS = """
   padding:0 6px;margin:2px 4px 0 0;font-size:.78rem}
 .kd-flag.item9{background:#dc2626;color:#fff}
 .kd-timer{font-size:1.25rem;font-weight:700;margin-top:4px;color:#0f172a}
-.kd-timer.over{color:#b91c1c}.kd-timer.stopped{font-size:.95rem;color:#64748b;font-weight:500}
+.kd-timer.over{color:#b91c1c}.kd-timer.done{color:#047857}
+.kd-timer.stopped{font-size:.95rem;color:#64748b;font-weight:500}
 .kd-bar{height:6px;background:#e2e8f0;border-radius:3px;overflow:hidden}
 .kd-bar div{height:6px;background:#7c3aed}.kd-bar.over div{background:#dc2626}
-.kd-bar.recovery div{background:#0284c7}
+.kd-bar.recovery div{background:#0284c7}.kd-bar.done div{background:#059669}
 .kd-vitals{font-size:.85rem;color:#334155;margin-top:4px}
 .kd-due{font-size:.9rem;margin-top:2px;color:#334155}.kd-due.overdue{color:#b91c1c;font-weight:700}
 .kd-mini{font-size:.8rem;color:#b45309;margin-top:3px}
@@ -152,12 +162,14 @@ def _timer_html(view: SessionView) -> str:
     parts = []
     for timer in view.timers:
         if timer.running:
-            css = "over" if timer.over else ""
+            # The type says which side of the target is good: a dose over its plan is
+            # red, an observation past its minimum is the "may go home" green.
+            css = "over" if timer.overdue else "done" if timer.done else ""
             parts.append(f'<div class="kd-timer {css}">{_e(timer.text)}</div>')
             if timer.target:
                 width = min(100, round(100 * timer.minutes / timer.target))
-                kind = "recovery" if timer.label == "Recovery" else ""
-                bar_css = "over" if timer.over and timer.label == "Dose" else kind
+                kind = "recovery" if timer.passing == Passing.GOOD else ""
+                bar_css = "over" if timer.overdue else "done" if timer.done else kind
                 parts.append(
                     f'<div class="kd-bar {bar_css}"><div style="width:{width}%"></div></div>'
                 )
@@ -166,15 +178,35 @@ def _timer_html(view: SessionView) -> str:
     return "".join(parts)
 
 
+def dose_text(s: BoardSession) -> str:
+    """The plan, and once started the dose given: " · 0.5 mg/kg (35 mg given)"."""
+    plan = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
+    if s.dose_mg:
+        plan = f" · {s.dose_mg:g} mg"
+        if s.route == Route.ESKETAMINE:
+            plan += f" ({esketamine_devices(s.dose_mg)} devices)"
+    if s.given_dose_mg is not None:
+        plan += f" ({s.given_dose_mg:g} mg given)"
+    return plan
+
+
+def _weight_html(s: BoardSession, board: Board) -> str:
+    change = weight_change_percent(s)
+    if change is None or change <= board.settings.weight_change_confirm_percent:
+        return ""
+    return (
+        f'<div class="kd-mini">Weight {s.weight_kg:g} kg today, last visit '
+        f"{s.previous_weight_kg:g} kg ({change:.0f}% change)</div>"
+    )
+
+
 def card_html(view: SessionView, board: Board) -> str:
     """One patient's card: chair, name, route and dose, flags, timers, vitals, alerts."""
     s = view.session
     flags = "".join(f'<span class="kd-flag">{_e(f.label)}</span>' for f in s.care_flags)
-    if s.phq9_item9 is not None and s.phq9_item9 >= board.settings.phq9_item9_flag_at:
+    if item9_flagged(s, board.settings):
         flags += f'<span class="kd-flag item9">PHQ-9 item 9 = {s.phq9_item9}</span>'
-    dose = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
-    if s.dose_mg:
-        dose += f" ({s.dose_mg:g} mg)"
+    dose = dose_text(s)
     when = time_text(s.scheduled_start, board)
     if s.earlier_day:
         when = to_local(s.scheduled_start, board.time_zone).strftime("%a %d %b %H:%M")
@@ -191,6 +223,7 @@ def card_html(view: SessionView, board: Board) -> str:
     if flags:
         body.append(f"<div>{flags}</div>")
     body.append(_timer_html(view))
+    body.append(_weight_html(s, board))
     if s.latest is not None and view.lane not in (Lane.EXPECTED, Lane.CLOSED):
         v = s.latest.vitals
         body.append(
@@ -237,10 +270,7 @@ def card_html(view: SessionView, board: Board) -> str:
 def _compact_card_html(view: SessionView, board: Board, *, when: str, flags: str) -> str:
     """Expected and gone-home patients need less: when, where, who, what to watch for."""
     s = view.session
-    dose = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
-    if s.dose_mg:
-        dose += f" ({s.dose_mg:g} mg)"
-    detail = f"{s.route.label}{dose} · {s.kind.value.capitalize()}"
+    detail = f"{s.route.label}{dose_text(s)} · {s.kind.value.capitalize()}"
     if view.lane == Lane.DISCHARGED and s.discharged_at:
         detail = f"Home at {time_text(s.discharged_at, board)}"
     alerts = "".join(f'<div class="kd-mini">{_e(a.what)}</div>' for a in view.alerts if a.level)
@@ -499,11 +529,11 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
     if status == S.CHECKED_IN:
         _start_form(url=url, session=session, staff=staff, board=board)
     if status == S.INFUSING:
-        _end_dose(url=url, session=session, staff=staff, now=now)
+        _end_dose(url=url, session=session, staff=staff, board=board)
     if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
         _ride_form(url=url, session=session, staff=staff, board=board)
     if status == S.RECOVERY:
-        _step_button(url=url, session=session, staff=staff, step=Step.MARK_READY)
+        _ready_form(url=url, session=session, staff=staff, board=board)
     if status == S.READY:
         _step_button(url=url, session=session, staff=staff, step=Step.DISCHARGE)
     if status in (S.SCHEDULED, S.CHECKED_IN):
@@ -559,14 +589,15 @@ def _step_button(*, url: str, session: BoardSession, staff: StaffMember, step: S
         _take_step(url=url, session=session, staff=staff, step=step)
 
 
-def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, now: datetime) -> None:
-    """Ending a dose before its planned minutes takes a deliberate second tick."""
-    minutes = dose_timer(session, now).minutes
-    early = minutes < session.planned_minutes
+def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+    """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
+    timer = dose_timer(session, utc_now(), board.settings)
+    minutes, planned = timer.minutes, timer.target
+    early = minutes < planned
     confirmed = True
     if early:
         confirmed = st.checkbox(
-            f"End now, at {minutes} of the planned {session.planned_minutes} minutes",
+            f"End now, at {minutes} of the planned {planned} minutes",
             key=f"end-early-{session.session_id}-{session.version}",
         )
     if early and not confirmed:
@@ -582,7 +613,7 @@ def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, now: datet
             session=session,
             staff=staff,
             step=Step.END_INFUSION,
-            reason=f"ended early at {minutes} of {session.planned_minutes} min" if early else None,
+            reason=f"ended early at {minutes} of {planned} min" if early else None,
         )
 
 
@@ -607,19 +638,24 @@ def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
             _take_step(url=url, session=session, staff=staff, step=chosen, reason=reason)
 
 
+def _checklist(gate: Gate) -> None:
+    """A gate's checks as a nurse's checklist: what stands, and what still needs doing."""
+    lines = []
+    for check in gate.checks:
+        mark = ":green[:material/check_circle:]" if check.ok else ":orange[:material/pending:]"
+        detail = "" if check.ok or not check.detail else f" — {md(as_sentences([check.detail]))}"
+        lines.append(f"{mark} {md(check.label)}{detail}")
+    st.markdown("  \n".join(lines))
+
+
 def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
-    holds = start_holds(session.baseline.vitals, board.settings) if session.baseline else []
-    missing = []
-    if session.phq9_total is None:
-        missing.append("PHQ-9")
-    if session.baseline is None:
-        missing.append("pre-infusion vitals")
-    if missing:
-        st.info(f"Before the dose: record {' and '.join(missing)} above.")
+    checklist = start_checklist(visit=session, settings=board.settings)
+    # The second-dose rule has its own field in the form below.
+    _checklist(Gate(checks=checklist.checks[:2]))
     with st.form(_form_key(f"start-{session.session_id}")):
         st.markdown("**Start dose**")
-        if session.dose_mg_per_kg:
-            st.caption(f"Planned: {session.dose_mg_per_kg:g} mg/kg, {session.route.label}")
+        plan = dose_plan(visit=session, weight_kg=session.weight_kg)
+        st.caption(f"Planned: {md(plan.explained)}, {session.route.label}")
         left, right = st.columns(2)
         weight = left.number_input(
             "Weight today (kg)",
@@ -628,17 +664,47 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             value=float(session.weight_kg) if session.weight_kg else None,
             step=0.1,
         )
-        dose = right.number_input(
-            "Dose given (mg)",
-            min_value=0.0,
-            max_value=float(MAX_DOSE_MG),
-            value=float(session.dose_mg) if session.dose_mg else None,
-            step=0.5,
-        )
+        if session.route == Route.ESKETAMINE:
+            # Esketamine comes in whole 28 mg devices: the nurse counts devices, not mg.
+            devices = right.selectbox(
+                "Devices given (28 mg each)",
+                options=[1, 2, 3],
+                index=esketamine_devices(session.dose_mg) - 1,
+                format_func=lambda n: (
+                    f"{n} device{'s' if n > 1 else ''} = {n * ESKETAMINE_DEVICE_MG} mg"
+                ),
+            )
+            dose = float(devices * ESKETAMINE_DEVICE_MG)
+        else:
+            # The plan at the recorded weight is offered; the start checks what is given.
+            dose = right.number_input(
+                "Dose given (mg)",
+                min_value=0.0,
+                max_value=float(MAX_DOSE_MG),
+                value=float(plan.planned_mg) if plan.planned_mg else None,
+                step=0.5,
+            )
+        confirmed = False
+        if session.previous_weight_kg:
+            confirmed = st.checkbox(
+                f"Reweighed: use today's weight even though it differs from the last visit's "
+                f"{session.previous_weight_kg:g} kg by more than "
+                f"{board.settings.weight_change_confirm_percent}%",
+            )
         override = ""
-        if holds:
-            st.warning("On hold: " + "; ".join(holds) + ".", icon=":material/warning:")
+        if checklist.holds:
+            st.warning(
+                "On hold: " + md("; ".join(checklist.holds)) + ".", icon=":material/warning:"
+            )
             override = st.text_input("Override reason (who approved, why)")
+        same_day = ""
+        if session.doses_started_today:
+            st.warning(
+                "This patient already had a dose started today. A second dose today needs a "
+                "clinic lead, acting themselves, to record why.",
+                icon=":material/warning:",
+            )
+            same_day = st.text_input("Lead's reason for a second dose today")
         if st.form_submit_button("Start dose", type="primary"):
             _take_step(
                 url=url,
@@ -647,7 +713,22 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
                 step=Step.START_INFUSION,
                 dose_mg=dose or None,
                 weight_kg=weight or None,
+                weight_confirmed=confirmed,
                 hold_override_reason=override or None,
+                same_day_reason=same_day or None,
+            )
+
+
+def _ready_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+    """The ready checklist from the ready gate, and the nurse's own confirmation."""
+    now = utc_now()
+    gate = ready_gate(visit=session, settings=board.settings, now=now, steady_on_feet=True)
+    _checklist(gate)
+    with st.form(_form_key(f"ready-{session.session_id}")):
+        steady = st.checkbox("Steady on feet and oriented: I have checked the patient")
+        if st.form_submit_button(TRANSITIONS[Step.MARK_READY].label, type="primary"):
+            _take_step(
+                url=url, session=session, staff=staff, step=Step.MARK_READY, steady_on_feet=steady
             )
 
 
