@@ -60,7 +60,7 @@ def test_the_comparison_sees_a_model_change_without_a_migration(fresh_migrated_u
     changed.tables["ride"].append_column(sa.Column("driver_licence", sa.String(20)))
     changed.tables["site"].c["name"].type = sa.Integer()
     found = differences(fresh_migrated_url, changed)
-    assert ("add_column", None, "ride") == found[0][:3]
+    assert found[0][:3] == ("add_column", None, "ride")
     assert any(change[0][0] == "modify_type" for change in found[1:]), found
 
 
