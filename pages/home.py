@@ -16,10 +16,13 @@ page = page_setup(HOME.page_heading, icon=HOME.icon)
 name = cached_clinic_name(page.database_url)
 sites = cached_sites(page.database_url)
 if name:
-    st.html(f'<h3 class="ketadash-clinic-name"><bdi>{escape(name)}</bdi></h3>')
+    st.html(
+        '<h3 style="font-size: 1.5rem; font-weight: 600; padding: 0.5rem 0 0">'
+        f"<bdi>{escape(name)}</bdi></h3>"
+    )
 if sites:
     names = " · ".join(f"<bdi>{escape(site.name)}</bdi>" for site in sites)
-    st.html(f'<p class="ketadash-sites"><strong>Sites:</strong> {names}</p>')
+    st.html(f"<p><strong>Sites:</strong> {names}</p>")
 else:
     st.warning("This clinic has no sites yet.", icon=":material/domain_disabled:")
 
