@@ -39,12 +39,19 @@ class NoClinicDatabase(ValueError):
     """The URL names no clinic database: the SQLite file is missing, the PostgreSQL
     database does not exist, or it has no tables. Nothing was created."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, readable: bool = True) -> None:
         shown = display_url(url)
-        super().__init__(
-            f"No clinic database at {shown}: check --url, or run "
-            f"`python -m ketadash migrate --url {shown}` to create one"
-        )
+        if readable:
+            message = (
+                f"No clinic database at {shown}: check --url, or run "
+                f"`python -m ketadash migrate --url {shown}` to create one"
+            )
+        else:
+            message = (
+                "No clinic database: the URL is not a database URL; check --url "
+                "(e.g. sqlite:////srv/ketadash/clinic.sqlite or postgresql://user@host/db)"
+            )
+        super().__init__(message)
         self.url = url
 
 
@@ -77,10 +84,14 @@ def require_clinic_database(url: str) -> None:
     such, not as unreachable. Raises DatabaseUnavailable when the server is down.
     """
     url = database_url(url)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise NoClinicDatabase(url, readable=False) from error
     if parsed.get_backend_name() == "sqlite":
-        path = parsed.database or ""
-        if path in ("", ":memory:") or path.startswith("file:") or not Path(path).is_file():
+        # A URI filename (sqlite:///file:clinic.sqlite?mode=ro&uri=true) names its file too.
+        path = (parsed.database or "").removeprefix("file:").split("?", 1)[0]
+        if path in ("", ":memory:") or not Path(path).is_file():
             raise NoClinicDatabase(url)
     try:
         if not inspect(get_engine(url)).has_table("treatment_session"):

@@ -96,6 +96,11 @@ def test_an_in_memory_database_is_not_a_clinic_database():
         require_clinic_database("sqlite://")
 
 
+def test_an_unreadable_url_is_not_a_clinic_database():
+    with pytest.raises(NoClinicDatabase, match="not a database URL; check --url"):
+        require_clinic_database("clinic.sqlite")
+
+
 @pytest.mark.postgres
 def test_a_postgres_database_that_does_not_exist_is_refused(postgres_template):
     url, _schema = postgres_template
