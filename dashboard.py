@@ -1,6 +1,7 @@
-"""KetaDash entry point: the pages and their stable URL paths, nothing else.
+"""KetaDash entry point: the navigation, built from the screen registry, nothing else.
 
-Run with ``streamlit run dashboard.py``. Home is a page of its own because the
+Run with ``streamlit run dashboard.py``. The screens, their titles and their URL paths
+are declared once in ``ketadash/screens.py``. Home is a page of its own because the
 default page always lives at ``/`` whatever its ``url_path`` says. The two shell
 calls make the first deep link after a server start reach this navigation, and
 turn a database outage on any page into a plain message.
@@ -8,32 +9,23 @@ turn a database outage on any page into a plain message.
 
 import streamlit as st
 
+from ketadash.screens import HOME, SECTIONS, Screen, screens_in
 from ketadash.ui.shell import leave_legacy_multipage_mode, run_page
 
 leave_legacy_multipage_mode()
 
-home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
-today = st.Page("pages/today.py", title="Today", icon=":material/event_seat:", url_path="today")
-recovery = st.Page(
-    "pages/recovery.py",
-    title="Recovery & rides",
-    icon=":material/directions_car:",
-    url_path="recovery",
-)
-wall = st.Page("pages/wall.py", title="Wall display", icon=":material/tv:", url_path="wall")
-boosters = st.Page(
-    "pages/boosters.py", title="Boosters", icon=":material/event_repeat:", url_path="boosters"
-)
-throughput = st.Page(
-    "pages/throughput.py", title="Throughput", icon=":material/monitoring:", url_path="throughput"
-)
+
+def page(screen: Screen) -> st.Page:
+    if screen.is_home:
+        return st.Page(screen.script, title=screen.title, icon=screen.icon, default=True)
+    return st.Page(screen.script, title=screen.title, icon=screen.icon, url_path=screen.url_path)
+
 
 run_page(
     st.navigation(
         {
-            "": [home],
-            "Monitoring room": [today, recovery, wall],
-            "Clinic lead": [boosters, throughput],
+            "": [page(HOME)],
+            **{section: [page(screen) for screen in screens_in(section)] for section in SECTIONS},
         }
     )
 )

@@ -1,4 +1,10 @@
-"""Command line: ``python -m ketadash migrate | demo | import``."""
+"""Command line: ``python -m ketadash migrate | demo | site | staff | settings | import``.
+
+Every command takes ``--url`` (default: ``KETADASH_DATABASE_URL``) in any of the
+spellings ``database_url`` accepts. Only ``migrate`` and ``demo`` may create a
+database; every other command refuses one that does not exist or has no tables,
+so a mistyped URL creates nothing. Commands that depend on time take ``--now``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,28 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from ketadash.db import DatabaseUnavailable, database_url, migrate
+from ketadash.db import (
+    DatabaseUnavailable,
+    NoClinicDatabase,
+    database_url,
+    display_url,
+    migrate,
+    require_clinic_database,
+)
+
+# The commands that may create the database they are pointed at.
+CREATES_DATABASE = frozenset({"migrate", "demo"})
+NOW_HELP = "the moment to act at, with a time zone, e.g. 2026-11-27T09:30-05:00 (default: now)"
 
 
 def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
+    """The ``--now`` of every command that depends on time: an aware ISO 8601 moment."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a moment; write e.g. 2026-11-27T09:30-05:00"
+        ) from error
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError("--now needs a time zone, e.g. 2026-11-27T09:30+00:00")
     return moment
@@ -53,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     settings.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
     settings.add_argument("--site", required=True, help="site code")
+    settings.add_argument("--now", type=_moment, help=NOW_HELP)
     settings.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
 
+    # --now for import: wire it (`load.add_argument("--now", type=_moment, help=NOW_HELP)` and
+    # `now=args.now` in main) once import_files takes `now=` (issue 6 items 3 and 14).
     load = commands.add_parser("import", help="load patients and sessions from CSV files")
     # Required: real patients must never land in the embedded demo by default.
     load.add_argument("--url", required=True, help="the clinic's database URL")
@@ -69,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     url = database_url(args.url)
     try:
+        if args.command not in CREATES_DATABASE:
+            require_clinic_database(url)
         if args.command == "migrate":
             migrate(url)
-            print(f"schema is current: {url}")
+            print(f"schema is current: {display_url(url)}")
         elif args.command == "demo":
             from ketadash.demo import build_demo_clinic
 
@@ -97,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             ensure_staff(url=url, name=args.name, role=args.role, site_code=args.site)
             print(f"{args.name} ({args.role}) can now be chosen under Acting as")
         elif args.command == "settings":
-            return _settings(url=url, site_code=args.site, assignments=args.assignments)
+            return _settings(
+                url=url, site_code=args.site, assignments=args.assignments, now=args.now
+            )
         elif args.command == "import":
             from ketadash.importer import ImportRejected, import_files
 
@@ -113,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(rejected, file=sys.stderr)
                 return 1
             print(report)
+    except NoClinicDatabase as error:
+        print(f"{error}. Nothing was changed.", file=sys.stderr)
+        return 1
     except DatabaseUnavailable as error:
         print(f"{error}\n({error.detail})", file=sys.stderr)
         return 2
@@ -122,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _settings(*, url: str, site_code: str, assignments: list[str]) -> int:
+def _settings(*, url: str, site_code: str, assignments: list[str], now: datetime | None) -> int:
+    """Print the site's settings in force, after applying ``assignments`` in one transaction;
+    each change is stamped ``now`` (default: the current moment)."""
     from dataclasses import asdict
 
     from sqlmodel import select
@@ -132,6 +167,7 @@ def _settings(*, url: str, site_code: str, assignments: list[str]) -> int:
     from ketadash.models import Site
     from ketadash.settings import InvalidSetting, load_clinic_settings, set_site_setting
 
+    moment = utc_now() if now is None else now
     with read_session(url) as db:
         site_id = db.exec(select(Site.id).where(Site.code == site_code)).first()
     if site_id is None:
@@ -143,7 +179,7 @@ def _settings(*, url: str, site_code: str, assignments: list[str]) -> int:
                 name, _, value = assignment.partition("=")
                 set_site_setting(
                     db=db, site_id=site_id, name=name.strip(), value=value.strip(),
-                    staff_id=None, now=utc_now(),
+                    staff_id=None, now=moment,
                 )  # fmt: skip
     except InvalidSetting as error:
         print(f"{error} Nothing was changed.", file=sys.stderr)

@@ -7,15 +7,17 @@ psycopg 3 is how a clinic with several sites outgrows one machine.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import Session
 
-from ketadash.config import PROJECT_ROOT, load_config
+from ketadash.config import PROJECT_ROOT, load_config, normalise_url
 
 MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -33,9 +35,79 @@ class DatabaseUnavailable(RuntimeError):
         self.detail = detail
 
 
+class NoClinicDatabase(ValueError):
+    """The URL names no clinic database: the SQLite file is missing, the PostgreSQL
+    database does not exist, or it has no tables. Nothing was created."""
+
+    def __init__(self, url: str, *, readable: bool = True) -> None:
+        shown = display_url(url)
+        if readable:
+            message = (
+                f"No clinic database at {shown}: check --url, or run "
+                f"`python -m ketadash migrate --url {shown}` to create one"
+            )
+        else:
+            message = (
+                "No clinic database: the URL is not a database URL; check --url "
+                "(e.g. sqlite:////srv/ketadash/clinic.sqlite or postgresql://user@host/db)"
+            )
+        super().__init__(message)
+        self.url = url
+
+
 def database_url(url: str | None = None) -> str:
-    """``url`` if given, else the configured one (resolved before any cache keys on it)."""
-    return url or load_config().database_url
+    """``url`` if given, else the configured one, spelt as SQLAlchemy needs it.
+
+    The one place a URL is normalised: ``postgres://``, ``postgresql://`` and
+    ``postgresql+psycopg://`` all mean PostgreSQL through psycopg 3, whether the URL
+    came from the command line or ``KETADASH_DATABASE_URL``. Resolve it before any
+    cache keys on it.
+    """
+    if url and url.strip():
+        return normalise_url(url.strip())
+    return load_config().database_url
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be printed: any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unreadable database URL)"
+
+
+def require_clinic_database(url: str) -> None:
+    """Raise NoClinicDatabase unless ``url`` names a database that has been migrated.
+
+    Creates nothing: a missing SQLite file is noticed before connecting (connecting
+    would create it), and a PostgreSQL database that does not exist is reported as
+    such, not as unreachable. Raises DatabaseUnavailable when the server is down.
+    """
+    url = database_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise NoClinicDatabase(url, readable=False) from error
+    if parsed.get_backend_name() == "sqlite":
+        # A URI filename (sqlite:///file:clinic.sqlite?mode=ro&uri=true) names its file too.
+        path = (parsed.database or "").removeprefix("file:").split("?", 1)[0]
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise NoClinicDatabase(url)
+    try:
+        if not inspect(get_engine(url)).has_table("treatment_session"):
+            raise NoClinicDatabase(url)
+    except OperationalError as error:
+        if _no_such_database(error):
+            raise NoClinicDatabase(url) from error
+        raise DatabaseUnavailable(str(error)) from error
+
+
+def _no_such_database(error: OperationalError) -> bool:
+    # A database name that PostgreSQL does not know is a typo, not an outage. psycopg
+    # gives no SQLSTATE (3D000) for a refused connection, only the server's message.
+    if getattr(error.orig, "sqlstate", None) == "3D000":
+        return True
+    return bool(re.search(r'database ".*" does not exist', str(error.orig)))
 
 
 @functools.cache

@@ -1,72 +1,28 @@
-"""Home: which clinic this is, and a way into each screen."""
+"""Home: which clinic this is, and a way into each screen (from ketadash/screens.py)."""
 
-from dataclasses import dataclass
+from html import escape
 
 import streamlit as st
 
+from ketadash.screens import HOME, SECTIONS, screens_in
 from ketadash.ui import page_setup
 from ketadash.ui.shell import cached_clinic_name, cached_sites
 
+page = page_setup(HOME.page_heading, icon=HOME.icon)
 
-@dataclass(frozen=True)
-class Screen:
-    script: str
-    label: str
-    icon: str
-    purpose: str
-    built: bool
-
-
-SCREENS = {
-    "Monitoring room": [
-        Screen(
-            "pages/today.py",
-            "Today",
-            ":material/event_seat:",
-            "Today's patients, chair by chair: who is expected, in the chair, in recovery.",
-            built=True,
-        ),
-        Screen(
-            "pages/recovery.py",
-            "Recovery & rides",
-            ":material/directions_car:",
-            "Patients in recovery waiting for a ride home, and where each ride is.",
-            built=False,
-        ),
-        Screen(
-            "pages/wall.py",
-            "Wall display",
-            ":material/tv:",
-            "The recovery-area TV: big, self-refreshing, no patient names.",
-            built=False,
-        ),
-    ],
-    "Clinic lead": [
-        Screen(
-            "pages/boosters.py",
-            "Boosters",
-            ":material/event_repeat:",
-            "Boosters coming up, from each patient's own past relief.",
-            built=False,
-        ),
-        Screen(
-            "pages/throughput.py",
-            "Throughput",
-            ":material/monitoring:",
-            "Volume, chair use, cycle times, no-shows and outcomes.",
-            built=False,
-        ),
-    ],
-}
-
-page = page_setup("KetaDash", icon=":material/home:")
-
+# Names come from the database: shown as HTML-escaped text, each isolated (<bdi>) so
+# a name is never read as markdown (a link, an image from another host) or reverses
+# the rest of the line.
 name = cached_clinic_name(page.database_url)
 sites = cached_sites(page.database_url)
 if name:
-    st.subheader(name)
+    st.html(
+        '<h3 style="font-size: 1.5rem; font-weight: 600; padding: 0.5rem 0 0">'
+        f"<bdi>{escape(name)}</bdi></h3>"
+    )
 if sites:
-    st.markdown("**Sites:** " + " · ".join(site.name for site in sites))
+    names = " · ".join(f"<bdi>{escape(site.name)}</bdi>" for site in sites)
+    st.html(f"<p><strong>Sites:</strong> {names}</p>")
 else:
     st.warning("This clinic has no sites yet.", icon=":material/domain_disabled:")
 
@@ -75,13 +31,16 @@ st.html(
     '<style>[data-testid="stMain"] [data-testid="stPageLink-NavLink"] p '
     "{ font-size: 1.35rem; }</style>"
 )
-for section, screens in SCREENS.items():
+for section in SECTIONS:
+    screens = screens_in(section)
     st.subheader(section, divider="gray")
     for column, screen in zip(st.columns(len(screens)), screens, strict=True):
         with column.container(border=True):
             st.page_link(
-                screen.script, label=f"**{screen.label}**", icon=screen.icon, width="stretch"
+                screen.script, label=f"**{screen.title}**", icon=screen.icon, width="stretch"
             )
             st.markdown(
-                screen.purpose if screen.built else f"{screen.purpose}  \n:gray-badge[Coming next]"
+                screen.description
+                if screen.built
+                else f"{screen.description}  \n:gray-badge[Coming next]"
             )

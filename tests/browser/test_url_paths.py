@@ -8,12 +8,12 @@ set-up). See ``ketadash.ui.shell.leave_legacy_multipage_mode``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from ketadash.clinic import list_sites
+from ketadash.screens import HOME, SCREENS, SECTIONS, WALL, Screen
 from tests.browser.conftest import (
     assert_no_page_errors,
     screenshot,
@@ -25,36 +25,22 @@ pytestmark = pytest.mark.browser
 DATABASE_DOWN_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
 
-@dataclass(frozen=True)
-class Screen:
-    path: str
-    title: str
-    navigation: bool = True
-
-
-SCREENS = [
-    Screen("/", "KetaDash"),
-    Screen("/today", "Today"),
-    Screen("/recovery", "Recovery & rides"),
-    Screen("/wall", "Wall display", navigation=False),
-    Screen("/boosters", "Boosters"),
-    Screen("/throughput", "Throughput"),
-]
 # Labels that only our st.navigation has: the legacy mode would show file names.
-OUR_NAVIGATION = ["Monitoring room", "Clinic lead", "Recovery & rides", "Wall display"]
+OUR_NAVIGATION = [*SECTIONS, *(screen.title for screen in SCREENS)]
 
 
 def _name(screen: Screen) -> str:
-    return screen.path.strip("/") or "home"
+    return screen.url_path or "home"
 
 
 def assert_screen(page, screen: Screen) -> None:
     from playwright.sync_api import expect
 
     wait_for_app_idle(page)
-    expect(page.locator("h1", has_text=screen.title)).to_be_visible()
+    expect(page.locator("h1", has_text=screen.page_heading)).to_be_visible()
     expect(page.get_by_text("DEMO DATA")).to_be_visible()
-    if screen.navigation:
+    # A public screen (the recovery-area TV) may hide the navigation.
+    if not screen.public:
         navigation = page.get_by_test_id("stSidebarNav")
         expect(navigation).to_be_visible()
         for label in OUR_NAVIGATION:
@@ -83,14 +69,16 @@ def test_home_links_open_each_page(app_server, page):
 
     page.goto(app_server.base_url + "/")
     wait_for_app_idle(page)
-    for screen in SCREENS[1:]:
+    for screen in SCREENS:
+        if screen.is_home:
+            continue
         page.get_by_test_id("stMain").get_by_role("link", name=screen.title).click()
-        expect(page.locator("h1", has_text=screen.title)).to_be_visible()
+        expect(page.locator("h1", has_text=screen.page_heading)).to_be_visible()
         wait_for_app_idle(page)
         assert urlparse(page.url).path == screen.path
         assert_no_page_errors(page)
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
-        expect(page.locator("h1", has_text="KetaDash")).to_be_visible()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=HOME.title).click()
+        expect(page.locator("h1", has_text=HOME.page_heading)).to_be_visible()
         wait_for_app_idle(page)
 
 
@@ -101,7 +89,7 @@ def test_wall_keeps_its_site_from_the_url_on_first_visit(fresh_server, page, dem
     assert len(sites) >= 2, "the demo clinic should have two sites"
     second = sites[1]
     server = fresh_server()
-    page.goto(f"{server.base_url}/wall?site={second.id}")
+    page.goto(f"{server.base_url}{WALL.path}?site={second.id}")
     wait_for_app_idle(page)
     expect(
         page.get_by_text(re.compile(f"wall display for {re.escape(second.name)}", re.I))

@@ -6,9 +6,12 @@ AppTest runs ``dashboard.py`` in-process, as the browser would, minus the browse
 
 from __future__ import annotations
 
+import html
+import shutil
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -16,19 +19,21 @@ from ketadash import config as deployment_config
 from ketadash.clinic import list_sites
 from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT
 from ketadash.db import get_engine
+from ketadash.screens import HOME, SCREENS, Screen
 
 ENTRY_POINT = str(PROJECT_ROOT / "dashboard.py")
 RUN_TIMEOUT_S = 60
 DATABASE_DOWN_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
-PAGES = {
-    "pages/home.py": "KetaDash",
-    "pages/today.py": "Today",
-    "pages/recovery.py": "Recovery & rides",
-    "pages/wall.py": "Wall display",
-    "pages/boosters.py": "Boosters",
-    "pages/throughput.py": "Throughput",
-}
+# Site names a careless or hostile import could bring: markdown, HTML, a right-to-left override.
+HOSTILE_SITE_NAMES = [
+    "[c](https://example.org)",
+    "![t](http://host.example/x.png)",
+    "<img src=x onerror=alert(1)>",
+    "**bold** :red[red] $x^2$",
+    "North\u202eEast",
+]
+HOSTILE_CLINIC_NAME = "[Clinic](https://example.org)"
 
 
 def build_small_demo(url: str, *, builder=None) -> None:
@@ -59,7 +64,7 @@ def run_page(script: str, *, query: dict[str, str] | None = None) -> AppTest:
     for name, value in (query or {}).items():
         app.query_params[name] = value
     app.run()
-    if script != "pages/home.py":
+    if script != HOME.script:
         app.switch_page(script)
         app.run()
     return app
@@ -68,6 +73,7 @@ def run_page(script: str, *, query: dict[str, str] | None = None) -> AppTest:
 def page_text(app: AppTest) -> str:
     parts = [m.value for m in app.markdown] + [t.value for t in app.title]
     parts += [e.value for e in app.error] + [i.value for i in app.info]
+    parts += [h.value for h in app.get("html")]
     return "\n".join(str(part) for part in parts)
 
 
@@ -75,25 +81,78 @@ def assert_no_exception(app: AppTest) -> None:
     assert not app.exception, [e.value for e in app.exception]
 
 
-@pytest.mark.parametrize("script", list(PAGES))
-def test_page_renders_with_demo_marker(monkeypatch, demo_url, script):
+def _screen_id(screen: Screen) -> str:
+    return screen.url_path or "home"
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=_screen_id)
+def test_page_renders_with_demo_marker(monkeypatch, demo_url, screen):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
-    app = run_page(script)
+    app = run_page(screen.script)
     assert_no_exception(app)
-    assert any(PAGES[script] in title.value for title in app.title)
+    # The page's own heading and icon agree with the registry's.
+    assert [title.value for title in app.title] == [f"{screen.icon} {screen.page_heading}"]
     assert "DEMO DATA" in page_text(app)
+
+
+def test_home_links_to_every_other_screen(monkeypatch, demo_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    app = run_page(HOME.script)
+    assert_no_exception(app)
+    links = {link.proto.page: link.label for link in app.get("page_link")}
+    for screen in SCREENS:
+        if not screen.is_home:
+            assert links[screen.url_path] == f"**{screen.title}**"
+            assert screen.description in page_text(app)
 
 
 def test_home_names_every_site(monkeypatch, demo_url):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
-    app = run_page("pages/home.py")
+    app = run_page(HOME.script)
     for site in list_sites(url=demo_url):
         assert site.name in page_text(app)
 
 
+@pytest.fixture
+def hostile_clinic_url(demo_url, tmp_path) -> Iterator[str]:
+    """The demo clinic with a site for each hostile name and a hostile clinic name."""
+    path = tmp_path / "hostile.sqlite"
+    shutil.copy(demo_url.removeprefix("sqlite:///"), path)
+    url = f"sqlite:///{path}"
+    with get_engine(url).begin() as connection:
+        connection.execute(sa.text("DELETE FROM clinic_info WHERE key = 'clinic_name'"))
+        connection.execute(
+            sa.text("INSERT INTO clinic_info (key, value) VALUES ('clinic_name', :name)"),
+            {"name": HOSTILE_CLINIC_NAME},
+        )
+        first = connection.execute(sa.text("SELECT * FROM site ORDER BY id LIMIT 1")).mappings()
+        template = dict(first.one())
+        for number, name in enumerate(HOSTILE_SITE_NAMES):
+            row = {**template, "code": f"hostile-{number}", "name": name}
+            row.pop("id")
+            columns = ", ".join(row)
+            values = ", ".join(f":{column}" for column in row)
+            connection.execute(sa.text(f"INSERT INTO site ({columns}) VALUES ({values})"), row)
+    yield url
+    get_engine(url).dispose()
+
+
+def test_home_shows_names_from_the_database_as_text(monkeypatch, hostile_clinic_url):
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, hostile_clinic_url)
+    app = run_page(HOME.script)
+    assert_no_exception(app)
+    interpreted = [m.value for m in app.markdown] + [t.value for t in app.title]
+    interpreted += [h.value for h in app.subheader] + [c.value for c in app.caption]
+    shown_as_html = "\n".join(h.value for h in app.get("html"))
+    for name in [*HOSTILE_SITE_NAMES, HOSTILE_CLINIC_NAME]:
+        assert not any(name in text for text in interpreted), f"{name!r} given to markdown"
+        assert f"<bdi>{html.escape(name)}</bdi>" in shown_as_html
+    assert "<img" not in shown_as_html
+
+
 def test_database_down_shows_a_plain_message(monkeypatch):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, DATABASE_DOWN_URL)
-    app = run_page("pages/home.py")
+    app = run_page(HOME.script)
     assert_no_exception(app)
     assert len(app.error) == 1
     assert "cannot be reached" in app.error[0].value
@@ -120,7 +179,7 @@ def test_database_lost_later_in_a_page_shows_the_plain_message(monkeypatch, demo
         raise DatabaseUnavailable("connection reset by peer")
 
     monkeypatch.setattr(clinic, "list_sites", lost)
-    app = run_page("pages/home.py")
+    app = run_page(HOME.script)
     assert_no_exception(app)
     assert "cannot be reached" in app.error[0].value
 
@@ -148,7 +207,7 @@ def test_embedded_database_is_built_as_the_demo_once(monkeypatch, tmp_path):
         build_small_demo(url, builder=real_builder)
 
     monkeypatch.setattr(ketadash.demo, "build_demo_clinic", small_build)
-    first = run_page("pages/home.py")
+    first = run_page(HOME.script)
     second = run_page("pages/boosters.py")
     assert_no_exception(first)
     assert_no_exception(second)

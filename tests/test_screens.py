@@ -1,0 +1,63 @@
+"""The screen registry: every page script declared once, and who each screen is for."""
+
+from __future__ import annotations
+
+import pytest
+
+from ketadash.config import PROJECT_ROOT
+from ketadash.models import StaffRole
+from ketadash.screens import (
+    BOOSTERS,
+    HOME,
+    RECOVERY,
+    SCREENS,
+    SECTIONS,
+    THROUGHPUT,
+    TODAY,
+    WALL,
+    screen_at,
+    screens_in,
+)
+
+
+def test_every_page_script_is_declared_once():
+    scripts = sorted(f"pages/{path.name}" for path in (PROJECT_ROOT / "pages").glob("*.py"))
+    assert sorted(screen.script for screen in SCREENS) == scripts
+
+
+def test_titles_and_paths_are_unique():
+    assert len({screen.title for screen in SCREENS}) == len(SCREENS)
+    assert len({screen.url_path for screen in SCREENS}) == len(SCREENS)
+
+
+def test_home_is_the_only_screen_outside_the_sections():
+    assert [screen for screen in SCREENS if screen.section is None] == [HOME]
+    assert HOME.path == "/"
+    assert [screen for section in SECTIONS for screen in screens_in(section)] == list(SCREENS[1:])
+
+
+@pytest.mark.parametrize(
+    ("screen", "audience"),
+    [
+        (TODAY, set(StaffRole)),
+        (RECOVERY, set(StaffRole)),
+        (WALL, set(StaffRole)),
+        (BOOSTERS, {StaffRole.NURSE, StaffRole.LEAD}),
+        (THROUGHPUT, {StaffRole.LEAD}),
+    ],
+    ids=lambda value: getattr(value, "url_path", ""),
+)
+def test_each_screen_declares_who_may_see_it(screen, audience):
+    assert screen.audience == audience
+
+
+def test_only_the_wall_is_public():
+    assert [screen for screen in SCREENS if screen.public] == [WALL]
+
+
+def test_a_screen_is_found_by_its_address():
+    assert screen_at("/today") is TODAY
+    assert screen_at("wall") is WALL
+    assert screen_at("/") is HOME
+    with pytest.raises(KeyError):
+        screen_at("/nowhere")
