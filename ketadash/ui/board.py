@@ -479,7 +479,9 @@ def _session_label(s: BoardSession, board: Board) -> str:
     return f"{s.chair_name} · {when} · {s.patient_name} — {s.status.label}"
 
 
-def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -> None:
+def session_actions(
+    *, url: str, site: SiteChoice, staff: StaffMember | None, now: datetime
+) -> None:
     """Choose a patient, see what can be done now, do it.
 
     Forms come in the order of the work (questionnaire, vitals, then the step), and
@@ -488,7 +490,6 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
     """
     messages = st.container()
     _show_flash(messages)
-    now = utc_now()
     try:
         board = todays_board(url, site, now)
     except DatabaseUnavailable as error:
@@ -529,11 +530,11 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
     if status == S.CHECKED_IN:
         _start_form(url=url, session=session, staff=staff, board=board)
     if status == S.INFUSING:
-        _end_dose(url=url, session=session, staff=staff, board=board)
+        _end_dose(url=url, session=session, staff=staff, board=board, now=now)
     if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
         _ride_form(url=url, session=session, staff=staff, board=board)
     if status == S.RECOVERY:
-        _ready_form(url=url, session=session, staff=staff, board=board)
+        _ready_form(url=url, session=session, staff=staff, board=board, now=now)
     if status == S.READY:
         _step_button(url=url, session=session, staff=staff, step=Step.DISCHARGE)
     if status in (S.SCHEDULED, S.CHECKED_IN):
@@ -589,9 +590,11 @@ def _step_button(*, url: str, session: BoardSession, staff: StaffMember, step: S
         _take_step(url=url, session=session, staff=staff, step=step)
 
 
-def _end_dose(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+def _end_dose(
+    *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
+) -> None:
     """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
-    timer = dose_timer(session, utc_now(), board.settings)
+    timer = dose_timer(session, now, board.settings)
     minutes, planned = timer.minutes, timer.target
     early = minutes < planned
     confirmed = True
@@ -719,9 +722,10 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             )
 
 
-def _ready_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+def _ready_form(
+    *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
+) -> None:
     """The ready checklist from the ready gate, and the nurse's own confirmation."""
-    now = utc_now()
     gate = ready_gate(visit=session, settings=board.settings, now=now, steady_on_feet=True)
     _checklist(gate)
     with st.form(_form_key(f"ready-{session.session_id}")):
