@@ -1,0 +1,240 @@
+"""The gates, table-driven on hand-made visits: no database needed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ketadash.gates import (
+    as_sentences,
+    check_in_gate,
+    discharge_gate,
+    dose_plan,
+    dose_problems,
+    ready_gate,
+    start_checklist,
+    start_gate,
+)
+from ketadash.models import EscortException, Route, StaffRole, VitalsPhase
+from ketadash.models import SessionStatus as S
+from ketadash.settings import ClinicSettings
+from ketadash.visits import RideSnapshot
+from ketadash.vitals import Vitals
+from tests.utils.factories import minutes
+from tests.utils.visits import NINE, a_visit, reading
+
+SETTINGS = ClinicSettings()
+HIGH = Vitals(systolic=152, diastolic=95, heart_rate=80, spo2=98)
+LOW_SPO2 = Vitals(systolic=120, diastolic=80, heart_rate=70, spo2=85)
+
+CHECKED_IN = a_visit(
+    status=S.CHECKED_IN,
+    checked_in_at=NINE,
+    phq9_total=12,
+    phq9_item9=0,
+    baseline=reading(NINE + minutes(5), VitalsPhase.BEFORE),
+    weight_kg=70,
+)
+
+
+def _failing(gate) -> list[str]:
+    return [c.label for c in gate.checks if not c.ok]
+
+
+# --- check-in ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("elsewhere", "allowed"),
+    [(None, True), (("Chair 2", S.INFUSING), False), (("Chair 4", S.READY), False)],
+)
+def test_check_in_gate_one_visit_under_way_per_patient(elsewhere, allowed):
+    gate = check_in_gate(visit=a_visit(open_elsewhere=elsewhere))
+    assert gate.allowed is allowed
+    if not allowed:
+        assert elsewhere[0] in gate.reasons[0]
+
+
+# --- start ---------------------------------------------------------------------------------
+
+START_CASES = [
+    # (name, changes, start_gate keywords, failing check labels)
+    ("all done", {}, {}, []),
+    ("no PHQ-9", {"phq9_total": None}, {}, ["PHQ-9 and pre-infusion vitals taken at this visit"]),
+    ("no vitals", {"baseline": None}, {}, ["PHQ-9 and pre-infusion vitals taken at this visit"]),
+    ("under way elsewhere", {"open_elsewhere": ("Chair 3", S.RECOVERY)}, {},
+     ["No other visit under way"]),
+    ("second dose, nurse", {"doses_started_today": 1}, {"same_day_reason": "Mis-click earlier"},
+     ["A second dose today has a lead's reason"]),
+    ("second dose, lead, no words", {"doses_started_today": 1},
+     {"same_day_reason": "\u200b", "staff_role": StaffRole.LEAD},
+     ["A second dose today has a lead's reason"]),
+    ("second dose, lead with reason", {"doses_started_today": 1},
+     {"same_day_reason": "Mis-click earlier, no dose", "staff_role": StaffRole.LEAD}, []),
+    ("BP hold, no override", {"baseline": reading(NINE, VitalsPhase.BEFORE, HIGH)}, {},
+     ["Pre-infusion vitals within the hold limits, or an override"]),
+    ("BP hold, invisible override", {"baseline": reading(NINE, VitalsPhase.BEFORE, HIGH)},
+     {"hold_override_reason": "\u200b\u202e"},
+     ["Pre-infusion vitals within the hold limits, or an override"]),
+    ("BP hold, overridden", {"baseline": reading(NINE, VitalsPhase.BEFORE, HIGH)},
+     {"hold_override_reason": "Dr Patel approved"}, []),
+    ("low SpO2 holds", {"baseline": reading(NINE, VitalsPhase.BEFORE, LOW_SPO2)}, {},
+     ["Pre-infusion vitals within the hold limits, or an override"]),
+    ("tenfold dose", {}, {"given_mg": 350}, ["Dose matches the plan"]),
+    ("no weight for mg/kg", {"weight_kg": None}, {"weight_kg": None}, ["Dose matches the plan"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "keywords", "failing"),
+    [case[1:] for case in START_CASES],
+    ids=[case[0] for case in START_CASES],
+)
+def test_start_gate(changes, keywords, failing):
+    visit = replace(CHECKED_IN, **changes)
+    arguments = {"given_mg": 35, "weight_kg": visit.weight_kg, **keywords}
+    gate = start_gate(visit=visit, settings=SETTINGS, **arguments)
+    assert _failing(gate) == failing
+    assert gate.allowed is (not failing)
+
+
+def test_start_checklist_is_what_the_start_gate_checks_first():
+    visit = replace(CHECKED_IN, phq9_total=None)
+    checklist = start_checklist(visit=visit, settings=SETTINGS)
+    gate = start_gate(visit=visit, settings=SETTINGS, given_mg=35, weight_kg=70)
+    assert checklist.checks == gate.checks[: len(checklist.checks)]
+
+
+DOSE_CASES = [
+    # route, planned mg/kg, planned mg, given, weight, confirmed, previous weight, problem
+    (Route.IV, 0.5, None, 35, 70, False, None, None),
+    (Route.IV, 0.5, None, 38, 70, False, None, None),  # within 10%
+    (Route.IV, 0.5, None, 40, 70, False, None, "Check the dose: 40 mg is 0.57 mg/kg"),
+    (Route.IV, 0.5, None, 600, 70, False, None, "600 mg is not possible"),
+    (Route.IV, 0.5, None, 35, 700, False, None, "700 kg is not possible"),
+    (Route.IV, 0.5, None, None, 70, False, None, "Enter the dose given"),
+    (Route.IV, 0.5, None, 80, 160, False, 70, "160 kg is 129% from the last recorded 70 kg"),
+    (Route.IV, 0.5, None, 80, 160, True, 70, None),
+    (Route.IV, 0.5, None, 36, 72, False, 70, None),  # 3% change needs no confirmation
+    (Route.ESKETAMINE, None, 84, 84, None, False, None, None),
+    (Route.ESKETAMINE, None, 84, 56, None, False, None, "33% from the plan of 84 mg"),
+    (Route.ESKETAMINE, None, 84, 600, None, False, None, "600 mg is not possible"),
+    (Route.ESKETAMINE, None, 84, 500, None, False, None, "495% from the plan"),
+    (Route.ESKETAMINE, None, 84, 0.5, None, False, None, "not a number of devices"),
+    (Route.LOZENGE, None, 100, 100, None, False, None, None),
+    (Route.LOZENGE, None, 100, 1, None, False, None, "99% from the plan of 100 mg"),
+    (Route.IV, None, None, 35, 70, False, None, "no planned dose"),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "per_kg", "fixed", "given", "weight", "confirmed", "previous", "problem"),
+    DOSE_CASES,
+)
+def test_every_dose_is_checked_against_its_plan(
+    route, per_kg, fixed, given, weight, confirmed, previous, problem
+):
+    visit = replace(CHECKED_IN, route=route, dose_mg_per_kg=per_kg, dose_mg=fixed,
+                    weight_kg=weight, previous_weight_kg=previous)  # fmt: skip
+    problems = dose_problems(visit=visit, settings=SETTINGS, given_mg=given, weight_kg=weight,
+                             weight_confirmed=confirmed)  # fmt: skip
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(problem in p for p in problems), problems
+
+
+def test_dose_plan_explains_itself():
+    assert dose_plan(visit=CHECKED_IN, weight_kg=70).explained == "0.5 mg/kg at 70 kg = 35 mg"
+    esketamine = replace(CHECKED_IN, route=Route.ESKETAMINE, dose_mg_per_kg=None, dose_mg=56)
+    assert dose_plan(visit=esketamine, weight_kg=None).explained == "56 mg (2 devices of 28 mg)"
+
+
+# --- ready ---------------------------------------------------------------------------------
+
+RECOVERING = replace(
+    CHECKED_IN,
+    status=S.RECOVERY,
+    infusion_started_at=NINE + minutes(10),
+    infusion_ended_at=NINE + minutes(50),
+    latest=reading(NINE + minutes(85), VitalsPhase.AFTER),
+)
+
+READY_CASES = [
+    # (name, changes, minutes after nine, steady, failing)
+    ("all good", {}, 90, True, []),
+    ("too early", {}, 70, True, ["Recovery of at least 30 min"]),
+    ("not confirmed", {}, 90, None, ["Steady on feet and oriented (nurse confirms)"]),
+    ("stale reading", {}, 240, True, ["Recovery vitals within the last 15 min"]),
+    ("no recovery reading", {"latest": reading(NINE + minutes(40), VitalsPhase.DURING)}, 90, True,
+     ["Recovery vitals within the last 15 min"]),
+    ("danger", {"latest": reading(NINE + minutes(85), VitalsPhase.AFTER, LOW_SPO2)}, 90, True,
+     ["No danger in the last vitals"]),
+    ("not back to baseline",
+     {"latest": reading(NINE + minutes(85), VitalsPhase.AFTER,
+                        Vitals(systolic=160, diastolic=90, heart_rate=75, spo2=98))}, 90, True,
+     ["Vitals within 20% of pre-infusion"]),
+    ("side effects lingering", {"side_effects": (("dissociation", "moderate"),)}, 90, True,
+     ["Side effects settled"]),
+    ("mild side effects are fine", {"side_effects": (("nausea", "mild"),)}, 90, True, []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "at", "steady", "failing"),
+    [case[1:] for case in READY_CASES],
+    ids=[case[0] for case in READY_CASES],
+)
+def test_ready_gate(changes, at, steady, failing):
+    gate = ready_gate(visit=replace(RECOVERING, **changes), settings=SETTINGS,
+                      now=NINE + minutes(at), steady_on_feet=steady)  # fmt: skip
+    assert _failing(gate) == failing
+
+
+def test_ready_gate_says_how_long_is_left():
+    gate = ready_gate(visit=RECOVERING, settings=SETTINGS, now=NINE + minutes(62),
+                      steady_on_feet=True)  # fmt: skip
+    assert "12 of the 30 minutes of recovery this route needs; ready in 18 min" in gate.reasons[0]
+
+
+def test_esketamine_observation_counts_from_the_first_device():
+    esketamine = replace(RECOVERING, route=Route.ESKETAMINE, dose_mg_per_kg=None, dose_mg=56,
+                         latest=reading(NINE + minutes(128), VitalsPhase.AFTER))  # fmt: skip
+    # Ten minutes of devices, then 120 from the first device (09:10): ready at 11:10.
+    early = ready_gate(visit=esketamine, settings=SETTINGS, now=NINE + minutes(129),
+                       steady_on_feet=True)  # fmt: skip
+    assert _failing(early) == ["Observation of at least 120 min"]
+    on_time = ready_gate(visit=esketamine, settings=SETTINGS, now=NINE + minutes(130),
+                         steady_on_feet=True)  # fmt: skip
+    assert on_time.allowed
+
+
+# --- discharge -----------------------------------------------------------------------------
+
+RIDE = RideSnapshot(driver_name="Jo", driver_phone=None, relationship="partner",
+                    expected_pickup_at=None, arrived_at=None, version=1)  # fmt: skip
+ARRIVED = replace(RIDE, arrived_at=NINE + minutes(100), version=2)
+
+
+@pytest.mark.parametrize(
+    ("ride", "exception", "reason", "allowed"),
+    [
+        (None, None, None, False),
+        (RIDE, None, None, False),
+        (ARRIVED, None, None, True),
+        (None, EscortException.PERSON_COMING_LATER, None, False),
+        (None, EscortException.PERSON_COMING_LATER, "\u200b", False),
+        (None, EscortException.PERSON_COMING_LATER, "Her brother Sam, at 17:30", True),
+        (RIDE, EscortException.LEAD_APPROVED, "Lee Park approved a taxi with a carer", True),
+    ],
+)
+def test_discharge_gate_needs_an_escort_or_a_recorded_alternative(ride, exception, reason,
+                                                                  allowed):  # fmt: skip
+    visit = replace(RECOVERING, status=S.READY, ride=ride)
+    gate = discharge_gate(visit=visit, escort_exception=exception, reason=reason)
+    assert gate.allowed is allowed
+
+
+def test_reasons_read_as_sentences():
+    assert as_sentences(["record a PHQ-9", "Done."]) == "Record a PHQ-9. Done."
