@@ -181,7 +181,7 @@ def _timer_html(view: SessionView) -> str:
 def dose_text(s: BoardSession) -> str:
     """The plan, and once started the dose given: " · 0.5 mg/kg (35 mg given)"."""
     plan = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
-    if s.dose_mg:
+    if s.dose_mg and not s.dose_mg_per_kg:
         plan = f" · {s.dose_mg:g} mg"
         if s.route == Route.ESKETAMINE:
             plan += f" ({esketamine_devices(s.dose_mg)} devices)"
