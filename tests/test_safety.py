@@ -21,7 +21,6 @@ from ketadash.lifecycle import (
     StepNotAllowed,
     history_agrees,
     record_phq9,
-    record_ride,
     record_vitals,
     take_step,
     undo_last_step,
@@ -296,15 +295,21 @@ def test_invisible_reasons_are_refused_for_override_cancel_and_undo(db_url, clin
 # --- 8. ready needs a recent recovery reading ------------------------------------------------
 
 
-def test_ready_refused_on_a_three_hour_old_recovery_reading(db_url, clinic):
-    patient = make_patient(url=db_url, site_id=clinic.site_id)
-    session_id = make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
-    _checks_done(db_url, clinic, session_id, NINE)
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10), dose_mg=35,
+def _in_recovery(url, clinic, *, vitals_at: int) -> int:
+    """An IV dose from 09:10 to 09:50, one set of recovery vitals at ``vitals_at`` minutes."""
+    patient = make_patient(url=url, site_id=clinic.site_id)
+    session_id = make_session(url=url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
+    _checks_done(url, clinic, session_id, NINE)
+    _step(url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10), dose_mg=35,
           weight_kg=70)  # fmt: skip
-    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(50))
-    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
-                  now=NINE + minutes(60))  # fmt: skip
+    _step(url, clinic, session_id, Step.END_INFUSION, NINE + minutes(50))
+    record_vitals(url=url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
+                  now=NINE + minutes(vitals_at))  # fmt: skip
+    return session_id
+
+
+def test_ready_refused_on_a_three_hour_old_recovery_reading(db_url, clinic):
+    session_id = _in_recovery(db_url, clinic, vitals_at=60)
     later = NINE + minutes(240)
     with pytest.raises(StepNotAllowed, match="Record a set of recovery vitals now"):
         _step(db_url, clinic, session_id, Step.MARK_READY, later, steady_on_feet=True)
@@ -314,15 +319,7 @@ def test_ready_refused_on_a_three_hour_old_recovery_reading(db_url, clinic):
 
 
 def test_ready_needs_the_nurse_to_confirm_steady_on_feet(db_url, clinic):
-    patient = make_patient(url=db_url, site_id=clinic.site_id)
-    session_id = make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
-    _checks_done(db_url, clinic, session_id, NINE)
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(10), dose_mg=35,
-          weight_kg=70)  # fmt: skip
-    _step(db_url, clinic, session_id, Step.END_INFUSION, NINE + minutes(50))
-    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
-                  now=NINE + minutes(85))  # fmt: skip
+    session_id = _in_recovery(db_url, clinic, vitals_at=85)
     with pytest.raises(StepNotAllowed, match="steady on their feet"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
-    record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
-                expected_ride_version=None, driver_name="Jo", now=NINE + minutes(91))  # fmt: skip
+    _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90), steady_on_feet=True)
