@@ -1,4 +1,5 @@
-"""Command line: ``python -m ketadash migrate | demo | site | staff | settings | import``.
+"""Command line: ``python -m ketadash migrate | demo | site | staff | settings | import |
+display``.
 
 Every command takes ``--url`` (default: ``KETADASH_DATABASE_URL``) in any of the
 spellings ``database_url`` accepts. Only ``migrate`` and ``demo`` may create a
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--name", required=True)
     staff.add_argument("--role", required=True, help="nurse, lead or front_desk")
     staff.add_argument("--site", help="site code (default: works at every site)")
+    staff.add_argument("--email", help="the e-mail the clinic's sign-in gives them")
 
     settings = commands.add_parser(
         "settings", help="show a site's clinic settings, or override some (NAME=VALUE)"
@@ -88,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--sessions", type=Path, required=True)
     load.add_argument("--scores", type=Path)
     load.add_argument("--symptom-returns", type=Path)
+
+    display = commands.add_parser("display", help="register, list or revoke wall displays")
+    display.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    display.add_argument("--now", type=_moment, help=NOW_HELP)
+    display_actions = display.add_subparsers(dest="display_action", required=True)
+    display_add = display_actions.add_parser("add", help="register a display; prints its address")
+    display_add.add_argument("--site", required=True, help="site code")
+    display_add.add_argument("--name", required=True, help="e.g. 'Recovery TV'")
+    display_add.add_argument(
+        "--base-url", default="http://127.0.0.1:8501", help="the dashboard's address"
+    )
+    display_actions.add_parser("list", help="every display, revoked ones too")
+    display_revoke = display_actions.add_parser("revoke", help="blank a display's wall")
+    display_revoke.add_argument("id", type=int)
     return parser
 
 
@@ -122,8 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "staff":
             from ketadash.roster import ensure_staff
 
-            ensure_staff(url=url, name=args.name, role=args.role, site_code=args.site)
-            print(f"{args.name} ({args.role}) can now be chosen under Acting as")
+            staff_id = ensure_staff(url=url, name=args.name, role=args.role, site_code=args.site)
+            if args.email:
+                from ketadash.auth import set_staff_email
+
+                email = set_staff_email(url=url, staff_id=staff_id, email=args.email)
+                print(f"{args.name} ({args.role}) signs in as {email}")
+            else:
+                print(f"{args.name} ({args.role}) is on the staff list")
+        elif args.command == "display":
+            return _display(args=args, url=url)
         elif args.command == "settings":
             return _settings(
                 url=url, site_code=args.site, assignments=args.assignments, now=args.now
@@ -152,6 +176,34 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"{error}. Nothing was changed.", file=sys.stderr)
         return 1
+    return 0
+
+
+def _display(*, args: argparse.Namespace, url: str) -> int:
+    from ketadash import auth
+    from ketadash.clock import utc_now
+
+    now = args.now or utc_now()
+    if args.display_action == "add":
+        display_id, token = auth.register_display(
+            url=url, site_code=args.site, name=args.name, now=now
+        )
+        base = args.base_url.rstrip("/")
+        print(f"display {display_id} ({args.name}) registered. Open this address on the TV:")
+        print(f"{base}/wall?embed=true&display={token}")
+        print("The token is shown only now; revoke it with: python -m ketadash display revoke "
+              f"{display_id}")  # fmt: skip
+    elif args.display_action == "list":
+        for entry in auth.list_displays(url=url):
+            state = (
+                f"revoked {entry.revoked_at:%Y-%m-%d %H:%M} UTC" if entry.revoked_at else "active"
+            )
+            print(f"{entry.id}\t{entry.site_code}\t{entry.name}\t{state}")
+    elif not auth.revoke_display(url=url, display_id=args.id, now=now):
+        print(f"There is no display {args.id}. Nothing was changed.", file=sys.stderr)
+        return 1
+    else:
+        print(f"display {args.id} revoked: its wall blanks at its next refresh")
     return 0
 
 

@@ -187,11 +187,16 @@ class Chair(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("email", name="uq_staff_email"),)
+
     id: int | None = Field(default=None, primary_key=True)
     name: str
     role: StaffRole = Field(sa_column=_enum_column())
     site_id: int | None = Field(default=None, foreign_key="site.id", index=True)
     active: bool = True
+    # How the clinic's identity provider names them (stored lower-case): sign-in
+    # matches on it, and the role comes from this row, never from the page.
+    email: str | None = Field(default=None, sa_column=Column(String(254), nullable=True))
 
 
 class Patient(SQLModel, table=True):
@@ -406,6 +411,32 @@ class SiteSetting(SQLModel, table=True):
     value: str
     updated_at: datetime = Field(sa_column=_utc(nullable=False))
     updated_by: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class AccessLog(SQLModel, table=True):
+    """Append-only: who opened which patient's record, or exported data, and when."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc(nullable=False))
+    staff_id: int = Field(foreign_key="staff.id")
+    action: str = Field(sa_column=_enum_column(40))
+    session_id: int | None = Field(default=None, foreign_key="treatment_session.id")
+    patient_id: int | None = Field(default=None, foreign_key="patient.id")
+    detail: str | None = None
+
+
+class Display(SQLModel, table=True):
+    """A registered wall display: its token is kept only as a hash, and can be revoked."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    name: str
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc())
 
 
 class ClinicInfo(SQLModel, table=True):

@@ -211,6 +211,13 @@ class ClinicSettings:
         "deliberate confirmation before the dose is worked out from it.",
         source="inferred, to be checked by the clinic's physician (a typing slip doses wrongly)",
     )
+    idle_sign_out_minutes: int = setting(
+        15,
+        allowed=(2, 240),
+        unit="min",
+        help="A station with nobody using it signs out by itself after this long.",
+        source="issue 11 (the clinic's request); HIPAA 164.312(a)(2)(iii) automatic logoff",
+    )
 
     def min_recovery_minutes(self, route: Route | str) -> int:
         """The shortest recovery for a route: IV and esketamine differ."""
