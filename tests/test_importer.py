@@ -95,14 +95,14 @@ def test_valid_import_writes_every_row(db_url, files):
 
     assert (report.patients_added, report.sessions_added, report.scores_added) == (3, 5, 4)
     assert report.symptom_returns_added == 2
-    assert report.chairs_added == 1  # "Chair 7" is new at a known site
+    assert report.chairs_added == 0  # issue 6 item 16: chairs are added only when asked
     assert counts(db_url) == {
         "Patient": 3,
         "TreatmentSession": 5,
         "StatusChange": 13,
         "OutcomeScore": 4,
         "SymptomReturn": 2,
-        "Chair": 7,
+        "Chair": 6,
     }
     with read_session(db_url) as db:
         jordan = db.exec(select(Patient).where(Patient.mrn == "A-1001")).one()
@@ -506,7 +506,8 @@ def test_site_local_times_land_as_utc_across_daylight_saving(db_url, files):
     set_line(
         files["sessions"],
         7,
-        "EHR-5006,A-1003,main,,2025-11-03T09:00:00-05:00,iv,series,,0.5,,scheduled",
+        # A no-show, not a booking: a booking for a past day is a problem (issue 6 item 14).
+        "EHR-5006,A-1003,main,,2025-11-03T09:00:00-05:00,iv,series,,0.5,,no_show",
     )
     run_import(url=db_url, files=files)
 
