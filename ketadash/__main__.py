@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--sessions", type=Path, required=True)
     load.add_argument("--scores", type=Path)
     load.add_argument("--symptom-returns", type=Path)
+    load.add_argument("--add-chairs", action="store_true", help="add chairs the files name")
     return parser
 
 
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                     sessions=args.sessions,
                     scores=args.scores,
                     symptom_returns=args.symptom_returns,
+                    add_chairs=args.add_chairs,
                 )
             except ImportRejected as rejected:
                 print(rejected, file=sys.stderr)
