@@ -12,6 +12,7 @@ rules are described for clinic admins in the README (Importing a clinic's histor
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ketadash.clinic import DEMO_KEY
@@ -413,9 +414,11 @@ class _Table:
                         )
                     continue
                 cells = dict(zip(self.header, values, strict=False))
-                hidden = frozenset(
-                    column for column, value in cells.items() if has_hidden_characters(value)
-                )
+                hidden = _NONE
+                if not _plain("".join(values)):
+                    hidden = frozenset(
+                        column for column, value in cells.items() if has_hidden_characters(value)
+                    )
                 if hidden and problems is not None:
                     for column in self.header:
                         if column in hidden:
@@ -423,6 +426,17 @@ class _Table:
                                 RowProblem(self.file, line, _hidden_reason(column, cells[column]))
                             )
                 yield _Row(file=self.file, line=line, cells=cells, hidden=hidden)
+
+
+_NONE: frozenset[str] = frozenset()
+# The control characters has_hidden_characters finds in ASCII text: the fast path
+# for the usual cell, so a large file is not judged character by character in Python.
+_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain(text: str) -> bool:
+    """True when ``text`` certainly has no hidden characters (ASCII without controls)."""
+    return text.isascii() and _ASCII_HIDDEN.search(text) is None
 
 
 def _hidden_reason(column: str, value: str) -> str:
@@ -720,8 +734,14 @@ _WHOLE = re.compile(r"[+-]?\d+(\.0*)?")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
+@functools.lru_cache(maxsize=4096)
 def _enum_key(text: str) -> str:
     return re.sub(r"[\s_-]", "", text.lower())
+
+
+@functools.cache
+def _members(kind: type[E]) -> dict[str, E]:
+    return {_enum_key(member.value): member for member in kind}
 
 
 class _Cells:
@@ -772,8 +792,7 @@ class _Cells:
         if value is None:
             return None
         allowed = list(allowed or kind)
-        by_key = {_enum_key(member.value): member for member in kind}
-        member = by_key.get(_enum_key(value))
+        member = _members(kind).get(_enum_key(value))
         if member is None or member not in allowed:
             self.problem(f"{column} '{value}' is not one of: {', '.join(m.value for m in allowed)}")
             return None
@@ -1049,7 +1068,7 @@ def _care_flags(cells: _Cells) -> str | None:
     value = cells.text("care_flags", max_length=500)
     if value is None:
         return None
-    by_key = {_enum_key(flag.value): flag for flag in CareFlag}
+    by_key = _members(CareFlag)
     flags: list[str] = []
     for part in (part.strip() for part in value.split(";")):
         flag = by_key.get(_enum_key(part)) if part else None
@@ -1210,7 +1229,7 @@ def _status(cells: _Cells) -> SessionStatus | None:
     if value is None:
         return None
     allowed = ", ".join(status.value for status in IMPORTABLE_STATUSES)
-    member = {_enum_key(s.value): s for s in SessionStatus}.get(_enum_key(value))
+    member = _members(SessionStatus).get(_enum_key(value))
     if member is None:
         cells.problem(f"status '{value}' is not one of: {allowed}")
         return None
@@ -1634,26 +1653,71 @@ def _history(row: _SessionIn) -> list[tuple[SessionStatus, datetime]]:
 
 # --- writing: one short transaction of bulk inserts -------------------------------------
 
+_PATIENT_COLUMNS = ("id", "mrn", *_PATIENT_FIELDS)
+_SESSION_COLUMNS = (
+    "id",
+    "site_id",
+    "chair_id",
+    "patient_id",
+    "external_ref",
+    "scheduled_start",
+    "planned_minutes",
+    "route",
+    "kind",
+    "dose_mg_per_kg",
+    "dose_mg",
+    "given_dose_mg",
+    "status",
+    *(column for column, _status in STEP_COLUMNS),
+    CLOSED_AT,
+    "close_reason",
+    "version",
+)
+_STATUS_CHANGE_COLUMNS = (
+    "session_id",
+    "version",
+    "from_status",
+    "to_status",
+    "changed_at",
+    "reason",
+    "is_correction",
+)
+
 
 def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
-    chair_ids = _write_chairs(connection=connection, plan=plan, known=known)
+    chair_ids = {key: id_ for key, (id_, _name) in known.chairs.items()}
+    new_ids = _new_ids(connection=connection, table=Chair.__table__, count=len(plan.chairs))
+    chair_ids |= {
+        (site_id, key): id_ for (site_id, key, _, _), id_ in zip(plan.chairs, new_ids, strict=True)
+    }
+    _append(
+        connection=connection,
+        table=Chair.__table__,
+        columns=("id", "site_id", "name", "position", "active"),
+        rows=[
+            (id_, site_id, name, position, True)
+            for (site_id, _key, name, position), id_ in zip(plan.chairs, new_ids, strict=True)
+        ],
+    )
+
     patient_ids = {key: patient.id for key, patient in known.patients.items()}
-    patient_ids |= _insert_returning_ids(
+    new_ids = _new_ids(connection=connection, table=Patient.__table__, count=len(plan.new_patients))
+    patient_ids |= {row.key: id_ for row, id_ in zip(plan.new_patients, new_ids, strict=True)}
+    _append(
         connection=connection,
         table=Patient.__table__,
-        keyed_rows=(
+        columns=_PATIENT_COLUMNS,
+        rows=(
             (
-                row.key,
-                {
-                    "mrn": row.mrn,
-                    "first_name": row.first_name,
-                    "last_name": row.last_name,
-                    "date_of_birth": row.date_of_birth,
-                    "phone": row.phone,
-                    "display_alias": row.display_alias,
-                    "care_flags": row.care_flags or "",
-                    "home_site_id": row.home_site_id,
-                },
+                patient_ids[row.key],
+                row.mrn,
+                row.first_name,
+                row.last_name,
+                row.date_of_birth,
+                row.phone,
+                row.display_alias,
+                row.care_flags or "",
+                row.home_site_id,
             )
             for row in plan.new_patients
         ),
@@ -1667,6 +1731,7 @@ def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
         )
         for chunk in _chunks(plan.patient_updates, _WRITE_CHUNK):
             connection.execute(statement, chunk)
+
     session_ids = {key: session.id for key, session in known.sessions.items()}
     session_ids |= _write_sessions(
         connection=connection, plan=plan, chair_ids=chair_ids, patient_ids=patient_ids
@@ -1679,24 +1744,6 @@ def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
     )
 
 
-def _write_chairs(
-    *, connection: Connection, plan: _Plan, known: _Known
-) -> dict[tuple[int, str], int]:
-    chair_ids = {key: id_ for key, (id_, _name) in known.chairs.items()}
-    chair_ids |= _insert_returning_ids(
-        connection=connection,
-        table=Chair.__table__,
-        keyed_rows=(
-            (
-                (site_id, key),
-                {"site_id": site_id, "name": name, "position": position, "active": True},
-            )
-            for site_id, key, name, position in plan.chairs
-        ),
-    )
-    return chair_ids
-
-
 def _write_sessions(
     *,
     connection: Connection,
@@ -1704,68 +1751,54 @@ def _write_sessions(
     chair_ids: dict[tuple[int, str], int],
     patient_ids: dict[str, int],
 ) -> dict[str, int]:
-    session_ids: dict[str, int] = {}
-    for chunk in _chunks(plan.new_sessions, _WRITE_CHUNK):
-        ids = _insert_returning_ids(
-            connection=connection,
-            table=TreatmentSession.__table__,
-            keyed_rows=((row.key, _session_values(row, chair_ids, patient_ids)) for row in chunk),
-        )
-        session_ids |= ids
-        changes = []
-        for row in chunk:
-            previous = SessionStatus.SCHEDULED
-            for version, (status, moment) in enumerate(_history(row), start=2):
-                changes.append(
-                    (
-                        ids[row.key],
-                        version,
-                        previous.value,
-                        status.value,
-                        moment,
-                        IMPORT_REASON,
-                        False,
-                    )
-                )
-                previous = status
-        _append(
-            connection=connection,
-            table=StatusChange.__table__,
-            columns=(
-                "session_id",
-                "version",
-                "from_status",
-                "to_status",
-                "changed_at",
-                "reason",
-                "is_correction",
-            ),
-            rows=changes,
-        )
+    table = TreatmentSession.__table__
+    new_ids = _new_ids(connection=connection, table=table, count=len(plan.new_sessions))
+    session_ids = {row.key: id_ for row, id_ in zip(plan.new_sessions, new_ids, strict=True)}
+    _append(
+        connection=connection,
+        table=table,
+        columns=_SESSION_COLUMNS,
+        rows=(
+            (
+                session_ids[row.key],
+                row.site.id,
+                chair_ids[(row.site.id, row.chair_key)] if row.chair_key else None,
+                patient_ids[row.mrn_key],
+                row.ref,
+                row.scheduled_start,
+                row.planned_minutes,
+                row.route.value,
+                row.kind.value,
+                row.dose_mg_per_kg,
+                row.dose_mg,
+                row.given_dose_mg,
+                row.status.value,
+                *(row.steps.get(column) for column, _status in STEP_COLUMNS),
+                row.closed_at,
+                row.close_reason,
+                1 + len(_history(row)),
+            )
+            for row in plan.new_sessions
+        ),
+    )
+    _append(
+        connection=connection,
+        table=StatusChange.__table__,
+        columns=_STATUS_CHANGE_COLUMNS,
+        rows=(
+            change
+            for row in plan.new_sessions
+            for change in _status_changes(row=row, session_id=session_ids[row.key])
+        ),
+    )
     return session_ids
 
 
-def _session_values(
-    row: _SessionIn, chair_ids: dict[tuple[int, str], int], patient_ids: dict[str, int]
-) -> dict[str, Any]:
-    return {
-        "site_id": row.site.id,
-        "chair_id": chair_ids[(row.site.id, row.chair_key)] if row.chair_key else None,
-        "patient_id": patient_ids[row.mrn_key],
-        "external_ref": row.ref,
-        "scheduled_start": row.scheduled_start,
-        "planned_minutes": row.planned_minutes,
-        "route": row.route.value,
-        "kind": row.kind.value,
-        "dose_mg_per_kg": row.dose_mg_per_kg,
-        "dose_mg": row.dose_mg,
-        "given_dose_mg": row.given_dose_mg,
-        "status": row.status.value,
-        **{column: row.steps.get(column) for column, _status in STEP_COLUMNS},
-        "closed_at": row.closed_at,
-        "close_reason": row.close_reason,
-        "version": 1 + len(_history(row)),
-    }
+def _status_changes(*, row: _SessionIn, session_id: int) -> Iterator[tuple]:
+    previous = SessionStatus.SCHEDULED
+    for version, (status, moment) in enumerate(_history(row), start=2):
+        yield (session_id, version, previous.value, status.value, moment, IMPORT_REASON, False)
+        previous = status
 
 
 def _write_scores(
@@ -1804,30 +1837,51 @@ def _write_symptom_returns(
     )
 
 
-def _insert_returning_ids(
-    *, connection: Connection, table: Table, keyed_rows: Iterable[tuple[Any, dict[str, Any]]]
-) -> dict[Any, int]:
-    """Insert the rows in batches; the new id of each, by its key."""
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids: dict[Any, int] = {}
-    for chunk in _chunks(keyed_rows, _WRITE_CHUNK):
-        result = connection.execute(statement, [values for _key, values in chunk])
-        for (key, _values), (id_,) in zip(chunk, result, strict=True):
-            ids[key] = id_
-    return ids
+def _new_ids(*, connection: Connection, table: Table, count: int) -> list[int]:
+    """``count`` ids for new rows of ``table``, taken inside the write transaction.
+
+    PostgreSQL hands them out from the table's sequence (safe beside other writers);
+    on SQLite the transaction holds the write lock, so the ids after the largest are free.
+    """
+    if not count:
+        return []
+    if connection.dialect.name == "postgresql":
+        query = (
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            f"FROM generate_series(1, {count:d})"
+        )
+        return sorted(id_ for (id_,) in connection.exec_driver_sql(query))
+    largest = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
+    return list(range(largest + 1, largest + 1 + count))
 
 
 def _append(
     *, connection: Connection, table: Table, columns: tuple[str, ...], rows: Iterable[tuple]
 ) -> None:
-    """Append rows that nothing refers back to: COPY on PostgreSQL, else executemany."""
+    """Append rows in bulk: COPY on PostgreSQL, else the driver's executemany, in chunks.
+
+    Values pass through each column's own type (UTCDateTime among them) exactly as
+    SQLAlchemy would store them; only the per-row statement overhead is skipped.
+    """
+    raw = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         names = ", ".join(f'"{name}"' for name in columns)
-        raw = connection.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    statement = insert(table)
-    for chunk in _chunks(rows, _WRITE_CHUNK):
-        connection.execute(statement, [dict(zip(columns, row, strict=True)) for row in chunk])
+    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in columns]
+    converting = [(n, p) for n, p in enumerate(processors) if p is not None]
+    names = ", ".join(f'"{name}"' for name in columns)
+    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+    cursor = raw.cursor()
+    try:
+        for chunk in _chunks(rows, _WRITE_CHUNK):
+            if converting:
+                chunk = [list(row) for row in chunk]
+                for row in chunk:
+                    for n, process in converting:
+                        row[n] = process(row[n])
+            cursor.executemany(statement, chunk)
+    finally:
+        cursor.close()
