@@ -402,16 +402,15 @@ class _Table:
                 values = [cell.strip() for cell in record]
                 if not any(values):
                     continue
-                if any(values[width:]):
-                    if problems is not None:
-                        filled = max(n for n, value in enumerate(values, start=1) if value)
-                        problems.append(
-                            RowProblem(
-                                self.file,
-                                line,
-                                f"has {filled} values but line 1 names {width} columns",
-                            )
+                # A row too wide is still read for its references (problems is None),
+                # so that they are not reported again where another file refers to them.
+                if any(values[width:]) and problems is not None:
+                    filled = max(n for n, value in enumerate(values, start=1) if value)
+                    problems.append(
+                        RowProblem(
+                            self.file, line, f"has {filled} values but line 1 names {width} columns"
                         )
+                    )
                     continue
                 cells = dict(zip(self.header, values, strict=False))
                 hidden = _NONE
