@@ -62,6 +62,7 @@ IMPORTABLE_STATUSES = tuple(
 
 # Each step time and the state the session entered at that moment, in lifecycle order.
 STEP_COLUMNS = tuple((stamp, status) for status, stamp in STAMP_OF_STATUS.items())
+CHECKED_IN_AT = TRANSITIONS[Step.CHECK_IN].stamp
 # When a cancelled or no-show session closed: the column those two steps stamp.
 CLOSED_AT = TRANSITIONS[Step.CANCEL].stamp
 # As in the dashboard, a session is cancelled before its dose starts: it carries at
@@ -1307,21 +1308,21 @@ def _check_steps(
     cells.not_future(CLOSED_AT, closed_at, now=now)
     if cells.count > before:
         return None
-    if "checked_in_at" in steps:
-        checked_in = steps["checked_in_at"]
+    if CHECKED_IN_AT in steps:
+        checked_in = steps[CHECKED_IN_AT]
         if checked_in < scheduled_start - CHECK_IN_EARLY:
             cells.problem(
-                f"checked_in_at '{cells.row.cells['checked_in_at']}' is more than "
+                f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
                 f"{_hours(CHECK_IN_EARLY)} before scheduled_start: check the date"
             )
         elif checked_in > scheduled_start + CHECK_IN_LATE:
             cells.problem(
-                f"checked_in_at '{cells.row.cells['checked_in_at']}' is more than "
+                f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
                 f"{_hours(CHECK_IN_LATE)} after scheduled_start: check the date"
             )
         elif steps[given[-1]] - checked_in > LONGEST_VISIT:
             cells.problem(
-                f"{given[-1]} is more than {_hours(LONGEST_VISIT)} after checked_in_at: "
+                f"{given[-1]} is more than {_hours(LONGEST_VISIT)} after {CHECKED_IN_AT}: "
                 "a visit lasts hours; check the date"
             )
     if status is SessionStatus.SCHEDULED:
