@@ -81,8 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--now", type=_moment, help=NOW_HELP)
     settings.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
 
-    # --now for import: wire it (`load.add_argument("--now", type=_moment, help=NOW_HELP)` and
-    # `now=args.now` in main) once import_files takes `now=` (issue 6 items 3 and 14).
     load = commands.add_parser("import", help="load patients and sessions from CSV files")
     # Required: real patients must never land in the embedded demo by default.
     load.add_argument("--url", required=True, help="the clinic's database URL")
@@ -90,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--sessions", type=Path, required=True)
     load.add_argument("--scores", type=Path)
     load.add_argument("--symptom-returns", type=Path)
+    load.add_argument("--add-chairs", action="store_true", help="add chairs the files name")
+    # Future dates and plausibility are judged against this moment (issue 6 items 3 and 14).
+    load.add_argument("--now", type=_moment, help=NOW_HELP)
 
     display = commands.add_parser("display", help="register, list or revoke wall displays")
     display.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                     sessions=args.sessions,
                     scores=args.scores,
                     symptom_returns=args.symptom_returns,
+                    add_chairs=args.add_chairs,
+                    now=args.now,
                 )
             except ImportRejected as rejected:
                 print(rejected, file=sys.stderr)

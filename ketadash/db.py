@@ -55,6 +55,18 @@ class NoClinicDatabase(ValueError):
         self.url = url
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """Another writer (a large import) held the database past the busy timeout."""
+
+    def __init__(self, detail: str = "") -> None:
+        RuntimeError.__init__(
+            self,
+            "The clinic database is busy; try again in a moment. Anything you were saving "
+            "was not saved.",
+        )
+        self.detail = detail
+
+
 def database_url(url: str | None = None) -> str:
     """``url`` if given, else the configured one, spelt as SQLAlchemy needs it.
 
@@ -174,6 +186,8 @@ def write_session(url: str | None = None) -> Iterator[Session]:
         with Session(engine) as db, db.begin():
             yield db
     except OperationalError as error:
+        if "database is locked" in str(error.orig):
+            raise DatabaseBusy(str(error)) from error
         raise DatabaseUnavailable(str(error)) from error
     except DBAPIError as error:
         if error.connection_invalidated:

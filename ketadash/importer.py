@@ -1,30 +1,36 @@
 """Bring a clinic's history in from CSV files: patients, sessions, scores, symptom returns.
 
-Rows are keyed by the clinic's own references (MRN, session reference), so the
-same files can be imported again without adding anything twice. Every row of
-every file is checked before anything is written, and everything is written in
-one transaction: an import either lands whole or not at all. The format is
-described for clinic admins in the README (Importing a clinic's history).
+Rows are keyed by the clinic's own references (MRN, session reference), matched
+ignoring case and surrounding spaces, so the same files can be imported again
+without adding anything twice. Every row of every file is checked first, with
+read-only queries that never take the write lock, so nurses keep saving while a
+large import is checked. Then everything is written in one short transaction of
+bulk inserts: an import either lands whole or not at all. The format and the
+rules are described for clinic admins in the README (Importing a clinic's history).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from itertools import pairwise
+from itertools import islice, pairwise
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ketadash.clinic import DEMO_KEY
+from ketadash.clock import local_today, utc_now
 from ketadash.config import normalise_url
-from ketadash.db import has_schema, migrate, write_session
+from ketadash.db import has_schema, migrate, read_session, write_session
 from ketadash.models import (
     CareFlag,
     Chair,
@@ -41,25 +47,28 @@ from ketadash.models import (
     TreatmentSession,
 )
 from ketadash.settings import load_clinic_settings
+from ketadash.text import clean_text, has_hidden_characters
+from ketadash.vocabulary import CLOSED_STATUSES, STAMP_OF_STATUS, TRANSITIONS, Step
 
 IMPORT_REASON = "imported"
 
 # The states a session can be imported in: the final states of history and
 # future bookings. A session under way belongs to the monitoring room's board.
-IMPORTABLE_STATUSES = (
-    SessionStatus.SCHEDULED,
-    SessionStatus.DISCHARGED,
-    SessionStatus.CANCELLED,
-    SessionStatus.NO_SHOW,
+IMPORTABLE_STATUSES = tuple(
+    status
+    for status in SessionStatus
+    if status is SessionStatus.SCHEDULED or status in CLOSED_STATUSES
 )
 
-# Each step time and the state the session entered at that moment, in order.
-STEP_COLUMNS = (
-    ("checked_in_at", SessionStatus.CHECKED_IN),
-    ("infusion_started_at", SessionStatus.INFUSING),
-    ("infusion_ended_at", SessionStatus.RECOVERY),
-    ("ready_at", SessionStatus.READY),
-    ("discharged_at", SessionStatus.DISCHARGED),
+# Each step time and the state the session entered at that moment, in lifecycle order.
+STEP_COLUMNS = tuple((stamp, status) for status, stamp in STAMP_OF_STATUS.items())
+CHECKED_IN_AT = TRANSITIONS[Step.CHECK_IN].stamp
+# When a cancelled or no-show session closed: the column those two steps stamp.
+CLOSED_AT = TRANSITIONS[Step.CANCEL].stamp
+# As in the dashboard, a session is cancelled before its dose starts: it carries at
+# most the stamps of the states a cancel may leave.
+CANCELLED_STAMPS = tuple(
+    column for column, status in STEP_COLUMNS if status in TRANSITIONS[Step.CANCEL].sources
 )
 
 SCORE_RANGES = {
@@ -74,9 +83,62 @@ DOSE_MG_PER_KG_RANGE = (0.01, 3.0)
 DOSE_MG_RANGE = (1.0, 500.0)
 PLANNED_MINUTES_RANGE = (5, 480)
 
-_QUERY_CHUNK = 500
+# --- plausibility: what a typing slip looks like (README, Importing: Plausibility) ---
+# These catch typos in an export, not clinical limits, so they are not clinic settings.
+#
+# Clocks of the exporting system and of this server may differ by a few minutes;
+# anything later than that is in the future, and a record of the future is a typo.
+CLOCK_SKEW = timedelta(minutes=5)
+# Every date and time lies in these years: beyond them is a typo (9999, 0001) and
+# would overflow on its way to UTC.
+YEAR_RANGE = (1900, 2100)
+# Patients are adults or older adolescents: a birth date giving an age under 16
+# is almost always a mistyped year (2016 for 1961), one over 120 a mistyped century.
+YOUNGEST_PATIENT_YEARS = 16
+OLDEST_PATIENT_YEARS = 120
+# A patient checks in on the day of the visit: not more than a day before the
+# booked time, nor more than half a day after it.
+CHECK_IN_EARLY = timedelta(hours=24)
+CHECK_IN_LATE = timedelta(hours=12)
+# A visit lasts hours (esketamine: at least 2 h of observation), never more than a day.
+LONGEST_VISIT = timedelta(hours=24)
+
+_QUERY_CHUNK = 1000
+_WRITE_CHUNK = 5000
 
 K = TypeVar("K", str, int)
+T = TypeVar("T")
+
+
+def _key(reference: str) -> str:
+    """How references match: MRN, site code, chair name and session_ref ignore case
+    and surrounding spaces (``a-1001 `` is ``A-1001``)."""
+    return reference.strip().casefold()
+
+
+def shown(text: str) -> str:
+    """``text`` with every control or invisible character written as an escape
+    (``\\u202e``), so a message can be printed or shown without being turned around."""
+    if not has_hidden_characters(text):
+        return text
+    return "".join(_escape(ch) if has_hidden_characters(ch) else ch for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+_CONTROL_NAMES = {0x00: "NUL", 0x1B: "ESCAPE (terminal control)", 0x7F: "DELETE"}
+
+
+def _character_names(text: str) -> str:
+    hidden = dict.fromkeys(ch for ch in text if has_hidden_characters(ch))
+    names = [
+        f"U+{ord(ch):04X} {unicodedata.name(ch, '') or _CONTROL_NAMES.get(ord(ch), 'control')}"
+        for ch in hidden
+    ]
+    return ", ".join(names)
 
 
 # --- what an import says ----------------------------------------------------------
@@ -92,8 +154,8 @@ class RowProblem:
 
     def __str__(self) -> str:
         if self.line == 0:
-            return f"{self.file}: {self.reason}"
-        return f"{self.file} line {self.line}: {self.reason}"
+            return shown(f"{self.file}: {self.reason}")
+        return shown(f"{self.file} line {self.line}: {self.reason}")
 
 
 class ImportRejected(Exception):
@@ -109,10 +171,15 @@ class ImportRejected(Exception):
         super().__init__("\n".join([heading, *(str(problem) for problem in self.problems)]))
 
 
+# How many differing session references the summary names before "and N more".
+_DIFFERING_SHOWN = 10
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImportReport:
     """What an import changed. ``sessions_differing`` counts already-imported sessions
-    whose row in the file no longer matches the database; they were left as they are."""
+    whose row in the file no longer matches the database (``differing_session_refs``
+    names them); they were left as they are."""
 
     patients_added: int = 0
     patients_updated: int = 0
@@ -126,6 +193,7 @@ class ImportReport:
     scores_unchanged: int = 0
     symptom_returns_added: int = 0
     symptom_returns_unchanged: int = 0
+    differing_session_refs: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         text = (
@@ -134,17 +202,38 @@ class ImportReport:
             f"sessions {self.sessions_added} added ({self.status_changes_added} status changes), "
             f"{self.sessions_unchanged} already there; scores {self.scores_added} added, "
             f"{self.scores_unchanged} already there; symptom returns "
-            f"{self.symptom_returns_added} added, {self.symptom_returns_unchanged} already there"
+            f"{self.symptom_returns_added} added, {self.symptom_returns_unchanged} already there."
         )
         if self.sessions_differing:
+            refs = ", ".join(self.differing_session_refs[:_DIFFERING_SHOWN])
+            more = self.sessions_differing - min(_DIFFERING_SHOWN, self.sessions_differing)
+            if more:
+                refs += f" and {more} more"
+            one = self.sessions_differing == 1
             text += (
-                f"; {self.sessions_differing} already-imported sessions differ from the file "
-                "and were left as they are (correct them in the dashboard)"
+                f"\n{self.sessions_differing} already-imported session{'' if one else 's'} "
+                f"differ{'s' if one else ''} from the file and {'was' if one else 'were'} "
+                f"left as stored ({refs}): an import never changes a session it has "
+                "written. A booking that changed can be cancelled on the board on its day "
+                "and imported again under a new session_ref; a past session keeps what "
+                "was first imported."
             )
-        return text + "."
+        return shown(text)
 
 
-# --- the entry points ------------------------------------------------------------
+class _Tally:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.differing: list[str] = []
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+    def report(self) -> ImportReport:
+        return ImportReport(**self.counts, differing_session_refs=tuple(self.differing))
+
+
+# --- the entry point ------------------------------------------------------------
 
 
 def import_files(
@@ -154,14 +243,21 @@ def import_files(
     sessions: Path,
     scores: Path | None = None,
     symptom_returns: Path | None = None,
+    add_chairs: bool = False,
+    now: datetime | None = None,
 ) -> ImportReport:
     """Check every row of the files, then write them all in one transaction.
 
-    Raises ImportRejected, having written nothing, if any row has a problem.
-    Idempotent: importing the same files again adds nothing. Sites must exist
-    already (see ``ensure_site``); unknown chairs at a known site are added.
+    Raises ImportRejected, having written nothing, if any row has a problem. Checking
+    reads the database without the write lock; the write lock is held only while the
+    rows are written (DatabaseBusy if another writer holds it past the busy timeout).
+    Idempotent: importing the same files again adds nothing. Sites must exist already
+    (see ``ensure_site``); a chair name unknown at its site is a problem unless
+    ``add_chairs``. ``now`` (default: the clock, read once) is what "in the future"
+    and "a past day" are judged against.
     """
     url = normalise_url(url)
+    now = (utc_now() if now is None else now).astimezone(UTC)
     problems: list[RowProblem] = []
     tables = _Tables(
         patients=_read_table(path=patients, columns=PATIENT_COLUMNS, problems=problems),
@@ -177,8 +273,9 @@ def import_files(
     )
     if not has_schema(url):
         migrate(url)
-    with write_session(url) as db:
-        if db.get(ClinicInfo, DEMO_KEY) is not None:
+    with read_session(url) as db:
+        connection = db.connection()
+        if connection.execute(select(ClinicInfo.key).where(ClinicInfo.key == DEMO_KEY)).first():
             raise ImportRejected(
                 [
                     RowProblem(
@@ -189,11 +286,33 @@ def import_files(
                     )
                 ]
             )
-        known = _Known.load(db=db, tables=tables)
-        rows = _check(tables=tables, known=known, problems=problems)
+        known = _Known.load(connection=connection, tables=tables)
+        known.planned_minutes = {
+            site.id: load_clinic_settings(db=db, site_id=site.id).planned_infusion_minutes
+            for site in known.sites.values()
+        }
+        rows = _check(tables=tables, known=known, add_chairs=add_chairs, now=now, problems=problems)
         if problems:
             raise ImportRejected(problems)
-        return _write(db=db, rows=rows, known=known)
+        plan = _plan(connection=connection, rows=rows, known=known)
+    try:
+        with write_session(url) as db:
+            _write(connection=db.connection(), plan=plan, known=known)
+    except IntegrityError as error:
+        # Another import (or a person) added one of these keys between the check and
+        # the write: the transaction rolled back whole, so running again is safe.
+        raise ImportRejected(
+            [
+                RowProblem(
+                    file=sessions.name,
+                    line=0,
+                    reason="the database changed while the files were being checked "
+                    "(another import at the same time?); nothing was written, run the "
+                    f"import again ({type(error.orig).__name__})",
+                )
+            ]
+        ) from error
+    return plan.tally.report()
 
 
 # --- reading the files --------------------------------------------------------------
@@ -203,6 +322,9 @@ def import_files(
 class _Columns:
     required: tuple[str, ...]
     optional: tuple[str, ...]
+    # Reference columns whose values are gathered before any row is checked, so that
+    # one query finds what the database already holds.
+    keys: tuple[str, ...] = ()
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -212,6 +334,7 @@ class _Columns:
 PATIENT_COLUMNS = _Columns(
     required=("mrn", "first_name", "last_name"),
     optional=("date_of_birth", "phone", "display_alias", "care_flags", "home_site"),
+    keys=("mrn",),
 )
 SESSION_COLUMNS = _Columns(
     required=(
@@ -229,31 +352,98 @@ SESSION_COLUMNS = _Columns(
         "planned_minutes",
         "dose_mg",
         *(column for column, _status in STEP_COLUMNS),
-        "closed_at",
+        CLOSED_AT,
         "close_reason",
     ),
+    keys=("session_ref", "mrn"),
 )
 SCORE_COLUMNS = _Columns(
     required=("mrn", "instrument", "taken_at", "total"),
     optional=("item9", "session_ref"),
+    keys=("session_ref", "mrn"),
 )
-SYMPTOM_RETURN_COLUMNS = _Columns(required=("mrn", "reported_on"), optional=("note",))
+SYMPTOM_RETURN_COLUMNS = _Columns(
+    required=("mrn", "reported_on"), optional=("note",), keys=("mrn",)
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Row:
     file: str
     line: int
     cells: dict[str, str]
+    # Columns whose cell holds a control or invisible character: reported once when
+    # read, then treated as unreadable (never stored, never echoed).
+    hidden: frozenset[str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Table:
+    """One CSV file, read twice: once for its references, once row by row to check
+    them, so that a large file is never held in memory as text."""
+
+    path: Path
     file: str
-    rows: list[_Row]
-    # False when the file or its header has problems: its rows were not read,
+    header: list[str]
+    # False when the file or its header has problems: its rows are not read,
     # so other files' references to it cannot be checked either.
     usable: bool
+    # The matching keys (see _key) of each reference column, over all rows.
+    keys: dict[str, set[str]] = field(default_factory=dict)
+
+    def rows(self, problems: list[RowProblem] | None) -> Iterator[_Row]:
+        """Every non-blank row; with ``problems``, a row's shape problems are reported."""
+        if not self.usable:
+            return
+        width = len(self.header)
+        with self.path.open(encoding="utf-8-sig", newline="") as handle:
+            for line, record in _records(handle=handle, file=self.file, problems=problems):
+                if line == 1:
+                    continue
+                values = [cell.strip() for cell in record]
+                if not any(values):
+                    continue
+                # A row too wide is still read for its references (problems is None),
+                # so that they are not reported again where another file refers to them.
+                if any(values[width:]) and problems is not None:
+                    filled = max(n for n, value in enumerate(values, start=1) if value)
+                    problems.append(
+                        RowProblem(
+                            self.file, line, f"has {filled} values but line 1 names {width} columns"
+                        )
+                    )
+                    continue
+                cells = dict(zip(self.header, values, strict=False))
+                hidden = _NONE
+                if not _plain("".join(values)):
+                    hidden = frozenset(
+                        column for column, value in cells.items() if has_hidden_characters(value)
+                    )
+                if hidden and problems is not None:
+                    for column in self.header:
+                        if column in hidden:
+                            problems.append(
+                                RowProblem(self.file, line, _hidden_reason(column, cells[column]))
+                            )
+                yield _Row(file=self.file, line=line, cells=cells, hidden=hidden)
+
+
+_NONE: frozenset[str] = frozenset()
+# The control characters has_hidden_characters finds in ASCII text: the fast path
+# for the usual cell, so a large file is not judged character by character in Python.
+_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain(text: str) -> bool:
+    """True when ``text`` certainly has no hidden characters (ASCII without controls)."""
+    return text.isascii() and _ASCII_HIDDEN.search(text) is None
+
+
+def _hidden_reason(column: str, value: str) -> str:
+    return (
+        f"{column} '{shown(value)}' holds a control or invisible character "
+        f"({_character_names(value)}), which is never stored: retype the cell"
+    )
 
 
 @dataclass(frozen=True)
@@ -266,33 +456,43 @@ class _Tables:
 
 def _read_table(*, path: Path, columns: _Columns, problems: list[RowProblem]) -> _Table:
     name = path.name
-    unusable = _Table(file=name, rows=[], usable=False)
+    unusable = _Table(path=path, file=name, header=[], usable=False)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            records = list(_records(handle=handle, file=name, problems=problems))
+            first = next(_records(handle=handle, file=name, problems=problems), None)
     except FileNotFoundError:
         problems.append(RowProblem(name, 0, f"file not found: {path}"))
         return unusable
     except UnicodeDecodeError:
-        problems.append(
-            RowProblem(name, 0, "is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'")
-        )
+        problems.append(RowProblem(name, 0, _NOT_UTF8))
         return unusable
-    if not records or not any(cell.strip() for cell in records[0][1]):
-        problems.append(RowProblem(name, 1, "the file is empty; line 1 must name the columns"))
+    if first is None or not any(cell.strip() for cell in first[1]):
+        if first is not None or not any(p.file == name for p in problems):
+            problems.append(RowProblem(name, 1, "the file is empty; line 1 must name the columns"))
         return unusable
 
-    header = [cell.strip().lower() for cell in records[0][1]]
+    header = [cell.strip().lower() for cell in first[1]]
+    # Excel saves a column that once held something as an empty header cell at the
+    # end of line 1: such trailing columns are ignored (their cells must be blank).
+    while header and not header[-1]:
+        header.pop()
     before = len(problems)
     if len(header) == 1 and ";" in header[0]:
         problems.append(RowProblem(name, 1, "the columns must be separated by commas, not ';'"))
+        return unusable
+    for number, column in enumerate(header, start=1):
+        if has_hidden_characters(column):
+            problems.append(RowProblem(name, 1, _hidden_reason(f"column {number}", column)))
+        elif not column:
+            problems.append(RowProblem(name, 1, f"column {number} has no name"))
+    if len(problems) > before:
         return unusable
     missing = [column for column in columns.required if column not in header]
     if missing:
         problems.append(RowProblem(name, 1, f"missing required column(s): {', '.join(missing)}"))
     for column in sorted({c for c in header if header.count(c) > 1}):
         problems.append(RowProblem(name, 1, f"column '{column}' appears more than once"))
-    unknown = [column for column in header if column and column not in columns.all]
+    unknown = [column for column in header if column not in columns.all]
     if unknown:
         problems.append(
             RowProblem(
@@ -305,27 +505,25 @@ def _read_table(*, path: Path, columns: _Columns, problems: list[RowProblem]) ->
     if len(problems) > before:
         return unusable
 
-    rows = []
-    for line, record in records[1:]:
-        values = [cell.strip() for cell in record]
-        if not any(values):
-            continue
-        if any(values[len(header) :]):
-            problems.append(
-                RowProblem(
-                    name,
-                    line,
-                    f"has {len(values)} values but line 1 names {len(header)} columns",
-                )
-            )
-            continue
-        values += [""] * (len(header) - len(values))
-        rows.append(_Row(file=name, line=line, cells=dict(zip(header, values, strict=False))))
-    return _Table(file=name, rows=rows, usable=True)
+    table = _Table(path=path, file=name, header=header, usable=True)
+    table.keys = {column: set() for column in columns.keys if column in header}
+    try:
+        for row in table.rows(problems=None):
+            for column, keys in table.keys.items():
+                value = row.cells.get(column)
+                if value:
+                    keys.add(_key(value))
+    except UnicodeDecodeError:
+        problems.append(RowProblem(name, 0, _NOT_UTF8))
+        return unusable
+    return table
+
+
+_NOT_UTF8 = "is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'"
 
 
 def _records(
-    *, handle: TextIO, file: str, problems: list[RowProblem]
+    *, handle: Iterable[str], file: str, problems: list[RowProblem] | None
 ) -> Iterator[tuple[int, list[str]]]:
     # The line is the record's number, as a spreadsheet numbers its rows, even
     # when a quoted cell spans several lines of the file.
@@ -338,7 +536,8 @@ def _records(
         except StopIteration:
             return
         except csv.Error as error:
-            problems.append(RowProblem(file, line, f"cannot be read as CSV ({error})"))
+            if problems is not None:
+                problems.append(RowProblem(file, line, f"cannot be read as CSV ({error})"))
             return
         yield line, record
 
@@ -346,81 +545,124 @@ def _records(
 # --- what the database already holds -------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Site:
+    id: int
+    code: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownPatient:
+    id: int
+    mrn: str
+    home_site_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownSession:
+    id: int
+    ref: str
+    patient_id: int
+    mrn: str
+
+
 @dataclass
 class _Known:
-    sites: dict[str, Site]
-    sites_by_id: dict[int, Site]
-    chairs: dict[tuple[int, str], Chair]
-    patients: dict[str, Patient]
-    sessions: dict[str, TreatmentSession]
-    session_mrns: dict[str, str]
+    """What the database holds that the files refer to, keyed as references match."""
+
+    sites: dict[str, _Site]
+    sites_by_id: dict[int, _Site]
+    # (site id, chair key) -> (chair id, name); positions for chairs to add.
+    chairs: dict[tuple[int, str], tuple[int, str]]
+    last_position: dict[int, int]
+    patients: dict[str, _KnownPatient]
+    sessions: dict[str, _KnownSession]
     # Each site's planned_infusion_minutes setting: the default for a blank cell.
-    planned_minutes: dict[int, int]
+    planned_minutes: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, *, db: Session, tables: _Tables) -> _Known:
-        sites = list(db.exec(select(Site)))
-        chairs = {(chair.site_id, chair.name.casefold()): chair for chair in db.exec(select(Chair))}
-        all_rows = [row for table in _present(tables) for row in table.rows]
-        mrns = {row.cells.get("mrn", "") for row in all_rows} - {""}
-        refs = {row.cells.get("session_ref", "") for row in all_rows} - {""}
-        patients = {
-            patient.mrn: patient
-            for chunk in _chunks(mrns)
-            for patient in db.exec(select(Patient).where(col(Patient.mrn).in_(chunk)))
-        }
-        sessions: dict[str, TreatmentSession] = {}
-        session_mrns: dict[str, str] = {}
-        for chunk in _chunks(refs):
+    def load(cls, *, connection: Connection, tables: _Tables) -> _Known:
+        sites = [
+            _Site(id=id_, code=code, time_zone=zone)
+            for id_, code, zone in connection.execute(select(Site.id, Site.code, Site.time_zone))
+        ]
+        chairs: dict[tuple[int, str], tuple[int, str]] = {}
+        last_position: dict[int, int] = {}
+        for id_, site_id, name, position in connection.execute(
+            select(Chair.id, Chair.site_id, Chair.name, Chair.position)
+        ):
+            chairs[(site_id, _key(name))] = (id_, name)
+            last_position[site_id] = max(last_position.get(site_id, 0), position)
+        mrns = _all_keys(tables, "mrn")
+        refs = _all_keys(tables, "session_ref")
+        # One streamed pass over each table's keys rather than one query per key:
+        # matching ignores case, which no index of the key columns serves.
+        patients = {}
+        if mrns:
+            query = select(Patient.id, Patient.mrn, Patient.home_site_id)
+            for id_, mrn, home_site_id in _stream(connection, query):
+                if _key(mrn) in mrns:
+                    patients[_key(mrn)] = _KnownPatient(id=id_, mrn=mrn, home_site_id=home_site_id)
+        sessions = {}
+        if refs:
             query = (
-                select(TreatmentSession, Patient.mrn)
-                .join(Patient, col(Patient.id) == col(TreatmentSession.patient_id))
-                .where(col(TreatmentSession.external_ref).in_(chunk))
+                select(
+                    TreatmentSession.id,
+                    TreatmentSession.external_ref,
+                    TreatmentSession.patient_id,
+                    Patient.mrn,
+                )
+                .join(Patient, Patient.id == TreatmentSession.patient_id)
+                .where(TreatmentSession.external_ref.is_not(None))
             )
-            for session, mrn in db.exec(query):
-                sessions[session.external_ref] = session
-                session_mrns[session.external_ref] = mrn
+            for id_, ref, patient_id, mrn in _stream(connection, query):
+                if _key(ref) in refs:
+                    sessions[_key(ref)] = _KnownSession(
+                        id=id_, ref=ref, patient_id=patient_id, mrn=mrn
+                    )
         return cls(
-            sites={site.code: site for site in sites},
+            sites={_key(site.code): site for site in sites},
             sites_by_id={site.id: site for site in sites},
             chairs=chairs,
+            last_position=last_position,
             patients=patients,
             sessions=sessions,
-            session_mrns=session_mrns,
-            planned_minutes={
-                site.id: load_clinic_settings(db=db, site_id=site.id).planned_infusion_minutes
-                for site in sites
-            },
         )
 
     def site_codes(self) -> str:
-        return ", ".join(sorted(self.sites)) or "none"
+        return ", ".join(sorted(site.code for site in self.sites.values())) or "none"
+
+    def chair_names(self, site_id: int) -> str:
+        names = [name for (site, _key), (_id, name) in self.chairs.items() if site == site_id]
+        return ", ".join(sorted(names)) or "none"
 
 
-def _present(tables: _Tables) -> list[_Table]:
-    return [
-        table
-        for table in (tables.patients, tables.sessions, tables.scores, tables.symptom_returns)
-        if table is not None
-    ]
+def _all_keys(tables: _Tables, column: str) -> set[str]:
+    keys: set[str] = set()
+    for table in (tables.patients, tables.sessions, tables.scores, tables.symptom_returns):
+        if table is not None:
+            keys |= table.keys.get(column, set())
+    return keys
 
 
-def _values(*, table: _Table, column: str) -> set[str]:
-    return {row.cells.get(column, "") for row in table.rows} - {""}
+def _stream(connection: Connection, query) -> Iterator[Any]:
+    yield from connection.execution_options(yield_per=10_000).execute(query)
 
 
-def _chunks(values: Iterable[K]) -> Iterator[list[K]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _QUERY_CHUNK):
-        yield ordered[start : start + _QUERY_CHUNK]
+def _chunks(values: Iterable[T], size: int = _QUERY_CHUNK) -> Iterator[list[T]]:
+    iterator = iter(values)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 # --- checking every row -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _PatientIn:
     line: int
+    key: str
     mrn: str
     first_name: str
     last_name: str
@@ -432,12 +674,14 @@ class _PatientIn:
     home_site_id: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _SessionIn:
     line: int
+    key: str
     ref: str
-    mrn: str
-    site: Site
+    mrn_key: str
+    site: _Site
+    chair_key: str | None
     chair_name: str | None
     scheduled_start: datetime
     route: Route
@@ -445,27 +689,28 @@ class _SessionIn:
     planned_minutes: int
     dose_mg_per_kg: float | None
     dose_mg: float | None
+    given_dose_mg: float | None
     status: SessionStatus
     steps: dict[str, datetime]
     closed_at: datetime | None
     close_reason: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _ScoreIn:
     line: int
-    mrn: str
+    mrn_key: str
     instrument: Instrument
     taken_at: datetime
     total: int
     item9: int | None
-    session_ref: str | None
+    session_key: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _SymptomReturnIn:
     line: int
-    mrn: str
+    mrn_key: str
     reported_on: date
     note: str | None
 
@@ -476,6 +721,9 @@ class _Rows:
     sessions: list[_SessionIn]
     scores: list[_ScoreIn]
     symptom_returns: list[_SymptomReturnIn]
+    # Chairs named in the file but not yet at their site (only with add_chairs):
+    # (site id, chair key) -> the first spelling seen.
+    new_chairs: dict[tuple[int, str], str]
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -486,8 +734,14 @@ _WHOLE = re.compile(r"[+-]?\d+(\.0*)?")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
+@functools.lru_cache(maxsize=4096)
 def _enum_key(text: str) -> str:
     return re.sub(r"[\s_-]", "", text.lower())
+
+
+@functools.cache
+def _members(kind: type[E]) -> dict[str, E]:
+    return {_enum_key(member.value): member for member in kind}
 
 
 class _Cells:
@@ -496,14 +750,21 @@ class _Cells:
     def __init__(self, *, row: _Row, problems: list[RowProblem]) -> None:
         self.row = row
         self.problems = problems
+        # False once the row has a problem (a hidden character counts): it is not written.
+        self.ok = not row.hidden
+        self.count = 0
 
     def problem(self, reason: str) -> None:
+        self.ok = False
+        self.count += 1
         self.problems.append(RowProblem(self.row.file, self.row.line, reason))
 
     def has(self, column: str) -> bool:
         return bool(self.row.cells.get(column))
 
     def text(self, column: str, *, required: bool = False, max_length: int = 200) -> str | None:
+        if column in self.row.hidden:
+            return None  # reported when read
         value = self.row.cells.get(column, "")
         if not value:
             if required:
@@ -513,6 +774,11 @@ class _Cells:
             self.problem(f"{column} is longer than {max_length} characters")
             return None
         return value
+
+    def words(self, column: str, *, required: bool = False, max_length: int = 200) -> str | None:
+        """Text typed by people (names, reasons, notes), normalised as the forms do."""
+        value = self.text(column, required=required, max_length=max_length)
+        return clean_text(value) or None if value is not None else None
 
     def choice(
         self,
@@ -526,8 +792,7 @@ class _Cells:
         if value is None:
             return None
         allowed = list(allowed or kind)
-        by_key = {_enum_key(member.value): member for member in kind}
-        member = by_key.get(_enum_key(value))
+        member = _members(kind).get(_enum_key(value))
         if member is None or member not in allowed:
             self.problem(f"{column} '{value}' is not one of: {', '.join(m.value for m in allowed)}")
             return None
@@ -540,10 +805,14 @@ class _Cells:
         try:
             if not _DATE.fullmatch(value):
                 raise ValueError(value)
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             self.problem(f"{column} '{value}' is not a date (YYYY-MM-DD)")
             return None
+        if not YEAR_RANGE[0] <= day.year <= YEAR_RANGE[1]:
+            self.problem(f"{column} '{value}' is out of range (years {_years()})")
+            return None
+        return day
 
     def moment(self, column: str, *, time_zone: str, required: bool = False) -> datetime | None:
         """An aware UTC time: site-local 'YYYY-MM-DD HH:MM', or ISO 8601 with an offset."""
@@ -557,13 +826,22 @@ class _Cells:
         except ValueError:
             self.problem(f"{column} '{value}' is not a date and time (YYYY-MM-DD HH:MM)")
             return None
-        if moment.tzinfo is not None:
-            return moment.astimezone(UTC)
-        zone = ZoneInfo(time_zone)
+        try:
+            if not YEAR_RANGE[0] <= moment.year <= YEAR_RANGE[1]:
+                raise OverflowError(value)
+            if moment.tzinfo is not None:
+                return moment.astimezone(UTC)
+            offset = _day_offset(time_zone, moment.date())
+            if offset is not None:
+                return (moment - offset).replace(tzinfo=UTC)
+            zone = ZoneInfo(time_zone)
+            utc = moment.replace(tzinfo=zone).astimezone(UTC)
+        except OverflowError:
+            self.problem(f"{column} '{value}' is out of range (years {_years()})")
+            return None
         # zoneinfo silently shifts a wall-clock time that the spring change
         # skipped; such a time was typed wrong, so it is refused, not guessed.
         # In the autumn hour that happens twice, the first (summer) one is taken.
-        utc = moment.replace(tzinfo=zone).astimezone(UTC)
         if utc.astimezone(zone).replace(tzinfo=None) != moment:
             self.problem(
                 f"{column} '{value}' does not exist in {time_zone} "
@@ -609,17 +887,55 @@ class _Cells:
             return None
         return number
 
+    def not_future(self, column: str, moment: datetime | None, *, now: datetime) -> None:
+        if moment is not None and moment > now + CLOCK_SKEW:
+            self.problem(
+                f"{column} '{self.row.cells[column]}' is in the future: "
+                "only what has already happened can be imported"
+            )
 
-def _check(*, tables: _Tables, known: _Known, problems: list[RowProblem]) -> _Rows:
-    patients = _check_patients(table=tables.patients, known=known, problems=problems)
-    file_patients = {patient.mrn: patient for patient in patients}
+
+@functools.lru_cache(maxsize=16_384)
+def _day_offset(time_zone: str, day: date) -> timedelta | None:
+    """The zone's UTC offset all through ``day``, or None on a day its clocks change.
+
+    Most of a large file's times fall on ordinary days: one offset a day spares a time
+    zone conversion per cell; a day with a clock change takes the careful path.
+    """
+    zone = ZoneInfo(time_zone)
+    first = datetime.combine(day, time.min, tzinfo=zone).utcoffset()
+    last = datetime.combine(day, time(23, 59, 59), tzinfo=zone).utcoffset()
+    return first if first == last else None
+
+
+def _years() -> str:
+    return f"{YEAR_RANGE[0]} to {YEAR_RANGE[1]}"
+
+
+def _check(
+    *,
+    tables: _Tables,
+    known: _Known,
+    add_chairs: bool,
+    now: datetime,
+    problems: list[RowProblem],
+) -> _Rows:
+    patients = _check_patients(table=tables.patients, known=known, now=now, problems=problems)
+    file_patients = {patient.key: patient for patient in patients}
     mrn_check = _MrnCheck(
         known=known,
         patients_file=tables.patients,
-        file_mrns=_values(table=tables.patients, column="mrn"),
+        file_mrns=tables.patients.keys.get("mrn", set()),
     )
+    new_chairs: dict[tuple[int, str], str] = {}
     sessions = _check_sessions(
-        table=tables.sessions, known=known, mrn_check=mrn_check, problems=problems
+        table=tables.sessions,
+        known=known,
+        mrn_check=mrn_check,
+        add_chairs=add_chairs,
+        new_chairs=new_chairs,
+        now=now,
+        problems=problems,
     )
     scores = (
         _check_scores(
@@ -627,20 +943,32 @@ def _check(*, tables: _Tables, known: _Known, problems: list[RowProblem]) -> _Ro
             known=known,
             mrn_check=mrn_check,
             file_patients=file_patients,
-            file_sessions={session.ref: session for session in sessions},
+            file_sessions={session.key: session.mrn_key for session in sessions},
             sessions_table=tables.sessions,
+            now=now,
             problems=problems,
         )
         if tables.scores
         else []
     )
     symptom_returns = (
-        _check_symptom_returns(table=tables.symptom_returns, mrn_check=mrn_check, problems=problems)
+        _check_symptom_returns(
+            table=tables.symptom_returns,
+            known=known,
+            mrn_check=mrn_check,
+            file_patients=file_patients,
+            now=now,
+            problems=problems,
+        )
         if tables.symptom_returns
         else []
     )
     return _Rows(
-        patients=patients, sessions=sessions, scores=scores, symptom_returns=symptom_returns
+        patients=patients,
+        sessions=sessions,
+        scores=scores,
+        symptom_returns=symptom_returns,
+        new_chairs=new_chairs,
     )
 
 
@@ -650,59 +978,74 @@ class _MrnCheck:
     patients_file: _Table
     file_mrns: set[str]
 
-    def patient_mrn(self, cells: _Cells) -> str | None:
-        """The row's MRN if it names a patient in the patients file or the database."""
+    def patient_key(self, cells: _Cells) -> str | None:
+        """The row's MRN key if it names a patient in the patients file or the database."""
         mrn = cells.text("mrn", required=True, max_length=64)
         if mrn is None:
             return None
+        key = _key(mrn)
         # A patient row with its own problems is reported once, where it is.
-        in_file = mrn in self.file_mrns or not self.patients_file.usable
-        if not in_file and mrn not in self.known.patients:
+        in_file = key in self.file_mrns or not self.patients_file.usable
+        if not in_file and key not in self.known.patients:
             cells.problem(f"mrn '{mrn}' is not in {self.patients_file.file} or the database")
             return None
-        return mrn
+        return key
 
 
 class _FirstSeen:
     """Reports a key that already appeared on an earlier line of the same file."""
 
     def __init__(self) -> None:
-        self.lines: dict[object, int] = {}
+        self.seen: dict[object, tuple[int, str]] = {}
 
-    def duplicate(self, *, key: object, cells: _Cells, what: str) -> bool:
-        first = self.lines.setdefault(key, cells.row.line)
-        if first != cells.row.line:
-            cells.problem(f"{what} is also on line {first}")
+    def duplicate(
+        self, *, key: object, cells: _Cells, what: str, spelling: str = "", rule: str = ""
+    ) -> bool:
+        line, first = self.seen.setdefault(key, (cells.row.line, spelling))
+        if line != cells.row.line:
+            also = f" (as '{first}': {rule})" if first != spelling else ""
+            cells.problem(f"{what} is also on line {line}{also}")
             return True
         return False
 
 
 def _check_patients(
-    *, table: _Table, known: _Known, problems: list[RowProblem]
+    *, table: _Table, known: _Known, now: datetime, problems: list[RowProblem]
 ) -> list[_PatientIn]:
     seen = _FirstSeen()
     patients = []
-    for row in table.rows:
+    today = now.date()
+    for row in table.rows(problems):
         cells = _Cells(row=row, problems=problems)
-        before = len(problems)
         mrn = cells.text("mrn", required=True, max_length=64)
         if mrn is not None:
-            seen.duplicate(key=mrn, cells=cells, what=f"mrn '{mrn}'")
-        first_name = cells.text("first_name", required=True)
-        last_name = cells.text("last_name", required=True)
+            seen.duplicate(
+                key=_key(mrn),
+                cells=cells,
+                what=f"mrn '{mrn}'",
+                spelling=mrn,
+                rule="MRNs match ignoring case",
+            )
+        first_name = cells.words("first_name", required=True)
+        last_name = cells.words("last_name", required=True)
         date_of_birth = cells.day("date_of_birth")
+        if date_of_birth is not None:
+            _check_birth(cells, date_of_birth=date_of_birth, today=today)
         care_flags = _care_flags(cells)
-        phone = cells.text("phone", max_length=40)
-        display_alias = cells.text("display_alias", max_length=60)
+        phone = cells.words("phone", max_length=40)
+        display_alias = cells.words("display_alias", max_length=60)
         home_site_id = None
         if cells.has("home_site"):
             site = _site(cells, column="home_site", known=known)
             home_site_id = site.id if site else None
-        if len(problems) == before:
+        if cells.ok:
+            stored = known.patients.get(_key(mrn))
             patients.append(
                 _PatientIn(
                     line=row.line,
-                    mrn=mrn,
+                    key=_key(mrn),
+                    # The stored spelling is the first one seen: the database's, else the file's.
+                    mrn=stored.mrn if stored else mrn,
                     first_name=first_name,
                     last_name=last_name,
                     date_of_birth=date_of_birth,
@@ -715,11 +1058,33 @@ def _check_patients(
     return patients
 
 
+def _check_birth(cells: _Cells, *, date_of_birth: date, today: date) -> None:
+    value = cells.row.cells["date_of_birth"]
+    if date_of_birth > today:
+        cells.problem(f"date_of_birth '{value}' is in the future")
+        return
+    age = (
+        today.year
+        - date_of_birth.year
+        - ((today.month, today.day) < date_of_birth.timetuple()[1:3])
+    )
+    if age < YOUNGEST_PATIENT_YEARS:
+        cells.problem(
+            f"date_of_birth '{value}' makes the patient {age}; patients are "
+            f"{YOUNGEST_PATIENT_YEARS} or older: check the year"
+        )
+    elif age > OLDEST_PATIENT_YEARS:
+        cells.problem(
+            f"date_of_birth '{value}' makes the patient {age}; no patient is older than "
+            f"{OLDEST_PATIENT_YEARS}: check the year"
+        )
+
+
 def _care_flags(cells: _Cells) -> str | None:
     value = cells.text("care_flags", max_length=500)
     if value is None:
         return None
-    by_key = {_enum_key(flag.value): flag for flag in CareFlag}
+    by_key = _members(CareFlag)
     flags: list[str] = []
     for part in (part.strip() for part in value.split(";")):
         flag = by_key.get(_enum_key(part)) if part else None
@@ -733,13 +1098,11 @@ def _care_flags(cells: _Cells) -> str | None:
     return ";".join(flags)
 
 
-def _site(cells: _Cells, *, column: str, known: _Known) -> Site | None:
+def _site(cells: _Cells, *, column: str, known: _Known) -> _Site | None:
     code = cells.text(column, required=True, max_length=40)
     if code is None:
         return None
-    site = known.sites.get(code) or next(
-        (site for site in known.sites.values() if site.code.casefold() == code.casefold()), None
-    )
+    site = known.sites.get(_key(code))
     if site is None:
         if known.sites:
             cells.problem(f"{column} '{code}' is not a known site code ({known.site_codes()})")
@@ -752,21 +1115,34 @@ def _site(cells: _Cells, *, column: str, known: _Known) -> Site | None:
 
 
 def _check_sessions(
-    *, table: _Table, known: _Known, mrn_check: _MrnCheck, problems: list[RowProblem]
+    *,
+    table: _Table,
+    known: _Known,
+    mrn_check: _MrnCheck,
+    add_chairs: bool,
+    new_chairs: dict[tuple[int, str], str],
+    now: datetime,
+    problems: list[RowProblem],
 ) -> list[_SessionIn]:
     seen = _FirstSeen()
     sessions = []
-    for row in table.rows:
+    for row in table.rows(problems):
         cells = _Cells(row=row, problems=problems)
-        before = len(problems)
         ref = cells.text("session_ref", required=True, max_length=80)
         if ref is not None:
-            seen.duplicate(key=ref, cells=cells, what=f"session_ref '{ref}'")
-        mrn = mrn_check.patient_mrn(cells)
-        if ref and mrn and ref in known.sessions and known.session_mrns[ref] != mrn:
+            seen.duplicate(
+                key=_key(ref),
+                cells=cells,
+                what=f"session_ref '{ref}'",
+                spelling=ref,
+                rule="session references match ignoring case",
+            )
+        mrn_key = mrn_check.patient_key(cells)
+        stored = known.sessions.get(_key(ref)) if ref else None
+        if stored is not None and mrn_key and _key(stored.mrn) != mrn_key:
             cells.problem(
                 f"session_ref '{ref}' is already in the database for another patient "
-                f"(mrn '{known.session_mrns[ref]}')"
+                f"(mrn '{stored.mrn}')"
             )
         site = _site(cells, column="site", known=known)
         # With an unknown site, times are still read (as UTC) to report their format.
@@ -784,32 +1160,39 @@ def _check_sessions(
         if not cells.has("dose_mg_per_kg") and not cells.has("dose_mg"):
             cells.problem("dose_mg_per_kg is required but empty (or give dose_mg instead)")
         status = _status(cells)
-        before_times = len(problems)
+        before_times = cells.count
         steps = {
             column: moment
             for column, _step in STEP_COLUMNS
             if (moment := cells.moment(column, time_zone=time_zone)) is not None
         }
-        closed_at = cells.moment("closed_at", time_zone=time_zone)
-        times_read = len(problems) == before_times
-        close_reason = cells.text("close_reason", max_length=200)
-        chair_name = cells.text("chair", max_length=60)
+        closed_at = cells.moment(CLOSED_AT, time_zone=time_zone)
+        times_read = cells.count == before_times and not row.hidden & _TIME_COLUMNS
+        close_reason = cells.words("close_reason", max_length=200)
+        chair_key, chair_name = _chair(
+            cells, site=site, known=known, add_chairs=add_chairs, new_chairs=new_chairs
+        )
         if status is not None and scheduled_start is not None and times_read:
             closed_at = _check_steps(
                 cells=cells,
                 status=status,
                 scheduled_start=scheduled_start,
+                time_zone=time_zone,
                 steps=steps,
                 closed_at=closed_at,
                 close_reason=close_reason,
+                now=now,
             )
-        if len(problems) == before:
+        if cells.ok:
             sessions.append(
                 _SessionIn(
                     line=row.line,
-                    ref=ref,
-                    mrn=mrn,
+                    key=_key(ref),
+                    # The stored spelling is the first one seen: the database's, else the file's.
+                    ref=stored.ref if stored else ref,
+                    mrn_key=mrn_key,
                     site=site,
+                    chair_key=chair_key,
                     chair_name=chair_name,
                     scheduled_start=scheduled_start,
                     route=route,
@@ -817,6 +1200,9 @@ def _check_sessions(
                     planned_minutes=planned_minutes or known.planned_minutes[site.id],
                     dose_mg_per_kg=dose_mg_per_kg,
                     dose_mg=dose_mg,
+                    # dose_mg is the planned fixed dose; a discharged session was given it.
+                    # With only mg/kg planned and no weight, the mg given is not known.
+                    given_dose_mg=dose_mg if status is SessionStatus.DISCHARGED else None,
                     status=status,
                     steps=steps,
                     closed_at=closed_at,
@@ -826,12 +1212,40 @@ def _check_sessions(
     return sessions
 
 
+_TIME_COLUMNS = frozenset({*(column for column, _status in STEP_COLUMNS), CLOSED_AT})
+
+
+def _chair(
+    cells: _Cells,
+    *,
+    site: _Site | None,
+    known: _Known,
+    add_chairs: bool,
+    new_chairs: dict[tuple[int, str], str],
+) -> tuple[str | None, str | None]:
+    """The chair's key and name at the site; an unknown one is a problem unless added."""
+    name = cells.text("chair", max_length=60)
+    if name is None or site is None:
+        return None, None
+    key = (site.id, _key(name))
+    if key in known.chairs:
+        return key[1], known.chairs[key][1]
+    if add_chairs:
+        return key[1], new_chairs.setdefault(key, clean_text(name))
+    cells.problem(
+        f"chair '{name}' is not a chair at site '{site.code}' (its chairs: "
+        f"{known.chair_names(site.id)}); correct the name, or run the import with "
+        "--add-chairs to add it"
+    )
+    return None, None
+
+
 def _status(cells: _Cells) -> SessionStatus | None:
     value = cells.text("status", required=True)
     if value is None:
         return None
     allowed = ", ".join(status.value for status in IMPORTABLE_STATUSES)
-    member = {_enum_key(s.value): s for s in SessionStatus}.get(_enum_key(value))
+    member = _members(SessionStatus).get(_enum_key(value))
     if member is None:
         cells.problem(f"status '{value}' is not one of: {allowed}")
         return None
@@ -849,12 +1263,14 @@ def _check_steps(
     cells: _Cells,
     status: SessionStatus,
     scheduled_start: datetime,
+    time_zone: str,
     steps: dict[str, datetime],
     closed_at: datetime | None,
     close_reason: str | None,
+    now: datetime,
 ) -> datetime | None:
-    """Report step times that disagree with the status; return when a cancelled or
-    no-show session closed (the dashboard stamps closed_at for those steps only)."""
+    """Report step times that disagree with the status or are implausible; return when
+    a cancelled or no-show session closed (the dashboard stamps closed_at for those only)."""
     order = [column for column, _step in STEP_COLUMNS]
     given = [column for column in order if column in steps]
     if status in (SessionStatus.SCHEDULED, SessionStatus.NO_SHOW) and given:
@@ -868,18 +1284,15 @@ def _check_steps(
         if missing:
             cells.problem(f"a discharged session needs {', '.join(missing)}")
             return None
-    # As in the dashboard (ketadash.lifecycle), a session is cancelled before
-    # its dose starts: at most it was checked in.
-    beyond_check_in = [column for column in given if column != "checked_in_at"]
-    if status is SessionStatus.CANCELLED and beyond_check_in:
+    beyond = [column for column in given if column not in CANCELLED_STAMPS]
+    if status is SessionStatus.CANCELLED and beyond:
         cells.problem(
-            "a cancelled session has at most checked_in_at, but "
-            f"{', '.join(beyond_check_in)} {'is' if len(beyond_check_in) == 1 else 'are'} "
-            "filled in"
+            f"a cancelled session has at most {', '.join(CANCELLED_STAMPS)}, but "
+            f"{', '.join(beyond)} {'is' if len(beyond) == 1 else 'are'} filled in"
         )
         return None
     if closed_at is not None and status not in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
-        cells.problem("closed_at is only for cancelled or no-show sessions")
+        cells.problem(f"{CLOSED_AT} is only for cancelled or no-show sessions")
         return None
     if close_reason is not None and status is SessionStatus.SCHEDULED:
         cells.problem("close_reason is only for sessions that are over")
@@ -889,17 +1302,66 @@ def _check_steps(
         if steps[later] < steps[earlier]:
             cells.problem(f"step times out of order: {later} is before {earlier}")
             return None
+    before = cells.count
+    for column in given:
+        cells.not_future(column, steps[column], now=now)
+    cells.not_future(CLOSED_AT, closed_at, now=now)
+    if cells.count > before:
+        return None
+    if CHECKED_IN_AT in steps:
+        checked_in = steps[CHECKED_IN_AT]
+        if checked_in < scheduled_start - CHECK_IN_EARLY:
+            cells.problem(
+                f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
+                f"{_hours(CHECK_IN_EARLY)} before scheduled_start: check the date"
+            )
+        elif checked_in > scheduled_start + CHECK_IN_LATE:
+            cells.problem(
+                f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
+                f"{_hours(CHECK_IN_LATE)} after scheduled_start: check the date"
+            )
+        elif steps[given[-1]] - checked_in > LONGEST_VISIT:
+            cells.problem(
+                f"{given[-1]} is more than {_hours(LONGEST_VISIT)} after {CHECKED_IN_AT}: "
+                "a visit lasts hours; check the date"
+            )
+    if status is SessionStatus.SCHEDULED:
+        today = local_today(time_zone, now=now)
+        booked = scheduled_start.astimezone(ZoneInfo(time_zone)).date()
+        if booked < today:
+            cells.problem(
+                f"a scheduled session booked for a past day ({booked}): import what "
+                "happened instead (discharged, cancelled or no_show)"
+            )
+        return None
+    if status is SessionStatus.NO_SHOW and scheduled_start > now + CLOCK_SKEW:
+        cells.problem(
+            f"a no_show session booked for the future ({cells.row.cells['scheduled_start']}): "
+            "a patient cannot miss a visit that has not come yet"
+        )
+        return None
     if status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
         last_step = steps[given[-1]] if given else None
         if closed_at is None:
             # Without a stated time, a session is taken to have closed at its
             # last recorded step, or at its booked time if it never started.
-            return last_step or scheduled_start
+            closed_at = last_step or scheduled_start
+            if closed_at > now + CLOCK_SKEW:
+                cells.problem(
+                    f"a cancelled future booking needs {CLOSED_AT}: when it was cancelled"
+                )
+                return None
+            return closed_at
         if last_step is not None and closed_at < last_step:
-            cells.problem(f"step times out of order: closed_at is before {given[-1]}")
+            cells.problem(f"step times out of order: {CLOSED_AT} is before {given[-1]}")
             return None
         return closed_at
     return None
+
+
+def _hours(span: timedelta) -> str:
+    hours = int(span.total_seconds() // 3600)
+    return "a day" if hours == 24 else f"{hours} hours"
 
 
 def _check_scores(
@@ -908,20 +1370,21 @@ def _check_scores(
     known: _Known,
     mrn_check: _MrnCheck,
     file_patients: dict[str, _PatientIn],
-    file_sessions: dict[str, _SessionIn],
+    file_sessions: dict[str, str],
     sessions_table: _Table,
+    now: datetime,
     problems: list[RowProblem],
 ) -> list[_ScoreIn]:
-    sessions_table_refs = _values(table=sessions_table, column="session_ref")
+    sessions_table_refs = sessions_table.keys.get("session_ref", set())
     seen = _FirstSeen()
     scores = []
-    for row in table.rows:
+    for row in table.rows(problems):
         cells = _Cells(row=row, problems=problems)
-        before = len(problems)
-        mrn = mrn_check.patient_mrn(cells)
+        mrn_key = mrn_check.patient_key(cells)
         instrument = cells.choice("instrument", Instrument)
-        time_zone = _patient_time_zone(mrn=mrn, known=known, file_patients=file_patients)
+        time_zone = _patient_time_zone(mrn_key=mrn_key, known=known, file_patients=file_patients)
         taken_at = cells.moment("taken_at", time_zone=time_zone, required=True)
+        cells.not_future("taken_at", taken_at, now=now)
         total = item9 = None
         if instrument is not None:
             name, low, high = SCORE_RANGES[instrument]
@@ -933,203 +1396,265 @@ def _check_scores(
             if total is not None and item9 is not None and item9 > total:
                 cells.problem(f"item9 {item9} is more than the total {total}")
         session_ref = cells.text("session_ref", max_length=80)
-        if session_ref and mrn:
-            session_mrn = (
-                file_sessions[session_ref].mrn
-                if session_ref in file_sessions
-                else known.session_mrns.get(session_ref)
-            )
+        session_key = _key(session_ref) if session_ref else None
+        if session_key and mrn_key:
+            stored = known.sessions.get(session_key)
+            session_mrn = file_sessions.get(session_key) or (_key(stored.mrn) if stored else None)
             # A session row with its own problems is reported there, not again here.
-            if session_mrn is None and session_ref not in sessions_table_refs:
+            if session_mrn is None and session_key not in sessions_table_refs:
                 cells.problem(
                     f"session_ref '{session_ref}' is not in {sessions_table.file} or the database"
                 )
-            elif session_mrn is not None and session_mrn != mrn:
+            elif session_mrn is not None and session_mrn != mrn_key:
                 cells.problem(
                     f"session_ref '{session_ref}' is a session of another patient "
-                    f"(mrn '{session_mrn}')"
+                    f"(mrn '{_mrn_spelling(session_mrn, known, file_patients)}')"
                 )
-        if mrn and instrument and taken_at:
+        if mrn_key and instrument and taken_at:
             seen.duplicate(
-                key=(mrn, instrument, taken_at),
+                key=(mrn_key, instrument, taken_at),
                 cells=cells,
-                what=f"a {instrument.value} score for mrn '{mrn}' at {row.cells['taken_at']}",
+                what=f"a {instrument.value} score for mrn '{row.cells['mrn']}' "
+                f"at {row.cells['taken_at']}",
             )
-        if len(problems) == before:
+        if cells.ok:
             scores.append(
                 _ScoreIn(
                     line=row.line,
-                    mrn=mrn,
+                    mrn_key=mrn_key,
                     instrument=instrument,
                     taken_at=taken_at,
                     total=total,
                     item9=item9,
-                    session_ref=session_ref,
+                    session_key=session_key,
                 )
             )
     return scores
 
 
+def _mrn_spelling(key: str, known: _Known, file_patients: dict[str, _PatientIn]) -> str:
+    if key in known.patients:
+        return known.patients[key].mrn
+    return file_patients[key].mrn if key in file_patients else key
+
+
 def _patient_time_zone(
-    *, mrn: str | None, known: _Known, file_patients: dict[str, _PatientIn]
+    *, mrn_key: str | None, known: _Known, file_patients: dict[str, _PatientIn]
 ) -> str:
     """The patient's home site's time zone (the file's, else the database's), else UTC."""
     home_site_id = None
-    if mrn in file_patients:
-        home_site_id = file_patients[mrn].home_site_id
-    if home_site_id is None and mrn in known.patients:
-        home_site_id = known.patients[mrn].home_site_id
+    if mrn_key in file_patients:
+        home_site_id = file_patients[mrn_key].home_site_id
+    if home_site_id is None and mrn_key in known.patients:
+        home_site_id = known.patients[mrn_key].home_site_id
     site = known.sites_by_id.get(home_site_id) if home_site_id is not None else None
     return site.time_zone if site else "UTC"
 
 
 def _check_symptom_returns(
-    *, table: _Table, mrn_check: _MrnCheck, problems: list[RowProblem]
+    *,
+    table: _Table,
+    known: _Known,
+    mrn_check: _MrnCheck,
+    file_patients: dict[str, _PatientIn],
+    now: datetime,
+    problems: list[RowProblem],
 ) -> list[_SymptomReturnIn]:
     seen = _FirstSeen()
     returns = []
-    for row in table.rows:
+    for row in table.rows(problems):
         cells = _Cells(row=row, problems=problems)
-        before = len(problems)
-        mrn = mrn_check.patient_mrn(cells)
+        mrn_key = mrn_check.patient_key(cells)
         reported_on = cells.day("reported_on", required=True)
-        if mrn and reported_on:
+        if reported_on is not None:
+            zone = _patient_time_zone(mrn_key=mrn_key, known=known, file_patients=file_patients)
+            if reported_on > local_today(zone, now=now + CLOCK_SKEW):
+                cells.problem(
+                    f"reported_on '{row.cells['reported_on']}' is in the future: "
+                    "only what has already happened can be imported"
+                )
+        if mrn_key and reported_on:
             seen.duplicate(
-                key=(mrn, reported_on),
+                key=(mrn_key, reported_on),
                 cells=cells,
-                what=f"a symptom return for mrn '{mrn}' on {reported_on}",
+                what=f"a symptom return for mrn '{row.cells['mrn']}' on {reported_on}",
             )
-        note = cells.text("note", max_length=1000)
-        if len(problems) == before:
+        note = cells.words("note", max_length=1000)
+        if cells.ok:
             returns.append(
-                _SymptomReturnIn(line=row.line, mrn=mrn, reported_on=reported_on, note=note)
+                _SymptomReturnIn(line=row.line, mrn_key=mrn_key, reported_on=reported_on, note=note)
             )
     return returns
 
 
-# --- writing ---------------------------------------------------------------------
+# --- planning the write (read-only) -----------------------------------------------------
+
+_PATIENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "phone",
+    "display_alias",
+    "care_flags",
+    "home_site_id",
+)
 
 
-class _Tally:
-    def __init__(self) -> None:
-        self.counts = {field.name: 0 for field in fields(ImportReport)}
+@dataclass
+class _Plan:
+    """Everything the write transaction does, worked out beforehand without the lock."""
 
-    def add(self, name: str, amount: int = 1) -> None:
-        self.counts[name] += amount
+    chairs: list[tuple[int, str, str, int]]  # site id, key, name, position
+    new_patients: list[_PatientIn]
+    patient_updates: list[dict[str, Any]]
+    new_sessions: list[_SessionIn]
+    scores: list[_ScoreIn]
+    symptom_returns: list[_SymptomReturnIn]
+    tally: _Tally
 
-    def report(self) -> ImportReport:
-        return ImportReport(**self.counts)
 
-
-def _write(*, db: Session, rows: _Rows, known: _Known) -> ImportReport:
+def _plan(*, connection: Connection, rows: _Rows, known: _Known) -> _Plan:
     tally = _Tally()
-    patients = _write_patients(db=db, rows=rows.patients, known=known, tally=tally)
-    sessions = _write_sessions(
-        db=db, rows=rows.sessions, known=known, patients=patients, tally=tally
+    chairs = []
+    for (site_id, key), name in rows.new_chairs.items():
+        known.last_position[site_id] = known.last_position.get(site_id, 0) + 1
+        chairs.append((site_id, key, name, known.last_position[site_id]))
+    tally.add("chairs_added", len(chairs))
+
+    new_patients = [row for row in rows.patients if row.key not in known.patients]
+    tally.add("patients_added", len(new_patients))
+    patient_updates = _patient_updates(connection=connection, rows=rows.patients, known=known)
+    tally.add("patients_updated", len(patient_updates))
+    tally.add("patients_unchanged", len(rows.patients) - len(new_patients) - len(patient_updates))
+
+    new_sessions = [row for row in rows.sessions if row.key not in known.sessions]
+    tally.add("sessions_added", len(new_sessions))
+    tally.add("sessions_unchanged", len(rows.sessions) - len(new_sessions))
+    tally.differing = _differing_sessions(connection=connection, rows=rows.sessions, known=known)
+    tally.add("sessions_differing", len(tally.differing))
+    tally.add("status_changes_added", sum(len(_history(row)) for row in new_sessions))
+
+    stored_scores = _stored_keys(
+        connection=connection,
+        columns=(OutcomeScore.patient_id, OutcomeScore.instrument, OutcomeScore.taken_at),
+        patient_ids={
+            known.patients[r.mrn_key].id for r in rows.scores if r.mrn_key in known.patients
+        },
     )
-    _write_scores(db=db, rows=rows.scores, patients=patients, sessions=sessions, tally=tally)
-    _write_symptom_returns(db=db, rows=rows.symptom_returns, patients=patients, tally=tally)
-    db.flush()
-    return tally.report()
+    scores = [
+        row
+        for row in rows.scores
+        if row.mrn_key not in known.patients
+        or (known.patients[row.mrn_key].id, row.instrument.value, row.taken_at) not in stored_scores
+    ]
+    tally.add("scores_added", len(scores))
+    tally.add("scores_unchanged", len(rows.scores) - len(scores))
+
+    stored_returns = _stored_keys(
+        connection=connection,
+        columns=(SymptomReturn.patient_id, SymptomReturn.reported_on),
+        patient_ids={
+            known.patients[r.mrn_key].id
+            for r in rows.symptom_returns
+            if r.mrn_key in known.patients
+        },
+    )
+    returns = [
+        row
+        for row in rows.symptom_returns
+        if row.mrn_key not in known.patients
+        or (known.patients[row.mrn_key].id, row.reported_on) not in stored_returns
+    ]
+    tally.add("symptom_returns_added", len(returns))
+    tally.add("symptom_returns_unchanged", len(rows.symptom_returns) - len(returns))
+    return _Plan(
+        chairs=chairs,
+        new_patients=new_patients,
+        patient_updates=patient_updates,
+        new_sessions=new_sessions,
+        scores=scores,
+        symptom_returns=returns,
+        tally=tally,
+    )
 
 
-def _write_patients(
-    *, db: Session, rows: list[_PatientIn], known: _Known, tally: _Tally
-) -> dict[str, Patient]:
-    patients = dict(known.patients)
-    for row in rows:
-        patient = patients.get(row.mrn)
-        if patient is None:
-            patients[row.mrn] = Patient(
-                mrn=row.mrn,
-                first_name=row.first_name,
-                last_name=row.last_name,
-                date_of_birth=row.date_of_birth,
-                phone=row.phone,
-                display_alias=row.display_alias,
-                care_flags=row.care_flags or "",
-                home_site_id=row.home_site_id,
+def _patient_updates(
+    *, connection: Connection, rows: list[_PatientIn], known: _Known
+) -> list[dict[str, Any]]:
+    """The stored patients the file corrects, each as its full new row (``_id`` = id)."""
+    by_id = {known.patients[row.key].id: row for row in rows if row.key in known.patients}
+    columns = [getattr(Patient, name) for name in _PATIENT_FIELDS]
+    updates = []
+    for chunk in _chunks(sorted(by_id)):
+        query = select(Patient.id, *columns).where(Patient.id.in_(chunk))
+        for id_, *stored in connection.execute(query):
+            row = by_id[id_]
+            merged = dict(zip(_PATIENT_FIELDS, stored, strict=True))
+            changed = False
+            # A blank cell keeps what is stored: an import adds and corrects, never erases.
+            for name in _PATIENT_FIELDS:
+                value = getattr(row, name)
+                if value is not None and value != "" and merged[name] != value:
+                    merged[name] = value
+                    changed = True
+            if changed:
+                updates.append({"_id": id_, **{f"new_{k}": v for k, v in merged.items()}})
+    return updates
+
+
+_SESSION_COMPARED = (
+    "site_id",
+    "chair_id",
+    "patient_id",
+    "scheduled_start",
+    "planned_minutes",
+    "route",
+    "kind",
+    "dose_mg_per_kg",
+    "dose_mg",
+    "given_dose_mg",
+    "status",
+    *(column for column, _status in STEP_COLUMNS),
+)
+
+
+def _differing_sessions(
+    *, connection: Connection, rows: list[_SessionIn], known: _Known
+) -> list[str]:
+    """The references of already-imported sessions whose stored row differs from the file."""
+    by_id = {known.sessions[row.key].id: row for row in rows if row.key in known.sessions}
+    columns = [getattr(TreatmentSession, name) for name in _SESSION_COMPARED]
+    differing = []
+    for chunk in _chunks(sorted(by_id)):
+        query = select(TreatmentSession.id, *columns).where(TreatmentSession.id.in_(chunk))
+        for id_, *stored in connection.execute(query):
+            row = by_id[id_]
+            chair = known.chairs.get((row.site.id, row.chair_key)) if row.chair_key else None
+            in_file = (
+                row.site.id,
+                chair[0] if chair else None,
+                known.patients[row.mrn_key].id,
+                row.scheduled_start,
+                row.planned_minutes,
+                row.route.value,
+                row.kind.value,
+                row.dose_mg_per_kg,
+                row.dose_mg,
+                row.given_dose_mg,
+                row.status.value,
+                *(row.steps.get(column) for column, _status in STEP_COLUMNS),
             )
-            db.add(patients[row.mrn])
-            tally.add("patients_added")
-            continue
-        changed = False
-        # A blank cell keeps what is stored: an import adds and corrects, never erases.
-        for name in (
-            "first_name",
-            "last_name",
-            "date_of_birth",
-            "phone",
-            "display_alias",
-            "care_flags",
-            "home_site_id",
-        ):
-            value = getattr(row, name)
-            if value is not None and value != "" and getattr(patient, name) != value:
-                setattr(patient, name, value)
-                changed = True
-        tally.add("patients_updated" if changed else "patients_unchanged")
-    db.flush()
-    return patients
+            if tuple(stored) != in_file:
+                differing.append((row.line, known.sessions[row.key].ref))
+    return [ref for _line, ref in sorted(differing)]
 
 
-def _write_sessions(
-    *,
-    db: Session,
-    rows: list[_SessionIn],
-    known: _Known,
-    patients: dict[str, Patient],
-    tally: _Tally,
-) -> dict[str, TreatmentSession]:
-    sessions = dict(known.sessions)
-    added: list[tuple[TreatmentSession, list[tuple[SessionStatus, datetime]]]] = []
-    for row in rows:
-        existing = sessions.get(row.ref)
-        if existing is not None:
-            tally.add("sessions_unchanged")
-            if _differs(existing=existing, row=row, patients=patients, known=known):
-                tally.add("sessions_differing")
-            continue
-        history = _history(row)
-        session = TreatmentSession(
-            site_id=row.site.id,
-            chair_id=_chair(db=db, site=row.site, name=row.chair_name, known=known, tally=tally),
-            patient_id=patients[row.mrn].id,
-            external_ref=row.ref,
-            scheduled_start=row.scheduled_start,
-            planned_minutes=row.planned_minutes,
-            route=row.route,
-            kind=row.kind,
-            dose_mg_per_kg=row.dose_mg_per_kg,
-            dose_mg=row.dose_mg,
-            status=row.status,
-            closed_at=row.closed_at,
-            close_reason=row.close_reason,
-            version=1 + len(history),
-            **row.steps,
-        )
-        db.add(session)
-        sessions[row.ref] = session
-        added.append((session, history))
-        tally.add("sessions_added")
-    db.flush()
-    for session, history in added:
-        previous = SessionStatus.SCHEDULED
-        for version, (status, moment) in enumerate(history, start=2):
-            db.add(
-                StatusChange(
-                    session_id=session.id,
-                    version=version,
-                    from_status=previous,
-                    to_status=status,
-                    changed_at=moment,
-                    reason=IMPORT_REASON,
-                )
-            )
-            previous = status
-        tally.add("status_changes_added", len(history))
-    db.flush()
-    return sessions
+def _stored_keys(*, connection: Connection, columns: tuple, patient_ids: set[int]) -> set[tuple]:
+    stored: set[tuple] = set()
+    for chunk in _chunks(sorted(patient_ids)):
+        query = select(*columns).where(columns[0].in_(chunk))
+        stored.update(tuple(row) for row in connection.execute(query))
+    return stored
 
 
 def _history(row: _SessionIn) -> list[tuple[SessionStatus, datetime]]:
@@ -1142,107 +1667,237 @@ def _history(row: _SessionIn) -> list[tuple[SessionStatus, datetime]]:
     return history
 
 
-def _chair(
-    *, db: Session, site: Site, name: str | None, known: _Known, tally: _Tally
-) -> int | None:
-    if name is None:
-        return None
-    key = (site.id, name.casefold())
-    chair = known.chairs.get(key)
-    if chair is None:
-        positions = [c.position for (site_id, _), c in known.chairs.items() if site_id == site.id]
-        chair = Chair(site_id=site.id, name=name, position=max(positions, default=0) + 1)
-        db.add(chair)
-        db.flush()
-        known.chairs[key] = chair
-        tally.add("chairs_added")
-    return chair.id
+# --- writing: one short transaction of bulk inserts -------------------------------------
+
+_PATIENT_COLUMNS = ("id", "mrn", *_PATIENT_FIELDS)
+_SESSION_COLUMNS = (
+    "id",
+    "site_id",
+    "chair_id",
+    "patient_id",
+    "external_ref",
+    "scheduled_start",
+    "planned_minutes",
+    "route",
+    "kind",
+    "dose_mg_per_kg",
+    "dose_mg",
+    "given_dose_mg",
+    "status",
+    *(column for column, _status in STEP_COLUMNS),
+    CLOSED_AT,
+    "close_reason",
+    "version",
+)
+_STATUS_CHANGE_COLUMNS = (
+    "session_id",
+    "version",
+    "from_status",
+    "to_status",
+    "changed_at",
+    "reason",
+    "is_correction",
+)
 
 
-def _differs(
-    *, existing: TreatmentSession, row: _SessionIn, patients: dict[str, Patient], known: _Known
-) -> bool:
-    chair = known.chairs.get((row.site.id, row.chair_name.casefold())) if row.chair_name else None
-    stored = (
-        existing.site_id,
-        existing.chair_id,
-        existing.patient_id,
-        existing.scheduled_start,
-        existing.planned_minutes,
-        existing.route,
-        existing.kind,
-        existing.dose_mg_per_kg,
-        existing.dose_mg,
-        existing.status,
-        *(getattr(existing, column) for column, _status in STEP_COLUMNS),
+def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
+    chair_ids = {key: id_ for key, (id_, _name) in known.chairs.items()}
+    new_ids = _new_ids(connection=connection, table=Chair.__table__, count=len(plan.chairs))
+    chair_ids |= {
+        (site_id, key): id_ for (site_id, key, _, _), id_ in zip(plan.chairs, new_ids, strict=True)
+    }
+    _append(
+        connection=connection,
+        table=Chair.__table__,
+        columns=("id", "site_id", "name", "position", "active"),
+        rows=[
+            (id_, site_id, name, position, True)
+            for (site_id, _key, name, position), id_ in zip(plan.chairs, new_ids, strict=True)
+        ],
     )
-    in_file = (
-        row.site.id,
-        chair.id if chair else None,
-        patients[row.mrn].id,
-        row.scheduled_start,
-        row.planned_minutes,
-        row.route,
-        row.kind,
-        row.dose_mg_per_kg,
-        row.dose_mg,
-        row.status,
-        *(row.steps.get(column) for column, _status in STEP_COLUMNS),
+
+    patient_ids = {key: patient.id for key, patient in known.patients.items()}
+    new_ids = _new_ids(connection=connection, table=Patient.__table__, count=len(plan.new_patients))
+    patient_ids |= {row.key: id_ for row, id_ in zip(plan.new_patients, new_ids, strict=True)}
+    _append(
+        connection=connection,
+        table=Patient.__table__,
+        columns=_PATIENT_COLUMNS,
+        rows=(
+            (
+                patient_ids[row.key],
+                row.mrn,
+                row.first_name,
+                row.last_name,
+                row.date_of_birth,
+                row.phone,
+                row.display_alias,
+                row.care_flags or "",
+                row.home_site_id,
+            )
+            for row in plan.new_patients
+        ),
     )
-    return stored != in_file
+    if plan.patient_updates:
+        table = Patient.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(f"new_{name}") for name in _PATIENT_FIELDS})
+        )
+        for chunk in _chunks(plan.patient_updates, _WRITE_CHUNK):
+            connection.execute(statement, chunk)
+
+    session_ids = {key: session.id for key, session in known.sessions.items()}
+    session_ids |= _write_sessions(
+        connection=connection, plan=plan, chair_ids=chair_ids, patient_ids=patient_ids
+    )
+    _write_scores(
+        connection=connection, rows=plan.scores, patient_ids=patient_ids, session_ids=session_ids
+    )
+    _write_symptom_returns(
+        connection=connection, rows=plan.symptom_returns, patient_ids=patient_ids
+    )
+
+
+def _write_sessions(
+    *,
+    connection: Connection,
+    plan: _Plan,
+    chair_ids: dict[tuple[int, str], int],
+    patient_ids: dict[str, int],
+) -> dict[str, int]:
+    table = TreatmentSession.__table__
+    new_ids = _new_ids(connection=connection, table=table, count=len(plan.new_sessions))
+    session_ids = {row.key: id_ for row, id_ in zip(plan.new_sessions, new_ids, strict=True)}
+    _append(
+        connection=connection,
+        table=table,
+        columns=_SESSION_COLUMNS,
+        rows=(
+            (
+                session_ids[row.key],
+                row.site.id,
+                chair_ids[(row.site.id, row.chair_key)] if row.chair_key else None,
+                patient_ids[row.mrn_key],
+                row.ref,
+                row.scheduled_start,
+                row.planned_minutes,
+                row.route.value,
+                row.kind.value,
+                row.dose_mg_per_kg,
+                row.dose_mg,
+                row.given_dose_mg,
+                row.status.value,
+                *(row.steps.get(column) for column, _status in STEP_COLUMNS),
+                row.closed_at,
+                row.close_reason,
+                1 + len(_history(row)),
+            )
+            for row in plan.new_sessions
+        ),
+    )
+    _append(
+        connection=connection,
+        table=StatusChange.__table__,
+        columns=_STATUS_CHANGE_COLUMNS,
+        rows=(
+            change
+            for row in plan.new_sessions
+            for change in _status_changes(row=row, session_id=session_ids[row.key])
+        ),
+    )
+    return session_ids
+
+
+def _status_changes(*, row: _SessionIn, session_id: int) -> Iterator[tuple]:
+    previous = SessionStatus.SCHEDULED
+    for version, (status, moment) in enumerate(_history(row), start=2):
+        yield (session_id, version, previous.value, status.value, moment, IMPORT_REASON, False)
+        previous = status
 
 
 def _write_scores(
     *,
-    db: Session,
+    connection: Connection,
     rows: list[_ScoreIn],
-    patients: dict[str, Patient],
-    sessions: dict[str, TreatmentSession],
-    tally: _Tally,
+    patient_ids: dict[str, int],
+    session_ids: dict[str, int],
 ) -> None:
-    patient_ids = {patients[row.mrn].id for row in rows}
-    stored = set()
-    for chunk in _chunks(patient_ids):
-        query = select(
-            OutcomeScore.patient_id, OutcomeScore.instrument, OutcomeScore.taken_at
-        ).where(col(OutcomeScore.patient_id).in_(chunk))
-        stored.update((p, str(i), t) for p, i, t in db.exec(query))
-    for row in rows:
-        patient_id = patients[row.mrn].id
-        if (patient_id, row.instrument.value, row.taken_at) in stored:
-            tally.add("scores_unchanged")
-            continue
-        db.add(
-            OutcomeScore(
-                patient_id=patient_id,
-                session_id=sessions[row.session_ref].id if row.session_ref else None,
-                instrument=row.instrument,
-                taken_at=row.taken_at,
-                total=row.total,
-                item9=row.item9,
+    _append(
+        connection=connection,
+        table=OutcomeScore.__table__,
+        columns=("patient_id", "session_id", "instrument", "taken_at", "total", "item9"),
+        rows=(
+            (
+                patient_ids[row.mrn_key],
+                session_ids[row.session_key] if row.session_key else None,
+                row.instrument.value,
+                row.taken_at,
+                row.total,
+                row.item9,
             )
-        )
-        tally.add("scores_added")
+            for row in rows
+        ),
+    )
 
 
 def _write_symptom_returns(
-    *,
-    db: Session,
-    rows: list[_SymptomReturnIn],
-    patients: dict[str, Patient],
-    tally: _Tally,
+    *, connection: Connection, rows: list[_SymptomReturnIn], patient_ids: dict[str, int]
 ) -> None:
-    patient_ids = {patients[row.mrn].id for row in rows}
-    stored = set()
-    for chunk in _chunks(patient_ids):
-        query = select(SymptomReturn.patient_id, SymptomReturn.reported_on).where(
-            col(SymptomReturn.patient_id).in_(chunk)
+    _append(
+        connection=connection,
+        table=SymptomReturn.__table__,
+        columns=("patient_id", "reported_on", "note"),
+        rows=((patient_ids[row.mrn_key], row.reported_on, row.note) for row in rows),
+    )
+
+
+def _new_ids(*, connection: Connection, table: Table, count: int) -> list[int]:
+    """``count`` ids for new rows of ``table``, taken inside the write transaction.
+
+    PostgreSQL hands them out from the table's sequence (safe beside other writers);
+    on SQLite the transaction holds the write lock, so the ids after the largest are free.
+    """
+    if not count:
+        return []
+    if connection.dialect.name == "postgresql":
+        query = (
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            f"FROM generate_series(1, {count:d})"
         )
-        stored.update(tuple(pair) for pair in db.exec(query))
-    for row in rows:
-        patient_id = patients[row.mrn].id
-        if (patient_id, row.reported_on) in stored:
-            tally.add("symptom_returns_unchanged")
-            continue
-        db.add(SymptomReturn(patient_id=patient_id, reported_on=row.reported_on, note=row.note))
-        tally.add("symptom_returns_added")
+        return sorted(id_ for (id_,) in connection.exec_driver_sql(query))
+    largest = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
+    return list(range(largest + 1, largest + 1 + count))
+
+
+def _append(
+    *, connection: Connection, table: Table, columns: tuple[str, ...], rows: Iterable[tuple]
+) -> None:
+    """Append rows in bulk: COPY on PostgreSQL, else the driver's executemany, in chunks.
+
+    Values pass through each column's own type (UTCDateTime among them) exactly as
+    SQLAlchemy would store them; only the per-row statement overhead is skipped.
+    """
+    raw = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        names = ", ".join(f'"{name}"' for name in columns)
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in columns]
+    converting = [(n, p) for n, p in enumerate(processors) if p is not None]
+    names = ", ".join(f'"{name}"' for name in columns)
+    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+    cursor = raw.cursor()
+    try:
+        for chunk in _chunks(rows, _WRITE_CHUNK):
+            if converting:
+                chunk = [list(row) for row in chunk]
+                for row in chunk:
+                    for n, process in converting:
+                        row[n] = process(row[n])
+            cursor.executemany(statement, chunk)
+    finally:
+        cursor.close()
