@@ -140,7 +140,7 @@ def test_a_hostile_patient_name_is_shown_as_text_everywhere(hostile_clinic):
 
 
 def test_the_site_picker_and_staff_picker_show_names_as_given(hostile_clinic):
-    url, clinic, _ = hostile_clinic
+    url, _clinic, _ = hostile_clinic
     at = AppTest.from_file(DASHBOARD, default_timeout=30)
     at.run()
     at.switch_page("pages/today.py").run()
