@@ -17,11 +17,12 @@ and, on the text after parsing, ``:material_x:`` icons (it rewrites every
 image), emoji shortcodes ``:smile:`` and arrows such as `` -> ``. Raw HTML is
 not rendered (no ``unsafe_allow_html``), but ``<`` is escaped anyway.
 
-Backslash escapes stop everything that is parsed; the text-level shortcodes see
-the text after the escapes are removed, so a word joiner (U+2060, invisible
-and unbreakable) follows every colon of the data to keep ``:x:`` from matching.
-Only the arrows of `` -> `` and friends are left as they are: a glyph, never a
-request.
+Backslash escapes stop everything that is parsed. The autolinks and shortcodes
+are found in the text after the escapes are removed (seen in Chromium: an
+escaped ``http\:\/\/host`` still became a link), so a word joiner (U+2060,
+invisible, no line break) follows every colon and "@" of the data and splits
+"www." as well. Left as they are, being a glyph and never a request: the arrows
+of `` -> `` and friends.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ import unicodedata
 # escaped one is always literal; these are the ones any Streamlit parser reads.
 _MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$&:@/])")
 WORD_JOINER = "\u2060"
+# Streamlit's text-level plugins match the text after the escapes are gone: GFM
+# autolinks ("http://", "www.", "name@host.org") and shortcodes (":material_x:",
+# ":streamlit:", emoji). A word joiner after each colon and "@", and between "www"
+# and its dot, breaks every one of those patterns without a visible change.
+_TEXT_LEVEL_PATTERN = re.compile(r"(\\[:@]|(?i:www)(?=\\\.))")
 FIRST_STRONG_ISOLATE = "\u2068"
 POP_DIRECTIONAL_ISOLATE = "\u2069"
 # Embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): a name
@@ -84,12 +90,13 @@ def literal(value: object) -> str:
     For labels (expander, button, checkbox), ``st.markdown``, ``st.caption``,
     ``st.success``/``st.info``/``st.warning``/``st.error`` and ``st.toast``: every
     character a parser acts on is backslash-escaped, a word joiner follows each
-    colon (shortcodes are matched after escapes are removed), line breaks become
+    colon and "@" and splits "www." (autolinks and shortcodes are matched after
+    escapes are removed), line breaks become
     spaces, and right-to-left text is isolated as by ``plain``. The screen shows
     the same characters; copying them may carry the invisible word joiners.
     """
     escaped = _MARKDOWN_ACTIVE.sub(r"\\\1", plain(value))
-    return escaped.replace(":", ":" + WORD_JOINER)
+    return _TEXT_LEVEL_PATTERN.sub(lambda found: found.group(0) + WORD_JOINER, escaped)
 
 
 def bdi(value: object) -> str:

@@ -28,6 +28,7 @@ HOSTILE = [
     "1. list\n- item\n> quote\n\n| a | b |",
     "&lt;entity&gt; &#33;",
     "back\\slash\\](x)",
+    "WWW.Example.org and 10:30:15 :+1: :100:",
 ]
 
 
@@ -51,8 +52,12 @@ def test_literal_escapes_every_active_character(text):
     shown = literal(text)
     # Every ASCII punctuation mark a parser reads is escaped by a backslash ...
     assert not _unescaped_marks(shown)
-    # ... no colon can start a shortcode (text-level plugins see the unescaped text) ...
-    assert not re.search(r":[\w+-]", shown.replace("\\", ""))
+    # ... and the text-level plugins, which see the text with its escapes gone, find
+    # no autolink ("http://", "www.", "a@b.org") and no shortcode (":x:") in it ...
+    text_level = re.sub(r"\\(.)", r"\1", shown)
+    assert not re.search(r"https?://|www(?=\.)", text_level, re.IGNORECASE)
+    assert not re.search(r"@[-\w]", text_level)
+    assert not re.search(r":[\w+-]+:", text_level)
     # ... no line can start a block, and the reader sees the same characters.
     assert "\n" not in shown
     assert _unescaped(shown) == text.replace("\n", " ")
