@@ -1,4 +1,4 @@
-"""Text from the database shown as text: in Streamlit's markdown, in plain widgets, in HTML.
+r"""Text from the database shown as text: in Streamlit's markdown, in plain widgets, in HTML.
 
 A patient, chair, driver, site or staff name, or a typed reason, is data. Shown
 where Streamlit reads markdown (st.markdown, st.success/error/warning/info,
