@@ -158,3 +158,78 @@ def test_the_last_good_reading_outlives_the_cache_during_an_outage():
         _day_read("db", 1, DAY)
     with pytest.raises(DatabaseUnavailable):  # never read: nothing to fall back on
         _day_read.or_last_good("db", 2, DAY)
+
+
+# --- live_fragment, through AppTest ---------------------------------------------------------
+
+
+def _live_page() -> None:
+    """A page with one live part: reads a number, draws it with its read time."""
+    import os
+    from datetime import UTC, datetime
+
+    import streamlit as st
+
+    from ketadash.db import DatabaseUnavailable
+    from ketadash.ui.live import Reading, live_fragment
+
+    def read(now):
+        # "down" is this browser session's outage; KD_TEST_DOWN the server's.
+        if st.session_state.get("down") or os.environ.get("KD_TEST_DOWN"):
+            raise DatabaseUnavailable("down")
+        return Reading(data=42, read_at=datetime(2026, 11, 27, 9, 30, 15, tzinfo=UTC))
+
+    live_fragment(
+        key="test-number",
+        read=read,
+        draw=lambda live: st.markdown(
+            f"number {live.data} read {live.read_at:%H:%M:%S} stale {live.stale}"
+        ),
+        refresh_seconds=5,
+        time_zone="UTC",
+    )
+
+
+def test_live_fragment_draws_the_data_with_its_own_read_time():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_live_page).run()
+    assert not at.exception
+    assert at.markdown[0].value == "number 42 read 09:30:15 stale False"
+    assert not at.warning
+
+
+def test_live_fragment_keeps_the_last_data_through_an_outage(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_live_page).run()
+    at.session_state["down"] = True
+    at.run()
+    assert not at.exception
+    assert at.markdown[0].value == "number 42 read 09:30:15 stale True"
+    assert "Not updated since 09:30:15" in at.warning[0].value
+
+    # A page opened during the outage (a new browser session) shows what the
+    # server last read, under the same marker.
+    monkeypatch.setenv("KD_TEST_DOWN", "1")
+    opened_during = AppTest.from_function(_live_page).run()
+    assert opened_during.markdown[0].value == "number 42 read 09:30:15 stale True"
+    assert "Not updated since" in opened_during.warning[0].value
+
+    # Back: the marker goes.
+    monkeypatch.delenv("KD_TEST_DOWN")
+    at.session_state["down"] = False
+    at.run()
+    assert not at.exception
+    assert at.markdown[0].value == "number 42 read 09:30:15 stale False"
+    assert not at.warning
+
+
+def test_live_fragment_with_nothing_read_yet_says_it_keeps_trying(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("KD_TEST_DOWN", "1")
+    at = AppTest.from_function(_live_page).run()
+    assert not at.exception
+    assert "Trying again every 5 s" in at.error[0].value
+    assert not at.markdown
