@@ -17,12 +17,19 @@ from ketadash.clinic import DatabaseState, SiteChoice
 from ketadash.clock import utc_now
 from ketadash.config import DeploymentConfig, load_config
 from ketadash.db import DatabaseUnavailable
+from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.text import plain
 
 SITE_QUERY_PARAM = "site"
 _SITE_STATE_KEY = "ketadash_site_id"
 # Short enough that a site added by the lead shows up within the minute on every screen.
 SITES_TTL_SECONDS = 60
 DEMO_MARKER_TTL_SECONDS = 60
+# An unattended screen showing the outage message checks this often whether the
+# database answers again, and then reruns itself.
+OUTAGE_RETRY_SECONDS = 10
+_OUTAGE_ARMED_KEY = "kd_outage_retry_armed"
+_OUTAGE_TRIES_KEY = "kd_outage_tries"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +81,9 @@ def page_setup(title: str, *, icon: str, layout: str = "wide") -> PageContext:
     url = config.database_url
     try:
         _make_database_ready(config)
-        demo = _is_demo(url)
+        # The last answer will do while the database is away: the demo marker
+        # never changes for a database, and the page's own reads say "outage".
+        demo = _is_demo.or_last_good(url)
     except DatabaseUnavailable as error:
         show_database_unavailable(error)
     if demo:
@@ -87,12 +96,42 @@ def page_setup(title: str, *, icon: str, layout: str = "wide") -> PageContext:
 
 
 def show_database_unavailable(error: DatabaseUnavailable) -> NoReturn:
-    """Say in plain words that the database is down, keep the detail folded, stop the page."""
+    """Say in plain words that the database is down, keep the detail folded, stop the page.
+
+    The page comes back by itself: every ``OUTAGE_RETRY_SECONDS`` a small fragment
+    asks the database whether it answers, and when it does reruns the whole page.
+    Nobody needs to be at the screen (a wall display, a board left on overnight).
+    """
     st.error(str(error), icon=":material/cloud_off:")
     with st.expander("Technical detail (for IT)"):
         st.code(error.detail or "no detail", language=None, wrap_lines=True)
     st.button("Try again", icon=":material/refresh:")
+    # The fragment's first run is part of this page run, which has just failed:
+    # only its own later runs (one every OUTAGE_RETRY_SECONDS) ask the database.
+    st.session_state[_OUTAGE_ARMED_KEY] = False
+    _retry_until_the_database_answers(load_config().database_url)
     st.stop()
+
+
+@st.fragment(run_every=OUTAGE_RETRY_SECONDS)
+def _retry_until_the_database_answers(url: str) -> None:
+    tries = st.session_state.get(_OUTAGE_TRIES_KEY, 0)
+    if st.session_state.get(_OUTAGE_ARMED_KEY):
+        tries += 1
+        try:
+            clinic.database_state(url=url)
+        except DatabaseUnavailable:
+            pass
+        else:
+            st.session_state[_OUTAGE_TRIES_KEY] = 0
+            st.rerun(scope="app")
+    st.session_state[_OUTAGE_ARMED_KEY] = True
+    st.session_state[_OUTAGE_TRIES_KEY] = tries
+    st.caption(
+        f"Trying again every {OUTAGE_RETRY_SECONDS} s"
+        + (f" ({tries} tries so far)" if tries else "")
+        + ": this page comes back by itself when the database answers."
+    )
 
 
 def _make_database_ready(config: DeploymentConfig) -> None:
@@ -129,7 +168,10 @@ def _build_demo_clinic_once(url: str) -> None:
 
 
 def _keep_demo_day_current(url: str) -> None:
-    stale = _stale_demo_marker(url, utc_now().strftime("%Y-%m-%dT%H:%M"))
+    try:
+        stale = _stale_demo_marker(url, utc_now().strftime("%Y-%m-%dT%H:%M"))
+    except DatabaseUnavailable:
+        return  # the demo's new day can wait for the database; the page still shows
     if stale:
         _relay_demo_day(url, stale)
         st.cache_data.clear()
@@ -150,20 +192,33 @@ def _relay_demo_day(url: str, stale_marker: str) -> None:
     build_demo_clinic(url=url, replace_demo=True)
 
 
-@st.cache_data(ttl=DEMO_MARKER_TTL_SECONDS, show_spinner=False)
+@cached_read(scope=Scope.CLINIC, ttl_seconds=DEMO_MARKER_TTL_SECONDS)
 def _is_demo(url: str) -> bool:
     return clinic.is_demo(url=url)
 
 
-@st.cache_data(ttl=SITES_TTL_SECONDS, show_spinner=False)
-def cached_sites(url: str) -> list[SiteChoice]:
-    """The clinic's sites, read at most once a minute per database."""
+@cached_read(scope=Scope.CLINIC, ttl_seconds=SITES_TTL_SECONDS)
+def _sites(url: str) -> list[SiteChoice]:
     return clinic.list_sites(url=url)
 
 
-@st.cache_data(ttl=SITES_TTL_SECONDS, show_spinner=False)
-def cached_clinic_name(url: str) -> str | None:
+@cached_read(scope=Scope.CLINIC, ttl_seconds=SITES_TTL_SECONDS)
+def _clinic_name(url: str) -> str | None:
     return clinic.clinic_name(url=url)
+
+
+def cached_sites(url: str) -> list[SiteChoice]:
+    """The clinic's sites, read at most once a minute per database.
+
+    During an outage the last list this server read, if any: sites change seldom,
+    and a page that stopped here could not show its own "not updated" marker.
+    """
+    return _sites.or_last_good(url)
+
+
+def cached_clinic_name(url: str) -> str | None:
+    """The clinic's recorded name (at most one read a minute), the last one during an outage."""
+    return _clinic_name.or_last_good(url)
 
 
 def site_picker(*, container=None, label: str = "Site") -> SiteChoice:
@@ -181,8 +236,8 @@ def site_picker(*, container=None, label: str = "Site") -> SiteChoice:
         show_database_unavailable(error)
     if not sites:
         st.warning(
-            "This clinic has no sites yet. A clinic lead adds them, or the operator "
-            "imports them with `python -m ketadash import`.",
+            "This clinic has no sites yet. The operator adds each one with its chairs:\n\n"
+            "`python -m ketadash site --code … --name … --time-zone … --chairs N`",
             icon=":material/domain_disabled:",
         )
         st.stop()
@@ -197,7 +252,9 @@ def site_picker(*, container=None, label: str = "Site") -> SiteChoice:
         label,
         options=list(by_id),
         index=list(by_id).index(remembered),
-        format_func=lambda site_id: by_id[site_id].name,
+        # Selectbox options are plain text in Streamlit 1.67 (no markdown); a name in
+        # another script is still isolated from the text around it.
+        format_func=lambda site_id: plain(by_id[site_id].name),
     )
     st.session_state[_SITE_STATE_KEY] = chosen_id
     # A URL without ?site= means the first site. Writing the parameter pushes a

@@ -262,3 +262,17 @@ def test_unknown_site_in_the_url_falls_back_to_the_first(monkeypatch, demo_url):
     app = run_page("pages/wall.py", query={"site": "not-a-site"})
     assert_no_exception(app)
     assert app.sidebar.selectbox[0].value == first.id
+
+
+def test_a_clinic_without_sites_points_to_the_site_command(monkeypatch, tmp_path):
+    from ketadash.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'no-sites.sqlite'}"
+    migrate(url)
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, url)
+    app = run_page("pages/today.py")
+    assert_no_exception(app)
+    said = " ".join(w.value for w in app.warning)
+    assert "python -m ketadash site --code … --name … --time-zone … --chairs N" in said
+    assert "import" not in said  # the import cannot create sites
+    get_engine(url).dispose()

@@ -1,0 +1,261 @@
+"""What every live screen shares: cached reads a write can clear, and a self-refreshing part.
+
+* ``cached_read`` caches one read per set of arguments for a few seconds (every
+  screen of one server shares it), stamps each result with the moment the
+  database answered, keeps the last good result per arguments for outages, and
+  registers the read under a scope, so a write clears only what it made stale:
+  ``clear_site_day`` after a nurse's save drops that site's day, not the lead's
+  aggregates (``Scope.PERIOD`` reads are never cleared by a write; they expire).
+  Streamlit 1.67 clears one entry when ``.clear()`` gets the function's arguments
+  (the same key as the call: same values, same positions), so every read here is
+  called and cleared with positional arguments only.
+* ``live_fragment`` redraws a part of the page every few seconds. When the
+  database cannot be read it draws the last good data under a "Not updated since
+  hh:mm:ss" marker instead of an error, keeps trying, and when the database
+  answers again reruns the whole page so every part of it catches up. The data's
+  own read time is what the screen calls "Updated".
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import streamlit as st
+
+from ketadash.clock import to_local, utc_now
+from ketadash.db import DatabaseUnavailable
+
+T = TypeVar("T")
+
+# Enough for every site's day, staff and chairs, and a lead's few aggregates; the
+# oldest are forgotten first, so a server left running for months does not grow.
+LAST_GOOD_ENTRIES = 256
+_LIVE_STATE_PREFIX = "kd_live_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reading(Generic[T]):
+    """Data as the database gave it, and when it answered (aware UTC)."""
+
+    data: T
+    read_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Live(Generic[T]):
+    """What a live drawer draws: the data, when it was read, this run's ``now``, staleness.
+
+    ``stale`` is True when the database could not be read on this run and ``data``
+    is the last good reading; ``read_at`` is always the data's own read time.
+    """
+
+    data: T
+    read_at: datetime
+    now: datetime
+    stale: bool
+
+
+class Scope(StrEnum):
+    """What a cached read depends on, which is what a write clears."""
+
+    CLINIC = "clinic"  # arguments (url): sites, the clinic's name
+    SITE = "site"  # (url, site_id): staff, chairs
+    SITE_DAY = "site_day"  # (url, site_id, day): a site's board for one day
+    PERIOD = "period"  # a lead's aggregates: a write never clears them, they expire
+
+
+class _LastGood:
+    """The last good reading per key, for the whole server process, oldest forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._values: OrderedDict[Hashable, Reading[Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, key: Hashable, reading: Reading[Any]) -> None:
+        with self._lock:
+            self._values[key] = reading
+            self._values.move_to_end(key)
+            while len(self._values) > self._capacity:
+                self._values.popitem(last=False)
+
+    def get(self, key: Hashable) -> Reading[Any] | None:
+        with self._lock:
+            return self._values.get(key)
+
+
+@st.cache_resource(show_spinner=False)
+def _last_good() -> _LastGood:
+    # A resource, not a module global: ``st.cache_resource.clear()`` forgets it too.
+    return _LastGood(LAST_GOOD_ENTRIES)
+
+
+class CachedRead(Generic[T]):
+    """A registered cached read; call it with positional arguments only."""
+
+    def __init__(self, read: Callable[..., T], *, scope: Scope, ttl_seconds: float) -> None:
+        @functools.wraps(read)
+        def stamped(*args: Any) -> Reading[T]:
+            return Reading(data=read(*args), read_at=utc_now())
+
+        # functools.wraps keeps the read's own name and source, which is what
+        # Streamlit keys a function's cache on: two reads never share one.
+        self._cached = st.cache_data(ttl=ttl_seconds, show_spinner=False)(stamped)
+        self.name = f"{read.__module__}.{read.__qualname__}"
+        self.scope = scope
+
+    def reading(self, *args: Hashable) -> Reading[T]:
+        """The cached reading for ``args``; raises DatabaseUnavailable when it cannot be read."""
+        reading = self._cached(*args)
+        _last_good().put((self.name, args), reading)
+        return reading
+
+    def __call__(self, *args: Hashable) -> T:
+        return self.reading(*args).data
+
+    def last_good(self, *args: Hashable) -> Reading[T] | None:
+        """The last reading this process got for ``args``, however old, or None."""
+        return _last_good().get((self.name, args))
+
+    def or_last_good(self, *args: Hashable) -> T:
+        """The data for ``args``, or during an outage the last good data if there is any.
+
+        For what changes seldom (sites, staff, the demo marker): a screen keeps
+        working through an outage instead of stopping. Raises DatabaseUnavailable
+        only when this process never read ``args``.
+        """
+        try:
+            return self(*args)
+        except DatabaseUnavailable:
+            last = self.last_good(*args)
+            if last is None:
+                raise
+            return last.data
+
+    def clear(self, *args: Hashable) -> None:
+        """Forget the cached reading for ``args`` (every reading when none are given)."""
+        self._cached.clear(*args)
+
+
+_REGISTRY: dict[str, CachedRead[Any]] = {}
+
+
+def cached_read(*, scope: Scope, ttl_seconds: float) -> Callable[[Callable[..., T]], CachedRead[T]]:
+    """Decorate a read of plain data: cached per arguments, stamped, registered under ``scope``.
+
+    The read's positional parameters must follow its scope: ``(url)`` for
+    CLINIC, ``(url, site_id)`` for SITE, ``(url, site_id, day)`` for SITE_DAY.
+    """
+
+    def register(read: Callable[..., T]) -> CachedRead[T]:
+        cached = CachedRead(read, scope=scope, ttl_seconds=ttl_seconds)
+        # Keyed by name: a module reloaded by Streamlit's file watcher replaces its
+        # reads instead of registering them twice.
+        _REGISTRY[cached.name] = cached
+        return cached
+
+    return register
+
+
+def _reads(scope: Scope) -> list[CachedRead[Any]]:
+    return [read for read in _REGISTRY.values() if read.scope is scope]
+
+
+def clear_site_day(*, url: str, site_id: int, day: date) -> None:
+    """After a write at a site: every screen of this server reads that site's day afresh.
+
+    Reads of other scopes (staff, sites, aggregates) and other sites keep their caches.
+    """
+    for read in _reads(Scope.SITE_DAY):
+        read.clear(url, site_id, day)
+
+
+def clear_every_site_day() -> None:
+    """Every site's every day, for a writer that cannot say which (a cache entry is named whole)."""
+    for read in _reads(Scope.SITE_DAY):
+        read.clear()
+
+
+def clear_site(*, url: str, site_id: int) -> None:
+    """After a change to a site's staff or chairs: those reads, for that site only."""
+    for read in _reads(Scope.SITE):
+        read.clear(url, site_id)
+
+
+def clear_clinic(*, url: str) -> None:
+    """After a site is added or renamed: the clinic-wide reads (sites, the clinic's name)."""
+    for read in _reads(Scope.CLINIC):
+        read.clear(url)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _LiveState:
+    reading: Reading[Any] | None
+    down_since: datetime | None
+
+
+def live_fragment(
+    *,
+    key: str,
+    read: Callable[[datetime], T | Reading[T]],
+    draw: Callable[[Live[T]], None],
+    refresh_seconds: float,
+    time_zone: str,
+) -> None:
+    """A part of the page that reads and redraws itself every ``refresh_seconds``.
+
+    ``read(now)`` returns plain data, or a ``Reading`` when it knows when the data
+    was read (a cached read); ``draw(live)`` draws it. ``key`` names the data
+    (include the database and site): the last good reading is kept under it in
+    the browser session and for the server process, so a page opened during an
+    outage still shows what the server last saw. While the database cannot be
+    read, the last good data is drawn under a "Not updated since" marker (times
+    in ``time_zone``) and the fragment keeps trying; the first good read after an
+    outage reruns the whole page, so parts outside the fragment catch up too.
+    """
+    state_key = f"{_LIVE_STATE_PREFIX}{key}"
+
+    @st.fragment(run_every=refresh_seconds)
+    def _live() -> None:
+        now = utc_now()
+        previous: _LiveState = st.session_state.get(
+            state_key, _LiveState(reading=None, down_since=None)
+        )
+        try:
+            got = read(now)
+        except DatabaseUnavailable:
+            reading = previous.reading or _last_good().get(("live", key))
+            down_since = previous.down_since or now
+            st.session_state[state_key] = _LiveState(reading=reading, down_since=down_since)
+            if reading is None:
+                st.error(
+                    "The clinic database cannot be reached, so there is nothing to show yet. "
+                    f"Trying again every {refresh_seconds:g} s: this screen fills in by itself.",
+                    icon=":material/cloud_off:",
+                )
+                return
+            st.warning(
+                f"Not updated since {to_local(reading.read_at, time_zone):%H:%M:%S} — the "
+                "clinic database cannot be reached; this catches up by itself (timers keep "
+                "running). Tell the clinic lead if this lasts.",
+                icon=":material/cloud_off:",
+            )
+            draw(Live(data=reading.data, read_at=reading.read_at, now=now, stale=True))
+            return
+        reading = got if isinstance(got, Reading) else Reading(data=got, read_at=now)
+        st.session_state[state_key] = _LiveState(reading=reading, down_since=None)
+        _last_good().put(("live", key), reading)
+        if previous.down_since is not None:
+            # Back after an outage: the rest of the page (a panel, a form's
+            # choices) may still show an error or old data; one full run fixes that.
+            st.rerun(scope="app")
+        draw(Live(data=reading.data, read_at=reading.read_at, now=now, stale=False))
+
+    _live()
