@@ -7,6 +7,7 @@ live outside it, so a refresh never eats what a nurse is typing.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from datetime import datetime, time
 
@@ -15,6 +16,7 @@ import streamlit as st
 from ketadash.board import (
     Board,
     BoardSession,
+    ChairState,
     Lane,
     SessionView,
     by_lane,
@@ -46,7 +48,17 @@ from ketadash.lifecycle import (
 from ketadash.models import SessionStatus as S
 from ketadash.models import Severity, SideEffect
 from ketadash.staff import StaffMember, list_staff
-from ketadash.vitals import Vitals, VitalsRejected, start_holds
+from ketadash.ui.live import (
+    Live,
+    Reading,
+    Scope,
+    cached_read,
+    clear_every_site_day,
+    clear_site_day,
+    live_fragment,
+)
+from ketadash.ui.text import bdi, literal, plain
+from ketadash.vitals import Alert, Vitals, VitalsRejected, start_holds
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
@@ -67,27 +79,44 @@ _FLASH_KEY = "kd_flash"
 _FORM_ROUND_KEY = "kd_form_round"
 _SEEN_KEY = "kd_seen_versions"
 _OWN_WRITE_KEY = "kd_own_write"
-_LAST_BOARD_KEY = "kd_last_board"
+_SHOWN_DAY_KEY = "kd_shown_site_day"
 
 
-@st.cache_data(ttl=BOARD_TTL_SECONDS, show_spinner=False)
+@cached_read(scope=Scope.SITE_DAY, ttl_seconds=BOARD_TTL_SECONDS)
 def cached_board(url: str, site_id: int, day) -> Board:
     return load_board(url=url, site_id=site_id, day=day)
 
 
-@st.cache_data(ttl=STAFF_TTL_SECONDS, show_spinner=False)
+@cached_read(scope=Scope.SITE, ttl_seconds=STAFF_TTL_SECONDS)
 def cached_staff(url: str, site_id: int) -> list[StaffMember]:
     return list_staff(url=url, site_id=site_id)
 
 
+def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[Board]:
+    """The site's board for its own calendar day at ``now``, with when it was read."""
+    day = local_today(site.time_zone, now=now)
+    # What this screen shows is what its writes make stale (see after_write).
+    st.session_state[_SHOWN_DAY_KEY] = (url, site.id, day)
+    return cached_board.reading(url, site.id, day)
+
+
 def todays_board(url: str, site: SiteChoice, now: datetime) -> Board:
     """The site's board for its own calendar day at ``now``."""
-    return cached_board(url, site.id, local_today(site.time_zone, now=now))
+    return todays_board_reading(url, site, now).data
 
 
 def after_write() -> None:
-    """Every screen of this server reads fresh data on its next run."""
-    st.cache_data.clear()
+    """Every screen of this server reads this screen's site and day afresh on its next run.
+
+    Only that site's day: staff lists, sites and a lead's aggregates keep their
+    caches. Outside a page run (no screen known) every site's day is dropped.
+    """
+    shown = st.session_state.get(_SHOWN_DAY_KEY)
+    if shown is None:
+        clear_every_site_day()
+    else:
+        url, site_id, day = shown
+        clear_site_day(url=url, site_id=site_id, day=day)
 
 
 # --- the live board -------------------------------------------------------------------------
@@ -134,6 +163,8 @@ BOARD_CSS = """
 .kd-mini{font-size:.8rem;color:#b45309;margin-top:3px}
 .kd-empty{color:#94a3b8;font-size:.9rem;font-style:italic}
 .kd-updated{color:#64748b;font-size:.85rem;text-align:right}
+.kd-chair.compact{padding:2px 8px;font-size:.8rem}
+.kd-lane,.kd-card,.kd-alert,.kd-chair,.kd-updated{min-width:0;overflow-wrap:anywhere}
 [data-testid="stMainBlockContainer"]{padding-top:2.5rem}
 </style>
 """
@@ -181,9 +212,9 @@ def card_html(view: SessionView, board: Board) -> str:
     if view.lane in (Lane.EXPECTED, Lane.DISCHARGED) and not s.earlier_day:
         return _compact_card_html(view, board, when=when, flags=flags)
     body = [
-        f'<div class="kd-top"><span class="chair">{_e(s.chair_name)}</span>'
+        f'<div class="kd-top"><span class="chair">{bdi(s.chair_name)}</span>'
         f"<span>{_e(when)}</span></div>",
-        f'<div class="kd-name">{_e(s.patient_name)}</div>',
+        f'<div class="kd-name">{bdi(s.patient_name)}</div>',
         f'<div class="kd-meta">{_e(s.route.label)}{_e(dose)} · {_e(s.kind.value.capitalize())}'
         + (f" · PHQ-9 {s.phq9_total}" if s.phq9_total is not None else "")
         + "</div>",
@@ -216,16 +247,16 @@ def card_html(view: SessionView, board: Board) -> str:
             body.append('<div class="kd-mini">No ride recorded</div>')
         elif ride.arrived_at:
             body.append(
-                f'<div class="kd-meta">Ride here: {_e(ride.driver_name)} since '
+                f'<div class="kd-meta">Ride here: {bdi(ride.driver_name)} since '
                 f"{_e(time_text(ride.arrived_at, board))}</div>"
             )
         else:
             expected = time_text(ride.expected_pickup_at, board) or "time not given"
             body.append(
-                f'<div class="kd-mini">Ride: {_e(ride.driver_name)}, expected {_e(expected)}</div>'
+                f'<div class="kd-mini">Ride: {bdi(ride.driver_name)}, expected {_e(expected)}</div>'
             )
     if view.lane == Lane.CLOSED and s.close_reason:
-        body.append(f'<div class="kd-meta">{_e(s.close_reason)}</div>')
+        body.append(f'<div class="kd-meta">{bdi(s.close_reason)}</div>')
     done = "done" if view.lane in (Lane.DISCHARGED, Lane.CLOSED) else ""
     return (
         f'<div class="kd-card {_alert_level(view)} {done}" data-session="{s.session_id}">'
@@ -247,14 +278,23 @@ def _compact_card_html(view: SessionView, board: Board, *, when: str, flags: str
     done = " done" if view.lane == Lane.DISCHARGED else ""
     return (
         f'<div class="kd-card compact {_alert_level(view)}{done}" data-session="{s.session_id}">'
-        f'<div class="kd-top"><span class="chair">{_e(s.chair_name)}</span>'
+        f'<div class="kd-top"><span class="chair">{bdi(s.chair_name)}</span>'
         f"<span>{_e(when)}</span></div>"
-        f'<div class="kd-name">{_e(s.patient_name)}</div>'
+        f'<div class="kd-name">{bdi(s.patient_name)}</div>'
         f'<div class="kd-meta">{_e(detail)}</div>'
         + (f"<div>{flags}</div>" if flags else "")
         + alerts
         + "</div>"
     )
+
+
+# A clinic with more chairs than this gets the compact strip: one chip for the free
+# chairs, one per state of the busy ones. Sixty chairs in full would push the
+# first card below a 1080p screen.
+FULL_CHAIR_STRIP_UP_TO = 12
+CHAIRS_NAMED_IN_A_CHIP = 12
+# The most urgent alerts stay in sight; the rest fold into "and N more".
+ALERTS_IN_SIGHT = 5
 
 
 def summary_html(views: list[SessionView], board: Board, now: datetime) -> str:
@@ -264,19 +304,28 @@ def summary_html(views: list[SessionView], board: Board, now: datetime) -> str:
         f'<div class="kd-count"><b>{len(lanes[lane])}</b><span>{_e(lane.label)}</span></div>'
         for lane in LANES_SHOWN
     )
-    chairs = []
     states = chair_states(board, now)
     free = [c for c in states if c.free]
-    for chair in states:
-        if chair.free:
-            nxt = f" · next {time_text(chair.next_expected, board)}" if chair.next_expected else ""
-            chairs.append(f'<span class="kd-chair free">{_e(chair.name)}: free{_e(nxt)}</span>')
-        else:
-            who = chair.occupied_by
-            chairs.append(
-                f'<span class="kd-chair busy"><b>{_e(chair.name)}</b>: '
-                f"{_e(who.patient_name)} · {_e(who.status.label)}</span>"
-            )
+    if len(states) > FULL_CHAIR_STRIP_UP_TO:
+        chairs = _compact_chairs_html(states, free)
+    else:
+        chairs = []
+        for chair in states:
+            if chair.free:
+                nxt = (
+                    f" · next {time_text(chair.next_expected, board)}"
+                    if chair.next_expected
+                    else ""
+                )
+                chairs.append(
+                    f'<span class="kd-chair free">{bdi(chair.name)}: free{_e(nxt)}</span>'
+                )
+            else:
+                who = chair.occupied_by
+                chairs.append(
+                    f'<span class="kd-chair busy"><b>{bdi(chair.name)}</b>: '
+                    f"{bdi(who.patient_name)} · {_e(who.status.label)}</span>"
+                )
     free_count = (
         f'<div class="kd-count"><b>{len(free)}/{len(states)}</b><span>Chairs free</span></div>'
     )
@@ -286,54 +335,96 @@ def summary_html(views: list[SessionView], board: Board, now: datetime) -> str:
     )
 
 
-def alerts_html(views: list[SessionView], board: Board) -> str:
-    """Every standing alert, the most urgent first, each with what to do next."""
+def _compact_chairs_html(states: list[ChairState], free: list[ChairState]) -> list[str]:
+    """One chip for the free chairs ("15 free: Chair 3, 7, …") and one per state of the others.
+
+    The lanes below name who is in each chair; the strip only answers "where is
+    a chair free, and what are the others doing", in a line or two at most.
+    """
+    groups: dict[str, list[str]] = {}
+    for chair in states:
+        if not chair.free:
+            groups.setdefault(chair.occupied_by.status.label, []).append(chair.name)
+    chips = []
+    if free:
+        chips.append(_chair_group_html("free", f"{len(free)} free", [c.name for c in free]))
+    for label, names in groups.items():
+        chips.append(_chair_group_html("busy compact", f"{len(names)} {label.lower()}", names))
+    return chips
+
+
+def _chair_group_html(css: str, head: str, names: list[str]) -> str:
+    shown = _shortened_names(names[:CHAIRS_NAMED_IN_A_CHIP])
+    more = ", …" if len(names) > CHAIRS_NAMED_IN_A_CHIP else ""
+    return (
+        f'<span class="kd-chair {css}" title="{_e(", ".join(names))}">'
+        f"<b>{_e(head)}:</b> {bdi(shown)}{more}</span>"
+    )
+
+
+def _shortened_names(names: list[str]) -> str:
+    """ "Chair 3, 7, 9" when every name is the same word and a number, else the names."""
+    words = [name.rsplit(" ", 1) for name in names]
+    if len(names) > 1 and all(len(w) == 2 for w in words) and len({w[0] for w in words}) == 1:
+        return f"{words[0][0]} " + ", ".join(w[1] for w in words)
+    return ", ".join(names)
+
+
+def alert_rows(views: list[SessionView]) -> list[tuple[SessionView, Alert]]:
+    """Every standing alert with its session, the most urgent first."""
     rows = []
     for view in views:
         for alert in view.alerts:
             rows.append((0 if alert.level == "danger" else 1, view, alert))
-    rows.sort(key=lambda r: (r[0], r[1].session.chair_name))
-    if not rows:
-        return ""
+    # Chair 2 before Chair 10: the order of the room, not of the alphabet.
+    rows.sort(key=lambda r: (r[0], _in_room_order(r[1].session.chair_name)))
+    return [(view, alert) for _, view, alert in rows]
+
+
+def _in_room_order(name: str) -> list[tuple[int, object]]:
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)]
+
+
+def alerts_html(views: list[SessionView], board: Board) -> str:
+    """Every standing alert, the most urgent first, each with what to do next."""
+    rows = alert_rows(views)
+    return _alert_list_html(rows) if rows else ""
+
+
+def _alert_list_html(rows: list[tuple[SessionView, Alert]]) -> str:
     items = "".join(
-        f'<div class="kd-alert {a.level}"><b>{_e(v.session.chair_name)} · '
-        f"{_e(v.session.patient_name)}</b> — {_e(a.what)}. "
+        f'<div class="kd-alert {a.level}"><b>{bdi(v.session.chair_name)} · '
+        f"{bdi(v.session.patient_name)}</b> — {_e(a.what)}. "
         f'<span class="do">→ {_e(a.action)}</span></div>'
-        for _, v, a in rows
+        for v, a in rows
     )
     return f'<div class="kd-alerts">{items}</div>'
+
+
+def _draw_alerts(views: list[SessionView]) -> None:
+    """The most urgent few in sight; the others one click away, so the lanes stay in view."""
+    rows = alert_rows(views)
+    if not rows:
+        return
+    st.html(_alert_list_html(rows[:ALERTS_IN_SIGHT]))
+    rest = rows[ALERTS_IN_SIGHT:]
+    if rest:
+        # A key keeps it open across the refreshes while a nurse reads it.
+        with st.expander(f"and {len(rest)} more alerts", key="kd-more-alerts"):
+            st.html(_alert_list_html(rest))
 
 
 def live_board(*, url: str, site: SiteChoice) -> None:
     """The board, redrawn every few seconds (a fragment: forms elsewhere are untouched)."""
     st.html(BOARD_CSS)
 
-    @st.fragment(run_every=REFRESH_SECONDS)
-    def _refreshing() -> None:
-        now = utc_now()
-        last_key = f"{_LAST_BOARD_KEY}-{site.id}"
-        try:
-            board = todays_board(url, site, now)
-            read_at = now
-            st.session_state[last_key] = (board, read_at)
-        except DatabaseUnavailable as error:
-            # Keep the last board up, timers running, rather than a blank screen: the
-            # nurses still have patients in the chairs. It catches up by itself.
-            if last_key not in st.session_state:
-                st.error(str(error), icon=":material/cloud_off:")
-                return
-            board, read_at = st.session_state[last_key]
-            st.error(
-                "The clinic database cannot be reached: this board shows it as it was at "
-                f"{to_local(read_at, board.time_zone):%H:%M:%S} (timers keep running). It "
-                "catches up by itself; tell the clinic lead if this lasts.",
-                icon=":material/cloud_off:",
-            )
+    def _refreshing(live: Live[Board]) -> None:
+        board, now = live.data, live.now
         behind = panel_is_behind(board)
         if behind is not None:
             notice, button = st.columns([4, 1], vertical_alignment="center")
             notice.warning(
-                f"{behind.patient_name} was changed at another station: now "
+                f"{literal(behind.patient_name)} was changed at another station: now "
                 f"**{behind.status.label.lower()}**. The panel on the right still shows the "
                 "old state.",
                 icon=":material/sync_problem:",
@@ -341,14 +432,13 @@ def live_board(*, url: str, site: SiteChoice) -> None:
             if button.button("Refresh the panel", key="kd-refresh-panel"):
                 st.rerun(scope="app")
         views = view_board(board, now)
+        # The time the data was read, not the time of drawing: a stale board says so.
         st.html(
-            f'<div class="kd-updated">Updated {to_local(now, board.time_zone):%H:%M:%S} · '
-            f"{_e(board.site_name)} · {board.day:%A %d %B}</div>"
+            f'<div class="kd-updated">Updated {to_local(live.read_at, board.time_zone):%H:%M:%S}'
+            f" · {bdi(board.site_name)} · {board.day:%A %d %B}</div>"
         )
         st.html(summary_html(views, board, now))
-        alerts = alerts_html(views, board)
-        if alerts:
-            st.html(alerts)
+        _draw_alerts(views)
         lanes = by_lane(views)
         columns = st.columns(len(LANES_SHOWN), gap="small")
         for column, lane in zip(columns, LANES_SHOWN, strict=True):
@@ -364,7 +454,14 @@ def live_board(*, url: str, site: SiteChoice) -> None:
             with st.expander(f"{Lane.CLOSED.label} today ({len(lanes[Lane.CLOSED])})"):
                 st.html("".join(card_html(v, board) for v in lanes[Lane.CLOSED]))
 
-    _refreshing()
+    # The last good board stays up, timers running, while the database is away.
+    live_fragment(
+        key=f"today-board:{url}:{site.id}",
+        read=lambda now: todays_board_reading(url, site, now),
+        draw=_refreshing,
+        refresh_seconds=REFRESH_SECONDS,
+        time_zone=site.time_zone,
+    )
 
 
 # --- acting on a session ---------------------------------------------------------------------
@@ -372,7 +469,8 @@ def live_board(*, url: str, site: SiteChoice) -> None:
 
 def acting_as(*, url: str, site: SiteChoice) -> StaffMember | None:
     """Who is at the keyboard: chosen from the staff list, kept for the browser session."""
-    staff = cached_staff(url, site.id)
+    # The last list this server read will do during an outage: staff change seldom.
+    staff = cached_staff.or_last_good(url, site.id)
     if not staff:
         st.warning(
             "No staff are set up for this site yet, so nobody can act on a session. "
@@ -387,7 +485,7 @@ def acting_as(*, url: str, site: SiteChoice) -> StaffMember | None:
         "Acting as",
         options=options,
         index=options.index(remembered) if remembered in by_id else None,
-        format_func=lambda staff_id: by_id[staff_id].label,
+        format_func=lambda staff_id: plain(by_id[staff_id].label),
         placeholder="Choose your name",
     )
     st.session_state[_ACTING_KEY] = chosen
@@ -427,7 +525,7 @@ def _act(action: Callable[[], object], done: str) -> None:
         action()
     except SessionChanged as changed:
         after_write()
-        _flash("changed", str(changed))
+        _flash("changed", literal(changed))  # it names who made the change
         st.rerun()
     except (LifecycleError, VitalsRejected, ScoreRejected) as refused:
         st.error(str(refused), icon=":material/block:")
@@ -446,7 +544,7 @@ def _session_label(s: BoardSession, board: Board) -> str:
     when = time_text(s.scheduled_start, board)
     if s.earlier_day:
         when = to_local(s.scheduled_start, board.time_zone).strftime("%a %H:%M")
-    return f"{s.chair_name} · {when} · {s.patient_name} — {s.status.label}"
+    return f"{plain(s.chair_name)} · {when} · {plain(s.patient_name)} — {s.status.label}"
 
 
 def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -> None:
@@ -486,7 +584,10 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) ->
         return
     session = sessions[chosen]
     _note_changes_from_elsewhere(session, messages)
-    st.markdown(f"**{session.patient_name}** · {session.chair_name} · **{session.status.label}**")
+    st.markdown(
+        f"**{literal(session.patient_name)}** · {literal(session.chair_name)} · "
+        f"**{session.status.label}**"
+    )
     status = session.status
     if status == S.SCHEDULED:
         _step_button(url=url, session=session, staff=staff, step=Step.CHECK_IN)
@@ -549,7 +650,7 @@ def _take_step(
             expected_version=session.version,
             **details,
         ),
-        f"{session.patient_name}: {TRANSITIONS[step].done}.",
+        f"{literal(session.patient_name)}: {TRANSITIONS[step].done}.",
     )
 
 
@@ -740,7 +841,7 @@ def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -
 
 def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
     ride = session.ride
-    title = "Ride home" + (f": {ride.driver_name}" if ride else " (none recorded)")
+    title = "Ride home" + (f": {literal(ride.driver_name)}" if ride else " (none recorded)")
     if ride and ride.arrived_at:
         title += f", here since {time_text(ride.arrived_at, board)}"
     with (
@@ -802,5 +903,5 @@ def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
                     expected_version=session.version,
                     reason=reason,
                 ),
-                f"{session.patient_name}: last step taken back.",
+                f"{literal(session.patient_name)}: last step taken back.",
             )
