@@ -19,13 +19,14 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from ketadash.clock import utc_now
+from ketadash.config import PROJECT_ROOT
 from ketadash.db import write_session
 from ketadash.lifecycle import Step, take_step, undo_last_step
 from ketadash.models import Chair, Site, Staff
 from ketadash.ui.text import literal
-from tests.pages.test_today_page import DASHBOARD
 from tests.utils.factories import make_clinic, make_patient, make_session
 
+DASHBOARD = str(PROJECT_ROOT / "dashboard.py")
 FIRST = "![t](http://127.0.0.1:9/x.png)"
 LAST = "[c](https://example.org)"
 PATIENT = f"{FIRST} {LAST}"

@@ -16,12 +16,13 @@ from streamlit.testing.v1 import AppTest
 
 from ketadash import clinic as clinic_reads
 from ketadash.clock import utc_now
+from ketadash.config import PROJECT_ROOT
 from ketadash.db import DatabaseUnavailable
 from ketadash.ui import board as board_ui
 from ketadash.ui.shell import OUTAGE_RETRY_SECONDS
-from tests.pages.test_today_page import DASHBOARD
 from tests.utils.factories import make_clinic, make_patient, make_session
 
+DASHBOARD = str(PROJECT_ROOT / "dashboard.py")
 DATABASE_DOWN_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
 
