@@ -559,7 +559,9 @@ def _act(action: Callable[[], object], done: str) -> None:
         _flash("changed", literal(changed))  # it names who made the change
         st.rerun()
     except (LifecycleError, VitalsRejected, ScoreRejected) as refused:
-        st.error(str(refused), icon=":material/block:")
+        # A refusal may name a chair or a person (another visit under way, the acting
+        # staff member's role): shown as text, like every name.
+        st.error(literal(refused), icon=":material/block:")
     except DatabaseUnavailable as down:
         st.error(str(down), icon=":material/cloud_off:")
     else:

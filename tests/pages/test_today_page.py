@@ -14,6 +14,7 @@ from ketadash.clock import utc_now
 from ketadash.db import read_session
 from ketadash.lifecycle import history_agrees
 from ketadash.models import SessionStatus, StatusChange, TreatmentSession
+from ketadash.ui.text import literal
 from tests.utils.factories import make_clinic, make_patient, make_session
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
@@ -121,7 +122,7 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
     # An impossible reading is refused, and the typed values stay in the form.
     _type_vitals(at, 1200, 80, 72, 98)
     _submit(at, "Save vitals")
-    assert any("Systolic 1200 mmHg is not possible" in e.value for e in at.error)
+    assert any(literal("Systolic 1200 mmHg is not possible") in e.value for e in at.error)
     assert _number(at, "Systolic").value == 1200
 
     _type_vitals(at, 124, 80, 72, 98)
@@ -132,7 +133,7 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
     _number(at, "Weight today (kg)").set_value(70.0)
     _number(at, "Dose given (mg)").set_value(350.0)
     _submit(at, "Start dose")
-    assert any("Check the dose: 350 mg is 5.00 mg/kg" in e.value for e in at.error)
+    assert any(literal("Check the dose: 350 mg is 5.00 mg/kg") in e.value for e in at.error)
     assert _number(at, "Dose given (mg)").value == 350.0
     _number(at, "Dose given (mg)").set_value(35.0)
     _submit(at, "Start dose")
