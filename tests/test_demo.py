@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ketadash.clock import local_day_bounds
 from ketadash.db import get_engine
-from ketadash.demo import BLOCK_SLOTS, SLOT_MINUTES, DemoSummary, build_demo_clinic
+from ketadash.demo import DemoSummary, VisitTimes, build_demo_clinic
 from ketadash.models import (
     ClinicInfo,
     OutcomeScore,
@@ -27,6 +27,7 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
+from ketadash.settings import ClinicSettings
 from tests.utils.factories import make_patient
 
 # A Friday, mid-morning at the first site (Back Bay, America/New_York).
@@ -64,8 +65,8 @@ def sessions(url: str) -> list:
     return rows(url, select(TreatmentSession).order_by(TreatmentSession.id))
 
 
-def block(route: str) -> timedelta:
-    return timedelta(minutes=BLOCK_SLOTS[route] * SLOT_MINUTES)
+def block(route: str, settings: ClinicSettings | None = None) -> timedelta:
+    return timedelta(minutes=VisitTimes(settings=settings or ClinicSettings()).block_minutes(route))
 
 
 def at_local(hour: int, minute: int, *, time_zone: str = "America/New_York") -> datetime:
@@ -146,15 +147,22 @@ def test_session_rows_agree_with_their_status_history(db_url):
         assert session.version == 1 + len(changes)
         assert [c.version for c in changes] == list(range(2, len(changes) + 2))
         status = S.SCHEDULED
-        reached = set()
+        stamped = {}
         for change in changes:
             assert change.from_status == status
+            if change.is_correction:
+                # A step taken back: its stamp is cleared until it is taken again.
+                assert change.reason
+                stamped.pop(STAMP_OF_STEP[status])
+                status = S(change.to_status)
+                continue
             status = S(change.to_status)
-            column = STAMP_OF_STEP[status]
-            reached.add(column)
-            assert getattr(session, column) == change.changed_at
+            stamped[STAMP_OF_STEP[status]] = change.changed_at
             if status not in (S.CANCELLED, S.NO_SHOW):
                 assert nurses[change.staff_id] == session.site_id
+        for column, moment in stamped.items():
+            assert getattr(session, column) == moment, (session.id, column)
+        reached = set(stamped)
         assert session.status == status
         for column in set(STAMPS) - reached:
             assert getattr(session, column) is None, (session.id, column)
@@ -229,12 +237,13 @@ def test_demo_marker_is_written(db_url):
 
 def test_stamps_read_back_aware_and_match_sqlalchemy_binding(db_url):
     build(db_url)
-    session = sessions(db_url)[0]
+    session = next(s for s in sessions(db_url) if s.status == S.DISCHARGED)
     assert session.scheduled_start.tzinfo is not None
     found = rows(
         db_url,
         select(TreatmentSession.id).where(
             TreatmentSession.scheduled_start == session.scheduled_start,
+            TreatmentSession.checked_in_at == session.checked_in_at,
             TreatmentSession.discharged_at == session.discharged_at,
         ),
     )
