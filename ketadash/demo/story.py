@@ -51,9 +51,11 @@ SERIES_GAP_DAYS = {IV: 2, LOZENGE: 2, ESKETAMINE: 3}
 RELIEF_MEDIAN_DAYS = 18
 RELIEF_SIGMA = 0.7
 RELIEF_CLIP_DAYS = (7, 180)
-# Some patients are booked for boosters on a schedule ("every 4–6 weeks", clinic pages).
+# Some patients are booked for boosters on a schedule ("every 2–4 weeks", "every 4–6
+# weeks", clinic pages), set a little shorter than their relief usually lasts.
 PLANNED_BOOSTER_SHARE = 0.25
-PLANNED_BOOSTER_DAYS = (28, 42)
+PLANNED_BOOSTER_SHARE_OF_RELIEF = (0.6, 0.9)
+PLANNED_BOOSTER_MIN_DAYS = 14
 # Of the episodes that end before the next infusion, how many the patient reports;
 # the rest show only in the PHQ-9 the patient fills in at home.
 REPORTED_SHARE = 0.65
@@ -207,9 +209,10 @@ class PatientStories:
         # How long a responder keeps coming for boosters before stopping.
         stays_days = rng.expovariate(1 / 420)
         drops_out = rng.random() < 0.10
-        planned_every = (
-            rng.uniform(*PLANNED_BOOSTER_DAYS) if rng.random() < PLANNED_BOOSTER_SHARE else None
-        )
+        planned_every = None
+        if rng.random() < PLANNED_BOOSTER_SHARE:
+            share = rng.uniform(*PLANNED_BOOSTER_SHARE_OF_RELIEF)
+            planned_every = max(PLANNED_BOOSTER_MIN_DAYS, relief_median * share)
 
         # A steady flow of patients over the history, and a few starting now, so that
         # today has series infusions as well as boosters.
