@@ -183,7 +183,7 @@ def _build(
     for site in calendars:
         queues = stories.today[site.index]
         layout.lay_out(site, due=queues.due + queues.stand_ins + queues.returning)
-    rows.flush()
+    rows.finish()
     connection.execute(ClinicInfo.__table__.insert(), [{"key": DEMO_KEY, "value": now.isoformat()}])
     if rows.dialect == "postgresql":
         for table in TABLES_WITH_IDS:

@@ -59,9 +59,6 @@ def write_vitals(
     hr_high, hr_low = settings.alert_heart_rate_high, settings.alert_heart_rate_low
     recheck = settings.recheck_after_alert_minutes * MINUTE
 
-    def alerting(s: int, d: int, hr: int) -> bool:
-        return s >= alert_s or d >= alert_d or hr > hr_high or hr < hr_low
-
     # Yale 2024: mean peak +16/+11 mmHg at 30–40 min; about 1% severe, more often in
     # a patient's first three infusions.
     severe_chance = 0.022 if patient.doses < 3 else 0.005
@@ -89,7 +86,8 @@ def write_vitals(
              rng.choice((95, 96, 97, 98, 98, 99)), nurse)
         )  # fmt: skip
         vitals_id += 1
-        moment += recheck if alerting(s, d, hr) else every
+        alerting = s >= alert_s or d >= alert_d or hr > hr_high or hr < hr_low
+        moment += recheck if alerting else every
     if end is None:
         rows.next_id["vitals_reading"] = vitals_id
         return
@@ -126,7 +124,8 @@ def write_vitals(
         vitals_id += 1
         if settled:
             break
-        moment += recheck if alerting(s, d, hr) else every
+        alerting = s >= alert_s or d >= alert_d or hr > hr_high or hr < hr_low
+        moment += recheck if alerting else every
         if moment >= last and ready is None:
             break
     rows.next_id["vitals_reading"] = vitals_id

@@ -112,10 +112,12 @@ def write_ride(
     if arrived_at is not None:
         changes.append((ARRIVED, arrived_at, nurse))
     pending = rows.pending["ride_change"]
+    change_id = rows.next_id["ride_change"]
+    rows.next_id["ride_change"] = change_id + len(changes)
     for version, (ride_state, moment, staff_id) in enumerate(changes, start=1):
         pending.append(
             (
-                rows.take_id("ride_change"),
+                change_id + version - 1,
                 session_id,
                 version,
                 ride_state,

@@ -137,12 +137,14 @@ class VisitWriter:
                 steps.append((previous, to_status, moment, nurse, None, False))
                 previous = to_status
         change_rows = rows.pending["status_change"]
+        change_id = rows.next_id["status_change"]
         for version, (from_status, to_status, moment, by, why, correction) in enumerate(
             steps, start=2
         ):
+            change_id += 1
             change_rows.append(
                 (
-                    rows.take_id("status_change"),
+                    change_id - 1,
                     session_id,
                     version,
                     from_status,
@@ -153,6 +155,7 @@ class VisitWriter:
                     correction,
                 )
             )
+        rows.next_id["status_change"] = change_id
 
         devices = esketamine_devices(doses_before=patient.doses)
         weight = round(patient.weight + rng.gauss(0, 0.5), 1)
