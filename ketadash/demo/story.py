@@ -21,13 +21,19 @@ from ketadash.demo.people import (
     ALIAS_NAMES,
     ALIAS_WORDS,
     CARE_FLAG_WEIGHTS,
-    CORRECTION_REASONS,
     FIRST_NAMES,
     LAST_NAMES,
     RELATIONSHIPS,
     fiction_phone,
 )
-from ketadash.demo.visit import CANCELLED, DISCHARGED, NO_SHOW, SCHEDULED, VisitWriter
+from ketadash.demo.visit import (
+    CANCELLED,
+    CORRECTABLE,
+    DISCHARGED,
+    NO_SHOW,
+    SCHEDULED,
+    VisitWriter,
+)
 from ketadash.demo.visit_times import (
     ARRIVAL_MINUTES,
     ESKETAMINE,
@@ -495,7 +501,7 @@ class PatientStories:
         ready = observed_from + recovery
         taken_back = None
         if rng.random() < TAKEN_BACK_RATE:
-            taken_back = rng.choice(tuple(CORRECTION_REASONS))
+            taken_back = rng.choice(CORRECTABLE)
         self.visits.write(
             patient,
             kind=kind,

@@ -32,6 +32,7 @@ from ketadash.demo.writer import Rows
 from ketadash.models import Instrument, SessionStatus, Severity
 
 if TYPE_CHECKING:
+    from ketadash.demo.calendar import SiteCalendar
     from ketadash.demo.story import DemoPatient
 
 PHQ9 = Instrument.PHQ9.value
@@ -161,8 +162,7 @@ class VisitWriter:
         weight = round(patient.weight + rng.gauss(0, 0.5), 1)
         if route == IV:
             per_kg, planned_mg = IV_MG_PER_KG, None
-            # Drawn up to the whole mg (10 mg/mL, to 0.1 mL), as a nurse would.
-            given = float(round(IV_MG_PER_KG * weight)) if start is not None else None
+            given = _drawn_up(IV_MG_PER_KG * weight, site) if start is not None else None
         else:
             per_kg = None
             planned_mg = LOZENGE_MG
@@ -340,3 +340,13 @@ class VisitWriter:
                         nurse,
                     )
                 )
+
+
+def _drawn_up(planned_mg: float, site: SiteCalendar) -> float:
+    """The IV dose a nurse draws up: the whole mg (10 mg/mL, to 0.1 mL), or the tenth of
+    a mg when the site's dose tolerance is too tight for whole mg."""
+    whole = float(round(planned_mg))
+    tolerance = site.times.settings.dose_tolerance_percent
+    if abs(whole - planned_mg) / planned_mg * 100 <= tolerance:
+        return whole
+    return round(planned_mg, 1)
