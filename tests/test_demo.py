@@ -5,20 +5,25 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import Session
 
 from ketadash.clock import local_day_bounds
 from ketadash.db import get_engine
-from ketadash.demo import BLOCK_SLOTS, SLOT_MINUTES, DemoSummary, build_demo_clinic
+from ketadash.demo import DemoSummary, VisitTimes, build_demo_clinic
+from ketadash.lifecycle import history_agrees
 from ketadash.models import (
     ClinicInfo,
     OutcomeScore,
     Patient,
     Ride,
+    RideChange,
+    RideState,
     Site,
     Staff,
     StatusChange,
@@ -27,6 +32,7 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
+from ketadash.settings import ClinicSettings, load_clinic_settings
 from tests.utils.factories import make_patient
 
 # A Friday, mid-morning at the first site (Back Bay, America/New_York).
@@ -64,8 +70,8 @@ def sessions(url: str) -> list:
     return rows(url, select(TreatmentSession).order_by(TreatmentSession.id))
 
 
-def block(route: str) -> timedelta:
-    return timedelta(minutes=BLOCK_SLOTS[route] * SLOT_MINUTES)
+def block(route: str, settings: ClinicSettings | None = None) -> timedelta:
+    return timedelta(minutes=VisitTimes(settings=settings or ClinicSettings()).block_minutes(route))
 
 
 def at_local(hour: int, minute: int, *, time_zone: str = "America/New_York") -> datetime:
@@ -146,15 +152,22 @@ def test_session_rows_agree_with_their_status_history(db_url):
         assert session.version == 1 + len(changes)
         assert [c.version for c in changes] == list(range(2, len(changes) + 2))
         status = S.SCHEDULED
-        reached = set()
+        stamped = {}
         for change in changes:
             assert change.from_status == status
+            if change.is_correction:
+                # A step taken back: its stamp is cleared until it is taken again.
+                assert change.reason
+                stamped.pop(STAMP_OF_STEP[status])
+                status = S(change.to_status)
+                continue
             status = S(change.to_status)
-            column = STAMP_OF_STEP[status]
-            reached.add(column)
-            assert getattr(session, column) == change.changed_at
+            stamped[STAMP_OF_STEP[status]] = change.changed_at
             if status not in (S.CANCELLED, S.NO_SHOW):
                 assert nurses[change.staff_id] == session.site_id
+        for column, moment in stamped.items():
+            assert getattr(session, column) == moment, (session.id, column)
+        reached = set(stamped)
         assert session.status == status
         for column in set(STAMPS) - reached:
             assert getattr(session, column) is None, (session.id, column)
@@ -213,7 +226,11 @@ def test_every_state_is_on_todays_board(db_url, hour, minute):
         if (hour, minute) == (10, 30) and site.time_zone == "America/New_York":
             assert 3 * 6 <= len(today) <= 4 * 6 + 2
             for session in today:
-                if session.status == S.INFUSING:
+                if session.status == S.INFUSING and session.route == "esketamine":
+                    # Between devices: the dose phase lasts only as long as the devices.
+                    running = now - session.infusion_started_at
+                    assert running <= timedelta(minutes=session.planned_minutes + 2)
+                elif session.status == S.INFUSING:
                     running = now - session.infusion_started_at
                     assert timedelta(minutes=5) <= running <= timedelta(minutes=35)
                 if session.status == S.RECOVERY:
@@ -229,12 +246,13 @@ def test_demo_marker_is_written(db_url):
 
 def test_stamps_read_back_aware_and_match_sqlalchemy_binding(db_url):
     build(db_url)
-    session = sessions(db_url)[0]
+    session = next(s for s in sessions(db_url) if s.status == S.DISCHARGED)
     assert session.scheduled_start.tzinfo is not None
     found = rows(
         db_url,
         select(TreatmentSession.id).where(
             TreatmentSession.scheduled_start == session.scheduled_start,
+            TreatmentSession.checked_in_at == session.checked_in_at,
             TreatmentSession.discharged_at == session.discharged_at,
         ),
     )
@@ -277,22 +295,48 @@ def test_phq9_falls_for_responders(sqlite_url):
     assert 0.85 < item9.count(0) / len(item9) < 1
 
 
+def kaplan_meier_median(episodes: list[tuple[int, bool]]) -> int | None:
+    """The median of (days, ended) episodes, counting unfinished ones as censored."""
+    surviving, at_risk = 1.0, len(episodes)
+    for days in sorted({days for days, _ in episodes}):
+        ended = sum(1 for d, e in episodes if d == days and e)
+        surviving *= 1 - ended / at_risk
+        at_risk -= sum(1 for d, _ in episodes if d == days)
+        if surviving <= 0.5:
+            return days
+    return None
+
+
 def test_relief_lasts_about_eighteen_days_with_a_long_tail(sqlite_url):
     build(sqlite_url, patients=500, history_days=400)
+    # The first relief after the series: it ends when the patient says so or when only
+    # the PHQ-9 shows it; a booster booked before then leaves it unfinished (censored),
+    # so the median is Kaplan–Meier's, not a plain one (clinic-facts).
+    endings = relief_endings(sqlite_url)
     zones = {site.id: ZoneInfo(site.time_zone) for site in rows(sqlite_url, select(Site))}
-    attended = defaultdict(list)
+    visits = defaultdict(list)
     for session in sessions(sqlite_url):
         if session.status == S.DISCHARGED:
             local = session.scheduled_start.astimezone(zones[session.site_id]).date()
-            attended[session.patient_id].append(local)
-    relief = defaultdict(list)
-    for row in rows(sqlite_url, select(SymptomReturn)):
-        last = max(day for day in attended[row.patient_id] if day < row.reported_on)
-        relief[row.patient_id].append((row.reported_on - last).days)
-    medians = [statistics.median(days) for days in relief.values()]
-    assert len(medians) > 100
-    assert 14 <= statistics.median(medians) <= 24
-    assert max(medians) >= 45
+            visits[session.patient_id].append((local, session.kind))
+    ended_on = defaultdict(list)
+    for patient_id, day in endings.returns | endings.rises:
+        ended_on[patient_id].append(day)
+    episodes = []
+    for patient_id, attended in visits.items():
+        series = [day for day, kind in attended if kind == "series"]
+        if not series:
+            continue
+        relief_from = max(series)
+        booster = min((d for d, k in attended if k == "booster" and d > relief_from), default=None)
+        ended = min((d for d in ended_on[patient_id] if d > relief_from), default=None)
+        if ended is not None and (booster is None or ended < booster):
+            episodes.append(((ended - relief_from).days, True))
+        elif booster is not None:
+            episodes.append(((booster - relief_from).days, False))
+    assert len(episodes) > 150 and sum(not e for _, e in episodes) > 20
+    assert 14 <= kaplan_meier_median(episodes) <= 24
+    assert max(days for days, ended in episodes if ended) >= 45
 
 
 def test_no_shows_and_cancellations_are_a_few_percent(sqlite_url):
@@ -355,3 +399,267 @@ def test_replacing_never_touches_a_real_clinic(sqlite_url):
         build_demo_clinic(url=sqlite_url, patients=10, history_days=10, replace_demo=True)
     with get_engine(sqlite_url).connect() as connection:
         assert len(connection.execute(select(Patient.id)).all()) == 1
+
+
+# --- what the next screens need: rides, corrections, doses, relief, aliases -------------
+
+
+def todays_sessions(url: str, now: datetime) -> dict[str, list]:
+    """Each site's sessions booked on its local day of ``now``, by site name."""
+    by_site = {}
+    everything = sessions(url)
+    for site in rows(url, select(Site)):
+        day = now.astimezone(ZoneInfo(site.time_zone)).date()
+        day_start, day_end = local_day_bounds(day, site.time_zone)
+        by_site[site.name] = [
+            s
+            for s in everything
+            if s.site_id == site.id and day_start <= s.scheduled_start < day_end
+        ]
+    return by_site
+
+
+def ride_state_now(ride, now: datetime) -> str:
+    """The ride's state as the recovery screen will call it, "late" included."""
+    if ride is None:
+        return RideState.NONE.value
+    if ride.arrived_at is not None:
+        return RideState.ARRIVED.value
+    if ride.on_the_way_at is not None:
+        return RideState.ON_THE_WAY.value
+    if ride.expected_pickup_at <= now:
+        return "late"
+    return RideState.ARRANGED.value
+
+
+def test_rides_are_in_every_state_on_todays_board_with_their_history(db_url):
+    now = at_local(10, 30)
+    build(db_url, now=now)
+    rides = {ride.session_id: ride for ride in rows(db_url, select(Ride))}
+    history = defaultdict(list)
+    for change in rows(db_url, select(RideChange).order_by(RideChange.version)):
+        history[change.session_id].append(change)
+    for site, today in todays_sessions(db_url, now).items():
+        here = [s for s in today if s.status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY)]
+        states = {ride_state_now(rides.get(s.id), now) for s in here}
+        states |= {ride_state_now(rides.get(s.id), now) for s in today if s.status == S.DISCHARGED}
+        assert states == {*RideState, "late"}, (site, states)
+        for session in here:
+            ride = rides.get(session.id)
+            if ride is not None and ride.on_the_way_at is not None and ride.arrived_at is None:
+                assert ride.on_the_way_at < now < ride.eta_at
+            if ride is not None and ride_state_now(ride, now) == RideState.ARRANGED:
+                assert ride.expected_pickup_at > now
+    for session_id, ride in rides.items():
+        changes = history[session_id]
+        assert [c.version for c in changes] == list(range(1, ride.version + 1))
+        assert {c.state for c in changes} <= set(RideState)
+        assert changes[0].state == RideState.ARRANGED
+        stamped = {c.state: c.changed_at for c in changes}
+        assert stamped.get(RideState.ON_THE_WAY) == ride.on_the_way_at
+        assert stamped.get(RideState.ARRIVED) == ride.arrived_at
+        assert [c.changed_at for c in changes] == sorted(c.changed_at for c in changes)
+    assert set(history) == set(rides)
+
+
+def test_a_taken_back_step_is_in_the_history_and_every_session_agrees(db_url):
+    now = at_local(10, 30)
+    build(db_url, now=now)
+    changes = defaultdict(list)
+    for change in rows(db_url, select(StatusChange).order_by(StatusChange.version)):
+        changes[change.session_id].append(change)
+    for site, today in todays_sessions(db_url, now).items():
+        assert any(c.is_correction for s in today for c in changes[s.id]), site
+    corrections = 0
+    for history in changes.values():
+        for before, correction, again in zip(history, history[1:], history[2:], strict=False):
+            if not correction.is_correction:
+                continue
+            corrections += 1
+            assert correction.reason
+            assert (correction.from_status, correction.to_status) == (
+                before.to_status,
+                before.from_status,
+            )
+            assert (again.from_status, again.to_status) == (before.from_status, before.to_status)
+            assert not again.is_correction
+            assert before.changed_at < correction.changed_at < again.changed_at
+    assert corrections == sum(c.is_correction for h in changes.values() for c in h)
+    with Session(get_engine(db_url)) as db:
+        for session in sessions(db_url):
+            assert history_agrees(db=db, session_id=session.id), session.id
+
+
+def test_esketamine_is_given_in_whole_devices_and_observed_from_the_first(db_url):
+    build(db_url, patients=200, history_days=120)
+    settings = ClinicSettings()
+    seen = 0
+    for session in sessions(db_url):
+        if session.route != "esketamine":
+            continue
+        assert session.dose_mg in (56, 84) and session.dose_mg_per_kg is None
+        devices = int(session.dose_mg // 28)
+        assert session.planned_minutes == (devices - 1) * 5
+        if session.status != S.DISCHARGED:
+            continue
+        seen += 1
+        assert session.given_dose_mg == session.dose_mg
+        dosing = session.infusion_ended_at - session.infusion_started_at
+        planned = timedelta(minutes=session.planned_minutes)
+        assert planned <= dosing <= planned + timedelta(minutes=2)
+        observed = session.ready_at - session.infusion_started_at
+        assert observed >= timedelta(minutes=settings.min_recovery_esketamine_minutes)
+    assert seen > 10
+
+
+def test_doses_keep_the_plan_apart_from_what_was_given(db_url):
+    build(db_url)
+    weights = defaultdict(list)
+    for session in sessions(db_url):
+        weights[session.patient_id].append(session.weight_kg)
+        started = session.infusion_started_at is not None
+        if session.route == "iv":
+            assert session.dose_mg_per_kg == 0.5 and session.dose_mg is None
+            if started:
+                # Plan × the weight of the day, drawn up to the whole mg.
+                assert session.given_dose_mg == round(0.5 * session.weight_kg)
+        elif session.route == "lozenge":
+            assert session.dose_mg_per_kg is None and session.dose_mg > 0
+        if not started:
+            assert session.given_dose_mg is None
+        elif session.route != "iv":
+            assert session.given_dose_mg == session.dose_mg
+    for patient_weights in weights.values():
+        assert max(patient_weights) - min(patient_weights) <= 5
+
+
+def vitals_gaps(url: str, *, phase: str, route: str | None = None) -> list[float]:
+    """Minutes between consecutive readings of one phase within each discharged session."""
+    routes = {s.id: s.route for s in sessions(url) if s.status == S.DISCHARGED}
+    by_session = defaultdict(list)
+    for reading in rows(url, select(VitalsReading).order_by(VitalsReading.taken_at)):
+        wanted = route is None or routes.get(reading.session_id) == route
+        if reading.phase == phase and reading.session_id in routes and wanted:
+            by_session[reading.session_id].append(reading.taken_at)
+    return [
+        (later - earlier).total_seconds() / 60
+        for moments in by_session.values()
+        for earlier, later in itertools.pairwise(moments)
+    ]
+
+
+def test_vitals_cadence_is_the_clinic_setting_for_every_route(sqlite_url):
+    build(sqlite_url, patients=200)
+    settings = ClinicSettings()
+    for route in ("iv", "esketamine"):
+        gaps = vitals_gaps(sqlite_url, phase="after", route=route)
+        assert statistics.mode(gaps) == settings.vitals_every_after_minutes
+        assert max(gaps) <= settings.vitals_every_after_minutes
+    gaps = vitals_gaps(sqlite_url, phase="during", route="iv")
+    assert statistics.mode(gaps) == settings.vitals_every_during_minutes
+
+
+def test_the_demo_follows_the_site_settings_it_is_built_with(db_url):
+    settings = replace(
+        ClinicSettings(),
+        hold_systolic=130,
+        hold_diastolic=85,
+        vitals_every_during_minutes=5,
+        vitals_every_after_minutes=20,
+        planned_infusion_minutes=50,
+        min_recovery_iv_minutes=45,
+        min_recovery_esketamine_minutes=150,
+    )
+    build_demo_clinic(url=db_url, now=NOW, settings=settings, **SMALL)
+    with Session(get_engine(db_url)) as db:
+        for site in rows(db_url, select(Site)):
+            assert load_clinic_settings(db=db, site_id=site.id) == settings
+    for session in sessions(db_url):
+        if session.route == "iv":
+            assert session.planned_minutes == 50
+        if session.status != S.DISCHARGED:
+            continue
+        if session.route == "iv":
+            assert session.ready_at - session.infusion_ended_at >= timedelta(minutes=45)
+            if session.scheduled_start < NOW - timedelta(days=1):
+                # Earlier days are booked in chair blocks long enough for these settings.
+                limit = session.scheduled_start + block("iv", settings)
+                assert session.discharged_at <= limit
+        if session.route == "esketamine":
+            assert session.ready_at - session.infusion_started_at >= timedelta(minutes=150)
+    before = [r for r in rows(db_url, select(VitalsReading)) if r.phase == "before"]
+    assert max(r.systolic for r in before) <= 130
+    assert max(r.diastolic for r in before) <= 85
+    assert statistics.mode(vitals_gaps(db_url, phase="after")) == 20
+    assert statistics.mode(vitals_gaps(db_url, phase="during", route="iv")) == 5
+
+
+@dataclass(frozen=True)
+class ReliefEndings:
+    """How the demo's relief episodes ended: reported, seen only in a PHQ-9, or a booster."""
+
+    returns: set[tuple[int, date]]
+    rises: set[tuple[int, date]]
+    planned_boosters: dict[int, int]  # patient id: boosters that came before relief ended
+
+
+def relief_endings(url: str) -> ReliefEndings:
+    returns = {(r.patient_id, r.reported_on) for r in rows(url, select(SymptomReturn))}
+    zones = {site.id: ZoneInfo(site.time_zone) for site in rows(url, select(Site))}
+    home_site = {p.id: p.home_site_id for p in rows(url, select(Patient))}
+    scores = defaultdict(list)
+    for score in rows(url, select(OutcomeScore).order_by(OutcomeScore.taken_at)):
+        scores[score.patient_id].append(score)
+    rises = set()
+    for patient_id, patient_scores in scores.items():
+        baseline = next((s.total for s in patient_scores if s.session_id is not None), None)
+        zone = zones[home_site[patient_id]]
+        for score in patient_scores:
+            if score.session_id is not None or baseline is None:
+                continue
+            day = score.taken_at.astimezone(zone).date()
+            # PHQ-9 back at 10 or more, or no longer 50% below the first one.
+            relief_over = score.total >= 10 or score.total > baseline / 2
+            if relief_over and (patient_id, day) not in returns:
+                rises.add((patient_id, day))
+    attended = defaultdict(list)
+    for session in sessions(url):
+        if session.status == S.DISCHARGED:
+            attended[session.patient_id].append(session)
+    planned = defaultdict(int)
+    for patient_id, visits in attended.items():
+        returned_on = sorted(day for p, day in returns if p == patient_id)
+        for earlier, booster in itertools.pairwise(visits):
+            if booster.kind != "booster":
+                continue
+            zone = zones[booster.site_id]
+            since = earlier.scheduled_start.astimezone(zone).date()
+            until = booster.scheduled_start.astimezone(zone).date()
+            home = [
+                s
+                for s in scores[patient_id]
+                if s.session_id is None
+                and earlier.scheduled_start < s.taken_at < booster.scheduled_start
+            ]
+            if not any(since < day <= until for day in returned_on) and not home:
+                planned[patient_id] += 1
+    return ReliefEndings(returns=returns, rises=rises, planned_boosters=dict(planned))
+
+
+def test_relief_ends_in_a_symptom_return_a_phq9_rise_or_the_next_booster(sqlite_url):
+    build(sqlite_url, patients=300, history_days=365)
+    endings = relief_endings(sqlite_url)
+    planned = sum(endings.planned_boosters.values())
+    assert len(endings.returns) > 100, len(endings.returns)
+    assert len(endings.rises) > 50, len(endings.rises)
+    assert planned > 50, planned
+
+
+def test_the_wall_has_patients_with_and_without_an_alias(db_url):
+    now = at_local(10, 30)
+    build(db_url, now=now)
+    aliases = {p.id: p.display_alias for p in rows(db_url, select(Patient))}
+    for site, today in todays_sessions(db_url, now).items():
+        waiting = [s for s in today if s.status in (S.RECOVERY, S.READY)]
+        kinds = {aliases[s.patient_id] is not None for s in waiting}
+        assert kinds == {True, False}, site

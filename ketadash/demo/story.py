@@ -1,0 +1,519 @@
+"""A patient's story: a course, its series, relief episodes, boosters, scores, symptom returns.
+
+Each patient is drawn once (route, weight, blood pressure, how they respond) and then
+lived through the calendar: the series booked into free chairs, then relief that
+wears off after a while (Murrough 2013: median 18 days, with a long tail). A relief
+episode ends in one of three ways: the patient reports that symptoms are back, or
+only their PHQ-9 from home rises (back at or above 10, or no longer 50% below their
+pre-treatment score), or the next infusion comes first (a planned booster). Today's
+visits are set aside for today's layout.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import date
+
+from ketadash.demo.calendar import DAY_SLOTS, ChairBook, SiteCalendar
+from ketadash.demo.people import (
+    ALIAS_NAMES,
+    ALIAS_WORDS,
+    CARE_FLAG_WEIGHTS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    RELATIONSHIPS,
+    fiction_phone,
+)
+from ketadash.demo.visit import (
+    CANCELLED,
+    CORRECTABLE,
+    DISCHARGED,
+    NO_SHOW,
+    SCHEDULED,
+    VisitWriter,
+)
+from ketadash.demo.visit_times import (
+    ARRIVAL_MINUTES,
+    ESKETAMINE,
+    IV,
+    LOZENGE,
+    MINUTE,
+    RIDE_WAIT_MINUTES,
+    SLOT_MINUTES,
+    WAIT_MINUTES,
+    esketamine_devices,
+)
+from ketadash.models import CareFlag, SessionKind
+
+SERIES, BOOSTER = SessionKind.SERIES.value, SessionKind.BOOSTER.value
+SERIES_INFUSIONS = {IV: 6, LOZENGE: 6, ESKETAMINE: 8}
+SERIES_WINDOW_DAYS = {IV: 21, LOZENGE: 21, ESKETAMINE: 28}
+# Mon/Wed/Fri for IV; esketamine's label asks for twice weekly.
+SERIES_GAP_DAYS = {IV: 2, LOZENGE: 2, ESKETAMINE: 3}
+
+# Murrough 2013: median 18 days to relapse after the series, with a long tail.
+RELIEF_MEDIAN_DAYS = 18
+RELIEF_SIGMA = 0.7
+RELIEF_CLIP_DAYS = (7, 180)
+# Some patients are booked for boosters on a schedule ("every 2–4 weeks", "every 4–6
+# weeks", clinic pages), set a little shorter than their relief usually lasts.
+PLANNED_BOOSTER_SHARE = 0.25
+PLANNED_BOOSTER_SHARE_OF_RELIEF = (0.6, 0.9)
+PLANNED_BOOSTER_MIN_DAYS = 14
+# Of the episodes that end before the next infusion, how many the patient reports;
+# the rest show only in the PHQ-9 the patient fills in at home.
+REPORTED_SHARE = 0.65
+# PHQ-9 remission and response (McInnes 2022): the rise that ends relief.
+REMISSION_BELOW = 10
+
+NO_SHOW_RATE = 0.05
+CANCEL_RATE = 0.03
+# Taken-back steps are rare: a wrong patient checked in, a dose ended too soon.
+TAKEN_BACK_RATE = 0.006
+PHQ_HOME_MINUTES = (11 * 60, 11 * 60 + 180)  # evenings, from the site's opening time
+
+TodayCandidate = tuple["DemoPatient", str, float]
+
+
+@dataclass(slots=True)
+class DemoPatient:
+    """What the story needs to know of one patient while it is being told."""
+
+    id: int
+    site: SiteCalendar
+    route: str
+    units: int
+    slot: int
+    weight: float
+    systolic: float
+    diastolic: float
+    heart_rate: float
+    driver: tuple[str, str, str]
+    phq_baseline: float
+    phq_relief: float
+    phq_rate: float
+    has_alias: bool
+    doses: int = 0
+    in_series: bool = True
+    # The first PHQ-9 of the course: what relief is measured against.
+    baseline_total: int | None = None
+
+    def rise_floor(self) -> int:
+        """The PHQ-9 total at which relief is over: 10, or no longer half the baseline."""
+        baseline = self.baseline_total if self.baseline_total is not None else 20
+        return min(REMISSION_BELOW, baseline // 2 + 1)
+
+
+@dataclass(slots=True)
+class SiteQueues:
+    """Patients who could come today at one site, in the order they are asked."""
+
+    due: list[TodayCandidate] = field(default_factory=list)
+    # When too few were due: active courses first, then patients back after a break.
+    stand_ins: list[TodayCandidate] = field(default_factory=list)
+    returning: list[TodayCandidate] = field(default_factory=list)
+
+
+class PatientStories:
+    """Tells each patient's story into the calendar and the row buffers."""
+
+    def __init__(
+        self,
+        *,
+        rng: random.Random,
+        visits: VisitWriter,
+        book: ChairBook,
+        sites: list[SiteCalendar],
+        history_days: int,
+        chairs: int,
+    ) -> None:
+        self.rng = rng
+        self.visits = visits
+        self.rows = visits.rows
+        self.book = book
+        self.sites = sites
+        self.history_days = history_days
+        self.chairs = chairs
+        self.today = [SiteQueues() for _ in sites]
+
+    def tell(self, patient_id: int) -> None:
+        """Draw patient ``patient_id`` and write their course, visits and scores."""
+        rng = self.rng
+        site = self.sites[rng.randrange(len(self.sites))]
+        today = site.today
+        draw = rng.random()
+        route = IV if draw < 0.82 else ESKETAMINE if draw < 0.97 else LOZENGE
+        units = site.times.block_slots(route)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        born = date.fromordinal(today - rng.randint(22 * 365, 75 * 365))
+        alias = (
+            f"{rng.choice(ALIAS_WORDS)} {rng.choice(ALIAS_NAMES)}" if rng.random() < 0.5 else None
+        )
+        if alias is not None and rng.random() < 0.3:
+            alias = alias.split(" ")[1]
+        flags = ""
+        if rng.random() < 0.35:
+            chosen = {
+                rng.choices([f for f, _ in CARE_FLAG_WEIGHTS], [w for _, w in CARE_FLAG_WEIGHTS])[0]
+                for _ in range(1 if rng.random() < 0.8 else 2)
+            }
+            flags = ";".join(sorted(chosen))
+        self.rows.pending["patient"].append(
+            (
+                patient_id,
+                f"KD-{patient_id:06d}",
+                first,
+                last,
+                born.isoformat(),
+                fiction_phone(rng, area_code=site.area_code),
+                alias,
+                flags,
+                site.id,
+            )
+        )
+        hypertensive = CareFlag.HYPERTENSION.value in flags
+        responder = rng.random() < 0.70
+        remitter = responder and rng.random() < 0.45
+        phq_baseline = rng.uniform(15, 25.5)
+        if remitter:
+            phq_relief = rng.uniform(1, 4)
+        elif responder:
+            phq_relief = phq_baseline * rng.uniform(0.3, 0.5)
+        else:
+            phq_relief = phq_baseline * rng.uniform(0.7, 0.95)
+        driver = (
+            f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+            fiction_phone(rng, area_code=site.area_code),
+            rng.choice(RELATIONSHIPS),
+        )
+        patient = DemoPatient(
+            id=patient_id,
+            site=site,
+            route=route,
+            units=units,
+            slot=rng.randrange(DAY_SLOTS - units + 1),
+            weight=min(140.0, max(45.0, rng.gauss(80, 16))),
+            systolic=rng.gauss(121, 9) + (9 if hypertensive else 0),
+            diastolic=rng.gauss(77, 6) + (5 if hypertensive else 0),
+            heart_rate=rng.gauss(74, 8),
+            driver=driver,
+            phq_baseline=phq_baseline,
+            phq_relief=phq_relief,
+            phq_rate=rng.uniform(0.35, 0.7),
+            has_alias=alias is not None,
+        )
+        relief_median = min(
+            RELIEF_CLIP_DAYS[1],
+            max(
+                RELIEF_CLIP_DAYS[0], rng.lognormvariate(math.log(RELIEF_MEDIAN_DAYS), RELIEF_SIGMA)
+            ),
+        )
+        # Some patients' relief wears off sooner with each booster.
+        shortening = rng.uniform(0.85, 0.95) if rng.random() < 0.2 else 1.0
+        # How long a responder keeps coming for boosters before stopping.
+        stays_days = rng.expovariate(1 / 420)
+        drops_out = rng.random() < 0.10
+        planned_every = None
+        if rng.random() < PLANNED_BOOSTER_SHARE:
+            share = rng.uniform(*PLANNED_BOOSTER_SHARE_OF_RELIEF)
+            planned_every = max(PLANNED_BOOSTER_MIN_DAYS, relief_median * share)
+
+        # A steady flow of patients over the history, and a few starting now, so that
+        # today has series infusions as well as boosters.
+        if rng.random() < 0.08 or self.history_days <= 28:
+            start = today + rng.randint(-min(24, self.history_days), 6)
+        else:
+            start = today - rng.randint(25, self.history_days)
+        start = site.next_open(start)
+
+        target = SERIES_INFUSIONS[route]
+        if not responder and rng.random() < 0.35:
+            target = rng.randint(3, 5)
+        if drops_out and rng.random() < 0.4:
+            target = rng.randint(1, 3)
+            drops_out = False
+            responder = False
+        attended, attempts = 0, 0
+        last_day: int | None = None
+        ended_on: int | None = None
+        active = False
+        day = start
+        while attended < target and attempts < target + 2:
+            if day > site.horizon:
+                active = True
+                break
+            attempts += 1
+            phq = self._series_phq(patient, attended)
+            outcome, booked_day = self._book(patient, day, SERIES, phq, tries=3)
+            # The rest of the series is booked ahead too, as far as the calendar goes.
+            active = active or outcome == "future"
+            if booked_day is None:
+                day = site.next_open(day + SERIES_GAP_DAYS[route])
+                continue
+            last_day = booked_day
+            if outcome in ("attended", "today", "future"):
+                attended += 1
+            day = site.next_open(booked_day + SERIES_GAP_DAYS[route])
+        patient.in_series = active
+        if active:
+            pass
+        elif last_day is None:
+            # No chair was free for any of the series: the patient went elsewhere.
+            ended_on = start if start < today else None
+        elif not responder or attended == 0:
+            ended_on = last_day if last_day < today else None
+        else:
+            ended_on, active = self._relief(
+                patient,
+                anchor=last_day,
+                relief_median=relief_median,
+                shortening=shortening,
+                stays_until=last_day + stays_days,
+                drops_out=drops_out,
+                planned_every=planned_every,
+            )
+        if last_day is not None:
+            self._remember_stand_in(patient, start, active=active or ended_on is None)
+        self.rows.pending["treatment_course"].append(
+            (
+                patient_id,  # one course per patient
+                patient_id,
+                route,
+                SERIES_INFUSIONS[route],
+                SERIES_WINDOW_DAYS[route],
+                date.fromordinal(start).isoformat(),
+                date.fromordinal(ended_on).isoformat() if ended_on is not None else None,
+            )
+        )
+
+    # --- relief after the series ------------------------------------------------------
+
+    def _relief(
+        self,
+        patient: DemoPatient,
+        *,
+        anchor: int,
+        relief_median: float,
+        shortening: float,
+        stays_until: float,
+        drops_out: bool,
+        planned_every: float | None,
+    ) -> tuple[int | None, bool]:
+        """Relief episodes and boosters after the series; returns (ended_on, booked ahead)."""
+        rng = self.rng
+        site = patient.site
+        today = site.today
+        dropout_episode = rng.randint(0, 5) if drops_out else -1
+        episode = 0
+        while True:
+            length = relief_median * shortening**episode * rng.lognormvariate(0, 0.15)
+            returned = anchor + max(5, round(length))
+            planned = anchor + round(planned_every) if planned_every is not None else None
+            if planned is not None and planned < returned:
+                # The booster comes before relief wears off: the episode ends in it.
+                if planned > stays_until:
+                    return anchor, False
+                ended = planned
+                gap = patient.phq_baseline - patient.phq_relief
+                phq = patient.phq_relief + gap * rng.uniform(0.05, 0.25)
+                day = site.next_open(planned)
+            else:
+                if returned > today:
+                    return None, False
+                if returned > stays_until:
+                    return anchor, False
+                ended = returned
+                phq = self._relapse_phq(patient)
+                if rng.random() < REPORTED_SHARE:
+                    self._symptom_return(patient, anchor=anchor, returned=returned, level=phq)
+                else:
+                    self._phq_rise(patient, anchor=anchor, risen=returned, level=phq)
+                if episode == dropout_episode:
+                    return returned, False
+                day = site.next_open(returned + rng.randint(2, 5))
+            booked = None
+            for _ in range(2):
+                if day > site.horizon:
+                    return None, False
+                outcome, booked_day = self._book(patient, day, BOOSTER, phq, tries=7)
+                if outcome == "future":
+                    return None, True
+                if booked_day is None:
+                    return ended, False
+                if outcome in ("attended", "today"):
+                    booked = booked_day
+                    break
+                day = site.next_open(booked_day + rng.randint(2, 4))
+            if booked is None:
+                return ended, False
+            anchor = booked
+            episode += 1
+
+    def _series_phq(self, patient: DemoPatient, attended: int) -> float:
+        drop = math.exp(-patient.phq_rate * attended)
+        return patient.phq_relief + (patient.phq_baseline - patient.phq_relief) * drop
+
+    def _relapse_phq(self, patient: DemoPatient) -> float:
+        gap = patient.phq_baseline - patient.phq_relief
+        return patient.phq_relief + gap * self.rng.uniform(0.5, 0.8)
+
+    def _home_score(
+        self, patient: DemoPatient, day: int, level: float, *, at_least: int = 0, at_most: int = 27
+    ) -> None:
+        # Scores from home, in the evening, on the whole minute.
+        taken = patient.site.opening(day) + self.rng.randrange(*PHQ_HOME_MINUTES) * MINUTE
+        self.visits.score(patient, None, taken, level, None, at_least=at_least, at_most=at_most)
+
+    def _creeping_up(self, patient: DemoPatient, *, anchor: int, ended: int) -> None:
+        """A week before relief ends the PHQ-9 is already creeping up, still under the line."""
+        if ended - anchor >= 21:
+            gap = patient.phq_baseline - patient.phq_relief
+            level = patient.phq_relief + gap * self.rng.uniform(0.25, 0.45)
+            self._home_score(patient, ended - 7, level, at_most=patient.rise_floor() - 1)
+
+    def _symptom_return(
+        self, patient: DemoPatient, *, anchor: int, returned: int, level: float
+    ) -> None:
+        """The patient reports symptoms are back; a PHQ-9 from home the same evening."""
+        rows = self.rows
+        rows.pending["symptom_return"].append(
+            (
+                rows.take_id("symptom_return"),
+                patient.id,
+                date.fromordinal(returned).isoformat(),
+                None,
+            )
+        )
+        self._creeping_up(patient, anchor=anchor, ended=returned)
+        self._home_score(patient, returned, level)
+
+    def _phq_rise(self, patient: DemoPatient, *, anchor: int, risen: int, level: float) -> None:
+        """Relief ends only in the PHQ-9 from home: at the line or above, nothing reported."""
+        self._creeping_up(patient, anchor=anchor, ended=risen)
+        self._home_score(patient, risen, level, at_least=patient.rise_floor())
+
+    def _remember_stand_in(self, patient: DemoPatient, start: int, *, active: bool) -> None:
+        queues = self.today[patient.site.index]
+        stand_ins = queues.stand_ins if active else queues.returning
+        if start < patient.site.today and len(stand_ins) < 8 * self.chairs:
+            kind = SERIES if patient.in_series else BOOSTER
+            stand_ins.append((patient, kind, self._relapse_phq(patient)))
+
+    # --- booking a visit ----------------------------------------------------------------
+
+    def _book(
+        self, patient: DemoPatient, day: int, kind: str, phq: float, *, tries: int
+    ) -> tuple[str, int | None]:
+        """Book a session from ``day``: ("attended" | "missed" | "future" | "today", day).
+
+        ("full", None) when no chair was free within ``tries`` open days.
+        """
+        site = patient.site
+        if day == site.today:
+            self.today[site.index].due.append((patient, kind, phq))
+            patient.doses += 1
+            return "today", day
+        found = self.book.book(
+            site=site,
+            day=day,
+            units=patient.units,
+            preferred=patient.slot,
+            tries=tries,
+            last_day=site.horizon,
+        )
+        if found is None:
+            return "full", None
+        booked_day, slot, chair = found
+        scheduled = site.opening(booked_day) + slot * SLOT_MINUTES * MINUTE
+        chair_id = site.chair_ids[chair]
+        visits = self.visits
+        if booked_day > site.today:
+            visits.write(
+                patient,
+                kind=kind,
+                phq=phq,
+                chair_id=chair_id,
+                scheduled=scheduled,
+                status=SCHEDULED,
+                cutoff=scheduled,
+            )
+            return "future", booked_day
+        rng = self.rng
+        draw = rng.random()
+        if draw < NO_SHOW_RATE:
+            closed = scheduled + rng.randint(30, 75) * MINUTE
+            visits.write(
+                patient,
+                kind=kind,
+                phq=phq,
+                chair_id=chair_id,
+                scheduled=scheduled,
+                status=NO_SHOW,
+                closed=closed,
+                cutoff=closed,
+            )
+            return "missed", booked_day
+        if draw < NO_SHOW_RATE + CANCEL_RATE:
+            closed = scheduled - rng.randint(90, 48 * 60) * MINUTE
+            visits.write(
+                patient,
+                kind=kind,
+                phq=phq,
+                chair_id=chair_id,
+                scheduled=scheduled,
+                status=CANCELLED,
+                closed=closed,
+                cutoff=scheduled,
+            )
+            return "missed", booked_day
+        self._attend(patient, kind, phq, chair_id, scheduled)
+        return "attended", booked_day
+
+    def _attend(
+        self, patient: DemoPatient, kind: str, phq: float, chair_id: int, scheduled: int
+    ) -> None:
+        rng = self.rng
+        uniform = rng.uniform
+        route = patient.route
+        times = patient.site.times
+        checkin = scheduled + uniform(*ARRIVAL_MINUTES[route]) * MINUTE
+        start = checkin + uniform(*WAIT_MINUTES[route]) * MINUTE
+        devices = esketamine_devices(doses_before=patient.doses)
+        end = start + uniform(*times.dose_minutes(route, devices=devices)) * MINUTE
+        low, high = times.recovery_minutes(route)
+        recovery = uniform(low, high) * MINUTE
+        observed_from = start if times.recovery_counts_from_start(route) else end
+        ride_wait = RIDE_WAIT_MINUTES * rng.random() ** 2 * MINUTE
+        # Discharge must fit inside the chair's block: wait less for the ride, or leave
+        # sooner within the recovery range.
+        limit = scheduled + (times.block_minutes(route) - 1) * MINUTE
+        over = observed_from + recovery + ride_wait - limit
+        if over > 0:
+            # Those who must leave by the block's end go at scattered minutes, not all on its last.
+            over += rng.randint(0, 10 * MINUTE)
+            cut = min(over, ride_wait)
+            ride_wait -= cut
+            over -= cut
+            if over > 0:
+                recovery = max(low * MINUTE + 30, recovery - over)
+        ready = observed_from + recovery
+        taken_back = None
+        if rng.random() < TAKEN_BACK_RATE:
+            taken_back = rng.choice(CORRECTABLE)
+        self.visits.write(
+            patient,
+            kind=kind,
+            phq=phq,
+            chair_id=chair_id,
+            scheduled=scheduled,
+            status=DISCHARGED,
+            checkin=int(checkin),
+            start=int(start),
+            end=int(end),
+            ready=int(ready),
+            discharged=int(ready + ride_wait),
+            cutoff=int(ready + ride_wait) + 1,
+            taken_back=taken_back,
+        )

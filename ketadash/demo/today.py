@@ -1,0 +1,399 @@
+"""Today's layout: every chair busy and every state on the board, around the moment now.
+
+Laid out inside the site's local day, even at night: the morning is squeezed into
+whatever part of the day has passed. Patients still here have their ride home in
+every state (none yet, arranged, on the way, late, arrived), one of them had a step
+taken back and taken again, and the recovery area shows patients with and without
+a display alias.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+
+from ketadash.demo.calendar import SiteCalendar
+from ketadash.demo.ride_home import ARRANGED, ARRIVED, LATE, NONE, ON_THE_WAY
+from ketadash.demo.story import DemoPatient, TodayCandidate
+from ketadash.demo.visit import (
+    CANCELLED,
+    CHECKED_IN,
+    DISCHARGED,
+    INFUSING,
+    NO_SHOW,
+    READY,
+    RECOVERY,
+    SCHEDULED,
+    VisitWriter,
+)
+from ketadash.demo.visit_times import (
+    ESKETAMINE,
+    MINUTE,
+    RIDE_WAIT_MINUTES,
+    WAIT_MINUTES,
+    esketamine_devices,
+)
+
+NOT_ARRIVED = "late"  # a booking whose patient is late: a layout word only
+# The state each chair is in now: one or two late, one not due yet.
+CHAIR_STATES = [INFUSING, RECOVERY, READY, CHECKED_IN, NOT_ARRIVED, SCHEDULED, INFUSING, RECOVERY]
+CHAIR_STATES += [NOT_ARRIVED, READY, CHECKED_IN, INFUSING, SCHEDULED]
+# The ride home of patients still here, in turn per state: all five states at six chairs
+# (with the rides of those already gone home, which arrived).
+RIDE_TURNS = {
+    READY: (LATE, ARRIVED, ON_THE_WAY),
+    RECOVERY: (ON_THE_WAY, ARRANGED, NONE),
+    INFUSING: (ARRANGED, NONE),
+    CHECKED_IN: (NONE, ARRANGED),
+}
+# The steps taken back today, on the first patient in each of these states.
+TAKEN_BACK_TODAY = {RECOVERY: RECOVERY, CHECKED_IN: CHECKED_IN, DISCHARGED: READY}
+OPEN = (CHECKED_IN, INFUSING, RECOVERY, READY)
+
+
+@dataclass(slots=True)
+class TodayVisit:
+    """One of today's sessions, before its patient is known: offsets from now, in seconds."""
+
+    chair: int
+    status: str
+    sched: float
+    checkin: float | None = None
+    start: float | None = None
+    end: float | None = None
+    ready: float | None = None
+    discharged: float | None = None
+    closed: float | None = None
+    route: str | None = None
+
+    def moments(self) -> list[float]:
+        return [
+            moment
+            for moment in (
+                self.sched,
+                self.checkin,
+                self.start,
+                self.end,
+                self.ready,
+                self.discharged,
+                self.closed,
+            )
+            if moment is not None
+        ]
+
+    def squeeze(self, scale: float) -> None:
+        """Bring every past moment ``scale`` times closer to now, keeping their order."""
+        for name in ("sched", "checkin", "start", "end", "ready", "discharged", "closed"):
+            moment = getattr(self, name)
+            if moment is not None and moment < 0:
+                setattr(self, name, moment * scale)
+
+
+class TodayLayout:
+    """Lays out one site's day around ``now`` (epoch seconds)."""
+
+    def __init__(self, *, rng: random.Random, visits: VisitWriter, now: int, chairs: int) -> None:
+        self.rng = rng
+        self.visits = visits
+        self.now = now
+        self.chairs = chairs
+
+    def lay_out(self, site: SiteCalendar, *, due: list[TodayCandidate]) -> None:
+        """Write the site's day: visits already over, under way now, and still to come."""
+        rng = self.rng
+        now = self.now
+        times = site.times
+        day = date.fromordinal(site.today)
+        day_start = int(datetime.combine(day, clock_time.min, site.zone).timestamp())
+        day_end = int(
+            datetime.combine(day + timedelta(days=1), clock_time.min, site.zone).timestamp()
+        )
+        past, future = now - day_start, day_end - now
+        seen: set[int] = set()
+        queue: list[TodayCandidate] = []
+        for candidate in due:
+            if candidate[0].id not in seen:
+                seen.add(candidate[0].id)
+                queue.append(candidate)
+        queue.reverse()
+
+        states = [
+            CHAIR_STATES[n] if n < len(CHAIR_STATES) else CHAIR_STATES[n % 6]
+            for n in range(self.chairs)
+        ]
+        if past < MINUTE:
+            # The day has just begun: nothing can have happened yet, only bookings.
+            states = [SCHEDULED] * self.chairs
+        currents: list[tuple[TodayVisit, TodayCandidate]] = []
+        open_count = 0
+        for chair, state in enumerate(states):
+            if not queue:
+                break
+            want_alias = None
+            if state in OPEN:
+                # The wall shows aliases and chairs: patients here alternate between them.
+                want_alias = open_count % 2 == 0
+                open_count += 1
+            candidate = _pop(queue, want_alias=want_alias)
+            currents.append((self._current_visit(site, chair, state, candidate[0]), candidate))
+        # Earlier visits the board must also show: a discharge, a no-show, a cancellation.
+        required: dict[int, tuple[TodayVisit, TodayCandidate]] = {}
+        hosts = {INFUSING: DISCHARGED, RECOVERY: NO_SHOW, CHECKED_IN: CANCELLED}
+        for visit, _ in currents:
+            status = hosts.pop(visit.status, None)
+            if status is not None and queue:
+                candidate = queue.pop()
+                earlier = self._earlier_visit(site, visit.chair, status, visit.sched, candidate[0])
+                required[visit.chair] = (earlier, candidate)
+
+        # Near midnight the day has too little past for a lived-in board: squeeze the
+        # morning into what there is, keeping every step in order.
+        squeezable = [v for v, _ in currents if v.status not in (NOT_ARRIVED, SCHEDULED)]
+        squeezable += [v for v, _ in required.values()]
+        reach = max((-m for v in squeezable for m in v.moments() if m < 0), default=1.0)
+        scale = min(1.0, max(0, past - 30) * 0.98 / reach)
+        for visit in squeezable:
+            visit.squeeze(scale)
+        late_after = times.settings.late_arrival_minutes
+        for visit, _ in currents:
+            if visit.status == NOT_ARRIVED:
+                visit.sched = -min(max((late_after + 7) * MINUTE, -visit.sched * scale), past)
+            elif visit.status == SCHEDULED:
+                visit.sched = min(visit.sched, future / 2)
+
+        visits = [*currents, *required.values()]
+        for visit, candidate in currents:
+            wanted = rng.choice((3, 4))
+            count = 1 + (visit.chair in required)
+            # One visit already over on each chair when the day allows, then the later ones.
+            first = required[visit.chair][0] if visit.chair in required else visit
+            earliest_allowed = 1 if visit.chair in required else 2
+            if scale == 1.0:
+                count, first = self._add_earlier_visits(
+                    site,
+                    chair=visit.chair,
+                    first=first,
+                    count=count,
+                    up_to=min(wanted, earliest_allowed + 1),
+                    past=past,
+                    queue=queue,
+                    visits=visits,
+                )
+            # The next patient comes after the booking and after this one has gone home.
+            free_at = max(
+                visit.sched + times.block_minutes(candidate[0].route) * MINUTE,
+                self._leaves(site, visit, candidate[0]),
+            )
+            next_sched = free_at + rng.randint(0, 6) * 5 * MINUTE
+            while count < wanted and queue and next_sched < future - MINUTE:
+                if next_sched > MINUTE:
+                    later = TodayVisit(chair=visit.chair, status=SCHEDULED, sched=next_sched)
+                    candidate = queue.pop()
+                    visits.append((later, candidate))
+                    count += 1
+                block = times.block_minutes(candidate[0].route) * MINUTE
+                next_sched += block + rng.randint(0, 6) * 5 * MINUTE
+            if scale == 1.0:
+                count, first = self._add_earlier_visits(
+                    site,
+                    chair=visit.chair,
+                    first=first,
+                    count=count,
+                    up_to=wanted,
+                    past=past,
+                    queue=queue,
+                    visits=visits,
+                )
+        ride_turns = {status: 0 for status in RIDE_TURNS}
+        taken_back = dict(TAKEN_BACK_TODAY)
+        for visit, (patient, kind, phq) in visits:
+            ride_state = None
+            if visit.status in RIDE_TURNS:
+                turns = RIDE_TURNS[visit.status]
+                ride_state = turns[ride_turns[visit.status] % len(turns)]
+                ride_turns[visit.status] += 1
+            self._write(
+                site,
+                visit,
+                patient,
+                kind,
+                phq,
+                ride_state=ride_state,
+                taken_back=taken_back.pop(visit.status, None),
+                earliest=day_start,
+            )
+
+    def _add_earlier_visits(
+        self,
+        site: SiteCalendar,
+        *,
+        chair: int,
+        first: TodayVisit,
+        count: int,
+        up_to: int,
+        past: float,
+        queue: list[TodayCandidate],
+        visits: list[tuple[TodayVisit, TodayCandidate]],
+    ) -> tuple[int, TodayVisit]:
+        """Fill the chair backwards with visits already over, while the day before allows."""
+        while count < up_to and queue:
+            patient = queue[-1][0]
+            before = min(first.sched, -self.rng.randint(1, 10) * MINUTE)
+            earlier = self._earlier_visit(site, chair, DISCHARGED, before, patient)
+            if min(earlier.moments()) < -past:
+                break
+            visits.append((earlier, queue.pop()))
+            count += 1
+            first = earlier
+        return count, first
+
+    def _dose_seconds(self, site: SiteCalendar, patient: DemoPatient) -> tuple[float, float]:
+        devices = esketamine_devices(doses_before=patient.doses)
+        low, high = site.times.dose_minutes(patient.route, devices=devices)
+        return low * MINUTE, high * MINUTE
+
+    def _current_visit(
+        self, site: SiteCalendar, chair: int, state: str, patient: DemoPatient
+    ) -> TodayVisit:
+        uniform = self.rng.uniform
+        m = MINUTE
+        route = patient.route
+        times = site.times
+        if state == SCHEDULED:
+            return TodayVisit(chair=chair, status=SCHEDULED, sched=uniform(10, 75) * m)
+        if state == NOT_ARRIVED:
+            late_after = times.settings.late_arrival_minutes
+            sched = -uniform(late_after + 7, late_after + 25) * m
+            return TodayVisit(chair=chair, status=NOT_ARRIVED, sched=sched)
+        wait = uniform(*WAIT_MINUTES[route]) * m
+        dose = uniform(*self._dose_seconds(site, patient))
+        low, _ = times.recovery_minutes(route)
+        from_start = times.recovery_counts_from_start(route)
+        visit = TodayVisit(chair=chair, status=state, sched=0, route=route)
+        if state == CHECKED_IN:
+            visit.checkin = -uniform(3, 12) * m
+        elif state == INFUSING:
+            longest = min(35, dose / m - 2)
+            visit.start = -uniform(max(0.5, min(12, longest - 1)), max(1, longest)) * m
+            visit.checkin = visit.start - wait
+        elif state == RECOVERY:
+            # Still short of the minimum recovery, wherever the route counts it from.
+            shortest = low - 3 - (dose / m if from_start else 0)
+            visit.end = -uniform(8, max(9, min(25, shortest))) * m
+            visit.start = visit.end - dose
+            visit.checkin = visit.start - wait
+        else:
+            visit.ready = -uniform(2, 15) * m
+            observed_from = visit.ready - uniform(low, low + 15) * m
+            if from_start:
+                visit.start = observed_from
+                visit.end = visit.start + dose
+            else:
+                visit.end = observed_from
+                visit.start = visit.end - dose
+            visit.checkin = visit.start - wait
+        visit.sched = visit.checkin - uniform(0, 15) * m
+        return visit
+
+    def _earlier_visit(
+        self, site: SiteCalendar, chair: int, status: str, before: float, patient: DemoPatient
+    ) -> TodayVisit:
+        rng = self.rng
+        uniform = rng.uniform
+        m = MINUTE
+        route = patient.route
+        times = site.times
+        finished = before - uniform(5, 20) * m
+        if status == NO_SHOW:
+            sched = finished - uniform(30, 60) * m
+            return TodayVisit(chair=chair, status=NO_SHOW, sched=sched, closed=finished)
+        if status == CANCELLED:
+            sched = finished - times.block_minutes(route) * m
+            closed = sched - uniform(30, 120) * m
+            return TodayVisit(chair=chair, status=CANCELLED, sched=sched, closed=closed)
+        low, high = times.recovery_minutes(route)
+        visit = TodayVisit(chair=chair, status=DISCHARGED, sched=0, discharged=finished)
+        visit.ready = finished - RIDE_WAIT_MINUTES * rng.random() ** 2 * m
+        observed_from = visit.ready - uniform(low, high) * m
+        dose = uniform(*self._dose_seconds(site, patient))
+        if times.recovery_counts_from_start(route):
+            visit.start = observed_from
+            visit.end = visit.start + dose
+        else:
+            visit.end = observed_from
+            visit.start = visit.end - dose
+        visit.checkin = visit.start - uniform(*WAIT_MINUTES[route]) * m
+        visit.sched = visit.checkin - uniform(0, 15) * m
+        return visit
+
+    def _leaves(self, site: SiteCalendar, visit: TodayVisit, patient: DemoPatient) -> float:
+        """When a patient still in the clinic now will have gone home at the latest (offset)."""
+        route = patient.route
+        times = site.times
+        ride = RIDE_WAIT_MINUTES * MINUTE
+        recovery = times.recovery_minutes(route)[1] * MINUTE
+        dose = self._dose_seconds(site, patient)[1]
+        # From the start of the dose to ready, at the longest.
+        if times.recovery_counts_from_start(route):
+            start_to_ready = max(dose, recovery)
+        else:
+            start_to_ready = dose + recovery
+        if visit.status == READY:
+            return ride
+        if visit.status == RECOVERY:
+            if route == ESKETAMINE:
+                return visit.start + start_to_ready + ride
+            return visit.end + recovery + ride
+        if visit.status == INFUSING:
+            return visit.start + start_to_ready + ride
+        if visit.status == CHECKED_IN:
+            return visit.checkin + WAIT_MINUTES[route][1] * MINUTE + start_to_ready + ride
+        return visit.sched
+
+    def _write(
+        self,
+        site: SiteCalendar,
+        visit: TodayVisit,
+        patient: DemoPatient,
+        kind: str,
+        phq: float,
+        *,
+        ride_state: str | None,
+        taken_back: str | None,
+        earliest: int,
+    ) -> None:
+        now = self.now
+
+        def at(offset: float | None) -> int | None:
+            return None if offset is None else now + math.floor(offset)
+
+        self.visits.write(
+            patient,
+            kind=kind,
+            phq=phq,
+            chair_id=site.chair_ids[visit.chair],
+            scheduled=at(visit.sched),
+            status=SCHEDULED if visit.status == NOT_ARRIVED else visit.status,
+            cutoff=now,
+            checkin=at(visit.checkin),
+            start=at(visit.start),
+            end=at(visit.end),
+            ready=at(visit.ready),
+            discharged=at(visit.discharged),
+            closed=at(visit.closed),
+            taken_back=taken_back,
+            ride_state=ride_state,
+            earliest=earliest,
+        )
+
+
+def _pop(queue: list[TodayCandidate], *, want_alias: bool | None) -> TodayCandidate:
+    """The next candidate, preferring one with (or without) a display alias when asked."""
+    if want_alias is not None:
+        for position in range(len(queue) - 1, max(-1, len(queue) - 13), -1):
+            if queue[position][0].has_alias == want_alias:
+                return queue.pop(position)
+    return queue.pop()
