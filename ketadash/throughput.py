@@ -385,14 +385,25 @@ def read_finished_series(
         .where(dosed_series, t.patient_id.in_(candidates))
         .subquery("ranked")
     )
-    first = ranked.alias("first_dose")
-    last = ranked.alias("last_dose")
+    # One row per patient: the first dose, and the dose that finished the series.
+    n, target = ranked.c.n, ranked.c.target
+    series = (
+        sa.select(
+            ranked.c.patient_id,
+            sa.func.max(sa.case((n == 1, ranked.c.infusion_started_at))).label("first_start"),
+            sa.func.max(sa.case((n == target, ranked.c.infusion_started_at))).label("last_start"),
+            sa.func.max(sa.case((n == target, ranked.c.scheduled_start))).label("last_booked"),
+            sa.func.max(sa.case((n == target, ranked.c.site_id))).label("site_id"),
+        )
+        .group_by(ranked.c.patient_id)
+        .subquery("series")
+    )
 
     def phq9_up_to(moment):
         return (
             sa.select(OutcomeScore.total)
             .where(
-                OutcomeScore.patient_id == last.c.patient_id,
+                OutcomeScore.patient_id == series.c.patient_id,
                 OutcomeScore.instrument == Instrument.PHQ9,
                 OutcomeScore.taken_at <= moment,
             )
@@ -406,21 +417,20 @@ def read_finished_series(
         start, end = site.bounds(period)
         window.append(
             sa.and_(
-                last.c.site_id == site.id,
-                last.c.scheduled_start >= start,
-                last.c.scheduled_start < end,
+                series.c.site_id == site.id,
+                series.c.last_booked >= start,
+                series.c.last_booked < end,
             )
         )
     query = (
         sa.select(
-            last.c.patient_id,
-            last.c.site_id,
-            phq9_up_to(first.c.infusion_started_at).label("baseline"),
-            phq9_up_to(last.c.infusion_started_at).label("end_score"),
+            series.c.patient_id,
+            series.c.site_id,
+            phq9_up_to(series.c.first_start).label("baseline"),
+            phq9_up_to(series.c.last_start).label("end_score"),
         )
-        .select_from(last)
-        .join(first, sa.and_(first.c.patient_id == last.c.patient_id, first.c.n == 1))
-        .where(last.c.n == last.c.target, sa.or_(*window) if window else sa.false())
+        .where(sa.or_(*window) if window else sa.false())
+        .order_by(series.c.patient_id)
     )
     return pd.DataFrame(
         db.execute(query).all(), columns=["patient_id", "site_id", "baseline", "end_score"]
