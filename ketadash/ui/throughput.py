@@ -45,6 +45,16 @@ PERIODS = {
     "Last 52 weeks": 52,
     "Choose dates": None,
 }
+WEEKLY_AFTER_DAYS = 62
+# Series in greens, boosters in blues; the main route darkest.
+KIND_AND_ROUTE_COLOURS = {
+    "Series · IV infusion": "#1b7837",
+    "Series · Esketamine nasal": "#5aae61",
+    "Series · Lozenge": "#a6dba0",
+    "Booster · IV infusion": "#2166ac",
+    "Booster · Esketamine nasal": "#4393c3",
+    "Booster · Lozenge": "#92c5de",
+}
 PART_COLOURS = {
     "Waiting": "#9e9e9e",
     "Dose": "#1f77b4",
@@ -181,16 +191,46 @@ def _minutes(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def completed_per_day_chart(report: ThroughputReport) -> alt.Chart:
+    """Stacked bars per day; per week (starting Monday) for periods over two months."""
     data = report.completed_by_day
+    by_week = report.period.days > WEEKLY_AFTER_DAYS
+    if by_week:
+        week = data["day"] - pd.to_timedelta(data["day"].dt.day_of_week, unit="D")
+        data = (
+            data.assign(day=week)
+            .groupby(["day", "kind", "route", "kind_and_route"], as_index=False)["infusions"]
+            .sum()
+        )
+    every = "week" if by_week else "day"
+    order = [name for name in KIND_AND_ROUTE_COLOURS if name in set(data["kind_and_route"])]
     return (
-        alt.Chart(data, title="Completed infusions per day, by kind and route")
+        alt.Chart(
+            data.assign(order=[order.index(n) for n in data["kind_and_route"]]),
+            title=f"Completed infusions per {every}, by kind and route",
+        )
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None, axis=alt.Axis(format="%d %b")),
+            x=alt.X(
+                "yearmonthdate(day):T",
+                title="Week starting" if by_week else None,
+                axis=alt.Axis(format="%d %b"),
+            ),
             y=alt.Y("sum(infusions):Q", title="Infusions completed"),
-            color=alt.Color("kind_and_route:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "kind_and_route:N",
+                title=None,
+                sort=order,
+                scale=alt.Scale(
+                    domain=list(KIND_AND_ROUTE_COLOURS),
+                    range=list(KIND_AND_ROUTE_COLOURS.values()),
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            order=alt.Order("order:Q"),
             tooltip=[
-                alt.Tooltip("day:T", title="Day", format="%a %d %b"),
+                alt.Tooltip(
+                    "day:T", title="Week starting" if by_week else "Day", format="%a %d %b %Y"
+                ),
                 alt.Tooltip("kind_and_route:N", title="Kind and route"),
                 alt.Tooltip("infusions:Q", title="Infusions"),
             ],
@@ -226,17 +266,21 @@ def occupancy_heatmap(report: ThroughputReport) -> alt.Chart:
 
 
 def parts_by_week_chart(report: ThroughputReport) -> alt.Chart:
-    data = report.phases_by_week.assign(order=lambda f: [PHASE_NAMES.index(p) for p in f["part"]])
+    data = report.phases_by_week.assign(
+        order=lambda f: [PHASE_NAMES.index(p) for p in f["part"]],
+        week_label=lambda f: pd.to_datetime(f["week"]).dt.strftime("%d %b %y"),
+    )
+    weeks = list(dict.fromkeys(data.sort_values("week")["week_label"]))
     return (
         alt.Chart(data, title="Median minutes in each part of the visit, by week")
         .mark_bar()
         .encode(
-            x=alt.X("week:T", title="Week starting", axis=alt.Axis(format="%d %b")),
+            x=alt.X("week_label:O", title="Week starting", sort=weeks),
             y=alt.Y("median:Q", title="Minutes (median)", stack="zero"),
             color=_part_colour(),
             order=alt.Order("order:Q"),
             tooltip=[
-                alt.Tooltip("week:T", title="Week starting", format="%d %b %Y"),
+                alt.Tooltip("week_label:O", title="Week starting"),
                 alt.Tooltip("part:N", title="Part"),
                 alt.Tooltip("median:Q", title="Median minutes", format=".0f"),
             ],
@@ -265,9 +309,11 @@ def parts_distribution_chart(report: ThroughputReport) -> alt.Chart:
                 f"the last band is {HISTOGRAM_LAST_MINUTES} min or more)"
             ),
         )
+        .transform_calculate(until=f"datum.minutes + {HISTOGRAM_BIN_MINUTES}")
         .mark_bar()
         .encode(
-            x=alt.X("minutes:Q", title="Minutes", bin=alt.Bin(step=HISTOGRAM_BIN_MINUTES)),
+            x=alt.X("minutes:Q", title="Minutes", bin="binned"),
+            x2="until:Q",
             y=alt.Y("visits:Q", title="Visits"),
             color=_part_colour(),
             column=alt.Column("part:N", title=None, sort=list(PHASE_NAMES)),
@@ -277,7 +323,7 @@ def parts_distribution_chart(report: ThroughputReport) -> alt.Chart:
                 alt.Tooltip("visits:Q", title="Visits"),
             ],
         )
-        .properties(width=300, height=200)
+        .properties(width=260, height=200)
         .resolve_scale(y="independent")
     )
 
@@ -353,7 +399,9 @@ def no_shows_section(report: ThroughputReport) -> None:
             width="stretch",
         )
         table_with_download(
-            report.no_shows_by_weekday, name="no-shows by weekday", key="no_shows_weekday"
+            _no_show_table(report.no_shows_by_weekday),
+            name="no-shows by weekday",
+            key="no_shows_weekday",
         )
     with right:
         st.altair_chart(
@@ -365,10 +413,25 @@ def no_shows_section(report: ThroughputReport) -> None:
             ),
             width="stretch",
         )
-        table_with_download(report.no_shows_by_hour, name="no-shows by hour", key="no_shows_hour")
+        table_with_download(
+            _no_show_table(report.no_shows_by_hour), name="no-shows by hour", key="no_shows_hour"
+        )
     st.caption(
         "No-shows by how far ahead the visit was booked cannot be shown yet: the schedule "
         "does not record when a booking was made."
+    )
+
+
+def _no_show_table(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.assign(rate=(frame["rate"] * 100).round(1))
+    return out.rename(
+        columns={
+            "weekday": "Weekday",
+            "hour": "Booked hour",
+            "booked": "Booked",
+            "no_shows": "No-shows",
+            "rate": "No-show rate %",
+        }
     )
 
 
