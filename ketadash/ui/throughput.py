@@ -66,14 +66,19 @@ PART_COLOURS = {
 @st.cache_resource(ttl=LEADS_TTL_SECONDS, max_entries=24, show_spinner="Working out the figures…")
 def cached_report(
     url: str, first_day: date, last_day: date, site_ids: tuple[int, ...] | None
-) -> ThroughputReport:
-    """The report for a period and sites, computed at most once per TTL per process."""
+) -> tuple[ThroughputReport, dict[str, dict]]:
+    """The report for a period and sites and its charts, computed at most once per TTL.
+
+    The charts are kept as Vega-Lite specs: Altair validates a chart against the schema
+    each time it is drawn, which costs more than the rest of the page.
+    """
     period = Period(first_day=first_day, last_day=last_day)
-    return throughput_report(url=url, period=period, site_ids=site_ids)
+    report = throughput_report(url=url, period=period, site_ids=site_ids)
+    return report, chart_specs(report)
 
 
 def clear_leads_cache() -> None:
-    """Forget every cached throughput report (a lead's "recompute now")."""
+    """Forget every cached throughput report and its charts."""
     cached_report.clear()
 
 
@@ -346,23 +351,47 @@ def no_shows_chart(frame: pd.DataFrame, *, by: str, title: str, order: Sequence[
     )
 
 
+def chart_specs(report: ThroughputReport) -> dict[str, dict]:
+    """Every chart of the page as a Vega-Lite spec with its data, built with Altair."""
+    charts = {
+        "completed": completed_per_day_chart(report),
+        "occupancy": occupancy_heatmap(report),
+        "parts_by_week": parts_by_week_chart(report),
+        "parts_distribution": parts_distribution_chart(report),
+        "no_shows_weekday": no_shows_chart(
+            report.no_shows_by_weekday, by="weekday", title="No-shows by weekday", order=WEEKDAYS
+        ),
+        "no_shows_hour": no_shows_chart(
+            report.no_shows_by_hour,
+            by="hour",
+            title="No-shows by booked hour",
+            order=list(report.no_shows_by_hour["hour"]),
+        ),
+    }
+    return {name: chart.to_dict() for name, chart in charts.items()}
+
+
+def show_chart(specs: dict[str, dict], name: str, *, width: str = "stretch") -> None:
+    st.vega_lite_chart(spec=specs[name], width=width)
+
+
 # --- the sections -------------------------------------------------------------------------
 
 
-def volume_section(report: ThroughputReport) -> None:
+def volume_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("Infusions and chairs")
     if report.completed_by_day.empty:
         st.info("No infusion was completed in this period.")
     else:
-        st.altair_chart(completed_per_day_chart(report), width="stretch")
-    st.altair_chart(occupancy_heatmap(report), width="stretch")
+        show_chart(specs, "completed")
+    show_chart(specs, "occupancy")
     st.caption(
         "Chairs in use: check-in to gone home, as on Today's chair strip, against the "
         "active chairs in the site's opening hours."
     )
 
 
-def time_section(report: ThroughputReport) -> None:
+def time_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("Where the time goes")
     st.caption(
         "Waiting is check-in to dose start, dose is start to end, recovery is dose end to "
@@ -381,38 +410,22 @@ def time_section(report: ThroughputReport) -> None:
     )
     table_with_download(summary, name="the parts of the visit", key="visit_parts")
     if not report.phases_by_week.empty:
-        st.altair_chart(parts_by_week_chart(report), width="stretch")
-        st.altair_chart(parts_distribution_chart(report))
+        show_chart(specs, "parts_by_week")
+        show_chart(specs, "parts_distribution", width="content")
 
 
-def no_shows_section(report: ThroughputReport) -> None:
+def no_shows_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("No-shows")
     left, right = st.columns(2)
     with left:
-        st.altair_chart(
-            no_shows_chart(
-                report.no_shows_by_weekday,
-                by="weekday",
-                title="No-shows by weekday",
-                order=WEEKDAYS,
-            ),
-            width="stretch",
-        )
+        show_chart(specs, "no_shows_weekday")
         table_with_download(
             _no_show_table(report.no_shows_by_weekday),
             name="no-shows by weekday",
             key="no_shows_weekday",
         )
     with right:
-        st.altair_chart(
-            no_shows_chart(
-                report.no_shows_by_hour,
-                by="hour",
-                title="No-shows by booked hour",
-                order=list(report.no_shows_by_hour["hour"]),
-            ),
-            width="stretch",
-        )
+        show_chart(specs, "no_shows_hour")
         table_with_download(
             _no_show_table(report.no_shows_by_hour), name="no-shows by hour", key="no_shows_hour"
         )
@@ -502,10 +515,10 @@ def visits_download(report: ThroughputReport) -> None:
 def throughput_review(*, url: str, now: datetime) -> None:
     """The whole review: choices, headline figures, charts, outcomes and downloads."""
     period, site_ids = choose_period_and_sites(url=url, now=now)
-    report = cached_report(url, period.first_day, period.last_day, site_ids)
+    report, specs = cached_report(url, period.first_day, period.last_day, site_ids)
     headline_figures(report)
-    volume_section(report)
-    time_section(report)
-    no_shows_section(report)
+    volume_section(report, specs)
+    time_section(report, specs)
+    no_shows_section(report, specs)
     outcomes_section(report)
     visits_download(report)
