@@ -208,18 +208,21 @@ def completed_per_day_chart(report: ThroughputReport) -> alt.Chart:
         )
     every = "week" if by_week else "day"
     order = [name for name in KIND_AND_ROUTE_COLOURS if name in set(data["kind_and_route"])]
+    # Each bar spans its day or its week (a bar of a week drawn one day wide looks like a day).
+    span = pd.Timedelta(days=7 if by_week else 1) - pd.Timedelta(hours=3)
+    data = data.assign(
+        order=[order.index(n) for n in data["kind_and_route"]], until=data["day"] + span
+    )
     return (
-        alt.Chart(
-            data.assign(order=[order.index(n) for n in data["kind_and_route"]]),
-            title=f"Completed infusions per {every}, by kind and route",
-        )
+        alt.Chart(data, title=f"Completed infusions per {every}, by kind and route")
         .mark_bar()
         .encode(
             x=alt.X(
-                "yearmonthdate(day):T",
+                "day:T",
                 title="Week starting" if by_week else None,
                 axis=alt.Axis(format="%d %b"),
             ),
+            x2="until:T",
             y=alt.Y("sum(infusions):Q", title="Infusions completed"),
             color=alt.Color(
                 "kind_and_route:N",
