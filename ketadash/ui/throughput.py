@@ -250,7 +250,7 @@ def completed_per_day_chart(report: ThroughputReport) -> alt.Chart:
 def occupancy_heatmap(report: ThroughputReport) -> alt.Chart:
     data = report.occupancy.assign(hour_label=lambda f: [f"{h:02d}:00" for h in f["hour"]])
     base = alt.Chart(data, title="Share of chairs in use, by weekday and hour").encode(
-        x=alt.X("hour_label:O", title="Hour (site's local time)"),
+        x=alt.X("hour_label:O", title="Hour (site's local time)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("weekday:O", title=None, sort=list(WEEKDAYS)),
     )
     cells = base.mark_rect().encode(
@@ -270,7 +270,7 @@ def occupancy_heatmap(report: ThroughputReport) -> alt.Chart:
         text=alt.Text("share:Q", format=".0%"),
         color=alt.condition(alt.datum.share > 0.6, alt.value("white"), alt.value("#333")),
     )
-    return (cells + labels).properties(height=260)
+    return (cells + labels).properties(height=alt.Step(40))
 
 
 def parts_by_week_chart(report: ThroughputReport) -> alt.Chart:
