@@ -367,3 +367,7 @@ def test_sqlite_and_postgresql_give_the_same_figures(sqlite_url, postgres_templa
     for table in ("phase_summary", "completed_by_day", "occupancy", "no_shows_by_weekday"):
         pd.testing.assert_frame_equal(getattr(lite, table), getattr(postgres, table))
     pd.testing.assert_frame_equal(visits_table(lite), visits_table(postgres))
+    # "The period before" is the same figure as a report of that period on its own.
+    before = throughput_report(url=sqlite_url, period=lite.previous_period)
+    for headline in lite.headlines:
+        assert headline.previous == pytest.approx(before.headline(headline.name).value)

@@ -114,3 +114,15 @@ def test_chosen_dates():
     at.selectbox(key="throughput_period").set_value("Choose dates").run()
     assert not at.exception
     assert at.date_input(key="throughput_dates").value
+
+
+def test_a_clinic_without_visits_shows_empty_figures(monkeypatch, sqlite_url):
+    from tests.utils.factories import make_clinic
+
+    make_clinic(url=sqlite_url)
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, sqlite_url)
+    at = _open()
+    completed = next(m for m in at.metric if m.label == "Infusions completed")
+    assert completed.value == "0"
+    assert next(m for m in at.metric if m.label == "No-show rate").value == "–"
+    assert any("No infusion was completed" in info.value for info in at.info)
