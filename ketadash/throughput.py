@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ketadash.db import read_session
@@ -174,7 +175,7 @@ class Headline:
 
     @property
     def change(self) -> float | None:
-        """This period minus the previous one (for a share, in percentage points × 0.01)."""
+        """This period minus the previous one (a share's change is a fraction: 0.02 is 2 points)."""
         if self.value is None or self.previous is None:
             return None
         return self.value - self.previous
@@ -225,6 +226,7 @@ class ThroughputReport:
     steps_taken_back: int
 
     def headline(self, name: str) -> Headline:
+        """The headline figure called ``name`` (one of ``HEADLINES``)."""
         return next(h for h in self.headlines if h.name == name)
 
 
@@ -337,7 +339,7 @@ def read_first_series_doses(
     """
     dialect = db.get_bind().dialect.name
     t = TreatmentSession
-    earlier = sa.orm.aliased(TreatmentSession)
+    earlier = aliased(TreatmentSession)
     query = sa.select(t.site_id, _epoch(t.scheduled_start, dialect)).where(
         _in_window(sites, period),
         t.kind == SessionKind.SERIES,
@@ -514,7 +516,7 @@ def build_report(
         visits=now_visits.reset_index(drop=True),
         phase_summary=phase_summary(now_visits),
         phase_histogram=phase_histogram(now_visits),
-        completed_by_day=completed_by_day(now_visits, period=period),
+        completed_by_day=completed_by_day(now_visits),
         occupancy=chair_occupancy(now_visits, sites=sites, period=period),
         phases_by_week=phases_by_week(now_visits),
         no_shows_by_weekday=_no_shows_by(now_visits, "weekday", WEEKDAYS),
@@ -687,7 +689,7 @@ def phase_histogram(visits: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def completed_by_day(visits: pd.DataFrame, *, period: Period) -> pd.DataFrame:
+def completed_by_day(visits: pd.DataFrame) -> pd.DataFrame:
     """Completed infusions per day by kind and route (days without any are left out)."""
     done = visits[visits["completed"]]
     grouped = done.groupby(["day", "kind", "route"]).size().reset_index(name="infusions")
