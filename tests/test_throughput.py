@@ -371,3 +371,30 @@ def test_sqlite_and_postgresql_give_the_same_figures(sqlite_url, postgres_templa
     before = throughput_report(url=sqlite_url, period=lite.previous_period)
     for headline in lite.headlines:
         assert headline.previous == pytest.approx(before.headline(headline.name).value)
+
+
+def test_imported_history_counts_like_any_other(db_url):
+    from pathlib import Path
+
+    from ketadash.importer import import_files
+    from tests.utils.factories import make_clinic
+
+    samples = Path(__file__).parent / "data" / "import"
+    make_clinic(url=db_url)  # the site "main" the sample files name
+    import_files(
+        url=db_url,
+        patients=samples / "patients.csv",
+        sessions=samples / "sessions.csv",
+        scores=samples / "scores.csv",
+    )
+    # 7–13 March 2025: two visits gone home (cycle 99 and 90 min, waits 13 and 7), one
+    # no-show and one cancellation after check-in.
+    report = throughput_report(
+        url=db_url, period=Period(first_day=date(2025, 3, 7), last_day=date(2025, 3, 13))
+    )
+    assert report.headline("Infusions completed").value == 2
+    assert report.headline("No-show rate").value == pytest.approx(1 / 4)
+    assert report.headline("Median cycle time").value == pytest.approx(94.5)
+    summary = report.phase_summary.set_index("part")
+    assert summary.loc["Waiting", "median"] == pytest.approx(10)
+    assert summary.loc["Recovery", "median"] == pytest.approx(34)
