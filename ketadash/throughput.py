@@ -490,7 +490,7 @@ def build_report(
 ) -> ThroughputReport:
     """The report from rows already read (``visits`` may reach back over the previous period)."""
     previous = period.previous()
-    visits = with_visit_figures(visits, sites=sites)
+    visits = with_visit_figures(visits=visits, sites=sites)
     first_doses = _with_local_day(first_doses, sites=sites)
     now_visits = visits[_between(visits["day"], period)]
     before_visits = visits[_between(visits["day"], previous)]
@@ -514,11 +514,11 @@ def build_report(
         sites=tuple(sites),
         headlines=headlines,
         visits=now_visits.reset_index(drop=True),
-        phase_summary=phase_summary(now_visits),
-        phase_histogram=phase_histogram(now_visits),
-        completed_by_day=completed_by_day(now_visits),
-        occupancy=chair_occupancy(now_visits, sites=sites, period=period),
-        phases_by_week=phases_by_week(now_visits),
+        phase_summary=phase_summary(visits=now_visits),
+        phase_histogram=phase_histogram(visits=now_visits),
+        completed_by_day=completed_by_day(visits=now_visits),
+        occupancy=chair_occupancy(visits=now_visits, sites=sites, period=period),
+        phases_by_week=phases_by_week(visits=now_visits),
         no_shows_by_weekday=_no_shows_by(now_visits, "weekday", WEEKDAYS),
         no_shows_by_hour=_no_shows_by(now_visits, "hour", None),
         outcomes=_outcomes(now_visits, finished),
@@ -564,7 +564,7 @@ HEADLINES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def with_visit_figures(visits: pd.DataFrame, *, sites: Sequence[SiteHours]) -> pd.DataFrame:
+def with_visit_figures(*, visits: pd.DataFrame, sites: Sequence[SiteHours]) -> pd.DataFrame:
     """``visits`` with local day, weekday and hour, each part's minutes and the visit's flags."""
     frame = _with_local_day(visits, sites=sites)
     if frame.empty:
@@ -651,7 +651,7 @@ def _headline_values(frame: pd.DataFrame, *, capacity: int, new_patients: int) -
     }
 
 
-def phase_summary(visits: pd.DataFrame) -> pd.DataFrame:
+def phase_summary(*, visits: pd.DataFrame) -> pd.DataFrame:
     """Each part of the visit and the whole: visits timed, median and quartiles, in minutes."""
     rows = []
     for name in (*PHASE_NAMES, "Cycle time"):
@@ -670,7 +670,7 @@ def phase_summary(visits: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["part", "visits", "median", "p25", "p75", "p90"])
 
 
-def phase_histogram(visits: pd.DataFrame) -> pd.DataFrame:
+def phase_histogram(*, visits: pd.DataFrame) -> pd.DataFrame:
     """How many visits spent how long in each part, in bins of ``HISTOGRAM_BIN_MINUTES``.
 
     The last bin holds everything from ``HISTOGRAM_LAST_MINUTES`` on.
@@ -689,7 +689,7 @@ def phase_histogram(visits: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def completed_by_day(visits: pd.DataFrame) -> pd.DataFrame:
+def completed_by_day(*, visits: pd.DataFrame) -> pd.DataFrame:
     """Completed infusions per day by kind and route (days without any are left out)."""
     done = visits[visits["completed"]]
     grouped = done.groupby(["day", "kind", "route"]).size().reset_index(name="infusions")
@@ -702,7 +702,7 @@ def completed_by_day(visits: pd.DataFrame) -> pd.DataFrame:
 
 
 def chair_occupancy(
-    visits: pd.DataFrame, *, sites: Sequence[SiteHours], period: Period
+    *, visits: pd.DataFrame, sites: Sequence[SiteHours], period: Period
 ) -> pd.DataFrame:
     """Average share of chairs in use by weekday and hour (site's local time), check-in to home.
 
@@ -752,7 +752,7 @@ def chair_occupancy(
     return pd.DataFrame(rows, columns=["weekday", "hour", "share"])
 
 
-def phases_by_week(visits: pd.DataFrame) -> pd.DataFrame:
+def phases_by_week(*, visits: pd.DataFrame) -> pd.DataFrame:
     """The median minutes of each part of the visit, by week (weeks start on Monday)."""
     timed = visits[visits["completed"]]
     if timed.empty:
@@ -838,7 +838,7 @@ CSV_COLUMNS = {
 }
 
 
-def visits_table(report: ThroughputReport) -> pd.DataFrame:
+def visits_table(*, report: ThroughputReport) -> pd.DataFrame:
     """The period's visits with their phase times, local clock times and plain column names."""
     frame = report.visits
     out = pd.DataFrame(index=frame.index)
@@ -867,6 +867,6 @@ def _local_text(frame: pd.DataFrame, column: str, zones: dict[int, str]) -> pd.S
     return text
 
 
-def csv_text(frame: pd.DataFrame) -> str:
+def csv_text(*, frame: pd.DataFrame) -> str:
     """A table as CSV text for a spreadsheet."""
     return frame.to_csv(index=False)

@@ -225,7 +225,7 @@ def test_each_part_of_the_visit_uses_the_standing_timeline(db_url):
     assert summary.loc["Ride wait", "median"] == pytest.approx(10)
     assert summary.loc["Cycle time", "median"] == pytest.approx(140)
     assert summary.loc["Waiting", "visits"] == 3
-    table = visits_table(report).set_index("session")
+    table = visits_table(report=report).set_index("session")
     assert table["waiting min"].dropna().sort_values().tolist() == [10, 20, 40]
     assert table.loc[1, "dose started"] == "2026-02-02 09:20"
     assert table["late cancel"].sum() == 1
@@ -366,7 +366,7 @@ def test_sqlite_and_postgresql_give_the_same_figures(sqlite_url, postgres_templa
         assert getattr(lite.outcomes, name) == getattr(postgres.outcomes, name)
     for table in ("phase_summary", "completed_by_day", "occupancy", "no_shows_by_weekday"):
         pd.testing.assert_frame_equal(getattr(lite, table), getattr(postgres, table))
-    pd.testing.assert_frame_equal(visits_table(lite), visits_table(postgres))
+    pd.testing.assert_frame_equal(visits_table(report=lite), visits_table(report=postgres))
     # "The period before" is the same figure as a report of that period on its own.
     before = throughput_report(url=sqlite_url, period=lite.previous_period)
     for headline in lite.headlines:

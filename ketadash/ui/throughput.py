@@ -74,7 +74,7 @@ def cached_report(
     """
     period = Period(first_day=first_day, last_day=last_day)
     report = throughput_report(url=url, period=period, site_ids=site_ids)
-    return report, chart_specs(report)
+    return report, chart_specs(report=report)
 
 
 def clear_leads_cache() -> None:
@@ -124,7 +124,7 @@ def choose_period_and_sites(*, url: str, now: datetime) -> tuple[Period, tuple[i
 # --- headline figures ---------------------------------------------------------------------
 
 
-def _value_text(value: float | None, unit: str) -> str:
+def _value_text(value: float | None, *, unit: str) -> str:
     if value is None:
         return "–"
     if unit == "share":
@@ -145,7 +145,7 @@ def _change_text(headline: Headline) -> str | None:
     return f"{change:+,.0f}"
 
 
-def headline_figures(report: ThroughputReport) -> None:
+def headline_figures(*, report: ThroughputReport) -> None:
     """The headline figures, each with its change against the period before."""
     colours = {"up": "normal", "down": "inverse", "none": "off"}
     against = f"vs {report.previous_period}"
@@ -154,7 +154,7 @@ def headline_figures(report: ThroughputReport) -> None:
         for column, headline in zip(st.columns(5), row, strict=False):
             column.metric(
                 headline.name,
-                _value_text(headline.value, headline.unit),
+                _value_text(headline.value, unit=headline.unit),
                 delta=_change_text(headline),
                 delta_color=colours[headline.good],
                 delta_description=against,
@@ -171,12 +171,12 @@ def headline_figures(report: ThroughputReport) -> None:
 # --- tables that download -----------------------------------------------------------------
 
 
-def table_with_download(frame: pd.DataFrame, *, name: str, key: str, **options) -> None:
+def table_with_download(*, frame: pd.DataFrame, name: str, key: str, **options) -> None:
     """A table with a button that downloads it as CSV (built only when clicked)."""
     st.dataframe(frame, hide_index=True, **options)
     st.download_button(
         f"Download {name} (CSV)",
-        data=lambda: csv_text(frame),
+        data=lambda: csv_text(frame=frame),
         file_name=f"{key}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -195,7 +195,7 @@ def _minutes(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 # --- charts -------------------------------------------------------------------------------
 
 
-def completed_per_day_chart(report: ThroughputReport) -> alt.Chart:
+def completed_per_day_chart(*, report: ThroughputReport) -> alt.Chart:
     """Stacked bars per day; per week (starting Monday) for periods over two months."""
     data = report.completed_by_day
     by_week = report.period.days > WEEKLY_AFTER_DAYS
@@ -247,7 +247,7 @@ def completed_per_day_chart(report: ThroughputReport) -> alt.Chart:
     )
 
 
-def occupancy_heatmap(report: ThroughputReport) -> alt.Chart:
+def occupancy_heatmap(*, report: ThroughputReport) -> alt.Chart:
     data = report.occupancy.assign(hour_label=lambda f: [f"{h:02d}:00" for h in f["hour"]])
     base = alt.Chart(data, title="Share of chairs in use, by weekday and hour").encode(
         x=alt.X("hour_label:O", title="Hour (site's local time)", axis=alt.Axis(labelAngle=0)),
@@ -273,7 +273,7 @@ def occupancy_heatmap(report: ThroughputReport) -> alt.Chart:
     return (cells + labels).properties(height=alt.Step(40))
 
 
-def parts_by_week_chart(report: ThroughputReport) -> alt.Chart:
+def parts_by_week_chart(*, report: ThroughputReport) -> alt.Chart:
     data = report.phases_by_week.assign(
         order=lambda f: [PHASE_NAMES.index(p) for p in f["part"]],
         week_label=lambda f: pd.to_datetime(f["week"]).dt.strftime("%d %b %y"),
@@ -307,7 +307,7 @@ def _part_colour() -> alt.Color:
     )
 
 
-def parts_distribution_chart(report: ThroughputReport) -> alt.Chart:
+def parts_distribution_chart(*, report: ThroughputReport) -> alt.Chart:
     data = report.phase_histogram
     return (
         alt.Chart(
@@ -336,7 +336,7 @@ def parts_distribution_chart(report: ThroughputReport) -> alt.Chart:
     )
 
 
-def no_shows_chart(frame: pd.DataFrame, *, by: str, title: str, order: Sequence[str]) -> alt.Chart:
+def no_shows_chart(*, frame: pd.DataFrame, by: str, title: str, order: Sequence[str]) -> alt.Chart:
     return (
         alt.Chart(frame, title=title)
         .mark_bar(color="#d62728")
@@ -354,18 +354,21 @@ def no_shows_chart(frame: pd.DataFrame, *, by: str, title: str, order: Sequence[
     )
 
 
-def chart_specs(report: ThroughputReport) -> dict[str, dict]:
+def chart_specs(*, report: ThroughputReport) -> dict[str, dict]:
     """Every chart of the page as a Vega-Lite spec with its data, built with Altair."""
     charts = {
-        "completed": completed_per_day_chart(report),
-        "occupancy": occupancy_heatmap(report),
-        "parts_by_week": parts_by_week_chart(report),
-        "parts_distribution": parts_distribution_chart(report),
+        "completed": completed_per_day_chart(report=report),
+        "occupancy": occupancy_heatmap(report=report),
+        "parts_by_week": parts_by_week_chart(report=report),
+        "parts_distribution": parts_distribution_chart(report=report),
         "no_shows_weekday": no_shows_chart(
-            report.no_shows_by_weekday, by="weekday", title="No-shows by weekday", order=WEEKDAYS
+            frame=report.no_shows_by_weekday,
+            by="weekday",
+            title="No-shows by weekday",
+            order=WEEKDAYS,
         ),
         "no_shows_hour": no_shows_chart(
-            report.no_shows_by_hour,
+            frame=report.no_shows_by_hour,
             by="hour",
             title="No-shows by booked hour",
             order=list(report.no_shows_by_hour["hour"]),
@@ -374,27 +377,27 @@ def chart_specs(report: ThroughputReport) -> dict[str, dict]:
     return {name: chart.to_dict() for name, chart in charts.items()}
 
 
-def show_chart(specs: dict[str, dict], name: str, *, width: str = "stretch") -> None:
+def show_chart(*, specs: dict[str, dict], name: str, width: str = "stretch") -> None:
     st.vega_lite_chart(spec=specs[name], width=width)
 
 
 # --- the sections -------------------------------------------------------------------------
 
 
-def volume_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
+def volume_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("Infusions and chairs")
     if report.completed_by_day.empty:
         st.info("No infusion was completed in this period.")
     else:
-        show_chart(specs, "completed")
-    show_chart(specs, "occupancy")
+        show_chart(specs=specs, name="completed")
+    show_chart(specs=specs, name="occupancy")
     st.caption(
         "Chairs in use: check-in to gone home, as on Today's chair strip, against the "
         "active chairs in the site's opening hours."
     )
 
 
-def time_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
+def time_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("Where the time goes")
     st.caption(
         "Waiting is check-in to dose start, dose is start to end, recovery is dose end to "
@@ -411,26 +414,28 @@ def time_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
             "p90": "Nine in ten under min",
         }
     )
-    table_with_download(summary, name="the parts of the visit", key="visit_parts")
+    table_with_download(frame=summary, name="the parts of the visit", key="visit_parts")
     if not report.phases_by_week.empty:
-        show_chart(specs, "parts_by_week")
-        show_chart(specs, "parts_distribution", width="content")
+        show_chart(specs=specs, name="parts_by_week")
+        show_chart(specs=specs, name="parts_distribution", width="content")
 
 
-def no_shows_section(report: ThroughputReport, specs: dict[str, dict]) -> None:
+def no_shows_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("No-shows")
     left, right = st.columns(2)
     with left:
-        show_chart(specs, "no_shows_weekday")
+        show_chart(specs=specs, name="no_shows_weekday")
         table_with_download(
-            _no_show_table(report.no_shows_by_weekday),
+            frame=_no_show_table(report.no_shows_by_weekday),
             name="no-shows by weekday",
             key="no_shows_weekday",
         )
     with right:
-        show_chart(specs, "no_shows_hour")
+        show_chart(specs=specs, name="no_shows_hour")
         table_with_download(
-            _no_show_table(report.no_shows_by_hour), name="no-shows by hour", key="no_shows_hour"
+            frame=_no_show_table(report.no_shows_by_hour),
+            name="no-shows by hour",
+            key="no_shows_hour",
         )
     st.caption(
         "No-shows by how far ahead the visit was booked cannot be shown yet: the schedule "
@@ -451,7 +456,7 @@ def _no_show_table(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def outcomes_section(report: ThroughputReport) -> None:
+def outcomes_section(*, report: ThroughputReport) -> None:
     st.subheader("Outcomes")
     outcomes = report.outcomes
     columns = st.columns(4)
@@ -463,13 +468,13 @@ def outcomes_section(report: ThroughputReport) -> None:
     )
     columns[1].metric(
         "Responding",
-        _value_text(outcomes.response_share, "share"),
+        _value_text(outcomes.response_share, unit="share"),
         help="PHQ-9 down by half or more from before the first infusion (McInnes 2022).",
         border=True,
     )
     columns[2].metric(
         "In remission",
-        _value_text(outcomes.remission_share, "share"),
+        _value_text(outcomes.remission_share, unit="share"),
         help="PHQ-9 under 5 at the last infusion of the series (McInnes 2022).",
         border=True,
     )
@@ -491,10 +496,10 @@ def outcomes_section(report: ThroughputReport) -> None:
         f"{outcomes.discharges:,} discharges."
     )
     if not exceptions.empty:
-        table_with_download(exceptions, name="escort exceptions", key="escort_exceptions")
+        table_with_download(frame=exceptions, name="escort exceptions", key="escort_exceptions")
 
 
-def visits_download(report: ThroughputReport) -> None:
+def visits_download(*, report: ThroughputReport) -> None:
     st.subheader("Every visit in the period")
     st.caption(
         f"{len(report.visits):,} visits booked, one row each with its times and the minutes of "
@@ -505,7 +510,7 @@ def visits_download(report: ThroughputReport) -> None:
     )
     st.download_button(
         "Download every visit with its phase times (CSV)",
-        data=lambda: csv_text(visits_table(report)),
+        data=lambda: csv_text(frame=visits_table(report=report)),
         file_name=f"visits_{report.period.first_day}_{report.period.last_day}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -519,9 +524,9 @@ def throughput_review(*, url: str, now: datetime) -> None:
     """The whole review: choices, headline figures, charts, outcomes and downloads."""
     period, site_ids = choose_period_and_sites(url=url, now=now)
     report, specs = cached_report(url, period.first_day, period.last_day, site_ids)
-    headline_figures(report)
-    volume_section(report, specs)
-    time_section(report, specs)
-    no_shows_section(report, specs)
-    outcomes_section(report)
-    visits_download(report)
+    headline_figures(report=report)
+    volume_section(report=report, specs=specs)
+    time_section(report=report, specs=specs)
+    no_shows_section(report=report, specs=specs)
+    outcomes_section(report=report)
+    visits_download(report=report)
