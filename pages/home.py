@@ -54,7 +54,7 @@ SCREENS = {
             "Throughput",
             ":material/monitoring:",
             "Volume, chair use, cycle times, no-shows and outcomes.",
-            built=False,
+            built=True,
         ),
     ],
 }
