@@ -148,7 +148,9 @@ def _change_text(headline: Headline) -> str | None:
 def headline_figures(*, report: ThroughputReport) -> None:
     """The headline figures, each with its change against the period before."""
     colours = {"up": "normal", "down": "inverse", "none": "off"}
-    against = f"vs {report.previous_period}"
+    days = report.period.days
+    length = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+    against = f"vs the {length} before"
     rows = (report.headlines[:5], report.headlines[5:])
     for row in rows:
         for column, headline in zip(st.columns(5), row, strict=False):
@@ -158,7 +160,7 @@ def headline_figures(*, report: ThroughputReport) -> None:
                 delta=_change_text(headline),
                 delta_color=colours[headline.good],
                 delta_description=against,
-                help=headline.help,
+                help=f"{headline.help} The change is against {report.previous_period}.",
                 border=True,
             )
     if report.steps_taken_back:
