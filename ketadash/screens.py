@@ -121,7 +121,7 @@ THROUGHPUT = Screen(
     section=CLINIC_LEAD,
     audience=frozenset({StaffRole.LEAD}),
     description="Volume, chair use, cycle times, no-shows and outcomes.",
-    built=False,
+    built=True,
 )
 
 # Every screen, Home first, then section by section in navigation order.

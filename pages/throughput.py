@@ -1,23 +1,12 @@
-"""Throughput: how the clinic is running, for clinic leads (placeholder)."""
+"""Throughput: how the clinic ran over a period and where a visit's time went, for leads.
 
-import streamlit as st
+Headline figures against the period before, chairs and infusions, the parts of a
+visit, no-shows, outcomes of finished series, and every visit as a CSV.
+"""
 
+from ketadash.clock import utc_now
 from ketadash.ui import page_setup
+from ketadash.ui.throughput import throughput_review
 
-page_setup("Throughput", icon=":material/monitoring:")
-
-st.info(
-    "**Coming next.** This page is not built yet: nothing here is live.",
-    icon=":material/construction:",
-)
-st.markdown(
-    """
-    When it is ready, this page will show clinic leads, by site and period:
-
-    - **volume**: sessions scheduled and completed;
-    - **chair use**: how much of the open hours each chair is in use;
-    - **cycle times**: check-in to start, infusion, recovery, and the whole visit;
-    - **no-shows** and cancellations;
-    - **outcomes**: how patients' scores change over their treatment.
-    """
-)
+page = page_setup("Throughput", icon=":material/monitoring:")
+throughput_review(url=page.database_url, now=utc_now())

@@ -1,0 +1,534 @@
+"""The throughput page's widgets, charts and its own cache.
+
+The leads' figures are kept in a cache of their own (``st.cache_resource`` with a
+TTL), apart from the monitoring room's ``st.cache_data`` reads: a nurse's save
+clears those, and must not throw away a year of aggregates that took seconds to
+compute. The cached report is shared between sessions and never changed in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from ketadash.clinic import SiteChoice
+from ketadash.clock import local_today
+from ketadash.throughput import (
+    BOOKING_ALLOWANCE_MINUTES,
+    HISTOGRAM_BIN_MINUTES,
+    HISTOGRAM_LAST_MINUTES,
+    LATE_CANCEL_HOURS,
+    ON_TIME_START_MINUTES,
+    PHASE_NAMES,
+    WEEKDAYS,
+    Headline,
+    Period,
+    ThroughputReport,
+    csv_text,
+    last_weeks,
+    throughput_report,
+    visits_table,
+)
+from ketadash.ui.shell import cached_sites
+
+# Leads look at closed days; ten minutes old is fresh enough, and a page left open
+# does not recompute a year of visits on every rerun.
+LEADS_TTL_SECONDS = 600
+ALL_SITES = 0
+PERIODS = {
+    "Last 4 weeks": 4,
+    "Last 13 weeks": 13,
+    "Last 52 weeks": 52,
+    "Choose dates": None,
+}
+WEEKLY_AFTER_DAYS = 62
+# Series in greens, boosters in blues; the main route darkest.
+KIND_AND_ROUTE_COLOURS = {
+    "Series · IV infusion": "#1b7837",
+    "Series · Esketamine nasal": "#5aae61",
+    "Series · Lozenge": "#a6dba0",
+    "Booster · IV infusion": "#2166ac",
+    "Booster · Esketamine nasal": "#4393c3",
+    "Booster · Lozenge": "#92c5de",
+}
+PART_COLOURS = {
+    "Waiting": "#9e9e9e",
+    "Dose": "#1f77b4",
+    "Recovery": "#2ca02c",
+    "Ride wait": "#ff7f0e",
+}
+
+
+@st.cache_resource(ttl=LEADS_TTL_SECONDS, max_entries=24, show_spinner="Working out the figures…")
+def cached_report(
+    url: str, first_day: date, last_day: date, site_ids: tuple[int, ...] | None
+) -> tuple[ThroughputReport, dict[str, dict]]:
+    """The report for a period and sites and its charts, computed at most once per TTL.
+
+    The charts are kept as Vega-Lite specs: Altair validates a chart against the schema
+    each time it is drawn, which costs more than the rest of the page.
+    """
+    period = Period(first_day=first_day, last_day=last_day)
+    report = throughput_report(url=url, period=period, site_ids=site_ids)
+    return report, chart_specs(report=report)
+
+
+def clear_leads_cache() -> None:
+    """Forget every cached throughput report and its charts."""
+    cached_report.clear()
+
+
+# --- choosing what to look at -------------------------------------------------------------
+
+
+def choose_period_and_sites(*, url: str, now: datetime) -> tuple[Period, tuple[int, ...] | None]:
+    """The period (default the last 4 weeks) and the sites (default all) the lead chose."""
+    sites = cached_sites(url)
+    if not sites:
+        st.warning("This clinic has no sites yet, so there is nothing to review.")
+        st.stop()
+    by_id: dict[int, SiteChoice] = {site.id: site for site in sites}
+    site_column, period_column, dates_column = st.columns([2, 2, 3])
+    chosen = site_column.selectbox(
+        "Site",
+        options=[ALL_SITES, *by_id],
+        format_func=lambda site_id: "All sites" if site_id == ALL_SITES else by_id[site_id].name,
+        key="throughput_site",
+    )
+    zone = by_id[chosen].time_zone if chosen != ALL_SITES else sites[0].time_zone
+    today = local_today(zone, now=now)
+    kind = period_column.selectbox("Period", options=list(PERIODS), key="throughput_period")
+    weeks = PERIODS[kind]
+    if weeks is not None:
+        period = last_weeks(today=today, weeks=weeks)
+        dates_column.markdown(f"**{period}**  \n:small[{period.days} days up to today]")
+    else:
+        default = last_weeks(today=today)
+        picked = dates_column.date_input(
+            "From – to",
+            value=(default.first_day, default.last_day),
+            max_value=today,
+            key="throughput_dates",
+        )
+        if not isinstance(picked, Sequence) or len(picked) != 2:
+            st.info("Choose the last day of the period too.", icon=":material/date_range:")
+            st.stop()
+        period = Period(first_day=picked[0], last_day=picked[1])
+    return period, (None if chosen == ALL_SITES else (chosen,))
+
+
+# --- headline figures ---------------------------------------------------------------------
+
+
+def _value_text(value: float | None, *, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "share":
+        return f"{value:.1%}"
+    if unit == "minutes":
+        return f"{value:.0f} min"
+    return f"{value:,.0f}"
+
+
+def _change_text(headline: Headline) -> str | None:
+    change = headline.change
+    if change is None:
+        return None
+    if headline.unit == "share":
+        return f"{change * 100:+.1f} pts"
+    if headline.unit == "minutes":
+        return f"{change:+.0f} min"
+    return f"{change:+,.0f}"
+
+
+def headline_figures(*, report: ThroughputReport) -> None:
+    """The headline figures, each with its change against the period before."""
+    colours = {"up": "normal", "down": "inverse", "none": "off"}
+    days = report.period.days
+    length = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+    against = f"vs the {length} before"
+    rows = (report.headlines[:5], report.headlines[5:])
+    for row in rows:
+        for column, headline in zip(st.columns(5), row, strict=False):
+            column.metric(
+                headline.name,
+                _value_text(headline.value, unit=headline.unit),
+                delta=_change_text(headline),
+                delta_color=colours[headline.good],
+                delta_description=against,
+                help=f"{headline.help} The change is against {report.previous_period}.",
+                border=True,
+            )
+    if report.steps_taken_back:
+        st.caption(
+            f"{report.steps_taken_back} step(s) were taken back in this period; the figures use "
+            "the times that stood."
+        )
+
+
+# --- tables that download -----------------------------------------------------------------
+
+
+def table_with_download(*, frame: pd.DataFrame, name: str, key: str, **options) -> None:
+    """A table with a button that downloads it as CSV (built only when clicked)."""
+    st.dataframe(frame, hide_index=True, **options)
+    st.download_button(
+        f"Download {name} (CSV)",
+        data=lambda: csv_text(frame=frame),
+        file_name=f"{key}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key=f"download_{key}",
+    )
+
+
+def _minutes(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for column in columns:
+        out[column] = out[column].astype("float64").round(0)
+    return out
+
+
+# --- charts -------------------------------------------------------------------------------
+
+
+def completed_per_day_chart(*, report: ThroughputReport) -> alt.Chart:
+    """Stacked bars per day; per week (starting Monday) for periods over two months."""
+    data = report.completed_by_day
+    by_week = report.period.days > WEEKLY_AFTER_DAYS
+    if by_week:
+        week = data["day"] - pd.to_timedelta(data["day"].dt.day_of_week, unit="D")
+        data = (
+            data.assign(day=week)
+            .groupby(["day", "kind", "route", "kind_and_route"], as_index=False)["infusions"]
+            .sum()
+        )
+    every = "week" if by_week else "day"
+    order = [name for name in KIND_AND_ROUTE_COLOURS if name in set(data["kind_and_route"])]
+    # Each bar spans its day or its week (a bar of a week drawn one day wide looks like a day).
+    span = pd.Timedelta(days=7 if by_week else 1) - pd.Timedelta(hours=3)
+    data = data.assign(
+        order=[order.index(n) for n in data["kind_and_route"]], until=data["day"] + span
+    )
+    return (
+        alt.Chart(data, title=f"Completed infusions per {every}, by kind and route")
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "day:T",
+                title="Week starting" if by_week else None,
+                axis=alt.Axis(format="%d %b"),
+            ),
+            x2="until:T",
+            y=alt.Y("sum(infusions):Q", title="Infusions completed"),
+            color=alt.Color(
+                "kind_and_route:N",
+                title=None,
+                sort=order,
+                scale=alt.Scale(
+                    domain=list(KIND_AND_ROUTE_COLOURS),
+                    range=list(KIND_AND_ROUTE_COLOURS.values()),
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            order=alt.Order("order:Q"),
+            tooltip=[
+                alt.Tooltip(
+                    "day:T", title="Week starting" if by_week else "Day", format="%a %d %b %Y"
+                ),
+                alt.Tooltip("kind_and_route:N", title="Kind and route"),
+                alt.Tooltip("infusions:Q", title="Infusions"),
+            ],
+        )
+        .properties(height=320)
+    )
+
+
+def occupancy_heatmap(*, report: ThroughputReport) -> alt.Chart:
+    data = report.occupancy.assign(hour_label=lambda f: [f"{h:02d}:00" for h in f["hour"]])
+    base = alt.Chart(data, title="Share of chairs in use, by weekday and hour").encode(
+        x=alt.X("hour_label:O", title="Hour (site's local time)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("weekday:O", title=None, sort=list(WEEKDAYS)),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(
+            "share:Q",
+            title="Chairs in use",
+            scale=alt.Scale(domain=[0, 1], scheme="blues"),
+            legend=alt.Legend(format=".0%"),
+        ),
+        tooltip=[
+            alt.Tooltip("weekday:O", title="Day"),
+            alt.Tooltip("hour_label:O", title="Hour"),
+            alt.Tooltip("share:Q", title="Chairs in use", format=".0%"),
+        ],
+    )
+    labels = base.mark_text(fontSize=11).encode(
+        text=alt.Text("share:Q", format=".0%"),
+        color=alt.condition(alt.datum.share > 0.6, alt.value("white"), alt.value("#333")),
+    )
+    return (cells + labels).properties(height=alt.Step(40))
+
+
+def parts_by_week_chart(*, report: ThroughputReport) -> alt.Chart:
+    data = report.phases_by_week.assign(
+        order=lambda f: [PHASE_NAMES.index(p) for p in f["part"]],
+        week_label=lambda f: pd.to_datetime(f["week"]).dt.strftime("%d %b %y"),
+    )
+    weeks = list(dict.fromkeys(data.sort_values("week")["week_label"]))
+    return (
+        alt.Chart(data, title="Median minutes in each part of the visit, by week")
+        .mark_bar()
+        .encode(
+            x=alt.X("week_label:O", title="Week starting", sort=weeks),
+            y=alt.Y("median:Q", title="Minutes (median)", stack="zero"),
+            color=_part_colour(),
+            order=alt.Order("order:Q"),
+            tooltip=[
+                alt.Tooltip("week_label:O", title="Week starting"),
+                alt.Tooltip("part:N", title="Part"),
+                alt.Tooltip("median:Q", title="Median minutes", format=".0f"),
+            ],
+        )
+        .properties(height=300)
+    )
+
+
+def _part_colour() -> alt.Color:
+    return alt.Color(
+        "part:N",
+        title=None,
+        sort=list(PHASE_NAMES),
+        scale=alt.Scale(domain=list(PART_COLOURS), range=list(PART_COLOURS.values())),
+        legend=alt.Legend(orient="bottom"),
+    )
+
+
+def parts_distribution_chart(*, report: ThroughputReport) -> alt.Chart:
+    data = report.phase_histogram
+    return (
+        alt.Chart(
+            data,
+            title=(
+                f"How long visits spent in each part ({HISTOGRAM_BIN_MINUTES}-minute bands; "
+                f"the last band is {HISTOGRAM_LAST_MINUTES} min or more)"
+            ),
+        )
+        .transform_calculate(until=f"datum.minutes + {HISTOGRAM_BIN_MINUTES}")
+        .mark_bar()
+        .encode(
+            x=alt.X("minutes:Q", title="Minutes", bin="binned"),
+            x2="until:Q",
+            y=alt.Y("visits:Q", title="Visits"),
+            color=_part_colour(),
+            column=alt.Column("part:N", title=None, sort=list(PHASE_NAMES)),
+            tooltip=[
+                alt.Tooltip("part:N", title="Part"),
+                alt.Tooltip("minutes:Q", title="From minute"),
+                alt.Tooltip("visits:Q", title="Visits"),
+            ],
+        )
+        .properties(width=260, height=200)
+        .resolve_scale(y="independent")
+    )
+
+
+def no_shows_chart(*, frame: pd.DataFrame, by: str, title: str, order: Sequence[str]) -> alt.Chart:
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar(color="#d62728")
+        .encode(
+            x=alt.X(f"{by}:O", title=None, sort=list(order)),
+            y=alt.Y("rate:Q", title="No-shows ÷ booked", axis=alt.Axis(format=".0%")),
+            tooltip=[
+                alt.Tooltip(f"{by}:O", title="When"),
+                alt.Tooltip("no_shows:Q", title="No-shows"),
+                alt.Tooltip("booked:Q", title="Booked"),
+                alt.Tooltip("rate:Q", title="Rate", format=".1%"),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def chart_specs(*, report: ThroughputReport) -> dict[str, dict]:
+    """Every chart of the page as a Vega-Lite spec with its data, built with Altair."""
+    charts = {
+        "completed": completed_per_day_chart(report=report),
+        "occupancy": occupancy_heatmap(report=report),
+        "parts_by_week": parts_by_week_chart(report=report),
+        "parts_distribution": parts_distribution_chart(report=report),
+        "no_shows_weekday": no_shows_chart(
+            frame=report.no_shows_by_weekday,
+            by="weekday",
+            title="No-shows by weekday",
+            order=WEEKDAYS,
+        ),
+        "no_shows_hour": no_shows_chart(
+            frame=report.no_shows_by_hour,
+            by="hour",
+            title="No-shows by booked hour",
+            order=list(report.no_shows_by_hour["hour"]),
+        ),
+    }
+    return {name: chart.to_dict() for name, chart in charts.items()}
+
+
+def show_chart(*, specs: dict[str, dict], name: str, width: str = "stretch") -> None:
+    st.vega_lite_chart(spec=specs[name], width=width)
+
+
+# --- the sections -------------------------------------------------------------------------
+
+
+def volume_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
+    st.subheader("Infusions and chairs")
+    if report.completed_by_day.empty:
+        st.info("No infusion was completed in this period.")
+    else:
+        show_chart(specs=specs, name="completed")
+    show_chart(specs=specs, name="occupancy")
+    st.caption(
+        "Chairs in use: check-in to gone home, as on Today's chair strip, against the "
+        "active chairs in the site's opening hours."
+    )
+
+
+def time_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
+    st.subheader("Where the time goes")
+    st.caption(
+        "Waiting is check-in to dose start, dose is start to end, recovery is dose end to "
+        "ready, ride wait is ready to gone home. A long recovery is a clinical delay; a "
+        "long ride wait is a logistics one."
+    )
+    summary = _minutes(report.phase_summary, ["median", "p25", "p75", "p90"]).rename(
+        columns={
+            "part": "Part",
+            "visits": "Visits timed",
+            "median": "Median min",
+            "p25": "Quarter under min",
+            "p75": "Three quarters under min",
+            "p90": "Nine in ten under min",
+        }
+    )
+    table_with_download(frame=summary, name="the parts of the visit", key="visit_parts")
+    if not report.phases_by_week.empty:
+        show_chart(specs=specs, name="parts_by_week")
+        show_chart(specs=specs, name="parts_distribution", width="content")
+
+
+def no_shows_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
+    st.subheader("No-shows")
+    left, right = st.columns(2)
+    with left:
+        show_chart(specs=specs, name="no_shows_weekday")
+        table_with_download(
+            frame=_no_show_table(report.no_shows_by_weekday),
+            name="no-shows by weekday",
+            key="no_shows_weekday",
+        )
+    with right:
+        show_chart(specs=specs, name="no_shows_hour")
+        table_with_download(
+            frame=_no_show_table(report.no_shows_by_hour),
+            name="no-shows by hour",
+            key="no_shows_hour",
+        )
+    st.caption(
+        "No-shows by how far ahead the visit was booked cannot be shown yet: the schedule "
+        "does not record when a booking was made."
+    )
+
+
+def _no_show_table(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.assign(rate=(frame["rate"] * 100).round(1))
+    return out.rename(
+        columns={
+            "weekday": "Weekday",
+            "hour": "Booked hour",
+            "booked": "Booked",
+            "no_shows": "No-shows",
+            "rate": "No-show rate %",
+        }
+    )
+
+
+def outcomes_section(*, report: ThroughputReport) -> None:
+    st.subheader("Outcomes")
+    outcomes = report.outcomes
+    columns = st.columns(4)
+    columns[0].metric(
+        "Finished an initial series",
+        f"{outcomes.finished_series:,}",
+        help="Patients whose last infusion of their initial series was in the period.",
+        border=True,
+    )
+    columns[1].metric(
+        "Responding",
+        _value_text(outcomes.response_share, unit="share"),
+        help="PHQ-9 down by half or more from before the first infusion (McInnes 2022).",
+        border=True,
+    )
+    columns[2].metric(
+        "In remission",
+        _value_text(outcomes.remission_share, unit="share"),
+        help="PHQ-9 under 5 at the last infusion of the series (McInnes 2022).",
+        border=True,
+    )
+    columns[3].metric(
+        "Booster sessions booked",
+        f"{outcomes.boosters_booked:,}",
+        help="Booster flags are not recorded yet, so this counts booster bookings.",
+        border=True,
+    )
+    st.caption(
+        f"{outcomes.scored} of {outcomes.finished_series} patients who finished a series have a "
+        "PHQ-9 from before the first and at the last infusion; the shares are of those."
+    )
+    exceptions = outcomes.escort_exceptions.rename(
+        columns={"exception": "Escort exception", "discharges": "Discharges"}
+    )
+    st.markdown(
+        f"**Gone home without an arrived escort:** {int(exceptions['Discharges'].sum())} of "
+        f"{outcomes.discharges:,} discharges."
+    )
+    if not exceptions.empty:
+        table_with_download(frame=exceptions, name="escort exceptions", key="escort_exceptions")
+
+
+def visits_download(*, report: ThroughputReport) -> None:
+    st.subheader("Every visit in the period")
+    st.caption(
+        f"{len(report.visits):,} visits booked, one row each with its times and the minutes of "
+        f"each part. A late cancel is one made less than {LATE_CANCEL_HOURS} h before the "
+        f"booked time; an on-time start is a dose started within {ON_TIME_START_MINUTES} min "
+        f"of it; a booking holds its chair for the dose, the minimum recovery and "
+        f"{BOOKING_ALLOWANCE_MINUTES} min."
+    )
+    st.download_button(
+        "Download every visit with its phase times (CSV)",
+        data=lambda: csv_text(frame=visits_table(report=report)),
+        file_name=f"visits_{report.period.first_day}_{report.period.last_day}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        type="primary",
+        key="download_visits",
+    )
+
+
+def throughput_review(*, url: str, now: datetime) -> None:
+    """The whole review: choices, headline figures, charts, outcomes and downloads."""
+    period, site_ids = choose_period_and_sites(url=url, now=now)
+    report, specs = cached_report(url, period.first_day, period.last_day, site_ids)
+    headline_figures(report=report)
+    volume_section(report=report, specs=specs)
+    time_section(report=report, specs=specs)
+    no_shows_section(report=report, specs=specs)
+    outcomes_section(report=report)
+    visits_download(report=report)

@@ -1,0 +1,74 @@
+"""The throughput page in Chromium: the charts draw, and every visit downloads as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
+
+pytestmark = pytest.mark.browser
+
+CHART = '[data-testid="stVegaLiteChart"]'
+
+
+def _scroll_to(page, heading: str) -> None:
+    """Bring a section's heading to the top of the screen."""
+    page.locator("h3", has_text=heading).first.evaluate("h => h.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+
+
+def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_server.base_url}/throughput")
+    wait_for_app_idle(page)
+    assert_no_page_errors(page)
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    charts = page.locator(CHART)
+    expect(charts).to_have_count(6)
+    # Vega draws each chart as SVG or canvas once it has its data.
+    for index in range(6):
+        chart = charts.nth(index)
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator("canvas, svg").first).to_be_visible()
+    page.locator('[data-testid="stMain"]').evaluate("main => main.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    screenshot(page, "throughput-top")
+    _scroll_to(page, "Infusions and chairs")
+    screenshot(page, "throughput-chairs")
+    _scroll_to(page, "Where the time goes")
+    screenshot(page, "throughput-time")
+    _scroll_to(page, "No-shows")
+    screenshot(page, "throughput-no-shows")
+    _scroll_to(page, "Outcomes")
+    screenshot(page, "throughput-outcomes")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download every visit with its phase times (CSV)").click()
+    text = download.value.path().read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows, "the CSV has no visits"
+    assert {"booked at", "waiting min", "recovery min", "ride wait min"} <= set(rows[0])
+    assert any(row["status"] == "Gone home" and row["cycle time min"] for row in rows)
+
+
+def test_a_year_shows_weekly_bars(app_server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_server.base_url}/throughput")
+    wait_for_app_idle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Period").click()
+    page.get_by_role("option", name="Last 52 weeks").click()
+    expect(page.get_by_text("364 days up to today")).to_be_visible()
+    wait_for_app_idle(page)
+    expect(page.locator(CHART)).to_have_count(6)
+    title = "Completed infusions per week, by kind and route"
+    expect(page.locator(CHART).first).to_contain_text(title)
+    page.locator(CHART).first.locator("canvas, svg").first.wait_for()
+    page.wait_for_timeout(500)
+    screenshot(page, "throughput-year-top")
+    _scroll_to(page, "Where the time goes")
+    screenshot(page, "throughput-year-time")

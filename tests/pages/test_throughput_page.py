@@ -1,0 +1,128 @@
+"""The throughput page under AppTest: a lead reviews the demo clinic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ketadash.config import DATABASE_URL_VARIABLE
+from ketadash.db import get_engine
+from ketadash.ui.board import after_write
+
+DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory) -> str:
+    from ketadash.demo import build_demo_clinic
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('throughput') / 'demo.sqlite'}"
+    build_demo_clinic(url=url, patients=150, history_days=120, now=datetime.now(UTC))
+    get_engine(url).dispose()
+    return url
+
+
+@pytest.fixture(autouse=True)
+def on_the_demo(monkeypatch, demo_url) -> Iterator[None]:
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=60)
+    at.run()
+    at.switch_page("pages/throughput.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_headline_figures_with_the_change_against_the_period_before():
+    at = _open()
+    labels = [metric.label for metric in at.metric]
+    for name in (
+        "Infusions completed",
+        "New patients starting a series",
+        "Boosters given",
+        "No-show rate",
+        "Late-cancel rate",
+        "Scheduled chair use",
+        "Actual chair use",
+        "On-time starts",
+        "Median cycle time",
+    ):
+        assert name in labels
+    completed = next(m for m in at.metric if m.label == "Infusions completed")
+    assert int(completed.value.replace(",", "")) > 0
+    assert completed.delta  # the change against the previous 4 weeks
+
+
+def test_charts_have_plain_titles_and_tables_download():
+    at = _open()
+    specs = " ".join(chart.proto.spec for chart in at.get("vega_lite_chart"))
+    for title in (
+        "Completed infusions per day, by kind and route",
+        "Share of chairs in use, by weekday and hour",
+        "Median minutes in each part of the visit, by week",
+        "No-shows by weekday",
+        "No-shows by booked hour",
+    ):
+        assert title in specs
+    downloads = [button.proto.label for button in at.get("download_button")]
+    assert "Download every visit with its phase times (CSV)" in downloads
+    assert "Download the parts of the visit (CSV)" in downloads
+    assert len(at.dataframe) >= 3
+
+
+def test_a_year_for_one_site():
+    at = _open()
+    at.selectbox(key="throughput_period").set_value("Last 52 weeks").run()
+    at.selectbox(key="throughput_site").set_value(1).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "364 days up to today" in " ".join(m.value for m in at.markdown)
+    assert len(at.get("vega_lite_chart")) >= 5
+
+
+def test_a_nurse_save_keeps_the_leads_figures(monkeypatch):
+    """Today's write clears the monitoring room's caches; the lead's report stays."""
+    from ketadash.ui import throughput as ui
+
+    at = _open()
+    computed = []
+    original = ui.throughput_report
+
+    def counting(**kwargs):
+        computed.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(ui, "throughput_report", counting)
+    after_write()  # what Today runs after every save
+    at.run()
+    assert not at.exception
+    assert computed == []
+
+
+def test_chosen_dates():
+    at = _open()
+    at.selectbox(key="throughput_period").set_value("Choose dates").run()
+    assert not at.exception
+    assert at.date_input(key="throughput_dates").value
+
+
+def test_a_clinic_without_visits_shows_empty_figures(monkeypatch, sqlite_url):
+    from tests.utils.factories import make_clinic
+
+    make_clinic(url=sqlite_url)
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, sqlite_url)
+    at = _open()
+    completed = next(m for m in at.metric if m.label == "Infusions completed")
+    assert completed.value == "0"
+    assert next(m for m in at.metric if m.label == "No-show rate").value == "–"
+    assert any("No infusion was completed" in info.value for info in at.info)
