@@ -128,6 +128,10 @@ IN_WORDS = {
 
 # The column each status's step stamps, in lifecycle order: the timeline of a visit.
 STAMP_OF_STATUS: dict[S, str] = {t.target: t.stamp for t in STEP_INTO.values()}
+# The same, with the exits (cancelled and no-show both stamp ``closed_at``).
+STAMP_OF_TARGET: dict[S, str] = {t.target: t.stamp for t in TRANSITIONS.values()}
+# Every stamp column once, in lifecycle order.
+STAMPS: tuple[str, ...] = tuple(dict.fromkeys(STAMP_OF_TARGET.values()))
 # A visit under way: the patient is in the building, somewhere between check-in and home.
 UNDER_WAY = OPEN_STATUSES
 

@@ -33,28 +33,13 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.vocabulary import STAMP_OF_TARGET, STAMPS
 from tests.utils.factories import make_patient
 
 # A Friday, mid-morning at the first site (Back Bay, America/New_York).
 NOW = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
 SMALL = {"sites": 2, "chairs": 6, "patients": 60, "history_days": 120}
-STAMP_OF_STEP = {
-    S.CHECKED_IN: "checked_in_at",
-    S.INFUSING: "infusion_started_at",
-    S.RECOVERY: "infusion_ended_at",
-    S.READY: "ready_at",
-    S.DISCHARGED: "discharged_at",
-    S.CANCELLED: "closed_at",
-    S.NO_SHOW: "closed_at",
-}
-STAMPS = (
-    "checked_in_at",
-    "infusion_started_at",
-    "infusion_ended_at",
-    "ready_at",
-    "discharged_at",
-    "closed_at",
-)
+STAMP_OF_STEP = STAMP_OF_TARGET
 
 
 def build(url: str, *, now: datetime = NOW, **size: int) -> DemoSummary:

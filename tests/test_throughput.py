@@ -32,6 +32,7 @@ from ketadash.models import (
     TreatmentSession,
 )
 from ketadash.throughput import Period, throughput_report, visits_table
+from ketadash.vocabulary import STAMP_OF_STATUS
 
 NEW_YORK = ZoneInfo("America/New_York")
 WEEK = Period(first_day=date(2026, 2, 2), last_day=date(2026, 2, 8))
@@ -98,9 +99,8 @@ class Clinic:
         taken_back: datetime | None = None,
     ) -> int:
         """A session; ``stamps`` are check-in, dose start, dose end, ready, gone home."""
-        names = ("checked_in_at", "infusion_started_at", "infusion_ended_at", "ready_at")
-        names = (*names, "discharged_at")
-        steps = (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY, S.DISCHARGED)
+        steps = tuple(STAMP_OF_STATUS)
+        names = tuple(STAMP_OF_STATUS.values())
         status = closed[0] if closed else (steps[len(stamps) - 1] if stamps else S.SCHEDULED)
         with write_session(self.url) as db:
             session = TreatmentSession(
