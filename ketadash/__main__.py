@@ -1,10 +1,10 @@
-"""Command line: ``python -m ketadash migrate | demo | import``."""
+"""Command line: ``python -m ketadash migrate | demo | import | boosters`` and more."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from ketadash.db import DatabaseUnavailable, database_url, migrate
@@ -62,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--sessions", type=Path, required=True)
     load.add_argument("--scores", type=Path)
     load.add_argument("--symptom-returns", type=Path)
+
+    # --- boosters (issue 9) ---
+    boosters = commands.add_parser(
+        "boosters", help="the boosters worklist: who to call, most urgent first"
+    )
+    boosters.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    boosters.add_argument("--site", help="site code (default: every site)")
+    boosters.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="the worklist as it stood that morning (YYYY-MM-DD): later history is ignored",
+    )
+    boosters.add_argument(
+        "--all", action="store_true", help="every patient in care, not only those to call"
+    )
+    boosters.add_argument("--format", choices=("table", "csv"), default="table")
+    boosters.add_argument("--now", type=_moment, help="the moment to compute for (tests)")
     return parser
 
 
@@ -98,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.name} ({args.role}) can now be chosen under Acting as")
         elif args.command == "settings":
             return _settings(url=url, site_code=args.site, assignments=args.assignments)
+        elif args.command == "boosters":
+            return _boosters(
+                url=url, site_code=args.site, as_of_day=args.as_of, everyone=args.all,
+                output=args.format, now=args.now,
+            )  # fmt: skip
         elif args.command == "import":
             from ketadash.importer import ImportRejected, import_files
 
@@ -151,6 +173,50 @@ def _settings(*, url: str, site_code: str, assignments: list[str]) -> int:
     with read_session(url) as db:
         for name, value in asdict(load_clinic_settings(db=db, site_id=site_id)).items():
             print(f"{name} = {value}")
+    return 0
+
+
+def _boosters(
+    *,
+    url: str,
+    site_code: str | None,
+    as_of_day: date | None,
+    everyone: bool,
+    output: str,
+    now: datetime | None,
+) -> int:
+    """Print the boosters worklist exactly as the Boosters page computes it."""
+    from sqlmodel import select
+
+    from ketadash.boosters import IN_CARE_FLAGS, WORKLIST_FLAGS, as_of_morning
+    from ketadash.clock import utc_now
+    from ketadash.db import read_session
+    from ketadash.histories import boosters_worklist
+    from ketadash.models import Site
+
+    with read_session(url) as db:
+        query = select(Site.id, Site.time_zone).order_by(Site.id)
+        if site_code is not None:
+            query = query.where(Site.code == site_code)
+        sites = db.exec(query).all()
+        if not sites:
+            print(f"There is no site with the code {site_code!r}.", file=sys.stderr)
+            return 1
+        as_of = now or utc_now()
+        if as_of_day is not None:
+            as_of = as_of_morning(day=as_of_day, time_zone=sites[0][1])
+        frame = boosters_worklist(
+            db=db,
+            as_of=as_of,
+            site_ids=[site_id for site_id, _ in sites],
+            flags=IN_CARE_FLAGS if everyone else WORKLIST_FLAGS,
+        )
+    if output == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif frame.empty:
+        print("Nobody to call.")
+    else:
+        print(frame.to_string(index=False))
     return 0
 
 

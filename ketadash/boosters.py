@@ -124,6 +124,11 @@ class ReliefEpisode:
     open: bool
 
 
+def as_of_morning(*, day: date, time_zone: str) -> datetime:
+    """The start of ``day`` at the site: the worklist as the clinic saw it that morning."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(time_zone))
+
+
 def local_day(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
@@ -699,8 +704,18 @@ def worklist_frame(
         for p in chosen
     ]
     frame = pd.DataFrame(rows, columns=list(WORKLIST_COLUMNS))
+    frame["_rank"] = [p.flag.rank for p in chosen]
     for column in ("expected_relief_days", "last_phq9", "phq9_trend", "baseline_phq9"):
         frame[column] = frame[column].astype("Int64")
     frame["series_response_percent"] = frame["series_response_percent"].astype("Int64")
     frame["own_history_share"] = frame["own_history_share"].astype("Float64")
-    return frame
+    return sort_worklist(frame)
+
+
+def sort_worklist(frame: pd.DataFrame) -> pd.DataFrame:
+    """Most urgent first: by flag, then the earliest due date, then the patient reference."""
+    if "_rank" not in frame:
+        frame = frame.assign(_rank=[BoosterFlag(f).rank for f in frame["flag"]])
+    due = pd.to_datetime(frame["booster_due"]).fillna(pd.Timestamp.max)
+    ordered = frame.assign(_due=due).sort_values(["_rank", "_due", "patient_ref"], kind="stable")
+    return ordered.drop(columns=["_rank", "_due"]).reset_index(drop=True)

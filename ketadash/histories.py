@@ -10,13 +10,27 @@ PHQ-9 and whether the course has ended. Five queries whatever the number of pati
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
-from ketadash.boosters import Booking, Infusion, PatientHistory, Score
+from ketadash.boosters import (
+    WORKLIST_FLAGS,
+    Booking,
+    BoosterFlag,
+    BoosterPlan,
+    ClinicRelief,
+    Infusion,
+    PatientHistory,
+    Score,
+    plan_boosters,
+    sort_worklist,
+    worklist_frame,
+)
 from ketadash.models import (
     Instrument,
     OutcomeScore,
@@ -27,6 +41,7 @@ from ketadash.models import (
     TreatmentCourse,
     TreatmentSession,
 )
+from ketadash.settings import ClinicSettings, load_clinic_settings
 
 
 def load_patient_histories(
@@ -171,3 +186,48 @@ def load_patient_histories(
 def z_day(moment: datetime, zone: str) -> date:
     """The calendar day of ``moment`` at a site."""
     return moment.astimezone(ZoneInfo(zone)).date()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteBoosters:
+    """One site's booster plans, the curve they were shrunk towards, and the settings used."""
+
+    site_id: int
+    time_zone: str
+    settings: ClinicSettings
+    plans: list[BoosterPlan]
+    clinic: ClinicRelief
+
+
+def site_boosters(*, db: Session, site_id: int, as_of: datetime) -> SiteBoosters:
+    """The site's patients planned with the site's own settings and relief curve."""
+    settings = load_clinic_settings(db=db, site_id=site_id)
+    zone = db.execute(select(Site.time_zone).where(Site.id == site_id)).scalar_one()
+    histories = load_patient_histories(
+        db=db, as_of=as_of, history_days=settings.booster_history_days, site_id=site_id
+    )
+    plans, clinic = plan_boosters(histories=histories, settings=settings, as_of=as_of)
+    return SiteBoosters(
+        site_id=site_id, time_zone=zone, settings=settings, plans=plans, clinic=clinic
+    )
+
+
+def boosters_worklist(
+    *,
+    db: Session,
+    as_of: datetime,
+    site_ids: list[int],
+    flags: tuple[BoosterFlag, ...] = WORKLIST_FLAGS,
+) -> pd.DataFrame:
+    """The worklist of the sites (each with its own settings and curve), most urgent first.
+
+    What the page shows and ``python -m ketadash boosters`` prints.
+    """
+    frames = []
+    for site_id in site_ids:
+        site = site_boosters(db=db, site_id=site_id, as_of=as_of)
+        frames.append(worklist_frame(plans=site.plans, flags=flags, time_zone=site.time_zone))
+    if not frames:
+        return worklist_frame(plans=[], flags=flags)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return sort_worklist(frame)

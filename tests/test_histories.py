@@ -183,3 +183,22 @@ def test_window_leaves_out_patients_not_seen_for_longer_than_the_history(db_url)
     with read_session(db_url) as db:
         assert load_patient_histories(db=db, as_of=at(35), history_days=730)
         assert not load_patient_histories(db=db, as_of=at(35 + 800), history_days=730)
+
+
+def test_command_prints_the_worklist_as_csv_with_the_agreed_columns(db_url, capsys):
+    from ketadash.__main__ import main
+    from ketadash.boosters import as_of_morning
+
+    clinic = make_clinic(url=db_url)
+    for n, relief in enumerate((14, 21, 30, 18)):
+        a_patient(url=db_url, clinic=clinic, mrn=f"P{n}", relief=relief, boosters=3)
+    assert main(["boosters", "--url", db_url, "--site", "main", "--as-of", "2026-05-20",
+                 "--all", "--format", "csv"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(
+        "patient_ref,last_infusion,episodes,expected_relief_days,booster_due,flag"
+    )
+    as_of = as_of_morning(day=datetime(2026, 5, 20).date(), time_zone=clinic.time_zone)
+    _, frame = worklist(db_url, as_of=as_of)
+    in_care = frame[frame["flag"] != "out_of_care"]
+    assert [line.split(",")[0] for line in lines[1:]] == list(in_care["patient_ref"])
