@@ -50,19 +50,22 @@ def load_patient_histories(
     as_of: datetime,
     history_days: int,
     site_id: int | None = None,
+    patient_id: int | None = None,
 ) -> list[PatientHistory]:
     """The histories of every patient seen at the site (or anywhere) in the window.
 
     A patient is in scope when they have a session at the site scheduled within
     ``history_days`` before ``as_of``, or one booked after it. Infusions are sessions
     whose dose started before ``as_of``; a booking is a session still scheduled at or
-    after ``as_of``. Ordered by patient reference.
+    after ``as_of``. ``patient_id`` narrows it to one patient. Ordered by patient reference.
     """
     window_start = as_of - timedelta(days=history_days)
     t = TreatmentSession.__table__.c
     in_scope = [t.scheduled_start >= window_start]
     if site_id is not None:
         in_scope.append(t.site_id == site_id)
+    if patient_id is not None:
+        in_scope.append(t.patient_id == patient_id)
     given = and_(t.infusion_started_at.is_not(None), t.infusion_started_at < as_of)
     booked = and_(t.status == SessionStatus.SCHEDULED.value, t.scheduled_start >= as_of)
     session_rows = db.execute(
@@ -231,3 +234,22 @@ def boosters_worklist(
         return worklist_frame(plans=[], flags=flags)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return sort_worklist(frame)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatientContact:
+    """Who to call: shown to staff on the Boosters page, never on a public screen."""
+
+    patient_id: int
+    name: str
+    phone: str | None
+
+
+def patient_contact(*, db: Session, patient_id: int) -> PatientContact | None:
+    row = db.execute(
+        select(Patient.first_name, Patient.last_name, Patient.phone).where(Patient.id == patient_id)
+    ).first()
+    if row is None:
+        return None
+    first, last, phone = row
+    return PatientContact(patient_id=patient_id, name=f"{first} {last}", phone=phone)
