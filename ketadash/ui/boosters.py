@@ -146,6 +146,7 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
     shown = frame.drop(columns=["patient_id", "site_id"]).assign(
         flag=[BoosterFlag(f).label for f in frame["flag"]],
         care_flags=[_care_flags_text(f) for f in frame["care_flags"]],
+        booked_for=frame["booked_for"].fillna(""),
     )
     st.dataframe(
         shown.rename(columns=COLUMN_LABELS),
@@ -225,7 +226,7 @@ def patient_view(
     who = plain(contact.name) if contact else ""
     phone = f" · {plain(contact.phone)}" if contact and contact.phone else ""
     st.markdown(f"**{plain(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
-    factors(plan)
+    factors(plan, time_zone=site.time_zone)
     st.altair_chart(relief_chart(plan=plan, history=history, boosters=boosters), width="stretch")
     st.caption(
         "Shaded: relief episodes (solid edge: ended by a relapse signal; dashed: still "
@@ -236,7 +237,7 @@ def patient_view(
     return plan
 
 
-def factors(plan: BoosterPlan) -> None:
+def factors(plan: BoosterPlan, *, time_zone: str) -> None:
     """What shapes booster frequency, shown beside the date rather than hidden in it."""
     estimate = plan.estimate
     columns = st.columns(5)
@@ -268,7 +269,8 @@ def factors(plan: BoosterPlan) -> None:
     if estimate and estimate.shortening:
         notes.append(":orange[**Relief is getting shorter with each episode.**]")
     if plan.booked_for:
-        notes.append(f"Booked for {plan.booked_for:%a %d %b %H:%M} UTC")
+        local = plan.booked_for.astimezone(ZoneInfo(time_zone))
+        notes.append(f"Booked for {local:%a %d %b %H:%M}")
     if notes:
         st.markdown(" · ".join(notes))
 
