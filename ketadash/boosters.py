@@ -25,10 +25,12 @@ The model, in the clinic's words (the README has the same text):
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from statistics import NormalDist
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -60,9 +62,8 @@ _NORMAL = NormalDist()
 # --- what comes in ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class Infusion:
-    """A session in which a dose was given."""
+class Infusion(NamedTuple):
+    """A session in which a dose was given (a named tuple: a clinic reads tens of thousands)."""
 
     session_id: int
     at: datetime
@@ -70,8 +71,7 @@ class Infusion:
     route: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Score:
+class Score(NamedTuple):
     """A PHQ-9 total."""
 
     taken_at: datetime
@@ -203,6 +203,7 @@ def relief_episodes(
     baseline = pre_treatment_baseline(history)
     returns = sorted(history.symptom_returns)
     scores = history.scores
+    score_times = [s.taken_at for s in scores]
     as_of_day = local_day(as_of, zone)
     episodes: list[ReliefEpisode] = []
     for index, anchor in enumerate(anchors):
@@ -211,15 +212,18 @@ def relief_episodes(
         limit_at = as_of if is_last else anchors[index + 1].at
         limit_day = as_of_day if is_last else local_day(limit_at, zone)
         signals: list[tuple[date, str]] = []
-        for reported in returns:
-            # Reported on the day of the next infusion still ends relief before it.
-            if start < reported <= limit_day and (not is_last or reported < as_of_day):
+        # The first return reported after the day of the anchor; one reported on the day
+        # of the next infusion still ends relief before it.
+        first_return = bisect_right(returns, start)
+        if first_return < len(returns):
+            reported = returns[first_return]
+            if reported <= limit_day and (not is_last or reported < as_of_day):
                 signals.append((reported, "symptom return"))
+        for position in range(bisect_right(score_times, anchor.at), len(scores)):
+            score = scores[position]
+            if score.taken_at >= limit_at:
                 break
-        for score in scores:
-            if anchor.at < score.taken_at < limit_at and is_relapse_score(
-                total=score.total, baseline=baseline, settings=settings
-            ):
+            if is_relapse_score(total=score.total, baseline=baseline, settings=settings):
                 day = local_day(score.taken_at, zone)
                 if day > start:
                     signals.append((day, f"PHQ-9 {score.total}"))

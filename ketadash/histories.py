@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, or_, select, type_coerce
 from sqlmodel import Session
 
 from ketadash.boosters import (
@@ -60,6 +60,7 @@ def load_patient_histories(
     after ``as_of``. ``patient_id`` narrows it to one patient. Ordered by patient reference.
     """
     window_start = as_of - timedelta(days=history_days)
+    sqlite = db.get_bind().dialect.name == "sqlite"
     t = TreatmentSession.__table__.c
     in_scope = [t.scheduled_start >= window_start]
     if site_id is not None:
@@ -73,117 +74,126 @@ def load_patient_histories(
             t.id,
             t.patient_id,
             t.site_id,
-            t.scheduled_start,
-            t.infusion_started_at,
+            _moment(t.scheduled_start, sqlite),
+            _moment(t.infusion_started_at, sqlite),
             t.kind,
             t.route,
-        )
-        .where(*in_scope, or_(given, booked))
-        .order_by(t.patient_id, t.scheduled_start)
+        ).where(*in_scope, or_(given, booked))
     ).all()
     if not session_rows:
         return []
-    scope = select(t.patient_id).where(*in_scope, or_(given, booked)).distinct().scalar_subquery()
     zones = dict(db.execute(select(Site.id, Site.time_zone)).all())
 
     infusions: dict[int, list[Infusion]] = defaultdict(list)
     bookings: dict[int, Booking] = {}
     site_of: dict[int, int] = {}
-    for session_id, patient_id, site, scheduled, started, kind, route in session_rows:
-        if started is not None and started < as_of:
-            infusions[patient_id].append(
-                Infusion(session_id=session_id, at=started, kind=kind, route=route)
+    # Sorted here rather than in the database: the rows come straight off the site index.
+    for session_id, pid, site, scheduled, started, kind, route in sorted(
+        session_rows, key=lambda row: (row[1], row[3])
+    ):
+        if started is not None:
+            infusions[pid].append(
+                Infusion(session_id=session_id, at=_utc(started), kind=kind, route=route)
             )
-            site_of[patient_id] = site
-        elif patient_id not in bookings:
-            bookings[patient_id] = Booking(
-                session_id=session_id, scheduled_start=scheduled, kind=kind
+            site_of[pid] = site
+        elif pid not in bookings:
+            bookings[pid] = Booking(
+                session_id=session_id, scheduled_start=_utc(scheduled), kind=kind
             )
-            site_of.setdefault(patient_id, site)
+            site_of.setdefault(pid, site)
+    patient_ids = sorted(site_of)
 
     s = OutcomeScore.__table__.c
     scores: dict[int, list[Score]] = defaultdict(list)
-    for patient_id, taken_at, total in db.execute(
-        select(s.patient_id, s.taken_at, s.total)
-        .where(
-            s.patient_id.in_(scope),
-            s.instrument == Instrument.PHQ9.value,
-            s.taken_at >= window_start,
-            s.taken_at < as_of,
-        )
-        .order_by(s.patient_id, s.taken_at)
-    ):
-        scores[patient_id].append(Score(taken_at=taken_at, total=total))
-
-    # The pre-treatment PHQ-9 may be older than the window: the patient's first score.
-    first = (
-        select(s.patient_id, func.min(s.taken_at).label("first_at"))
-        .where(s.patient_id.in_(scope), s.instrument == Instrument.PHQ9.value, s.taken_at < as_of)
-        .group_by(s.patient_id)
-        .subquery()
+    r = SymptomReturn.__table__.c
+    returns: dict[int, list[date]] = defaultdict(list)
+    c = TreatmentCourse.__table__.c
+    course_ends: dict[int, date | None] = {}
+    p = Patient.__table__.c
+    # The pre-treatment PHQ-9 may be older than the window: the patient's first score,
+    # found through the (patient, taken_at) index one patient at a time.
+    first_score = (
+        select(s.total)
+        .where(s.patient_id == p.id, s.instrument == Instrument.PHQ9.value, s.taken_at < as_of)
+        .order_by(s.taken_at)
+        .limit(1)
+        .scalar_subquery()
     )
-    baselines = dict(
-        db.execute(
-            select(s.patient_id, s.total).join(
-                first,
-                and_(
-                    s.patient_id == first.c.patient_id,
-                    s.taken_at == first.c.first_at,
-                    s.instrument == Instrument.PHQ9.value,
-                ),
-            )
-        ).all()
-    )
-
     # Reported on a calendar day: "as the clinic saw it that morning" is the day before.
     earliest_day = min(z_day(window_start, zone) for zone in zones.values())
     latest_day = max(z_day(as_of, zone) for zone in zones.values())
-    r = SymptomReturn.__table__.c
-    returns: dict[int, list[date]] = defaultdict(list)
-    for patient_id, reported_on in db.execute(
-        select(r.patient_id, r.reported_on)
-        .where(
-            r.patient_id.in_(scope),
-            r.reported_on >= earliest_day,
-            r.reported_on < latest_day,
-        )
-        .order_by(r.patient_id, r.reported_on)
-    ):
-        returns[patient_id].append(reported_on)
+    patients = []
+    for chunk in _chunks(patient_ids):
+        for pid, taken_at, total in db.execute(
+            select(s.patient_id, _moment(s.taken_at, sqlite), s.total).where(
+                s.patient_id.in_(chunk),
+                s.instrument == Instrument.PHQ9.value,
+                s.taken_at >= window_start,
+                s.taken_at < as_of,
+            )
+        ).all():
+            scores[pid].append(Score(taken_at=_utc(taken_at), total=total))
+        for pid, reported_on in db.execute(
+            select(r.patient_id, r.reported_on).where(
+                r.patient_id.in_(chunk),
+                r.reported_on >= earliest_day,
+                r.reported_on < latest_day,
+            )
+        ).all():
+            returns[pid].append(reported_on)
+        for pid, _started, ended in db.execute(
+            select(c.patient_id, c.started_on, c.ended_on)
+            .where(c.patient_id.in_(chunk), c.started_on <= latest_day)
+            .order_by(c.patient_id, c.started_on)
+        ).all():
+            course_ends[pid] = ended  # the latest course started by then wins
+        patients += db.execute(
+            select(p.id, p.mrn, p.care_flags, first_score).where(p.id.in_(chunk))
+        ).all()
 
-    p = Patient.__table__.c
-    c = TreatmentCourse.__table__.c
-    course_ends: dict[int, date | None] = {}
-    for patient_id, _started, ended in db.execute(
-        select(c.patient_id, c.started_on, c.ended_on)
-        .where(c.patient_id.in_(scope), c.started_on <= latest_day)
-        .order_by(c.patient_id, c.started_on)
-    ):
-        course_ends[patient_id] = ended  # the latest course started by then wins
     histories = []
-    for patient_id, mrn, care_flags in db.execute(
-        select(p.id, p.mrn, p.care_flags).where(p.id.in_(scope)).order_by(p.mrn)
-    ):
-        site = site_of[patient_id]
+    for pid, mrn, care_flags, baseline in sorted(patients, key=lambda row: row[1]):
+        site = site_of[pid]
         zone = zones[site]
         today = z_day(as_of, zone)
-        ended = course_ends.get(patient_id)
+        ended = course_ends.get(pid)
         histories.append(
             PatientHistory(
-                patient_id=patient_id,
+                patient_id=pid,
                 patient_ref=mrn,
                 site_id=site,
                 time_zone=zone,
                 care_flags=tuple(f for f in (care_flags or "").split(";") if f),
-                infusions=tuple(infusions.get(patient_id, ())),
-                scores=tuple(scores.get(patient_id, ())),
-                symptom_returns=tuple(d for d in returns.get(patient_id, ()) if d < today),
-                booking=bookings.get(patient_id),
+                infusions=tuple(infusions.get(pid, ())),
+                scores=tuple(sorted(scores.get(pid, ()), key=lambda score: score.taken_at)),
+                symptom_returns=tuple(sorted(d for d in returns.get(pid, ()) if d < today)),
+                booking=bookings.get(pid),
                 course_ended_on=ended if ended is not None and ended < today else None,
-                baseline_phq9=baselines.get(patient_id),
+                baseline_phq9=baseline,
             )
         )
     return histories
+
+
+# Bound parameters per statement stay well inside every backend's limit.
+_CHUNK = 5_000
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _moment(column, sqlite: bool):
+    # SQLite keeps UTC timestamps as ISO text: read the text and parse it with
+    # datetime.fromisoformat (C) instead of the generic per-row type processing, which
+    # is most of the read time for a large clinic. PostgreSQL hands back datetimes.
+    return type_coerce(column, String) if sqlite else column
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def z_day(moment: datetime, zone: str) -> date:

@@ -245,11 +245,11 @@ class ClinicSettings:
         source="Murrough 2013: 6 infusions over 12 days; seed text: six in three weeks",
     )
     booster_history_days: int = setting(
-        730,
+        365,
         allowed=(90, 3650),
         unit="days",
         help="The boosters worklist reads this much of each patient's past relief.",
-        source="inferred: two years holds a patient's recent episodes",
+        source="inferred: a year holds a patient's recent episodes (recent ones weigh most)",
     )
 
     def min_recovery_minutes(self, route: Route | str) -> int:
