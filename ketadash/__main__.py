@@ -186,9 +186,10 @@ def _boosters(
     now: datetime | None,
 ) -> int:
     """Print the boosters worklist exactly as the Boosters page computes it."""
+    import pandas as pd
     from sqlmodel import select
 
-    from ketadash.boosters import IN_CARE_FLAGS, WORKLIST_FLAGS, as_of_morning
+    from ketadash.boosters import IN_CARE_FLAGS, WORKLIST_FLAGS, as_of_morning, sort_worklist
     from ketadash.clock import utc_now
     from ketadash.db import read_session
     from ketadash.histories import boosters_worklist
@@ -202,21 +203,26 @@ def _boosters(
         if not sites:
             print(f"There is no site with the code {site_code!r}.", file=sys.stderr)
             return 1
-        as_of = now or utc_now()
-        if as_of_day is not None:
-            as_of = as_of_morning(day=as_of_day, time_zone=sites[0][1])
-        frame = boosters_worklist(
-            db=db,
-            as_of=as_of,
-            site_ids=[site_id for site_id, _ in sites],
-            flags=IN_CARE_FLAGS if everyone else WORKLIST_FLAGS,
-        )
+        moment = now or utc_now()
+        flags = IN_CARE_FLAGS if everyone else WORKLIST_FLAGS
+        # Each site's own morning when --as-of is given: sites may be in different zones.
+        frames = [
+            boosters_worklist(
+                db=db,
+                as_of=(as_of_morning(day=as_of_day, time_zone=zone) if as_of_day else moment),
+                site_ids=[site_id],
+                flags=flags,
+            )
+            for site_id, zone in sites
+        ]
+    filled = [f for f in frames if not f.empty] or frames[:1]
+    frame = sort_worklist(pd.concat(filled, ignore_index=True)) if len(filled) > 1 else filled[0]
     if output == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif frame.empty:
         print("Nobody to call.")
     else:
-        print(frame.to_string(index=False))
+        print(frame.to_string(index=False, na_rep=""))
     return 0
 
 

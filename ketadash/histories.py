@@ -193,7 +193,7 @@ def _moment(column, sqlite: bool):
 def _utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def z_day(moment: datetime, zone: str) -> date:
@@ -240,10 +240,10 @@ def boosters_worklist(
     for site_id in site_ids:
         site = site_boosters(db=db, site_id=site_id, as_of=as_of)
         frames.append(worklist_frame(plans=site.plans, flags=flags, time_zone=site.time_zone))
-    if not frames:
+    filled = [f for f in frames if not f.empty]
+    if not filled:
         return worklist_frame(plans=[], flags=flags)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return sort_worklist(frame)
+    return sort_worklist(pd.concat(filled, ignore_index=True)) if len(filled) > 1 else filled[0]
 
 
 @dataclass(frozen=True, kw_only=True)
