@@ -122,3 +122,38 @@ def test_a_second_booking_on_the_same_day_is_refused(clinic_with_patient):
             url=url, patient_id=patient_id, site_id=clinic.site_id,
             start=TUESDAY_TEN + timedelta(hours=3), staff_id=clinic.nurse_id, now=NOW,
         )  # fmt: skip
+
+
+def test_two_stations_booking_the_last_chair_at_once_get_one_booking(db_url):
+    import threading
+
+    clinic = make_clinic(url=db_url, chairs=1)
+    first = a_patient(url=db_url, clinic=clinic, mrn="A", relief=20, boosters=1)
+    second = a_patient(url=db_url, clinic=clinic, mrn="B", relief=20, boosters=1)
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def book(patient_id: int) -> None:
+        barrier.wait()
+        try:
+            booked = book_booster(
+                url=db_url, patient_id=patient_id, site_id=clinic.site_id,
+                start=TUESDAY_TEN, staff_id=clinic.nurse_id, now=NOW,
+            )  # fmt: skip
+            outcomes.append(booked)
+        except BookingRefused as refused:
+            outcomes.append(refused)
+
+    threads = [threading.Thread(target=book, args=(p,)) for p in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(o).__name__ for o in outcomes) == ["BookingRefused", "BoosterBooked"]
+    with read_session(db_url) as db:
+        booked = db.exec(
+            select(func.count(TreatmentSession.id)).where(
+                TreatmentSession.status == SessionStatus.SCHEDULED
+            )
+        ).one()
+    assert booked == 1
