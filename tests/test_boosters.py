@@ -212,6 +212,11 @@ def test_one_short_episode_moves_the_due_date_less_than_five():
     moved_five = median - expected(five, as_of_five).expected_days
     assert 0 < moved_one < moved_five
     assert expected(one, as_of_one).own_share < expected(five, as_of_five).own_share
+    # The due date is the last infusion + the conservative quantile − lead: it moves with it.
+    clinic_quantile = clinic.curve.quantile(SETTINGS.booster_quantile_percent / 100)
+    due_moved_one = clinic_quantile - expected(one, as_of_one).conservative_days
+    due_moved_five = clinic_quantile - expected(five, as_of_five).conservative_days
+    assert due_moved_one < due_moved_five
     # Five steady episodes of 8 days: the patient's own history decides.
     assert expected(five, as_of_five).expected_days == pytest.approx(8, abs=1.5)
 
