@@ -720,6 +720,7 @@ def sort_worklist(frame: pd.DataFrame) -> pd.DataFrame:
     """Most urgent first: by flag, then the earliest due date, then the patient reference."""
     if "_rank" not in frame:
         frame = frame.assign(_rank=[BoosterFlag(f).rank for f in frame["flag"]])
-    due = pd.to_datetime(frame["booster_due"]).fillna(pd.Timestamp.max)
-    ordered = frame.assign(_due=due).sort_values(["_rank", "_due", "patient_ref"], kind="stable")
+    ordered = frame.assign(_due=pd.to_datetime(frame["booster_due"])).sort_values(
+        ["_rank", "_due", "patient_ref"], kind="stable", na_position="last"
+    )
     return ordered.drop(columns=["_rank", "_due"]).reset_index(drop=True)
