@@ -160,7 +160,7 @@ def test_six_series_infusions_with_more_series_booked_is_still_in_series():
 # --- the clinic's curve -------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore:Approximating using")
 def test_kaplan_meier_matches_lifelines_on_the_same_episodes():
     lifelines = pytest.importorskip("lifelines")
     rng = random.Random(11)
