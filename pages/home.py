@@ -47,7 +47,7 @@ SCREENS = {
             "Boosters",
             ":material/event_repeat:",
             "Boosters coming up, from each patient's own past relief.",
-            built=False,
+            built=True,
         ),
         Screen(
             "pages/throughput.py",

@@ -17,7 +17,6 @@ import streamlit as st
 
 from ketadash.booking import BookingRefused, book_booster, first_free_start
 from ketadash.boosters import (
-    IN_CARE_FLAGS,
     WORKLIST_FLAGS,
     BoosterFlag,
     BoosterPlan,
@@ -506,7 +505,6 @@ def booking_form(
 
 
 __all__ = [
-    "IN_CARE_FLAGS",
     "booking_form",
     "choose_patient",
     "flag_filter",
