@@ -66,9 +66,13 @@ def plain(text: object) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", str(text))
 
 
-@st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner="Reading relief histories…")
+@st.cache_resource(
+    ttl=WORKLIST_TTL_SECONDS, max_entries=64, show_spinner="Reading relief histories…"
+)
 def cached_site_boosters(url: str, site_id: int, day: date, _now: datetime) -> SiteBoosters:
     # Keyed on the site's day, not the moment: flags change by the day, bookings clear it.
+    # A resource, not data: thousands of plans are shared read-only by every session
+    # rather than unpickled on every rerun (frozen dataclasses, never changed by a page).
     with read_session(url) as db:
         return site_boosters(db=db, site_id=site_id, as_of=_now)
 
@@ -84,8 +88,40 @@ def cached_history(
         return (found[0] if found else None), patient_contact(db=db, patient_id=patient_id)
 
 
+@st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner=False)
+def cached_first_free_start(
+    url: str, site_id: int, day_start: datetime, patient_id: int
+) -> datetime | None:
+    # Only a suggestion: the booking itself checks the chair again in its transaction.
+    return first_free_start(url=url, site_id=site_id, day_start=day_start, patient_id=patient_id)
+
+
+def _next_half_hour(moment: datetime) -> datetime:
+    """``moment`` rounded up to the half hour: the earliest time offered today, and a cache key
+    that holds for half an hour."""
+    floor = moment.replace(minute=moment.minute // 30 * 30, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=30)
+
+
+@st.cache_data(ttl=WORKLIST_TTL_SECONDS, max_entries=256, show_spinner=False)
+def cached_chart_spec(
+    url: str,
+    site_id: int,
+    patient_id: int,
+    day: date,
+    _plan: BoosterPlan,
+    _history: PatientHistory,
+    _boosters: SiteBoosters,
+) -> dict:
+    # Building and validating an Altair chart takes a few hundred ms; the spec of one
+    # patient's timeline holds as long as their plan (same key, cleared by a booking).
+    return relief_chart(plan=_plan, history=_history, boosters=_boosters).to_dict()
+
+
 def after_booking() -> None:
     """A booking changes this site's worklist and the Today board of its day; nothing else."""
+    cached_first_free_start.clear()
+    cached_chart_spec.clear()
     cached_site_boosters.clear()
     cached_history.clear()
     cached_board.clear()
@@ -226,7 +262,10 @@ def patient_view(
     phone = f" · {plain(contact.phone)}" if contact and contact.phone else ""
     st.markdown(f"**{plain(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
     factors(plan, time_zone=site.time_zone)
-    st.altair_chart(relief_chart(plan=plan, history=history, boosters=boosters), width="stretch")
+    spec = cached_chart_spec(
+        url, site.id, patient_id, local_day(now, site.time_zone), plan, history, boosters
+    )
+    st.vega_lite_chart(spec=spec, width="stretch")
     st.caption(
         "Shaded: relief episodes (solid edge: ended by a relapse signal; dashed: still "
         "going or ended by a planned booster, so relief lasted at least that long). "
@@ -445,9 +484,9 @@ def booking_form(
     zone = ZoneInfo(site.time_zone)
     # Overdue or relapsed: today if a chair is still free today, else the next day.
     suggested_day = max(today, plan.booster_due or today)
+    from_now = _next_half_hour(now)
     if suggested_day == today and (
-        first_free_start(url=url, site_id=site.id, day_start=now, patient_id=plan.patient_id)
-        is None
+        cached_first_free_start(url, site.id, from_now, plan.patient_id) is None
     ):
         suggested_day = today + timedelta(days=1)
     day = st.date_input(
@@ -458,10 +497,8 @@ def booking_form(
     )
     day_start = datetime.combine(day, time(0, 0), tzinfo=zone)
     if day == today:
-        day_start = max(day_start, now.astimezone(zone))
-    first = first_free_start(
-        url=url, site_id=site.id, day_start=day_start, patient_id=plan.patient_id
-    )
+        day_start = max(day_start, from_now)
+    first = cached_first_free_start(url, site.id, day_start, plan.patient_id)
     if first is None:
         st.warning("No chair is free for a whole visit that day: choose another day.")
         return
