@@ -222,7 +222,7 @@ def _boosters(
     elif frame.empty:
         print("Nobody to call.")
     else:
-        print(frame.to_string(index=False, na_rep=""))
+        print(frame.astype(object).where(frame.notna(), "").to_string(index=False))
     return 0
 
 
