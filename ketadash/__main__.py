@@ -1,5 +1,5 @@
 """Command line: ``python -m ketadash migrate | demo | site | staff | settings | import |
-display``.
+display | boosters``.
 
 Every command takes ``--url`` (default: ``KETADASH_DATABASE_URL``) in any of the
 spellings ``database_url`` accepts. Only ``migrate`` and ``demo`` may create a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from ketadash.db import (
@@ -105,6 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     display_actions.add_parser("list", help="every display, revoked ones too")
     display_revoke = display_actions.add_parser("revoke", help="blank a display's wall")
     display_revoke.add_argument("id", type=int)
+
+    # --- boosters (issue 9) ---
+    boosters = commands.add_parser(
+        "boosters", help="the boosters worklist: who to call, most urgent first"
+    )
+    boosters.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
+    boosters.add_argument("--site", help="site code (default: every site)")
+    boosters.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="the worklist as it stood that morning (YYYY-MM-DD): later history is ignored",
+    )
+    boosters.add_argument(
+        "--all", action="store_true", help="every patient in care, not only those to call"
+    )
+    boosters.add_argument("--format", choices=("table", "csv"), default="table")
+    boosters.add_argument("--now", type=_moment, help="the moment to compute for (tests)")
     return parser
 
 
@@ -153,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             return _settings(
                 url=url, site_code=args.site, assignments=args.assignments, now=args.now
             )
+            return _settings(url=url, site_code=args.site, assignments=args.assignments)
+        elif args.command == "boosters":
+            return _boosters(
+                url=url, site_code=args.site, as_of_day=args.as_of, everyone=args.all,
+                output=args.format, now=args.now,
+            )  # fmt: skip
         elif args.command == "import":
             from ketadash.importer import ImportRejected, import_files
 
@@ -242,6 +265,56 @@ def _settings(*, url: str, site_code: str, assignments: list[str], now: datetime
     with read_session(url) as db:
         for name, value in asdict(load_clinic_settings(db=db, site_id=site_id)).items():
             print(f"{name} = {value}")
+    return 0
+
+
+def _boosters(
+    *,
+    url: str,
+    site_code: str | None,
+    as_of_day: date | None,
+    everyone: bool,
+    output: str,
+    now: datetime | None,
+) -> int:
+    """Print the boosters worklist exactly as the Boosters page computes it."""
+    import pandas as pd
+    from sqlmodel import select
+
+    from ketadash.boosters import IN_CARE_FLAGS, WORKLIST_FLAGS, as_of_morning, sort_worklist
+    from ketadash.clock import utc_now
+    from ketadash.db import read_session
+    from ketadash.histories import boosters_worklist
+    from ketadash.models import Site
+
+    with read_session(url) as db:
+        query = select(Site.id, Site.time_zone).order_by(Site.id)
+        if site_code is not None:
+            query = query.where(Site.code == site_code)
+        sites = db.exec(query).all()
+        if not sites:
+            print(f"There is no site with the code {site_code!r}.", file=sys.stderr)
+            return 1
+        moment = now or utc_now()
+        flags = IN_CARE_FLAGS if everyone else WORKLIST_FLAGS
+        # Each site's own morning when --as-of is given: sites may be in different zones.
+        frames = [
+            boosters_worklist(
+                db=db,
+                as_of=(as_of_morning(day=as_of_day, time_zone=zone) if as_of_day else moment),
+                site_ids=[site_id],
+                flags=flags,
+            )
+            for site_id, zone in sites
+        ]
+    filled = [f for f in frames if not f.empty] or frames[:1]
+    frame = sort_worklist(pd.concat(filled, ignore_index=True)) if len(filled) > 1 else filled[0]
+    if output == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif frame.empty:
+        print("Nobody to call.")
+    else:
+        print(frame.astype(object).where(frame.notna(), "").to_string(index=False))
     return 0
 
 

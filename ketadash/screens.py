@@ -110,7 +110,7 @@ BOOSTERS = Screen(
     section=CLINIC_LEAD,
     audience=frozenset({StaffRole.NURSE, StaffRole.LEAD}),
     description="Boosters coming up, from each patient's own past relief.",
-    built=False,
+    built=True,
 )
 
 THROUGHPUT = Screen(

@@ -218,6 +218,68 @@ class ClinicSettings:
         help="A station with nobody using it signs out by itself after this long.",
         source="issue 11 (the clinic's request); HIPAA 164.312(a)(2)(iii) automatic logoff",
     )
+    # --- boosters: how long relief lasts and when to call (issue 9) ---
+    relapse_phq9_at: int = setting(
+        10,
+        allowed=(5, 20),
+        unit="points",
+        help="After a series or booster, a PHQ-9 at or above this (and no longer "
+        "relapse_drop_percent below baseline) ends the relief episode.",
+        source="Kroenke 2001: 10 or more is moderate depression; McInnes 2022",
+    )
+    relapse_drop_percent: int = setting(
+        50,
+        allowed=(20, 80),
+        unit="%",
+        help="A PHQ-9 that is no longer this much below the patient's pre-treatment baseline "
+        "(and at or above relapse_phq9_at) ends the relief episode.",
+        source="McInnes 2022: response is a drop of 50% or more from baseline",
+    )
+    booster_quantile_percent: int = setting(
+        15,
+        allowed=(5, 50),
+        unit="%",
+        help="The booster is timed for the point by which relief has ended in only this share "
+        "of the patient's expected episodes: lower calls earlier.",
+        source="inferred; back-tested on the demo clinic (README, Boosters)",
+    )
+    booster_lead_days: int = setting(
+        3,
+        allowed=(0, 21),
+        unit="days",
+        help="Call this many days before the booster should land, to book a chair.",
+        source="inferred: a call, then a chair on one of the next open days",
+    )
+    booster_due_within_days: int = setting(
+        7,
+        allowed=(1, 30),
+        unit="days",
+        help="A booster due within this many days (and not booked) is flagged due soon.",
+        source="inferred: a week of calls ahead",
+    )
+    out_of_care_after_days: int = setting(
+        120,
+        allowed=(30, 730),
+        unit="days",
+        help="A patient with no infusion, score or symptom report for this long is no longer "
+        "in care: off the worklist, shown on request.",
+        source="inferred: relief lasts up to a few months (seed text; KetECT median 57 days)",
+    )
+    series_min_infusions: int = setting(
+        6,
+        allowed=(1, 12),
+        unit="infusions",
+        help="A patient is in the initial series (not yet due a booster) until this many "
+        "series infusions are given.",
+        source="Murrough 2013: 6 infusions over 12 days; seed text: six in three weeks",
+    )
+    booster_history_days: int = setting(
+        365,
+        allowed=(90, 3650),
+        unit="days",
+        help="The boosters worklist reads this much of each patient's past relief.",
+        source="inferred: a year holds a patient's recent episodes (recent ones weigh most)",
+    )
 
     def min_recovery_minutes(self, route: Route | str) -> int:
         """The shortest recovery for a route: IV and esketamine differ."""

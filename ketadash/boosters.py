@@ -1,0 +1,726 @@
+"""Upcoming boosters, flagged from each patient's own past relief.
+
+Pure functions of patient histories (``ketadash.histories``), the clinic settings
+and the moment the worklist is for (``as_of``). Nothing here reads the database.
+
+The model, in the clinic's words (the README has the same text):
+
+* A **relief episode** runs from the end of the initial series, or from a booster,
+  until the first relapse signal: a reported return of symptoms, or a PHQ-9 back at
+  or above the relapse line (``relapse_phq9_at`` or more *and* no longer
+  ``relapse_drop_percent`` below the patient's pre-treatment baseline). An episode
+  with no signal yet is *censored* (relief lasted at least this long so far); so is
+  one that ends at the next infusion without a signal: a planned booster is not a
+  relapse.
+* The **clinic's curve** is the Kaplan–Meier estimate over every episode, censoring
+  respected.
+* A **patient's expected relief** is a log-normal whose centre is shrunk from the
+  clinic's median towards the patient's own episodes in proportion to how much they
+  say (a normal–normal model on log days: one episode moves it a little, eight a lot).
+  Recent episodes weigh more; censored ones count as "at least this long".
+* The **booster due date** is the last infusion + the conservative quantile of that
+  relief − the booking lead time.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from statistics import NormalDist
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ketadash.models import SessionKind
+from ketadash.settings import ClinicSettings
+
+# An episode's weight halves every this many episodes back: a patient's recent relief
+# says more about the next one than relief of a year ago. A statistical choice, not a
+# clinical threshold, so it is not a clinic setting.
+RECENCY_HALF_LIFE_EPISODES = 3.0
+# Shortening: the last few finished episodes fall by at least 5% each on average.
+SHORTENING_WINDOW_EPISODES = 6
+SHORTENING_MIN_EPISODES = 3
+SHORTENING_FACTOR_PER_EPISODE = 0.95
+# Fallbacks for the spreads when the clinic has too little history to measure them.
+DEFAULT_WITHIN_SD = 0.25
+DEFAULT_BETWEEN_SD = 0.6
+MIN_WITHIN_SD = 0.08
+MIN_BETWEEN_SD = 0.05
+# The worklist writes out this many of a patient's latest episodes.
+EPISODES_SHOWN = 8
+# The band drawn around the forecast: the middle 80% of the expected relief.
+BAND_LOW, BAND_HIGH = 0.10, 0.90
+
+_NORMAL = NormalDist()
+
+
+# --- what comes in ----------------------------------------------------------------------
+
+
+class Infusion(NamedTuple):
+    """A session in which a dose was given (a named tuple: a clinic reads tens of thousands)."""
+
+    session_id: int
+    at: datetime
+    kind: str
+    route: str
+
+
+class Score(NamedTuple):
+    """A PHQ-9 total."""
+
+    taken_at: datetime
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Booking:
+    """A session booked for after ``as_of`` and still expected."""
+
+    session_id: int
+    scheduled_start: datetime
+    kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatientHistory:
+    """One patient's infusions, PHQ-9 scores and symptom returns up to ``as_of``."""
+
+    patient_id: int
+    patient_ref: str
+    site_id: int
+    time_zone: str
+    care_flags: tuple[str, ...] = ()
+    infusions: tuple[Infusion, ...] = ()
+    scores: tuple[Score, ...] = ()
+    symptom_returns: tuple[date, ...] = ()
+    booking: Booking | None = None
+    course_ended_on: date | None = None
+    # The first PHQ-9 on record when it is older than the scores read (None: use them).
+    baseline_phq9: int | None = None
+
+
+# --- relief episodes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReliefEpisode:
+    """Relief after one series end or booster.
+
+    ``relapsed`` False means censored: relief lasted at least ``days``.
+    ``open`` is the episode still running at ``as_of``.
+    """
+
+    start: date
+    end: date
+    days: int
+    relapsed: bool
+    ended_by: str
+    open: bool
+
+
+def as_of_morning(*, day: date, time_zone: str) -> datetime:
+    """The start of ``day`` at the site: the worklist as the clinic saw it that morning."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(time_zone))
+
+
+def local_day(moment: datetime, time_zone: str) -> date:
+    return moment.astimezone(ZoneInfo(time_zone)).date()
+
+
+def pre_treatment_baseline(history: PatientHistory) -> int | None:
+    """The PHQ-9 before the first infusion (else the first one on record), or None."""
+    if history.baseline_phq9 is not None:
+        return history.baseline_phq9
+    if not history.scores:
+        return None
+    first_infusion = history.infusions[0].at if history.infusions else None
+    before = [s for s in history.scores if first_infusion is None or s.taken_at <= first_infusion]
+    return (before[-1] if before else history.scores[0]).total
+
+
+def is_relapse_score(*, total: int, baseline: int | None, settings: ClinicSettings) -> bool:
+    """A PHQ-9 back at the relapse line: at or above ``relapse_phq9_at`` and no longer
+    ``relapse_drop_percent`` below baseline (the higher of the two lines)."""
+    if total < settings.relapse_phq9_at:
+        return False
+    if baseline is None:
+        return True
+    return total > baseline * (1 - settings.relapse_drop_percent / 100)
+
+
+def series_end_index(history: PatientHistory) -> int | None:
+    """The index of the infusion that ends the initial series; None while there is none.
+
+    The initial series is the run of series infusions the history starts with. A
+    history that starts with a booster (imported mid-treatment) has its first
+    infusion as the first anchor.
+    """
+    infusions = history.infusions
+    if not infusions:
+        return None
+    run = 0
+    while run < len(infusions) and infusions[run].kind == SessionKind.SERIES:
+        run += 1
+    if run == 0:
+        return 0
+    return run - 1
+
+
+def in_initial_series(*, history: PatientHistory, settings: ClinicSettings) -> bool:
+    """Not yet eligible for a booster: no infusion yet, or only series infusions so far
+    and fewer than ``series_min_infusions`` of them or more of the series booked."""
+    infusions = history.infusions
+    if not infusions:
+        return True
+    if any(i.kind != SessionKind.SERIES for i in infusions):
+        return False
+    booked_series = history.booking is not None and history.booking.kind == SessionKind.SERIES
+    return len(infusions) < settings.series_min_infusions or booked_series
+
+
+def relief_episodes(
+    *, history: PatientHistory, settings: ClinicSettings, as_of: datetime
+) -> list[ReliefEpisode]:
+    """The patient's relief episodes up to ``as_of``, oldest first.
+
+    Empty while the patient is in the initial series. Each series end or booster
+    opens one; the first relapse signal before the next infusion ends it; without a
+    signal it is censored at the next infusion or, for the last one, at ``as_of``.
+    """
+    if in_initial_series(history=history, settings=settings):
+        return []
+    first = series_end_index(history)
+    if first is None:
+        return []
+    zone = history.time_zone
+    anchors = history.infusions[first:]
+    baseline = pre_treatment_baseline(history)
+    returns = sorted(history.symptom_returns)
+    scores = history.scores
+    score_times = [s.taken_at for s in scores]
+    as_of_day = local_day(as_of, zone)
+    episodes: list[ReliefEpisode] = []
+    for index, anchor in enumerate(anchors):
+        start = local_day(anchor.at, zone)
+        is_last = index == len(anchors) - 1
+        limit_at = as_of if is_last else anchors[index + 1].at
+        limit_day = as_of_day if is_last else local_day(limit_at, zone)
+        signals: list[tuple[date, str]] = []
+        # The first return reported after the day of the anchor; one reported on the day
+        # of the next infusion still ends relief before it.
+        first_return = bisect_right(returns, start)
+        if first_return < len(returns):
+            reported = returns[first_return]
+            if reported <= limit_day and (not is_last or reported < as_of_day):
+                signals.append((reported, "symptom return"))
+        for position in range(bisect_right(score_times, anchor.at), len(scores)):
+            score = scores[position]
+            if score.taken_at >= limit_at:
+                break
+            if is_relapse_score(total=score.total, baseline=baseline, settings=settings):
+                day = local_day(score.taken_at, zone)
+                if day > start:
+                    signals.append((day, f"PHQ-9 {score.total}"))
+                    break
+        if signals:
+            end, why = min(signals)
+            episodes.append(
+                ReliefEpisode(
+                    start=start,
+                    end=end,
+                    days=(end - start).days,
+                    relapsed=True,
+                    ended_by=why,
+                    open=is_last,
+                )
+            )
+        else:
+            episodes.append(
+                ReliefEpisode(
+                    start=start,
+                    end=limit_day,
+                    days=max(0, (limit_day - start).days),
+                    relapsed=False,
+                    ended_by="still going" if is_last else "next infusion",
+                    open=is_last,
+                )
+            )
+    return episodes
+
+
+# --- the clinic's curve -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurvivalCurve:
+    """Kaplan–Meier: the share of episodes still in relief after each event time."""
+
+    times: tuple[float, ...]
+    survival: tuple[float, ...]
+    episodes: int
+    relapses: int
+
+    def at(self, days: float) -> float:
+        """The share still in relief after ``days``."""
+        share = 1.0
+        for time, value in zip(self.times, self.survival, strict=True):
+            if time > days:
+                break
+            share = value
+        return share
+
+    def quantile(self, share_ended: float) -> float | None:
+        """The first time by which at least ``share_ended`` of relief has ended (None if never)."""
+        for time, value in zip(self.times, self.survival, strict=True):
+            if value <= 1 - share_ended + 1e-12:
+                return time
+        return None
+
+    def median(self) -> float | None:
+        return self.quantile(0.5)
+
+
+def kaplan_meier(*, durations: list[float], relapsed: list[bool]) -> SurvivalCurve:
+    """The Kaplan–Meier estimate; an episode censored at t is still at risk at t."""
+    pairs = sorted(zip(durations, relapsed, strict=True))
+    at_risk = len(pairs)
+    share = 1.0
+    times: list[float] = []
+    survival: list[float] = []
+    i = 0
+    while i < len(pairs):
+        time = pairs[i][0]
+        ended = left = 0
+        while i < len(pairs) and pairs[i][0] == time:
+            ended += pairs[i][1]
+            left += 1
+            i += 1
+        if ended:
+            share *= 1 - ended / at_risk
+            times.append(float(time))
+            survival.append(share)
+        at_risk -= left
+    return SurvivalCurve(
+        times=tuple(times),
+        survival=tuple(survival),
+        episodes=len(pairs),
+        relapses=sum(r for _, r in pairs),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClinicRelief:
+    """What the clinic's whole history says about relief, the prior for every patient.
+
+    ``centre`` is the log of the curve's median; ``within_sd`` how much one patient's
+    episodes vary (log days); ``between_sd`` how much patients differ from each other.
+    """
+
+    curve: SurvivalCurve
+    centre: float
+    within_sd: float
+    between_sd: float
+
+    @property
+    def prior_episodes(self) -> float:
+        """How many of a patient's own episodes weigh as much as the clinic's curve."""
+        return (self.within_sd / self.between_sd) ** 2
+
+
+def clinic_relief(*, episodes_by_patient: dict[int, list[ReliefEpisode]]) -> ClinicRelief:
+    """The clinic's curve over all episodes, and the spreads within and between patients."""
+    all_episodes = [e for episodes in episodes_by_patient.values() for e in episodes]
+    curve = kaplan_meier(
+        durations=[max(e.days, 0.5) for e in all_episodes],
+        relapsed=[e.relapsed for e in all_episodes],
+    )
+    median = curve.median()
+    if median is None:
+        median = max((e.days for e in all_episodes), default=28) or 28
+    squares, degrees = 0.0, 0
+    means: list[tuple[float, int]] = []
+    for episodes in episodes_by_patient.values():
+        logs = [math.log(max(e.days, 1)) for e in episodes if e.relapsed]
+        if not logs:
+            continue
+        mean = sum(logs) / len(logs)
+        means.append((mean, len(logs)))
+        squares += sum((y - mean) ** 2 for y in logs)
+        degrees += len(logs) - 1
+    within = math.sqrt(squares / degrees) if degrees >= 5 else DEFAULT_WITHIN_SD
+    within = max(within, MIN_WITHIN_SD)
+    if len(means) >= 5:
+        grand = sum(m for m, _ in means) / len(means)
+        spread = sum((m - grand) ** 2 for m, _ in means) / (len(means) - 1)
+        noise = sum(within**2 / n for _, n in means) / len(means)
+        between = math.sqrt(max(spread - noise, MIN_BETWEEN_SD**2))
+    else:
+        between = DEFAULT_BETWEEN_SD
+    return ClinicRelief(
+        curve=curve, centre=math.log(max(median, 1)), within_sd=within, between_sd=between
+    )
+
+
+# --- one patient's estimate -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReliefEstimate:
+    """A patient's expected relief in days, with its conservative quantile and band.
+
+    ``own_share`` is how much of the centre comes from the patient's own episodes
+    (0: the clinic's curve alone; near 1: their history decides).
+    """
+
+    expected_days: float
+    conservative_days: float
+    low_days: float
+    high_days: float
+    own_share: float
+    shortening: bool
+
+
+def recency_weights(count: int) -> list[float]:
+    """Oldest first; the latest episode weighs 1 and the weight halves every few episodes."""
+    return [0.5 ** ((count - 1 - i) / RECENCY_HALF_LIFE_EPISODES) for i in range(count)]
+
+
+def is_shortening(episodes: list[ReliefEpisode]) -> bool:
+    """True when the last few finished episodes fall by 5% or more each, on average."""
+    finished = [e for e in episodes if e.relapsed and e.days > 0][-SHORTENING_WINDOW_EPISODES:]
+    if len(finished) < SHORTENING_MIN_EPISODES:
+        return False
+    xs = list(range(len(finished)))
+    ys = [math.log(e.days) for e in finished]
+    x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - x_mean) ** 2 for x in xs
+    )
+    return slope <= math.log(SHORTENING_FACTOR_PER_EPISODE)
+
+
+def estimate_relief(
+    *, episodes: list[ReliefEpisode], clinic: ClinicRelief, settings: ClinicSettings
+) -> ReliefEstimate:
+    """The patient's expected relief: the clinic's curve shrunk towards their own episodes.
+
+    With no episodes the answer is the clinic's Kaplan–Meier curve itself. Otherwise
+    the centre (log days) is a precision-weighted mean of the clinic's centre and the
+    patient's recency-weighted episodes; a censored episode enters as its expected
+    length given that it lasted at least that long (a few rounds, as in EM).
+    """
+    quantile = settings.booster_quantile_percent / 100
+    usable = [e for e in episodes if e.days > 0]
+    if not usable:
+        curve = clinic.curve
+        median = curve.median() or math.exp(clinic.centre)
+        return ReliefEstimate(
+            expected_days=median,
+            conservative_days=curve.quantile(quantile) or median,
+            low_days=curve.quantile(BAND_LOW) or median,
+            high_days=curve.quantile(BAND_HIGH) or median,
+            own_share=0.0,
+            shortening=False,
+        )
+    weights = recency_weights(len(usable))
+    logs = [math.log(e.days) for e in usable]
+    within, between = clinic.within_sd, clinic.between_sd
+    prior_precision = 1 / between**2
+    centre = clinic.centre
+    for _ in range(8):
+        total, precision = prior_precision * clinic.centre, prior_precision
+        for episode, weight, y in zip(usable, weights, logs, strict=True):
+            value = y if episode.relapsed else _tail_mean(y, centre=centre, sd=within)
+            total += weight / within**2 * value
+            precision += weight / within**2
+        centre = total / precision
+    # How much the patient's own history says: a censored episode only as far as it is
+    # long compared with the estimate (a short "at least" says little).
+    own_precision = sum(
+        weight / within**2 * (1.0 if e.relapsed else _NORMAL.cdf((y - centre) / within))
+        for e, weight, y in zip(usable, weights, logs, strict=True)
+    )
+    shortening = is_shortening(usable)
+    posterior_sd = math.sqrt(1 / (prior_precision + own_precision))
+    spread = math.sqrt(within**2 + posterior_sd**2)
+
+    def days_at(share: float) -> float:
+        return math.exp(centre + _NORMAL.inv_cdf(share) * spread)
+
+    return ReliefEstimate(
+        expected_days=math.exp(centre),
+        conservative_days=days_at(quantile),
+        low_days=days_at(BAND_LOW),
+        high_days=days_at(BAND_HIGH),
+        own_share=own_precision / (prior_precision + own_precision),
+        shortening=shortening,
+    )
+
+
+def _tail_mean(y: float, *, centre: float, sd: float) -> float:
+    """The mean of a normal(centre, sd) above ``y``: a censored episode's expected length."""
+    a = (y - centre) / sd
+    # Far in the tail the ratio is a + 1/a (Mills); computing it directly underflows.
+    ratio = a + 1 / a if a > 6 else _NORMAL.pdf(a) / (1 - _NORMAL.cdf(a))
+    return max(y, centre + sd * ratio)
+
+
+# --- flags and the worklist -------------------------------------------------------------
+
+
+class BoosterFlag(StrEnum):
+    """What the clinic should do about a patient now, most urgent first."""
+
+    RELAPSED = "relapsed"
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    BOOKED = "booked"
+    LATER = "later"
+    IN_SERIES = "in_series"
+    OUT_OF_CARE = "out_of_care"
+
+    @property
+    def label(self) -> str:
+        return {
+            "relapsed": "Relapsed: call now",
+            "overdue": "Overdue",
+            "due_soon": "Due soon",
+            "booked": "Booked",
+            "later": "Not due yet",
+            "in_series": "In initial series",
+            "out_of_care": "No longer in care",
+        }[self.value]
+
+    @property
+    def rank(self) -> int:
+        return list(BoosterFlag).index(self)
+
+
+# Flags that ask for a call; a booked patient stays on the list so the booking shows.
+ACTION_FLAGS = (BoosterFlag.RELAPSED, BoosterFlag.OVERDUE, BoosterFlag.DUE_SOON)
+WORKLIST_FLAGS = (*ACTION_FLAGS, BoosterFlag.BOOKED)
+IN_CARE_FLAGS = tuple(f for f in BoosterFlag if f is not BoosterFlag.OUT_OF_CARE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoosterPlan:
+    """One patient's line on the worklist, with the factors beside the decision."""
+
+    patient_id: int
+    patient_ref: str
+    site_id: int
+    last_infusion: date | None
+    episodes: tuple[ReliefEpisode, ...]
+    estimate: ReliefEstimate | None
+    booster_due: date | None
+    flag: BoosterFlag
+    booked_for: datetime | None
+    last_phq9: int | None
+    phq9_trend: int | None
+    baseline_phq9: int | None
+    series_response_percent: int | None
+    care_flags: tuple[str, ...]
+    last_contact: date | None
+
+
+def last_contact_day(history: PatientHistory) -> date | None:
+    """The last day the clinic heard from the patient: an infusion, a score or a report."""
+    zone = history.time_zone
+    days = [local_day(i.at, zone) for i in history.infusions[-1:]]
+    days += [local_day(s.taken_at, zone) for s in history.scores[-1:]]
+    days += list(history.symptom_returns[-1:])
+    return max(days, default=None)
+
+
+def series_response_percent(history: PatientHistory) -> int | None:
+    """How far the PHQ-9 fell from baseline by the end of the series (best score in it)."""
+    baseline = pre_treatment_baseline(history)
+    end = series_end_index(history)
+    if baseline is None or end is None or baseline == 0 or not history.infusions:
+        return None
+    first = history.infusions[0].at
+    # Scores after the first infusion up to a week after the series end.
+    until = history.infusions[end].at + timedelta(days=7)
+    during = [s.total for s in history.scores if first < s.taken_at <= until]
+    if not during:
+        return None
+    return round(100 * (baseline - min(during)) / baseline)
+
+
+def plan_booster(
+    *,
+    history: PatientHistory,
+    clinic: ClinicRelief,
+    settings: ClinicSettings,
+    as_of: datetime,
+    episodes: list[ReliefEpisode] | None = None,
+) -> BoosterPlan:
+    """The patient's episodes, estimate, due date and flag as of ``as_of``."""
+    if episodes is None:
+        episodes = relief_episodes(history=history, settings=settings, as_of=as_of)
+    zone = history.time_zone
+    today = local_day(as_of, zone)
+    last_infusion = local_day(history.infusions[-1].at, zone) if history.infusions else None
+    contact = last_contact_day(history)
+    booked = history.booking.scheduled_start if history.booking else None
+    estimate = due = None
+    series = in_initial_series(history=history, settings=settings)
+    if not series and last_infusion is not None:
+        estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
+        due = (
+            last_infusion
+            + timedelta(days=math.floor(estimate.conservative_days))
+            - timedelta(days=settings.booster_lead_days)
+        )
+    relapsed_now = bool(episodes) and episodes[-1].open and episodes[-1].relapsed
+    out_of_care = (history.course_ended_on is not None and history.booking is None) or (
+        booked is None
+        and (contact is None or (today - contact).days >= settings.out_of_care_after_days)
+    )
+    if out_of_care:
+        flag = BoosterFlag.OUT_OF_CARE
+    elif series:
+        flag = BoosterFlag.IN_SERIES
+    elif booked is not None:
+        flag = BoosterFlag.BOOKED
+    elif relapsed_now:
+        flag = BoosterFlag.RELAPSED
+        due = min(due, episodes[-1].end) if due else episodes[-1].end
+    elif due is not None and due < today:
+        flag = BoosterFlag.OVERDUE
+    elif due is not None and (due - today).days <= settings.booster_due_within_days:
+        flag = BoosterFlag.DUE_SOON
+    else:
+        flag = BoosterFlag.LATER
+    scores = history.scores
+    return BoosterPlan(
+        patient_id=history.patient_id,
+        patient_ref=history.patient_ref,
+        site_id=history.site_id,
+        last_infusion=last_infusion,
+        episodes=tuple(episodes),
+        estimate=estimate,
+        booster_due=due,
+        flag=flag,
+        booked_for=booked,
+        last_phq9=scores[-1].total if scores else None,
+        phq9_trend=scores[-1].total - scores[-2].total if len(scores) >= 2 else None,
+        baseline_phq9=pre_treatment_baseline(history),
+        series_response_percent=series_response_percent(history),
+        care_flags=history.care_flags,
+        last_contact=contact,
+    )
+
+
+def plan_boosters(
+    *,
+    histories: list[PatientHistory],
+    settings: ClinicSettings,
+    as_of: datetime,
+) -> tuple[list[BoosterPlan], ClinicRelief]:
+    """Every patient's plan and the clinic's relief curve they were shrunk towards."""
+    episodes = {
+        h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of) for h in histories
+    }
+    clinic = clinic_relief(episodes_by_patient=episodes)
+    plans = [
+        plan_booster(
+            history=h,
+            clinic=clinic,
+            settings=settings,
+            as_of=as_of,
+            episodes=episodes[h.patient_id],
+        )
+        for h in histories
+    ]
+    return plans, clinic
+
+
+WORKLIST_COLUMNS = (
+    "patient_ref",
+    "last_infusion",
+    "episodes",
+    "expected_relief_days",
+    "booster_due",
+    "flag",
+    "booked_for",
+    "last_phq9",
+    "phq9_trend",
+    "baseline_phq9",
+    "series_response_percent",
+    "care_flags",
+    "relief_shortening",
+    "own_history_share",
+    "patient_id",
+    "site_id",
+)
+
+
+def episodes_text(episodes: tuple[ReliefEpisode, ...] | list[ReliefEpisode]) -> str:
+    """Past relief in days, oldest first: "21, 18, 14+" (+ = censored, at least).
+
+    Only the last ``EPISODES_SHOWN`` are written out, after "…".
+    """
+    text = ", ".join(f"{e.days}{'' if e.relapsed else '+'}" for e in episodes[-EPISODES_SHOWN:])
+    return f"…, {text}" if len(episodes) > EPISODES_SHOWN else text
+
+
+def worklist_frame(
+    *,
+    plans: list[BoosterPlan],
+    flags: tuple[BoosterFlag, ...] = WORKLIST_FLAGS,
+    time_zone: str = "UTC",
+) -> pd.DataFrame:
+    """The worklist, most urgent first: one row per plan whose flag is in ``flags``."""
+    chosen = sorted(
+        (p for p in plans if p.flag in flags),
+        key=lambda p: (p.flag.rank, p.booster_due or date.max, p.patient_ref),
+    )
+    rows = [
+        {
+            "patient_ref": p.patient_ref,
+            "last_infusion": p.last_infusion,
+            "episodes": episodes_text(p.episodes),
+            "expected_relief_days": round(p.estimate.expected_days) if p.estimate else None,
+            "booster_due": p.booster_due,
+            "flag": p.flag.value,
+            "booked_for": (
+                p.booked_for.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M")
+                if p.booked_for
+                else None
+            ),
+            "last_phq9": p.last_phq9,
+            "phq9_trend": p.phq9_trend,
+            "baseline_phq9": p.baseline_phq9,
+            "series_response_percent": p.series_response_percent,
+            "care_flags": ";".join(p.care_flags),
+            "relief_shortening": bool(p.estimate and p.estimate.shortening),
+            "own_history_share": round(p.estimate.own_share, 2) if p.estimate else None,
+            "patient_id": p.patient_id,
+            "site_id": p.site_id,
+        }
+        for p in chosen
+    ]
+    frame = pd.DataFrame(rows, columns=list(WORKLIST_COLUMNS))
+    frame["_rank"] = [p.flag.rank for p in chosen]
+    for column in ("expected_relief_days", "last_phq9", "phq9_trend", "baseline_phq9"):
+        frame[column] = frame[column].astype("Int64")
+    frame["series_response_percent"] = frame["series_response_percent"].astype("Int64")
+    frame["own_history_share"] = frame["own_history_share"].astype("Float64")
+    return sort_worklist(frame)
+
+
+def sort_worklist(frame: pd.DataFrame) -> pd.DataFrame:
+    """Most urgent first: by flag, then the earliest due date, then the patient reference."""
+    if "_rank" not in frame:
+        frame = frame.assign(_rank=[BoosterFlag(f).rank for f in frame["flag"]])
+    ordered = frame.assign(_due=pd.to_datetime(frame["booster_due"])).sort_values(
+        ["_rank", "_due", "patient_ref"], kind="stable", na_position="last"
+    )
+    return ordered.drop(columns=["_rank", "_due"]).reset_index(drop=True)

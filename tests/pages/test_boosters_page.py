@@ -1,0 +1,105 @@
+"""The Boosters page under AppTest: the worklist, a patient's timeline, booking a booster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from ketadash.clock import utc_now
+from ketadash.db import read_session
+from ketadash.models import SessionKind, SessionStatus, TreatmentSession
+from tests.utils.relief import make_open_clinic, make_relief_patient
+
+DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
+
+
+@pytest.fixture
+def clinic(sqlite_url, monkeypatch):
+    monkeypatch.setenv("KETADASH_DATABASE_URL", sqlite_url)
+    now = utc_now()
+    clinic = make_open_clinic(url=sqlite_url, now=now)
+    # Relief of about 20 days, the last booster 25 days ago: overdue.
+    overdue = make_relief_patient(
+        url=sqlite_url, clinic=clinic, now=now, mrn="KD-OVERDUE", relief=20, episodes=4,
+        days_since_last=25, first="![t](http://host/x.png)", last="Lund",
+    )  # fmt: skip
+    # The last booster 2 days ago: not due yet, so not on the default worklist.
+    make_relief_patient(
+        url=sqlite_url, clinic=clinic, now=now, mrn="KD-LATER", relief=30, episodes=3,
+        days_since_last=2,
+    )  # fmt: skip
+    return sqlite_url, clinic, overdue
+
+
+def _open_boosters() -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=60)
+    at.run()
+    at.switch_page("pages/boosters.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _select(at: AppTest, label: str):
+    return next(s for s in at.selectbox if s.label == label)
+
+
+def test_worklist_lists_those_to_call_most_urgent_first_with_the_factors(clinic):
+    at = _open_boosters()
+    (table,) = at.dataframe
+    assert list(table.value["Patient"]) == ["KD-OVERDUE"]
+    assert list(table.value["Flag"]) == ["Overdue"]
+    assert table.value["Past relief (days)"].iloc[0] == "20, 20, 20, 20, 25+"
+    assert {m.label for m in at.metric} >= {
+        "Overdue",
+        "Baseline PHQ-9",
+        "Series response",
+        "Expected relief",
+        "Booster due",
+    }
+    assert next(m for m in at.metric if m.label == "Baseline PHQ-9").value == "21"
+    assert at.get("download_button"), "the worklist can be downloaded as CSV"
+    assert at.get("vega_lite_chart"), "the patient's timeline is drawn"
+
+
+def test_names_from_the_database_are_shown_as_text_not_markdown(clinic):
+    at = _open_boosters()
+    header = next(m.value for m in at.markdown if "KD" in m.value and "OVERDUE" in m.value)
+    assert "![t](http://host/x.png)" not in header
+    assert r"\!\[t\]\(http\:" in header
+
+
+def test_flag_filter_widens_the_list_to_patients_not_due_yet(clinic):
+    at = _open_boosters()
+    from ketadash.boosters import BoosterFlag
+
+    at.multiselect(key="kd_boosters_flags").set_value(
+        [BoosterFlag.OVERDUE, BoosterFlag.LATER]
+    ).run()
+    (table,) = at.dataframe
+    assert list(table.value["Patient"]) == ["KD-OVERDUE", "KD-LATER"]
+
+
+def test_booking_from_the_worklist_creates_a_scheduled_booster_and_the_flag_turns(clinic):
+    url, ids, patient_id = clinic
+    at = _open_boosters()
+    _select(at, "Acting as").set_value(ids.nurse_id).run()
+    at.button(key=f"kd_book_{patient_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("Booster booked for KD" in s.value for s in at.success), [e.value for e in at.error]
+    assert any("Dana Reyes" in s.value for s in at.success)
+    with read_session(url) as db:
+        (booked,) = db.exec(
+            select(TreatmentSession).where(
+                TreatmentSession.patient_id == patient_id,
+                TreatmentSession.status == SessionStatus.SCHEDULED,
+            )
+        ).all()
+    assert booked.kind == SessionKind.BOOSTER
+    assert booked.chair_id in ids.chair_ids
+    (table,) = at.dataframe
+    assert list(table.value["Flag"]) == ["Booked"]
+    assert any("Booked for" in i.value for i in at.info)
