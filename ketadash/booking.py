@@ -3,9 +3,9 @@
 The write takes the acting staff member and returns what it booked, or raises a
 ``BookingRefused`` whose message a nurse understands; nothing is half-written.
 
-The schema has no column for who booked a session, nor when (a status-history row
-would break the rule that a session with no history is a fresh version-1 booking), so
-``BoosterBooked.booked_by`` is returned to the caller and shown, not stored.
+Who booked a session and when are stored on the session itself (``booked_by``,
+``booked_at``), not as a status-history row: a session with no history is a fresh
+version-1 booking.
 """
 
 from __future__ import annotations
@@ -207,6 +207,8 @@ def book_booster(
             dose_mg_per_kg=per_kg,
             dose_mg=dose_mg,
             status=SessionStatus.SCHEDULED,
+            booked_at=now,
+            booked_by=staff.id,
         )
         db.add(session)
         db.flush()

@@ -277,6 +277,10 @@ class TreatmentSession(SQLModel, table=True):
     # Discharged without an arrived adult escort: what was arranged instead, and why.
     escort_exception: str | None = None
     escort_exception_reason: str | None = None
+    # When the booking was made and by whom (a booster booked from the worklist); empty
+    # for bookings that came before it was recorded or from an import without it.
+    booked_at: datetime | None = Field(default=None, sa_column=_utc())
+    booked_by: int | None = Field(default=None, foreign_key="staff.id")
     # Optimistic locking: every change says which version it saw.
     version: int = 1
 

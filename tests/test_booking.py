@@ -43,6 +43,9 @@ def test_booked_booster_is_on_that_days_board_in_a_free_chair(clinic_with_patien
     assert session.status is SessionStatus.SCHEDULED
     assert session.kind is SessionKind.BOOSTER
     assert session.scheduled_start == TUESDAY_TEN
+    with read_session(url) as db:
+        row = db.get(TreatmentSession, booked.session_id)
+        assert (row.booked_by, row.booked_at) == (clinic.nurse_id, NOW)
 
 
 def test_booking_makes_the_flag_booked(clinic_with_patient):

@@ -2,7 +2,8 @@
 
 Staff are matched to the identity provider's sign-in by e-mail (stored lower-case);
 the access log records who opened a patient's record or exported data; a wall
-display is registered with a token kept only as its hash.
+display is registered with a token kept only as its hash; a booking records when
+it was made and by whom.
 
 Revision ID: 0003
 Revises: 0002
@@ -70,8 +71,22 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("email", sa.String(length=254), nullable=True))
         batch_op.create_unique_constraint("uq_staff_email", ["email"])
 
+    with op.batch_alter_table("treatment_session", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("booked_at", ketadash.db_types.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("booked_by", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_treatment_session_booked_by_staff", "staff", ["booked_by"], ["id"]
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("treatment_session", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_treatment_session_booked_by_staff", type_="foreignkey")
+        batch_op.drop_column("booked_by")
+        batch_op.drop_column("booked_at")
+
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.drop_constraint("uq_staff_email", type_="unique")
         batch_op.drop_column("email")
