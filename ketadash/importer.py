@@ -106,7 +106,6 @@ LONGEST_VISIT = timedelta(hours=24)
 _QUERY_CHUNK = 1000
 _WRITE_CHUNK = 5000
 
-K = TypeVar("K", str, int)
 T = TypeVar("T")
 
 
