@@ -634,7 +634,7 @@ class _Known:
         return ", ".join(sorted(site.code for site in self.sites.values())) or "none"
 
     def chair_names(self, site_id: int) -> str:
-        names = [name for (site, _key), (_id, name) in self.chairs.items() if site == site_id]
+        names = [name for (site, _chair), (_id, name) in self.chairs.items() if site == site_id]
         return ", ".join(sorted(names)) or "none"
 
 
@@ -1746,7 +1746,7 @@ def _prepare(*, connection: Connection, plan: _Plan, known: _Known) -> _Prepared
         _CHAIR_COLUMNS,
         (
             (id_, site_id, name, position, True)
-            for (site_id, _key, name, position), id_ in zip(plan.chairs, ids, strict=True)
+            for (site_id, _chair, name, position), id_ in zip(plan.chairs, ids, strict=True)
         ),
     )
 
