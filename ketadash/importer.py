@@ -252,9 +252,11 @@ def import_files(
     rows are written (DatabaseBusy if another writer holds it past the busy timeout).
     Idempotent: importing the same files again adds nothing. Sites must exist already
     (see ``ensure_site``); a chair name unknown at its site is a problem unless
-    ``add_chairs``. ``now`` (default: the clock, read once) is what "in the future"
-    and "a past day" are judged against.
+    ``add_chairs``. ``now`` (aware; default: the clock, read once) is what "in the
+    future" and "a past day" are judged against; a naive one is a ValueError.
     """
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be an aware datetime, e.g. 2026-11-27T09:30+00:00")
     url = normalise_url(url)
     now = (utc_now() if now is None else now).astimezone(UTC)
     problems: list[RowProblem] = []

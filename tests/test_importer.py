@@ -703,6 +703,12 @@ def test_now_defaults_to_the_clock(db_url, files, monkeypatch):
     ) in problems
 
 
+def test_a_naive_now_is_refused(db_url, files):
+    """Issue 6 item 3: "now" is a moment, so it needs its time zone."""
+    with pytest.raises(ValueError, match="aware"):
+        run_import(url=db_url, files=files, now=datetime(2026, 11, 27, 10, 0))
+
+
 HIDDEN = [
     pytest.param("patients", 2, "A-1001,Jo\u202ehn,Lee,,,,,main", "\\u202e", id="bidi-override"),
     pytest.param(
