@@ -133,7 +133,7 @@ def run_one(*, url: str, folder: Path, now: datetime) -> dict[str, object]:
     import ketadash.importer as importer
     from ketadash.importer import import_files
 
-    # How long the write transaction (the only part holding SQLite's write lock) lasts.
+    # How long the write transaction lasts: on SQLite the only part holding the write lock.
     write, writing = importer._write, []
 
     def timed_write(**kwargs) -> None:
@@ -203,7 +203,7 @@ def measure(*, backend: str, url: str, folder: Path, now: datetime) -> dict[str,
     result = json.loads(child.stdout.strip().splitlines()[-1])
     print(
         f"{backend}: first import {result['first_seconds']} s wall, {result['first_cpu']} s "
-        f"CPU in the importer, of which writing (write lock held) "
+        f"CPU in the importer, of which the write transaction (on SQLite, the write lock) "
         f"{result['first_write_seconds']} s wall; peak RSS {result['first_peak_mb']} MB "
         f"(Python and modules alone: {result['baseline_mb']} MB); importing the same files again "
         f"{result['again_seconds']} s wall, {result['again_cpu']} s CPU, peak RSS "

@@ -106,7 +106,6 @@ LONGEST_VISIT = timedelta(hours=24)
 _QUERY_CHUNK = 1000
 _WRITE_CHUNK = 5000
 
-K = TypeVar("K", str, int)
 T = TypeVar("T")
 
 
@@ -253,9 +252,11 @@ def import_files(
     rows are written (DatabaseBusy if another writer holds it past the busy timeout).
     Idempotent: importing the same files again adds nothing. Sites must exist already
     (see ``ensure_site``); a chair name unknown at its site is a problem unless
-    ``add_chairs``. ``now`` (default: the clock, read once) is what "in the future"
-    and "a past day" are judged against.
+    ``add_chairs``. ``now`` (aware; default: the clock, read once) is what "in the
+    future" and "a past day" are judged against; a naive one is a ValueError.
     """
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be an aware datetime, e.g. 2026-11-27T09:30+00:00")
     url = normalise_url(url)
     now = (utc_now() if now is None else now).astimezone(UTC)
     problems: list[RowProblem] = []
@@ -295,6 +296,7 @@ def import_files(
         if problems:
             raise ImportRejected(problems)
         plan = _plan(connection=connection, rows=rows, known=known)
+        plan.prepared = _prepare(connection=connection, plan=plan, known=known)
     try:
         with write_session(url) as db:
             _write(connection=db.connection(), plan=plan, known=known)
@@ -634,7 +636,7 @@ class _Known:
         return ", ".join(sorted(site.code for site in self.sites.values())) or "none"
 
     def chair_names(self, site_id: int) -> str:
-        names = [name for (site, _key), (_id, name) in self.chairs.items() if site == site_id]
+        names = [name for (site, _chair), (_id, name) in self.chairs.items() if site == site_id]
         return ", ".join(sorted(names)) or "none"
 
 
@@ -1511,6 +1513,7 @@ class _Plan:
     scores: list[_ScoreIn]
     symptom_returns: list[_SymptomReturnIn]
     tally: _Tally
+    prepared: _Prepared | None = None
 
 
 def _plan(*, connection: Connection, rows: _Rows, known: _Known) -> _Plan:
@@ -1700,30 +1703,62 @@ _STATUS_CHANGE_COLUMNS = (
 )
 
 
-def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
+_CHAIR_COLUMNS = ("id", "site_id", "name", "position", "active")
+_SCORE_COLUMNS = ("patient_id", "session_id", "instrument", "taken_at", "total", "item9")
+_SYMPTOM_RETURN_COLUMNS = ("patient_id", "reported_on", "note")
+
+
+@dataclass
+class _Prepared:
+    """Every row to insert, with its ids and values as the database stores them.
+
+    Built before the write transaction, so the write lock is held only while the rows
+    are handed to the database. ``first_ids`` are the first id planned in each table:
+    on SQLite they are checked again under the lock (PostgreSQL's come from sequences).
+    """
+
+    chairs: list[tuple]
+    patients: list[tuple]
+    sessions: list[tuple]
+    status_changes: list[tuple]
+    scores: list[tuple]
+    symptom_returns: list[tuple]
+    first_ids: dict[Table, int]
+
+
+def _prepare(*, connection: Connection, plan: _Plan, known: _Known) -> _Prepared:
+    first_ids: dict[Table, int] = {}
+
+    def new_ids(table: Table, count: int) -> list[int]:
+        ids = _new_ids(connection=connection, table=table, count=count)
+        if ids:
+            first_ids[table] = ids[0]
+        return ids
+
+    def bound(table: Table, columns: tuple[str, ...], rows: Iterable[tuple]) -> list[tuple]:
+        return _bound(connection=connection, table=table, columns=columns, rows=rows)
+
     chair_ids = {key: id_ for key, (id_, _name) in known.chairs.items()}
-    new_ids = _new_ids(connection=connection, table=Chair.__table__, count=len(plan.chairs))
+    ids = new_ids(Chair.__table__, len(plan.chairs))
     chair_ids |= {
-        (site_id, key): id_ for (site_id, key, _, _), id_ in zip(plan.chairs, new_ids, strict=True)
+        (site_id, key): id_ for (site_id, key, _, _), id_ in zip(plan.chairs, ids, strict=True)
     }
-    _append(
-        connection=connection,
-        table=Chair.__table__,
-        columns=("id", "site_id", "name", "position", "active"),
-        rows=[
+    chairs = bound(
+        Chair.__table__,
+        _CHAIR_COLUMNS,
+        (
             (id_, site_id, name, position, True)
-            for (site_id, _key, name, position), id_ in zip(plan.chairs, new_ids, strict=True)
-        ],
+            for (site_id, _chair, name, position), id_ in zip(plan.chairs, ids, strict=True)
+        ),
     )
 
     patient_ids = {key: patient.id for key, patient in known.patients.items()}
-    new_ids = _new_ids(connection=connection, table=Patient.__table__, count=len(plan.new_patients))
-    patient_ids |= {row.key: id_ for row, id_ in zip(plan.new_patients, new_ids, strict=True)}
-    _append(
-        connection=connection,
-        table=Patient.__table__,
-        columns=_PATIENT_COLUMNS,
-        rows=(
+    ids = new_ids(Patient.__table__, len(plan.new_patients))
+    patient_ids |= {row.key: id_ for row, id_ in zip(plan.new_patients, ids, strict=True)}
+    patients = bound(
+        Patient.__table__,
+        _PATIENT_COLUMNS,
+        (
             (
                 patient_ids[row.key],
                 row.mrn,
@@ -1738,43 +1773,14 @@ def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
             for row in plan.new_patients
         ),
     )
-    if plan.patient_updates:
-        table = Patient.__table__
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({name: bindparam(f"new_{name}") for name in _PATIENT_FIELDS})
-        )
-        for chunk in _chunks(plan.patient_updates, _WRITE_CHUNK):
-            connection.execute(statement, chunk)
 
     session_ids = {key: session.id for key, session in known.sessions.items()}
-    session_ids |= _write_sessions(
-        connection=connection, plan=plan, chair_ids=chair_ids, patient_ids=patient_ids
-    )
-    _write_scores(
-        connection=connection, rows=plan.scores, patient_ids=patient_ids, session_ids=session_ids
-    )
-    _write_symptom_returns(
-        connection=connection, rows=plan.symptom_returns, patient_ids=patient_ids
-    )
-
-
-def _write_sessions(
-    *,
-    connection: Connection,
-    plan: _Plan,
-    chair_ids: dict[tuple[int, str], int],
-    patient_ids: dict[str, int],
-) -> dict[str, int]:
-    table = TreatmentSession.__table__
-    new_ids = _new_ids(connection=connection, table=table, count=len(plan.new_sessions))
-    session_ids = {row.key: id_ for row, id_ in zip(plan.new_sessions, new_ids, strict=True)}
-    _append(
-        connection=connection,
-        table=table,
-        columns=_SESSION_COLUMNS,
-        rows=(
+    ids = new_ids(TreatmentSession.__table__, len(plan.new_sessions))
+    session_ids |= {row.key: id_ for row, id_ in zip(plan.new_sessions, ids, strict=True)}
+    sessions = bound(
+        TreatmentSession.__table__,
+        _SESSION_COLUMNS,
+        (
             (
                 session_ids[row.key],
                 row.site.id,
@@ -1797,17 +1803,85 @@ def _write_sessions(
             for row in plan.new_sessions
         ),
     )
-    _append(
-        connection=connection,
-        table=StatusChange.__table__,
-        columns=_STATUS_CHANGE_COLUMNS,
-        rows=(
+    status_changes = bound(
+        StatusChange.__table__,
+        _STATUS_CHANGE_COLUMNS,
+        (
             change
             for row in plan.new_sessions
             for change in _status_changes(row=row, session_id=session_ids[row.key])
         ),
     )
-    return session_ids
+    scores = bound(
+        OutcomeScore.__table__,
+        _SCORE_COLUMNS,
+        (
+            (
+                patient_ids[row.mrn_key],
+                session_ids[row.session_key] if row.session_key else None,
+                row.instrument.value,
+                row.taken_at,
+                row.total,
+                row.item9,
+            )
+            for row in plan.scores
+        ),
+    )
+    symptom_returns = bound(
+        SymptomReturn.__table__,
+        _SYMPTOM_RETURN_COLUMNS,
+        ((patient_ids[row.mrn_key], row.reported_on, row.note) for row in plan.symptom_returns),
+    )
+    return _Prepared(
+        chairs=chairs,
+        patients=patients,
+        sessions=sessions,
+        status_changes=status_changes,
+        scores=scores,
+        symptom_returns=symptom_returns,
+        first_ids=first_ids,
+    )
+
+
+def _write(*, connection: Connection, plan: _Plan, known: _Known) -> None:
+    """Inside the write transaction: hand the prepared rows to the database."""
+    prepared = plan.prepared
+    if not _ids_still_free(connection=connection, first_ids=prepared.first_ids):
+        # Rows were added to these tables since the check (another import): the ids
+        # planned without the lock are taken, so they are planned again, under it.
+        prepared = _prepare(connection=connection, plan=plan, known=known)
+    _append(
+        connection=connection, table=Chair.__table__, columns=_CHAIR_COLUMNS, rows=prepared.chairs
+    )
+    _append(
+        connection=connection,
+        table=Patient.__table__,
+        columns=_PATIENT_COLUMNS,
+        rows=prepared.patients,
+    )
+    if plan.patient_updates:
+        table = Patient.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(f"new_{name}") for name in _PATIENT_FIELDS})
+        )
+        for chunk in _chunks(plan.patient_updates, _WRITE_CHUNK):
+            connection.execute(statement, chunk)
+    _append(
+        connection=connection,
+        table=TreatmentSession.__table__,
+        columns=_SESSION_COLUMNS,
+        rows=prepared.sessions,
+    )
+    _append(
+        connection=connection,
+        table=StatusChange.__table__,
+        columns=_STATUS_CHANGE_COLUMNS,
+        rows=prepared.status_changes,
+    )
+    _write_scores(connection=connection, rows=prepared.scores)
+    _write_symptom_returns(connection=connection, rows=prepared.symptom_returns)
 
 
 def _status_changes(*, row: _SessionIn, session_id: int) -> Iterator[tuple]:
@@ -1817,47 +1891,35 @@ def _status_changes(*, row: _SessionIn, session_id: int) -> Iterator[tuple]:
         previous = status
 
 
-def _write_scores(
-    *,
-    connection: Connection,
-    rows: list[_ScoreIn],
-    patient_ids: dict[str, int],
-    session_ids: dict[str, int],
-) -> None:
-    _append(
-        connection=connection,
-        table=OutcomeScore.__table__,
-        columns=("patient_id", "session_id", "instrument", "taken_at", "total", "item9"),
-        rows=(
-            (
-                patient_ids[row.mrn_key],
-                session_ids[row.session_key] if row.session_key else None,
-                row.instrument.value,
-                row.taken_at,
-                row.total,
-                row.item9,
-            )
-            for row in rows
-        ),
-    )
+def _write_scores(*, connection: Connection, rows: list[tuple]) -> None:
+    _append(connection=connection, table=OutcomeScore.__table__, columns=_SCORE_COLUMNS, rows=rows)
 
 
-def _write_symptom_returns(
-    *, connection: Connection, rows: list[_SymptomReturnIn], patient_ids: dict[str, int]
-) -> None:
+def _write_symptom_returns(*, connection: Connection, rows: list[tuple]) -> None:
     _append(
         connection=connection,
         table=SymptomReturn.__table__,
-        columns=("patient_id", "reported_on", "note"),
-        rows=((patient_ids[row.mrn_key], row.reported_on, row.note) for row in rows),
+        columns=_SYMPTOM_RETURN_COLUMNS,
+        rows=rows,
     )
 
 
-def _new_ids(*, connection: Connection, table: Table, count: int) -> list[int]:
-    """``count`` ids for new rows of ``table``, taken inside the write transaction.
+def _ids_still_free(*, connection: Connection, first_ids: dict[Table, int]) -> bool:
+    if connection.dialect.name == "postgresql":
+        return True  # ids from sequences are never handed out twice
+    for table, first in first_ids.items():
+        largest = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
+        if largest >= first:
+            return False
+    return True
 
-    PostgreSQL hands them out from the table's sequence (safe beside other writers);
-    on SQLite the transaction holds the write lock, so the ids after the largest are free.
+
+def _new_ids(*, connection: Connection, table: Table, count: int) -> list[int]:
+    """``count`` ids for new rows of ``table``.
+
+    PostgreSQL hands them out from the table's sequence (never twice, whatever else
+    writes). On SQLite they are the ids after the largest: taken before the write lock,
+    they are checked again under it (``_ids_still_free``).
     """
     if not count:
         return []
@@ -1871,33 +1933,45 @@ def _new_ids(*, connection: Connection, table: Table, count: int) -> list[int]:
     return list(range(largest + 1, largest + 1 + count))
 
 
-def _append(
+def _bound(
     *, connection: Connection, table: Table, columns: tuple[str, ...], rows: Iterable[tuple]
-) -> None:
-    """Append rows in bulk: COPY on PostgreSQL, else the driver's executemany, in chunks.
-
-    Values pass through each column's own type (UTCDateTime among them) exactly as
-    SQLAlchemy would store them; only the per-row statement overhead is skipped.
-    """
-    raw = connection.connection.driver_connection
+) -> list[tuple]:
+    """The rows with each value as the column's type stores it (UTCDateTime among them),
+    exactly as SQLAlchemy would bind it; PostgreSQL's COPY adapts values itself."""
     if connection.dialect.name == "postgresql":
-        names = ", ".join(f'"{name}"' for name in columns)
+        return list(rows)
+    processors = [
+        (n, process)
+        for n, name in enumerate(columns)
+        if (process := table.c[name].type._cached_bind_processor(connection.dialect)) is not None
+    ]
+    if not processors:
+        return list(rows)
+    bound = []
+    for row in rows:
+        values = list(row)
+        for n, process in processors:
+            values[n] = process(values[n])
+        bound.append(tuple(values))
+    return bound
+
+
+def _append(
+    *, connection: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple]
+) -> None:
+    """Append bound rows in bulk: COPY on PostgreSQL, else the driver's executemany."""
+    if not rows:
+        return
+    raw = connection.connection.driver_connection
+    names = ", ".join(f'"{name}"' for name in columns)
+    if connection.dialect.name == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in columns]
-    converting = [(n, p) for n, p in enumerate(processors) if p is not None]
-    names = ", ".join(f'"{name}"' for name in columns)
     statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
     cursor = raw.cursor()
     try:
-        for chunk in _chunks(rows, _WRITE_CHUNK):
-            if converting:
-                chunk = [list(row) for row in chunk]
-                for row in chunk:
-                    for n, process in converting:
-                        row[n] = process(row[n])
-            cursor.executemany(statement, chunk)
+        cursor.executemany(statement, rows)
     finally:
         cursor.close()

@@ -25,7 +25,7 @@ from ketadash.models import (
     TreatmentSession,
 )
 from ketadash.roster import ensure_site
-from tests.utils.factories import make_clinic, make_patient
+from tests.utils.factories import make_clinic, make_patient, make_session
 
 SAMPLES = Path(__file__).parent / "data" / "import"
 FILES = ("patients", "sessions", "scores", "symptom_returns")
@@ -703,6 +703,12 @@ def test_now_defaults_to_the_clock(db_url, files, monkeypatch):
     ) in problems
 
 
+def test_a_naive_now_is_refused(db_url, files):
+    """Issue 6 item 3: "now" is a moment, so it needs its time zone."""
+    with pytest.raises(ValueError, match="aware"):
+        run_import(url=db_url, files=files, now=datetime(2026, 11, 27, 10, 0))
+
+
 HIDDEN = [
     pytest.param("patients", 2, "A-1001,Jo\u202ehn,Lee,,,,,main", "\\u202e", id="bidi-override"),
     pytest.param(
@@ -1046,6 +1052,45 @@ def test_checking_does_not_hold_the_write_lock(sqlite_url, files, monkeypatch):
 
     assert run_import(url=sqlite_url, files=files, now=NOW).sessions_added == 5
     assert nurse_saved == [True]
+
+
+def test_rows_added_while_checking_do_not_collide_with_the_import(db_url, files, monkeypatch):
+    """Issue 6 item 17: ids are planned before the write lock; rows another writer adds
+    meanwhile (here a patient and a booking) are kept and the import still links right."""
+    clinic = make_clinic(url=db_url)
+    check = importer._check
+
+    def check_while_another_writer_adds(**kwargs):
+        rows = check(**kwargs)
+        patient_id = make_patient(url=db_url, mrn="Z-0001")
+        make_session(url=db_url, clinic=clinic, patient_id=patient_id, scheduled_start=NOW)
+        return rows
+
+    monkeypatch.setattr(importer, "_check", check_while_another_writer_adds)
+    still_free = importer._ids_still_free
+    verdicts = []
+    monkeypatch.setattr(
+        importer,
+        "_ids_still_free",
+        lambda **kwargs: verdicts.append(still_free(**kwargs)) or verdicts[-1],
+    )
+
+    assert run_import(url=db_url, files=files, now=NOW).sessions_added == 5
+    # SQLite planned the ids after the largest it saw, found them taken and planned again;
+    # PostgreSQL's come from sequences, so nothing can take them.
+    assert verdicts == [not db_url.startswith("sqlite")]
+    with read_session(db_url) as db:
+        mrn_of = {
+            ref: mrn
+            for ref, mrn in db.exec(
+                select(TreatmentSession.external_ref, Patient.mrn).join(
+                    Patient, Patient.id == TreatmentSession.patient_id
+                )
+            )
+        }
+    assert mrn_of["EHR-5001"] == "A-1001" and mrn_of["EHR-5005"] == "A-1003"
+    assert mrn_of[None] == "Z-0001"
+    assert counts(db_url)["Patient"] == 4
 
 
 def test_busy_database_is_reported_as_busy_not_unreachable(sqlite_url, files, monkeypatch, capsys):
