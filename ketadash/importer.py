@@ -46,6 +46,7 @@ from ketadash.models import (
     SymptomReturn,
     TreatmentSession,
 )
+from ketadash.rules import ESKETAMINE_DEVICE_MG
 from ketadash.settings import load_clinic_settings
 from ketadash.text import clean_text, has_hidden_characters
 from ketadash.vocabulary import CLOSED_STATUSES, STAMP_OF_STATUS, TRANSITIONS, Step
@@ -1161,6 +1162,11 @@ def _check_sessions(
         dose_mg = cells.amount("dose_mg", low=DOSE_MG_RANGE[0], high=DOSE_MG_RANGE[1])
         if not cells.has("dose_mg_per_kg") and not cells.has("dose_mg"):
             cells.problem("dose_mg_per_kg is required but empty (or give dose_mg instead)")
+        if route is Route.ESKETAMINE and dose_mg is not None and dose_mg % ESKETAMINE_DEVICE_MG:
+            cells.problem(
+                f"dose_mg {dose_mg:g} is not a whole number of esketamine devices "
+                f"({ESKETAMINE_DEVICE_MG} mg each: 56 or 84 mg)"
+            )
         status = _status(cells)
         before_times = cells.count
         steps = {

@@ -1188,3 +1188,22 @@ def test_dose_mg_is_the_plan_and_a_discharged_session_was_given_it(db_url, files
     assert (per_kg.dose_mg_per_kg, per_kg.dose_mg, per_kg.given_dose_mg) == (0.5, None, None)
     no_show = session_by_ref(db_url, "EHR-5003")  # 84 mg planned, never given
     assert (no_show.dose_mg, no_show.given_dose_mg) == (84, None)
+
+
+def test_an_esketamine_plan_must_be_whole_devices(db_url, files):
+    """Issue 6 item 1: esketamine comes in 28 mg devices, in the import as on the board."""
+    make_clinic(url=db_url)
+    set_line(
+        files["sessions"],
+        7,
+        "EHR-5006,A-1003,main,Chair 5,2025-03-14 09:00,esketamine,series,120,,50,discharged,"
+        "2025-03-14 08:50,2025-03-14 09:00,2025-03-14 09:10,2025-03-14 11:05,2025-03-14 11:15,",
+    )
+
+    problems = rejected(url=db_url, files=files, now=NOW)
+
+    assert any(
+        p.startswith("sessions.csv line 7: dose_mg 50 is not a whole number of esketamine devices")
+        for p in problems
+    ), problems
+    assert counts(db_url)["Patient"] == 0
