@@ -139,6 +139,8 @@ def test_every_page_comes_back_by_itself(fresh_server, browser, relayed_clinic):
         context = browser.new_context(viewport=SCREEN)
         contexts.append(context)
         page = context.new_page()
+        # Actions wait this long; assertions are given the same wait where they need it
+        # (Playwright's expect has its own 5 s default).
         page.set_default_timeout(NOTICE_WAIT_MS)
         page.goto(f"{server.base_url}/today")
         wait_for_app_idle(page)
@@ -150,21 +152,23 @@ def test_every_page_comes_back_by_itself(fresh_server, browser, relayed_clinic):
 
         relay.cut()
         # The page left open keeps its board, says since when, and keeps trying.
-        expect(left_open.get_by_text("Not updated since")).to_be_visible()
+        expect(left_open.get_by_text("Not updated since")).to_be_visible(timeout=NOTICE_WAIT_MS)
         _board_shows_the_patient(left_open, timeout=1_000)
         screenshot(left_open, "outage-left-open")
 
         # A page opened during the outage on the same server shows what it last read.
         opened_during = open_today(warm)
-        expect(opened_during.get_by_text("Not updated since")).to_be_visible()
+        expect(opened_during.get_by_text("Not updated since")).to_be_visible(timeout=NOTICE_WAIT_MS)
         _board_shows_the_patient(opened_during, timeout=1_000)
 
         # A server started during the outage has nothing to show: the outage page,
         # which says it tries again by itself.
         cold = fresh_server(url)
         cold_page = open_today(cold)
-        expect(cold_page.get_by_text("The clinic database cannot be reached")).to_be_visible()
-        expect(cold_page.get_by_text("Trying again every")).to_be_visible()
+        expect(cold_page.get_by_text("The clinic database cannot be reached")).to_be_visible(
+            timeout=NOTICE_WAIT_MS
+        )
+        expect(cold_page.get_by_text("Trying again every")).to_be_visible(timeout=NOTICE_WAIT_MS)
         screenshot(cold_page, "outage-cold-server")
 
         relay.start()
