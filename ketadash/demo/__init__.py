@@ -9,6 +9,7 @@ same clinic every time. The parts, in the clinic's words:
 - ``visit_times``: how long each part of a visit takes, from the clinic settings;
 - ``story``: a patient's story (course, series, relief episodes, boosters, scores,
   symptom returns);
+- ``booking``: a visit booked into a free chair, and what became of the booking;
 - ``visit``, ``monitoring``, ``ride_home``: one visit's rows, its vitals, its ride home;
 - ``today``: today's layout around the moment ``now``, every state on the board at once;
 - ``writer``: the bulk writer (COPY on PostgreSQL).

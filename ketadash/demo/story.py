@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
+from ketadash.demo.booking import SiteQueues, VisitBooking
 from ketadash.demo.calendar import DAY_SLOTS, ChairBook, SiteCalendar
 from ketadash.demo.people import (
     ALIAS_NAMES,
@@ -26,25 +27,8 @@ from ketadash.demo.people import (
     RELATIONSHIPS,
     fiction_phone,
 )
-from ketadash.demo.visit import (
-    CANCELLED,
-    CORRECTABLE,
-    DISCHARGED,
-    NO_SHOW,
-    SCHEDULED,
-    VisitWriter,
-)
-from ketadash.demo.visit_times import (
-    ARRIVAL_MINUTES,
-    ESKETAMINE,
-    IV,
-    LOZENGE,
-    MINUTE,
-    RIDE_WAIT_MINUTES,
-    SLOT_MINUTES,
-    WAIT_MINUTES,
-    esketamine_devices,
-)
+from ketadash.demo.visit import VisitWriter
+from ketadash.demo.visit_times import ESKETAMINE, IV, LOZENGE, MINUTE
 from ketadash.models import CareFlag, SessionKind
 
 SERIES, BOOSTER = SessionKind.SERIES.value, SessionKind.BOOSTER.value
@@ -68,13 +52,7 @@ REPORTED_SHARE = 0.65
 # PHQ-9 remission and response (McInnes 2022): the rise that ends relief.
 REMISSION_BELOW = 10
 
-NO_SHOW_RATE = 0.05
-CANCEL_RATE = 0.03
-# Taken-back steps are rare: a wrong patient checked in, a dose ended too soon.
-TAKEN_BACK_RATE = 0.006
 PHQ_HOME_MINUTES = (11 * 60, 11 * 60 + 180)  # evenings, from the site's opening time
-
-TodayCandidate = tuple["DemoPatient", str, float]
 
 
 @dataclass(slots=True)
@@ -106,16 +84,6 @@ class DemoPatient:
         return min(REMISSION_BELOW, baseline // 2 + 1)
 
 
-@dataclass(slots=True)
-class SiteQueues:
-    """Patients who could come today at one site, in the order they are asked."""
-
-    due: list[TodayCandidate] = field(default_factory=list)
-    # When too few were due: active courses first, then patients back after a break.
-    stand_ins: list[TodayCandidate] = field(default_factory=list)
-    returning: list[TodayCandidate] = field(default_factory=list)
-
-
 class PatientStories:
     """Tells each patient's story into the calendar and the row buffers."""
 
@@ -132,11 +100,11 @@ class PatientStories:
         self.rng = rng
         self.visits = visits
         self.rows = visits.rows
-        self.book = book
         self.sites = sites
         self.history_days = history_days
         self.chairs = chairs
         self.today = [SiteQueues() for _ in sites]
+        self.booking = VisitBooking(rng=rng, visits=visits, book=book, today=self.today)
 
     def tell(self, patient_id: int) -> None:
         """Draw patient ``patient_id`` and write their course, visits and scores."""
@@ -246,7 +214,7 @@ class PatientStories:
                 break
             attempts += 1
             phq = self._series_phq(patient, attended)
-            outcome, booked_day = self._book(patient, day, SERIES, phq, tries=3)
+            outcome, booked_day = self.booking.book(patient, day, SERIES, phq, tries=3)
             # The rest of the series is booked ahead too, as far as the calendar goes.
             active = active or outcome == "future"
             if booked_day is None:
@@ -337,7 +305,7 @@ class PatientStories:
             for _ in range(2):
                 if day > site.horizon:
                     return None, False
-                outcome, booked_day = self._book(patient, day, BOOSTER, phq, tries=7)
+                outcome, booked_day = self.booking.book(patient, day, BOOSTER, phq, tries=7)
                 if outcome == "future":
                     return None, True
                 if booked_day is None:
@@ -400,120 +368,3 @@ class PatientStories:
         if start < patient.site.today and len(stand_ins) < 8 * self.chairs:
             kind = SERIES if patient.in_series else BOOSTER
             stand_ins.append((patient, kind, self._relapse_phq(patient)))
-
-    # --- booking a visit ----------------------------------------------------------------
-
-    def _book(
-        self, patient: DemoPatient, day: int, kind: str, phq: float, *, tries: int
-    ) -> tuple[str, int | None]:
-        """Book a session from ``day``: ("attended" | "missed" | "future" | "today", day).
-
-        ("full", None) when no chair was free within ``tries`` open days.
-        """
-        site = patient.site
-        if day == site.today:
-            self.today[site.index].due.append((patient, kind, phq))
-            patient.doses += 1
-            return "today", day
-        found = self.book.book(
-            site=site,
-            day=day,
-            units=patient.units,
-            preferred=patient.slot,
-            tries=tries,
-            last_day=site.horizon,
-        )
-        if found is None:
-            return "full", None
-        booked_day, slot, chair = found
-        scheduled = site.opening(booked_day) + slot * SLOT_MINUTES * MINUTE
-        chair_id = site.chair_ids[chair]
-        visits = self.visits
-        if booked_day > site.today:
-            visits.write(
-                patient,
-                kind=kind,
-                phq=phq,
-                chair_id=chair_id,
-                scheduled=scheduled,
-                status=SCHEDULED,
-                cutoff=scheduled,
-            )
-            return "future", booked_day
-        rng = self.rng
-        draw = rng.random()
-        if draw < NO_SHOW_RATE:
-            closed = scheduled + rng.randint(30, 75) * MINUTE
-            visits.write(
-                patient,
-                kind=kind,
-                phq=phq,
-                chair_id=chair_id,
-                scheduled=scheduled,
-                status=NO_SHOW,
-                closed=closed,
-                cutoff=closed,
-            )
-            return "missed", booked_day
-        if draw < NO_SHOW_RATE + CANCEL_RATE:
-            closed = scheduled - rng.randint(90, 48 * 60) * MINUTE
-            visits.write(
-                patient,
-                kind=kind,
-                phq=phq,
-                chair_id=chair_id,
-                scheduled=scheduled,
-                status=CANCELLED,
-                closed=closed,
-                cutoff=scheduled,
-            )
-            return "missed", booked_day
-        self._attend(patient, kind, phq, chair_id, scheduled)
-        return "attended", booked_day
-
-    def _attend(
-        self, patient: DemoPatient, kind: str, phq: float, chair_id: int, scheduled: int
-    ) -> None:
-        rng = self.rng
-        uniform = rng.uniform
-        route = patient.route
-        times = patient.site.times
-        checkin = scheduled + uniform(*ARRIVAL_MINUTES[route]) * MINUTE
-        start = checkin + uniform(*WAIT_MINUTES[route]) * MINUTE
-        devices = esketamine_devices(doses_before=patient.doses)
-        end = start + uniform(*times.dose_minutes(route, devices=devices)) * MINUTE
-        low, high = times.recovery_minutes(route)
-        recovery = uniform(low, high) * MINUTE
-        observed_from = start if times.recovery_counts_from_start(route) else end
-        ride_wait = RIDE_WAIT_MINUTES * rng.random() ** 2 * MINUTE
-        # Discharge must fit inside the chair's block: wait less for the ride, or leave
-        # sooner within the recovery range.
-        limit = scheduled + (times.block_minutes(route) - 1) * MINUTE
-        over = observed_from + recovery + ride_wait - limit
-        if over > 0:
-            # Those who must leave by the block's end go at scattered minutes, not all on its last.
-            over += rng.randint(0, 10 * MINUTE)
-            cut = min(over, ride_wait)
-            ride_wait -= cut
-            over -= cut
-            if over > 0:
-                recovery = max(low * MINUTE + 30, recovery - over)
-        ready = observed_from + recovery
-        taken_back = None
-        if rng.random() < TAKEN_BACK_RATE:
-            taken_back = rng.choice(CORRECTABLE)
-        self.visits.write(
-            patient,
-            kind=kind,
-            phq=phq,
-            chair_id=chair_id,
-            scheduled=scheduled,
-            status=DISCHARGED,
-            checkin=int(checkin),
-            start=int(start),
-            end=int(end),
-            ready=int(ready),
-            discharged=int(ready + ride_wait),
-            cutoff=int(ready + ride_wait) + 1,
-            taken_back=taken_back,
-        )
