@@ -3,8 +3,7 @@
 Every clinical interval comes from the site's clinic settings (planned infusion
 length, minimum recovery per route, vitals cadence); what is left here is how real
 visits scatter around them (arrivals, waits, how much longer than the minimum a
-patient stays) and two facts of the products themselves (esketamine devices, the
-lozenge), which are not the clinic's to change.
+patient stays) and the size of an esketamine device, a fact of the product.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from ketadash.models import Route
+from ketadash.rules import ESKETAMINE_DEVICE_MG as ESKETAMINE_DEVICE_MG
 from ketadash.settings import ClinicSettings
 
 IV, ESKETAMINE, LOZENGE = Route.IV.value, Route.ESKETAMINE.value, Route.LOZENGE.value
@@ -20,13 +20,11 @@ MINUTE = 60
 SLOT_MINUTES = 30
 
 # The plan of each route. IV: 0.5 mg/kg (Fava 2020; APA consensus). Esketamine: whole
-# 28 mg devices, 56 mg for the first two doses then 84 mg, with 5 min rest after each
-# device (Spravato device instructions, S1 in clinic-facts). Lozenge: one fixed dose.
+# 28 mg devices, 56 mg for the first two doses then 84 mg, the rest between devices from
+# the settings (Spravato device instructions, S1 in clinic-facts). Lozenge: one fixed dose,
+# held for the settings' minutes.
 IV_MG_PER_KG = 0.5
-ESKETAMINE_DEVICE_MG = 28
-ESKETAMINE_DEVICE_REST_MINUTES = 5
 LOZENGE_MG = 150.0
-LOZENGE_MINUTES = 30  # how long the demo's lozenge takes to dissolve
 
 # How visits scatter, in minutes: arrival around the booked time, the wait to the start.
 ARRIVAL_MINUTES = {IV: (-10, 20), LOZENGE: (-10, 20), ESKETAMINE: (-10, 15)}
@@ -54,8 +52,8 @@ class VisitTimes:
         if route == IV:
             return self.settings.planned_infusion_minutes
         if route == ESKETAMINE:
-            return (devices - 1) * ESKETAMINE_DEVICE_REST_MINUTES
-        return LOZENGE_MINUTES
+            return (devices - 1) * self.settings.esketamine_device_interval_minutes
+        return self.settings.lozenge_dose_minutes
 
     def dose_minutes(self, route: str, *, devices: int = 2) -> tuple[float, float]:
         """From the start of the dose to its end, as it really goes (low, high)."""
