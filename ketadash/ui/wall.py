@@ -45,25 +45,27 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 [data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"],
 [data-testid="stMainMenu"], [data-testid="stAppDeployButton"], footer {display:none !important}
 .stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] {background:#0b1220 !important}
-[data-testid="stMainBlockContainer"] {padding:24px 40px 0 40px !important;
+[data-testid="stMainBlockContainer"] {padding:18px 40px 0 40px !important;
   max-width:100% !important}
 [data-stale="true"], .stale-element {opacity:1 !important; transition:none !important}
 .kdw {color:#f8fafc; font-family:"Source Sans Pro", "Segoe UI", Arial, sans-serif}
 .kdw-head {display:flex; align-items:flex-end; justify-content:space-between;
-  border-bottom:4px solid #334155; padding-bottom:10px; margin-bottom:22px}
+  border-bottom:4px solid #334155; padding-bottom:8px; margin-bottom:16px}
 .kdw-site {font-size:56px; font-weight:700; line-height:1.05; margin:0; color:#f8fafc}
 .kdw-sub {font-size:28px; color:#cbd5e1; margin-top:6px}
 .kdw-clock {font-size:84px; font-weight:700; line-height:1; font-variant-numeric:tabular-nums}
 .kdw-right {text-align:right}
 .kdw-stale {background:#7c2d12; color:#fff7ed; font-size:30px; font-weight:700;
   padding:10px 20px; border-radius:10px; margin-bottom:18px}
-.kdw-grid {display:grid; grid-template-columns:repeat(3, 1fr); grid-auto-rows:190px; gap:20px}
+.kdw-grid {display:grid; grid-template-columns:repeat(3, 1fr); grid-auto-rows:196px; gap:18px}
 .kdw-tile {background:#1e293b; border-radius:18px; padding:14px 26px; border:6px solid #1e293b;
-  display:flex; flex-direction:column; justify-content:center; gap:4px; overflow:hidden}
-.kdw-label {font-size:56px; font-weight:700; line-height:1.1; white-space:nowrap;
+  display:flex; flex-direction:column; justify-content:center; gap:6px; overflow:hidden}
+.kdw-tile > div {flex-shrink:0; margin:0}
+.kdw-label {font-size:56px; font-weight:700; line-height:1.12; white-space:nowrap;
   overflow:hidden; text-overflow:ellipsis; color:#f8fafc}
-.kdw-place {font-size:38px; font-weight:600; color:#e2e8f0; white-space:nowrap}
-.kdw-since {font-size:30px; color:#cbd5e1; font-variant-numeric:tabular-nums}
+.kdw-place {font-size:38px; font-weight:600; line-height:1.15; color:#e2e8f0;
+  white-space:nowrap}
+.kdw-since {font-size:30px; line-height:1.15; color:#cbd5e1; font-variant-numeric:tabular-nums}
 .kdw-tile.waiting_for_ride {border-color:#fbbf24}
 .kdw-tile.waiting_for_ride .kdw-place {color:#fde68a}
 /* The ride has arrived: a solid, bright tile and a thick outline, never blinking. */
@@ -73,7 +75,7 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 .kdw-tile.ride_arrived .kdw-place::before {content:"\\2714\\FE0E  "}
 .kdw-empty {font-size:44px; color:#cbd5e1; margin-top:120px; text-align:center}
 .kdw-foot {display:flex; justify-content:space-between; font-size:26px; color:#94a3b8;
-  margin-top:18px}
+  margin-top:12px}
 .kdw-demo {background:#c2410c; color:#fff; border-radius:8px; padding:2px 10px; font-size:22px;
   font-weight:700; margin-left:16px; vertical-align:middle}
 </style>
