@@ -85,9 +85,9 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 def wall_page() -> None:
     """The whole wall: set-up, style, and the self-refreshing picture. Takes no input."""
     shell.leave_legacy_multipage_mode()
-    st.set_page_config(
-        page_title="Wall display · KetaDash", layout="wide", initial_sidebar_state="collapsed"
-    )
+    # The sidebar is hidden by the style below, not collapsed: a collapsed state would
+    # follow the browser to the next page it opens.
+    st.set_page_config(page_title="Wall display · KetaDash", layout="wide")
     st.html(WALL_CSS)
     live_wall(site_code=st.query_params.get(SITE_QUERY_PARAM))
 
