@@ -31,14 +31,14 @@ SCREENS = {
             "Recovery & rides",
             ":material/directions_car:",
             "Patients in recovery waiting for a ride home, and where each ride is.",
-            built=False,
+            built=True,
         ),
         Screen(
             "pages/wall.py",
             "Wall display",
             ":material/tv:",
             "The recovery-area TV: big, self-refreshing, no patient names.",
-            built=False,
+            built=True,
         ),
     ],
     "Clinic lead": [

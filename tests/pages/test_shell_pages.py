@@ -25,7 +25,8 @@ PAGES = {
     "pages/home.py": "KetaDash",
     "pages/today.py": "Today",
     "pages/recovery.py": "Recovery & rides",
-    "pages/wall.py": "Wall display",
+    # The wall is a TV: its heading is the site's name and "Recovery", drawn as HTML.
+    "pages/wall.py": "· Recovery",
     "pages/boosters.py": "Boosters",
     "pages/throughput.py": "Throughput",
 }
@@ -68,6 +69,7 @@ def run_page(script: str, *, query: dict[str, str] | None = None) -> AppTest:
 def page_text(app: AppTest) -> str:
     parts = [m.value for m in app.markdown] + [t.value for t in app.title]
     parts += [e.value for e in app.error] + [i.value for i in app.info]
+    parts += [h.value for h in app.get("html")]
     return "\n".join(str(part) for part in parts)
 
 
@@ -80,7 +82,8 @@ def test_page_renders_with_demo_marker(monkeypatch, demo_url, script):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
     app = run_page(script)
     assert_no_exception(app)
-    assert any(PAGES[script] in title.value for title in app.title)
+    headings = [t.value for t in app.title] + [h.value for h in app.get("html")]
+    assert any(PAGES[script] in heading for heading in headings)
     assert "DEMO DATA" in page_text(app)
 
 
@@ -104,7 +107,7 @@ def test_database_down_shows_a_plain_message(monkeypatch):
 
 def test_database_down_on_a_page_with_a_site_picker(monkeypatch):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, DATABASE_DOWN_URL)
-    app = run_page("pages/wall.py")
+    app = run_page("pages/recovery.py")
     assert_no_exception(app)
     assert "cannot be reached" in app.error[0].value
     assert not app.info, "the page must stop before its placeholder"
@@ -158,29 +161,36 @@ def test_embedded_database_is_built_as_the_demo_once(monkeypatch, tmp_path):
 
 
 def test_wall_takes_its_site_from_the_url(monkeypatch, demo_url):
+    from ketadash.db import read_session
+    from ketadash.models import Site
+
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
-    second = list_sites(url=demo_url)[1]
-    app = run_page("pages/wall.py", query={"site": str(second.id)})
+    first, second = list_sites(url=demo_url)[:2]
+    with read_session(demo_url) as db:
+        code = db.get(Site, second.id).code
+    app = run_page("pages/wall.py", query={"site": code})
     assert_no_exception(app)
-    assert app.sidebar.selectbox[0].value == second.id
-    assert second.name in app.info[0].value
-    assert app.query_params["site"] == str(second.id)
+    # The wall's site is its site code in the URL: nothing to choose on a TV.
+    assert not app.selectbox
+    assert f"<bdi>{second.name}</bdi> · Recovery" in page_text(app)
+    assert f"<bdi>{first.name}</bdi>" not in page_text(app)
+    assert app.query_params["site"] == code
 
 
 def test_site_choice_is_written_to_the_url(monkeypatch, demo_url):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
     first, second = list_sites(url=demo_url)[:2]
-    app = run_page("pages/wall.py")
+    app = run_page("pages/recovery.py")
     assert app.sidebar.selectbox[0].value == first.id
     app.sidebar.selectbox[0].select(second.id).run()
     assert_no_exception(app)
     assert app.query_params["site"] == str(second.id)
-    assert second.name in app.info[0].value
+    assert second.name in page_text(app)
 
 
 def test_first_site_needs_no_url_parameter(monkeypatch, demo_url):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
-    app = run_page("pages/wall.py")
+    app = run_page("pages/recovery.py")
     assert_no_exception(app)
     assert "site" not in app.query_params
 
@@ -188,7 +198,7 @@ def test_first_site_needs_no_url_parameter(monkeypatch, demo_url):
 def test_site_choice_follows_the_user_to_another_page(monkeypatch, demo_url):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
     second = list_sites(url=demo_url)[1]
-    app = run_page("pages/wall.py")
+    app = run_page("pages/recovery.py")
     app.sidebar.selectbox[0].select(second.id).run()
     app.query_params.clear()
     app.switch_page("pages/today.py").run()
@@ -200,6 +210,6 @@ def test_site_choice_follows_the_user_to_another_page(monkeypatch, demo_url):
 def test_unknown_site_in_the_url_falls_back_to_the_first(monkeypatch, demo_url):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
     first = list_sites(url=demo_url)[0]
-    app = run_page("pages/wall.py", query={"site": "not-a-site"})
+    app = run_page("pages/recovery.py", query={"site": "not-a-site"})
     assert_no_exception(app)
     assert app.sidebar.selectbox[0].value == first.id
