@@ -18,7 +18,6 @@ from sqlalchemy import and_, or_, select
 
 from ketadash.clock import clock_text, local_day_bounds, to_local, whole_minutes_between
 from ketadash.db import read_session
-from ketadash.vocabulary import OPEN_STATUSES
 from ketadash.models import (
     CareFlag,
     Chair,
@@ -38,6 +37,7 @@ from ketadash.models import (
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.vitals import Alert, Vitals, vitals_alerts
+from ketadash.vocabulary import OPEN_STATUSES
 
 
 def parse_care_flags(text: str) -> tuple[CareFlag, ...]:
