@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ketadash.clock import whole_minutes_between
-from ketadash.models import EscortException, Route, Severity, SideEffect, StaffRole, VitalsPhase
+from ketadash.models import (
+    EscortException,
+    RideState,
+    Route,
+    Severity,
+    SideEffect,
+    StaffRole,
+    VitalsPhase,
+)
 from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
     observation_start,
@@ -361,9 +369,19 @@ def discharge_gate(
 ) -> Gate:
     """May the patient go home: an adult escort has arrived, or the nurse records what was
     arranged instead with a reason (never a silent bypass). No driving for 12–24 h."""
-    arrived = visit.ride is not None and visit.ride.arrived_at is not None
+    arrived = visit.ride_state is RideState.ARRIVED
     if arrived:
-        return Gate(checks=(Check(label="An adult escort has arrived", ok=True),))
+        checks = [Check(label="An adult escort has arrived", ok=True)]
+        if escort_exception is not None:
+            # Recording an exception with the escort here would mislead the lead's list.
+            checks.append(
+                Check(
+                    label="No escort exception",
+                    ok=False,
+                    detail="the ride has arrived: discharge with the escort, no exception needed",
+                )
+            )
+        return Gate(checks=tuple(checks))
     if escort_exception is not None:
         kind = EscortException(escort_exception)
         return Gate(

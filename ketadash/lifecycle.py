@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ketadash.clock import FutureMoment, refuse_future, utc_now
-from ketadash.db import read_session, write_session
+from ketadash.db import write_session
 from ketadash.gates import MAX_DOSE_MG as MAX_DOSE_MG
 from ketadash.gates import MAX_WEIGHT_KG as MAX_WEIGHT_KG
 from ketadash.gates import (
@@ -33,7 +32,6 @@ from ketadash.models import (
     EscortException,
     Instrument,
     OutcomeScore,
-    Ride,
     Severity,
     SideEffect,
     SideEffectObservation,
@@ -372,10 +370,10 @@ def take_step(
         elif step == Step.DISCHARGE:
             gate = discharge_gate(visit=visit, escort_exception=escort_exception, reason=reason)
             _refuse(gate, "Cannot discharge")
-            if escort_exception is not None and not gate.checks[0].label.startswith("An adult"):
+            if escort_exception is not None:
                 values["escort_exception"] = EscortException(escort_exception).value
                 values["escort_exception_reason"] = reason
-                reason = f"{EscortException(escort_exception).label}: {reason}"
+                reason = f"Escort exception: {EscortException(escort_exception).label}. {reason}"
         elif step in (Step.CANCEL, Step.NO_SHOW):
             values["close_reason"] = reason
         return _apply(
@@ -615,60 +613,26 @@ def record_ride(
 ) -> int:
     """Record (or update) who takes the patient home, and whether they have arrived.
 
-    ``expected_ride_version`` is the version of the ride the nurse saw (None: no ride
-    yet). If another station saved the ride meanwhile, RideChanged is raised and
-    nothing is written; returns the ride's new version.
+    Kept for its callers: a thin wrapper over ``ketadash.rides.arrange_ride``, which
+    also writes the ride's history. ``expected_ride_version`` is the version of the
+    ride the nurse saw (None: no ride yet). If another station saved the ride
+    meanwhile, RideChanged is raised and nothing is written; returns the ride's new
+    version.
     """
-    if not driver_name.strip():
-        raise LifecycleError("Give the name of the adult taking the patient home.")
-    now = now or utc_now()
-    try:
-        with write_session(url) as db:
-            _require_staff(db, staff_id)
-            session = _load_for_change(db, session_id)
-            if S(session.status) in (S.CANCELLED, S.NO_SHOW, S.DISCHARGED):
-                raise StepNotAllowed(
-                    f"Cannot change the ride: the patient is {IN_WORDS[S(session.status)]}."
-                )
-            ride = db.exec(select(Ride).where(Ride.session_id == session_id)).first()
-            current = ride.version if ride is not None else None
-            if current != expected_ride_version:
-                raise _ride_changed(session)
-            values = {
-                "driver_name": driver_name.strip(),
-                "driver_phone": driver_phone or (ride.driver_phone if ride else None),
-                "relationship": relationship or (ride.relationship if ride else None),
-                "expected_pickup_at": expected_pickup_at
-                or (ride.expected_pickup_at if ride else None),
-                "arrived_at": (ride.arrived_at if ride else None) or (now if arrived else None),
-            }
-            if ride is None:
-                db.add(Ride(session_id=session_id, version=1, **values))
-                db.flush()
-                return 1
-            result = db.execute(
-                update(Ride)
-                .where(Ride.id == ride.id, Ride.version == current)
-                .values(version=current + 1, **values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                raise _ride_changed(session)
-            return current + 1
-    except IntegrityError as error:
-        # Two stations added the first ride of a session at the same moment: the
-        # unique session_id let one in.
-        with read_session(url) as db:
-            raise _ride_changed(_load_for_change(db, session_id)) from error
+    from ketadash.rides import arrange_ride
 
-
-def _ride_changed(session: TreatmentSession) -> RideChanged:
-    return RideChanged(
-        "Another station changed this patient's ride while you were working. Nothing you "
-        "entered was saved; check the ride shown and save again if needed.",
-        status=S(session.status),
-        version=session.version,
-    )
+    return arrange_ride(
+        url=url,
+        session_id=session_id,
+        staff_id=staff_id,
+        expected_ride_version=expected_ride_version,
+        driver_name=driver_name,
+        driver_phone=driver_phone,
+        relationship=relationship,
+        expected_pickup_at=expected_pickup_at,
+        arrived=arrived,
+        now=now,
+    ).version
 
 
 def history_agrees(*, db: Session, session_id: int) -> bool:

@@ -122,6 +122,18 @@ class RideState(StrEnum):
             "arrived": "Ride has arrived",
         }[self.value]
 
+    @staticmethod
+    def of(ride: object | None) -> RideState:
+        """A ride's state from its row (or any snapshot with the same fields): none when
+        there is no ride or no driver named, then arrived, on the way, arranged."""
+        if ride is None or not (getattr(ride, "driver_name", "") or "").strip():
+            return RideState.NONE
+        if getattr(ride, "arrived_at", None) is not None:
+            return RideState.ARRIVED
+        if getattr(ride, "on_the_way_at", None) is not None:
+            return RideState.ON_THE_WAY
+        return RideState.ARRANGED
+
 
 class EscortException(StrEnum):
     """How a patient went home without an arrived adult escort (always with a reason)."""

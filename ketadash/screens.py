@@ -87,7 +87,7 @@ RECOVERY = Screen(
     section=MONITORING_ROOM,
     audience=ALL_STAFF,
     description="Patients in recovery waiting for a ride home, and where each ride is.",
-    built=False,
+    built=True,
 )
 
 WALL = Screen(
@@ -98,8 +98,10 @@ WALL = Screen(
     section=MONITORING_ROOM,
     audience=ALL_STAFF,
     description="The recovery-area TV: big, self-refreshing, no patient names.",
-    built=False,
+    built=True,
     public=True,
+    # The TV's heading is the site's name, then this.
+    heading="· Recovery",
 )
 
 BOOSTERS = Screen(

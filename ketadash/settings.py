@@ -280,6 +280,21 @@ class ClinicSettings:
         help="The boosters worklist reads this much of each patient's past relief.",
         source="inferred: a year holds a patient's recent episodes (recent ones weigh most)",
     )
+    ride_late_after_minutes: int = setting(
+        15,
+        allowed=(5, 120),
+        unit="min",
+        help="A ride not here this long after its expected time (or the time the driver gave) "
+        "raises an alert.",
+        source="inferred, clinic operations (issue 8): to be checked by the clinic's lead",
+    )
+    closing_time_alert_minutes: int = setting(
+        30,
+        allowed=(5, 240),
+        unit="min",
+        help="A patient still in the building this long before the site closes raises an alert.",
+        source="inferred, clinic operations (issue 8): to be checked by the clinic's lead",
+    )
 
     def min_recovery_minutes(self, route: Route | str) -> int:
         """The shortest recovery for a route: IV and esketamine differ."""

@@ -43,6 +43,7 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
+from ketadash.public import public_label
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.vitals import Vitals
 from ketadash.vocabulary import OPEN_STATUSES, STAMP_OF_STATUS
@@ -79,11 +80,7 @@ class RideSnapshot:
 
     @property
     def state(self) -> RideState:
-        if self.arrived_at is not None:
-            return RideState.ARRIVED
-        if self.on_the_way_at is not None:
-            return RideState.ON_THE_WAY
-        return RideState.ARRANGED
+        return RideState.of(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +151,11 @@ class Visit:
 
     @property
     def ride_state(self) -> RideState:
-        return self.ride.state if self.ride is not None else RideState.NONE
+        return RideState.of(self.ride)
+
+    def public_label(self, rule: str) -> str:
+        """What a public screen may call this patient under the ``wall_label`` rule."""
+        return public_label(alias=self.display_alias, chair=self.chair_name, rule=rule)
 
     @property
     def planned_mg(self) -> float | None:

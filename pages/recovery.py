@@ -1,21 +1,21 @@
-"""Recovery & rides: patients in recovery awaiting a ride home (placeholder)."""
+"""Recovery & rides: every patient in recovery or ready to go at the site, longest first,
+with their timers, what still holds them, their ride home and its alerts; a panel to
+record the ride (front desk too, also before the patient arrives), mark ready and
+discharge, and the discharges without an arrived escort listed for the lead."""
 
 import streamlit as st
 
-from ketadash.ui import page_setup
+from ketadash.ui import page_setup, site_picker
+from ketadash.ui.board import acting_as
+from ketadash.ui.recovery import live_recovery, recovery_actions
 
-page_setup("Recovery & rides", icon=":material/directions_car:")
+page = page_setup("Recovery & rides", icon=":material/directions_car:")
+site = site_picker()
 
-st.info(
-    "**Coming next.** This page is not built yet: nothing here is live.",
-    icon=":material/construction:",
-)
-st.markdown(
-    """
-    When it is ready, this page will show, for one site:
-
-    - every patient in recovery who is waiting for a ride home;
-    - the state of each patient's ride: who is collecting them, when they are
-      expected, and whether they have arrived.
-    """
-)
+list_column, panel_column = st.columns([3, 1], gap="medium")
+with panel_column:
+    st.subheader("Ride and discharge")
+    staff = acting_as(url=page.database_url, site=site)
+    recovery_actions(url=page.database_url, site=site, staff=staff)
+with list_column:
+    live_recovery(url=page.database_url, site=site)

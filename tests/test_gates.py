@@ -227,6 +227,8 @@ ARRIVED = replace(RIDE, arrived_at=NINE + minutes(100), version=2)
         (None, EscortException.PERSON_COMING_LATER, "\u200b", False),
         (None, EscortException.PERSON_COMING_LATER, "Her brother Sam, at 17:30", True),
         (RIDE, EscortException.LEAD_APPROVED, "Lee Park approved a taxi with a carer", True),
+        # With the escort here there is nothing to make an exception for.
+        (ARRIVED, EscortException.LEAD_APPROVED, "Dr Patel approved", False),
     ],
 )
 def test_discharge_gate_needs_an_escort_or_a_recorded_alternative(ride, exception, reason,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 import streamlit as st
 
@@ -100,12 +100,17 @@ def cached_staff(url: str, site_id: int) -> list[StaffMember]:
     return list_staff(url=url, site_id=site_id)
 
 
+def showing_site_day(url: str, site: SiteChoice, now: datetime) -> date:
+    """The site's own calendar day at ``now``, noted as what this screen shows: what its
+    writes make stale (see ``after_write``)."""
+    day = local_today(site.time_zone, now=now)
+    st.session_state[_SHOWN_DAY_KEY] = (url, site.id, day)
+    return day
+
+
 def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[Board]:
     """The site's board for its own calendar day at ``now``, with when it was read."""
-    day = local_today(site.time_zone, now=now)
-    # What this screen shows is what its writes make stale (see after_write).
-    st.session_state[_SHOWN_DAY_KEY] = (url, site.id, day)
-    return cached_board.reading(url, site.id, day)
+    return cached_board.reading(url, site.id, showing_site_day(url, site, now))
 
 
 def todays_board(url: str, site: SiteChoice, now: datetime) -> Board:

@@ -106,9 +106,9 @@ class AppServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_server(*, database_url: str, log_dir: Path) -> AppServer:
-    """Start a fresh server on a free port and wait until its health check answers."""
-    port = find_free_port()
+def start_server(*, database_url: str, log_dir: Path, port: int | None = None) -> AppServer:
+    """Start a fresh server (on a free port unless ``port`` says) and wait for its health check."""
+    port = port or find_free_port()
     log_path = log_dir / f"streamlit-{port}.log"
     env = {**os.environ, DATABASE_URL_VARIABLE: database_url}
     with log_path.open("wb") as log:
