@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from ketadash.db import get_engine, read_session, write_session
 from ketadash.demo import ALIAS_NAMES, ALIAS_WORDS, build_demo_clinic
-from ketadash.models import Patient, Ride, Site, Staff, StaffRole, TreatmentSession
+from ketadash.models import CareFlag, Patient, Ride, Site, Staff, StaffRole, TreatmentSession
 from ketadash.models import SessionStatus as S
 from ketadash.public import load_public_recovery_area
 from ketadash.rides import arrange_ride, load_rides
@@ -38,6 +38,18 @@ pytestmark = pytest.mark.browser
 WALL_CHANGE_WAIT_MS = 20_000
 # Streamlit's client backs off while reconnecting; it tries again within about a minute.
 RECONNECT_WAIT_MS = 90_000
+CLINICAL_WORDS = [
+    *(re.escape(flag.value.replace("_", " ")) for flag in CareFlag),
+    *(re.escape(flag.value) for flag in CareFlag),
+    "mg",
+    "mg/kg",
+    "mmHg",
+    "bpm",
+    "SpO2",
+    "PHQ-9",
+    "item 9",
+    "Systolic",
+]
 
 
 @dataclass(frozen=True)
@@ -286,11 +298,16 @@ def test_no_name_mrn_phone_or_birth_date_reaches_the_wall(browser, wall_server, 
             context.close()
         assert frames, "no websocket traffic was captured"
         traffic = b"\n".join(frames).decode("utf-8", errors="replace")
+        # The picture itself travels in these frames, so looking in them means something.
+        assert "kdw-tile" in traffic
         for where, text in (("HTML", seen_html), ("text", seen_text), ("websocket", traffic)):
             leaked = sorted(s for s in personal if s in text)
             assert not leaked, f"{where} of /wall?site={code} carries personal data: {leaked[:5]}"
             for name in _names_on_the_wall(wall_clinic.url, code):
                 assert not re.search(rf"\b{re.escape(name)}\b", text), (where, name)
+            # Nor any care flag, dose, vitals or score.
+            for word in CLINICAL_WORDS:
+                assert not re.search(rf"\b{word}\b", text, re.IGNORECASE), (where, word)
 
 
 def test_kiosk_view_has_no_chrome_and_nothing_to_type(browser, wall_server, wall_clinic):
