@@ -19,7 +19,8 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from ketadash.db import get_engine, read_session, write_session
-from ketadash.demo import ALIAS_NAMES, ALIAS_WORDS, build_demo_clinic
+from ketadash.demo import build_demo_clinic
+from ketadash.demo.people import ALIAS_NAMES, ALIAS_WORDS
 from ketadash.models import CareFlag, Patient, Ride, Site, Staff, StaffRole, TreatmentSession
 from ketadash.models import SessionStatus as S
 from ketadash.public import load_public_recovery_area
