@@ -46,7 +46,7 @@ from ketadash.lifecycle import (
     take_step,
     undo_last_step,
 )
-from ketadash.models import Route, Severity, SideEffect
+from ketadash.models import RideState, Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
 from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
@@ -237,6 +237,25 @@ def _weight_html(s: BoardSession, board: Board) -> str:
     )
 
 
+def _ride_html(s: BoardSession, board: Board) -> str:
+    """The ride home in one line, by its state (one rule: ``RideState.of``)."""
+    ride, state = s.ride, s.ride_state
+    if state is RideState.NONE:
+        return '<div class="kd-mini">No ride arranged</div>'
+    if state is RideState.ARRIVED:
+        return (
+            f'<div class="kd-meta">Ride here: {bdi(ride.driver_name)} since '
+            f"{_e(time_text(ride.arrived_at, board))}</div>"
+        )
+    if state is RideState.ON_THE_WAY:
+        eta = time_text(ride.eta_at, board) or "time not given"
+        return (
+            f'<div class="kd-mini">Ride on the way: {bdi(ride.driver_name)}, about {_e(eta)}</div>'
+        )
+    expected = time_text(ride.expected_pickup_at, board) or "time not given"
+    return f'<div class="kd-mini">Ride: {bdi(ride.driver_name)}, expected {_e(expected)}</div>'
+
+
 def card_html(view: SessionView, board: Board) -> str:
     """One patient's card: chair, name, route and dose, flags, timers, vitals, alerts."""
     s = view.session
@@ -281,19 +300,7 @@ def card_html(view: SessionView, board: Board) -> str:
         effects = ", ".join(f"{SideEffect(e).label} ({sev})" for e, sev in s.side_effects)
         body.append(f'<div class="kd-mini">{_e(effects)}</div>')
     if view.lane in (Lane.RECOVERY, Lane.READY):
-        ride = s.ride
-        if ride is None:
-            body.append('<div class="kd-mini">No ride recorded</div>')
-        elif ride.arrived_at:
-            body.append(
-                f'<div class="kd-meta">Ride here: {bdi(ride.driver_name)} since '
-                f"{_e(time_text(ride.arrived_at, board))}</div>"
-            )
-        else:
-            expected = time_text(ride.expected_pickup_at, board) or "time not given"
-            body.append(
-                f'<div class="kd-mini">Ride: {bdi(ride.driver_name)}, expected {_e(expected)}</div>'
-            )
+        body.append(_ride_html(s, board))
     if view.lane == Lane.CLOSED and s.close_reason:
         body.append(f'<div class="kd-meta">{bdi(s.close_reason)}</div>')
     done = "done" if view.lane in (Lane.DISCHARGED, Lane.CLOSED) else ""
