@@ -176,13 +176,20 @@ def fresh_server(demo_database_url, tmp_path) -> Iterator[Callable[..., AppServe
         server.stop()
 
 
+# How long an expect() waits for the app to show something. Playwright's own default
+# (5 s) is short for a 2-core CI machine running a server, Chromium and the tests at once;
+# waiting longer only costs time when a test is about to fail anyway.
+EXPECT_TIMEOUT_MS = 15_000
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     executable = chromium_path()
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         skip_or_fail("the playwright package is not installed (requirements-dev.txt)")
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
