@@ -335,9 +335,20 @@ def _load_visits(
     effects = _side_effects_by_session(db, session_ids, latest_allowed)
     rides = _rides_by_session(db, session_ids)
     history = _history_by_session(db, session_ids)
-    weights = _weights_by_patient(db, patient_ids, now)
-    starts = _starts_by_patient(db, patient_ids, day_start, min(day_end, latest_allowed))
-    open_visits = _open_by_patient(db, patient_ids, now)
+    # What only a visit under way needs (the dose checks, the weight on its card) is read
+    # for those patients alone: on a day's board most visits are expected or gone home.
+    under_way = sorted({row.patient_id for row in rows if row.status in OPEN_STATUSES})
+    before_dose = sorted(
+        {row.patient_id for row in rows if row.status in (S.SCHEDULED, S.CHECKED_IN)}
+    )
+    weights = _weights_by_patient(db, under_way, now)
+    starts = _starts_by_patient(
+        db,
+        sorted({row.patient_id for row in rows if row.status == S.CHECKED_IN}),
+        day_start,
+        min(day_end, latest_allowed),
+    )
+    open_visits = _open_by_patient(db, before_dose, now)
 
     visits = []
     for row in rows:
@@ -525,6 +536,8 @@ def _history_by_session(db, session_ids):
 def _weights_by_patient(db, patient_ids, now):
     t = TreatmentSession
     found = defaultdict(list)
+    if not patient_ids:
+        return found
     for patient_id, session_id, start, weight in db.execute(
         select(t.patient_id, t.id, t.scheduled_start, t.weight_kg)
         .where(
@@ -546,6 +559,8 @@ def _weight_before(weights, row) -> float | None:
 def _starts_by_patient(db, patient_ids, day_start, day_end) -> dict[int, int]:
     c, t = StatusChange, TreatmentSession
     counts: dict[int, int] = defaultdict(int)
+    if not patient_ids:
+        return counts
     for (patient_id,) in db.execute(
         select(t.patient_id)
         .select_from(c)
@@ -565,6 +580,8 @@ def _starts_by_patient(db, patient_ids, day_start, day_end) -> dict[int, int]:
 def _open_by_patient(db, patient_ids, now):
     t = TreatmentSession
     found = defaultdict(list)
+    if not patient_ids:
+        return found
     for session_id, patient_id, chair, status in db.execute(
         select(t.id, t.patient_id, Chair.name, t.status)
         .outerjoin(Chair, Chair.id == t.chair_id)
