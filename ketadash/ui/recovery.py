@@ -42,7 +42,7 @@ from ketadash.staff import StaffMember
 from ketadash.text import TextRejected
 from ketadash.ui.board import _flash, _show_flash, after_write, showing_site_day
 from ketadash.ui.live import Scope, cached_read
-from ketadash.ui.text import literal
+from ketadash.ui.text import literal, plain
 from ketadash.vocabulary import TRANSITIONS, Step
 
 REFRESH_SECONDS = 5
@@ -283,8 +283,8 @@ def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -
             else later[session_id]
         )
         return (
-            f"{session.chair_name} · {session.patient_name} — {session.status.label} · "
-            f"{ride_state(ride).label}"
+            f"{plain(session.chair_name)} · {plain(session.patient_name)} — "
+            f"{session.status.label} · {ride_state(ride).label}"
         )
 
     remembered = st.session_state.get(_SELECTED_KEY)
@@ -306,7 +306,7 @@ def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -
         session, ride = entries[chosen].session, entries[chosen].ride
     else:
         session, ride = later[chosen]
-    st.text(f"{session.chair_name} · {session.patient_name} · {session.status.label}")
+    st.text(f"{plain(session.chair_name)} · {plain(session.patient_name)} · {session.status.label}")
     st.text(ride_summary(ride, time_zone=view.time_zone))
     _ride_buttons(url=url, session_id=chosen, ride=ride, staff=staff, time_zone=view.time_zone)
     _arrange_form(url=url, session_id=chosen, ride=ride, staff=staff, view=view)
