@@ -32,7 +32,7 @@ from ketadash.settings import ClinicSettings
 from ketadash.text import optional_reason
 from ketadash.visits import Visit
 from ketadash.vitals import back_to_baseline, start_holds, vitals_alerts
-from ketadash.vocabulary import IN_WORDS, Step, allowed_steps
+from ketadash.vocabulary import IN_WORDS
 
 # Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
 MAX_DOSE_MG = 500
@@ -409,8 +409,3 @@ def discharge_gate(
             ),
         )
     )
-
-
-def actions_now(*, visit: Visit) -> list[Step]:
-    """The steps the state machine allows from where the visit is, in lifecycle order."""
-    return allowed_steps(visit.status)

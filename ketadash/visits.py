@@ -46,7 +46,7 @@ from ketadash.models import SessionStatus as S
 from ketadash.public import public_label
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.vitals import Vitals
-from ketadash.vocabulary import OPEN_STATUSES, STAMP_OF_STATUS
+from ketadash.vocabulary import OPEN_STATUSES
 
 # How far back a site's day looks for sessions someone forgot to close.
 EARLIER_DAYS_LOOKBACK = 30
@@ -156,15 +156,6 @@ class Visit:
     def public_label(self, rule: str) -> str:
         """What a public screen may call this patient under the ``wall_label`` rule."""
         return public_label(alias=self.display_alias, chair=self.chair_name, rule=rule)
-
-    @property
-    def planned_mg(self) -> float | None:
-        """The planned dose in mg: fixed, or mg/kg at the weight on the visit."""
-        if self.dose_mg is not None:
-            return self.dose_mg
-        if self.dose_mg_per_kg and self.weight_kg:
-            return round(self.dose_mg_per_kg * self.weight_kg, 1)
-        return None
 
 
 def fold_timeline(
@@ -593,9 +584,3 @@ def _open_by_patient(db, patient_ids, now):
     ):
         found[patient_id].append((session_id, chair, status))
     return found
-
-
-def step_moment(visit: Visit, status: S) -> datetime | None:
-    """When the visit stepped into ``status`` (from its stamp column), if it has."""
-    column = STAMP_OF_STATUS.get(status)
-    return getattr(visit, column) if column else None
