@@ -648,3 +648,24 @@ def test_the_wall_has_patients_with_and_without_an_alias(db_url):
         waiting = [s for s in today if s.status in (S.RECOVERY, S.READY)]
         kinds = {aliases[s.patient_id] is not None for s in waiting}
         assert kinds == {True, False}, site
+
+
+def test_side_effects_had_settled_before_anyone_was_marked_ready(sqlite_url):
+    """The demo never shows what the ready gate would refuse: a patient ready to go, or
+    gone home, whose last word on an effect was still moderate or severe."""
+    from ketadash.models import SideEffectObservation
+
+    build(sqlite_url, now=at_local(10, 30))
+    ready_at = {s.id: s.ready_at for s in sessions(sqlite_url) if s.ready_at is not None}
+    last: dict[tuple[int, str], tuple[datetime, str]] = {}
+    o = SideEffectObservation
+    for session_id, effect, severity, observed in rows(
+        sqlite_url, select(o.session_id, o.effect, o.severity, o.observed_at)
+    ):
+        if session_id in ready_at and observed <= ready_at[session_id]:
+            key = (session_id, effect)
+            if key not in last or last[key][0] <= observed:
+                last[key] = (observed, severity)
+    assert last
+    lingering = [key for key, (_, severity) in last.items() if severity in ("moderate", "severe")]
+    assert lingering == []

@@ -340,6 +340,19 @@ class VisitWriter:
                         nurse,
                     )
                 )
+                if severity != MILD and ready is not None and observed < ready:
+                    # The ready gate wants side effects no worse than mild: the nurse
+                    # recorded this one settling before the patient was marked ready.
+                    rows.pending["side_effect_observation"].append(
+                        (
+                            rows.take_id("side_effect_observation"),
+                            session_id,
+                            rows.stamp(observed + (ready - observed) // 2),
+                            effect,
+                            MILD,
+                            nurse,
+                        )
+                    )
 
 
 def _drawn_up(planned_mg: float, site: SiteCalendar) -> float:
