@@ -20,7 +20,7 @@ from ketadash.board import (
     session_alerts,
     waiting_timer,
 )
-from ketadash.clock import local_day_bounds, local_today, whole_minutes_between
+from ketadash.clock import local_day_bounds, local_today
 from ketadash.db import read_session
 from ketadash.gates import Gate, discharge_gate, ready_gate
 from ketadash.lifecycle import StepResult, take_step
@@ -29,7 +29,6 @@ from ketadash.models import (
     EscortException,
     Patient,
     RideState,
-    Route,
     Site,
     Staff,
     StatusChange,
@@ -37,6 +36,7 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rides import RideFacts, RideVisitFacts, ride_alerts, ride_state, rides_of
+from ketadash.rules import Timer
 from ketadash.settings import ClinicSettings
 from ketadash.vitals import Alert
 from ketadash.vocabulary import Step
@@ -50,12 +50,10 @@ class RecoveryEntry:
 
     session: BoardSession
     ride: RideFacts | None
-    minutes_in_recovery: int | None
-    minimum_minutes: int
-    remaining_minutes: int | None
+    # The route's own observation clock (esketamine's counts from the first device), from
+    # ``ketadash.rules``: its label, minutes, target and whether the minimum is reached.
+    observation: Timer | None
     waiting_minutes: int | None
-    # Esketamine: the REMS observation clock counts from the first device.
-    observation_minutes: int | None
     ready: Gate
     discharge: Gate
     alerts: tuple[Alert, ...]
@@ -149,14 +147,7 @@ def recovery_entry(
     now: datetime,
 ) -> RecoveryEntry:
     """One patient's timers, checklist, discharge check and alerts at ``now`` (pure)."""
-    recovery = recovery_timer(session, settings, now)
     waiting = waiting_timer(session, now)
-    minimum = settings.min_recovery_minutes(session.route)
-    observation = None
-    if session.route == Route.ESKETAMINE and session.infusion_started_at is not None:
-        observation = whole_minutes_between(
-            session.infusion_started_at, session.ready_at or session.discharged_at or now
-        )
     ready, discharge = recovery_gates(session=session, settings=settings, now=now)
     visit = RideVisitFacts(
         status=session.status, ready_at=session.ready_at, time_zone=time_zone, closes_at=closes_at
@@ -168,11 +159,8 @@ def recovery_entry(
     return RecoveryEntry(
         session=session,
         ride=ride,
-        minutes_in_recovery=recovery.minutes if recovery else None,
-        minimum_minutes=minimum,
-        remaining_minutes=max(0, minimum - recovery.minutes) if recovery else None,
+        observation=recovery_timer(session, settings, now),
         waiting_minutes=waiting.minutes if waiting else None,
-        observation_minutes=observation,
         ready=ready,
         discharge=discharge,
         alerts=tuple(alerts),

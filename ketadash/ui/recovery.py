@@ -19,7 +19,7 @@ from ketadash.clinic import SiteChoice
 from ketadash.clock import clock_text, local_today, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.lifecycle import LifecycleError, SessionChanged, take_step
-from ketadash.models import EscortException, RideState, Route
+from ketadash.models import EscortException, RideState
 from ketadash.models import SessionStatus as S
 from ketadash.recovery import (
     Gate,
@@ -166,21 +166,16 @@ def entry_html(entry: RecoveryEntry, view: RecoveryView) -> str:
     s = entry.session
     status_css = "ready" if s.status == S.READY else ""
     timers = []
-    if entry.minutes_in_recovery is not None:
-        if entry.remaining_minutes:
-            timers.append(
-                f"Recovery {entry.minutes_in_recovery} of {entry.minimum_minutes} min · "
-                f"{entry.remaining_minutes} min to go"
-            )
-        else:
-            timers.append(
-                f'<span class="done">Recovery {entry.minutes_in_recovery} min · minimum '
-                f"{entry.minimum_minutes} reached</span>"
-            )
-    if entry.observation_minutes is not None and s.route == Route.ESKETAMINE:
-        minimum = view.settings.min_recovery_esketamine_minutes
+    clock = entry.observation
+    if clock is not None and not clock.done:
         timers.append(
-            f"Observation {entry.observation_minutes} / {minimum} min from the first device"
+            f"{clock.label} {clock.minutes} of {clock.target} min · "
+            f"{clock.target - clock.minutes} min to go"
+        )
+    elif clock is not None:
+        timers.append(
+            f'<span class="done">{clock.label} {clock.minutes} min · minimum '
+            f"{clock.target} reached</span>"
         )
     if entry.waiting_minutes is not None:
         timers.append(f"Waiting for the ride {entry.waiting_minutes} min")
