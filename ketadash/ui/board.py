@@ -56,6 +56,7 @@ from ketadash.rules import (
     weight_change_percent,
 )
 from ketadash.staff import StaffMember, list_staff
+from ketadash.text import TextRejected
 from ketadash.ui.live import (
     Live,
     Reading,
@@ -570,7 +571,7 @@ def _act(action: Callable[[], object], done: str) -> None:
         after_write()
         _flash("changed", literal(changed))  # it names who made the change
         st.rerun()
-    except (LifecycleError, VitalsRejected, ScoreRejected) as refused:
+    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected) as refused:
         # A refusal may name a chair or a person (another visit under way, the acting
         # staff member's role): shown as text, like every name.
         st.error(literal(refused), icon=":material/block:")

@@ -9,7 +9,6 @@ other text from the database are escaped, never read as markdown.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -18,7 +17,7 @@ import streamlit as st
 from ketadash.clinic import SiteChoice
 from ketadash.clock import clock_text, local_today, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
-from ketadash.lifecycle import LifecycleError, SessionChanged, take_step
+from ketadash.lifecycle import take_step
 from ketadash.models import EscortException, RideState
 from ketadash.models import SessionStatus as S
 from ketadash.recovery import (
@@ -39,16 +38,14 @@ from ketadash.rides import (
     take_back_ride_arrival,
 )
 from ketadash.staff import StaffMember
-from ketadash.text import TextRejected
-from ketadash.ui.board import _flash, _show_flash, after_write, showing_site_day
+from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
 from ketadash.ui.live import Scope, cached_read
-from ketadash.ui.text import literal, plain
+from ketadash.ui.text import plain
 from ketadash.vocabulary import TRANSITIONS, Step
 
 REFRESH_SECONDS = 5
 RECOVERY_TTL_SECONDS = 5
 _SELECTED_KEY = "kd_recovery_selected"
-_ROUND_KEY = "kd_recovery_round"
 _LAST_KEY = "kd_recovery_last"
 
 RECOVERY_CSS = """
@@ -231,29 +228,6 @@ def later_html(view: RecoveryView) -> str:
 # --- acting on a patient's ride and discharge ----------------------------------------------------
 
 
-def _round() -> int:
-    return st.session_state.get(_ROUND_KEY, 0)
-
-
-def _act(action: Callable[[], object], done: str) -> None:
-    """Run one write; on success refresh every screen, on refusal say why and keep the form."""
-    try:
-        action()
-    except SessionChanged as changed:
-        after_write()
-        _flash("changed", literal(changed))  # it names who made the change
-        st.rerun()
-    except (LifecycleError, TextRejected) as refused:
-        st.error(str(refused), icon=":material/block:")
-    except DatabaseUnavailable as down:
-        st.error(str(down), icon=":material/cloud_off:")
-    else:
-        after_write()
-        st.session_state[_ROUND_KEY] = _round() + 1
-        _flash("success", done)
-        st.rerun()
-
-
 def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -> None:
     """Choose a patient of today, then record their ride, mark ready or discharge."""
     messages = st.container()
@@ -329,7 +303,7 @@ def _ride_buttons(
             f"{ride.driver_name} is here.",
         )
     if state is RideState.ARRANGED:
-        with st.form(f"way-{session_id}-{_round()}"):
+        with st.form(_form_key(f"way-{session_id}")):
             st.markdown("**The driver called: on the way**")
             eta = st.time_input("Time they gave", value=None, step=300)
             if st.form_submit_button("On the way"):
@@ -352,7 +326,7 @@ def _arrange_form(
     title = "Arrange the ride home" if state is RideState.NONE else "Change the ride's details"
     with (
         st.expander(title, expanded=state is RideState.NONE),
-        st.form(f"arrange-{session_id}-{_round()}", border=False),
+        st.form(_form_key(f"arrange-{session_id}"), border=False),
     ):
         has = state is not RideState.NONE
         name = st.text_input("Driver's name", value=ride.driver_name if has else "")
@@ -386,7 +360,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
     if state is RideState.ARRIVED:
         with (
             st.expander("Correct a mistake: the ride has not arrived"),
-            st.form(f"unarrive-{session_id}-{_round()}", border=False),
+            st.form(_form_key(f"unarrive-{session_id}"), border=False),
         ):
             reason = st.text_input("Why", placeholder="e.g. ticked the wrong patient")
             if st.form_submit_button("Take back the arrival"):
@@ -403,7 +377,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
     if state is not RideState.NONE:
         with (
             st.expander("The ride fell through"),
-            st.form(f"cancel-ride-{session_id}-{_round()}", border=False),
+            st.form(_form_key(f"cancel-ride-{session_id}"), border=False),
         ):
             reason = st.text_input("Why", placeholder="e.g. the driver's car broke down")
             if st.form_submit_button("No ride any more"):
@@ -421,7 +395,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
 
 def _mark_ready(*, url: str, entry: RecoveryEntry, staff) -> None:
     session = entry.session
-    with st.form(f"ready-{session.session_id}-{_round()}"):
+    with st.form(_form_key(f"ready-{session.session_id}")):
         st.markdown("**Ready to go?**")
         for check in entry.ready.checks:
             st.text(_check_line(check))
@@ -466,7 +440,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
         return
     with (
         st.expander("Discharge without an arrived escort (recorded for the lead)"),
-        st.form(f"exception-{session.session_id}-{_round()}", border=False),
+        st.form(_form_key(f"exception-{session.session_id}"), border=False),
     ):
         st.caption(
             "Only when no adult can come now. If the patient can wait, they stay. The lead sees "
