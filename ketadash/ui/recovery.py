@@ -40,7 +40,7 @@ from ketadash.rides import (
 from ketadash.staff import StaffMember
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
 from ketadash.ui.live import Scope, cached_read
-from ketadash.ui.text import plain
+from ketadash.ui.text import bdi, plain
 from ketadash.vocabulary import TRANSITIONS, Step
 
 REFRESH_SECONDS = 5
@@ -119,7 +119,7 @@ def live_recovery(*, url: str, site: SiteChoice) -> None:
         closes = f" · closes {view.closes_at:%H:%M}" if view.closes_at else ""
         st.html(
             f'<div class="kr-updated">Updated {to_local(view.read_at, view.time_zone):%H:%M:%S}'
-            f"{stale} · {_e(view.site_name)}{_e(closes)}</div>"
+            f"{stale} · {bdi(view.site_name)}{_e(closes)}</div>"
         )
         if not view.recovering:
             st.html('<div class="kr-empty">Nobody is in recovery or waiting for a ride.</div>')
@@ -188,22 +188,22 @@ def entry_html(entry: RecoveryEntry, view: RecoveryView) -> str:
     return (
         f'<div class="kr-card {card_css}" data-session="{s.session_id}" '
         f'data-ride="{entry.ride_state.value}">'
-        f'<div class="kr-head"><span><b>{_e(s.chair_name)}</b> · <bdi>{_e(s.patient_name)}</bdi>'
+        f'<div class="kr-head"><span><b>{bdi(s.chair_name)}</b> · {bdi(s.patient_name)}'
         f" · {_e(s.route.label)}</span>"
         f'<span class="kr-status {status_css}">{_e(s.status.label)}</span></div>'
         f'<div class="kr-timers">{" · ".join(timers)}</div>'
         f'<div class="kr-checks"><b>{checks_title}</b> {checks}</div>'
         f'<div class="kr-ride">{ride_badge(entry.ride)}'
-        f"<bdi>{_e(ride_summary(entry.ride, time_zone=view.time_zone))}</bdi></div>"
+        f"{bdi(ride_summary(entry.ride, time_zone=view.time_zone))}</div>"
         f"{alerts}</div>"
     )
 
 
 def escort_exceptions_html(view: RecoveryView) -> str:
     rows = "".join(
-        f"<tr><td>{clock_text(x.discharged_at, view.time_zone)}</td><td>{_e(x.chair_name)}</td>"
-        f"<td><bdi>{_e(x.patient_name)}</bdi></td><td>{_e(x.exception.label)}</td>"
-        f"<td><bdi>{_e(x.reason)}</bdi></td><td>{_e(x.staff_name or '')}</td>"
+        f"<tr><td>{clock_text(x.discharged_at, view.time_zone)}</td><td>{bdi(x.chair_name)}</td>"
+        f"<td>{bdi(x.patient_name)}</td><td>{_e(x.exception.label)}</td>"
+        f"<td>{bdi(x.reason)}</td><td>{bdi(x.staff_name or '')}</td>"
         f"<td>{_e(ride_state(x.ride).label)}</td></tr>"
         for x in view.escort_exceptions
     )
@@ -216,9 +216,9 @@ def escort_exceptions_html(view: RecoveryView) -> str:
 
 def later_html(view: RecoveryView) -> str:
     rows = "".join(
-        f'<div class="kr-ride">{ride_badge(ride)}<b>{_e(s.chair_name)}</b> '
-        f"{clock_text(s.scheduled_start, view.time_zone)} · <bdi>{_e(s.patient_name)}</bdi> · "
-        f"{_e(s.status.label)} — <bdi>{_e(ride_summary(ride, time_zone=view.time_zone))}</bdi>"
+        f'<div class="kr-ride">{ride_badge(ride)}<b>{bdi(s.chair_name)}</b> '
+        f"{clock_text(s.scheduled_start, view.time_zone)} · {bdi(s.patient_name)} · "
+        f"{_e(s.status.label)} — {bdi(ride_summary(ride, time_zone=view.time_zone))}"
         "</div>"
         for s, ride in view.later
     )

@@ -26,6 +26,7 @@ from ketadash.public import (
     load_public_recovery_area,
 )
 from ketadash.ui import shell
+from ketadash.ui.text import bdi
 
 # Not clinical: how the screen behaves. A few seconds is live enough for a waiting
 # room, and every wall of one server shares one read per site per interval.
@@ -170,7 +171,7 @@ def wall_html(area: PublicRecoveryArea, *, now: datetime, stale: bool, demo: boo
     shown = area.patients[page * WALL_PAGE_SIZE : (page + 1) * WALL_PAGE_SIZE]
     tiles = "".join(
         f'<div class="kdw-tile {p.place.value}" data-place="{p.place.value}">'
-        f'<div class="kdw-label"><bdi>{_e(p.label)}</bdi></div>'
+        f'<div class="kdw-label">{bdi(p.label)}</div>'
         f'<div class="kdw-place">{_e(p.place.label)}</div>'
         f'<div class="kdw-since">since {to_local(p.since, zone):%H:%M}</div></div>'
         for p in shown
@@ -191,7 +192,7 @@ def wall_html(area: PublicRecoveryArea, *, now: datetime, stale: bool, demo: boo
     return (
         f'<div class="kdw" data-site="{_e(area.site_code)}">'
         '<div class="kdw-head"><div>'
-        f'<h1 class="kdw-site"><bdi>{_e(area.site_name)}</bdi> · Recovery{demo_badge}</h1>'
+        f'<h1 class="kdw-site">{bdi(area.site_name)} · Recovery{demo_badge}</h1>'
         f'<div class="kdw-sub">{len(area.patients)} in recovery · {arrived} ride'
         f"{'' if arrived == 1 else 's'} here</div></div>"
         f'<div class="kdw-right"><div class="kdw-clock">{clock:%H:%M}</div>'
