@@ -21,7 +21,8 @@ import pandas as pd
 from sqlalchemy import select, update
 
 from ketadash.db import read_session, write_session
-from ketadash.models import AccessLog, Display, Site, Staff, StaffRole
+from ketadash.models import AccessLog, Display, Patient, Site, Staff, StaffRole
+from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.staff import StaffMember
 from ketadash.text import clean_text
 
@@ -124,6 +125,33 @@ def idle_too_long(*, last_activity: datetime, now: datetime, idle_minutes: int) 
     return now - last_activity >= timedelta(minutes=idle_minutes)
 
 
+def idle_sign_out_minutes(*, url: str) -> int:
+    """The clinic's idle sign-out: the strictest of its sites' settings.
+
+    A station signs in before anyone picks a site, and one browser moves between
+    sites, so the shortest setting of any site applies everywhere.
+    """
+    with read_session(url) as db:
+        site_ids = db.execute(select(Site.id)).scalars().all()
+        minutes = [
+            load_clinic_settings(db=db, site_id=site_id).idle_sign_out_minutes
+            for site_id in site_ids
+        ]
+    return min(minutes, default=ClinicSettings().idle_sign_out_minutes)
+
+
+def demo_staff(*, url: str, role: StaffRole) -> StaffMember | None:
+    """The demo clinic's first active person with ``role`` (the demo sign-in acts as them)."""
+    with read_session(url) as db:
+        row = db.execute(
+            select(Staff.id, Staff.name, Staff.role)
+            .where(Staff.active, Staff.role == StaffRole(role).value)
+            .order_by(Staff.id)
+            .limit(1)
+        ).first()
+    return None if row is None else StaffMember(id=row.id, name=row.name, role=StaffRole(row.role))
+
+
 # --- registered wall displays --------------------------------------------------------------
 
 
@@ -146,6 +174,7 @@ class DisplayAccess:
 
     display_id: int
     site_id: int
+    site_code: str
     name: str
 
 
@@ -205,13 +234,13 @@ def display_for_token(*, url: str, token: str | None) -> DisplayAccess | None:
         return None
     with read_session(url) as db:
         row = db.execute(
-            select(Display.id, Display.site_id, Display.name).where(
-                Display.token_hash == _token_hash(token), Display.revoked_at.is_(None)
-            )
+            select(Display.id, Display.site_id, Site.code, Display.name)
+            .join(Site, Site.id == Display.site_id)
+            .where(Display.token_hash == _token_hash(token), Display.revoked_at.is_(None))
         ).first()
     if row is None:
         return None
-    return DisplayAccess(display_id=row.id, site_id=row.site_id, name=row.name)
+    return DisplayAccess(display_id=row.id, site_id=row.site_id, site_code=row.code, name=row.name)
 
 
 # --- the access log ------------------------------------------------------------------------
@@ -257,28 +286,52 @@ def log_access(
         )
 
 
+ACCESS_LOG_COLUMNS = ["at", "staff", "role", "action", "patient", "session_id", "detail"]
+
+
 def read_access_log(
-    *, url: str, start: datetime, end: datetime, staff_id: int | None = None
+    *,
+    url: str,
+    start: datetime,
+    end: datetime,
+    staff_id: int | None = None,
+    action: AccessAction | str | None = None,
 ) -> pd.DataFrame:
-    """The access log between ``start`` and ``end`` (UTC), newest first, for a lead."""
+    """The access log between ``start`` and ``end`` (UTC), newest first, for a lead.
+
+    ``patient`` is the patient's reference (MRN): the log is read by leads, who look
+    the person up from there.
+    """
     query = (
         select(
             AccessLog.at,
             Staff.name.label("staff"),
+            Staff.role,
             AccessLog.action,
+            Patient.mrn.label("patient"),
             AccessLog.session_id,
-            AccessLog.patient_id,
             AccessLog.detail,
         )
         .join(Staff, Staff.id == AccessLog.staff_id)
+        .join(Patient, Patient.id == AccessLog.patient_id, isouter=True)
         .where(AccessLog.at >= start, AccessLog.at < end)
         .order_by(AccessLog.at.desc(), AccessLog.id.desc())
     )
     if staff_id is not None:
         query = query.where(AccessLog.staff_id == staff_id)
+    if action is not None:
+        query = query.where(AccessLog.action == AccessAction(action).value)
     with read_session(url) as db:
         rows = db.execute(query).all()
-    return pd.DataFrame(
-        [dict(row._mapping) for row in rows],
-        columns=["at", "staff", "action", "session_id", "patient_id", "detail"],
-    )
+    return pd.DataFrame([dict(row._mapping) for row in rows], columns=ACCESS_LOG_COLUMNS)
+
+
+def access_log_staff(*, url: str) -> list[StaffMember]:
+    """Everyone who appears in the access log, for the lead's filter (by name)."""
+    with read_session(url) as db:
+        rows = db.execute(
+            select(Staff.id, Staff.name, Staff.role)
+            .where(Staff.id.in_(select(AccessLog.staff_id).distinct()))
+            .order_by(Staff.name)
+        ).all()
+    return [StaffMember(id=r.id, name=r.name, role=StaffRole(r.role)) for r in rows]

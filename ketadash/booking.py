@@ -136,7 +136,7 @@ def book_booster(
     with write_session(url) as db:
         staff = db.get(Staff, staff_id)
         if staff is None or not staff.active:
-            raise BookingRefused("Choose who you are (Acting as) before booking a booster.")
+            raise BookingRefused("Sign in first: every booking records who made it.")
         patient = db.get(Patient, patient_id)
         site = db.get(Site, site_id)
         if patient is None or site is None:

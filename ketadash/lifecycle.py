@@ -126,7 +126,7 @@ def _load_for_change(db: Session, session_id: int) -> TreatmentSession:
 def _require_staff(db: Session, staff_id: int | None) -> Staff:
     staff = db.get(Staff, staff_id) if staff_id is not None else None
     if staff is None:
-        raise LifecycleError("Choose who you are (Acting as) before changing a session.")
+        raise LifecycleError("Sign in first: every change records who made it.")
     return staff
 
 

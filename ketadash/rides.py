@@ -351,7 +351,7 @@ def _change_ride(
     try:
         with write_session(url) as db:
             if staff_id is None or db.get(Staff, staff_id) is None:
-                raise LifecycleError("Choose who you are (Acting as) before changing a ride.")
+                raise LifecycleError("Sign in first: every change records who made it.")
             session = db.get(TreatmentSession, session_id)
             if session is None:
                 raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")

@@ -24,8 +24,8 @@ class Screen:
 
     ``url_path`` is the address after the host (``today`` for ``/today``; empty for
     Home, the default page, which Streamlit always serves at ``/``). ``audience`` is
-    the roles that may see it (issue 11 enforces it; until sign-in, anyone who can
-    reach the server sees every screen). A ``public`` screen is one that people other
+    the roles that may see it: the menu lists only those, and ``dashboard.py`` runs
+    the screen for nobody else. A ``public`` screen is one that people other
     than staff can see, such as the recovery-area TV: it must show no patient's
     identity. ``built`` is False while the page only says what it will show.
     """
@@ -126,8 +126,19 @@ THROUGHPUT = Screen(
     built=True,
 )
 
+ACCESS_LOG = Screen(
+    title="Access log",
+    icon=":material/policy:",
+    script="pages/access-log.py",
+    url_path="access-log",
+    section=CLINIC_LEAD,
+    audience=frozenset({StaffRole.LEAD}),
+    description="Who opened which patient's record or downloaded data, and when.",
+    built=True,
+)
+
 # Every screen, Home first, then section by section in navigation order.
-SCREENS: tuple[Screen, ...] = (HOME, TODAY, RECOVERY, WALL, BOOSTERS, THROUGHPUT)
+SCREENS: tuple[Screen, ...] = (HOME, TODAY, RECOVERY, WALL, BOOSTERS, THROUGHPUT, ACCESS_LOG)
 
 
 def screens_in(section: str) -> list[Screen]:

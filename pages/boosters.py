@@ -7,8 +7,7 @@ relief timeline with the factors beside the decision, and booking their booster.
 import streamlit as st
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup, site_picker
-from ketadash.ui.board import acting_as
+from ketadash.ui import page_setup, signed_in, site_picker
 from ketadash.ui.boosters import (
     booking_form,
     choose_patient,
@@ -38,6 +37,5 @@ if patient_id is not None:
         )
     with booking_column:
         st.markdown("**Book a booster**")
-        staff = acting_as(url=page.database_url, site=site)
         if plan is not None:
-            booking_form(url=page.database_url, site=site, plan=plan, staff=staff, now=now)
+            booking_form(url=page.database_url, site=site, plan=plan, staff=signed_in(), now=now)

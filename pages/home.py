@@ -4,8 +4,9 @@ from html import escape
 
 import streamlit as st
 
-from ketadash.screens import HOME, SECTIONS, screens_in
-from ketadash.ui import page_setup
+from ketadash.screens import HOME, SECTIONS
+from ketadash.ui import page_setup, signed_in
+from ketadash.ui.auth import visible_screens
 from ketadash.ui.shell import cached_clinic_name, cached_sites
 
 page = page_setup(HOME.page_heading, icon=HOME.icon)
@@ -31,8 +32,12 @@ st.html(
     '<style>[data-testid="stMain"] [data-testid="stPageLink-NavLink"] p '
     "{ font-size: 1.35rem; }</style>"
 )
+# Only the screens the signed-in person may open.
+visible = visible_screens(signed_in().role)
 for section in SECTIONS:
-    screens = screens_in(section)
+    screens = [screen for screen in visible if screen.section == section]
+    if not screens:
+        continue
     st.subheader(section, divider="gray")
     for column, screen in zip(st.columns(len(screens)), screens, strict=True):
         with column.container(border=True):

@@ -5,8 +5,7 @@ discharge, and the discharges without an arrived escort listed for the lead."""
 
 import streamlit as st
 
-from ketadash.ui import page_setup, site_picker
-from ketadash.ui.board import acting_as
+from ketadash.ui import page_setup, signed_in, site_picker
 from ketadash.ui.recovery import live_recovery, recovery_actions
 
 page = page_setup("Recovery & rides", icon=":material/directions_car:")
@@ -15,7 +14,6 @@ site = site_picker()
 list_column, panel_column = st.columns([3, 1], gap="medium")
 with panel_column:
     st.subheader("Ride and discharge")
-    staff = acting_as(url=page.database_url, site=site)
-    recovery_actions(url=page.database_url, site=site, staff=staff)
+    recovery_actions(url=page.database_url, site=site, staff=signed_in())
 with list_column:
     live_recovery(url=page.database_url, site=site)

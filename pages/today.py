@@ -4,8 +4,8 @@ a panel to check them in, record vitals and move them along."""
 import streamlit as st
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup, site_picker
-from ketadash.ui.board import acting_as, live_board, session_actions
+from ketadash.ui import page_setup, signed_in, site_picker
+from ketadash.ui.board import live_board, session_actions
 
 page = page_setup("Today", icon=":material/event_seat:")
 now = utc_now()
@@ -14,7 +14,6 @@ site = site_picker()
 board_column, panel_column = st.columns([3, 1], gap="medium")
 with panel_column:
     st.subheader("Act on a session")
-    staff = acting_as(url=page.database_url, site=site)
-    session_actions(url=page.database_url, site=site, staff=staff, now=now)
+    session_actions(url=page.database_url, site=site, staff=signed_in(), now=now)
 with board_column:
     live_board(url=page.database_url, site=site)

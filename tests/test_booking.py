@@ -95,7 +95,7 @@ def test_a_chair_in_use_is_skipped_and_a_full_site_is_refused(clinic_with_patien
 @pytest.mark.parametrize(
     ("start", "staff", "message"),
     [
-        (TUESDAY_TEN, None, "Acting as"),
+        (TUESDAY_TEN, None, "Sign in first"),
         (NOW - timedelta(hours=1), "nurse", "already passed"),
         (datetime(2026, 11, 29, 15, 0, tzinfo=UTC), "nurse", "not open"),  # a Sunday
         (datetime(2026, 12, 1, 22, 30, tzinfo=UTC), "nurse", "not open"),  # 17:30, ends late

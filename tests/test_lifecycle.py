@@ -477,7 +477,7 @@ def test_a_stale_version_is_told_the_new_state_and_writes_nothing(db_url, clinic
 
 
 def test_steps_need_a_known_staff_member(db_url, clinic, session_id):
-    with pytest.raises(LifecycleError, match="Acting as"):
+    with pytest.raises(LifecycleError, match="Sign in first"):
         take_step(
             url=db_url, session_id=session_id, step=Step.CHECK_IN, staff_id=9999, expected_version=1
         )

@@ -13,6 +13,7 @@ from datetime import date, datetime, time
 
 import streamlit as st
 
+from ketadash.auth import AccessAction
 from ketadash.board import (
     Board,
     BoardSession,
@@ -55,8 +56,9 @@ from ketadash.rules import (
     item9_flagged,
     weight_change_percent,
 )
-from ketadash.staff import StaffMember, list_staff
+from ketadash.staff import StaffMember
 from ketadash.text import TextRejected
+from ketadash.ui.auth import note_opened
 from ketadash.ui.live import (
     Live,
     Reading,
@@ -68,12 +70,12 @@ from ketadash.ui.live import (
 )
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.vitals import Alert, Vitals, VitalsRejected
+from ketadash.vocabulary import CLINICIANS
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
 REFRESH_SECONDS = 5
 BOARD_TTL_SECONDS = 5
-STAFF_TTL_SECONDS = 300
 LANES_SHOWN = (
     Lane.EXPECTED,
     Lane.CHECKED_IN,
@@ -82,7 +84,6 @@ LANES_SHOWN = (
     Lane.READY,
     Lane.DISCHARGED,
 )
-_ACTING_KEY = "kd_acting_staff_id"
 _SELECTED_KEY = "kd_selected_session_id"
 _FLASH_KEY = "kd_flash"
 _FORM_ROUND_KEY = "kd_form_round"
@@ -94,11 +95,6 @@ _SHOWN_DAY_KEY = "kd_shown_site_day"
 @cached_read(scope=Scope.SITE_DAY, ttl_seconds=BOARD_TTL_SECONDS)
 def cached_board(url: str, site_id: int, day) -> Board:
     return load_board(url=url, site_id=site_id, day=day)
-
-
-@cached_read(scope=Scope.SITE, ttl_seconds=STAFF_TTL_SECONDS)
-def cached_staff(url: str, site_id: int) -> list[StaffMember]:
-    return list_staff(url=url, site_id=site_id)
 
 
 def showing_site_day(url: str, site: SiteChoice, now: datetime) -> date:
@@ -511,31 +507,6 @@ def live_board(*, url: str, site: SiteChoice) -> None:
 # --- acting on a session ---------------------------------------------------------------------
 
 
-def acting_as(*, url: str, site: SiteChoice) -> StaffMember | None:
-    """Who is at the keyboard: chosen from the staff list, kept for the browser session."""
-    # The last list this server read will do during an outage: staff change seldom.
-    staff = cached_staff.or_last_good(url, site.id)
-    if not staff:
-        st.warning(
-            "No staff are set up for this site yet, so nobody can act on a session. "
-            "Add them with `python -m ketadash staff --name … --role nurse --site …`.",
-            icon=":material/person_off:",
-        )
-        return None
-    by_id = {m.id: m for m in staff}
-    remembered = st.session_state.get(_ACTING_KEY)
-    options = list(by_id)
-    chosen = st.selectbox(
-        "Acting as",
-        options=options,
-        index=options.index(remembered) if remembered in by_id else None,
-        format_func=lambda staff_id: plain(by_id[staff_id].label),
-        placeholder="Choose your name",
-    )
-    st.session_state[_ACTING_KEY] = chosen
-    return by_id.get(chosen)
-
-
 def _flash(level: str, text: str) -> None:
     st.session_state[_FLASH_KEY] = (level, text)
 
@@ -593,14 +564,14 @@ def _session_label(s: BoardSession, board: Board) -> str:
     return f"{plain(s.chair_name)} · {when} · {plain(s.patient_name)} — {s.status.label}"
 
 
-def session_actions(
-    *, url: str, site: SiteChoice, staff: StaffMember | None, now: datetime
-) -> None:
+def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: datetime) -> None:
     """Choose a patient, see what can be done now, do it.
 
     Forms come in the order of the work (questionnaire, vitals, then the step), and
     the messages have a fixed slot at the top: a message that comes and goes never
     shifts the forms below it, so an open section stays open with its error showing.
+    Front desk staff see only their own steps (check-in, the ride, cancel or no-show);
+    the lifecycle refuses the clinical ones whatever the screen shows.
     """
     messages = st.container()
     _show_flash(messages)
@@ -626,10 +597,13 @@ def session_actions(
     if chosen is None:
         st.caption("Choose a patient to check them in, record vitals or move them along.")
         return
-    if staff is None:
-        st.warning("Choose your name under **Acting as** first: every change records who made it.")
-        return
     session = sessions[chosen]
+    note_opened(
+        action=AccessAction.OPEN_PANEL,
+        where="today",
+        session_id=session.session_id,
+        patient_id=session.patient_id,
+    )
     _note_changes_from_elsewhere(session, messages)
     st.markdown(
         f"**{literal(session.patient_name)}** · {literal(session.chair_name)} · "
@@ -638,6 +612,9 @@ def session_actions(
     status = session.status
     if status == S.SCHEDULED:
         _step_button(url=url, session=session, staff=staff, step=Step.CHECK_IN)
+    if staff.role not in CLINICIANS:
+        _front_desk_actions(url=url, session=session, staff=staff, board=board)
+        return
     if status == S.CHECKED_IN:
         _phq9_form(url=url, session=session, staff=staff)
     if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
@@ -658,6 +635,17 @@ def session_actions(
         _exit_form(url=url, session=session, staff=staff)
     if status != S.SCHEDULED:
         _undo_form(url=url, session=session, staff=staff)
+
+
+def _front_desk_actions(
+    *, url: str, session: BoardSession, staff: StaffMember, board: Board
+) -> None:
+    status = session.status
+    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
+        _ride_form(url=url, session=session, staff=staff, board=board)
+    if status in (S.SCHEDULED, S.CHECKED_IN):
+        _exit_form(url=url, session=session, staff=staff)
+    st.caption("Vitals, the dose, ready and discharge are recorded by a nurse or the clinic lead.")
 
 
 def _note_changes_from_elsewhere(session: BoardSession, messages) -> None:

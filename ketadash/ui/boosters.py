@@ -15,6 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from ketadash.auth import AccessAction
 from ketadash.booking import BookingRefused, book_booster, first_free_start
 from ketadash.boosters import (
     WORKLIST_FLAGS,
@@ -36,6 +37,7 @@ from ketadash.histories import (
 )
 from ketadash.models import CareFlag
 from ketadash.staff import StaffMember
+from ketadash.ui.auth import export_button, note_opened
 from ketadash.ui.board import cached_board
 
 # A booking elsewhere shows here within the minute; a booking here clears it at once.
@@ -199,7 +201,7 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
             ),
         },
     )
-    st.download_button(
+    export_button(
         "Download CSV",
         data=frame.to_csv(index=False).encode(),
         file_name="boosters-worklist.csv",
@@ -248,6 +250,7 @@ def patient_view(
     plan = next((p for p in boosters.plans if p.patient_id == patient_id), None)
     if plan is None:
         return None
+    note_opened(action=AccessAction.PATIENT_VIEW, where="boosters", patient_id=patient_id)
     history, contact = cached_history(
         url,
         site.id,
@@ -466,7 +469,7 @@ def _forecast_frame(plan: BoosterPlan) -> pd.DataFrame | None:
 
 
 def booking_form(
-    *, url: str, site: SiteChoice, plan: BoosterPlan, staff: StaffMember | None, now: datetime
+    *, url: str, site: SiteChoice, plan: BoosterPlan, staff: StaffMember, now: datetime
 ) -> None:
     """Book the patient's booster: a day, a time with a chair free, who books it."""
     flash = st.session_state.pop(_FLASH_KEY, None)
@@ -512,9 +515,7 @@ def booking_form(
     if st.button(
         "Book booster",
         type="primary",
-        disabled=staff is None,
         key=f"kd_book_{plan.patient_id}",
-        help=None if staff else "Choose who you are (Acting as) first.",
     ):
         start = datetime.combine(day, start_time, tzinfo=zone)
         try:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from ketadash.auth import AccessAction
 from ketadash.clinic import SiteChoice
 from ketadash.clock import clock_text, local_today, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
@@ -38,10 +39,11 @@ from ketadash.rides import (
     take_back_ride_arrival,
 )
 from ketadash.staff import StaffMember
+from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
 from ketadash.ui.live import Scope, cached_read
 from ketadash.ui.text import bdi, plain
-from ketadash.vocabulary import TRANSITIONS, Step
+from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step
 
 REFRESH_SECONDS = 5
 RECOVERY_TTL_SECONDS = 5
@@ -228,8 +230,12 @@ def later_html(view: RecoveryView) -> str:
 # --- acting on a patient's ride and discharge ----------------------------------------------------
 
 
-def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -> None:
-    """Choose a patient of today, then record their ride, mark ready or discharge."""
+def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember) -> None:
+    """Choose a patient of today, then record their ride, mark ready or discharge.
+
+    Front desk staff record rides; ready and discharge are for a nurse or the lead
+    (shown only to them, and refused by the lifecycle to anyone else).
+    """
     messages = st.container()
     _show_flash(messages)
     now = utc_now()
@@ -268,18 +274,21 @@ def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember | None) -
     if chosen is None:
         st.caption("Choose a patient to record their ride, mark them ready or discharge them.")
         return
-    if staff is None:
-        st.warning("Choose your name under **Acting as** first: every change records who made it.")
-        return
     if chosen in entries:
         session, ride = entries[chosen].session, entries[chosen].ride
     else:
         session, ride = later[chosen]
+    note_opened(
+        action=AccessAction.OPEN_PANEL,
+        where="recovery",
+        session_id=session.session_id,
+        patient_id=session.patient_id,
+    )
     st.text(f"{plain(session.chair_name)} · {plain(session.patient_name)} · {session.status.label}")
     st.text(ride_summary(ride, time_zone=view.time_zone))
     _ride_buttons(url=url, session_id=chosen, ride=ride, staff=staff, time_zone=view.time_zone)
     _arrange_form(url=url, session_id=chosen, ride=ride, staff=staff, view=view)
-    if chosen in entries:
+    if chosen in entries and staff.role in CLINICIANS:
         entry = entries[chosen]
         if session.status == S.RECOVERY:
             _mark_ready(url=url, entry=entry, staff=staff)

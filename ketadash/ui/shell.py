@@ -6,6 +6,7 @@ decides when to read (caches keyed on the resolved database URL) and how to show
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -57,13 +58,17 @@ def leave_legacy_multipage_mode() -> None:
         st.rerun()
 
 
-def run_page(page: st.Page) -> None:
+def run_page(page: st.Page, *, admit: Callable[[], object] | None = None) -> None:
     """Run the page ``st.navigation`` chose; a database outage anywhere in it is shown plainly.
 
-    Pages need not catch ``DatabaseUnavailable`` themselves: the nurse gets the
-    plain message and a "Try again" button instead of a traceback.
+    ``admit`` runs first (sign-in, role, a wall's token) and stops the page when the
+    person or display may not see it. Pages need not catch ``DatabaseUnavailable``
+    themselves: the nurse gets the plain message and a "Try again" button instead of
+    a traceback.
     """
     try:
+        if admit is not None:
+            admit()
         page.run()
     except DatabaseUnavailable as error:
         show_database_unavailable(error)
@@ -80,17 +85,11 @@ def page_setup(title: str, *, icon: str, layout: str = "wide") -> PageContext:
     config = load_config()
     url = config.database_url
     try:
-        _make_database_ready(config)
-        # The last answer will do while the database is away: the demo marker
-        # never changes for a database, and the page's own reads say "outage".
-        demo = _is_demo.or_last_good(url)
+        make_database_ready(config)
+        demo = is_demo_database(url)
     except DatabaseUnavailable as error:
         show_database_unavailable(error)
-    if demo:
-        st.markdown(
-            ":orange-badge[:material/science: DEMO DATA] "
-            ":small[Synthetic patients for trying KetaDash — not a real clinic.]"
-        )
+    # The demo's banner (ketadash/ui/auth.py) is drawn by the sign-in, above this.
     st.title(f"{icon} {title}")
     return PageContext(database_url=url, demo=demo)
 
@@ -134,7 +133,17 @@ def _retry_until_the_database_answers(url: str) -> None:
     )
 
 
-def _make_database_ready(config: DeploymentConfig) -> None:
+def is_demo_database(url: str) -> bool:
+    """True when ``url`` holds the demo clinic (read at most once a minute).
+
+    The last answer will do while the database is away: the demo marker never
+    changes for a database, and the page's own reads say "outage".
+    """
+    return _is_demo.or_last_good(url)
+
+
+def make_database_ready(config: DeploymentConfig) -> None:
+    """The database has its tables; the embedded demo is built on a first start."""
     url = config.database_url
     if url not in _ready_databases():
         state = clinic.database_state(url=url)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from ketadash.auth import DisplayAccess
 from ketadash.clock import to_local, utc_now
 from ketadash.config import load_config
 from ketadash.db import DatabaseUnavailable
@@ -26,6 +27,7 @@ from ketadash.public import (
     load_public_recovery_area,
 )
 from ketadash.ui import shell
+from ketadash.ui.auth import NOT_REGISTERED, admitted_display, display_still_registered
 from ketadash.ui.text import bdi
 
 # Not clinical: how the screen behaves. A few seconds is live enough for a waiting
@@ -90,7 +92,11 @@ def wall_page() -> None:
     # follow the browser to the next page it opens.
     st.set_page_config(page_title="Wall display · KetaDash", layout="wide")
     st.html(WALL_CSS)
-    live_wall(site_code=st.query_params.get(SITE_QUERY_PARAM))
+    display = admitted_display()
+    if display is not None:
+        live_wall(site_code=display.site_code, display=display)
+    else:  # the demo's wall: any site, by its code
+        live_wall(site_code=st.query_params.get(SITE_QUERY_PARAM), display=None)
 
 
 @st.cache_data(ttl=WALL_TTL_SECONDS, show_spinner=False)
@@ -104,8 +110,12 @@ def cached_first_site_code(url: str) -> str | None:
     return first_site_code(url=url)
 
 
-def live_wall(*, site_code: str | None) -> None:
-    """The picture, redrawn every few seconds in place."""
+def live_wall(*, site_code: str | None, display: DisplayAccess | None) -> None:
+    """The picture, redrawn every few seconds in place.
+
+    A registered display's token is checked again at every refresh, so revoking it
+    blanks the wall within one refresh, without anyone touching the TV.
+    """
 
     @st.fragment(run_every=WALL_REFRESH_SECONDS)
     def _refreshing() -> None:
@@ -113,6 +123,10 @@ def live_wall(*, site_code: str | None) -> None:
         url = load_config().database_url
         last_key = f"{_LAST_KEY}-{site_code}"
         try:
+            if not display_still_registered(display):
+                st.session_state.pop(last_key, None)
+                st.html(_notice_html(NOT_REGISTERED))
+                return
             demo = _prepare(url)
             code = site_code or cached_first_site_code(url)
             if code is None:
@@ -145,8 +159,8 @@ def _prepare(url: str) -> bool:
     """The database is ready (the demo built on a first start); True when it is the demo."""
     # The shell's own set-up, inside the fragment so that a database outage is retried
     # by the next refresh instead of stopping the page for good.
-    shell._make_database_ready(load_config())
-    return shell._is_demo(url)
+    shell.make_database_ready(load_config())
+    return shell.is_demo_database(url)
 
 
 def _e(text: object) -> str:

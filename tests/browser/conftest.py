@@ -260,3 +260,9 @@ def screenshot(page, name: str) -> Path:
     page.set_viewport_size(SCREEN)
     page.screenshot(path=str(path))
     return path
+
+
+def demo_sign_in_as(page, person: str) -> None:
+    """Switch the demo sign-in to ``person`` ("Nurse", "Clinic lead" or "Front desk")."""
+    page.get_by_role("radio", name=person, exact=True).click()
+    wait_for_app_idle(page)

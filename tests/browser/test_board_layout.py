@@ -16,7 +16,7 @@ from ketadash.clock import utc_now
 from ketadash.db import get_engine, write_session
 from ketadash.models import SessionStatus, TreatmentSession
 from tests.browser.conftest import SCREEN, assert_no_page_errors, screenshot, wait_for_app_idle
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +38,7 @@ def big_clinic(tmp_path, sqlite_template) -> str:
     shutil.copy(sqlite_template, path)
     url = f"sqlite:///{path}"
     clinic = make_clinic(url=url, chairs=CHAIRS)
+    mark_as_demo(url)  # signed in as the demo's nurse, Dana Reyes
     now = utc_now()
     chair = 0
     for status, count in LAYOUT:

@@ -10,6 +10,7 @@ import pytest
 from ketadash.clock import utc_now
 from ketadash.db import get_engine
 from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
+from tests.utils.factories import mark_as_demo
 from tests.utils.relief import make_open_clinic, make_relief_patient
 
 pytestmark = pytest.mark.browser
@@ -32,6 +33,7 @@ def boosters_clinic(sqlite_url) -> str:
         url=sqlite_url, clinic=clinic, now=now, mrn="KD-000103", relief=40, episodes=3,
         days_since_last=3, first="Lena", last="Berg",
     )  # fmt: skip
+    mark_as_demo(sqlite_url)  # signed in as the demo's nurse
     get_engine(sqlite_url).dispose()
     return sqlite_url
 
@@ -59,10 +61,6 @@ def test_worklist_and_timeline_render_and_a_booking_shows_on_today(
     page.wait_for_timeout(300)
     screenshot(page, "boosters-patient")
 
-    box = page.get_by_test_id("stSelectbox").filter(has_text="Acting as")
-    box.click()
-    page.get_by_role("option", name=re.compile(r"\(nurse\)")).first.click()
-    wait_for_app_idle(page)
     page.get_by_role("button", name="Book booster").click()
     booked = page.get_by_test_id("stAlert").filter(has_text="Booster booked for KD-000101")
     expect(booked).to_be_visible()

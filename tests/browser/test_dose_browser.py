@@ -13,7 +13,7 @@ from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
 from ketadash.models import Route, TreatmentSession
 from ketadash.vitals import Vitals
 from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +24,7 @@ def esketamine_clinic(tmp_path):
     url = f"sqlite:///{tmp_path / 'clinic.sqlite'}"
     migrate(url)
     clinic = make_clinic(url=url)
+    mark_as_demo(url)  # signed in as the demo's nurse, Dana Reyes
     patient = make_patient(url=url, first="Robin", last="Vale", site_id=clinic.site_id)
     now = utc_now()
     session_id = make_session(url=url, clinic=clinic, patient_id=patient,
@@ -67,7 +68,7 @@ def test_esketamine_is_given_in_devices_and_checked_against_the_plan(
     server = fresh_server(url)
     page.goto(f"{server.base_url}/today")
     wait_for_app_idle(page)
-    for label, option in (("Acting as", re.compile(r"\(nurse\)")), ("Patient", "Robin Vale")):
+    for label, option in (("Patient", "Robin Vale"),):
         page.get_by_test_id("stSelectbox").filter(has_text=label).click()
         page.get_by_role("option", name=re.compile(option) if isinstance(option, str) else option
                          ).first.click()  # fmt: skip

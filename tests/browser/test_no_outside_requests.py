@@ -21,7 +21,7 @@ from ketadash.clock import utc_now
 from ketadash.db import get_engine, write_session
 from ketadash.models import Chair, Site, Staff
 from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +53,7 @@ def hostile_clinic(tmp_path, sqlite_template):
     shutil.copy(sqlite_template, path)
     url = f"sqlite:///{path}"
     clinic = make_clinic(url=url)
+    mark_as_demo(url)  # signed in as the demo's nurse, Dana Reyes
     with write_session(url) as db:
         db.get(Site, clinic.site_id).name = SITE
         db.get(Chair, clinic.chair_ids[0]).name = CHAIR
@@ -80,9 +81,6 @@ def test_names_from_the_database_load_nothing(fresh_server, page, hostile_clinic
     wait_for_app_idle(page)
     expect(page.locator(".kd-lane-head").first).to_be_visible()
 
-    page.get_by_test_id("stSelectbox").filter(has_text="Acting as").click()
-    page.get_by_role("option", name=re.compile(r"Dana Reyes")).click()
-    wait_for_app_idle(page)
     page.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
     page.get_by_role("option", name=PATIENT).click()
     wait_for_app_idle(page)

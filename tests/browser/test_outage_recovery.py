@@ -25,7 +25,7 @@ from ketadash.clock import utc_now
 from ketadash.db import get_engine, migrate
 from tests.browser.conftest import SCREEN, find_free_port, screenshot, wait_for_app_idle
 from tests.conftest import _postgres_server_url, with_search_path
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -105,6 +105,7 @@ def relayed_clinic() -> Iterator[tuple[str, Relay]]:
     direct = with_search_path(server, schema)
     migrate(direct)
     clinic = make_clinic(url=direct)
+    mark_as_demo(direct)  # signed in as the demo's nurse, Dana Reyes
     patient = make_patient(url=direct, first="Robin", last="Outage", site_id=clinic.site_id)
     make_session(url=direct, clinic=clinic, patient_id=patient,
                  scheduled_start=utc_now() + timedelta(minutes=30))  # fmt: skip

@@ -7,7 +7,12 @@ import io
 
 import pytest
 
-from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
+from tests.browser.conftest import (
+    assert_no_page_errors,
+    demo_sign_in_as,
+    screenshot,
+    wait_for_app_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +30,7 @@ def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page):
 
     page.goto(f"{app_server.base_url}/throughput")
     wait_for_app_idle(page)
+    demo_sign_in_as(page, "Clinic lead")
     assert_no_page_errors(page)
     expect(page.get_by_test_id("stMetric").first).to_be_visible()
     charts = page.locator(CHART)
@@ -60,6 +66,7 @@ def test_a_year_shows_weekly_bars(app_server, page):
 
     page.goto(f"{app_server.base_url}/throughput")
     wait_for_app_idle(page)
+    demo_sign_in_as(page, "Clinic lead")
     page.get_by_test_id("stSelectbox").filter(has_text="Period").click()
     page.get_by_role("option", name="Last 52 weeks").click()
     expect(page.get_by_text("364 days up to today")).to_be_visible()

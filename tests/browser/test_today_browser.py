@@ -58,7 +58,6 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page):
     expect(page.locator(".kd-lane-head").first).to_be_visible()
     screenshot(page, "today-board")
 
-    _choose(page, "Acting as", re.compile(r"\(nurse\)"))
     chosen = _choose(page, "Patient", re.compile(r"— Expected$"))
     name = chosen.split(" · ")[2].split(" — ")[0]
 
@@ -137,13 +136,15 @@ def test_two_stations_on_the_same_patient(app_server, browser, demo_database_url
 
     started = utc_now()
     stations = []
-    for nurse in (0, 1):
+    for person in ("Nurse", "Clinic lead"):
         context = browser.new_context(viewport=SCREEN)
         station = context.new_page()
         station.set_default_timeout(20_000)
         station.goto(f"{app_server.base_url}/today")
         wait_for_app_idle(station)
-        _choose_nth(station, "Acting as", re.compile(r"\(nurse\)"), nurse)
+        # Two people: the demo's nurse at one station, its lead at the other.
+        station.get_by_role("radio", name=person, exact=True).click()
+        wait_for_app_idle(station)
         stations.append((context, station))
     (context_a, a), (context_b, b) = stations
     try:

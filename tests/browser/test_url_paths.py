@@ -12,9 +12,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from ketadash.clinic import list_sites
+from ketadash.models import StaffRole
 from ketadash.screens import HOME, SCREENS, SECTIONS, WALL, Screen
 from tests.browser.conftest import (
     assert_no_page_errors,
+    demo_sign_in_as,
     screenshot,
     wait_for_app_idle,
 )
@@ -24,8 +26,13 @@ pytestmark = pytest.mark.browser
 DATABASE_DOWN_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
 
-# Labels that only our st.navigation has: the legacy mode would show file names.
+# Labels only our own menu has (the legacy mode would show file names): the demo's lead
+# may open every screen.
 OUR_NAVIGATION = [*SECTIONS, *(screen.title for screen in SCREENS)]
+
+
+def _for_leads_only(screen: Screen) -> bool:
+    return StaffRole.NURSE not in screen.audience
 
 
 def _name(screen: Screen) -> str:
@@ -33,17 +40,24 @@ def _name(screen: Screen) -> str:
 
 
 def assert_screen(page, screen: Screen) -> None:
+    """The screen itself, under our menu, at its own address, as the demo's lead sees it."""
     from playwright.sync_api import expect
 
     wait_for_app_idle(page)
     expect(page.locator("h1", has_text=screen.page_heading)).to_be_visible()
-    expect(page.get_by_text("DEMO DATA")).to_be_visible()
-    # A public screen (the recovery-area TV) may hide the navigation.
+    expect(page.get_by_text("DEMO DATA").first).to_be_visible()
+    # A public screen (the recovery-area TV) hides the navigation.
     if not screen.public:
-        navigation = page.get_by_test_id("stSidebarNav")
-        expect(navigation).to_be_visible()
+        if _for_leads_only(screen):
+            # The demo signs in as a nurse, who is told the screen is not for her.
+            expect(page.get_by_text(f"{screen.title} is for clinic leads")).to_be_visible()
+        demo_sign_in_as(page, "Clinic lead")
+        expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+        menu = page.get_by_test_id("stSidebar")
         for label in OUR_NAVIGATION:
-            expect(navigation.get_by_text(label, exact=True)).to_be_visible()
+            expect(menu.get_by_text(label, exact=True).first).to_be_visible()
+        if _for_leads_only(screen):
+            expect(page.get_by_text(f"{screen.title} is for clinic leads")).to_have_count(0)
     assert urlparse(page.url).path == screen.path
     assert_no_page_errors(page)
 
@@ -68,6 +82,7 @@ def test_home_links_open_each_page(app_server, page):
 
     page.goto(app_server.base_url + "/")
     wait_for_app_idle(page)
+    demo_sign_in_as(page, "Clinic lead")
     for screen in SCREENS:
         if screen.is_home:
             continue
@@ -81,7 +96,7 @@ def test_home_links_open_each_page(app_server, page):
             page.go_back()
             wait_for_app_idle(page)
             continue
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name=HOME.title).click()
+        page.get_by_test_id("stSidebar").get_by_role("link", name=HOME.title).click()
         expect(page.locator("h1", has_text=HOME.page_heading)).to_be_visible()
         wait_for_app_idle(page)
 

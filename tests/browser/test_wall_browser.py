@@ -192,7 +192,6 @@ def test_ride_arrived_on_recovery_shows_on_the_wall_without_a_reload(
         wait_for_app_idle(nurse)
         card = nurse.locator(f'.kr-card[data-session="{wall_clinic.waiting_session}"]')
         expect(card).to_contain_text("Pat Driver")
-        _choose(nurse, "Acting as", re.compile(r"\(nurse\)"))
         _choose(nurse, "Patient", re.compile(re.escape(wall_clinic.waiting_name)))
         screenshot(nurse, "recovery-page")
         nurse.get_by_role("button", name="Ride has arrived").click()

@@ -4,6 +4,32 @@ from __future__ import annotations
 
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from tests.utils.factories import NURSE_EMAIL
+
+# An identity provider as .streamlit/secrets.toml would name it. AppTest never calls
+# it: ``at.user`` stands for the identity cookie Streamlit reads after a sign-in.
+CLINIC_AUTH = {
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+    "cookie_secret": "page-tests-cookie-secret-0123456789",
+    "client_id": "ketadash-page-tests",
+    "client_secret": "not-a-secret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
+
+
+def sign_in(at: AppTest, email: str | None) -> AppTest:
+    """Make ``at`` a browser signed in as ``email`` (None: nobody signed in)."""
+    at.user = {"is_logged_in": email is not None, **({"email": email} if email else {})}
+    return at
+
+
+def demo_sign_in(at: AppTest) -> AppTest:
+    """Make ``at`` a browser on a deployment without an identity provider (the demo's way)."""
+    at.secrets.pop("auth", None)
+    at.user = {"is_logged_in": False}
+    return at
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +49,17 @@ def navigation_mode(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init_in_navigation_mode)
+
+
+@pytest.fixture(autouse=True)
+def signed_in_as_a_nurse(monkeypatch):
+    """Every page test runs on a clinic with an identity provider, signed in as make_clinic's
+    first nurse (Dana Reyes), unless it signs in as someone else with ``sign_in``."""
+    original = AppTest.from_file.__func__
+
+    def from_file(cls, *args, **kwargs):
+        at = original(cls, *args, **kwargs)
+        at.secrets["auth"] = dict(CLINIC_AUTH)
+        return sign_in(at, NURSE_EMAIL)
+
+    monkeypatch.setattr(AppTest, "from_file", classmethod(from_file))

@@ -24,7 +24,8 @@ from ketadash.db import write_session
 from ketadash.lifecycle import Step, take_step, undo_last_step
 from ketadash.models import Chair, Site, Staff
 from ketadash.ui.text import literal
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.pages.conftest import sign_in
+from tests.utils.factories import OTHER_NURSE_EMAIL, make_clinic, make_patient, make_session
 
 DASHBOARD = str(PROJECT_ROOT / "dashboard.py")
 FIRST = "![t](http://127.0.0.1:9/x.png)"
@@ -85,8 +86,6 @@ def test_a_hostile_patient_name_is_shown_as_text_everywhere(hostile_clinic):
     at.run()  # Home (pages/home.py is another change's: its site list is not checked here)
     at.switch_page("pages/today.py")
     run(at)
-    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id)
-    run(at)
     next(s for s in at.selectbox if s.label == "Patient").set_value(session_id)
     run(at)
     # The panel header names the patient and the chair, escaped.
@@ -140,16 +139,16 @@ def test_a_hostile_patient_name_is_shown_as_text_everywhere(hostile_clinic):
                    expected_version=4, reason="tidy up after the test")  # fmt: skip
 
 
-def test_the_site_picker_and_staff_picker_show_names_as_given(hostile_clinic):
+def test_the_site_picker_and_the_signed_in_name_show_names_as_given(hostile_clinic):
     url, _clinic, _ = hostile_clinic
-    at = AppTest.from_file(DASHBOARD, default_timeout=30)
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), OTHER_NURSE_EMAIL)
     at.run()
     at.switch_page("pages/today.py").run()
     assert not at.exception
     # Selectbox options are plain text in Streamlit: the name is shown unchanged.
     site_box = at.sidebar.selectbox[0]
     assert site_box.options == [SITE]
-    acting = next(s for s in at.selectbox if s.label == "Acting as")
-    assert any(NURSE in option for option in acting.options)
+    # The signed-in person's name, in the sidebar, is text, not an image.
+    assert any(literal(NURSE) in m.value for m in at.sidebar.markdown)
     with write_session(url) as db:
         assert db.exec(select(Site.name)).one() == SITE

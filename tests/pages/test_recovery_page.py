@@ -25,7 +25,14 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rides import arrange_ride, load_rides
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.pages.conftest import sign_in
+from tests.utils.factories import (
+    FRONT_DESK_EMAIL,
+    NURSE_EMAIL,
+    make_clinic,
+    make_patient,
+    make_session,
+)
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 
@@ -88,20 +95,20 @@ def day(clinic_url):
                  expected_ride_version=None, driver_name="Jo Driver",
                  expected_pickup_at=now + timedelta(minutes=20))  # fmt: skip
     with write_session(clinic_url) as db:
-        desk = Staff(name="Rita Desk", role=StaffRole.FRONT_DESK, site_id=clinic.site_id)
+        desk = Staff(name="Rita Desk", role=StaffRole.FRONT_DESK, site_id=clinic.site_id,
+                     email=FRONT_DESK_EMAIL)  # fmt: skip
         db.add(desk)
         db.flush()
         ids["desk"] = desk.id
     return clinic, ids
 
 
-def _open(staff_id: int, session_id: int | None = None) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=30)
+def _open(email: str, session_id: int | None = None) -> AppTest:
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), email)
     at.run()
     at.switch_page("pages/recovery.py")
     at.run()
     assert not at.exception, at.exception
-    next(s for s in at.selectbox if s.label == "Acting as").set_value(staff_id).run()
     if session_id is not None:
         next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
     assert not at.exception, at.exception
@@ -117,8 +124,8 @@ def _said(at: AppTest) -> str:
 
 
 def test_the_list_shows_recovery_and_ready_with_checklist_ride_and_alerts(day):
-    clinic, _ids = day
-    at = _open(clinic.nurse_id)
+    _clinic, _ids = day
+    at = _open(NURSE_EMAIL)
     text = _list_text(at)
     for name in ("Alex Tester", "Bea Tester", "Cy Tester"):
         assert name in text
@@ -132,7 +139,7 @@ def test_the_list_shows_recovery_and_ready_with_checklist_ride_and_alerts(day):
 
 def test_front_desk_arranges_a_ride_before_the_patient_arrives(day):
     _clinic, ids = day
-    at = _open(ids["desk"], ids["dee"])
+    at = _open(FRONT_DESK_EMAIL, ids["dee"])
     next(t for t in at.text_input if t.label == "Driver's name").input("Kim Carrier")
     next(t for t in at.text_input if t.label == "Phone").input("555-0177")
     next(b for b in at.button if b.label == "Save ride").click().run()
@@ -152,8 +159,8 @@ def _url() -> str:
 
 
 def test_a_nurse_marks_the_ride_arrived_then_discharges(day):
-    clinic, ids = day
-    at = _open(clinic.nurse_id, ids["bea"])
+    _clinic, ids = day
+    at = _open(NURSE_EMAIL, ids["bea"])
     assert next(b for b in at.button if b.label == "Discharge").disabled
     next(b for b in at.button if b.label == "Ride has arrived").click().run()
     assert "Jo Driver is here." in _said(at)
@@ -166,8 +173,8 @@ def test_a_nurse_marks_the_ride_arrived_then_discharges(day):
 
 
 def test_an_arrival_ticked_by_mistake_is_taken_back_with_a_reason(day):
-    clinic, ids = day
-    at = _open(clinic.nurse_id, ids["bea"])
+    _clinic, ids = day
+    at = _open(NURSE_EMAIL, ids["bea"])
     next(b for b in at.button if b.label == "Ride has arrived").click().run()
     take_back = next(b for b in at.button if b.label == "Take back the arrival")
     take_back.click().run()
@@ -181,8 +188,8 @@ def test_an_arrival_ticked_by_mistake_is_taken_back_with_a_reason(day):
 
 
 def test_discharge_with_an_escort_exception_is_listed_for_the_lead(day):
-    clinic, ids = day
-    at = _open(clinic.nurse_id, ids["cy"])
+    _clinic, ids = day
+    at = _open(NURSE_EMAIL, ids["cy"])
     at.radio[0].set_value(EscortException.PERSON_COMING_LATER)
     next(t for t in at.text_input if t.label == "Reason").input("")
     next(b for b in at.button if b.label == "Discharge with this exception").click().run()

@@ -19,7 +19,11 @@ from ketadash import config as deployment_config
 from ketadash.clinic import list_sites
 from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT
 from ketadash.db import get_engine
+from ketadash.models import StaffRole
 from ketadash.screens import HOME, SCREENS, Screen
+from ketadash.ui.auth import DEMO_ROLE_KEY
+from tests.pages.conftest import demo_sign_in, sign_in
+from tests.utils.factories import LEAD_EMAIL
 
 ENTRY_POINT = str(PROJECT_ROOT / "dashboard.py")
 RUN_TIMEOUT_S = 60
@@ -60,7 +64,9 @@ def fresh_streamlit_caches() -> Iterator[None]:
 
 
 def run_page(script: str, *, query: dict[str, str] | None = None) -> AppTest:
-    app = AppTest.from_file(ENTRY_POINT, default_timeout=RUN_TIMEOUT_S)
+    """The page as the demo's sign-in shows it to a clinic lead, who may open every screen."""
+    app = demo_sign_in(AppTest.from_file(ENTRY_POINT, default_timeout=RUN_TIMEOUT_S))
+    app.session_state[DEMO_ROLE_KEY] = StaffRole.LEAD
     for name, value in (query or {}).items():
         app.query_params[name] = value
     app.run()
@@ -103,7 +109,7 @@ def test_home_links_to_every_other_screen(monkeypatch, demo_url):
     monkeypatch.setenv(DATABASE_URL_VARIABLE, demo_url)
     app = run_page(HOME.script)
     assert_no_exception(app)
-    links = {link.proto.page: link.label for link in app.get("page_link")}
+    links = {link.proto.page: link.label for link in app.main.get("page_link")}
     for screen in SCREENS:
         if not screen.is_home:
             assert links[screen.url_path] == f"**{screen.title}**"
@@ -276,12 +282,19 @@ def test_unknown_site_in_the_url_falls_back_to_the_first(monkeypatch, demo_url):
 
 
 def test_a_clinic_without_sites_points_to_the_site_command(monkeypatch, tmp_path):
+    from ketadash.auth import set_staff_email
     from ketadash.db import migrate
+    from ketadash.roster import ensure_staff
 
     url = f"sqlite:///{tmp_path / 'no-sites.sqlite'}"
     migrate(url)
+    # The lead is on the roster (for every site) before any site exists.
+    staff_id = ensure_staff(url=url, name="Lee Park", role="lead", site_code=None)
+    set_staff_email(url=url, staff_id=staff_id, email=LEAD_EMAIL)
     monkeypatch.setenv(DATABASE_URL_VARIABLE, url)
-    app = run_page("pages/today.py")
+    app = sign_in(AppTest.from_file(ENTRY_POINT, default_timeout=RUN_TIMEOUT_S), LEAD_EMAIL)
+    app.run()
+    app.switch_page("pages/today.py").run()
     assert_no_exception(app)
     said = " ".join(w.value for w in app.warning)
     assert "python -m ketadash site --code … --name … --time-zone … --chairs N" in said

@@ -12,7 +12,10 @@ from streamlit.testing.v1 import AppTest
 
 from ketadash.config import DATABASE_URL_VARIABLE
 from ketadash.db import get_engine
+from ketadash.models import StaffRole
+from ketadash.ui.auth import DEMO_ROLE_KEY
 from ketadash.ui.board import after_write
+from tests.pages.conftest import demo_sign_in, sign_in
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 
@@ -35,8 +38,13 @@ def on_the_demo(monkeypatch, demo_url) -> Iterator[None]:
     yield
 
 
-def _open() -> AppTest:
+def _open(*, email: str | None = None) -> AppTest:
+    """Throughput as a lead sees it: the demo's lead, or the clinic lead signed in by e-mail."""
     at = AppTest.from_file(DASHBOARD, default_timeout=60)
+    if email is None:
+        demo_sign_in(at).session_state[DEMO_ROLE_KEY] = StaffRole.LEAD
+    else:
+        sign_in(at, email)
     at.run()
     at.switch_page("pages/throughput.py")
     at.run()
@@ -117,11 +125,11 @@ def test_chosen_dates():
 
 
 def test_a_clinic_without_visits_shows_empty_figures(monkeypatch, sqlite_url):
-    from tests.utils.factories import make_clinic
+    from tests.utils.factories import LEAD_EMAIL, make_clinic
 
     make_clinic(url=sqlite_url)
     monkeypatch.setenv(DATABASE_URL_VARIABLE, sqlite_url)
-    at = _open()
+    at = _open(email=LEAD_EMAIL)
     completed = next(m for m in at.metric if m.label == "Infusions completed")
     assert completed.value == "0"
     assert next(m for m in at.metric if m.label == "No-show rate").value == "–"

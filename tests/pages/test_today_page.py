@@ -15,7 +15,7 @@ from ketadash.db import read_session
 from ketadash.lifecycle import history_agrees
 from ketadash.models import SessionStatus, StatusChange, TreatmentSession
 from ketadash.ui.text import literal
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.utils.factories import NURSE_EMAIL, make_clinic, make_patient, make_session
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 
@@ -66,9 +66,8 @@ def _open_today() -> AppTest:
 
 
 def _open_as_nurse(clinic, session_id) -> AppTest:
-    """Today, with the first nurse acting and the patient's session chosen."""
+    """Today, signed in as the first nurse, with the patient's session chosen."""
     at = _open_today()
-    next(s for s in at.selectbox if s.label == "Acting as").set_value(clinic.nurse_id).run()
     next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
     return at
 
@@ -99,10 +98,8 @@ def test_board_shows_todays_patients_in_their_lanes(today):
 
 
 def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
-    clinic, session_id = today
+    _clinic, session_id = today
     at = _open_today()
-    acting = next(s for s in at.selectbox if s.label == "Acting as")
-    acting.set_value(clinic.nurse_id).run()
     patient = next(s for s in at.selectbox if s.label == "Patient")
     patient.set_value(session_id).run()
     assert not at.exception
@@ -160,12 +157,17 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
         assert list(steps) == ["checked_in", "infusing", "recovery"]
 
 
-def test_acting_without_a_name_is_not_offered(today):
-    _, session_id = today
-    at = _open_today()
-    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
-    assert any("Acting as" in w.value for w in at.warning)
-    assert not [b for b in at.button if b.key == f"step-check_in-{session_id}"]
+def test_every_change_records_the_signed_in_nurse(today, clinic_url):
+    clinic, session_id = today
+    at = _open_as_nurse(clinic, session_id)
+    at.button(key=f"step-check_in-{session_id}").click().run()
+    with read_session(clinic_url) as db:
+        (staff_id,) = db.exec(
+            select(StatusChange.staff_id).where(StatusChange.session_id == session_id)
+        ).all()
+    assert staff_id == clinic.nurse_id
+    # No "Acting as" list: who acts is who signed in.
+    assert not [s for s in at.selectbox if s.label == "Acting as"]
 
 
 def _type_vitals(at: AppTest, systolic, diastolic, heart_rate, spo2) -> None:
@@ -220,13 +222,15 @@ def test_a_change_from_another_station_is_pointed_out(today, clinic_url):
     assert any("Changed at another station" in i.value for i in at.info)
 
 
-def test_a_site_without_staff_says_how_to_add_them(clinic_url):
-    from ketadash.roster import ensure_chairs, ensure_site
+def test_a_new_site_without_sessions_says_so(clinic_url):
+    from ketadash.auth import set_staff_email
+    from ketadash.roster import ensure_chairs, ensure_site, ensure_staff
 
     site_id = ensure_site(url=clinic_url, code="new", name="New Site", time_zone="UTC")
     ensure_chairs(url=clinic_url, site_id=site_id, count=4)
+    nurse = ensure_staff(url=clinic_url, name="Dana Reyes", role="nurse", site_code="new")
+    set_staff_email(url=clinic_url, staff_id=nurse, email=NURSE_EMAIL)
     at = _open_today()
-    assert any("No staff are set up for this site yet" in w.value for w in at.warning)
     assert any("No sessions booked at this site today" in i.value for i in at.info)
 
 

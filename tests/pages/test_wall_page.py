@@ -10,10 +10,13 @@ import streamlit as st
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
+from ketadash.auth import list_displays, register_display, revoke_display
+from ketadash.clinic import DEMO_KEY
 from ketadash.clock import utc_now
 from ketadash.db import DatabaseUnavailable, write_session
+from ketadash.models import ClinicInfo, SiteSetting, TreatmentSession
 from ketadash.models import SessionStatus as S
-from ketadash.models import SiteSetting, TreatmentSession
+from tests.pages.conftest import demo_sign_in, sign_in
 from tests.utils.factories import make_clinic, make_patient, make_session
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
@@ -57,10 +60,16 @@ def recovery_area(clinic_url):
     return clinic
 
 
-def _open_wall(site: str | None = None) -> AppTest:
+def _open_wall(*, token: str | None = None, site: str | None = None, demo: bool = False) -> AppTest:
+    """The wall as a TV opens it: nobody signed in, its address carrying its token."""
     at = AppTest.from_file(DASHBOARD, default_timeout=30)
-    at.run()
+    if demo:
+        demo_sign_in(at)
+    else:
+        sign_in(at, None)
     at.switch_page("pages/wall.py")
+    if token is not None:
+        at.query_params["display"] = token
     if site is not None:
         at.query_params["site"] = site
     at.run()
@@ -68,12 +77,26 @@ def _open_wall(site: str | None = None) -> AppTest:
     return at
 
 
+@pytest.fixture
+def token(recovery_area, clinic_url) -> str:
+    """A registered display of the Main Street site."""
+    _display_id, token = register_display(
+        url=clinic_url, site_code="main", name="Recovery TV", now=utc_now()
+    )
+    return token
+
+
+def _as_demo(url: str) -> None:
+    with write_session(url) as db:
+        db.add(ClinicInfo(key=DEMO_KEY, value=utc_now().isoformat()))
+
+
 def _wall_text(at: AppTest) -> str:
     return " ".join(str(element.value) for element in at.get("html"))
 
 
-def test_the_wall_shows_labels_places_and_nothing_personal(recovery_area):
-    at = _open_wall("main")
+def test_the_wall_shows_labels_places_and_nothing_personal(token):
+    at = _open_wall(token=token)
     text = _wall_text(at)
     assert "<bdi>Main Street</bdi> · Recovery" in text
     assert "Blue Heron" in text and "Resting" in text
@@ -87,17 +110,47 @@ def test_the_wall_shows_labels_places_and_nothing_personal(recovery_area):
     assert not at.text_input and not at.button and not at.selectbox
 
 
-def test_without_a_site_the_wall_shows_the_first_site(recovery_area):
-    assert "<bdi>Main Street</bdi> · Recovery" in _wall_text(_open_wall())
+PERSONAL = ("Alex", "Morgan", "Bea", "Lund", "A1", "B2", "Blue Heron", "Main Street")
 
 
-def test_an_unknown_site_code_says_so(recovery_area):
-    text = _wall_text(_open_wall("nowhere"))
+@pytest.mark.parametrize("given", [None, "", "not-a-token", "x" * 43])
+def test_a_wall_without_a_valid_token_shows_nothing_of_any_patient(recovery_area, given):
+    at = _open_wall(token=given)
+    shown = " ".join(str(e.value) for e in [*at.get("html"), *at.markdown, *at.title, *at.warning])
+    assert "This display is not registered" in shown
+    for personal in PERSONAL:
+        assert personal not in shown, personal
+
+
+def test_a_revoked_display_is_blanked(token, clinic_url):
+    at = _open_wall(token=token)
+    assert "Blue Heron" in _wall_text(at)
+    (entry,) = list_displays(url=clinic_url)
+    revoke_display(url=clinic_url, display_id=entry.id, now=utc_now())
+    at.run()
+    assert "Blue Heron" not in _wall_text(at)
+    assert any("not registered" in w.value for w in at.warning)
+
+
+def test_the_token_not_the_url_chooses_the_site(token):
+    # A ?site= beside a valid token changes nothing: the display belongs to its site.
+    at = _open_wall(token=token, site="elsewhere")
+    assert "<bdi>Main Street</bdi> · Recovery" in _wall_text(at)
+
+
+def test_the_demo_wall_needs_no_token_and_shows_the_first_site(recovery_area, clinic_url):
+    _as_demo(clinic_url)
+    assert "<bdi>Main Street</bdi> · Recovery" in _wall_text(_open_wall(demo=True))
+
+
+def test_an_unknown_site_code_says_so(recovery_area, clinic_url):
+    _as_demo(clinic_url)
+    text = _wall_text(_open_wall(site="nowhere", demo=True))
     assert "No site has the code “nowhere”" in text
     assert "Blue Heron" not in text
 
 
-def test_chair_only_hides_the_aliases(recovery_area, clinic_url):
+def test_chair_only_hides_the_aliases(recovery_area, clinic_url, token):
     with write_session(clinic_url) as db:
         db.add(
             SiteSetting(
@@ -107,15 +160,15 @@ def test_chair_only_hides_the_aliases(recovery_area, clinic_url):
                 updated_at=utc_now(),
             )
         )
-    text = _wall_text(_open_wall("main"))
+    text = _wall_text(_open_wall(token=token))
     assert "Blue Heron" not in text
     assert "Chair 1" in text
 
 
-def test_the_last_picture_stays_when_the_database_cannot_be_read(recovery_area, monkeypatch):
+def test_the_last_picture_stays_when_the_database_cannot_be_read(token, monkeypatch):
     import ketadash.ui.wall as wall
 
-    at = _open_wall("main")
+    at = _open_wall(token=token)
     assert "not updated since" not in _wall_text(at).lower()
 
     def unreachable(**_):
@@ -132,13 +185,13 @@ def test_the_last_picture_stays_when_the_database_cannot_be_read(recovery_area, 
     assert not at.error, "the wall shows no error box"
 
 
-def test_a_wall_opened_during_an_outage_waits_calmly(recovery_area, monkeypatch):
+def test_a_wall_opened_during_an_outage_waits_calmly(token, monkeypatch):
     import ketadash.ui.wall as wall
 
     def unreachable(url):
         raise DatabaseUnavailable("connection refused")
 
     monkeypatch.setattr(wall, "_prepare", unreachable)
-    at = _open_wall("main")
+    at = _open_wall(token=token)
     assert "Waiting for the clinic database" in _wall_text(at)
     assert not at.error

@@ -18,6 +18,12 @@ from ketadash.models import (
     TreatmentSession,
 )
 
+# The e-mails sign-in gives make_clinic's staff (the page tests sign in with them).
+NURSE_EMAIL = "dana.reyes@clinic.test"
+OTHER_NURSE_EMAIL = "sam.okafor@clinic.test"
+LEAD_EMAIL = "lee.park@clinic.test"
+FRONT_DESK_EMAIL = "fran.quinn@clinic.test"
+
 
 @dataclass(frozen=True)
 class ClinicIds:
@@ -37,9 +43,11 @@ def make_clinic(*, url: str, chairs: int = 6, time_zone: str = "America/New_York
         chair_rows = [
             Chair(site_id=site.id, name=f"Chair {n}", position=n) for n in range(1, chairs + 1)
         ]
-        nurse = Staff(name="Dana Reyes", role=StaffRole.NURSE, site_id=site.id)
-        other = Staff(name="Sam Okafor", role=StaffRole.NURSE, site_id=site.id)
-        lead = Staff(name="Lee Park", role=StaffRole.LEAD, site_id=site.id)
+        nurse = Staff(name="Dana Reyes", role=StaffRole.NURSE, site_id=site.id, email=NURSE_EMAIL)
+        other = Staff(
+            name="Sam Okafor", role=StaffRole.NURSE, site_id=site.id, email=OTHER_NURSE_EMAIL
+        )
+        lead = Staff(name="Lee Park", role=StaffRole.LEAD, site_id=site.id, email=LEAD_EMAIL)
         db.add_all([*chair_rows, nurse, other, lead])
         db.flush()
         return ClinicIds(
@@ -114,3 +122,14 @@ def make_session(
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def mark_as_demo(url: str) -> None:
+    """Mark a test clinic as a demo clinic: a server then signs its visitors in as the
+    demo's first nurse (make_clinic's Dana Reyes), with no identity provider to run."""
+    from ketadash.clinic import DEMO_KEY
+    from ketadash.clock import utc_now
+    from ketadash.models import ClinicInfo
+
+    with write_session(url) as db:
+        db.add(ClinicInfo(key=DEMO_KEY, value=utc_now().isoformat()))

@@ -1,0 +1,471 @@
+"""Who is at the keyboard, on every screen: sign-in, roles, idle sign-out, the access log.
+
+``dashboard.py`` calls ``admit`` before it runs any staff screen, and ``admit_display``
+before the wall. Nothing of a patient is read before they have said yes. The
+decisions themselves are plain functions in ``ketadash.auth``; this module only asks
+Streamlit who signed in (``st.user``), draws the sign-in, refusal and demo screens,
+and keeps the browser session's part (when it was last used, what it last opened).
+
+Three ways a deployment knows who is here (``ketadash.auth.SignInMode``):
+
+- the clinic's identity provider through ``st.login`` when ``[auth]`` is in
+  ``.streamlit/secrets.toml``; the e-mail it gives is matched to the staff roster;
+- on the demo clinic without ``[auth]``, a demo person (nurse, lead or front desk)
+  under a banner that says so;
+- on a real clinic without ``[auth]``, nobody: a page that says how to set it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+
+from ketadash import auth
+from ketadash.auth import AccessAction, AccessRefused, DisplayAccess, SignInMode
+from ketadash.clock import utc_now
+from ketadash.config import load_config
+from ketadash.db import DatabaseUnavailable
+from ketadash.models import StaffRole
+from ketadash.screens import HOME, SECTIONS, Screen, screens_in
+from ketadash.settings import ClinicSettings
+from ketadash.staff import StaffMember
+from ketadash.ui import shell
+from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.text import literal
+
+SIGNED_IN_KEY = "kd_signed_in"
+LAST_ACTIVE_KEY = "kd_last_active"
+DEMO_ROLE_KEY = "kd_demo_role"
+SIGNED_OUT_KEY = "kd_signed_out"
+_OPENED_KEY = "kd_opened"
+_DISPLAY_KEY = "kd_display"
+_DEMO_SWITCH_KEY = "kd_demo_switch"
+DISPLAY_QUERY_PARAM = "display"
+# How often an open screen asks whether it has been idle too long. Not clinical: the
+# sign-out lands at most this much after the setting's minute.
+IDLE_CHECK_SECONDS = 20
+# A person taken off the roster loses access within this long, without a restart.
+ROSTER_TTL_SECONDS = 30
+
+ROLE_WORDS = {
+    StaffRole.NURSE: "nurse",
+    StaffRole.LEAD: "clinic lead",
+    StaffRole.FRONT_DESK: "front desk",
+}
+# Plural, for "Throughput is for clinic leads".
+_ROLE_PLURALS = {
+    StaffRole.NURSE: "nurses",
+    StaffRole.LEAD: "clinic leads",
+    StaffRole.FRONT_DESK: "front desk staff",
+}
+
+
+# --- what this deployment is -----------------------------------------------------------------
+
+
+def auth_section() -> dict | None:
+    """The ``[auth]`` settings of ``.streamlit/secrets.toml``, or None when there are none."""
+    try:
+        section = st.secrets.get("auth")
+    except (FileNotFoundError, StreamlitSecretNotFoundError):
+        return None
+    return dict(section) if section else None
+
+
+def _provider(section: dict) -> str | None:
+    """The provider name for ``st.login``: None for a flat ``[auth]``, else its one subsection."""
+    if "client_id" in section:
+        return None
+    named = [name for name, value in section.items() if isinstance(value, dict)]
+    return named[0] if named else None
+
+
+def sign_in_mode(url: str) -> SignInMode:
+    return auth.sign_in_mode(
+        demo=shell.is_demo_database(url), auth_configured=auth_section() is not None
+    )
+
+
+# --- staff screens ---------------------------------------------------------------------------
+
+
+def admit(screen: Screen) -> StaffMember:
+    """The signed-in staff member who may see ``screen``; otherwise the page stops here.
+
+    Before anyone has signed in, when the person is not on the roster, and when their
+    role may not see this screen, the page shows why and nothing else: no patient
+    data has been read. Also signs an idle station out, and counts this run as use.
+    """
+    now = utc_now()
+    config = load_config()
+    url = config.database_url
+    shell.make_database_ready(config)
+    mode = sign_in_mode(url)
+    if mode is SignInMode.REFUSE:
+        _explain_missing_sign_in()
+    if SIGNED_OUT_KEY in st.session_state:
+        _signed_out_screen(mode)
+    staff = _demo_person(url) if mode is SignInMode.DEMO else _identity_provider_person(url)
+    idle_minutes = _idle_minutes(url)
+    last = st.session_state.get(LAST_ACTIVE_KEY)
+    if last is not None and auth.idle_too_long(
+        last_activity=last, now=now, idle_minutes=idle_minutes
+    ):
+        sign_out(mode, reason=f"Signed out after {idle_minutes} minutes without use.")
+    st.session_state[LAST_ACTIVE_KEY] = now
+    st.session_state[SIGNED_IN_KEY] = staff
+    _sidebar(staff=staff, mode=mode, idle_minutes=idle_minutes, current=screen)
+    if not auth.may_open(audience=screen.audience, role=staff.role):
+        _not_for_this_role(screen, staff)
+    return staff
+
+
+def signed_in() -> StaffMember:
+    """Who is at the keyboard in this run (``admit`` has made sure someone is)."""
+    staff = st.session_state.get(SIGNED_IN_KEY)
+    if staff is None:  # a page run without dashboard.py's admit: show nothing
+        st.stop()
+    return staff
+
+
+def visible_screens(role: StaffRole) -> list[Screen]:
+    """The screens a role may open, in navigation order, Home left out.
+
+    A public screen (the wall) is listed only on the demo: a real clinic's wall
+    opens with a registered display's address, which no staff browser has.
+    """
+    demo = sign_in_mode(load_config().database_url) is SignInMode.DEMO
+    return [
+        screen
+        for section in SECTIONS
+        for screen in screens_in(section)
+        if auth.may_open(audience=screen.audience, role=role) and (demo or not screen.public)
+    ]
+
+
+def sign_out(mode: SignInMode, *, reason: str) -> None:
+    """End this browser session's sign-in; the next screen is the sign-in again."""
+    st.session_state.pop(SIGNED_IN_KEY, None)
+    st.session_state.pop(LAST_ACTIVE_KEY, None)
+    st.session_state.pop(_OPENED_KEY, None)
+    if mode is SignInMode.IDENTITY_PROVIDER:
+        st.logout()  # also signs out of the provider when it allows, and reloads the app
+        st.stop()
+    st.session_state[SIGNED_OUT_KEY] = reason
+    st.rerun(scope="app")
+
+
+def _identity_provider_person(url: str) -> StaffMember:
+    if not st.user.is_logged_in:
+        _sign_in_screen()
+    try:
+        # During an outage, the answer this server last had: the page can then show
+        # its own last data under a "not updated" marker instead of going blank.
+        staff = _roster_person.or_last_good(url, st.user.get("email"))
+    except AccessRefused as refused:
+        _title()
+        st.error(literal(refused), icon=":material/person_off:")
+        st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+        st.stop()
+    if shell.is_demo_database(url):
+        st.markdown(":orange-badge[:material/science: DEMO DATA] :small[Synthetic patients.]")
+    return staff
+
+
+@cached_read(scope=Scope.CLINIC, ttl_seconds=ROSTER_TTL_SECONDS)
+def _roster_person(url: str, email: str | None) -> StaffMember:
+    # A refusal is an exception, which is never cached: a person just added gets in at once.
+    return auth.staff_for_email(url=url, email=email)
+
+
+@cached_read(scope=Scope.CLINIC, ttl_seconds=ROSTER_TTL_SECONDS)
+def _idle_minutes_read(url: str) -> int:
+    return auth.idle_sign_out_minutes(url=url)
+
+
+def _idle_minutes(url: str) -> int:
+    try:
+        return _idle_minutes_read.or_last_good(url)
+    except DatabaseUnavailable:
+        return ClinicSettings().idle_sign_out_minutes
+
+
+@cached_read(scope=Scope.CLINIC, ttl_seconds=ROSTER_TTL_SECONDS)
+def _demo_staff(url: str, role: str) -> StaffMember | None:
+    return auth.demo_staff(url=url, role=StaffRole(role))
+
+
+def _demo_person(url: str) -> StaffMember:
+    """The demo's person: a nurse unless the banner's switch says otherwise."""
+    role = StaffRole(st.session_state.get(DEMO_ROLE_KEY) or StaffRole.NURSE)
+    staff = _demo_staff.or_last_good(url, role.value)
+    if staff is None:
+        st.error(
+            f"The demo clinic has no active {ROLE_WORDS[role]} to sign in as. "
+            "Rebuild it with `python -m ketadash demo`.",
+            icon=":material/person_off:",
+        )
+        st.stop()
+    _demo_banner(staff)
+    return staff
+
+
+def _demo_banner(staff: StaffMember) -> None:
+    # One line, so the board below keeps its place on a 1080p screen.
+    with st.container(border=True, key="kd_demo_banner"):
+        text, switch = st.columns([3, 2], vertical_alignment="center")
+        text.markdown(
+            ":orange-badge[:material/science: DEMO DATA] **Demo sign-in**, synthetic "
+            f"patients, no password: you are **{literal(staff.name)}**, "
+            f"{ROLE_WORDS[staff.role]}."
+        )
+        # The choice is kept under a key of its own: a widget's state is dropped on a
+        # page without it (the wall), and the demo person should survive a look at it.
+        switch.segmented_control(
+            "Sign in as",
+            options=list(StaffRole),
+            default=staff.role,
+            required=True,
+            format_func=lambda role: ROLE_WORDS[StaffRole(role)].capitalize(),
+            key=_DEMO_SWITCH_KEY,
+            on_change=_demo_role_chosen,
+            label_visibility="collapsed",
+        )
+
+
+def _demo_role_chosen() -> None:
+    st.session_state[DEMO_ROLE_KEY] = st.session_state[_DEMO_SWITCH_KEY]
+
+
+def _sidebar(*, staff: StaffMember, mode: SignInMode, idle_minutes: int, current: Screen) -> None:
+    """Who is signed in and the screens they may open (only those)."""
+    with st.sidebar:
+        st.markdown(f"**{literal(staff.name)}**  \n:gray[{ROLE_WORDS[staff.role]}]")
+        st.button(
+            "Sign out",
+            icon=":material/logout:",
+            key="kd_sign_out",
+            on_click=_sign_out_clicked,
+            args=(mode,),
+        )
+        _watch_for_idleness(mode, idle_minutes)
+        st.page_link(HOME.script, label=HOME.title, icon=HOME.icon)
+        visible = visible_screens(staff.role)
+        for section in SECTIONS:
+            shown = [screen for screen in visible if screen.section == section]
+            if shown:
+                st.caption(section)
+            for screen in shown:
+                st.page_link(screen.script, label=screen.title, icon=screen.icon)
+        st.divider()
+
+
+def _sign_out_clicked(mode: SignInMode) -> None:
+    st.session_state.pop(SIGNED_IN_KEY, None)
+    st.session_state.pop(LAST_ACTIVE_KEY, None)
+    st.session_state.pop(_OPENED_KEY, None)
+    if mode is SignInMode.IDENTITY_PROVIDER:
+        st.logout()
+    else:
+        st.session_state[SIGNED_OUT_KEY] = "You signed out."
+
+
+@st.fragment(run_every=IDLE_CHECK_SECONDS)
+def _watch_for_idleness(mode: SignInMode, idle_minutes: int) -> None:
+    # Runs on its own clock: only a whole-page run (a click, a form, a page change)
+    # counts as use, so a board refreshing itself does not keep a station signed in.
+    last = st.session_state.get(LAST_ACTIVE_KEY)
+    if last is not None and auth.idle_too_long(
+        last_activity=last, now=utc_now(), idle_minutes=idle_minutes
+    ):
+        sign_out(mode, reason=f"Signed out after {idle_minutes} minutes without use.")
+    st.caption(f"Signs out after {idle_minutes} min without use.")
+
+
+def _title() -> None:
+    st.set_page_config(page_title="KetaDash", layout="centered")
+    st.title(":material/local_hospital: KetaDash")
+
+
+def _sign_in_screen() -> None:
+    _title()
+    name = shell.cached_clinic_name(load_config().database_url)
+    st.markdown(
+        f"Sign in with your clinic account to see {literal(name) if name else 'the clinic'}'s "
+        "patients."
+    )
+    section = auth_section() or {}
+    st.button(
+        "Sign in",
+        type="primary",
+        icon=":material/login:",
+        on_click=st.login,
+        args=(_provider(section),) if _provider(section) else (),
+    )
+    st.stop()
+
+
+def _signed_out_screen(mode: SignInMode) -> None:
+    _title()
+    st.info(st.session_state[SIGNED_OUT_KEY], icon=":material/logout:")
+    label = "Sign in again" if mode is SignInMode.IDENTITY_PROVIDER else "Sign in again (demo)"
+    st.button(label, type="primary", icon=":material/login:", on_click=_sign_in_again)
+    st.stop()
+
+
+def _sign_in_again() -> None:
+    st.session_state.pop(SIGNED_OUT_KEY, None)
+
+
+def _explain_missing_sign_in() -> None:
+    _title()
+    st.error(
+        "This clinic's database is a real one, and nobody can sign in yet, so KetaDash "
+        "shows no patient data.",
+        icon=":material/lock:",
+    )
+    st.markdown(
+        "The person who installed KetaDash sets up sign-in once:\n\n"
+        "1. Register KetaDash with the clinic's identity provider (Microsoft Entra, "
+        "Google Workspace, Okta…) as a web app whose redirect address is "
+        "`https://<this server>/oauth2callback`.\n"
+        "2. Put its details in `.streamlit/secrets.toml` under `[auth]` "
+        "(`redirect_uri`, `cookie_secret`, `client_id`, `client_secret`, "
+        "`server_metadata_url`).\n"
+        "3. Give each staff member the e-mail they sign in with: "
+        "`python -m ketadash staff --name … --role nurse --email …`.\n"
+        "4. Restart KetaDash.\n\n"
+        "The README's *Setting up sign-in* section has the details. The wall display "
+        "does not need this: register it with `python -m ketadash display add`."
+    )
+    st.stop()
+
+
+def _not_for_this_role(screen: Screen, staff: StaffMember) -> None:
+    st.set_page_config(page_title=f"{screen.title} · KetaDash", layout="wide")
+    st.title(f"{screen.icon} {screen.title}")
+    roles = [role for role in StaffRole if role in screen.audience]
+    st.warning(
+        f"{screen.title} is for {' and '.join(_ROLE_PLURALS[r] for r in roles)}. You are "
+        f"signed in as {literal(staff.name)}, {ROLE_WORDS[staff.role]}.",
+        icon=":material/lock:",
+    )
+    st.page_link(HOME.script, label="Back to Home", icon=HOME.icon)
+    st.stop()
+
+
+# --- the wall --------------------------------------------------------------------------------
+
+
+def admit_display() -> DisplayAccess | None:
+    """The registered display this wall is, from ``?display=TOKEN``; None on the demo.
+
+    Without a valid token the page says only that the display is not registered and
+    stops: no patient data is read. The demo clinic (no ``[auth]``) needs no token.
+    The wall reads the answer back with ``admitted_display``.
+    """
+    config = load_config()
+    url = config.database_url
+    st.session_state.pop(_DISPLAY_KEY, None)
+    shell.make_database_ready(config)
+    token = st.query_params.get(DISPLAY_QUERY_PARAM)
+    if token is None and sign_in_mode(url) is SignInMode.DEMO:
+        display = None
+    else:
+        display = auth.display_for_token(url=url, token=token)
+        if display is None:
+            not_registered()
+    st.session_state[_DISPLAY_KEY] = (display,)
+    return display
+
+
+def admitted_display() -> DisplayAccess | None:
+    """The display ``admit_display`` let in during this run (None: the demo's wall)."""
+    admitted = st.session_state.get(_DISPLAY_KEY)
+    if admitted is None:  # the wall run without dashboard.py's admit_display
+        not_registered()
+    return admitted[0]
+
+
+def display_still_registered(display: DisplayAccess | None) -> bool:
+    """Asked at every refresh: a revoked token blanks the wall within one refresh."""
+    if display is None:
+        return True
+    token = st.query_params.get(DISPLAY_QUERY_PARAM)
+    current = auth.display_for_token(url=load_config().database_url, token=token)
+    return current is not None and current.display_id == display.display_id
+
+
+NOT_REGISTERED = (
+    "This display is not registered. Ask the clinic lead for its address "
+    "(python -m ketadash display add)."
+)
+
+
+def not_registered() -> None:
+    st.set_page_config(page_title="Wall display · KetaDash", layout="wide")
+    st.title(":material/tv_off: KetaDash wall display")
+    st.warning(NOT_REGISTERED, icon=":material/lock:")
+    st.stop()
+
+
+# --- the access log --------------------------------------------------------------------------
+
+
+def note_opened(
+    *,
+    action: AccessAction,
+    where: str,
+    session_id: int | None = None,
+    patient_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """Record that the signed-in person opened a patient's record, once per opening.
+
+    ``where`` names the panel: choosing the same patient again in it, or the page
+    redrawing, is not a new opening; choosing someone else and coming back is.
+    """
+    opened = st.session_state.setdefault(_OPENED_KEY, {})
+    what = (session_id, patient_id)
+    if opened.get(where) == what:
+        return
+    staff = signed_in()
+    auth.log_access(
+        url=load_config().database_url,
+        staff_id=staff.id,
+        action=action,
+        session_id=session_id,
+        patient_id=patient_id,
+        detail=detail,
+        now=utc_now(),
+    )
+    opened[where] = what
+
+
+def export_button(
+    label: str, *, data: Callable[[], str | bytes] | str | bytes, file_name: str, **kwargs
+) -> None:
+    """A download button whose every use goes into the access log as an export."""
+    st.download_button(
+        label,
+        data=data,
+        file_name=file_name,
+        on_click=_log_export,
+        args=(file_name,),
+        **kwargs,
+    )
+
+
+def _log_export(file_name: str) -> None:
+    staff = st.session_state.get(SIGNED_IN_KEY)
+    if staff is None:
+        return
+    auth.log_access(
+        url=load_config().database_url,
+        staff_id=staff.id,
+        action=AccessAction.EXPORT,
+        detail=file_name,
+        now=utc_now(),
+    )

@@ -1,0 +1,252 @@
+"""Sign-in, roles on screens, idle sign-out and the access log, under AppTest (issue 11).
+
+``at.user`` stands for the identity cookie Streamlit reads after the identity provider
+has signed someone in; the end-to-end sign-in against a real provider is
+``tests/browser/test_sign_in_browser.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from ketadash.auth import AccessAction, read_access_log
+from ketadash.clock import utc_now
+from ketadash.db import read_session, write_session
+from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
+from ketadash.models import SessionStatus, Staff, StaffRole, TreatmentSession
+from ketadash.screens import SCREENS, THROUGHPUT
+from ketadash.ui.auth import DEMO_ROLE_KEY, LAST_ACTIVE_KEY
+from ketadash.vitals import Vitals
+from tests.pages.conftest import demo_sign_in, sign_in
+from tests.utils.factories import (
+    FRONT_DESK_EMAIL,
+    LEAD_EMAIL,
+    NURSE_EMAIL,
+    make_clinic,
+    make_patient,
+    make_session,
+)
+
+DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
+PERSONAL = ("Alex", "Morgan", "MRN-A1", "Bea", "Lund")
+
+
+@pytest.fixture
+def clinic(sqlite_url, monkeypatch):
+    """Two patients today (Alex checked in with the checks done), and a front desk person."""
+    monkeypatch.setenv("KETADASH_DATABASE_URL", sqlite_url)
+    st.cache_data.clear()
+    ids = make_clinic(url=sqlite_url)
+    now = utc_now()
+    alex = make_patient(url=sqlite_url, mrn="MRN-A1", first="Alex", last="Morgan",
+                        site_id=ids.site_id)  # fmt: skip
+    bea = make_patient(url=sqlite_url, mrn="MRN-B2", first="Bea", last="Lund",
+                       site_id=ids.site_id)  # fmt: skip
+    alex_session = make_session(url=sqlite_url, clinic=ids, patient_id=alex,
+                                scheduled_start=now - timedelta(minutes=10))  # fmt: skip
+    bea_session = make_session(url=sqlite_url, clinic=ids, patient_id=bea, chair_index=1,
+                               scheduled_start=now + timedelta(minutes=30))  # fmt: skip
+    take_step(url=sqlite_url, session_id=alex_session, step=Step.CHECK_IN,
+              staff_id=ids.nurse_id, expected_version=1)  # fmt: skip
+    record_phq9(url=sqlite_url, session_id=alex_session, staff_id=ids.nurse_id, total=12,
+                item9=0)  # fmt: skip
+    record_vitals(url=sqlite_url, session_id=alex_session, staff_id=ids.nurse_id,
+                  vitals=Vitals(systolic=120, diastolic=78, heart_rate=70, spo2=98))  # fmt: skip
+    with write_session(sqlite_url) as db:
+        desk = Staff(name="Fran Quinn", role=StaffRole.FRONT_DESK, site_id=ids.site_id,
+                     email=FRONT_DESK_EMAIL)  # fmt: skip
+        db.add(desk)
+        db.flush()
+        desk_id = desk.id
+    return sqlite_url, ids, alex_session, bea_session, desk_id
+
+
+def _open(email: str | None, page: str = "pages/today.py") -> AppTest:
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), email)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _everything_shown(at: AppTest) -> str:
+    parts = [*at.markdown, *at.title, *at.caption, *at.info, *at.warning, *at.error]
+    parts += [*at.get("html"), *at.subheader, *at.text]
+    text = " ".join(str(p.value) for p in parts)
+    for box in at.selectbox:
+        text += " ".join(str(o) for o in box.options)
+    return text
+
+
+def _links(at: AppTest) -> set[str]:
+    return {link.proto.page for link in at.sidebar.get("page_link")}
+
+
+def _choose(at: AppTest, session_id: int) -> AppTest:
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    return at
+
+
+# --- before and without sign-in ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("screen", [s for s in SCREENS if not s.public], ids=lambda s: s.title)
+def test_before_sign_in_no_screen_shows_a_patient(clinic, screen):
+    at = _open(None, screen.script)
+    assert any(b.label == "Sign in" for b in at.button)
+    shown = _everything_shown(at)
+    for personal in PERSONAL:
+        assert personal not in shown, (screen.title, personal)
+    assert not at.sidebar.selectbox, "not even the site list"
+
+
+@pytest.mark.parametrize(
+    ("email", "said"),
+    [
+        ("stranger@example.org", "not on this clinic's staff list"),
+        ("lee.park@clinic.test", "no longer working here"),
+    ],
+)
+def test_someone_not_on_the_roster_or_inactive_is_refused_plainly(clinic, email, said):
+    url, ids, *_ = clinic
+    with write_session(url) as db:
+        db.get(Staff, ids.lead_id).active = False
+    at = _open(email)
+    assert any(said in e.value for e in at.error)
+    assert any(b.label == "Sign out" for b in at.button)
+    for personal in PERSONAL:
+        assert personal not in _everything_shown(at)
+
+
+def test_a_real_clinic_without_an_identity_provider_shows_no_patient(clinic):
+    at = AppTest.from_file(DASHBOARD, default_timeout=30)
+    at.secrets.pop("auth", None)
+    at.user = {"is_logged_in": False}
+    at.switch_page("pages/today.py").run()
+    shown = _everything_shown(at)
+    assert "nobody can sign in yet" in shown
+    assert "secrets.toml" in shown and "[auth]" in shown
+    for personal in PERSONAL:
+        assert personal not in shown
+
+
+# --- roles on screens -------------------------------------------------------------------------
+
+
+def test_a_lead_sees_throughput_and_a_nurse_does_not(clinic):
+    lead = _open(LEAD_EMAIL, THROUGHPUT.script)
+    assert THROUGHPUT.url_path in _links(lead)
+    assert any(m.label == "Infusions completed" for m in lead.metric)
+
+    nurse = _open(NURSE_EMAIL, THROUGHPUT.script)
+    assert THROUGHPUT.url_path not in _links(nurse)
+    assert "access-log" not in _links(nurse)
+    assert not nurse.metric, "the throughput page itself never ran"
+    assert any("Throughput is for clinic leads" in w.value for w in nurse.warning)
+    home = _open(NURSE_EMAIL, "pages/home.py")
+    assert THROUGHPUT.url_path not in {link.proto.page for link in home.main.get("page_link")}
+
+
+def test_front_desk_sees_no_clinical_step_and_cannot_force_one(clinic):
+    url, _ids, alex, *_ = clinic
+    desk = _choose(_open(FRONT_DESK_EMAIL), alex)
+    labels = {b.label for b in desk.button}
+    assert "Start dose" not in labels and "Save vitals" not in labels
+    assert "Boosters" not in " ".join(link.label for link in desk.sidebar.get("page_link"))
+
+    # A forced widget value: the nurse's start form is on screen, then the same browser
+    # is signed in as the front desk and the form's button is sent anyway.
+    at = _choose(_open(NURSE_EMAIL), alex)
+    next(n for n in at.number_input if n.label == "Weight today (kg)").set_value(70.0)
+    next(n for n in at.number_input if n.label == "Dose given (mg)").set_value(35.0)
+    sign_in(at, FRONT_DESK_EMAIL)
+    next(b for b in at.button if b.label == "Start dose").click().run()
+    assert not at.exception
+    with read_session(url) as db:
+        assert db.get(TreatmentSession, alex).status == SessionStatus.CHECKED_IN
+
+
+def test_front_desk_cannot_start_a_dose_through_the_pages_action(clinic):
+    from ketadash.lifecycle import StepNotAllowed
+
+    url, _ids, alex, _bea, desk_id = clinic
+    with pytest.raises(StepNotAllowed, match="only a nurse or a clinic lead"):
+        take_step(url=url, session_id=alex, step=Step.START_INFUSION, staff_id=desk_id,
+                  expected_version=2, dose_mg=35, weight_kg=70)  # fmt: skip
+    with read_session(url) as db:
+        assert db.get(TreatmentSession, alex).status == SessionStatus.CHECKED_IN
+
+
+# --- idle sign-out ----------------------------------------------------------------------------
+
+
+def test_an_idle_station_signs_out(clinic):
+    at = _open(NURSE_EMAIL)
+    assert "Alex Morgan" in _everything_shown(at)
+    at.session_state[LAST_ACTIVE_KEY] = utc_now() - timedelta(minutes=16)
+    at.run()
+    at.run()  # the page after the provider's sign-out
+    assert any(b.label == "Sign in" for b in at.button)
+    assert "Alex Morgan" not in _everything_shown(at)
+
+
+def test_a_station_in_use_stays_signed_in(clinic):
+    at = _open(NURSE_EMAIL)
+    at.session_state[LAST_ACTIVE_KEY] = utc_now() - timedelta(minutes=14)
+    at.run()
+    assert "Alex Morgan" in _everything_shown(at)
+
+
+def test_the_demo_signs_out_when_idle_and_asks_to_sign_in_again(monkeypatch, tmp_path):
+    from ketadash.demo import build_demo_clinic
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    build_demo_clinic(url=url, patients=20, history_days=14)
+    monkeypatch.setenv("KETADASH_DATABASE_URL", url)
+    at = demo_sign_in(AppTest.from_file(DASHBOARD, default_timeout=60))
+    at.switch_page("pages/today.py").run()
+    assert any("Demo sign-in" in m.value for m in at.markdown)
+    at.session_state[LAST_ACTIVE_KEY] = utc_now() - timedelta(hours=1)
+    at.run()
+    assert any("without use" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Sign in again (demo)").click().run()
+    assert any(t.value.endswith("Today") for t in at.title)
+    # The banner's switch signs in as the demo's lead, who sees Throughput.
+    at.session_state[DEMO_ROLE_KEY] = StaffRole.LEAD
+    at.run()
+    assert THROUGHPUT.url_path in _links(at)
+
+
+# --- the access log ---------------------------------------------------------------------------
+
+
+def test_opening_a_patients_panel_is_logged_once_per_opening(clinic):
+    url, ids, alex, bea, _desk = clinic
+    start = utc_now() - timedelta(minutes=1)
+    at = _choose(_open(NURSE_EMAIL), alex)
+    at.run()  # the same panel redrawn: not a new opening
+    _choose(at, bea)
+    log = read_access_log(url=url, start=start, end=utc_now() + timedelta(minutes=1))
+    assert list(log["action"]) == [AccessAction.OPEN_PANEL] * 2
+    assert list(log["patient"]) == ["MRN-B2", "MRN-A1"]
+    assert set(log["staff"]) == {"Dana Reyes"}
+
+    lead = _open(LEAD_EMAIL, "pages/access-log.py")
+    (table,) = lead.dataframe
+    assert list(table.value["Patient (MRN)"]) == ["MRN-B2", "MRN-A1"]
+    assert set(table.value["Who"]) == {"Dana Reyes"}
+    assert any(b.label == "Download the access log (CSV)" for b in lead.get("download_button"))
+    with read_session(url) as db:
+        assert db.exec(select(Staff.id).where(Staff.email == NURSE_EMAIL)).one() == ids.nurse_id
+
+
+def test_the_access_log_is_for_leads(clinic):
+    nurse = _open(NURSE_EMAIL, "pages/access-log.py")
+    assert not nurse.dataframe
+    assert any("Access log is for clinic leads" in w.value for w in nurse.warning)
