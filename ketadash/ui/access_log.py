@@ -59,7 +59,8 @@ def access_log_review(*, url: str, site: SiteChoice, now: datetime) -> None:
         action=action or None,
     )
     shown = readable_log(log, time_zone=site.time_zone)
-    st.caption(f"{len(shown)} entries from {first:%d %b} to {last:%d %b %Y}, newest first.")
+    entries = "1 entry" if len(shown) == 1 else f"{len(shown)} entries"
+    st.caption(f"{entries} from {first:%d %b} to {last:%d %b %Y}, newest first.")
     st.dataframe(shown, hide_index=True, width="stretch")
     export_button(
         "Download the access log (CSV)",
