@@ -137,8 +137,28 @@ ACCESS_LOG = Screen(
     built=True,
 )
 
+SETTINGS = Screen(
+    title="Clinic settings",
+    icon=":material/tune:",
+    script="pages/settings.py",
+    url_path="settings",
+    section=CLINIC_LEAD,
+    audience=frozenset({StaffRole.LEAD}),
+    description="Every clinical threshold in force at a site, and changing one.",
+    built=True,
+)
+
 # Every screen, Home first, then section by section in navigation order.
-SCREENS: tuple[Screen, ...] = (HOME, TODAY, RECOVERY, WALL, BOOSTERS, THROUGHPUT, ACCESS_LOG)
+SCREENS: tuple[Screen, ...] = (
+    HOME,
+    TODAY,
+    RECOVERY,
+    WALL,
+    BOOSTERS,
+    THROUGHPUT,
+    ACCESS_LOG,
+    SETTINGS,
+)
 
 
 def screens_in(section: str) -> list[Screen]:

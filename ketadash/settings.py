@@ -368,3 +368,68 @@ def set_site_setting(
     row.updated_by = staff_id
     db.add(row)
     return parsed
+
+
+# --- the leads' settings screen -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingInForce:
+    """One setting at one site: the value in force, and who last changed it, if anyone."""
+
+    spec: SettingSpec
+    value: int | str
+    changed_at: datetime | None
+    changed_by: str | None
+
+    @property
+    def overridden(self) -> bool:
+        return self.value != self.spec.default
+
+
+def settings_in_force(*, db: Session, site_id: int) -> list[SettingInForce]:
+    """Every setting at the site, in declaration order, with the site's last change of each."""
+    from ketadash.models import Staff
+
+    in_force = load_clinic_settings(db=db, site_id=site_id)
+    changes = {
+        name: (at, who)
+        for name, at, who in db.exec(
+            select(SiteSetting.name, SiteSetting.updated_at, Staff.name)
+            .join(Staff, Staff.id == SiteSetting.updated_by, isouter=True)
+            .where(SiteSetting.site_id == site_id)
+        )
+    }
+    return [
+        SettingInForce(
+            spec=spec,
+            value=getattr(in_force, spec.name),
+            changed_at=changes.get(spec.name, (None, None))[0],
+            changed_by=changes.get(spec.name, (None, None))[1],
+        )
+        for spec in SETTINGS
+    ]
+
+
+class SettingRefused(ValueError):
+    """The person may not change settings; the message says why."""
+
+
+def change_site_setting(
+    *, url: str, site_id: int, name: str, value: str, staff_id: int, now: datetime
+) -> int | str:
+    """A clinic lead overrides one setting at one site; returns the typed value stored.
+
+    Raises InvalidSetting for a value outside the setting's bounds, SettingRefused when
+    the person (from the roster, never the page) is not an active clinic lead.
+    """
+    from ketadash.db import write_session
+    from ketadash.models import Staff, StaffRole
+
+    with write_session(url) as db:
+        staff = db.get(Staff, staff_id)
+        if staff is None or not staff.active or StaffRole(staff.role) != StaffRole.LEAD:
+            raise SettingRefused("Only a clinic lead can change the clinic's settings.")
+        return set_site_setting(
+            db=db, site_id=site_id, name=name, value=value, staff_id=staff_id, now=now
+        )

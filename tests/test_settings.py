@@ -73,3 +73,21 @@ def test_settings_command_overrides_and_refuses(sqlite_url, capsys):
     assert main(["settings", "--url", sqlite_url, "--site", "main", "hold_systolic=x"]) == 1
     assert "Nothing was changed" in capsys.readouterr().err
     assert main(["settings", "--url", sqlite_url, "--site", "nowhere"]) == 1
+
+
+def test_only_an_active_lead_changes_a_setting(db_url):
+    from ketadash.settings import SettingRefused, change_site_setting, settings_in_force
+    from tests.utils.factories import make_clinic
+
+    ids = make_clinic(url=db_url)
+    moment = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    with pytest.raises(SettingRefused, match="Only a clinic lead"):
+        change_site_setting(url=db_url, site_id=ids.site_id, name="hold_systolic", value="150",
+                            staff_id=ids.nurse_id, now=moment)  # fmt: skip
+    assert change_site_setting(url=db_url, site_id=ids.site_id, name="hold_systolic",
+                               value="150", staff_id=ids.lead_id, now=moment) == 150  # fmt: skip
+    with read_session(db_url) as db:
+        rows = {r.spec.name: r for r in settings_in_force(db=db, site_id=ids.site_id)}
+    assert rows["hold_systolic"].overridden and rows["hold_systolic"].changed_by == "Lee Park"
+    assert rows["hold_systolic"].changed_at == moment
+    assert not rows["hold_diastolic"].overridden and rows["hold_diastolic"].changed_at is None

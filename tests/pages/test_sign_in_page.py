@@ -250,3 +250,30 @@ def test_the_access_log_is_for_leads(clinic):
     nurse = _open(NURSE_EMAIL, "pages/access-log.py")
     assert not nurse.dataframe
     assert any("Access log is for clinic leads" in w.value for w in nurse.warning)
+
+
+# --- clinic settings --------------------------------------------------------------------------
+
+
+def test_a_lead_changes_a_setting_and_a_nurse_cannot_open_the_screen(clinic):
+    from ketadash.db import read_session as reading
+    from ketadash.models import SiteSetting
+
+    url, ids, *_ = clinic
+    lead = _open(LEAD_EMAIL, "pages/settings.py")
+    (table,) = lead.dataframe
+    assert "hold_systolic" in list(table.value["Setting"])
+    next(s for s in lead.selectbox if s.label == "Setting").set_value("hold_systolic").run()
+    next(t for t in lead.text_input if t.label.startswith("New value")).set_value("1400")
+    next(b for b in lead.button if b.label == "Save").click().run()
+    assert any("between 100 and 200" in e.value for e in lead.error)
+    next(t for t in lead.text_input if t.label.startswith("New value")).set_value("150")
+    next(b for b in lead.button if b.label == "Save").click().run()
+    assert any("hold_systolic is now 150 mmHg" in s.value for s in lead.success)
+    with reading(url) as db:
+        row = db.exec(select(SiteSetting).where(SiteSetting.name == "hold_systolic")).one()
+        assert (row.value, row.updated_by) == ("150", ids.lead_id)
+
+    nurse = _open(NURSE_EMAIL, "pages/settings.py")
+    assert not nurse.dataframe
+    assert any("Clinic settings is for clinic leads" in w.value for w in nurse.warning)

@@ -1,0 +1,106 @@
+"""Clinic settings for leads: every threshold in force at a site, and changing one.
+
+The declarations (default, bounds, unit, help, source) live once in
+``ketadash.settings``; this screen shows them beside the site's values and writes a
+change through ``change_site_setting``, which checks the lead's role in the roster.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from ketadash.clinic import SiteChoice
+from ketadash.clock import to_local
+from ketadash.db import read_session
+from ketadash.settings import (
+    SETTINGS_BY_NAME,
+    InvalidSetting,
+    SettingInForce,
+    SettingRefused,
+    change_site_setting,
+    settings_in_force,
+)
+from ketadash.staff import StaffMember
+from ketadash.ui.live import clear_every_site_day
+from ketadash.ui.text import plain
+
+_SAVED_KEY = "kd_setting_saved"
+
+
+def settings_review(*, url: str, site: SiteChoice, staff: StaffMember, now: datetime) -> None:
+    """The settings table for the site, then the form to change one."""
+    saved = st.session_state.pop(_SAVED_KEY, None)
+    if saved:
+        st.success(saved, icon=":material/check_circle:")
+    with read_session(url) as db:
+        rows = settings_in_force(db=db, site_id=site.id)
+    st.caption(
+        f"In force at {plain(site.name)}. A changed value is marked ●; the defaults come "
+        "from the clinic's protocol and the sources listed."
+    )
+    st.dataframe(settings_frame(rows, time_zone=site.time_zone), hide_index=True, width="stretch")
+    _change_form(url=url, site=site, staff=staff, rows=rows, now=now)
+
+
+def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFrame:
+    def allowed(row: SettingInForce) -> str:
+        if row.spec.allowed:
+            low, high = row.spec.allowed
+            return f"{low}–{high}"
+        return ", ".join(row.spec.choices)
+
+    return pd.DataFrame(
+        {
+            "Setting": [r.spec.name for r in rows],
+            "In force": [f"{'● ' if r.overridden else ''}{r.value}" for r in rows],
+            "Default": [str(r.spec.default) for r in rows],
+            "Unit": [r.spec.unit for r in rows],
+            "Allowed": [allowed(r) for r in rows],
+            "What it does": [r.spec.help for r in rows],
+            "Changed": [
+                f"{to_local(r.changed_at, time_zone):%d %b %Y %H:%M}"
+                + (f" by {plain(r.changed_by)}" if r.changed_by else "")
+                if r.changed_at
+                else ""
+                for r in rows
+            ],
+            "Source": [r.spec.source for r in rows],
+        }
+    )
+
+
+def _change_form(
+    *, url: str, site: SiteChoice, staff: StaffMember, rows: list[SettingInForce], now: datetime
+) -> None:
+    st.subheader("Change a setting")
+    current = {r.spec.name: r for r in rows}
+    name = st.selectbox(
+        "Setting",
+        options=list(current),
+        format_func=lambda n: f"{n} (now {current[n].value} {current[n].spec.unit})",
+    )
+    spec = SETTINGS_BY_NAME[name]
+    st.caption(spec.help)
+    with st.form(f"kd-setting-{name}"):
+        value = st.text_input(
+            f"New value at {plain(site.name)}",
+            value=str(current[name].value),
+            help=f"Default {spec.default} {spec.unit}.",
+        )
+        if st.form_submit_button("Save", type="primary"):
+            try:
+                stored = change_site_setting(
+                    url=url, site_id=site.id, name=name, value=value, staff_id=staff.id, now=now
+                )
+            except (InvalidSetting, SettingRefused) as refused:
+                st.error(f"{refused} Nothing was changed.", icon=":material/block:")
+            else:
+                # Every screen of the site reads its rules afresh.
+                clear_every_site_day()
+                st.session_state[_SAVED_KEY] = (
+                    f"{name} is now {stored} {spec.unit} at {plain(site.name)}."
+                )
+                st.rerun()
