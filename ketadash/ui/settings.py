@@ -42,7 +42,9 @@ def settings_review(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         "from the clinic's protocol and the sources listed."
     )
     st.dataframe(settings_frame(rows, time_zone=site.time_zone), hide_index=True, width="stretch")
-    _change_form(url=url, site=site, staff=staff, rows=rows, now=now)
+    form_column, _ = st.columns([1, 1])
+    with form_column:
+        _change_form(url=url, site=site, staff=staff, rows=rows, now=now)
 
 
 def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFrame:
