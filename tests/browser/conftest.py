@@ -106,11 +106,21 @@ class AppServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_server(*, database_url: str, log_dir: Path, port: int | None = None) -> AppServer:
-    """Start a fresh server (on a free port unless ``port`` says) and wait for its health check."""
+def start_server(
+    *, database_url: str, log_dir: Path, port: int | None = None, secrets: Path | None = None
+) -> AppServer:
+    """Start a fresh server (on a free port unless ``port`` says) and wait for its health check.
+
+    ``secrets`` names a secrets.toml to read instead of the usual ones (for an ``[auth]``
+    section): Streamlit's ``secrets.files`` option, so nothing is written into the
+    project's ``.streamlit/``, whose config.toml still applies.
+    """
     port = port or find_free_port()
     log_path = log_dir / f"streamlit-{port}.log"
     env = {**os.environ, DATABASE_URL_VARIABLE: database_url}
+    # The option replaces Streamlit's default locations (~/.streamlit/ and the project's
+    # .streamlit/), so a developer's own secrets.toml cannot change what such a server sees.
+    secrets_flags = ["--secrets.files", str(secrets)] if secrets is not None else []
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -125,6 +135,7 @@ def start_server(*, database_url: str, log_dir: Path, port: int | None = None) -
                 "true",
                 "--browser.gatherUsageStats",
                 "false",
+                *secrets_flags,
             ],
             cwd=PROJECT_ROOT,
             env=env,
