@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from ketadash.models import StaffRole
 
 MONITORING_ROOM = "Monitoring room"
-CLINIC_LEAD = "Clinic lead"
+# Boosters (nurses too) and the leads' screens: the work away from the chairs.
+FOLLOW_UP = "Follow-up and review"
 # The navigation's sections, in the order they are shown.
-SECTIONS = (MONITORING_ROOM, CLINIC_LEAD)
+SECTIONS = (MONITORING_ROOM, FOLLOW_UP)
 
 ALL_STAFF = frozenset(StaffRole)
 
@@ -109,7 +110,7 @@ BOOSTERS = Screen(
     icon=":material/event_repeat:",
     script="pages/boosters.py",
     url_path="boosters",
-    section=CLINIC_LEAD,
+    section=FOLLOW_UP,
     audience=frozenset({StaffRole.NURSE, StaffRole.LEAD}),
     description="Boosters coming up, from each patient's own past relief.",
     built=True,
@@ -120,7 +121,7 @@ THROUGHPUT = Screen(
     icon=":material/monitoring:",
     script="pages/throughput.py",
     url_path="throughput",
-    section=CLINIC_LEAD,
+    section=FOLLOW_UP,
     audience=frozenset({StaffRole.LEAD}),
     description="Volume, chair use, cycle times, no-shows and outcomes.",
     built=True,
@@ -131,7 +132,7 @@ ACCESS_LOG = Screen(
     icon=":material/policy:",
     script="pages/access-log.py",
     url_path="access-log",
-    section=CLINIC_LEAD,
+    section=FOLLOW_UP,
     audience=frozenset({StaffRole.LEAD}),
     description="Who opened which patient's record or downloaded data, and when.",
     built=True,
@@ -142,7 +143,7 @@ SETTINGS = Screen(
     icon=":material/tune:",
     script="pages/settings.py",
     url_path="settings",
-    section=CLINIC_LEAD,
+    section=FOLLOW_UP,
     audience=frozenset({StaffRole.LEAD}),
     description="Every clinical threshold in force at a site, and changing one.",
     built=True,
