@@ -49,8 +49,8 @@ BOOKED_WITHIN_DAYS = 7
 # What became of each booster that fell due, in the order the page lists them.
 BEFORE_THE_LIST = "Booked before the call list"
 FROM_THE_LIST = "Booked from the call list, by the due date"
-IN_THE_WEEK = f"Booked in the {BOOKED_WITHIN_DAYS} days after"
-NOT_BOOKED = f"Not booked within {BOOKED_WITHIN_DAYS} days"
+IN_THE_WEEK = f"Booked within {BOOKED_WITHIN_DAYS} days after the due date"
+NOT_BOOKED = f"Not booked within {BOOKED_WITHIN_DAYS} days of the due date"
 STILL_OPEN = f"Due less than {BOOKED_WITHIN_DAYS} days ago, not booked yet"
 NOT_RECORDED = "Booking time not recorded"
 OUTCOMES = (BEFORE_THE_LIST, FROM_THE_LIST, IN_THE_WEEK, NOT_BOOKED, STILL_OPEN, NOT_RECORDED)

@@ -423,7 +423,9 @@ def no_shows_chart(
     if not counts:
         return bars.properties(height=260)
     labels = (
-        base.transform_calculate(of="datum.no_shows + ' of ' + datum.booked")
+        base.transform_calculate(
+            of="format(datum.no_shows, ',') + ' of ' + format(datum.booked, ',')"
+        )
         .mark_text(dy=-7, fontSize=11, color="#555")
         .encode(text="of:N")
     )
