@@ -25,7 +25,7 @@ The model, in the clinic's words (the README has the same text):
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -640,6 +640,116 @@ def plan_boosters(
         for h in histories
     ]
     return plans, clinic
+
+
+# --- boosters that fell due (looking back) ---------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class FellDue:
+    """A relief episode whose booster fell due, as the worklist flagged it.
+
+    ``due`` is the booster due date, or the day relief ended when a relapse signal came
+    first (``relapsed``); ``listed_on`` the first day the patient was on the call list
+    (*Due soon*, ``booster_due_within_days`` before the due date, or *Relapsed*).
+    """
+
+    patient_id: int
+    site_id: int
+    anchor_session_id: int
+    anchor_at: datetime
+    listed_on: date
+    due: date
+    relapsed: bool
+
+
+def boosters_fell_due(
+    *,
+    history: PatientHistory,
+    episodes: list[ReliefEpisode],
+    clinic: ClinicRelief,
+    settings: ClinicSettings,
+    first_day: date,
+    last_day: date,
+) -> list[FellDue]:
+    """The patient's boosters that fell due from ``first_day`` to ``last_day`` (local days).
+
+    Each series end or booster (an anchor) has the due date ``plan_booster`` gives on
+    the day after it: the anchor + the conservative quantile of the relief expected from
+    the episodes before it (those of the ``booster_history_days`` the worklist reads)
+    − ``booster_lead_days``; a relapse signal before that date makes the day relief
+    ended the due date. ``episodes`` are the patient's relief episodes
+    (``relief_episodes``), which must reach at least to ``last_day``. Left out,
+    as the worklist leaves them off the call list: an episode whose next infusion came
+    before its due date (the booster came first), and a patient no longer in care by
+    then (the course ended, or no contact for ``out_of_care_after_days``).
+    """
+    if not episodes:
+        return []
+    first = series_end_index(history)
+    if first is None:
+        return []
+    zone = history.time_zone
+    anchors = history.infusions[first:]
+    period_starts = as_of_morning(day=first_day, time_zone=zone)
+    ended = history.course_ended_on
+    if ended is not None and ended < first_day:
+        return []  # out of care before anything could fall due in the period
+    starts = [episode.start for episode in episodes]
+    score_days: list[date] | None = None
+    fell = []
+    for index, (anchor, episode) in enumerate(zip(anchors, episodes, strict=False)):
+        following = anchors[index + 1] if index + 1 < len(anchors) else None
+        # Cheap tests first (most anchors are long past): a due date falls on or before
+        # the next infusion and on or before the day relief ended.
+        if following is not None and following.at < period_starts:
+            continue
+        if episode.relapsed and episode.end < first_day:
+            continue
+        anchor_day = local_day(anchor.at, zone)
+        if anchor_day > last_day:
+            break
+        oldest = bisect_left(starts, anchor_day - timedelta(days=settings.booster_history_days))
+        estimate = estimate_relief(
+            episodes=episodes[oldest:index], clinic=clinic, settings=settings
+        )
+        due = (
+            anchor_day
+            + timedelta(days=math.floor(estimate.conservative_days))
+            - timedelta(days=settings.booster_lead_days)
+        )
+        listed = due - timedelta(days=settings.booster_due_within_days)
+        relapsed = episode.relapsed and episode.end < due
+        if relapsed:
+            due = episode.end
+            listed = min(listed, due)
+        if not first_day <= due <= last_day:
+            continue
+        if following is not None and local_day(following.at, zone) < due:
+            continue  # the booster came first
+        if ended is not None and ended < due:
+            continue
+        if score_days is None:
+            score_days = [local_day(s.taken_at, zone) for s in history.scores]
+        contact = max(
+            [anchor_day]
+            + [day for day in score_days if day < due]
+            + [day for day in history.symptom_returns if day < due]
+        )
+        if (due - contact).days >= settings.out_of_care_after_days:
+            continue
+        fell.append(
+            FellDue(
+                patient_id=history.patient_id,
+                site_id=history.site_id,
+                anchor_session_id=anchor.session_id,
+                anchor_at=anchor.at,
+                listed_on=listed,
+                due=due,
+                relapsed=relapsed,
+            )
+        )
+    return fell
 
 
 WORKLIST_COLUMNS = (

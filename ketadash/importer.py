@@ -66,6 +66,8 @@ STEP_COLUMNS = tuple((stamp, status) for status, stamp in STAMP_OF_STATUS.items(
 CHECKED_IN_AT = TRANSITIONS[Step.CHECK_IN].stamp
 # When a cancelled or no-show session closed: the column those two steps stamp.
 CLOSED_AT = TRANSITIONS[Step.CANCEL].stamp
+# When the booking was made (optional): what no-shows by lead time are counted from.
+BOOKED_AT = "booked_at"
 # As in the dashboard, a session is cancelled before its dose starts: it carries at
 # most the stamps of the states a cancel may leave.
 CANCELLED_STAMPS = tuple(
@@ -357,6 +359,7 @@ SESSION_COLUMNS = _Columns(
         *(column for column, _status in STEP_COLUMNS),
         CLOSED_AT,
         "close_reason",
+        BOOKED_AT,
     ),
     keys=("session_ref", "mrn"),
 )
@@ -697,6 +700,7 @@ class _SessionIn:
     steps: dict[str, datetime]
     closed_at: datetime | None
     close_reason: str | None
+    booked_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1176,6 +1180,7 @@ def _check_sessions(
         }
         closed_at = cells.moment(CLOSED_AT, time_zone=time_zone)
         times_read = cells.count == before_times and not row.hidden & _TIME_COLUMNS
+        booked_at = _booked_at(cells, scheduled_start=scheduled_start, time_zone=time_zone, now=now)
         close_reason = cells.words("close_reason", max_length=200)
         chair_key, chair_name = _chair(
             cells, site=site, known=known, add_chairs=add_chairs, new_chairs=new_chairs
@@ -1215,9 +1220,29 @@ def _check_sessions(
                     steps=steps,
                     closed_at=closed_at,
                     close_reason=close_reason,
+                    booked_at=booked_at,
                 )
             )
     return sessions
+
+
+def _booked_at(
+    cells: _Cells, *, scheduled_start: datetime | None, time_zone: str, now: datetime
+) -> datetime | None:
+    """When the booking was made: not in the future, and at or before the booked time."""
+    booked_at = cells.moment(BOOKED_AT, time_zone=time_zone)
+    if booked_at is None:
+        return None
+    if booked_at > now + CLOCK_SKEW:
+        cells.not_future(BOOKED_AT, booked_at, now=now)
+        return None
+    if scheduled_start is not None and booked_at > scheduled_start:
+        cells.problem(
+            f"{BOOKED_AT} '{cells.row.cells[BOOKED_AT]}' is after scheduled_start "
+            f"'{cells.row.cells['scheduled_start']}': a visit is booked before it starts"
+        )
+        return None
+    return booked_at
 
 
 _TIME_COLUMNS = frozenset({*(column for column, _status in STEP_COLUMNS), CLOSED_AT})
@@ -1624,6 +1649,7 @@ _SESSION_COMPARED = (
     "given_dose_mg",
     "status",
     *(column for column, _status in STEP_COLUMNS),
+    BOOKED_AT,
 )
 
 
@@ -1652,6 +1678,7 @@ def _differing_sessions(
                 row.given_dose_mg,
                 row.status.value,
                 *(row.steps.get(column) for column, _status in STEP_COLUMNS),
+                row.booked_at,
             )
             if tuple(stored) != in_file:
                 differing.append((row.line, known.sessions[row.key].ref))
@@ -1696,6 +1723,7 @@ _SESSION_COLUMNS = (
     *(column for column, _status in STEP_COLUMNS),
     CLOSED_AT,
     "close_reason",
+    BOOKED_AT,
     "version",
 )
 _STATUS_CHANGE_COLUMNS = (
@@ -1804,6 +1832,7 @@ def _prepare(*, connection: Connection, plan: _Plan, known: _Known) -> _Prepared
                 *(row.steps.get(column) for column, _status in STEP_COLUMNS),
                 row.closed_at,
                 row.close_reason,
+                row.booked_at,
                 1 + len(_history(row)),
             )
             for row in plan.new_sessions

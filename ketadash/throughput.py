@@ -25,6 +25,12 @@ Definitions (the README repeats them for the leads):
 - the visit's parts: *waiting* (check-in to dose start), *dose* (start to end),
   *recovery* (dose end to ready), *ride wait* (ready to gone home); *cycle time* is
   check-in to gone home, the four parts together.
+- *lead time*: calendar days at the site from the day the booking was made
+  (``booked_at``) to the day of the visit, in ``LEAD_TIMES`` bands; "Not recorded"
+  when the booking time is not known (sessions imported without it).
+
+Boosters booked in time (the outcome of the booster flags) are worked out apart, in
+``ketadash.booster_follow_up``: they replay the boosters' rule over the period.
 """
 
 from __future__ import annotations
@@ -68,6 +74,16 @@ RESPONSE_DROP = 0.5
 REMISSION_BELOW = 5
 HISTOGRAM_BIN_MINUTES = 10
 HISTOGRAM_LAST_MINUTES = 240
+# How far ahead a visit was booked, in days at the site: (label, first day, last day).
+LEAD_TIMES: tuple[tuple[str, int, int | None], ...] = (
+    ("Same day", 0, 0),
+    ("1–2 days", 1, 2),
+    ("3–7 days", 3, 7),
+    ("8–14 days", 8, 14),
+    ("Over 2 weeks", 15, None),
+)
+LEAD_TIME_NOT_RECORDED = "Not recorded"
+LEAD_TIME_LABELS = (*(label for label, _, _ in LEAD_TIMES), LEAD_TIME_NOT_RECORDED)
 
 PHASES: tuple[tuple[str, str, str], ...] = (
     # (name, from stamp, to stamp): the parts of a visit in order.
@@ -86,6 +102,7 @@ _STAMPS = {
     "ready": TreatmentSession.ready_at,
     "discharged": TreatmentSession.discharged_at,
     "closed": TreatmentSession.closed_at,
+    "booked": TreatmentSession.booked_at,
 }
 
 
@@ -190,7 +207,7 @@ class Outcomes:
     scored: int
     responding: int
     in_remission: int
-    # Booster sessions booked in the period (the booster flags are not recorded yet).
+    # Booster sessions booked for a day in the period.
     boosters_booked: int
     discharges: int
     escort_exceptions: pd.DataFrame  # exception, discharges
@@ -221,6 +238,7 @@ class ThroughputReport:
     phases_by_week: pd.DataFrame  # week, part, median
     no_shows_by_weekday: pd.DataFrame  # weekday, booked, no_shows, rate
     no_shows_by_hour: pd.DataFrame  # hour, booked, no_shows, rate
+    no_shows_by_lead_time: pd.DataFrame  # lead_time, booked, no_shows, rate
     outcomes: Outcomes
     # Steps taken back in the period (undone and corrected): folded out of the figures.
     steps_taken_back: int
@@ -521,6 +539,7 @@ def build_report(
         phases_by_week=phases_by_week(visits=now_visits),
         no_shows_by_weekday=_no_shows_by(now_visits, "weekday", WEEKDAYS),
         no_shows_by_hour=_no_shows_by(now_visits, "hour", None),
+        no_shows_by_lead_time=no_shows_by_lead_time(visits=now_visits),
         outcomes=_outcomes(now_visits, finished),
         steps_taken_back=steps_taken_back,
     )
@@ -572,6 +591,8 @@ def with_visit_figures(*, visits: pd.DataFrame, sites: Sequence[SiteHours]) -> p
             frame[column] = pd.Series(dtype="float64")
         for column in ("late_cancel", "on_time_start", "completed", "no_show"):
             frame[column] = pd.Series(dtype="bool")
+        frame["lead_days"] = pd.Series(dtype="float64")
+        frame["lead_time"] = pd.Series(dtype="object")
         return frame
     for name, start, end in PHASES:
         minutes = (frame[f"{end}_s"] - frame[f"{start}_s"]) / 60
@@ -597,7 +618,41 @@ def with_visit_figures(*, visits: pd.DataFrame, sites: Sequence[SiteHours]) -> p
             site.booked_minutes
         ).fillna(BOOKING_ALLOWANCE_MINUTES)
     frame["booked_chair_minutes"] = booked.where(~(cancelled & ~frame["late_cancel"]), 0.0)
+    frame["lead_days"] = _lead_days(frame, sites=sites)
+    frame["lead_time"] = lead_time_label(lead_days=frame["lead_days"])
     return frame
+
+
+def _lead_days(frame: pd.DataFrame, *, sites: Sequence[SiteHours]) -> pd.Series:
+    """Calendar days at the site from the booking to the visit (NaN: booking time unknown)."""
+    days = pd.Series(np.nan, index=frame.index, dtype="float64")
+    for site in sites:
+        here = (frame["site_id"] == site.id) & frame["booked_s"].notna()
+        if not here.any():
+            continue
+        visit_day, booking_day = (
+            pd.to_datetime(frame.loc[here, column], unit="s", utc=True)
+            .dt.tz_convert(site.time_zone)
+            .dt.tz_localize(None)
+            .dt.floor("D")
+            for column in ("scheduled_s", "booked_s")
+        )
+        lead = (visit_day - booking_day).dt.days
+        # A booking recorded after the visit's day (never written by the app or the
+        # import, which refuse it) counts as made the same day.
+        days[here] = lead.clip(lower=0).astype("float64")
+    return days
+
+
+def lead_time_label(*, lead_days: pd.Series) -> pd.Series:
+    """The ``LEAD_TIMES`` band of each lead time in days; "Not recorded" for NaN."""
+    labels = pd.Series(LEAD_TIME_NOT_RECORDED, index=lead_days.index, dtype="object")
+    for label, first, last in LEAD_TIMES:
+        inside = lead_days >= first
+        if last is not None:
+            inside &= lead_days <= last
+        labels[inside] = label
+    return labels
 
 
 def _with_local_day(frame: pd.DataFrame, *, sites: Sequence[SiteHours]) -> pd.DataFrame:
@@ -766,6 +821,20 @@ def phases_by_week(*, visits: pd.DataFrame) -> pd.DataFrame:
     return long.dropna(subset=["median"]).reset_index(drop=True)
 
 
+def no_shows_by_lead_time(*, visits: pd.DataFrame) -> pd.DataFrame:
+    """No-shows ÷ booked by how far ahead the visit was booked, bands in order (those with
+    bookings only; "Not recorded" last)."""
+    grouped = visits.groupby("lead_time").agg(
+        booked=("no_show", "size"), no_shows=("no_show", "sum")
+    )
+    grouped = grouped.reindex([label for label in LEAD_TIME_LABELS if label in grouped.index])
+    grouped = grouped.rename_axis("lead_time").reset_index()
+    grouped["booked"] = grouped["booked"].astype("int64")
+    grouped["no_shows"] = grouped["no_shows"].astype("int64")
+    grouped["rate"] = grouped["no_shows"] / grouped["booked"]
+    return grouped[["lead_time", "booked", "no_shows", "rate"]]
+
+
 def _no_shows_by(visits: pd.DataFrame, column: str, labels: Sequence[str] | None) -> pd.DataFrame:
     grouped = visits.groupby(column).agg(booked=("no_show", "size"), no_shows=("no_show", "sum"))
     grouped = grouped.reset_index()
@@ -827,6 +896,8 @@ CSV_COLUMNS = {
     "ready": "ready",
     "discharged": "gone home",
     "closed": "closed",
+    "booked": "booking made",
+    "lead_time": "lead time",
     "Waiting": "waiting min",
     "Dose": "dose min",
     "Recovery": "recovery min",

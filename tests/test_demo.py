@@ -333,6 +333,28 @@ def test_no_shows_and_cancellations_are_a_few_percent(sqlite_url):
     assert 0.015 < cancelled < 0.05
 
 
+def test_every_session_records_when_it_was_booked(sqlite_url):
+    """booked_at is filled for every session: before the visit, never after now, and
+    visits booked far ahead are missed more often (the overall rate is unchanged)."""
+    build(sqlite_url, patients=400, history_days=365)
+    zones = {site.id: ZoneInfo(site.time_zone) for site in rows(sqlite_url, select(Site))}
+    lead_days = defaultdict(list)
+    for session in sessions(sqlite_url):
+        assert session.booked_at is not None, session.id
+        assert session.booked_at <= session.scheduled_start, session.id
+        assert session.booked_at < NOW, session.id
+        if session.scheduled_start < NOW - timedelta(days=1):
+            zone = zones[session.site_id]
+            lead = (
+                session.scheduled_start.astimezone(zone).date()
+                - session.booked_at.astimezone(zone).date()
+            ).days
+            lead_days[lead <= 7].append(session.status == S.NO_SHOW)
+    within_a_week, further = lead_days[True], lead_days[False]
+    assert len(further) > 100
+    assert statistics.mean(further) > 1.5 * statistics.mean(within_a_week)
+
+
 def test_refuses_a_database_that_already_has_patients(db_url):
     make_patient(url=db_url)
     with pytest.raises(ValueError, match="already holds clinic data"):

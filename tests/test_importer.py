@@ -1207,3 +1207,85 @@ def test_an_esketamine_plan_must_be_whole_devices(db_url, files):
         for p in problems
     ), problems
     assert counts(db_url)["Patient"] == 0
+
+
+# --- when each session was booked (optional booked_at) ----------------------------------
+
+
+def _with_booked_at(path: Path, values: dict[int, str]) -> None:
+    """Add a booked_at column to the sessions file, with ``values`` by line (else blank)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[0] += ",booked_at"
+    for number in range(2, len(lines) + 1):
+        lines[number - 1] += "," + values.get(number, "")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_booked_at_is_site_local_and_optional(db_url, files):
+    """A booked_at column is read like every session time; without it (or blank) it is
+    not recorded."""
+    make_clinic(url=db_url)
+    _with_booked_at(
+        files["sessions"],
+        {2: "2025-03-01 16:30", 3: "2025-03-10T07:45-05:00", 6: "2026-11-20 10:00"},
+    )
+
+    run_import(url=db_url, files=files, now=NOW)
+
+    # New York is UTC-5 in early March 2025 (the clocks go forward on the 9th).
+    assert session_by_ref(db_url, "EHR-5001").booked_at == datetime(2025, 3, 1, 21, 30, tzinfo=UTC)
+    assert session_by_ref(db_url, "EHR-5002").booked_at == datetime(2025, 3, 10, 12, 45, tzinfo=UTC)
+    assert session_by_ref(db_url, "EHR-5003").booked_at is None  # blank: not recorded
+    assert session_by_ref(db_url, "EHR-5005").booked_at == datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    assert session_by_ref(db_url, "EHR-5005").booked_by is None
+
+
+def test_without_a_booked_at_column_nothing_is_recorded(db_url, files):
+    make_clinic(url=db_url)
+
+    run_import(url=db_url, files=files, now=NOW)
+
+    with read_session(db_url) as db:
+        booked = db.exec(select(TreatmentSession.booked_at)).all()
+    assert booked == [None] * 5
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param(
+            {2: "2025-03-07 09:01"},
+            "sessions.csv line 2: booked_at '2025-03-07 09:01' is after scheduled_start "
+            "'2025-03-07 09:00': a visit is booked before it starts",
+            id="after-the-booked-time",
+        ),
+        pytest.param(
+            {6: "2026-11-28 09:00"},
+            "sessions.csv line 6: booked_at '2026-11-28 09:00' is in the future",
+            id="in-the-future",
+        ),
+        pytest.param(
+            {4: "2025-03-0 10:00"},
+            "sessions.csv line 4: booked_at '2025-03-0 10:00' is not a date and time",
+            id="not-a-time",
+        ),
+    ],
+)
+def test_a_wrong_booked_at_is_a_problem_on_its_line(db_url, files, values, expected):
+    make_clinic(url=db_url)
+    _with_booked_at(files["sessions"], values)
+
+    problems = rejected(url=db_url, files=files, now=NOW)
+
+    assert any(problem.startswith(expected) for problem in problems), problems
+    assert counts(db_url)["TreatmentSession"] == 0
+
+
+def test_booked_at_at_the_booked_time_is_accepted(db_url, files):
+    """A visit booked the minute it starts (a walk-in written down as it begins) is fine."""
+    make_clinic(url=db_url)
+    _with_booked_at(files["sessions"], {2: "2025-03-07 09:00"})
+
+    run_import(url=db_url, files=files, now=NOW)
+
+    assert session_by_ref(db_url, "EHR-5001").booked_at == datetime(2025, 3, 7, 14, 0, tzinfo=UTC)

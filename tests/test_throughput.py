@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from ketadash.booster_follow_up import booster_follow_up
 from ketadash.db import write_session
 from ketadash.models import (
     Chair,
@@ -28,6 +29,7 @@ from ketadash.models import (
     SessionStatus,
     Site,
     StatusChange,
+    SymptomReturn,
     TreatmentCourse,
     TreatmentSession,
 )
@@ -97,8 +99,10 @@ class Clinic:
         closed: tuple[SessionStatus, datetime] | None = None,
         escort_exception: EscortException | None = None,
         taken_back: datetime | None = None,
+        booked_at: datetime | None = None,
     ) -> int:
-        """A session; ``stamps`` are check-in, dose start, dose end, ready, gone home."""
+        """A session; ``stamps`` are check-in, dose start, dose end, ready, gone home;
+        ``booked_at`` when the booking was made (None: not recorded)."""
         steps = tuple(STAMP_OF_STATUS)
         names = tuple(STAMP_OF_STATUS.values())
         status = closed[0] if closed else (steps[len(stamps) - 1] if stamps else S.SCHEDULED)
@@ -114,6 +118,7 @@ class Clinic:
                 status=status,
                 closed_at=closed[1] if closed else None,
                 escort_exception=escort_exception,
+                booked_at=booked_at,
                 **dict(zip(names, stamps, strict=False)),
             )
             db.add(session)
@@ -151,9 +156,24 @@ class Clinic:
                 )
             )
 
+    def symptoms_back(self, patient: tuple[int, int], day: date) -> None:
+        """The patient reports that symptoms are back (a relapse signal)."""
+        with write_session(self.url) as db:
+            db.add(SymptomReturn(patient_id=patient[0], reported_on=day))
+
+    def course_ended(self, patient: tuple[int, int], day: date) -> None:
+        with write_session(self.url) as db:
+            db.get(TreatmentCourse, patient[1]).ended_on = day
+
 
 def the_week(url: str) -> Clinic:
-    """Six bookings in the week of 2 February; the figures are worked out in the tests."""
+    """Six bookings in the week of 2 February; the figures are worked out in the tests.
+
+    When each was booked (New York days): A that morning (same day), B on Friday 30
+    January (3 days), C not recorded, D on Tuesday 20 January (15 days), E on the
+    evening before (1 day: 21:00 in New York is already the next day in UTC), F on
+    Thursday 29 January (8 days).
+    """
     clinic = Clinic(url)
     a, b, c, d, e, f = (clinic.patient() for _ in range(6))
     # A: waits 20, dose 40, recovery 45, ride 10: cycle 115. Started 20 min after booking.
@@ -164,6 +184,7 @@ def the_week(url: str) -> Clinic:
         stamps=(at(MON, "09:00"), at(MON, "09:20"), at(MON, "10:00"), at(MON, "10:45"),
                 at(MON, "10:55")),
         taken_back=at(MON, "09:15"),
+        booked_at=at(MON, "07:30"),
     )  # fmt: skip
     # B (booster): waits 40, dose 40, recovery 30, ride 30: cycle 140. Started 50 min late.
     clinic.visit(
@@ -173,6 +194,7 @@ def the_week(url: str) -> Clinic:
         stamps=(at(MON, "09:10"), at(MON, "09:50"), at(MON, "10:30"), at(MON, "11:00"),
                 at(MON, "11:30")),
         escort_exception=EscortException.PERSON_COMING_LATER,
+        booked_at=at(date(2026, 1, 30), "12:00"),
     )  # fmt: skip
     # C (esketamine): waits 10, dose 15, recovery 120, ride 5: cycle 150. On time.
     clinic.visit(
@@ -184,12 +206,25 @@ def the_week(url: str) -> Clinic:
                 at(TUE, "12:30")),
     )  # fmt: skip
     # D: no-show. E: cancelled 6 h before (late). F: cancelled four days ahead.
-    clinic.visit(d, at(WED, "11:00"), closed=(S.NO_SHOW, at(WED, "12:00")))
     clinic.visit(
-        e, at(THU, "14:00"), kind=SessionKind.BOOSTER, closed=(S.CANCELLED, at(THU, "08:00"))
+        d,
+        at(WED, "11:00"),
+        closed=(S.NO_SHOW, at(WED, "12:00")),
+        booked_at=at(date(2026, 1, 20), "10:00"),
     )
     clinic.visit(
-        f, at(FRI, "14:00"), kind=SessionKind.BOOSTER, closed=(S.CANCELLED, at(MON, "14:00"))
+        e,
+        at(THU, "14:00"),
+        kind=SessionKind.BOOSTER,
+        closed=(S.CANCELLED, at(THU, "08:00")),
+        booked_at=at(WED, "21:00"),
+    )
+    clinic.visit(
+        f,
+        at(FRI, "14:00"),
+        kind=SessionKind.BOOSTER,
+        closed=(S.CANCELLED, at(MON, "14:00")),
+        booked_at=at(date(2026, 1, 29), "16:00"),
     )
     return clinic
 
@@ -273,6 +308,44 @@ def test_charts_data_of_the_week(db_url):
     assert ("Sat", 9) not in occupancy.index  # closed at weekends
     weekly = report.phases_by_week.set_index("part")
     assert weekly.loc["Recovery", "median"] == pytest.approx(45)
+
+
+def test_no_shows_by_lead_time_in_the_sites_days(db_url):
+    the_week(db_url)
+    report = throughput_report(url=db_url, period=WEEK)
+    # One visit in each band; only D, booked 15 days ahead, did not come.
+    assert report.no_shows_by_lead_time.to_dict("records") == [
+        {"lead_time": "Same day", "booked": 1, "no_shows": 0, "rate": 0.0},
+        {"lead_time": "1–2 days", "booked": 1, "no_shows": 0, "rate": 0.0},
+        {"lead_time": "3–7 days", "booked": 1, "no_shows": 0, "rate": 0.0},
+        {"lead_time": "8–14 days", "booked": 1, "no_shows": 0, "rate": 0.0},
+        {"lead_time": "Over 2 weeks", "booked": 1, "no_shows": 1, "rate": 1.0},
+        {"lead_time": "Not recorded", "booked": 1, "no_shows": 0, "rate": 0.0},
+    ]
+    table = visits_table(report=report).set_index("session")
+    # E was booked at 21:00 on Wednesday in New York (02:00 on Thursday in UTC).
+    assert table.loc[5, "booking made"] == "2026-02-04 21:00"
+    assert table.loc[5, "lead time"] == "1–2 days"
+    assert table.loc[3, "booking made"] == ""
+    assert table.loc[3, "lead time"] == "Not recorded"
+
+
+def test_lead_time_bands_edges():
+    from ketadash.throughput import lead_time_label
+
+    days = pd.Series([0, 1, 2, 3, 7, 8, 14, 15, 400, float("nan")])
+    assert lead_time_label(lead_days=days).tolist() == [
+        "Same day",
+        "1–2 days",
+        "1–2 days",
+        "3–7 days",
+        "3–7 days",
+        "8–14 days",
+        "8–14 days",
+        "Over 2 weeks",
+        "Over 2 weeks",
+        "Not recorded",
+    ]
 
 
 def test_escort_exceptions_and_boosters_booked(db_url):
@@ -364,9 +437,26 @@ def test_sqlite_and_postgresql_give_the_same_figures(sqlite_url, postgres_templa
     assert lite.outcomes.finished_series > 0
     for name in ("finished_series", "scored", "responding", "in_remission", "boosters_booked"):
         assert getattr(lite.outcomes, name) == getattr(postgres.outcomes, name)
-    for table in ("phase_summary", "completed_by_day", "occupancy", "no_shows_by_weekday"):
+    tables = (
+        "phase_summary",
+        "completed_by_day",
+        "occupancy",
+        "no_shows_by_weekday",
+        "no_shows_by_lead_time",
+    )
+    for table in tables:
         pd.testing.assert_frame_equal(getattr(lite, table), getattr(postgres, table))
+    # The demo records when every visit was booked.
+    assert "Not recorded" not in set(lite.no_shows_by_lead_time["lead_time"])
     pd.testing.assert_frame_equal(visits_table(report=lite), visits_table(report=postgres))
+    follow_ups = [
+        booster_follow_up(url=url, period=period, now=now) for url in (sqlite_url, postgres_url)
+    ]
+    assert follow_ups[0].fell_due > 20
+    for name in ("boosters", "outcomes"):
+        pd.testing.assert_frame_equal(
+            getattr(follow_ups[0], name), getattr(follow_ups[1], name), check_exact=True
+        )
     # "The period before" is the same figure as a report of that period on its own.
     before = throughput_report(url=sqlite_url, period=lite.previous_period)
     for headline in lite.headlines:

@@ -10,6 +10,7 @@ same clinic every time. The parts, in the clinic's words:
 - ``story``: a patient's story (course, series, relief episodes, boosters, scores,
   symptom returns);
 - ``booking``: a visit booked into a free chair, and what became of the booking;
+- ``lead_time``: when each visit was booked, from a generator of its own;
 - ``visit``, ``monitoring``, ``ride_home``: one visit's rows, its vitals, its ride home;
 - ``today``: today's layout around the moment ``now``, every state on the board at once;
 - ``writer``: the bulk writer (COPY on PostgreSQL).
@@ -30,6 +31,7 @@ from ketadash.clock import utc_now
 from ketadash.config import normalise_url
 from ketadash.db import get_engine, migrate
 from ketadash.demo.calendar import ChairBook
+from ketadash.demo.lead_time import BookingTimes
 from ketadash.demo.sites import write_sites
 from ketadash.demo.story import PatientStories
 from ketadash.demo.today import TodayLayout
@@ -128,6 +130,7 @@ def build_demo_clinic(
             patients=patients,
             history_days=history_days,
             settings=settings or ClinicSettings(),
+            booking_rng=random.Random(f"{seed}:booked_at"),
         )
     return DemoSummary(
         sites=counts["site"],
@@ -156,6 +159,7 @@ def _build(
     patients: int,
     history_days: int,
     settings: ClinicSettings,
+    booking_rng: random.Random,
 ) -> dict[str, int]:
     rows = Rows(connection=connection)
     calendars = write_sites(
@@ -167,7 +171,8 @@ def _build(
         chairs=chairs,
         settings=settings,
     )
-    visits = VisitWriter(rows=rows, rng=rng)
+    booking_times = BookingTimes(rng=booking_rng, now=int(now.timestamp()))
+    visits = VisitWriter(rows=rows, rng=rng, booking_times=booking_times)
     stories = PatientStories(
         rng=rng,
         visits=visits,

@@ -67,11 +67,21 @@ class VisitBooking:
         self.today = today
 
     def book(
-        self, patient: DemoPatient, day: int, kind: str, phq: float, *, tries: int
+        self,
+        patient: DemoPatient,
+        day: int,
+        kind: str,
+        phq: float,
+        *,
+        tries: int,
+        asked_on: int | None = None,
+        ahead_on: int | None = None,
     ) -> tuple[str, int | None]:
         """Book a session from ``day``: ("attended" | "missed" | "future" | "today", day).
 
-        ("full", None) when no chair was free within ``tries`` open days.
+        ("full", None) when no chair was free within ``tries`` open days. ``asked_on`` is
+        the day the booking was asked for, ``ahead_on`` an earlier day it could have been
+        made on (the visit before); both may be None (``lead_time`` draws one).
         """
         site = patient.site
         if day == site.today:
@@ -92,6 +102,7 @@ class VisitBooking:
         scheduled = site.opening(booked_day) + slot * SLOT_MINUTES * MINUTE
         chair_id = site.chair_ids[chair]
         visits = self.visits
+        asked = {"asked_on": asked_on, "ahead_on": ahead_on}
         if booked_day > site.today:
             visits.write(
                 patient,
@@ -101,6 +112,7 @@ class VisitBooking:
                 scheduled=scheduled,
                 status=SCHEDULED,
                 cutoff=scheduled,
+                **asked,
             )
             return "future", booked_day
         rng = self.rng
@@ -116,6 +128,7 @@ class VisitBooking:
                 status=NO_SHOW,
                 closed=closed,
                 cutoff=closed,
+                **asked,
             )
             return "missed", booked_day
         if draw < NO_SHOW_RATE + CANCEL_RATE:
@@ -129,13 +142,20 @@ class VisitBooking:
                 status=CANCELLED,
                 closed=closed,
                 cutoff=scheduled,
+                **asked,
             )
             return "missed", booked_day
-        self._attend(patient, kind, phq, chair_id, scheduled)
+        self._attend(patient, kind, phq, chair_id, scheduled, asked)
         return "attended", booked_day
 
     def _attend(
-        self, patient: DemoPatient, kind: str, phq: float, chair_id: int, scheduled: int
+        self,
+        patient: DemoPatient,
+        kind: str,
+        phq: float,
+        chair_id: int,
+        scheduled: int,
+        asked: dict[str, int | None],
     ) -> None:
         rng = self.rng
         uniform = rng.uniform
@@ -179,4 +199,5 @@ class VisitBooking:
             discharged=int(ready + ride_wait),
             cutoff=int(ready + ride_wait) + 1,
             taken_back=taken_back,
+            **asked,
         )

@@ -214,7 +214,17 @@ class PatientStories:
                 break
             attempts += 1
             phq = self._series_phq(patient, attended)
-            outcome, booked_day = self.booking.book(patient, day, SERIES, phq, tries=3)
+            # Each series visit is booked at the one before (or with the whole series at
+            # its first visit); the first at intake, drawn.
+            outcome, booked_day = self.booking.book(
+                patient,
+                day,
+                SERIES,
+                phq,
+                tries=3,
+                asked_on=last_day,
+                ahead_on=None if last_day is None else start,
+            )
             # The rest of the series is booked ahead too, as far as the calendar goes.
             active = active or outcome == "future"
             if booked_day is None:
@@ -287,6 +297,8 @@ class PatientStories:
                 gap = patient.phq_baseline - patient.phq_relief
                 phq = patient.phq_relief + gap * rng.uniform(0.05, 0.25)
                 day = site.next_open(planned)
+                # A planned booster is booked at the visit before, or nearer the time.
+                asked_on, ahead_on = None, anchor
             else:
                 if returned > today:
                     return None, False
@@ -301,11 +313,15 @@ class PatientStories:
                 if episode == dropout_episode:
                     return returned, False
                 day = site.next_open(returned + rng.randint(2, 5))
+                # The patient calls the day relief ends and is booked then.
+                asked_on, ahead_on = returned, None
             booked = None
             for _ in range(2):
                 if day > site.horizon:
                     return None, False
-                outcome, booked_day = self.booking.book(patient, day, BOOSTER, phq, tries=7)
+                outcome, booked_day = self.booking.book(
+                    patient, day, BOOSTER, phq, tries=7, asked_on=asked_on, ahead_on=ahead_on
+                )
                 if outcome == "future":
                     return None, True
                 if booked_day is None:
@@ -313,6 +329,8 @@ class PatientStories:
                 if outcome in ("attended", "today"):
                     booked = booked_day
                     break
+                # A missed booster is booked again the day it was missed.
+                asked_on, ahead_on = booked_day, None
                 day = site.next_open(booked_day + rng.randint(2, 4))
             if booked is None:
                 return ended, False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from ketadash.demo.lead_time import BookingTimes
 from ketadash.demo.monitoring import write_vitals
 from ketadash.demo.people import (
     CANCEL_REASONS,
@@ -52,9 +53,10 @@ CORRECTABLE = tuple(CORRECTION_REASONS)
 class VisitWriter:
     """Appends one visit's rows at a time to the demo's row buffers."""
 
-    def __init__(self, *, rows: Rows, rng: random.Random) -> None:
+    def __init__(self, *, rows: Rows, rng: random.Random, booking_times: BookingTimes) -> None:
         self.rows = rows
         self.rng = rng
+        self.booking_times = booking_times
 
     def write(
         self,
@@ -75,12 +77,15 @@ class VisitWriter:
         taken_back: str | None = None,
         ride_state: str | None = None,
         earliest: int | None = None,
+        asked_on: int | None = None,
+        ahead_on: int | None = None,
     ) -> int:
         """Write one session with everything that happened in it before ``cutoff``.
 
         ``taken_back`` names a status whose step was first taken by mistake, taken back
         and taken again at its stamp (when the visit leaves room for it, no earlier than
         ``earliest``); ``ride_state`` is the ride's state now for a visit still open.
+        ``asked_on`` and ``ahead_on`` say when it was booked (see ``lead_time``).
         Returns the session's id.
         """
         rng = self.rng
@@ -169,6 +174,13 @@ class VisitWriter:
             if route == ESKETAMINE:
                 planned_mg = float(devices * ESKETAMINE_DEVICE_MG)
             given = planned_mg if start is not None else None
+        booked = self.booking_times.booked_at(
+            site,
+            scheduled=scheduled,
+            asked_on=asked_on,
+            ahead_on=ahead_on,
+            no_show=status == NO_SHOW,
+        )
         rows.pending["treatment_session"].append(
             (
                 session_id,
@@ -192,6 +204,7 @@ class VisitWriter:
                 stamp.maybe(discharged),
                 stamp.maybe(closed),
                 reason,
+                stamp(booked),
                 len(steps) + 1,
             )
         )

@@ -25,7 +25,7 @@ COLUMNS = {
         "id", "site_id", "chair_id", "patient_id", "course_id", "scheduled_start",
         "planned_minutes", "route", "kind", "dose_mg_per_kg", "dose_mg", "given_dose_mg",
         "weight_kg", "status", "checked_in_at", "infusion_started_at", "infusion_ended_at",
-        "ready_at", "discharged_at", "closed_at", "close_reason", "version",
+        "ready_at", "discharged_at", "closed_at", "close_reason", "booked_at", "version",
     ),
     "status_change": (
         "id", "session_id", "version", "from_status", "to_status", "changed_at", "staff_id",

@@ -8,7 +8,10 @@
   aggregates (``Scope.PERIOD`` reads are never cleared by a write; they expire).
   Streamlit 1.67 clears one entry when ``.clear()`` gets the function's arguments
   (the same key as the call: same values, same positions), so every read here is
-  called and cleared with positional arguments only.
+  called and cleared with positional arguments only. A read is copied for each
+  caller (``st.cache_data``) unless it is ``shared``: a lead's year of visits is
+  handed out as the one cached object (``st.cache_resource``), since copying it
+  would cost more than the page; its callers never change it.
 * ``live_fragment`` redraws a part of the page every few seconds. When the
   database cannot be read it draws the last good data under a "Not updated since
   hh:mm:ss" marker instead of an error, keeps trying, and when the database
@@ -100,21 +103,37 @@ def _last_good() -> _LastGood:
 class CachedRead(Generic[T]):
     """A registered cached read; call it with positional arguments only."""
 
-    def __init__(self, read: Callable[..., T], *, scope: Scope, ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        read: Callable[..., T],
+        *,
+        scope: Scope,
+        ttl_seconds: float,
+        shared: bool = False,
+        max_entries: int | None = None,
+        spinner: str | bool = False,
+    ) -> None:
         @functools.wraps(read)
         def stamped(*args: Any) -> Reading[T]:
             return Reading(data=read(*args), read_at=utc_now())
 
         # functools.wraps keeps the read's own name and source, which is what
         # Streamlit keys a function's cache on: two reads never share one.
-        self._cached = st.cache_data(ttl=ttl_seconds, show_spinner=False)(stamped)
+        cache = st.cache_resource if shared else st.cache_data
+        self._cached = cache(ttl=ttl_seconds, max_entries=max_entries, show_spinner=spinner)(
+            stamped
+        )
         self.name = f"{read.__module__}.{read.__qualname__}"
         self.scope = scope
+        # A shared read is large (a lead's aggregates): its last reading is not kept for
+        # outages as well, or up to LAST_GOOD_ENTRIES of them would stay in memory.
+        self.keeps_last_good = not shared
 
     def reading(self, *args: Hashable) -> Reading[T]:
         """The cached reading for ``args``; raises DatabaseUnavailable when it cannot be read."""
         reading = self._cached(*args)
-        _last_good().put((self.name, args), reading)
+        if self.keeps_last_good:
+            _last_good().put((self.name, args), reading)
         return reading
 
     def __call__(self, *args: Hashable) -> T:
@@ -147,15 +166,32 @@ class CachedRead(Generic[T]):
 _REGISTRY: dict[str, CachedRead[Any]] = {}
 
 
-def cached_read(*, scope: Scope, ttl_seconds: float) -> Callable[[Callable[..., T]], CachedRead[T]]:
+def cached_read(
+    *,
+    scope: Scope,
+    ttl_seconds: float,
+    shared: bool = False,
+    max_entries: int | None = None,
+    spinner: str | bool = False,
+) -> Callable[[Callable[..., T]], CachedRead[T]]:
     """Decorate a read of plain data: cached per arguments, stamped, registered under ``scope``.
 
     The read's positional parameters must follow its scope: ``(url)`` for
-    CLINIC, ``(url, site_id)`` for SITE, ``(url, site_id, day)`` for SITE_DAY.
+    CLINIC, ``(url, site_id)`` for SITE, ``(url, site_id, day)`` for SITE_DAY;
+    a PERIOD read takes what it needs (``url`` first). ``shared`` hands every caller
+    the one cached object instead of a copy (for large results nobody changes);
+    ``max_entries`` bounds the entries kept; ``spinner`` is shown while it reads.
     """
 
     def register(read: Callable[..., T]) -> CachedRead[T]:
-        cached = CachedRead(read, scope=scope, ttl_seconds=ttl_seconds)
+        cached = CachedRead(
+            read,
+            scope=scope,
+            ttl_seconds=ttl_seconds,
+            shared=shared,
+            max_entries=max_entries,
+            spinner=spinner,
+        )
         # Keyed by name: a module reloaded by Streamlit's file watcher replaces its
         # reads instead of registering them twice.
         _REGISTRY[cached.name] = cached

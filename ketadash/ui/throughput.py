@@ -1,9 +1,11 @@
-"""The throughput page's widgets, charts and its own cache.
+"""The throughput page's widgets and charts, and the reads they cache.
 
-The leads' figures are kept in a cache of their own (``st.cache_resource`` with a
-TTL), apart from the monitoring room's ``st.cache_data`` reads: a nurse's save
-clears those, and must not throw away a year of aggregates that took seconds to
-compute. The cached report is shared between sessions and never changed in place.
+The leads' figures are cached reads of the period scope (``ketadash.ui.live``,
+``Scope.PERIOD``): a nurse's save clears only its own site's day, never a year of
+aggregates that took seconds to compute; they expire after ``LEADS_TTL_SECONDS``.
+They are ``shared``: every session gets the one cached report, which nobody changes.
+The booster follow-up is a read of its own, drawn last, so the rest of the page
+shows while it is worked out the first time.
 """
 
 from __future__ import annotations
@@ -14,14 +16,29 @@ from datetime import date, datetime
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit import dataframe_util
 
+from ketadash.booster_follow_up import (
+    BEFORE_THE_LIST,
+    BOOKED_WITHIN_DAYS,
+    FROM_THE_LIST,
+    IN_THE_WEEK,
+    NOT_BOOKED,
+    NOT_RECORDED,
+    OUTCOMES,
+    STILL_OPEN,
+    BoosterFollowUp,
+    booster_follow_up,
+)
 from ketadash.clinic import SiteChoice
-from ketadash.clock import local_today
+from ketadash.clock import local_today, to_local
 from ketadash.throughput import (
     BOOKING_ALLOWANCE_MINUTES,
     HISTOGRAM_BIN_MINUTES,
     HISTOGRAM_LAST_MINUTES,
     LATE_CANCEL_HOURS,
+    LEAD_TIME_LABELS,
+    LEAD_TIME_NOT_RECORDED,
     ON_TIME_START_MINUTES,
     PHASE_NAMES,
     WEEKDAYS,
@@ -33,11 +50,15 @@ from ketadash.throughput import (
     throughput_report,
     visits_table,
 )
+from ketadash.ui.live import Scope, cached_read
 from ketadash.ui.shell import cached_sites
 
 # Leads look at closed days; ten minutes old is fresh enough, and a page left open
 # does not recompute a year of visits on every rerun.
 LEADS_TTL_SECONDS = 600
+# Periods and sites a server keeps figures for at once (a year of a large clinic is some
+# tens of MB: the visits behind the CSV download).
+LEADS_ENTRIES = 24
 ALL_SITES = 0
 PERIODS = {
     "Last 4 weeks": 4,
@@ -63,7 +84,13 @@ PART_COLOURS = {
 }
 
 
-@st.cache_resource(ttl=LEADS_TTL_SECONDS, max_entries=24, show_spinner="Working out the figures…")
+@cached_read(
+    scope=Scope.PERIOD,
+    ttl_seconds=LEADS_TTL_SECONDS,
+    shared=True,
+    max_entries=LEADS_ENTRIES,
+    spinner="Working out the figures…",
+)
 def cached_report(
     url: str, first_day: date, last_day: date, site_ids: tuple[int, ...] | None
 ) -> tuple[ThroughputReport, dict[str, dict]]:
@@ -77,16 +104,30 @@ def cached_report(
     return report, chart_specs(report=report)
 
 
-def clear_leads_cache() -> None:
-    """Forget every cached throughput report and its charts."""
-    cached_report.clear()
+@cached_read(
+    scope=Scope.PERIOD,
+    ttl_seconds=LEADS_TTL_SECONDS,
+    shared=True,
+    max_entries=LEADS_ENTRIES,
+    spinner="Going back over the booster flags…",
+)
+def cached_booster_follow_up(
+    url: str, first_day: date, last_day: date, site_ids: tuple[int, ...] | None
+) -> tuple[BoosterFollowUp, dict]:
+    """Boosters that fell due in the period and what became of them, with their chart."""
+    period = Period(first_day=first_day, last_day=last_day)
+    follow_up = booster_follow_up(url=url, period=period, site_ids=site_ids)
+    return follow_up, arrow_spec(booster_follow_up_chart(follow_up=follow_up))
 
 
 # --- choosing what to look at -------------------------------------------------------------
 
 
-def choose_period_and_sites(*, url: str, now: datetime) -> tuple[Period, tuple[int, ...] | None]:
-    """The period (default the last 4 weeks) and the sites (default all) the lead chose."""
+def choose_period_and_sites(
+    *, url: str, now: datetime
+) -> tuple[Period, tuple[int, ...] | None, str]:
+    """The period (default the last 4 weeks) and the sites (default all) the lead chose,
+    and the time zone the page speaks in (the site's, or the first site's for all)."""
     sites = cached_sites(url)
     if not sites:
         st.warning("This clinic has no sites yet, so there is nothing to review.")
@@ -118,7 +159,7 @@ def choose_period_and_sites(*, url: str, now: datetime) -> tuple[Period, tuple[i
             st.info("Choose the last day of the period too.", icon=":material/date_range:")
             st.stop()
         period = Period(first_day=picked[0], last_day=picked[1])
-    return period, (None if chosen == ALL_SITES else (chosen,))
+    return period, (None if chosen == ALL_SITES else (chosen,)), zone
 
 
 # --- headline figures ---------------------------------------------------------------------
@@ -145,8 +186,9 @@ def _change_text(headline: Headline) -> str | None:
     return f"{change:+,.0f}"
 
 
-def headline_figures(*, report: ThroughputReport) -> None:
-    """The headline figures, each with its change against the period before."""
+def headline_figures(*, report: ThroughputReport, worked_out: str) -> None:
+    """The headline figures, each with its change against the period before, and when
+    they were worked out (``worked_out``, a clock time)."""
     colours = {"up": "normal", "down": "inverse", "none": "off"}
     days = report.period.days
     length = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
@@ -163,11 +205,13 @@ def headline_figures(*, report: ThroughputReport) -> None:
                 help=f"{headline.help} The change is against {report.previous_period}.",
                 border=True,
             )
+    note = f"Worked out at {worked_out}, and again after {LEADS_TTL_SECONDS // 60} minutes."
     if report.steps_taken_back:
-        st.caption(
-            f"{report.steps_taken_back} step(s) were taken back in this period; the figures use "
-            "the times that stood."
+        note += (
+            f" {report.steps_taken_back} step(s) were taken back in this period; the figures "
+            "use the times that stood."
         )
+    st.caption(note)
 
 
 # --- tables that download -----------------------------------------------------------------
@@ -338,22 +382,54 @@ def parts_distribution_chart(*, report: ThroughputReport) -> alt.Chart:
     )
 
 
-def no_shows_chart(*, frame: pd.DataFrame, by: str, title: str, order: Sequence[str]) -> alt.Chart:
-    return (
-        alt.Chart(frame, title=title)
-        .mark_bar(color="#d62728")
-        .encode(
-            x=alt.X(f"{by}:O", title=None, sort=list(order)),
-            y=alt.Y("rate:Q", title="No-shows ÷ booked", axis=alt.Axis(format=".0%")),
-            tooltip=[
-                alt.Tooltip(f"{by}:O", title="When"),
-                alt.Tooltip("no_shows:Q", title="No-shows"),
-                alt.Tooltip("booked:Q", title="Booked"),
-                alt.Tooltip("rate:Q", title="Rate", format=".1%"),
-            ],
+def no_shows_chart(
+    *,
+    frame: pd.DataFrame,
+    by: str,
+    title: str,
+    order: Sequence[str],
+    grey: Sequence[str] = (),
+    counts: bool = False,
+) -> alt.Chart | alt.LayerChart:
+    """Bars of the no-show rate, red; the bars named in ``grey`` (not a band) in grey.
+
+    With ``counts`` each bar says how many of how many ("2 of 7"), so a tall bar of a
+    few visits reads as such; for charts of a few bars only.
+    """
+    colour = (
+        alt.condition(
+            alt.FieldOneOfPredicate(field=by, oneOf=list(grey)),
+            alt.value("#9e9e9e"),
+            alt.value("#d62728"),
         )
-        .properties(height=260)
+        if grey
+        else alt.value("#d62728")
     )
+    # Short labels (weekdays, bands) read best level; many hours are left to Vega.
+    axis = alt.Axis(labelAngle=0) if counts else alt.Axis()
+    base = alt.Chart(frame, title=title).encode(
+        x=alt.X(f"{by}:O", title=None, sort=list(order), axis=axis),
+        y=alt.Y("rate:Q", title="No-shows ÷ booked", axis=alt.Axis(format=".0%")),
+    )
+    bars = base.mark_bar().encode(
+        color=colour,
+        tooltip=[
+            alt.Tooltip(f"{by}:O", title="When"),
+            alt.Tooltip("no_shows:Q", title="No-shows"),
+            alt.Tooltip("booked:Q", title="Booked"),
+            alt.Tooltip("rate:Q", title="Rate", format=".1%"),
+        ],
+    )
+    if not counts:
+        return bars.properties(height=260)
+    labels = (
+        base.transform_calculate(
+            of="format(datum.no_shows, ',') + ' of ' + format(datum.booked, ',')"
+        )
+        .mark_text(dy=-7, fontSize=11, color="#555")
+        .encode(text="of:N")
+    )
+    return (bars + labels).properties(height=260)
 
 
 def chart_specs(*, report: ThroughputReport) -> dict[str, dict]:
@@ -368,6 +444,7 @@ def chart_specs(*, report: ThroughputReport) -> dict[str, dict]:
             by="weekday",
             title="No-shows by weekday",
             order=WEEKDAYS,
+            counts=True,
         ),
         "no_shows_hour": no_shows_chart(
             frame=report.no_shows_by_hour,
@@ -375,8 +452,75 @@ def chart_specs(*, report: ThroughputReport) -> dict[str, dict]:
             title="No-shows by booked hour",
             order=list(report.no_shows_by_hour["hour"]),
         ),
+        "no_shows_lead_time": no_shows_chart(
+            frame=report.no_shows_by_lead_time,
+            by="lead_time",
+            title="No-shows by how far ahead the visit was booked",
+            order=LEAD_TIME_LABELS,
+            grey=(LEAD_TIME_NOT_RECORDED,),
+            counts=True,
+        ),
     }
-    return {name: chart.to_dict() for name, chart in charts.items()}
+    return {name: arrow_spec(chart) for name, chart in charts.items()}
+
+
+def arrow_spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart's Vega-Lite spec with its datasets already as Arrow IPC bytes.
+
+    ``st.vega_lite_chart`` turns a spec's datasets into Arrow bytes on every call (a
+    third of this page's rerun) unless they are bytes already; converted once here,
+    with Streamlit's own function, the cached spec costs nothing to draw again.
+    """
+    spec = chart.to_dict()
+    datasets = spec.get("datasets")
+    if datasets:
+        spec["datasets"] = {
+            name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(values))
+            for name, values in datasets.items()
+        }
+    return spec
+
+
+# In time in greens, not booked in red, not yet known in greys (OUTCOMES order).
+OUTCOME_COLOURS = {
+    BEFORE_THE_LIST: "#1b7837",
+    FROM_THE_LIST: "#5aae61",
+    IN_THE_WEEK: "#a6dba0",
+    NOT_BOOKED: "#d62728",
+    STILL_OPEN: "#bdbdbd",
+    NOT_RECORDED: "#e0e0e0",
+}
+
+
+def booster_follow_up_chart(*, follow_up: BoosterFollowUp) -> alt.LayerChart:
+    """One bar per outcome: how many of the boosters that fell due ended each way."""
+    data = follow_up.outcomes.assign(
+        share=lambda f: f["boosters"] / max(1, follow_up.fell_due),
+        label=lambda f: [
+            f"{n:,} ({share:.0%})" if n else ""
+            for n, share in zip(f["boosters"], f["share"], strict=True)
+        ],
+    )
+    base = alt.Chart(
+        data, title=f"What became of the {follow_up.fell_due:,} boosters that fell due"
+    ).encode(
+        y=alt.Y("outcome:N", title=None, sort=list(OUTCOMES), axis=alt.Axis(labelLimit=320)),
+        x=alt.X("boosters:Q", title="Boosters"),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color(
+            "outcome:N",
+            scale=alt.Scale(domain=list(OUTCOME_COLOURS), range=list(OUTCOME_COLOURS.values())),
+            legend=None,
+        ),
+        tooltip=[
+            alt.Tooltip("outcome:N", title="Outcome"),
+            alt.Tooltip("boosters:Q", title="Boosters"),
+            alt.Tooltip("share:Q", title="Of those due", format=".0%"),
+        ],
+    )
+    labels = base.mark_text(align="left", dx=4, fontSize=11, color="#555").encode(text="label:N")
+    return (bars + labels).properties(height=alt.Step(28))
 
 
 def show_chart(*, specs: dict[str, dict], name: str, width: str = "stretch") -> None:
@@ -424,15 +568,31 @@ def time_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
 
 def no_shows_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
     st.subheader("No-shows")
-    left, right = st.columns(2)
-    with left:
+    weekday, lead_time, hour = st.columns(3, gap="large")
+    with weekday:
         show_chart(specs=specs, name="no_shows_weekday")
         table_with_download(
             frame=_no_show_table(report.no_shows_by_weekday),
             name="no-shows by weekday",
             key="no_shows_weekday",
         )
-    with right:
+    with lead_time:
+        lead_times = report.no_shows_by_lead_time
+        if set(lead_times["lead_time"]) <= {LEAD_TIME_NOT_RECORDED}:
+            st.info(
+                "No visit in this period has its booking time recorded, so no-shows by "
+                "how far ahead it was booked cannot be shown (an import without a "
+                "`booked_at` column leaves it empty).",
+                icon=":material/event_busy:",
+            )
+        else:
+            show_chart(specs=specs, name="no_shows_lead_time")
+        table_with_download(
+            frame=_no_show_table(lead_times),
+            name="no-shows by lead time",
+            key="no_shows_lead_time",
+        )
+    with hour:
         show_chart(specs=specs, name="no_shows_hour")
         table_with_download(
             frame=_no_show_table(report.no_shows_by_hour),
@@ -440,8 +600,8 @@ def no_shows_section(*, report: ThroughputReport, specs: dict[str, dict]) -> Non
             key="no_shows_hour",
         )
     st.caption(
-        "No-shows by how far ahead the visit was booked cannot be shown yet: the schedule "
-        "does not record when a booking was made."
+        "Lead time: days from the day the visit was booked to the day of the visit, at the "
+        "site. Not recorded: the booking time is unknown (imported without it)."
     )
 
 
@@ -451,6 +611,7 @@ def _no_show_table(frame: pd.DataFrame) -> pd.DataFrame:
         columns={
             "weekday": "Weekday",
             "hour": "Booked hour",
+            "lead_time": "Booked ahead",
             "booked": "Booked",
             "no_shows": "No-shows",
             "rate": "No-show rate %",
@@ -458,7 +619,9 @@ def _no_show_table(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def outcomes_section(*, report: ThroughputReport) -> None:
+def outcomes_section(
+    *, url: str, report: ThroughputReport, site_ids: tuple[int, ...] | None
+) -> None:
     st.subheader("Outcomes")
     outcomes = report.outcomes
     columns = st.columns(4)
@@ -480,15 +643,28 @@ def outcomes_section(*, report: ThroughputReport) -> None:
         help="PHQ-9 under 5 at the last infusion of the series (McInnes 2022).",
         border=True,
     )
-    columns[3].metric(
-        "Booster sessions booked",
-        f"{outcomes.boosters_booked:,}",
-        help="Booster flags are not recorded yet, so this counts booster bookings.",
-        border=True,
-    )
+    period = report.period
+    with columns[3]:
+        # Worked out last and apart: the rest of the page shows meanwhile.
+        follow_up, follow_up_chart = cached_booster_follow_up(
+            url, period.first_day, period.last_day, site_ids
+        )
+        st.metric(
+            "Boosters booked in time",
+            _value_text(follow_up.in_time_share, unit="share"),
+            help=(
+                "Of the boosters that fell due in the period (the Boosters screen's due "
+                "date, or the day relief ended if that came first), the share whose next "
+                f"visit was booked by the due date or within {BOOKED_WITHIN_DAYS} days after."
+            ),
+            border=True,
+        )
     st.caption(
         f"{outcomes.scored} of {outcomes.finished_series} patients who finished a series have a "
         "PHQ-9 from before the first and at the last infusion; the shares are of those."
+    )
+    booster_flags(
+        follow_up=follow_up, spec=follow_up_chart, boosters_booked=outcomes.boosters_booked
     )
     exceptions = outcomes.escort_exceptions.rename(
         columns={"exception": "Escort exception", "discharges": "Discharges"}
@@ -499,6 +675,32 @@ def outcomes_section(*, report: ThroughputReport) -> None:
     )
     if not exceptions.empty:
         table_with_download(frame=exceptions, name="escort exceptions", key="escort_exceptions")
+
+
+def booster_flags(*, follow_up: BoosterFollowUp, spec: dict, boosters_booked: int) -> None:
+    """Booster flags turned into bookings: the chart, the counts and how they were made."""
+    st.markdown("**Booster flags turned into bookings**")
+    if not follow_up.fell_due:
+        st.info("No booster fell due in this period.", icon=":material/event_available:")
+    else:
+        chart, table = st.columns([3, 2], gap="large")
+        with chart:
+            st.vega_lite_chart(spec=spec, width="stretch")
+        with table:
+            counts = follow_up.outcomes.rename(
+                columns={"outcome": "What became of it", "boosters": "Boosters"}
+            )
+            table_with_download(frame=counts, name="boosters that fell due", key="boosters_due")
+    judged = follow_up.judged
+    st.caption(
+        f"{follow_up.fell_due:,} boosters fell due in the period; {follow_up.booked_in_time:,} "
+        f"of the {judged:,} whose outcome is known were booked in time. A booster falls due "
+        "on the date the Boosters screen gives after each series end or booster (or the day "
+        "relief ended, when that came first), and the patient is on the call list from a "
+        "week before. Booked in time: the patient's next visit was booked by then or within "
+        f"{BOOKED_WITHIN_DAYS} days after. {boosters_booked:,} booster sessions were booked "
+        "for days in the period."
+    )
 
 
 def visits_download(*, report: ThroughputReport) -> None:
@@ -524,11 +726,12 @@ def visits_download(*, report: ThroughputReport) -> None:
 
 def throughput_review(*, url: str, now: datetime) -> None:
     """The whole review: choices, headline figures, charts, outcomes and downloads."""
-    period, site_ids = choose_period_and_sites(url=url, now=now)
-    report, specs = cached_report(url, period.first_day, period.last_day, site_ids)
-    headline_figures(report=report)
+    period, site_ids, zone = choose_period_and_sites(url=url, now=now)
+    reading = cached_report.reading(url, period.first_day, period.last_day, site_ids)
+    report, specs = reading.data
+    headline_figures(report=report, worked_out=f"{to_local(reading.read_at, zone):%H:%M}")
     volume_section(report=report, specs=specs)
     time_section(report=report, specs=specs)
     no_shows_section(report=report, specs=specs)
-    outcomes_section(report=report)
+    outcomes_section(url=url, report=report, site_ids=site_ids)
     visits_download(report=report)

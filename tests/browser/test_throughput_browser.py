@@ -17,6 +17,9 @@ from tests.browser.conftest import (
 pytestmark = pytest.mark.browser
 
 CHART = '[data-testid="stVegaLiteChart"]'
+# Infusions per day, occupancy, the parts by week and their spread, no-shows by weekday,
+# by lead time and by hour, and what became of the boosters that fell due.
+CHARTS = 8
 
 
 def _scroll_to(page, heading: str) -> None:
@@ -34,9 +37,9 @@ def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page):
     assert_no_page_errors(page)
     expect(page.get_by_test_id("stMetric").first).to_be_visible()
     charts = page.locator(CHART)
-    expect(charts).to_have_count(6)
+    expect(charts).to_have_count(CHARTS)
     # Vega draws each chart as SVG or canvas once it has its data.
-    for index in range(6):
+    for index in range(CHARTS):
         chart = charts.nth(index)
         chart.scroll_into_view_if_needed()
         expect(chart.locator("canvas, svg").first).to_be_visible()
@@ -51,6 +54,10 @@ def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page):
     screenshot(page, "throughput-no-shows")
     _scroll_to(page, "Outcomes")
     screenshot(page, "throughput-outcomes")
+    expect(page.get_by_text("No-shows by how far ahead the visit was booked")).to_have_count(1)
+    expect(
+        page.get_by_test_id("stMetric").filter(has_text="Boosters booked in time")
+    ).to_be_visible()
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download every visit with its phase times (CSV)").click()
@@ -71,7 +78,7 @@ def test_a_year_shows_weekly_bars(app_server, page):
     page.get_by_role("option", name="Last 52 weeks").click()
     expect(page.get_by_text("364 days up to today")).to_be_visible()
     wait_for_app_idle(page)
-    expect(page.locator(CHART)).to_have_count(6)
+    expect(page.locator(CHART)).to_have_count(CHARTS)
     title = "Completed infusions per week, by kind and route"
     expect(page.locator(CHART).first).to_contain_text(title)
     page.locator(CHART).first.locator("canvas, svg").first.wait_for()
@@ -79,3 +86,7 @@ def test_a_year_shows_weekly_bars(app_server, page):
     screenshot(page, "throughput-year-top")
     _scroll_to(page, "Where the time goes")
     screenshot(page, "throughput-year-time")
+    _scroll_to(page, "No-shows")
+    screenshot(page, "throughput-year-no-shows")
+    _scroll_to(page, "Outcomes")
+    screenshot(page, "throughput-year-outcomes")

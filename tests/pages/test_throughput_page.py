@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -81,12 +82,25 @@ def test_charts_have_plain_titles_and_tables_download():
         "Median minutes in each part of the visit, by week",
         "No-shows by weekday",
         "No-shows by booked hour",
+        "No-shows by how far ahead the visit was booked",
+        "boosters that fell due",
     ):
         assert title in specs
     downloads = [button.proto.label for button in at.get("download_button")]
     assert "Download every visit with its phase times (CSV)" in downloads
     assert "Download the parts of the visit (CSV)" in downloads
-    assert len(at.dataframe) >= 3
+    assert "Download no-shows by lead time (CSV)" in downloads
+    assert "Download boosters that fell due (CSV)" in downloads
+    assert len(at.dataframe) >= 5
+
+
+def test_booster_flags_turned_into_bookings():
+    at = _open()
+    in_time = next(m for m in at.metric if m.label == "Boosters booked in time")
+    assert in_time.value.endswith("%")
+    captions = " ".join(c.value for c in at.caption)
+    assert "boosters fell due in the period" in captions
+    assert "Booster flags turned into bookings" in " ".join(m.value for m in at.markdown)
 
 
 def test_a_year_for_one_site():
@@ -99,22 +113,34 @@ def test_a_year_for_one_site():
 
 
 def test_a_nurse_save_keeps_the_leads_figures(monkeypatch):
-    """Today's write clears the monitoring room's caches; the lead's report stays."""
+    """Today's write clears the monitoring room's caches; the lead's figures stay."""
+    from ketadash.ui import live
     from ketadash.ui import throughput as ui
 
     at = _open()
     computed = []
-    original = ui.throughput_report
 
-    def counting(**kwargs):
-        computed.append(kwargs)
-        return original(**kwargs)
+    def counting(original):
+        def count(**kwargs):
+            computed.append(original.__name__)
+            return original(**kwargs)
 
-    monkeypatch.setattr(ui, "throughput_report", counting)
-    after_write()  # what Today runs after every save
+        return count
+
+    for name in ("throughput_report", "booster_follow_up"):
+        monkeypatch.setattr(ui, name, counting(getattr(ui, name)))
+    after_write()  # what Today runs after every save, outside a page: every site's day
+    live.clear_site_day(url=os.environ[DATABASE_URL_VARIABLE], site_id=1, day=date.today())
     at.run()
     assert not at.exception
     assert computed == []
+    # They are the period scope's reads, which a write never clears; they expire.
+    assert ui.cached_report.scope is live.Scope.PERIOD
+    assert ui.cached_booster_follow_up.scope is live.Scope.PERIOD
+    ui.cached_report.clear()
+    ui.cached_booster_follow_up.clear()
+    at.run()
+    assert computed == ["throughput_report", "booster_follow_up"]
 
 
 def test_chosen_dates():
@@ -133,4 +159,6 @@ def test_a_clinic_without_visits_shows_empty_figures(monkeypatch, sqlite_url):
     completed = next(m for m in at.metric if m.label == "Infusions completed")
     assert completed.value == "0"
     assert next(m for m in at.metric if m.label == "No-show rate").value == "–"
+    assert next(m for m in at.metric if m.label == "Boosters booked in time").value == "–"
     assert any("No infusion was completed" in info.value for info in at.info)
+    assert any("No booster fell due" in info.value for info in at.info)

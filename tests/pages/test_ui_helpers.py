@@ -108,6 +108,12 @@ def _period_read(url: str, start: date, end: date) -> str:
     return "aggregates"
 
 
+@live.cached_read(scope=live.Scope.PERIOD, ttl_seconds=600, shared=True)
+def _shared_period_read(url: str, start: date) -> list[str]:
+    CALLS[("shared", start)] += 1
+    return ["a year of aggregates"]
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches():
     st.cache_data.clear()
@@ -141,6 +147,18 @@ def test_clearing_every_site_day_keeps_other_scopes():
     _period_read("db", DAY, DAY)
     assert CALLS[("day", 1, DAY)] == 2
     assert CALLS[("period", DAY, DAY)] == 1
+
+
+def test_a_shared_read_hands_out_the_one_cached_object():
+    """A lead's large aggregates are not copied for each caller, nor kept for outages."""
+    first = _shared_period_read("db", DAY)
+    live.clear_site_day(url="db", site_id=1, day=DAY)
+    live.clear_every_site_day()
+    assert _shared_period_read("db", DAY) is first
+    assert CALLS[("shared", DAY)] == 1
+    assert _shared_period_read.last_good("db", DAY) is None
+    copied = _day_read("db", 1, DAY)
+    assert _day_read.last_good("db", 1, DAY).data == copied
 
 
 def test_a_reading_carries_when_the_database_answered():

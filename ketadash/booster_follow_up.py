@@ -1,0 +1,286 @@
+"""Booster flags turned into bookings: for the leads' review (the throughput page's outcomes).
+
+The worklist's flags are computed each morning and not stored, and a booking does not
+record which flag it answered. What is stored is the history the flags come from and
+when each session was booked (``treatment_session.booked_at``). So the figure is
+worked out looking back, with the worklist's own rule (``boosters.boosters_fell_due``):
+
+- a booster *fell due* in the period when its due date (the day relief ended, when a
+  relapse signal came first) lies in the period, up to today, and the booster had not
+  come first; the patient was on the call list from ``booster_due_within_days`` before;
+- it was *booked in time* when the patient's next visit after the infusion the relief
+  ran from was booked (``booked_at``) by the due date or within
+  ``BOOKED_WITHIN_DAYS`` after it. Booked before the patient reached the call list
+  (at a visit, ahead) counts as in time too, and is shown apart.
+
+Due dates are worked out with each site's relief curve as it stands at the end of the
+period (or now), which is what the Boosters screen shows that day; the screen of an
+earlier morning had a curve with a little less history in it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from ketadash.boosters import (
+    FellDue,
+    boosters_fell_due,
+    clinic_relief,
+    local_day,
+    relief_episodes,
+)
+from ketadash.clock import utc_now
+from ketadash.db import read_session
+from ketadash.histories import load_patient_histories
+from ketadash.models import TreatmentSession
+from ketadash.settings import load_clinic_settings
+from ketadash.throughput import Period, load_sites
+
+# A booster booked this many days after it fell due still counts as booked in time.
+BOOKED_WITHIN_DAYS = 7
+
+# What became of each booster that fell due, in the order the page lists them.
+BEFORE_THE_LIST = "Booked before the call list"
+FROM_THE_LIST = "Booked from the call list, by the due date"
+IN_THE_WEEK = f"Booked within {BOOKED_WITHIN_DAYS} days after the due date"
+NOT_BOOKED = f"Not booked within {BOOKED_WITHIN_DAYS} days of the due date"
+STILL_OPEN = f"Due less than {BOOKED_WITHIN_DAYS} days ago, not booked yet"
+NOT_RECORDED = "Booking time not recorded"
+OUTCOMES = (BEFORE_THE_LIST, FROM_THE_LIST, IN_THE_WEEK, NOT_BOOKED, STILL_OPEN, NOT_RECORDED)
+IN_TIME = (BEFORE_THE_LIST, FROM_THE_LIST, IN_THE_WEEK)
+
+FELL_DUE_COLUMNS = (
+    "patient_id",
+    "site_id",
+    "listed_on",
+    "due",
+    "relapsed",
+    "booked_on",
+    "outcome",
+)
+
+# Bound parameters per statement stay well inside every backend's limit.
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoosterFollowUp:
+    """Boosters that fell due in a period and what became of each (see the module)."""
+
+    period: Period
+    # One row per booster that fell due (``FELL_DUE_COLUMNS``), by due date.
+    boosters: pd.DataFrame
+    # How many ended each way, every one of ``OUTCOMES``.
+    counts: dict[str, int]
+
+    @property
+    def fell_due(self) -> int:
+        return len(self.boosters)
+
+    def count(self, outcome: str) -> int:
+        return self.counts[outcome]
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per outcome in ``OUTCOMES`` order: outcome, boosters."""
+        return pd.DataFrame(
+            {"outcome": list(OUTCOMES), "boosters": [self.counts[o] for o in OUTCOMES]}
+        )
+
+    @property
+    def judged(self) -> int:
+        """Those whose outcome is known: not still open, booking time recorded."""
+        return self.fell_due - self.count(STILL_OPEN) - self.count(NOT_RECORDED)
+
+    @property
+    def booked_in_time(self) -> int:
+        return sum(self.count(outcome) for outcome in IN_TIME)
+
+    @property
+    def in_time_share(self) -> float | None:
+        return self.booked_in_time / self.judged if self.judged else None
+
+
+def read_boosters_fell_due(
+    *,
+    db: Session,
+    site_ids: Sequence[int],
+    first_day: date,
+    last_day: date,
+    ends: dict[int, datetime],
+    now: datetime,
+) -> pd.DataFrame:
+    """Every booster that fell due at the sites in the period, with what became of it.
+
+    ``ends`` is each site's end of the period (aware): due dates come from what was
+    known then (or ``now``, if earlier); bookings count up to ``now``, so one booked the
+    week after a period counts for it. Columns: ``FELL_DUE_COLUMNS``; ``booked_on`` is
+    the local day the next visit was booked (None when not booked, or not recorded).
+    """
+    rows = []
+    for site_id in site_ids:
+        settings = load_clinic_settings(db=db, site_id=site_id)
+        as_of = min(ends[site_id], now)
+        history_days = (last_day - first_day).days + 1 + settings.booster_history_days
+        histories = load_patient_histories(
+            db=db, as_of=as_of, history_days=history_days, site_id=site_id
+        )
+        if not histories:
+            continue
+        zone = histories[0].time_zone
+        today = min(last_day, local_day(as_of - timedelta(microseconds=1), zone))
+        episodes = {
+            h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of)
+            for h in histories
+        }
+        # The site's curve as the Boosters screen draws it at the end of the period: from
+        # the episodes of the year it reads (the rest were read for the earlier due dates).
+        since = local_day(as_of, zone) - timedelta(days=settings.booster_history_days)
+        clinic = clinic_relief(
+            episodes_by_patient={
+                patient_id: [e for e in patient_episodes if e.start >= since]
+                for patient_id, patient_episodes in episodes.items()
+            }
+        )
+        fell: list[FellDue] = []
+        for history in histories:
+            fell += boosters_fell_due(
+                history=history,
+                episodes=episodes[history.patient_id],
+                clinic=clinic,
+                settings=settings,
+                first_day=first_day,
+                last_day=today,
+            )
+        visits = _visits_after(db=db, fell=fell, now=now)
+        for booster in fell:
+            booked_on, outcome = _outcome(
+                booster,
+                visits=visits.get(booster.patient_id, []),
+                zone=zone,
+                today=local_day(now, zone),
+            )
+            rows.append(
+                (
+                    booster.patient_id,
+                    booster.site_id,
+                    booster.listed_on,
+                    booster.due,
+                    booster.relapsed,
+                    booked_on,
+                    outcome,
+                )
+            )
+    frame = pd.DataFrame(rows, columns=list(FELL_DUE_COLUMNS))
+    return frame.sort_values(["due", "site_id", "patient_id"], kind="stable").reset_index(drop=True)
+
+
+# (session id, scheduled start, booked at or None, dose started or None), aware UTC.
+_Visit = tuple[int, datetime, datetime | None, datetime | None]
+
+
+def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[int, list[_Visit]]:
+    """Each patient's sessions booked for after their earliest anchor, in time order.
+
+    Sessions booked after ``now`` (their ``booked_at``: a test or a back-dated look)
+    did not exist yet and are left out; one with no ``booked_at`` is kept (its booking
+    time is not recorded).
+    """
+    earliest: dict[int, datetime] = {}
+    for booster in fell:
+        known = earliest.get(booster.patient_id)
+        if known is None or booster.anchor_at < known:
+            earliest[booster.patient_id] = booster.anchor_at
+    if not earliest:
+        return {}
+    t = TreatmentSession
+    since = min(earliest.values())
+    visits: dict[int, list[_Visit]] = defaultdict(list)
+    patients = sorted(earliest)
+    for start in range(0, len(patients), _CHUNK):
+        chunk = patients[start : start + _CHUNK]
+        query = (
+            sa.select(t.patient_id, t.id, t.scheduled_start, t.booked_at, t.infusion_started_at)
+            .where(
+                t.patient_id.in_(chunk),
+                t.scheduled_start > since,
+                sa.or_(t.booked_at.is_(None), t.booked_at <= now),
+            )
+            # The (patient, scheduled) index gives this order.
+            .order_by(t.patient_id, t.scheduled_start, t.id)
+        )
+        for patient_id, session_id, scheduled, booked, started in db.execute(query).all():
+            visits[patient_id].append((session_id, _utc(scheduled), _utc(booked), _utc(started)))
+    return visits
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _outcome(
+    booster: FellDue, *, visits: list[_Visit], zone: str, today: date
+) -> tuple[date | None, str]:
+    """When the patient's next visit after the anchor was booked, and what that makes it.
+
+    The next visit is any session booked for after the anchor's dose, up to and
+    including the next one in which a dose was given; the earliest booking among them
+    counts. When one of them has no booking time, the outcome is not recorded.
+    """
+    after = []
+    for session_id, scheduled, booked, started in visits:
+        if session_id == booster.anchor_session_id or scheduled <= booster.anchor_at:
+            continue
+        after.append(booked)
+        if started is not None:
+            break
+    if any(booked is None for booked in after):
+        return None, NOT_RECORDED
+    booked_on = min((local_day(b, zone) for b in after), default=None)
+    deadline = booster.due + timedelta(days=BOOKED_WITHIN_DAYS)
+    if booked_on is None or booked_on > deadline:
+        if booked_on is None and today <= deadline:
+            return None, STILL_OPEN
+        return booked_on, NOT_BOOKED
+    if booked_on < booster.listed_on:
+        return booked_on, BEFORE_THE_LIST
+    if booked_on <= booster.due:
+        return booked_on, FROM_THE_LIST
+    return booked_on, IN_THE_WEEK
+
+
+def booster_follow_up(
+    *,
+    url: str,
+    period: Period,
+    site_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+) -> BoosterFollowUp:
+    """Boosters that fell due in ``period`` at the sites (None: all) and what became of them.
+
+    ``now`` (default: the clock) is when they are judged: bookings made after it do
+    not count. Raises DatabaseUnavailable when the database cannot be reached.
+    """
+    now = utc_now() if now is None else now
+    with read_session(url) as db:
+        sites = load_sites(db=db, site_ids=site_ids)
+        boosters = read_boosters_fell_due(
+            db=db,
+            site_ids=[site.id for site in sites],
+            first_day=period.first_day,
+            last_day=period.last_day,
+            ends={site.id: site.bounds(period)[1] for site in sites},
+            now=now,
+        )
+    counted = boosters["outcome"].value_counts()
+    counts = {outcome: int(counted.get(outcome, 0)) for outcome in OUTCOMES}
+    return BoosterFollowUp(period=period, boosters=boosters, counts=counts)
