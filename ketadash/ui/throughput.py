@@ -50,6 +50,7 @@ from ketadash.throughput import (
     throughput_report,
     visits_table,
 )
+from ketadash.ui.auth import export_button
 from ketadash.ui.live import Scope, cached_read
 from ketadash.ui.shell import cached_sites
 
@@ -220,13 +221,12 @@ def headline_figures(*, report: ThroughputReport, worked_out: str) -> None:
 def table_with_download(*, frame: pd.DataFrame, name: str, key: str, **options) -> None:
     """A table with a button that downloads it as CSV (built only when clicked)."""
     st.dataframe(frame, hide_index=True, **options)
-    st.download_button(
+    export_button(
         f"Download {name} (CSV)",
         data=lambda: csv_text(frame=frame),
         file_name=f"{key}.csv",
         mime="text/csv",
         icon=":material/download:",
-        on_click="ignore",
         key=f"download_{key}",
     )
 
@@ -712,13 +712,12 @@ def visits_download(*, report: ThroughputReport) -> None:
         f"of it; a booking holds its chair for the dose, the minimum recovery and "
         f"{BOOKING_ALLOWANCE_MINUTES} min."
     )
-    st.download_button(
+    export_button(
         "Download every visit with its phase times (CSV)",
         data=lambda: csv_text(frame=visits_table(report=report)),
         file_name=f"visits_{report.period.first_day}_{report.period.last_day}.csv",
         mime="text/csv",
         icon=":material/download:",
-        on_click="ignore",
         type="primary",
         key="download_visits",
     )

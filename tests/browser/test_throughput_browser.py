@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 
@@ -28,7 +29,7 @@ def _scroll_to(page, heading: str) -> None:
     page.wait_for_timeout(500)
 
 
-def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page):
+def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page, demo_database_url):
     from playwright.sync_api import expect
 
     page.goto(f"{app_server.base_url}/throughput")
@@ -66,6 +67,25 @@ def test_lead_sees_the_charts_and_downloads_the_visits(app_server, page):
     assert rows, "the CSV has no visits"
     assert {"booked at", "waiting min", "recovery min", "ride wait min"} <= set(rows[0])
     assert any(row["status"] == "Gone home" and row["cycle time min"] for row in rows)
+
+    # The download is in the access log, under the demo's lead.
+    from sqlmodel import select
+
+    from ketadash.db import read_session
+    from ketadash.models import AccessLog, Staff
+
+    name = download.value.suggested_filename
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with read_session(demo_database_url) as db:
+            logged = db.exec(
+                select(Staff.role).join(AccessLog, AccessLog.staff_id == Staff.id)
+                .where(AccessLog.action == "export", AccessLog.detail == name)
+            ).all()  # fmt: skip
+        if logged:
+            break
+        time.sleep(0.2)
+    assert logged == ["lead"]
 
 
 def test_a_year_shows_weekly_bars(app_server, page):
