@@ -281,13 +281,12 @@ def _load_visits(
             "open_since": now - timedelta(days=EARLIER_DAYS_LOOKBACK),
             "starts_from": day_start,
             "starts_until": min(day_end, latest_allowed),
+            "latest_allowed": latest_allowed,
         },
     ).all()
     if not rows:
         return ()
     session_ids = [row.id for row in rows]
-    vitals = _vitals_by_session(connection, session_ids, latest_allowed)
-    phq9 = _phq9_by_patient(connection, rows, latest_allowed)
     effects = _side_effects_by_session(connection, session_ids, latest_allowed)
     history = _history_by_session(connection, session_ids)
     # What only a visit under way needs (the dose checks, the weight on its card) is kept
@@ -298,16 +297,6 @@ def _load_visits(
 
     visits = []
     for row in rows:
-        checked_in = row.checked_in_at
-        readings = (
-            [v for v in vitals.get(row.id, ()) if v.taken_at >= checked_in] if checked_in else []
-        )
-        baseline = next((v for v in reversed(readings) if v.phase == VitalsPhase.BEFORE), None)
-        score = None
-        if checked_in is not None:
-            score = next(
-                (s for s in reversed(phq9.get(row.patient_id, ())) if s[0] >= checked_in), None
-            )
         elsewhere = None
         if row.elsewhere_status is not None and row.patient_id in before_dose:
             elsewhere = (row.elsewhere_chair or "No chair", S(row.elsewhere_status))
@@ -347,11 +336,11 @@ def _load_visits(
                 previous_weight_kg=(
                     row.previous_weight_kg if row.patient_id in under_way else None
                 ),
-                baseline=_snapshot(baseline),
-                latest=_snapshot(readings[-1] if readings else None),
-                phq9_total=score[1] if score else None,
-                phq9_item9=score[2] if score else None,
-                phq9_taken_at=score[0] if score else None,
+                baseline=_snapshot(row, "baseline"),
+                latest=_snapshot(row, "latest"),
+                phq9_total=row.phq9_total,
+                phq9_item9=row.phq9_item9,
+                phq9_taken_at=row.phq9_taken_at,
                 side_effects=effects.get(row.id, ()),
                 ride=_ride(row),
                 timeline=fold_timeline(history.get(row.id, [])),
@@ -362,18 +351,16 @@ def _load_visits(
     return tuple(visits)
 
 
-def _snapshot(row) -> VitalsSnapshot | None:
-    if row is None:
+def _snapshot(row, reading: str) -> VitalsSnapshot | None:
+    taken_at, phase, systolic, diastolic, heart_rate, spo2 = (
+        getattr(row, f"{reading}_{column}") for column in _READING_COLUMNS
+    )
+    if taken_at is None:
         return None
     return VitalsSnapshot(
-        taken_at=row.taken_at,
-        phase=VitalsPhase(row.phase),
-        vitals=Vitals(
-            systolic=row.systolic,
-            diastolic=row.diastolic,
-            heart_rate=row.heart_rate,
-            spo2=row.spo2,
-        ),
+        taken_at=taken_at,
+        phase=VitalsPhase(phase),
+        vitals=Vitals(systolic=systolic, diastolic=diastolic, heart_rate=heart_rate, spo2=spo2),
     )
 
 
@@ -390,33 +377,6 @@ def _ride(row) -> RideSnapshot | None:
         arrived_at=row.arrived_at,
         version=row.ride_version,
     )
-
-
-def _vitals_by_session(connection, session_ids, latest_allowed):
-    found = defaultdict(list)
-    for row in connection.execute(
-        _vitals_select(), {"session_ids": session_ids, "latest_allowed": latest_allowed}
-    ):
-        found[row.session_id].append(row)
-    return found
-
-
-def _phq9_by_patient(connection, rows, latest_allowed):
-    """Each patient's PHQ-9s from the earliest check-in among ``rows`` up to ``now``."""
-    check_ins = [row.checked_in_at for row in rows if row.checked_in_at is not None]
-    if not check_ins:
-        return {}
-    found: dict[int, list[tuple[datetime, int, int | None]]] = defaultdict(list)
-    for patient_id, taken_at, total, item9 in connection.execute(
-        _phq9_select(),
-        {
-            "patient_ids": sorted({row.patient_id for row in rows}),
-            "since": min(check_ins),
-            "latest_allowed": latest_allowed,
-        },
-    ):
-        found[patient_id].append((taken_at, total, item9))
-    return found
 
 
 def _side_effects_by_session(connection, session_ids, latest_allowed):
@@ -445,6 +405,9 @@ def _history_by_session(connection, session_ids):
 # Each is built once per process with named parameters: building a statement (its
 # aliases above all) and computing its cache key cost more than running it does on a
 # board's few dozen rows.
+
+
+_READING_COLUMNS = ("taken_at", "phase", "systolic", "diastolic", "heart_rate", "spo2")
 
 
 def _at(name: str):
@@ -517,9 +480,44 @@ def _visits_select():
       since ``:weight_since``;
     * ``starts_today``: doses started for the patient from ``:starts_from`` until
       ``:starts_until``, taken back or not (read for checked-in sessions only);
-    * ``elsewhere_*``: another visit of theirs under way, booked since ``:open_since``.
+    * ``elsewhere_*``: another visit of theirs under way, booked since ``:open_since``;
+
+    and what counts for the visit, from its check-in up to ``:latest_allowed``: its
+    latest pre-dose reading (``baseline_*``), its latest reading (``latest_*``) and
+    the PHQ-9 taken (``phq9_*``), each the last by time, then by id.
     """
     t = TreatmentSession
+
+    def last_reading_id(*, before_dose: bool):
+        v = aliased(VitalsReading, name="baseline_of" if before_dose else "latest_of")
+        found = select(v.id).where(
+            v.session_id == t.id,
+            v.taken_at >= t.checked_in_at,
+            v.taken_at <= _at("latest_allowed"),
+        )
+        if before_dose:
+            found = found.where(v.phase == VitalsPhase.BEFORE)
+        return (
+            found.order_by(v.taken_at.desc(), v.id.desc()).limit(1).correlate(t).scalar_subquery()
+        )
+
+    score = aliased(OutcomeScore, name="score")
+    phq9_id = (
+        select(score.id)
+        .where(
+            score.patient_id == t.patient_id,
+            score.instrument == Instrument.PHQ9,
+            score.taken_at >= t.checked_in_at,
+            score.taken_at <= _at("latest_allowed"),
+        )
+        .order_by(score.taken_at.desc(), score.id.desc())
+        .limit(1)
+        .correlate(t)
+        .scalar_subquery()
+    )
+    baseline = aliased(VitalsReading, name="baseline")
+    latest = aliased(VitalsReading, name="latest")
+    phq9 = aliased(OutcomeScore, name="phq9")
     prior = aliased(TreatmentSession, name="prior")
     previous_weight = (
         select(prior.weight_kg)
@@ -614,41 +612,24 @@ def _visits_select():
             case((t.status == S.CHECKED_IN, starts_today), else_=None).label("starts_today"),
             elsewhere.status.label("elsewhere_status"),
             elsewhere_chair.name.label("elsewhere_chair"),
+            *(
+                getattr(reading, column).label(f"{prefix}_{column}")
+                for prefix, reading in (("baseline", baseline), ("latest", latest))
+                for column in _READING_COLUMNS
+            ),
+            phq9.taken_at.label("phq9_taken_at"),
+            phq9.total.label("phq9_total"),
+            phq9.item9.label("phq9_item9"),
         )
         .join(Patient, Patient.id == t.patient_id)
         .outerjoin(Chair, Chair.id == t.chair_id)
         .outerjoin(r, r.session_id == t.id)
         .outerjoin(elsewhere, elsewhere.id == other_id)
         .outerjoin(elsewhere_chair, elsewhere_chair.id == elsewhere.chair_id)
+        .outerjoin(baseline, baseline.id == last_reading_id(before_dose=True))
+        .outerjoin(latest, latest.id == last_reading_id(before_dose=False))
+        .outerjoin(phq9, phq9.id == phq9_id)
         .order_by(t.scheduled_start, Chair.position, t.id)
-    )
-
-
-@functools.cache
-def _vitals_select():
-    v = VitalsReading
-    return (
-        select(v.session_id, v.taken_at, v.phase, v.systolic, v.diastolic, v.heart_rate, v.spo2)
-        .where(
-            v.session_id.in_(bindparam("session_ids", expanding=True)),
-            v.taken_at <= _at("latest_allowed"),
-        )
-        .order_by(v.session_id, v.taken_at)
-    )
-
-
-@functools.cache
-def _phq9_select():
-    o = OutcomeScore
-    return (
-        select(o.patient_id, o.taken_at, o.total, o.item9)
-        .where(
-            o.patient_id.in_(bindparam("patient_ids", expanding=True)),
-            o.instrument == Instrument.PHQ9,
-            o.taken_at >= _at("since"),
-            o.taken_at <= _at("latest_allowed"),
-        )
-        .order_by(o.taken_at, o.id)
     )
 
 
