@@ -4,8 +4,11 @@ A visit is what every screen and every rule needs to know about one session: who
 where, the plan and the dose, the standing timeline (taken-back steps folded out),
 the readings that count for it, the PHQ-9 taken at this visit, side effects and
 the ride. Query functions take the caller's database session, read a window (a
-site's day, its open visits, one visit) in a few batched, indexed queries whose
-size depends on the window and never on years of history, and return frozen data.
+site's day, its open visits, one visit) and return frozen data: one query for the
+sessions, each row with what counts for it (found by indexed lookups per session:
+its readings, score, ride, and the patient's other visits the gates ask about),
+then two batched ones (side effects, status history). Their size depends on the
+window, never on years of history.
 The rules (``ketadash.rules``, ``ketadash.gates``) are plain functions of a visit.
 
 Readings count from the visit's check-in, not from the calendar day: a patient
@@ -57,10 +60,14 @@ EARLIER_DAYS_LOOKBACK = 30
 WEIGHT_LOOKBACK_DAYS = 400
 
 
+_KNOWN_FLAGS = frozenset(flag.value for flag in CareFlag)
+
+
 def parse_care_flags(text: str) -> tuple[CareFlag, ...]:
     """The known flags in a patient's ``care_flags`` text; unknown words are ignored."""
-    known = {flag.value for flag in CareFlag}
-    return tuple(CareFlag(word.strip()) for word in text.split(";") if word.strip() in known)
+    if not text:
+        return ()
+    return tuple(CareFlag(word.strip()) for word in text.split(";") if word.strip() in _KNOWN_FLAGS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,7 +360,7 @@ def _load_visits(
 
 def _snapshot(row, reading: str) -> VitalsSnapshot | None:
     taken_at, phase, systolic, diastolic, heart_rate, spo2 = (
-        getattr(row, f"{reading}_{column}") for column in _READING_COLUMNS
+        getattr(row, label) for label in _READING_LABELS[reading]
     )
     if taken_at is None:
         return None
@@ -408,6 +415,10 @@ def _history_by_session(connection, session_ids):
 
 
 _READING_COLUMNS = ("taken_at", "phase", "systolic", "diastolic", "heart_rate", "spo2")
+_READING_LABELS = {
+    reading: tuple(f"{reading}_{column}" for column in _READING_COLUMNS)
+    for reading in ("baseline", "latest")
+}
 
 
 def _at(name: str):
@@ -613,9 +624,9 @@ def _visits_select():
             elsewhere.status.label("elsewhere_status"),
             elsewhere_chair.name.label("elsewhere_chair"),
             *(
-                getattr(reading, column).label(f"{prefix}_{column}")
-                for prefix, reading in (("baseline", baseline), ("latest", latest))
-                for column in _READING_COLUMNS
+                getattr(reading, column).label(label)
+                for name, reading in (("baseline", baseline), ("latest", latest))
+                for column, label in zip(_READING_COLUMNS, _READING_LABELS[name], strict=True)
             ),
             phq9.taken_at.label("phq9_taken_at"),
             phq9.total.label("phq9_total"),
