@@ -51,6 +51,8 @@ _RIGHT_TO_LEFT = frozenset({"R", "AL", "AN"})
 def _visible(value: object) -> str:
     """``value`` as one line: control characters and bidi controls gone, breaks as spaces."""
     text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():
+        return text  # nearly every name: nothing to drop (a page draws hundreds)
     out = []
     for ch in text:
         if ch in _BIDI_CONTROLS:
@@ -66,6 +68,8 @@ def _visible(value: object) -> str:
 
 def _needs_isolation(value: object) -> bool:
     text = "" if value is None else str(value)
+    if text.isascii():
+        return False  # no right-to-left letter or direction control is ASCII
     return any(
         ch in _BIDI_CONTROLS or unicodedata.bidirectional(ch) in _RIGHT_TO_LEFT for ch in text
     )
