@@ -24,12 +24,36 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = get_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by rebuilding it (copy, drop, rename). Dropping a table
+            # that other rows refer to (staff, named by the status history) fails while
+            # foreign keys are enforced, so enforcement is off for the migration and every
+            # reference is checked before it commits. The pragma only takes effect outside
+            # a transaction, hence on the driver's connection, before any BEGIN.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection, target_metadata=target_metadata, render_as_batch=True
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _refuse_broken_references(connection)
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _refuse_broken_references(connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(
+            f"The migration would leave {len(broken)} rows referring to missing rows "
+            f"(first: {tuple(broken[0])}); nothing was changed."
         )
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
 
 
 if context.is_offline_mode():
