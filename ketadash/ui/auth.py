@@ -18,6 +18,8 @@ Three ways a deployment knows who is here (``ketadash.auth.SignInMode``):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -42,6 +44,7 @@ SIGNED_OUT_KEY = "kd_signed_out"
 _OPENED_KEY = "kd_opened"
 _DISPLAY_KEY = "kd_display"
 _DEMO_SWITCH_KEY = "kd_demo_switch"
+_ADMISSION_KEY = "kd_admission"
 DISPLAY_QUERY_PARAM = "display"
 # How often an open screen asks whether it has been idle too long. Not clinical: the
 # sign-out lands at most this much after the setting's minute.
@@ -91,6 +94,18 @@ def sign_in_mode(url: str) -> SignInMode:
 # --- staff screens ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Admission:
+    """Who this browser session was admitted as, and when that was last checked."""
+
+    who: tuple
+    mode: SignInMode
+    staff: StaffMember
+    demo: bool
+    idle_minutes: int
+    checked_at: datetime
+
+
 def admit(screen: Screen) -> StaffMember:
     """The signed-in staff member who may see ``screen``; otherwise the page stops here.
 
@@ -99,27 +114,60 @@ def admit(screen: Screen) -> StaffMember:
     data has been read. Also signs an idle station out, and counts this run as use.
     """
     now = utc_now()
+    admission = _admission(now)
+    mode, staff = admission.mode, admission.staff
+    if mode is SignInMode.DEMO:
+        _demo_banner(staff)
+    elif admission.demo:
+        st.markdown(":orange-badge[:material/science: DEMO DATA] :small[Synthetic patients.]")
+    last = st.session_state.get(LAST_ACTIVE_KEY)
+    if last is not None and auth.idle_too_long(
+        last_activity=last, now=now, idle_minutes=admission.idle_minutes
+    ):
+        sign_out(mode, reason=f"Signed out after {admission.idle_minutes} minutes without use.")
+    st.session_state[LAST_ACTIVE_KEY] = now
+    st.session_state[SIGNED_IN_KEY] = staff
+    _sidebar(admission)
+    if not auth.may_open(audience=screen.audience, role=staff.role):
+        _not_for_this_role(screen, staff)
+    return staff
+
+
+def _admission(now: datetime) -> _Admission:
+    """Who is here, from the roster; asked again at most every ROSTER_TTL_SECONDS.
+
+    Between checks a rerun (every click) costs a comparison, not a read: the answer
+    is kept in the browser session with what it was decided for (the database, the
+    identity provider's e-mail, the demo's role), and anything else is a new decision.
+    """
     config = load_config()
     url = config.database_url
+    section = auth_section()
+    signed_in_email = st.user.get("email") if section and st.user.is_logged_in else None
+    who = (url, section is not None, signed_in_email, st.session_state.get(DEMO_ROLE_KEY))
+    kept = st.session_state.get(_ADMISSION_KEY)
+    if (
+        kept is not None
+        and kept.who == who
+        and SIGNED_OUT_KEY not in st.session_state
+        and (now - kept.checked_at).total_seconds() < ROSTER_TTL_SECONDS
+    ):
+        return kept
+    st.session_state.pop(_ADMISSION_KEY, None)
     shell.make_database_ready(config)
-    mode = sign_in_mode(url)
+    demo = shell.is_demo_database(url)
+    mode = auth.sign_in_mode(demo=demo, auth_configured=section is not None)
     if mode is SignInMode.REFUSE:
         _explain_missing_sign_in()
     if SIGNED_OUT_KEY in st.session_state:
         _signed_out_screen(mode)
     staff = _demo_person(url) if mode is SignInMode.DEMO else _identity_provider_person(url)
-    idle_minutes = _idle_minutes(url)
-    last = st.session_state.get(LAST_ACTIVE_KEY)
-    if last is not None and auth.idle_too_long(
-        last_activity=last, now=now, idle_minutes=idle_minutes
-    ):
-        sign_out(mode, reason=f"Signed out after {idle_minutes} minutes without use.")
-    st.session_state[LAST_ACTIVE_KEY] = now
-    st.session_state[SIGNED_IN_KEY] = staff
-    _sidebar(staff=staff, mode=mode, idle_minutes=idle_minutes, current=screen)
-    if not auth.may_open(audience=screen.audience, role=staff.role):
-        _not_for_this_role(screen, staff)
-    return staff
+    admission = _Admission(
+        who=who, mode=mode, staff=staff, demo=demo, idle_minutes=_idle_minutes(url),
+        checked_at=now,
+    )  # fmt: skip
+    st.session_state[_ADMISSION_KEY] = admission
+    return admission
 
 
 def signed_in() -> StaffMember:
@@ -136,7 +184,8 @@ def visible_screens(role: StaffRole) -> list[Screen]:
     A public screen (the wall) is listed only on the demo: a real clinic's wall
     opens with a registered display's address, which no staff browser has.
     """
-    demo = sign_in_mode(load_config().database_url) is SignInMode.DEMO
+    admission = st.session_state.get(_ADMISSION_KEY)
+    demo = admission is not None and admission.mode is SignInMode.DEMO
     return [
         screen
         for section in SECTIONS
@@ -147,6 +196,7 @@ def visible_screens(role: StaffRole) -> list[Screen]:
 
 def sign_out(mode: SignInMode, *, reason: str) -> None:
     """End this browser session's sign-in; the next screen is the sign-in again."""
+    st.session_state.pop(_ADMISSION_KEY, None)
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state.pop(LAST_ACTIVE_KEY, None)
     st.session_state.pop(_OPENED_KEY, None)
@@ -169,8 +219,6 @@ def _identity_provider_person(url: str) -> StaffMember:
         st.error(literal(refused), icon=":material/person_off:")
         st.button("Sign out", on_click=st.logout, icon=":material/logout:")
         st.stop()
-    if shell.is_demo_database(url):
-        st.markdown(":orange-badge[:material/science: DEMO DATA] :small[Synthetic patients.]")
     return staff
 
 
@@ -208,7 +256,6 @@ def _demo_person(url: str) -> StaffMember:
             icon=":material/person_off:",
         )
         st.stop()
-    _demo_banner(staff)
     return staff
 
 
@@ -239,8 +286,9 @@ def _demo_role_chosen() -> None:
     st.session_state[DEMO_ROLE_KEY] = st.session_state[_DEMO_SWITCH_KEY]
 
 
-def _sidebar(*, staff: StaffMember, mode: SignInMode, idle_minutes: int, current: Screen) -> None:
+def _sidebar(admission: _Admission) -> None:
     """Who is signed in and the screens they may open (only those)."""
+    staff = admission.staff
     with st.sidebar:
         st.markdown(f"**{literal(staff.name)}**  \n:gray[{ROLE_WORDS[staff.role]}]")
         st.button(
@@ -248,9 +296,9 @@ def _sidebar(*, staff: StaffMember, mode: SignInMode, idle_minutes: int, current
             icon=":material/logout:",
             key="kd_sign_out",
             on_click=_sign_out_clicked,
-            args=(mode,),
+            args=(admission.mode,),
         )
-        _watch_for_idleness(mode, idle_minutes)
+        _watch_for_idleness(admission.mode, admission.idle_minutes)
         st.page_link(HOME.script, label=HOME.title, icon=HOME.icon)
         visible = visible_screens(staff.role)
         for section in SECTIONS:
@@ -263,6 +311,7 @@ def _sidebar(*, staff: StaffMember, mode: SignInMode, idle_minutes: int, current
 
 
 def _sign_out_clicked(mode: SignInMode) -> None:
+    st.session_state.pop(_ADMISSION_KEY, None)
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state.pop(LAST_ACTIVE_KEY, None)
     st.session_state.pop(_OPENED_KEY, None)
