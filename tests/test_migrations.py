@@ -127,3 +127,25 @@ def _inserter(connection):
         connection.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
 
     return insert
+
+
+def test_a_migration_that_would_break_references_changes_nothing(tmp_path):
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'clinic.sqlite'}"
+    command.upgrade(alembic_config(url), "0002")
+    with get_engine(url).connect() as connection:
+        # A chair of a site that is not there: the kind of row an old bug could leave.
+        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        _inserter(connection)("chair", id=1, site_id=999, name="Chair 1", position=1)
+        connection.commit()
+        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(RuntimeError, match="nothing was changed"):
+        migrate(url)
+    with get_engine(url).connect() as connection:
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
+            "0002"
+        )
+        assert not sa.inspect(connection).has_table("access_log")
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    get_engine(url).dispose()

@@ -33,8 +33,13 @@ def run_migrations_online() -> None:
             # a transaction, hence on the driver's connection, before any BEGIN.
             connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         try:
+            # transactional_ddl: SQLite can roll DDL back, so every revision of the run
+            # is one transaction, and a refused check leaves the file as it was.
             context.configure(
-                connection=connection, target_metadata=target_metadata, render_as_batch=True
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+                transactional_ddl=True if sqlite else None,
             )
             with context.begin_transaction():
                 context.run_migrations()
@@ -43,8 +48,10 @@ def run_migrations_online() -> None:
             connection.commit()
         finally:
             if sqlite:
-                connection.rollback()
-                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+                try:
+                    connection.rollback()
+                finally:
+                    connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def _refuse_broken_references(connection) -> None:
