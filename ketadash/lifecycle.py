@@ -127,6 +127,11 @@ def _require_staff(db: Session, staff_id: int | None) -> Staff:
     staff = db.get(Staff, staff_id) if staff_id is not None else None
     if staff is None:
         raise LifecycleError("Sign in first: every change records who made it.")
+    if not staff.active:
+        # Taken off the roster while still signed in somewhere: the write says no.
+        raise LifecycleError(
+            f"{staff.name} is no longer on this clinic's staff list, so nothing was saved."
+        )
     return staff
 
 

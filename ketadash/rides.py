@@ -350,7 +350,8 @@ def _change_ride(
     now = now or utc_now()
     try:
         with write_session(url) as db:
-            if staff_id is None or db.get(Staff, staff_id) is None:
+            staff = db.get(Staff, staff_id) if staff_id is not None else None
+            if staff is None or not staff.active:
                 raise LifecycleError("Sign in first: every change records who made it.")
             session = db.get(TreatmentSession, session_id)
             if session is None:

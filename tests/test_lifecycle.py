@@ -690,3 +690,18 @@ def test_two_stations_adding_the_first_ride_at_once(db_url, clinic):
     assert outcomes.count("told") == len(sessions)
     with read_session(db_url) as db:
         assert db.exec(select(func.count(Ride.id))).one() == len(sessions)
+
+
+def test_someone_taken_off_the_roster_cannot_change_a_session(db_url):
+    from ketadash.clock import utc_now
+    from ketadash.models import Staff as StaffRow
+
+    ids = make_clinic(url=db_url)
+    patient = make_patient(url=db_url, site_id=ids.site_id)
+    session_id = make_session(url=db_url, clinic=ids, patient_id=patient,
+                              scheduled_start=utc_now())  # fmt: skip
+    with write_session(db_url) as db:
+        db.get(StaffRow, ids.nurse_id).active = False
+    with pytest.raises(LifecycleError, match="no longer on this clinic's staff list"):
+        take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN,
+                  staff_id=ids.nurse_id, expected_version=1)  # fmt: skip

@@ -17,7 +17,10 @@ Three ways a deployment knows who is here (``ketadash.auth.SignInMode``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,7 +84,8 @@ def _provider(section: dict) -> str | None:
     """The provider name for ``st.login``: None for a flat ``[auth]``, else its one subsection."""
     if "client_id" in section:
         return None
-    named = [name for name, value in section.items() if isinstance(value, dict)]
+    # st.secrets hands subsections out as its own mapping type, not dict.
+    named = [name for name, value in section.items() if isinstance(value, Mapping)]
     return named[0] if named else None
 
 
@@ -106,6 +110,70 @@ class _Admission:
     checked_at: datetime
 
 
+class _SignIns:
+    """The last use of each identity-provider sign-in (one browser's identity cookie), for
+    the whole server process, and the sign-ins ended.
+
+    A Streamlit session lives as long as its tab: a reload, a new tab or a reopened
+    browser starts a new one, still signed in by the 30-day cookie. Kept here, the idle
+    clock survives that, and a sign-out in one tab ends the sign-in in the others.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._last_use: OrderedDict[str, datetime] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def used(self, key: str, moment: datetime) -> None:
+        with self._lock:
+            self._last_use[key] = moment
+            self._last_use.move_to_end(key)
+            while len(self._last_use) > self._capacity:
+                self._last_use.popitem(last=False)
+
+    def last_use(self, key: str) -> datetime | None:
+        with self._lock:
+            return self._last_use.get(key)
+
+    def end(self, key: str) -> None:
+        with self._lock:
+            self._last_use.pop(key, None)
+            self._ended[key] = None
+            while len(self._ended) > self._capacity:
+                self._ended.popitem(last=False)
+
+    def ended(self, key: str) -> bool:
+        with self._lock:
+            return key in self._ended
+
+
+@st.cache_resource(show_spinner=False)
+def _sign_ins() -> _SignIns:
+    return _SignIns()
+
+
+def _sign_in_key(mode: SignInMode) -> str | None:
+    """This browser's sign-in (a hash of Streamlit's identity cookie), or None (the demo)."""
+    if mode is not SignInMode.IDENTITY_PROVIDER:
+        return None
+    try:
+        cookies = st.context.cookies
+    except Exception:  # no request behind this run (AppTest)
+        return None
+    parts = sorted((k, v) for k, v in cookies.items() if k.startswith("_streamlit_user"))
+    if not parts:
+        return None
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _last_use(mode: SignInMode) -> datetime | None:
+    """When this station was last used: in this tab, or in another tab of the same sign-in."""
+    key = _sign_in_key(mode)
+    moments = [st.session_state.get(LAST_ACTIVE_KEY), key and _sign_ins().last_use(key)]
+    return max((m for m in moments if m), default=None)
+
+
 def admit(screen: Screen) -> StaffMember:
     """The signed-in staff member who may see ``screen``; otherwise the page stops here.
 
@@ -120,12 +188,17 @@ def admit(screen: Screen) -> StaffMember:
         _demo_banner(staff)
     elif admission.demo:
         st.markdown(":orange-badge[:material/science: DEMO DATA] :small[Synthetic patients.]")
-    last = st.session_state.get(LAST_ACTIVE_KEY)
+    key = _sign_in_key(mode)
+    if key is not None and _sign_ins().ended(key):
+        sign_out(mode, reason="You signed out in another tab.")
+    last = _last_use(mode)
     if last is not None and auth.idle_too_long(
         last_activity=last, now=now, idle_minutes=admission.idle_minutes
     ):
         sign_out(mode, reason=f"Signed out after {admission.idle_minutes} minutes without use.")
     st.session_state[LAST_ACTIVE_KEY] = now
+    if key is not None:
+        _sign_ins().used(key, now)
     st.session_state[SIGNED_IN_KEY] = staff
     _sidebar(admission)
     if not auth.may_open(audience=screen.audience, role=staff.role):
@@ -195,7 +268,8 @@ def visible_screens(role: StaffRole) -> list[Screen]:
 
 
 def sign_out(mode: SignInMode, *, reason: str) -> None:
-    """End this browser session's sign-in; the next screen is the sign-in again."""
+    """End this browser's sign-in (every tab of it); the next screen is the sign-in again."""
+    _forget_sign_in(mode)
     st.session_state.pop(_ADMISSION_KEY, None)
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state.pop(LAST_ACTIVE_KEY, None)
@@ -210,6 +284,17 @@ def sign_out(mode: SignInMode, *, reason: str) -> None:
 def _identity_provider_person(url: str) -> StaffMember:
     if not st.user.is_logged_in:
         _sign_in_screen()
+    if st.user.get("email_verified") is False:
+        # Where people may set their own address (guest accounts), an unverified
+        # e-mail could name someone on the roster.
+        _title()
+        st.error(
+            "Your identity provider has not verified your e-mail address, so KetaDash "
+            "cannot tell who you are. Ask the clinic lead.",
+            icon=":material/person_off:",
+        )
+        st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+        st.stop()
     try:
         # During an outage, the answer this server last had: the page can then show
         # its own last data under a "not updated" marker instead of going blank.
@@ -310,7 +395,14 @@ def _sidebar(admission: _Admission) -> None:
         st.divider()
 
 
+def _forget_sign_in(mode: SignInMode) -> None:
+    key = _sign_in_key(mode)
+    if key is not None:
+        _sign_ins().end(key)
+
+
 def _sign_out_clicked(mode: SignInMode) -> None:
+    _forget_sign_in(mode)
     st.session_state.pop(_ADMISSION_KEY, None)
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state.pop(LAST_ACTIVE_KEY, None)
@@ -325,7 +417,10 @@ def _sign_out_clicked(mode: SignInMode) -> None:
 def _watch_for_idleness(mode: SignInMode, idle_minutes: int) -> None:
     # Runs on its own clock: only a whole-page run (a click, a form, a page change)
     # counts as use, so a board refreshing itself does not keep a station signed in.
-    last = st.session_state.get(LAST_ACTIVE_KEY)
+    key = _sign_in_key(mode)
+    if key is not None and _sign_ins().ended(key):
+        sign_out(mode, reason="You signed out in another tab.")
+    last = _last_use(mode)
     if last is not None and auth.idle_too_long(
         last_activity=last, now=utc_now(), idle_minutes=idle_minutes
     ):
@@ -496,25 +591,17 @@ def note_opened(
 def export_button(
     label: str, *, data: Callable[[], str | bytes] | str | bytes, file_name: str, **kwargs
 ) -> None:
-    """A download button whose every use goes into the access log as an export."""
-    st.download_button(
-        label,
-        data=data,
-        file_name=file_name,
-        on_click=_log_export,
-        args=(file_name,),
-        **kwargs,
-    )
+    """A download button whose every download goes into the access log as an export.
 
+    The file is made only when it is downloaded, and that is when the log is written:
+    the download's own address cannot fetch it without leaving a row.
+    """
+    staff = signed_in()
+    url = load_config().database_url
 
-def _log_export(file_name: str) -> None:
-    staff = st.session_state.get(SIGNED_IN_KEY)
-    if staff is None:
-        return
-    auth.log_access(
-        url=load_config().database_url,
-        staff_id=staff.id,
-        action=AccessAction.EXPORT,
-        detail=file_name,
-        now=utc_now(),
-    )
+    def logged() -> str | bytes:
+        auth.log_access(url=url, staff_id=staff.id, action=AccessAction.EXPORT,
+                        detail=file_name, now=utc_now())  # fmt: skip
+        return data() if callable(data) else data
+
+    st.download_button(label, data=logged, file_name=file_name, on_click="ignore", **kwargs)

@@ -277,3 +277,52 @@ def test_a_lead_changes_a_setting_and_a_nurse_cannot_open_the_screen(clinic):
     nurse = _open(NURSE_EMAIL, "pages/settings.py")
     assert not nurse.dataframe
     assert any("Clinic settings is for clinic leads" in w.value for w in nurse.warning)
+
+
+# --- one sign-in, several tabs -----------------------------------------------------------------
+
+
+@pytest.fixture
+def one_browser(monkeypatch):
+    """Every AppTest is a tab of one browser: the same identity cookie behind each."""
+    import ketadash.ui.auth as ui_auth
+
+    st.cache_resource.clear()
+    monkeypatch.setattr(ui_auth, "_sign_in_key", lambda mode: "one-browser-cookie")
+    return ui_auth
+
+
+def test_a_reload_or_new_tab_keeps_the_idle_clock(clinic, one_browser):
+    first = _open(NURSE_EMAIL)
+    assert "Alex Morgan" in _everything_shown(first)
+    one_browser._sign_ins().used("one-browser-cookie", utc_now() - timedelta(minutes=20))
+    reloaded = _open(NURSE_EMAIL)
+    reloaded.run()  # the page after the provider's sign-out
+    assert "Alex Morgan" not in _everything_shown(reloaded)
+    assert any(b.label == "Sign in" for b in reloaded.button)
+
+
+def test_signing_out_in_one_tab_signs_out_the_others(clinic, one_browser):
+    first, second = _open(NURSE_EMAIL), _open(NURSE_EMAIL)
+    next(b for b in first.sidebar.button if b.label == "Sign out").click().run()
+    second.run()
+    second.run()
+    assert "Alex Morgan" not in _everything_shown(second)
+
+
+def test_a_named_provider_in_the_secrets_is_the_one_signed_in_with():
+    from streamlit.runtime.secrets import AttrDict
+
+    from ketadash.ui.auth import _provider
+
+    named = {"redirect_uri": "x", "cookie_secret": "y", "entra": AttrDict({"client_id": "z"})}
+    assert _provider(named) == "entra"
+    assert _provider({"redirect_uri": "x", "client_id": "z"}) is None
+
+
+def test_an_unverified_email_is_refused(clinic):
+    at = AppTest.from_file(DASHBOARD, default_timeout=30)
+    at.user = {"is_logged_in": True, "email": NURSE_EMAIL, "email_verified": False}
+    at.switch_page("pages/today.py").run()
+    assert any("has not verified your e-mail" in e.value for e in at.error)
+    assert "Alex Morgan" not in _everything_shown(at)
