@@ -50,8 +50,10 @@ _DEMO_SWITCH_KEY = "kd_demo_switch"
 _ADMISSION_KEY = "kd_admission"
 DISPLAY_QUERY_PARAM = "display"
 # How often an open screen asks whether it has been idle too long. Not clinical: the
-# sign-out lands at most this much after the setting's minute.
-IDLE_CHECK_SECONDS = 20
+# sign-out lands at most this much after the setting's minute. Not more often: every
+# timed fragment run is a chance for Streamlit 1.67 to coalesce it with a form's
+# submit and drop the submit (seen under load in Chromium: "Save ride" did nothing).
+IDLE_CHECK_SECONDS = 60
 # A person taken off the roster loses access within this long, without a restart.
 ROSTER_TTL_SECONDS = 30
 
