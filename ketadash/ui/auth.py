@@ -169,11 +169,19 @@ def _sign_in_key(mode: SignInMode) -> str | None:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _last_use(mode: SignInMode) -> datetime | None:
-    """When this station was last used: in this tab, or in another tab of the same sign-in."""
+def _sign_out_if_over(mode: SignInMode, *, idle_minutes: int, now: datetime) -> str | None:
+    """Sign out when another tab of this sign-in signed out, or when it has been idle too
+    long (last used in this tab or another); returns the sign-in's key (None: the demo)."""
     key = _sign_in_key(mode)
+    if key is not None and _sign_ins().ended(key):
+        sign_out(mode, reason="You signed out in another tab.")
     moments = [st.session_state.get(LAST_ACTIVE_KEY), key and _sign_ins().last_use(key)]
-    return max((m for m in moments if m), default=None)
+    last = max((m for m in moments if m), default=None)
+    if last is not None and auth.idle_too_long(
+        last_activity=last, now=now, idle_minutes=idle_minutes
+    ):
+        sign_out(mode, reason=f"Signed out after {idle_minutes} minutes without use.")
+    return key
 
 
 def admit(screen: Screen) -> StaffMember:
@@ -190,14 +198,7 @@ def admit(screen: Screen) -> StaffMember:
         _demo_banner(staff)
     elif admission.demo:
         st.markdown(":orange-badge[:material/science: DEMO DATA] :small[Synthetic patients.]")
-    key = _sign_in_key(mode)
-    if key is not None and _sign_ins().ended(key):
-        sign_out(mode, reason="You signed out in another tab.")
-    last = _last_use(mode)
-    if last is not None and auth.idle_too_long(
-        last_activity=last, now=now, idle_minutes=admission.idle_minutes
-    ):
-        sign_out(mode, reason=f"Signed out after {admission.idle_minutes} minutes without use.")
+    key = _sign_out_if_over(mode, idle_minutes=admission.idle_minutes, now=now)
     st.session_state[LAST_ACTIVE_KEY] = now
     if key is not None:
         _sign_ins().used(key, now)
@@ -272,10 +273,6 @@ def visible_screens(role: StaffRole) -> list[Screen]:
 def sign_out(mode: SignInMode, *, reason: str) -> None:
     """End this browser's sign-in (every tab of it); the next screen is the sign-in again."""
     _forget_sign_in(mode)
-    st.session_state.pop(_ADMISSION_KEY, None)
-    st.session_state.pop(SIGNED_IN_KEY, None)
-    st.session_state.pop(LAST_ACTIVE_KEY, None)
-    st.session_state.pop(_OPENED_KEY, None)
     if mode is SignInMode.IDENTITY_PROVIDER:
         st.logout()  # also signs out of the provider when it allows, and reloads the app
         st.stop()
@@ -289,24 +286,25 @@ def _identity_provider_person(url: str) -> StaffMember:
     if st.user.get("email_verified") is False:
         # Where people may set their own address (guest accounts), an unverified
         # e-mail could name someone on the roster.
-        _title()
-        st.error(
+        _refuse_person(
             "Your identity provider has not verified your e-mail address, so KetaDash "
-            "cannot tell who you are. Ask the clinic lead.",
-            icon=":material/person_off:",
+            "cannot tell who you are. Ask the clinic lead."
         )
-        st.button("Sign out", on_click=st.logout, icon=":material/logout:")
-        st.stop()
     try:
         # During an outage, the answer this server last had: the page can then show
         # its own last data under a "not updated" marker instead of going blank.
         staff = _roster_person.or_last_good(url, st.user.get("email"))
     except AccessRefused as refused:
-        _title()
-        st.error(literal(refused), icon=":material/person_off:")
-        st.button("Sign out", on_click=st.logout, icon=":material/logout:")
-        st.stop()
+        _refuse_person(literal(refused))  # it names the e-mail the provider gave
     return staff
+
+
+def _refuse_person(reason: str) -> None:
+    """Signed in, but not someone who may see this clinic: why (markdown), a way out; no data."""
+    _title()
+    st.error(reason, icon=":material/person_off:")
+    st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+    st.stop()
 
 
 @cached_read(scope=Scope.CLINIC, ttl_seconds=ROSTER_TTL_SECONDS)
@@ -398,17 +396,16 @@ def _sidebar(admission: _Admission) -> None:
 
 
 def _forget_sign_in(mode: SignInMode) -> None:
+    """This browser session forgets who was signed in, and so do its other tabs."""
     key = _sign_in_key(mode)
     if key is not None:
         _sign_ins().end(key)
+    for name in (_ADMISSION_KEY, SIGNED_IN_KEY, LAST_ACTIVE_KEY, _OPENED_KEY):
+        st.session_state.pop(name, None)
 
 
 def _sign_out_clicked(mode: SignInMode) -> None:
     _forget_sign_in(mode)
-    st.session_state.pop(_ADMISSION_KEY, None)
-    st.session_state.pop(SIGNED_IN_KEY, None)
-    st.session_state.pop(LAST_ACTIVE_KEY, None)
-    st.session_state.pop(_OPENED_KEY, None)
     if mode is SignInMode.IDENTITY_PROVIDER:
         st.logout()
     else:
@@ -419,14 +416,7 @@ def _sign_out_clicked(mode: SignInMode) -> None:
 def _watch_for_idleness(mode: SignInMode, idle_minutes: int) -> None:
     # Runs on its own clock: only a whole-page run (a click, a form, a page change)
     # counts as use, so a board refreshing itself does not keep a station signed in.
-    key = _sign_in_key(mode)
-    if key is not None and _sign_ins().ended(key):
-        sign_out(mode, reason="You signed out in another tab.")
-    last = _last_use(mode)
-    if last is not None and auth.idle_too_long(
-        last_activity=last, now=utc_now(), idle_minutes=idle_minutes
-    ):
-        sign_out(mode, reason=f"Signed out after {idle_minutes} minutes without use.")
+    _sign_out_if_over(mode, idle_minutes=idle_minutes, now=utc_now())
     st.caption(f"Signs out after {idle_minutes} min without use.")
 
 
