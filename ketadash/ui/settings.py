@@ -25,7 +25,7 @@ from ketadash.settings import (
 )
 from ketadash.staff import StaffMember
 from ketadash.ui.live import clear_every_site_day
-from ketadash.ui.text import plain
+from ketadash.ui.text import literal, plain
 
 _SAVED_KEY = "kd_setting_saved"
 
@@ -38,7 +38,7 @@ def settings_review(*, url: str, site: SiteChoice, staff: StaffMember, now: date
     with read_session(url) as db:
         rows = settings_in_force(db=db, site_id=site.id)
     st.caption(
-        f"In force at {plain(site.name)}. A changed value is marked ●; the defaults come "
+        f"In force at {literal(site.name)}. A changed value is marked ●; the defaults come "
         "from the clinic's protocol and the sources listed."
     )
     st.dataframe(settings_frame(rows, time_zone=site.time_zone), hide_index=True, width="stretch")
@@ -88,7 +88,7 @@ def _change_form(
     st.caption(spec.help)
     with st.form(f"kd-setting-{name}"):
         value = st.text_input(
-            f"New value at {plain(site.name)}",
+            f"New value at {literal(site.name)}",
             value=str(current[name].value),
             help=f"Default {spec.default} {spec.unit}.",
         )
@@ -103,6 +103,6 @@ def _change_form(
                 # Every screen of the site reads its rules afresh.
                 clear_every_site_day()
                 st.session_state[_SAVED_KEY] = (
-                    f"{name} is now {stored} {spec.unit} at {plain(site.name)}."
+                    f"{name} is now {stored} {spec.unit} at {literal(site.name)}."
                 )
                 st.rerun()

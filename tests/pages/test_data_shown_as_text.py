@@ -25,7 +25,13 @@ from ketadash.lifecycle import Step, take_step, undo_last_step
 from ketadash.models import Chair, Site, Staff
 from ketadash.ui.text import literal
 from tests.pages.conftest import sign_in
-from tests.utils.factories import OTHER_NURSE_EMAIL, make_clinic, make_patient, make_session
+from tests.utils.factories import (
+    LEAD_EMAIL,
+    OTHER_NURSE_EMAIL,
+    make_clinic,
+    make_patient,
+    make_session,
+)
 
 DASHBOARD = str(PROJECT_ROOT / "dashboard.py")
 FIRST = "![t](http://127.0.0.1:9/x.png)"
@@ -152,3 +158,16 @@ def test_the_site_picker_and_the_signed_in_name_show_names_as_given(hostile_clin
     assert any(literal(NURSE) in m.value for m in at.sidebar.markdown)
     with write_session(url) as db:
         assert db.exec(select(Site.name)).one() == SITE
+
+
+def test_the_clinic_settings_screen_shows_the_site_name_as_text(hostile_clinic):
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), LEAD_EMAIL)
+    at.run()
+    at.switch_page("pages/settings.py").run()
+    assert not at.exception
+    next(t for t in at.text_input if t.label.startswith("New value")).set_value("150")
+    next(b for b in at.button if b.label == "Save").click().run()
+    shown = _markdown_shown(at) + [t.label for t in at.text_input]
+    assert any(literal(SITE) in v for v in shown if "is now 150" in v)
+    assert any(literal(SITE) in v for v in shown if v.startswith("In force at"))
+    assert not any(SITE in v for v in shown), "a site name given to markdown as is"
