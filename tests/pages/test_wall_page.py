@@ -11,13 +11,12 @@ from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
 from ketadash.auth import list_displays, register_display, revoke_display
-from ketadash.clinic import DEMO_KEY
 from ketadash.clock import utc_now
 from ketadash.db import DatabaseUnavailable, write_session
-from ketadash.models import ClinicInfo, SiteSetting, TreatmentSession
 from ketadash.models import SessionStatus as S
+from ketadash.models import SiteSetting, TreatmentSession
 from tests.pages.conftest import demo_sign_in, sign_in
-from tests.utils.factories import make_clinic, make_patient, make_session
+from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 
@@ -86,11 +85,6 @@ def token(recovery_area, clinic_url) -> str:
     return token
 
 
-def _as_demo(url: str) -> None:
-    with write_session(url) as db:
-        db.add(ClinicInfo(key=DEMO_KEY, value=utc_now().isoformat()))
-
-
 def _wall_text(at: AppTest) -> str:
     return " ".join(str(element.value) for element in at.get("html"))
 
@@ -139,12 +133,12 @@ def test_the_token_not_the_url_chooses_the_site(token):
 
 
 def test_the_demo_wall_needs_no_token_and_shows_the_first_site(recovery_area, clinic_url):
-    _as_demo(clinic_url)
+    mark_as_demo(clinic_url)
     assert "<bdi>Main Street</bdi> · Recovery" in _wall_text(_open_wall(demo=True))
 
 
 def test_an_unknown_site_code_says_so(recovery_area, clinic_url):
-    _as_demo(clinic_url)
+    mark_as_demo(clinic_url)
     text = _wall_text(_open_wall(site="nowhere", demo=True))
     assert "No site has the code “nowhere”" in text
     assert "Blue Heron" not in text
