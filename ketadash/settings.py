@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from ketadash.models import Route, SiteSetting
+from ketadash.db import write_session
+from ketadash.models import Route, SiteSetting, Staff, StaffRole
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -389,8 +390,6 @@ class SettingInForce:
 
 def settings_in_force(*, db: Session, site_id: int) -> list[SettingInForce]:
     """Every setting at the site, in declaration order, with the site's last change of each."""
-    from ketadash.models import Staff
-
     in_force = load_clinic_settings(db=db, site_id=site_id)
     changes = {
         name: (at, who)
@@ -423,9 +422,6 @@ def change_site_setting(
     Raises InvalidSetting for a value outside the setting's bounds, SettingRefused when
     the person (from the roster, never the page) is not an active clinic lead.
     """
-    from ketadash.db import write_session
-    from ketadash.models import Staff, StaffRole
-
     with write_session(url) as db:
         staff = db.get(Staff, staff_id)
         if staff is None or not staff.active or StaffRole(staff.role) != StaffRole.LEAD:
