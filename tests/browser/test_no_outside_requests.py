@@ -94,6 +94,7 @@ def test_names_from_the_database_load_nothing(fresh_server, page, hostile_clinic
 
     page.get_by_text("Ride home (none recorded)").click()
     page.get_by_label("Driver's name").fill(DRIVER)
+    wait_for_app_idle(page)
     page.get_by_role("button", name="Save ride").click()
     expect(page.get_by_test_id("stAlert").filter(has_text="Ride saved.")).to_be_visible()
     expect_shown(page, "[data-testid=stExpander] summary", f"Ride home: {DRIVER}")
