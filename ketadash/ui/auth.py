@@ -48,6 +48,7 @@ _OPENED_KEY = "kd_opened"
 _DISPLAY_KEY = "kd_display"
 _DEMO_SWITCH_KEY = "kd_demo_switch"
 _ADMISSION_KEY = "kd_admission"
+_MENU_KEY = "kd_menu"
 DISPLAY_QUERY_PARAM = "display"
 # How often an open screen asks whether it has been idle too long. Not clinical: the
 # sign-out lands at most this much after the setting's minute. Not more often: every
@@ -203,6 +204,8 @@ def admit(screen: Screen) -> StaffMember:
     if key is not None:
         _sign_ins().used(key, now)
     st.session_state[SIGNED_IN_KEY] = staff
+    if tuple(visible_screens(staff.role)) != st.session_state.get(_MENU_KEY):
+        st.rerun()  # the menu this run was built with is someone else's (just signed in)
     _sidebar(admission)
     if not auth.may_open(audience=screen.audience, role=staff.role):
         _not_for_this_role(screen, staff)
@@ -252,6 +255,19 @@ def signed_in() -> StaffMember:
     if staff is None:  # a page run without dashboard.py's admit: show nothing
         st.stop()
     return staff
+
+
+def menu_screens() -> tuple[Screen, ...]:
+    """The screens this browser session's menu lists on this run, Home left out.
+
+    ``st.navigation`` is called before ``admit`` (every address must resolve, also
+    for a refusal), so the menu follows the last admission of this session: none
+    before sign-in. When ``admit`` then decides differently, it reruns once.
+    """
+    admission = st.session_state.get(_ADMISSION_KEY)
+    shown = () if admission is None else tuple(visible_screens(admission.staff.role))
+    st.session_state[_MENU_KEY] = shown
+    return shown
 
 
 def visible_screens(role: StaffRole) -> list[Screen]:
@@ -346,16 +362,17 @@ def _demo_person(url: str) -> StaffMember:
 
 def _demo_banner(staff: StaffMember) -> None:
     # One line, so the board below keeps its place on a 1080p screen.
-    with st.container(border=True, key="kd_demo_banner"):
-        text, switch = st.columns([3, 2], vertical_alignment="center")
-        text.markdown(
+    with st.container(
+        border=True, horizontal=True, vertical_alignment="center", key="kd_demo_banner"
+    ):
+        st.markdown(
             ":orange-badge[:material/science: DEMO DATA] **Demo sign-in**, synthetic "
             f"patients, no password: you are **{literal(staff.name)}**, "
             f"{ROLE_WORDS[staff.role]}."
         )
         # The choice is kept under a key of its own: a widget's state is dropped on a
         # page without it (the wall), and the demo person should survive a look at it.
-        switch.segmented_control(
+        st.segmented_control(
             "Sign in as",
             options=list(StaffRole),
             default=staff.role,
@@ -372,7 +389,7 @@ def _demo_role_chosen() -> None:
 
 
 def _sidebar(admission: _Admission) -> None:
-    """Who is signed in and the screens they may open (only those)."""
+    """Who is signed in, under the menu (``menu_screens``: only what they may open)."""
     staff = admission.staff
     with st.sidebar:
         st.markdown(f"**{literal(staff.name)}**  \n:gray[{ROLE_WORDS[staff.role]}]")
@@ -384,15 +401,6 @@ def _sidebar(admission: _Admission) -> None:
             args=(admission.mode,),
         )
         _watch_for_idleness(admission.mode, admission.idle_minutes)
-        st.page_link(HOME.script, label=HOME.title, icon=HOME.icon)
-        visible = visible_screens(staff.role)
-        for section in SECTIONS:
-            shown = [screen for screen in visible if screen.section == section]
-            if shown:
-                st.caption(section)
-            for screen in shown:
-                st.page_link(screen.script, label=screen.title, icon=screen.icon)
-        st.divider()
 
 
 def _forget_sign_in(mode: SignInMode) -> None:

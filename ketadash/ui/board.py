@@ -146,6 +146,8 @@ BOARD_CSS = """
   border-radius:6px;font-size:1rem}
 .kd-alert.danger{border-color:#dc2626;background:#fef2f2}
 .kd-alert .do{color:#334155}
+.kd-lanes{display:grid;grid-template-columns:repeat(var(--kd-lanes),minmax(0,1fr));gap:1rem}
+@media (max-width:640px){.kd-lanes{grid-template-columns:minmax(0,1fr)}}
 .kd-lane-head{font-weight:700;font-size:1.05rem;color:#0f172a;border-bottom:3px solid #94a3b8;
   padding-bottom:2px;margin-bottom:6px}
 .kd-lane-head.infusing{border-color:#7c3aed}.kd-lane-head.recovery{border-color:#0284c7}
@@ -454,6 +456,21 @@ def _draw_alerts(views: list[SessionView]) -> None:
             st.html(_alert_list_html(rest))
 
 
+def lanes_html(lanes: dict[Lane, list[SessionView]], board: Board) -> str:
+    """The lanes side by side, one HTML block (one element a refresh, not thirteen)."""
+    shown = []
+    for lane in LANES_SHOWN:
+        cards = "".join(card_html(v, board) for v in lanes[lane]) or (
+            '<div class="kd-empty">None</div>'
+        )
+        shown.append(
+            f'<div class="kd-lane" data-lane="{lane.value}">'
+            f'<div class="kd-lane-head {lane.value}">{_e(lane.label)} '
+            f"({len(lanes[lane])})</div>{cards}</div>"
+        )
+    return f'<div class="kd-lanes" style="--kd-lanes:{len(shown)}">{"".join(shown)}</div>'
+
+
 def live_board(*, url: str, site: SiteChoice) -> None:
     """The board, redrawn every few seconds (a fragment: forms elsewhere are untouched)."""
     st.html(BOARD_CSS)
@@ -476,20 +493,11 @@ def live_board(*, url: str, site: SiteChoice) -> None:
         st.html(
             f'<div class="kd-updated">Updated {to_local(live.read_at, board.time_zone):%H:%M:%S}'
             f" · {bdi(board.site_name)} · {board.day:%A %d %B}</div>"
+            + summary_html(views, board, now)
         )
-        st.html(summary_html(views, board, now))
         _draw_alerts(views)
         lanes = by_lane(views)
-        columns = st.columns(len(LANES_SHOWN), gap="small")
-        for column, lane in zip(columns, LANES_SHOWN, strict=True):
-            cards = "".join(card_html(v, board) for v in lanes[lane]) or (
-                '<div class="kd-empty">None</div>'
-            )
-            column.html(
-                f'<div class="kd-lane" data-lane="{lane.value}">'
-                f'<div class="kd-lane-head {lane.value}">{_e(lane.label)} '
-                f"({len(lanes[lane])})</div>{cards}</div>"
-            )
+        st.html(lanes_html(lanes, board))
         if lanes[Lane.CLOSED]:
             with st.expander(f"{Lane.CLOSED.label} today ({len(lanes[Lane.CLOSED])})"):
                 st.html("".join(card_html(v, board) for v in lanes[Lane.CLOSED]))

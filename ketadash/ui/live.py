@@ -11,7 +11,9 @@
   called and cleared with positional arguments only. A read is copied for each
   caller (``st.cache_data``) unless it is ``shared``: a lead's year of visits is
   handed out as the one cached object (``st.cache_resource``), since copying it
-  would cost more than the page; its callers never change it.
+  would cost more than the page; its callers never change it. Within one page
+  run (``reads_shared_within_the_run``) a read asked for twice with the same
+  arguments, by the panel and by the board, say, is copied out of the cache once.
 * ``live_fragment`` redraws a part of the page every few seconds. When the
   database cannot be read it draws the last good data under a "Not updated since
   hh:mm:ss" marker instead of an error, keeps trying, and when the database
@@ -24,7 +26,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -41,6 +44,7 @@ T = TypeVar("T")
 # oldest are forgotten first, so a server left running for months does not grow.
 LAST_GOOD_ENTRIES = 256
 _LIVE_STATE_PREFIX = "kd_live_"
+_RUN_READS_KEY = "kd_reads_this_run"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,9 +135,15 @@ class CachedRead(Generic[T]):
 
     def reading(self, *args: Hashable) -> Reading[T]:
         """The cached reading for ``args``; raises DatabaseUnavailable when it cannot be read."""
+        this_run = st.session_state.get(_RUN_READS_KEY)
+        key = (self.name, args)
+        if this_run is not None and key in this_run:
+            return this_run[key]
         reading = self._cached(*args)
         if self.keeps_last_good:
-            _last_good().put((self.name, args), reading)
+            _last_good().put(key, reading)
+        if this_run is not None:
+            this_run[key] = reading
         return reading
 
     def __call__(self, *args: Hashable) -> T:
@@ -161,9 +171,34 @@ class CachedRead(Generic[T]):
     def clear(self, *args: Hashable) -> None:
         """Forget the cached reading for ``args`` (every reading when none are given)."""
         self._cached.clear(*args)
+        _forget_reads_this_run()
 
 
 _REGISTRY: dict[str, CachedRead[Any]] = {}
+
+
+@contextmanager
+def reads_shared_within_the_run() -> Iterator[None]:
+    """Within this block (one whole page run) each cached read is copied out once per
+    set of arguments, and every part of the page sees that one reading.
+
+    A fragment's own reruns run outside it and read the cache afresh; a write's
+    clearing (``CachedRead.clear``) also forgets what this run has read.
+    """
+    st.session_state[_RUN_READS_KEY] = {}
+    try:
+        yield
+    finally:
+        st.session_state.pop(_RUN_READS_KEY, None)
+
+
+def _forget_reads_this_run() -> None:
+    try:
+        this_run = st.session_state.get(_RUN_READS_KEY)
+    except Exception:  # no page run behind this call (a command, a test's setup)
+        return
+    if this_run:
+        this_run.clear()
 
 
 def cached_read(

@@ -18,7 +18,7 @@ from ketadash.clinic import DatabaseState, SiteChoice
 from ketadash.clock import utc_now
 from ketadash.config import DeploymentConfig, load_config
 from ketadash.db import DatabaseUnavailable
-from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.live import Scope, cached_read, reads_shared_within_the_run
 from ketadash.ui.text import plain
 
 SITE_QUERY_PARAM = "site"
@@ -67,9 +67,10 @@ def run_page(page: st.Page, *, admit: Callable[[], object] | None = None) -> Non
     a traceback.
     """
     try:
-        if admit is not None:
-            admit()
-        page.run()
+        with reads_shared_within_the_run():
+            if admit is not None:
+                admit()
+            page.run()
     except DatabaseUnavailable as error:
         show_database_unavailable(error)
 

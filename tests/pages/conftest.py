@@ -6,6 +6,7 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from ketadash.ui.navigation import NAVIGATION_KEY
 from tests.utils.factories import NURSE_EMAIL
 
 # An identity provider as .streamlit/secrets.toml would name it. AppTest never calls
@@ -23,6 +24,22 @@ def sign_in(at: AppTest, email: str | None) -> AppTest:
     """Make ``at`` a browser signed in as ``email`` (None: nobody signed in)."""
     at.user = {"is_logged_in": email is not None, **({"email": email} if email else {})}
     return at
+
+
+def menu(at: AppTest) -> dict[str, str]:
+    """The menu of ``at``'s last run, url path to title: what it gave ``st.navigation`` as
+    visible (Home included), or nothing when the navigation was hidden (before sign-in)."""
+    if NAVIGATION_KEY not in at.session_state:
+        return {}
+    navigation = at.session_state[NAVIGATION_KEY]
+    if navigation.position == "hidden":
+        return {}
+    return {
+        page.url_path: page.title
+        for pages in navigation.sections.values()
+        for page in pages
+        if page.visibility == "visible"
+    }
 
 
 def demo_sign_in(at: AppTest) -> AppTest:

@@ -22,8 +22,9 @@ from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
 from ketadash.models import SessionStatus, Staff, StaffRole, TreatmentSession
 from ketadash.screens import SCREENS, THROUGHPUT
 from ketadash.ui.auth import DEMO_ROLE_KEY, LAST_ACTIVE_KEY
+from ketadash.ui.navigation import NAVIGATION_KEY
 from ketadash.vitals import Vitals
-from tests.pages.conftest import demo_sign_in, sign_in
+from tests.pages.conftest import demo_sign_in, menu, sign_in
 from tests.utils.factories import (
     FRONT_DESK_EMAIL,
     LEAD_EMAIL,
@@ -85,7 +86,7 @@ def _everything_shown(at: AppTest) -> str:
 
 
 def _links(at: AppTest) -> set[str]:
-    return {link.proto.page for link in at.sidebar.get("page_link")}
+    return set(menu(at))
 
 
 def _choose(at: AppTest, session_id: int) -> AppTest:
@@ -104,6 +105,7 @@ def test_before_sign_in_no_screen_shows_a_patient(clinic, screen):
     for personal in PERSONAL:
         assert personal not in shown, (screen.title, personal)
     assert not at.sidebar.selectbox, "not even the site list"
+    assert menu(at) == {}, "no menu before sign-in"
 
 
 @pytest.mark.parametrize(
@@ -153,12 +155,24 @@ def test_a_lead_sees_throughput_and_a_nurse_does_not(clinic):
     assert THROUGHPUT.url_path not in {link.proto.page for link in home.main.get("page_link")}
 
 
+def test_every_screen_stays_registered_and_the_menu_lists_only_a_roles_own(clinic):
+    nurse = _open(NURSE_EMAIL)
+    registered = {page.url_path for pages in nurse.session_state[NAVIGATION_KEY].sections.values()
+                  for page in pages}  # fmt: skip
+    assert registered == {screen.url_path for screen in SCREENS}
+    # A real clinic's wall opens with a display's address, never from a staff menu.
+    assert set(menu(nurse)) == {"", "today", "recovery", "boosters"}
+    # The menu follows the person in the same click, not one run late.
+    lead = sign_in(nurse, LEAD_EMAIL).run()
+    assert THROUGHPUT.url_path in menu(lead)
+
+
 def test_front_desk_sees_no_clinical_step_and_cannot_force_one(clinic):
     url, _ids, alex, *_ = clinic
     desk = _choose(_open(FRONT_DESK_EMAIL), alex)
     labels = {b.label for b in desk.button}
     assert "Start dose" not in labels and "Save vitals" not in labels
-    assert "Boosters" not in " ".join(link.label for link in desk.sidebar.get("page_link"))
+    assert "Boosters" not in menu(desk).values()
 
     # A forced widget value: the nurse's start form is on screen, then the same browser
     # is signed in as the front desk and the form's button is sent anyway.

@@ -1,0 +1,75 @@
+"""The navigation ``dashboard.py`` hands to ``st.navigation``, built from the screen registry.
+
+Every screen is registered, so that every address works however it is entered, but
+the menu lists only what this browser session's signed-in person may open: the
+others are registered hidden (``st.Page(visibility="hidden")``), and ``door`` runs
+a screen for nobody else. Before anyone has signed in there is no menu at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ketadash.screens import SCREENS, SECTIONS, Screen
+from ketadash.ui.auth import admit, admit_display, menu_screens
+
+NAVIGATION_KEY = "kd_navigation"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Navigation:
+    """What ``st.navigation`` is given on this run, and the screen behind each page."""
+
+    menu: tuple[Screen, ...]
+    sections: dict[str, list[st.Page]]
+    position: str
+    screens: dict[str, Screen]  # by the page's url_path
+
+    def door(self, page: st.Page) -> Callable[[], object]:
+        """Who may see ``page``: a registered display for the wall, staff of its audience else."""
+        screen = self.screens[page.url_path]
+        return admit_display if screen.public else lambda: admit(screen)
+
+
+def navigation() -> Navigation:
+    """This run's pages: Home first without a heading, then each section's screens in the
+    menu; a screen nobody here may open goes with Home, hidden.
+
+    Kept in the browser session while its menu is the same: an ``st.Page`` looks its
+    script up on disk when it is made, which every click would otherwise pay for.
+    """
+    menu = menu_screens()
+    kept = st.session_state.get(NAVIGATION_KEY)
+    if kept is not None and kept.menu == menu:
+        return kept
+    pages = {screen.url_path: (screen, _page(screen, shown=screen in menu)) for screen in SCREENS}
+    sections = {"": [page for screen, page in pages.values() if screen not in menu]}
+    shown = [(screen, page) for screen, page in pages.values() if screen in menu]
+    for section in SECTIONS:
+        in_section = [page for screen, page in shown if screen.section == section]
+        if in_section:
+            sections[section] = in_section
+    built = Navigation(
+        menu=menu,
+        sections=sections,
+        position="sidebar" if menu else "hidden",
+        screens={url_path: screen for url_path, (screen, _) in pages.items()},
+    )
+    st.session_state[NAVIGATION_KEY] = built
+    return built
+
+
+def _page(screen: Screen, *, shown: bool) -> st.Page:
+    if screen.is_home:
+        # The default page always lives at "/" whatever its url_path says.
+        return st.Page(screen.script, title=screen.title, icon=screen.icon, default=True)
+    return st.Page(
+        screen.script,
+        title=screen.title,
+        icon=screen.icon,
+        url_path=screen.url_path,
+        visibility="visible" if shown else "hidden",
+    )
