@@ -251,3 +251,37 @@ def test_live_fragment_with_nothing_read_yet_says_it_keeps_trying(monkeypatch):
     assert not at.exception
     assert "Trying again every 5 s" in at.error[0].value
     assert not at.markdown
+
+
+# --- one copy of a read per page run -----------------------------------------------------------
+
+
+def _page_reading_twice() -> None:
+    """Reads the day twice inside one page run and twice outside it, with a write between."""
+    from datetime import date
+
+    import streamlit as st
+
+    from ketadash.ui import live
+    from tests.pages.test_ui_helpers import _day_read
+
+    day = date(2026, 11, 27)
+    with live.reads_shared_within_the_run():
+        panel, board = _day_read.reading("db", 1, day), _day_read.reading("db", 1, day)
+        live.clear_site_day(url="db", site_id=1, day=day)  # a nurse's save
+        after_the_write = _day_read.reading("db", 1, day)
+    st.session_state["same within the run"] = panel is board
+    st.session_state["fresh after the write"] = after_the_write is not panel
+    outside = _day_read.reading("db", 1, day), _day_read.reading("db", 1, day)
+    st.session_state["copies outside the run"] = outside[0] is not outside[1]
+
+
+def test_a_page_run_copies_a_read_out_once_and_a_write_forgets_it():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_page_reading_twice).run()
+    assert not at.exception
+    assert at.session_state["same within the run"]
+    assert at.session_state["fresh after the write"]
+    assert CALLS[("day", 1, DAY)] == 2  # the write's clearing made the database be asked again
+    assert at.session_state["copies outside the run"]
