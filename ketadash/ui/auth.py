@@ -392,7 +392,10 @@ def _sidebar(admission: _Admission) -> None:
     """Who is signed in, under the menu (``menu_screens``: only what they may open)."""
     staff = admission.staff
     with st.sidebar:
-        st.markdown(f"**{literal(staff.name)}**  \n:gray[{ROLE_WORDS[staff.role]}]")
+        st.markdown(
+            f"**{literal(staff.name)}**  \n:gray[{ROLE_WORDS[staff.role]}]  \n"
+            f":gray[:small[Signs out after {admission.idle_minutes} min without use.]]"
+        )
         st.button(
             "Sign out",
             icon=":material/logout:",
@@ -425,7 +428,6 @@ def _watch_for_idleness(mode: SignInMode, idle_minutes: int) -> None:
     # Runs on its own clock: only a whole-page run (a click, a form, a page change)
     # counts as use, so a board refreshing itself does not keep a station signed in.
     _sign_out_if_over(mode, idle_minutes=idle_minutes, now=utc_now())
-    st.caption(f"Signs out after {idle_minutes} min without use.")
 
 
 def _title() -> None:
