@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from ketadash.clock import MAX_CLOCK_SKEW, local_day_bounds, local_today
@@ -450,11 +449,19 @@ def _session_zone_select():
     )
 
 
+def _table(model):
+    # Core tables, not the ORM's classes: the rows are read without the ORM anyway, and
+    # its columns carry annotations that SQLAlchemy strips, subquery by subquery, when it
+    # builds the statement. Same SQL; built in about 7 ms instead of 13 and compiled in 6
+    # instead of 9, once per process and statement.
+    return model.__table__
+
+
 @functools.cache
 def _site_day_select():
     """A site's day: booked on it (``:day_start`` to ``:day_end``), or still open or
     expected from the ``:lookback`` before it."""
-    t = TreatmentSession
+    t = _table(TreatmentSession).c
     return _visits_select(
         and_(
             t.site_id == bindparam("site_id"),
@@ -472,7 +479,7 @@ def _site_day_select():
 
 @functools.cache
 def _open_select():
-    t = TreatmentSession
+    t = _table(TreatmentSession).c
     return _visits_select(
         and_(
             t.site_id == bindparam("site_id"),
@@ -484,7 +491,7 @@ def _open_select():
 
 @functools.cache
 def _one_select():
-    return _visits_select(TreatmentSession.id == bindparam("session_id"))
+    return _visits_select(_table(TreatmentSession).c.id == bindparam("session_id"))
 
 
 def _visits_select(where):
@@ -506,21 +513,23 @@ def _visits_select(where):
     flat join of nine tables, PostgreSQL spent longer choosing a join order (5 ms)
     than reading the board.
     """
-    t = TreatmentSession
+    sessions = _table(TreatmentSession)
+    t = sessions.c
 
-    def last(entity, *conditions, by_time, by_id, ascending=False):
+    def last(table, *conditions, by_time, by_id, ascending=False):
         order = (by_time, by_id) if ascending else (by_time.desc(), by_id.desc())
         return (
-            select(entity.id)
+            select(table.c.id)
             .where(*conditions)
             .order_by(*order)
             .limit(1)
-            .correlate(t)
+            .correlate(sessions)
             .scalar_subquery()
         )
 
     def last_reading_id(*, before_dose: bool):
-        v = aliased(VitalsReading, name="baseline_of" if before_dose else "latest_of")
+        readings = _table(VitalsReading).alias("baseline_of" if before_dose else "latest_of")
+        v = readings.c
         conditions = [
             v.session_id == t.id,
             v.taken_at >= t.checked_in_at,
@@ -528,11 +537,12 @@ def _visits_select(where):
         ]
         if before_dose:
             conditions.append(v.phase == VitalsPhase.BEFORE)
-        return last(v, *conditions, by_time=v.taken_at, by_id=v.id)
+        return last(readings, *conditions, by_time=v.taken_at, by_id=v.id)
 
-    score = aliased(OutcomeScore, name="score")
+    scores = _table(OutcomeScore).alias("score")
+    score = scores.c
     phq9_id = last(
-        score,
+        scores,
         score.patient_id == t.patient_id,
         score.instrument == Instrument.PHQ9,
         score.taken_at >= t.checked_in_at,
@@ -540,7 +550,7 @@ def _visits_select(where):
         by_time=score.taken_at,
         by_id=score.id,
     )
-    prior = aliased(TreatmentSession, name="prior")
+    prior = _table(TreatmentSession).alias("prior").c
     previous_weight = (
         select(prior.weight_kg)
         .where(
@@ -552,15 +562,17 @@ def _visits_select(where):
         )
         .order_by(prior.scheduled_start.desc(), prior.id.desc())
         .limit(1)
-        .correlate(t)
+        .correlate(sessions)
         .scalar_subquery()
     )
-    c = StatusChange
-    started = aliased(TreatmentSession, name="started")
+    changes = _table(StatusChange)
+    c = changes.c
+    started_sessions = _table(TreatmentSession).alias("started")
+    started = started_sessions.c
     starts_today = (
         select(func.count())
-        .select_from(c)
-        .join(started, started.id == c.session_id)
+        .select_from(changes)
+        .join(started_sessions, started.id == c.session_id)
         .where(
             started.patient_id == t.patient_id,
             c.to_status == S.INFUSING,
@@ -568,12 +580,13 @@ def _visits_select(where):
             c.changed_at >= _at("starts_from"),
             c.changed_at < _at("starts_until"),
         )
-        .correlate(t)
+        .correlate(sessions)
         .scalar_subquery()
     )
-    other = aliased(TreatmentSession, name="other")
+    others = _table(TreatmentSession).alias("other")
+    other = others.c
     other_id = last(
-        other,
+        others,
         other.patient_id == t.patient_id,
         other.id != t.id,
         other.status.in_(list(OPEN_STATUSES)),
@@ -582,7 +595,8 @@ def _visits_select(where):
         by_id=other.id,
         ascending=True,
     )
-    r = Ride
+    patients, chairs, rides = _table(Patient), _table(Chair), _table(Ride)
+    p, chair, r = patients.c, chairs.c, rides.c
     visit = (
         select(
             t.id,
@@ -610,13 +624,13 @@ def _visits_select(where):
             t.same_day_dose_reason,
             t.escort_exception,
             t.escort_exception_reason,
-            Patient.first_name,
-            Patient.last_name,
-            Patient.mrn,
-            Patient.display_alias,
-            Patient.care_flags,
-            Chair.name.label("chair_name"),
-            Chair.position.label("chair_position"),
+            p.first_name,
+            p.last_name,
+            p.mrn,
+            p.display_alias,
+            p.care_flags,
+            chair.name.label("chair_name"),
+            chair.position.label("chair_position"),
             r.id.label("ride_id"),
             r.driver_name,
             r.driver_phone,
@@ -633,38 +647,39 @@ def _visits_select(where):
             last_reading_id(before_dose=False).label("latest_id"),
             phq9_id.label("phq9_id"),
         )
-        .join(Patient, Patient.id == t.patient_id)
-        .outerjoin(Chair, Chair.id == t.chair_id)
-        .outerjoin(r, r.session_id == t.id)
+        .select_from(sessions)
+        .join(patients, p.id == t.patient_id)
+        .outerjoin(chairs, chair.id == t.chair_id)
+        .outerjoin(rides, r.session_id == t.id)
         .where(where)
         .cte("visit")
         .prefix_with("MATERIALIZED")
     )
-    elsewhere = aliased(TreatmentSession, name="elsewhere")
-    elsewhere_chair = aliased(Chair, name="elsewhere_chair")
-    baseline = aliased(VitalsReading, name="baseline")
-    latest = aliased(VitalsReading, name="latest")
-    phq9 = aliased(OutcomeScore, name="phq9")
+    elsewhere_sessions = _table(TreatmentSession).alias("elsewhere")
+    elsewhere_chairs = _table(Chair).alias("elsewhere_chair")
+    baseline = _table(VitalsReading).alias("baseline")
+    latest = _table(VitalsReading).alias("latest")
+    phq9 = _table(OutcomeScore).alias("phq9")
     return (
         select(
             visit,
-            elsewhere.status.label("elsewhere_status"),
-            elsewhere_chair.name.label("elsewhere_chair"),
+            elsewhere_sessions.c.status.label("elsewhere_status"),
+            elsewhere_chairs.c.name.label("elsewhere_chair"),
             *(
-                getattr(reading, column).label(label)
+                reading.c[column].label(label)
                 for name, reading in (("baseline", baseline), ("latest", latest))
                 for column, label in zip(_READING_COLUMNS, _READING_LABELS[name], strict=True)
             ),
-            phq9.taken_at.label("phq9_taken_at"),
-            phq9.total.label("phq9_total"),
-            phq9.item9.label("phq9_item9"),
+            phq9.c.taken_at.label("phq9_taken_at"),
+            phq9.c.total.label("phq9_total"),
+            phq9.c.item9.label("phq9_item9"),
         )
         .select_from(visit)
-        .outerjoin(elsewhere, elsewhere.id == visit.c.elsewhere_id)
-        .outerjoin(elsewhere_chair, elsewhere_chair.id == elsewhere.chair_id)
-        .outerjoin(baseline, baseline.id == visit.c.baseline_id)
-        .outerjoin(latest, latest.id == visit.c.latest_id)
-        .outerjoin(phq9, phq9.id == visit.c.phq9_id)
+        .outerjoin(elsewhere_sessions, elsewhere_sessions.c.id == visit.c.elsewhere_id)
+        .outerjoin(elsewhere_chairs, elsewhere_chairs.c.id == elsewhere_sessions.c.chair_id)
+        .outerjoin(baseline, baseline.c.id == visit.c.baseline_id)
+        .outerjoin(latest, latest.c.id == visit.c.latest_id)
+        .outerjoin(phq9, phq9.c.id == visit.c.phq9_id)
         .order_by(visit.c.scheduled_start, visit.c.chair_position, visit.c.id)
     )
 
