@@ -47,7 +47,7 @@ SIGNED_OUT_KEY = "kd_signed_out"
 _OPENED_KEY = "kd_opened"
 _DISPLAY_KEY = "kd_display"
 _DEMO_SWITCH_KEY = "kd_demo_switch"
-_ADMISSION_KEY = "kd_admission"
+ADMISSION_KEY = "kd_admission"
 _MENU_KEY = "kd_menu"
 DISPLAY_QUERY_PARAM = "display"
 # How often an open screen asks whether it has been idle too long. Not clinical: the
@@ -224,7 +224,7 @@ def _admission(now: datetime) -> _Admission:
     section = auth_section()
     signed_in_email = st.user.get("email") if section and st.user.is_logged_in else None
     who = (url, section is not None, signed_in_email, st.session_state.get(DEMO_ROLE_KEY))
-    kept = st.session_state.get(_ADMISSION_KEY)
+    kept = st.session_state.get(ADMISSION_KEY)
     if (
         kept is not None
         and kept.who == who
@@ -232,7 +232,7 @@ def _admission(now: datetime) -> _Admission:
         and (now - kept.checked_at).total_seconds() < ROSTER_TTL_SECONDS
     ):
         return kept
-    st.session_state.pop(_ADMISSION_KEY, None)
+    st.session_state.pop(ADMISSION_KEY, None)
     shell.make_database_ready(config)
     demo = shell.is_demo_database(url)
     mode = auth.sign_in_mode(demo=demo, auth_configured=section is not None)
@@ -245,7 +245,7 @@ def _admission(now: datetime) -> _Admission:
         who=who, mode=mode, staff=staff, demo=demo, idle_minutes=_idle_minutes(url),
         checked_at=now,
     )  # fmt: skip
-    st.session_state[_ADMISSION_KEY] = admission
+    st.session_state[ADMISSION_KEY] = admission
     return admission
 
 
@@ -264,7 +264,7 @@ def menu_screens() -> tuple[Screen, ...]:
     for a refusal), so the menu follows the last admission of this session: none
     before sign-in. When ``admit`` then decides differently, it reruns once.
     """
-    admission = st.session_state.get(_ADMISSION_KEY)
+    admission = st.session_state.get(ADMISSION_KEY)
     shown = () if admission is None else tuple(visible_screens(admission.staff.role))
     st.session_state[_MENU_KEY] = shown
     return shown
@@ -276,7 +276,7 @@ def visible_screens(role: StaffRole) -> list[Screen]:
     A public screen (the wall) is listed only on the demo: a real clinic's wall
     opens with a registered display's address, which no staff browser has.
     """
-    admission = st.session_state.get(_ADMISSION_KEY)
+    admission = st.session_state.get(ADMISSION_KEY)
     demo = admission is not None and admission.mode is SignInMode.DEMO
     return [
         screen
@@ -351,6 +351,7 @@ def _demo_person(url: str) -> StaffMember:
     role = StaffRole(st.session_state.get(DEMO_ROLE_KEY) or StaffRole.NURSE)
     staff = _demo_staff.or_last_good(url, role.value)
     if staff is None:
+        _without_a_menu()
         st.error(
             f"The demo clinic has no active {ROLE_WORDS[role]} to sign in as. "
             "Rebuild it with `python -m ketadash demo`.",
@@ -411,7 +412,7 @@ def _forget_sign_in(mode: SignInMode) -> None:
     key = _sign_in_key(mode)
     if key is not None:
         _sign_ins().end(key)
-    for name in (_ADMISSION_KEY, SIGNED_IN_KEY, LAST_ACTIVE_KEY, _OPENED_KEY):
+    for name in (ADMISSION_KEY, SIGNED_IN_KEY, LAST_ACTIVE_KEY, _OPENED_KEY):
         st.session_state.pop(name, None)
 
 
@@ -431,8 +432,17 @@ def _watch_for_idleness(mode: SignInMode, idle_minutes: int) -> None:
 
 
 def _title() -> None:
+    """The top of a screen shown instead of a page, before anyone is admitted."""
+    _without_a_menu()
     st.set_page_config(page_title="KetaDash", layout="centered")
     st.title(":material/local_hospital: KetaDash")
+
+
+def _without_a_menu() -> None:
+    # The menu of this run came from the admission just dropped (the roster's
+    # recheck, a lapsed sign-in): one more run draws this screen without it.
+    if st.session_state.get(_MENU_KEY):
+        st.rerun()
 
 
 def _sign_in_screen() -> None:

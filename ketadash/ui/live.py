@@ -28,6 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -44,7 +45,11 @@ T = TypeVar("T")
 # oldest are forgotten first, so a server left running for months does not grow.
 LAST_GOOD_ENTRIES = 256
 _LIVE_STATE_PREFIX = "kd_live_"
-_RUN_READS_KEY = "kd_reads_this_run"
+# Per thread, not in the session state: with Streamlit's fast reruns a click starts
+# the next run of a browser session while the last one is still stopping.
+_READS_THIS_RUN: ContextVar[dict[Hashable, Reading[Any]] | None] = ContextVar(
+    "kd_reads_this_run", default=None
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +140,7 @@ class CachedRead(Generic[T]):
 
     def reading(self, *args: Hashable) -> Reading[T]:
         """The cached reading for ``args``; raises DatabaseUnavailable when it cannot be read."""
-        this_run = st.session_state.get(_RUN_READS_KEY)
+        this_run = _READS_THIS_RUN.get()
         key = (self.name, args)
         if this_run is not None and key in this_run:
             return this_run[key]
@@ -171,7 +176,7 @@ class CachedRead(Generic[T]):
     def clear(self, *args: Hashable) -> None:
         """Forget the cached reading for ``args`` (every reading when none are given)."""
         self._cached.clear(*args)
-        _forget_reads_this_run()
+        forget_reads_this_run()
 
 
 _REGISTRY: dict[str, CachedRead[Any]] = {}
@@ -185,18 +190,16 @@ def reads_shared_within_the_run() -> Iterator[None]:
     A fragment's own reruns run outside it and read the cache afresh; a write's
     clearing (``CachedRead.clear``) also forgets what this run has read.
     """
-    st.session_state[_RUN_READS_KEY] = {}
+    token = _READS_THIS_RUN.set({})
     try:
         yield
     finally:
-        st.session_state.pop(_RUN_READS_KEY, None)
+        _READS_THIS_RUN.reset(token)
 
 
-def _forget_reads_this_run() -> None:
-    try:
-        this_run = st.session_state.get(_RUN_READS_KEY)
-    except Exception:  # no page run behind this call (a command, a test's setup)
-        return
+def forget_reads_this_run() -> None:
+    """Forget what this run has read (after a write, or after clearing every cache)."""
+    this_run = _READS_THIS_RUN.get()
     if this_run:
         this_run.clear()
 

@@ -8,8 +8,9 @@ a screen for nobody else. Before anyone has signed in there is no menu at all.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -28,6 +29,16 @@ class Navigation:
     position: str
     screens: dict[str, Screen]  # by the page's url_path
 
+    def for_this_run(self) -> Navigation:
+        """The same pages, as copies: ``st.navigation`` marks the one it returns as the
+        page this run may run, and a browser session's last run may still be stopping."""
+        return replace(
+            self,
+            sections={
+                name: [copy.copy(page) for page in pages] for name, pages in self.sections.items()
+            },
+        )
+
     def door(self, page: st.Page) -> Callable[[], object]:
         """Who may see ``page``: a registered display for the wall, staff of its audience else."""
         screen = self.screens[page.url_path]
@@ -44,7 +55,7 @@ def navigation() -> Navigation:
     menu = menu_screens()
     kept = st.session_state.get(NAVIGATION_KEY)
     if kept is not None and kept.menu == menu:
-        return kept
+        return kept.for_this_run()
     pages = {screen.url_path: (screen, _page(screen, shown=screen in menu)) for screen in SCREENS}
     sections = {"": [page for screen, page in pages.values() if screen not in menu]}
     shown = [(screen, page) for screen, page in pages.values() if screen in menu]
@@ -59,7 +70,7 @@ def navigation() -> Navigation:
         screens={url_path: screen for url_path, (screen, _) in pages.items()},
     )
     st.session_state[NAVIGATION_KEY] = built
-    return built
+    return built.for_this_run()
 
 
 def _page(screen: Screen, *, shown: bool) -> st.Page:

@@ -18,7 +18,12 @@ from ketadash.clinic import DatabaseState, SiteChoice
 from ketadash.clock import utc_now
 from ketadash.config import DeploymentConfig, load_config
 from ketadash.db import DatabaseUnavailable
-from ketadash.ui.live import Scope, cached_read, reads_shared_within_the_run
+from ketadash.ui.live import (
+    Scope,
+    cached_read,
+    forget_reads_this_run,
+    reads_shared_within_the_run,
+)
 from ketadash.ui.text import plain
 
 SITE_QUERY_PARAM = "site"
@@ -185,6 +190,7 @@ def _keep_demo_day_current(url: str) -> None:
     if stale:
         _relay_demo_day(url, stale)
         st.cache_data.clear()
+        forget_reads_this_run()
 
 
 @st.cache_data(ttl=DEMO_MARKER_TTL_SECONDS, show_spinner=False)

@@ -300,3 +300,23 @@ def test_a_clinic_without_sites_points_to_the_site_command(monkeypatch, tmp_path
     assert "python -m ketadash site --code … --name … --time-zone … --chairs N" in said
     assert "import" not in said  # the import cannot create sites
     get_engine(url).dispose()
+
+
+def test_each_run_gets_its_own_copies_of_the_kept_pages():
+    """``st.navigation`` marks the page a run may run on the object itself; with fast
+    reruns a session's last run may still be stopping, so no two runs share one."""
+    from ketadash.screens import HOME, TODAY
+    from ketadash.ui.navigation import Navigation
+
+    kept = Navigation(
+        menu=(TODAY,),
+        sections={"": [st.Page(HOME.script)], "Monitoring room": [st.Page(TODAY.script)]},
+        position="sidebar",
+        screens={"": HOME, "today": TODAY},
+    )
+    this_run, next_run = kept.for_this_run(), kept.for_this_run()
+    for name, pages in kept.sections.items():
+        for page, mine, theirs in zip(pages, this_run.sections[name], next_run.sections[name],
+                                      strict=True):  # fmt: skip
+            assert mine is not page and mine is not theirs
+            assert vars(mine) == vars(page)

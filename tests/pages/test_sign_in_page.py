@@ -7,6 +7,7 @@ has signed someone in; the end-to-end sign-in against a real provider is
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
 from ketadash.models import SessionStatus, Staff, StaffRole, TreatmentSession
-from ketadash.screens import SCREENS, THROUGHPUT
-from ketadash.ui.auth import DEMO_ROLE_KEY, LAST_ACTIVE_KEY
+from ketadash.screens import SCREENS, THROUGHPUT, TODAY
+from ketadash.ui.auth import ADMISSION_KEY, DEMO_ROLE_KEY, LAST_ACTIVE_KEY
 from ketadash.ui.navigation import NAVIGATION_KEY
 from ketadash.vitals import Vitals
 from tests.pages.conftest import demo_sign_in, menu, sign_in
@@ -124,6 +125,23 @@ def test_someone_not_on_the_roster_or_inactive_is_refused_plainly(clinic, email,
     assert any(b.label == "Sign out" for b in at.button)
     for personal in PERSONAL:
         assert personal not in _everything_shown(at)
+
+
+def test_someone_taken_off_the_roster_loses_the_screen_and_the_menu(clinic):
+    url, ids, *_ = clinic
+    at = _open(NURSE_EMAIL)
+    assert TODAY.url_path in menu(at)
+    with write_session(url) as db:
+        db.get(Staff, ids.nurse_id).active = False
+    # The roster's next check (at most ROSTER_TTL_SECONDS later): forced here.
+    admission = at.session_state[ADMISSION_KEY]
+    at.session_state[ADMISSION_KEY] = replace(
+        admission, checked_at=admission.checked_at - timedelta(minutes=5)
+    )
+    st.cache_data.clear()
+    at.run()
+    assert any("no longer working here" in e.value for e in at.error)
+    assert menu(at) == {}, "not even the titles of the screens"
 
 
 def test_a_real_clinic_without_an_identity_provider_shows_no_patient(clinic):
