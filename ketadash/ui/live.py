@@ -45,11 +45,6 @@ T = TypeVar("T")
 # oldest are forgotten first, so a server left running for months does not grow.
 LAST_GOOD_ENTRIES = 256
 _LIVE_STATE_PREFIX = "kd_live_"
-# Per thread, not in the session state: with Streamlit's fast reruns a click starts
-# the next run of a browser session while the last one is still stopping.
-_READS_THIS_RUN: ContextVar[dict[Hashable, Reading[Any]] | None] = ContextVar(
-    "kd_reads_this_run", default=None
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +104,29 @@ def _last_good() -> _LastGood:
     return _LastGood(LAST_GOOD_ENTRIES)
 
 
+@dataclass(kw_only=True)
+class _ThisRun:
+    """What one page run has read: each cached reading once, and the last-good store."""
+
+    readings: dict[Hashable, Reading[Any]]
+    last_good: _LastGood | None = None
+
+
+# Per thread, not in the session state: with Streamlit's fast reruns a click starts
+# the next run of a browser session while the last one is still stopping.
+_THIS_RUN: ContextVar[_ThisRun | None] = ContextVar("kd_this_run", default=None)
+
+
+def _last_good_store() -> _LastGood:
+    # One lookup of the resource a run (each costs about 45 µs), not one a read.
+    this_run = _THIS_RUN.get()
+    if this_run is None:
+        return _last_good()
+    if this_run.last_good is None:
+        this_run.last_good = _last_good()
+    return this_run.last_good
+
+
 class CachedRead(Generic[T]):
     """A registered cached read; call it with positional arguments only."""
 
@@ -140,15 +158,15 @@ class CachedRead(Generic[T]):
 
     def reading(self, *args: Hashable) -> Reading[T]:
         """The cached reading for ``args``; raises DatabaseUnavailable when it cannot be read."""
-        this_run = _READS_THIS_RUN.get()
+        this_run = _THIS_RUN.get()
         key = (self.name, args)
-        if this_run is not None and key in this_run:
-            return this_run[key]
+        if this_run is not None and key in this_run.readings:
+            return this_run.readings[key]
         reading = self._cached(*args)
         if self.keeps_last_good:
-            _last_good().put(key, reading)
+            _last_good_store().put(key, reading)
         if this_run is not None:
-            this_run[key] = reading
+            this_run.readings[key] = reading
         return reading
 
     def __call__(self, *args: Hashable) -> T:
@@ -156,7 +174,7 @@ class CachedRead(Generic[T]):
 
     def last_good(self, *args: Hashable) -> Reading[T] | None:
         """The last reading this process got for ``args``, however old, or None."""
-        return _last_good().get((self.name, args))
+        return _last_good_store().get((self.name, args))
 
     def or_last_good(self, *args: Hashable) -> T:
         """The data for ``args``, or during an outage the last good data if there is any.
@@ -190,18 +208,18 @@ def reads_shared_within_the_run() -> Iterator[None]:
     A fragment's own reruns run outside it and read the cache afresh; a write's
     clearing (``CachedRead.clear``) also forgets what this run has read.
     """
-    token = _READS_THIS_RUN.set({})
+    token = _THIS_RUN.set(_ThisRun(readings={}))
     try:
         yield
     finally:
-        _READS_THIS_RUN.reset(token)
+        _THIS_RUN.reset(token)
 
 
 def forget_reads_this_run() -> None:
     """Forget what this run has read (after a write, or after clearing every cache)."""
-    this_run = _READS_THIS_RUN.get()
-    if this_run:
-        this_run.clear()
+    this_run = _THIS_RUN.get()
+    if this_run is not None:
+        this_run.readings.clear()
 
 
 def cached_read(
@@ -305,7 +323,7 @@ def live_fragment(
         try:
             got = read(now)
         except DatabaseUnavailable:
-            reading = previous.reading or _last_good().get(("live", key))
+            reading = previous.reading or _last_good_store().get(("live", key))
             down_since = previous.down_since or now
             st.session_state[state_key] = _LiveState(reading=reading, down_since=down_since)
             if reading is None:
@@ -325,7 +343,7 @@ def live_fragment(
             return
         reading = got if isinstance(got, Reading) else Reading(data=got, read_at=now)
         st.session_state[state_key] = _LiveState(reading=reading, down_since=None)
-        _last_good().put(("live", key), reading)
+        _last_good_store().put(("live", key), reading)
         if previous.down_since is not None:
             # Back after an outage: the rest of the page (a panel, a form's
             # choices) may still show an error or old data; one full run fixes that.
