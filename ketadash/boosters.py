@@ -553,6 +553,18 @@ def series_response_percent(history: PatientHistory) -> int | None:
     return round(100 * (baseline - min(during)) / baseline)
 
 
+def booster_due_after(
+    *, infusion_day: date, estimate: ReliefEstimate, settings: ClinicSettings
+) -> date:
+    """When the booster after an infusion falls due (before any relapse signal): the
+    conservative relief the patient can expect, less ``booster_lead_days``."""
+    return (
+        infusion_day
+        + timedelta(days=math.floor(estimate.conservative_days))
+        - timedelta(days=settings.booster_lead_days)
+    )
+
+
 def plan_booster(
     *,
     history: PatientHistory,
@@ -573,11 +585,7 @@ def plan_booster(
     series = in_initial_series(history=history, settings=settings)
     if not series and last_infusion is not None:
         estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
-        due = (
-            last_infusion
-            + timedelta(days=math.floor(estimate.conservative_days))
-            - timedelta(days=settings.booster_lead_days)
-        )
+        due = booster_due_after(infusion_day=last_infusion, estimate=estimate, settings=settings)
     relapsed_now = bool(episodes) and episodes[-1].open and episodes[-1].relapsed
     out_of_care = (history.course_ended_on is not None and history.booking is None) or (
         booked is None
@@ -675,9 +683,9 @@ def boosters_fell_due(
     """The patient's boosters that fell due from ``first_day`` to ``last_day`` (local days).
 
     Each series end or booster (an anchor) has the due date ``plan_booster`` gives on
-    the day after it: the anchor + the conservative quantile of the relief expected from
-    the episodes before it (those of the ``booster_history_days`` the worklist reads)
-    − ``booster_lead_days``; a relapse signal before that date makes the day relief
+    the day after it (``booster_due_after``, with the relief expected from the episodes
+    before it, those of the ``booster_history_days`` the worklist reads); a relapse
+    signal before that date makes the day relief
     ended the due date. ``episodes`` are the patient's relief episodes
     (``relief_episodes``), which must reach at least to ``last_day``. Left out,
     as the worklist leaves them off the call list: an episode whose next infusion came
@@ -713,11 +721,7 @@ def boosters_fell_due(
         estimate = estimate_relief(
             episodes=episodes[oldest:index], clinic=clinic, settings=settings
         )
-        due = (
-            anchor_day
-            + timedelta(days=math.floor(estimate.conservative_days))
-            - timedelta(days=settings.booster_lead_days)
-        )
+        due = booster_due_after(infusion_day=anchor_day, estimate=estimate, settings=settings)
         listed = due - timedelta(days=settings.booster_due_within_days)
         relapsed = episode.relapsed and episode.end < due
         if relapsed:
