@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from ketadash.screens import SCREENS, SECTIONS, Screen
+from ketadash.screens import SCREENS, SECTIONS, Screen, screen_at
 from ketadash.ui.auth import admit, admit_display, menu_screens
 
 NAVIGATION_KEY = "kd_navigation"
@@ -22,12 +22,15 @@ NAVIGATION_KEY = "kd_navigation"
 
 @dataclass(frozen=True, kw_only=True)
 class Navigation:
-    """What ``st.navigation`` is given on this run, and the screen behind each page."""
+    """What ``st.navigation`` is given on this run, and the menu it was built for."""
 
     menu: tuple[Screen, ...]
     sections: dict[str, list[st.Page]]
-    position: str
-    screens: dict[str, Screen]  # by the page's url_path
+
+    @property
+    def position(self) -> str:
+        """No menu at all before anyone is admitted."""
+        return "sidebar" if self.menu else "hidden"
 
     def for_this_run(self) -> Navigation:
         """The same pages, as copies: ``st.navigation`` marks the one it returns as the
@@ -41,7 +44,7 @@ class Navigation:
 
     def door(self, page: st.Page) -> Callable[[], object]:
         """Who may see ``page``: a registered display for the wall, staff of its audience else."""
-        screen = self.screens[page.url_path]
+        screen = screen_at(page.url_path)
         return admit_display if screen.public else lambda: admit(screen)
 
 
@@ -56,19 +59,14 @@ def navigation() -> Navigation:
     kept = st.session_state.get(NAVIGATION_KEY)
     if kept is not None and kept.menu == menu:
         return kept.for_this_run()
-    pages = {screen.url_path: (screen, _page(screen, shown=screen in menu)) for screen in SCREENS}
-    sections = {"": [page for screen, page in pages.values() if screen not in menu]}
-    shown = [(screen, page) for screen, page in pages.values() if screen in menu]
+    pages = [(screen, _page(screen, shown=screen in menu)) for screen in SCREENS]
+    sections = {"": [page for screen, page in pages if screen not in menu]}
+    shown = [(screen, page) for screen, page in pages if screen in menu]
     for section in SECTIONS:
         in_section = [page for screen, page in shown if screen.section == section]
         if in_section:
             sections[section] = in_section
-    built = Navigation(
-        menu=menu,
-        sections=sections,
-        position="sidebar" if menu else "hidden",
-        screens={url_path: screen for url_path, (screen, _) in pages.items()},
-    )
+    built = Navigation(menu=menu, sections=sections)
     st.session_state[NAVIGATION_KEY] = built
     return built.for_this_run()
 

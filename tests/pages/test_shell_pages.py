@@ -311,8 +311,6 @@ def test_each_run_gets_its_own_copies_of_the_kept_pages():
     kept = Navigation(
         menu=(TODAY,),
         sections={"": [st.Page(HOME.script)], "Monitoring room": [st.Page(TODAY.script)]},
-        position="sidebar",
-        screens={"": HOME, "today": TODAY},
     )
     this_run, next_run = kept.for_this_run(), kept.for_this_run()
     for name, pages in kept.sections.items():
