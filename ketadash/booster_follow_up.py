@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -216,15 +216,10 @@ def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[in
             # The (patient, scheduled) index gives this order.
             .order_by(t.patient_id, t.scheduled_start, t.id)
         )
+        # The columns' type (UTCDateTime) hands back aware UTC times.
         for patient_id, session_id, scheduled, booked, started in db.execute(query).all():
-            visits[patient_id].append((session_id, _utc(scheduled), _utc(booked), _utc(started)))
+            visits[patient_id].append((session_id, scheduled, booked, started))
     return visits
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _outcome(
