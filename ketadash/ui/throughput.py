@@ -85,13 +85,19 @@ PART_COLOURS = {
 }
 
 
-@cached_read(
-    scope=Scope.PERIOD,
-    ttl_seconds=LEADS_TTL_SECONDS,
-    shared=True,
-    max_entries=LEADS_ENTRIES,
-    spinner="Working out the figures…",
-)
+def _leads_read(*, spinner: str):
+    """A lead's figures for a period: shared, kept ``LEADS_TTL_SECONDS``, never cleared
+    by a write, at most ``LEADS_ENTRIES`` periods and sites at once."""
+    return cached_read(
+        scope=Scope.PERIOD,
+        ttl_seconds=LEADS_TTL_SECONDS,
+        shared=True,
+        max_entries=LEADS_ENTRIES,
+        spinner=spinner,
+    )
+
+
+@_leads_read(spinner="Working out the figures…")
 def cached_report(
     url: str, first_day: date, last_day: date, site_ids: tuple[int, ...] | None
 ) -> tuple[ThroughputReport, dict[str, dict]]:
@@ -105,13 +111,7 @@ def cached_report(
     return report, chart_specs(report=report)
 
 
-@cached_read(
-    scope=Scope.PERIOD,
-    ttl_seconds=LEADS_TTL_SECONDS,
-    shared=True,
-    max_entries=LEADS_ENTRIES,
-    spinner="Going back over the booster flags…",
-)
+@_leads_read(spinner="Going back over the booster flags…")
 def cached_booster_follow_up(
     url: str, first_day: date, last_day: date, site_ids: tuple[int, ...] | None
 ) -> tuple[BoosterFollowUp, dict]:
