@@ -18,8 +18,6 @@ Three ways a deployment knows who is here (``ketadash.auth.SignInMode``):
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +35,7 @@ from ketadash.screens import HOME, SECTIONS, Screen, screens_in
 from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember
 from ketadash.ui import shell
-from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.live import Recent, Scope, cached_read
 from ketadash.ui.text import literal
 
 SIGNED_IN_KEY = "kd_signed_in"
@@ -123,32 +121,21 @@ class _SignIns:
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
-        self._capacity = capacity
-        self._last_use: OrderedDict[str, datetime] = OrderedDict()
-        self._ended: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._last_use: Recent[str, datetime] = Recent(capacity)
+        self._ended: Recent[str, None] = Recent(capacity)
 
     def used(self, key: str, moment: datetime) -> None:
-        with self._lock:
-            self._last_use[key] = moment
-            self._last_use.move_to_end(key)
-            while len(self._last_use) > self._capacity:
-                self._last_use.popitem(last=False)
+        self._last_use.put(key, moment)
 
     def last_use(self, key: str) -> datetime | None:
-        with self._lock:
-            return self._last_use.get(key)
+        return self._last_use.get(key)
 
     def end(self, key: str) -> None:
-        with self._lock:
-            self._last_use.pop(key, None)
-            self._ended[key] = None
-            while len(self._ended) > self._capacity:
-                self._ended.popitem(last=False)
+        self._last_use.pop(key)
+        self._ended.put(key, None)
 
     def ended(self, key: str) -> bool:
-        with self._lock:
-            return key in self._ended
+        return key in self._ended
 
 
 @st.cache_resource(show_spinner=False)

@@ -40,6 +40,8 @@ from ketadash.clock import to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 # Enough for every site's day, staff and chairs, and a lead's few aggregates; the
 # oldest are forgotten first, so a server left running for months does not grow.
@@ -78,24 +80,38 @@ class Scope(StrEnum):
     PERIOD = "period"  # a lead's aggregates: a write never clears them, they expire
 
 
-class _LastGood:
-    """The last good reading per key, for the whole server process, oldest forgotten first."""
+class Recent(Generic[K, V]):
+    """A map kept for the whole server process, safe across sessions' threads, holding at
+    most ``capacity`` entries: the one stored longest ago is forgotten first, so a server
+    left running for months does not grow."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._values: OrderedDict[Hashable, Reading[Any]] = OrderedDict()
+        self._values: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, key: Hashable, reading: Reading[Any]) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
-            self._values[key] = reading
+            self._values[key] = value
             self._values.move_to_end(key)
             while len(self._values) > self._capacity:
                 self._values.popitem(last=False)
 
-    def get(self, key: Hashable) -> Reading[Any] | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             return self._values.get(key)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._values
+
+
+# The last good reading per key, for outages.
+_LastGood = Recent[Hashable, Reading[Any]]
 
 
 @st.cache_resource(show_spinner=False)
