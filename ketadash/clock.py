@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,9 +11,29 @@ from zoneinfo import ZoneInfo
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
+# The test suite runs the clinic's clock at a moment of its choosing (a Tuesday morning,
+# or the edge of a day it tests) whatever the machine's clock says, in its own process and
+# in the servers it starts, which inherit the variable. A real clinic never sets it.
+CLOCK_OFFSET_VARIABLE = "KETADASH_CLOCK_OFFSET_SECONDS"
+_offset = timedelta(seconds=float(os.environ.get(CLOCK_OFFSET_VARIABLE, "") or 0))
+
+
 def utc_now() -> datetime:
     """The current moment, aware, in UTC. Pages and commands take it once and pass it down."""
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _offset
+
+
+def clock_offset() -> timedelta:
+    """How far this process's clock runs from the machine's (zero in a clinic)."""
+    return _offset
+
+
+def set_clock_offset(offset: timedelta) -> None:
+    """Run this process's clock, and that of the processes it starts, ``offset`` from the
+    machine's. For tests: the clock keeps running at real speed from where it is put."""
+    global _offset
+    _offset = offset
+    os.environ[CLOCK_OFFSET_VARIABLE] = repr(offset.total_seconds())
 
 
 class FutureMoment(ValueError):

@@ -155,16 +155,26 @@ class SiteHours:
     # Minutes a booking holds a chair, by route (planned dose + minimum recovery + allowance).
     booked_minutes: dict[str, int]
 
-    @property
-    def open_minutes_a_day(self) -> int:
-        opens = self.opens_at.hour * 60 + self.opens_at.minute
-        closes = self.closes_at.hour * 60 + self.closes_at.minute
-        return max(0, closes - opens)
+    def open_hours(self, day: date) -> tuple[datetime, datetime]:
+        """The UTC instants at which the site opens and closes on ``day``."""
+        zone = ZoneInfo(self.time_zone)
+        return (
+            datetime.combine(day, self.opens_at, tzinfo=zone).astimezone(UTC),
+            datetime.combine(day, self.closes_at, tzinfo=zone).astimezone(UTC),
+        )
 
     def capacity_minutes(self, period: Period) -> int:
-        """Chair-minutes on offer over ``period``: open hours × active chairs, open days only."""
-        open_days = sum(1 for day in period.dates() if day.weekday() in self.open_weekdays)
-        return open_days * self.open_minutes_a_day * self.chairs
+        """Chair-minutes on offer over ``period``: open hours × active chairs, open days only.
+
+        Hours are real ones: a site open through the night offers an hour less on the
+        spring-forward day and an hour more on the fall-back day.
+        """
+        minutes = 0
+        for day in period.dates():
+            if day.weekday() in self.open_weekdays:
+                opens, closes = self.open_hours(day)
+                minutes += max(0, int((closes - opens).total_seconds() // 60))
+        return minutes * self.chairs
 
     def bounds(self, period: Period) -> tuple[datetime, datetime]:
         """The UTC instants at which ``period`` starts and ends at this site."""
@@ -765,39 +775,43 @@ def chair_occupancy(
     those weekdays in the period on which the site was open), summed over the sites.
     Only hours inside some site's opening hours are listed.
     """
+    # Hours are the site's local hours, each an hour of real time (true of every zone whose
+    # offset changes by whole hours), so a night when the clock jumps or repeats an hour
+    # counts the chair time that really passed, in the hours that really were.
     occupied = np.zeros((7, 24))
     for site in sites:
         here = visits[(visits["site_id"] == site.id) & visits["chair_minutes"].notna()]
         if here.empty:
             continue
-        zone = site.time_zone
-        begin = pd.to_datetime(here["checked_in_s"], unit="s", utc=True).dt.tz_convert(zone)
-        end_s = here["checked_in_s"] + here["chair_minutes"] * 60
-        end = pd.to_datetime(end_s, unit="s", utc=True).dt.tz_convert(zone)
-        begin = begin.dt.tz_localize(None)
-        end = end.dt.tz_localize(None)
-        hour = begin.dt.floor("h")
+        begin = here["checked_in_s"].to_numpy(dtype="float64")
+        end = begin + here["chair_minutes"].to_numpy(dtype="float64") * 60
+        local = pd.to_datetime(begin, unit="s", utc=True).tz_convert(site.time_zone)
+        hour = begin - (local.minute * 60 + local.second + local.microsecond / 1e6).to_numpy()
         longest = math.ceil(float(here["chair_minutes"].max()) / 60) + 1
         for _ in range(longest):
-            upper = hour + pd.Timedelta(hours=1)
-            overlap = (np.minimum(end, upper) - np.maximum(begin, hour)).dt.total_seconds() / 60
+            upper = hour + 3600
+            overlap = (np.minimum(end, upper) - np.maximum(begin, hour)) / 60
             use = overlap > 0
             if not use.any():
                 break
+            starts = pd.to_datetime(hour[use], unit="s", utc=True).tz_convert(site.time_zone)
             np.add.at(
-                occupied,
-                (hour[use].dt.day_of_week.to_numpy(), hour[use].dt.hour.to_numpy()),
-                overlap[use].to_numpy(),
+                occupied, (starts.day_of_week.to_numpy(), starts.hour.to_numpy()), overlap[use]
             )
             hour = upper
     offered = np.zeros((7, 24))
-    dates = period.dates()
     for site in sites:
-        opens = site.opens_at.hour
-        closes = site.closes_at.hour + (1 if site.closes_at.minute else 0)
-        for weekday in site.open_weekdays:
-            days = sum(1 for d in dates if d.weekday() == weekday)
-            offered[weekday, opens:closes] += 60 * site.chairs * days
+        for day in period.dates():
+            if day.weekday() not in site.open_weekdays:
+                continue
+            zone = ZoneInfo(site.time_zone)
+            _, closes = site.open_hours(day)
+            # From the start of the opening hour, as the chart's hours are whole hours.
+            moment = datetime.combine(day, time(site.opens_at.hour), tzinfo=zone).astimezone(UTC)
+            while moment < closes:
+                at = moment.astimezone(zone)
+                offered[at.weekday(), at.hour] += 60 * site.chairs
+                moment += timedelta(hours=1)
     rows = [
         {"weekday": WEEKDAYS[d], "hour": h, "share": occupied[d, h] / offered[d, h]}
         for d in range(7)

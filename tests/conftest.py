@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ketadash import clock
 from ketadash.db import get_engine, migrate
+from tests.utils.clock import ClinicClock, suite_offset
 
 POSTGRES_URL_VARIABLE = "KETADASH_TEST_POSTGRES_URL"
 
@@ -26,6 +28,21 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI must run this test: {reason}")
     pytest.skip(reason)
+
+
+def pytest_configure(config):
+    """Put the clinic's clock at the suite's moment before any test module is imported, so
+    that every test, page run and started server reads the same, machine-independent time."""
+    clock.set_clock_offset(suite_offset())
+
+
+@pytest.fixture
+def clinic_clock() -> Iterator[ClinicClock]:
+    """Move the clinic's clock for one test (``clinic_clock.set(moment)``); the suite's
+    clock, where it would be by now, comes back after it."""
+    saved = clock.clock_offset()
+    yield ClinicClock()
+    clock.set_clock_offset(saved)
 
 
 def pytest_sessionfinish(session, exitstatus):

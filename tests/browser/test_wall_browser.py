@@ -12,12 +12,13 @@ import re
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
+from ketadash.clock import utc_now
 from ketadash.db import get_engine, read_session, write_session
 from ketadash.demo import build_demo_clinic
 from ketadash.demo.people import ALIAS_NAMES, ALIAS_WORDS
@@ -66,7 +67,7 @@ class WallClinic:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return utc_now()
 
 
 @pytest.fixture(scope="module")

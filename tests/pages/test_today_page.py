@@ -256,3 +256,35 @@ def test_the_board_stays_up_when_the_database_goes_down(today, monkeypatch):
     assert "this catches up by itself" in warnings
     errors = " ".join(e.value for e in at.error)
     assert "cannot be reached right now" in errors  # the panel says it too
+
+
+def test_after_midnight_the_board_keeps_the_patient_still_in_the_chair(clinic_url, clinic_clock):
+    """At 00:03 a patient whose dose started at 23:40 is still watched on the new day's
+    board, clocks running; yesterday's patient who never came stays in view with a call to
+    close the record (a no-show, most likely), not a "late" alert."""
+    from tests.utils.clock import local_moment
+
+    clinic = make_clinic(url=clinic_url)
+    cara = make_patient(url=clinic_url, mrn="C3", first="Cara", last="Diaz", site_id=clinic.site_id)
+    dev = make_patient(url=clinic_url, mrn="D4", first="Dev", last="Shah", site_id=clinic.site_id)
+    evening = local_moment("2026-12-07 23:20")
+    make_session(
+        url=clinic_url,
+        clinic=clinic,
+        patient_id=cara,
+        scheduled_start=evening,
+        status=SessionStatus.INFUSING,
+        checked_in_at=evening + timedelta(minutes=5),
+        infusion_started_at=evening + timedelta(minutes=20),
+    )
+    make_session(url=clinic_url, clinic=clinic, patient_id=dev, chair_index=1,
+                 scheduled_start=evening + timedelta(minutes=15))  # fmt: skip
+    clinic_clock.set(local_moment("2026-12-08 00:03"))
+    at = _open_today()
+    running = _lane(at, "Dose running")
+    assert "Cara Diaz" in running
+    assert "Dose 23 / 40 min" in running
+    assert "Not arrived" not in _board_text(at)
+    assert re.search(
+        r"Dev Shah</bdi></b> — Left open from Mon 07 Dec \(expected\)", _board_text(at)
+    )

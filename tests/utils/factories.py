@@ -96,8 +96,10 @@ def make_session(
     status: SessionStatus = SessionStatus.SCHEDULED,
     planned_minutes: int = 40,
     dose_mg: float | None = None,
+    **stamps: datetime,
 ) -> int:
-    """A session; IV plans 0.5 mg/kg, esketamine 56 mg (two devices), lozenges 100 mg."""
+    """A session; IV plans 0.5 mg/kg, esketamine 56 mg (two devices), lozenges 100 mg.
+    ``stamps`` are its step times (``checked_in_at=...``), written as they are."""
     if dose_mg is None and route == Route.ESKETAMINE:
         dose_mg = 56
     elif dose_mg is None and route == Route.LOZENGE:
@@ -114,6 +116,7 @@ def make_session(
             status=status,
             dose_mg_per_kg=0.5 if dose_mg is None else None,
             dose_mg=dose_mg,
+            **stamps,
         )
         db.add(session)
         db.flush()
