@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -381,7 +380,12 @@ def test_the_wall_comes_back_after_a_server_restart(browser, wall_clinic, tmp_pa
         page, loads = _open_wall(context, server.base_url, wall_clinic.first_code)
         expect(_tile(page, wall_clinic.waiting_label)).to_be_visible()
         server.stop()
-        time.sleep(2)
+        # The wall has seen the server go before a new one answers on the same port.
+        page.wait_for_selector(
+            '[data-testid="stApp"]:not([data-test-connection-state="CONNECTED"])',
+            state="attached",
+            timeout=RECONNECT_WAIT_MS,
+        )
         server = start_server(database_url=url, log_dir=tmp_path, port=port)
         before = _updated(page)
         page.wait_for_function(
