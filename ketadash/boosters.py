@@ -327,11 +327,6 @@ class ClinicRelief:
     within_sd: float
     between_sd: float
 
-    @property
-    def prior_episodes(self) -> float:
-        """How many of a patient's own episodes weigh as much as the clinic's curve."""
-        return (self.within_sd / self.between_sd) ** 2
-
 
 def clinic_relief(*, episodes_by_patient: dict[int, list[ReliefEpisode]]) -> ClinicRelief:
     """The clinic's curve over all episodes, and the spreads within and between patients."""

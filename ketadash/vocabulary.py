@@ -132,8 +132,6 @@ STAMP_OF_STATUS: dict[S, str] = {t.target: t.stamp for t in STEP_INTO.values()}
 STAMP_OF_TARGET: dict[S, str] = {t.target: t.stamp for t in TRANSITIONS.values()}
 # Every stamp column once, in lifecycle order.
 STAMPS: tuple[str, ...] = tuple(dict.fromkeys(STAMP_OF_TARGET.values()))
-# A visit under way: the patient is in the building, somewhere between check-in and home.
-UNDER_WAY = OPEN_STATUSES
 
 
 def allowed_steps(status: S | str) -> list[Step]:

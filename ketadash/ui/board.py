@@ -427,12 +427,6 @@ def _in_room_order(name: str) -> list[tuple[int, object]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)]
 
 
-def alerts_html(views: list[SessionView], board: Board) -> str:
-    """Every standing alert, the most urgent first, each with what to do next."""
-    rows = alert_rows(views)
-    return _alert_list_html(rows) if rows else ""
-
-
 def _alert_list_html(rows: list[tuple[SessionView, Alert]]) -> str:
     items = "".join(
         f'<div class="kd-alert {a.level}"><b>{bdi(v.session.chair_name)} · '

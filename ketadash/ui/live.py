@@ -291,18 +291,6 @@ def clear_every_site_day() -> None:
         read.clear()
 
 
-def clear_site(*, url: str, site_id: int) -> None:
-    """After a change to a site's staff or chairs: those reads, for that site only."""
-    for read in _reads(Scope.SITE):
-        read.clear(url, site_id)
-
-
-def clear_clinic(*, url: str) -> None:
-    """After a site is added or renamed: the clinic-wide reads (sites, the clinic's name)."""
-    for read in _reads(Scope.CLINIC):
-        read.clear(url)
-
-
 @dataclass(frozen=True, kw_only=True)
 class _LiveState:
     reading: Reading[Any] | None
