@@ -20,7 +20,7 @@ from ketadash.board import (
     session_alerts,
     waiting_timer,
 )
-from ketadash.clock import local_day_bounds, local_today
+from ketadash.clock import local_day_bounds, local_today, to_local
 from ketadash.db import read_session
 from ketadash.gates import Gate, discharge_gate, ready_gate
 from ketadash.lifecycle import StepResult, take_step
@@ -150,7 +150,11 @@ def recovery_entry(
     waiting = waiting_timer(session, now)
     ready, discharge = recovery_gates(session=session, settings=settings, now=now)
     visit = RideVisitFacts(
-        status=session.status, ready_at=session.ready_at, time_zone=time_zone, closes_at=closes_at
+        status=session.status,
+        ready_at=session.ready_at,
+        time_zone=time_zone,
+        closes_at=closes_at,
+        day=to_local(session.scheduled_start, time_zone).date(),
     )
     alerts = [
         *session_alerts(session, settings, now, time_zone=time_zone),
@@ -243,12 +247,14 @@ def discharge_patient(
     expected_version: int,
     escort_exception: EscortException | None = None,
     reason: str | None = None,
+    approved_by_lead_id: int | None = None,
     now: datetime | None = None,
 ) -> StepResult:
     """Discharge: with an arrived adult, or with a recorded escort exception and its reason.
 
     One lifecycle step: the discharge gate decides, and an exception is recorded with
-    the step (never a silent bypass).
+    the step (never a silent bypass); a lead's approval names the lead
+    (``approved_by_lead_id``).
     """
     return take_step(
         url=url,
@@ -259,4 +265,5 @@ def discharge_patient(
         now=now,
         escort_exception=escort_exception,
         reason=reason,
+        approved_by_lead_id=approved_by_lead_id,
     )

@@ -838,8 +838,12 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
 def _ready_form(
     *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
 ) -> None:
-    """The ready checklist from the ready gate, and the nurse's own confirmation."""
-    gate = ready_gate(visit=session, settings=board.settings, now=now, steady_on_feet=True)
+    """The ready checklist from the ready gate, and the nurse's own confirmation.
+
+    The confirmation stands unticked in the checklist (as on Recovery) until the nurse
+    ticks it in the form; the ready step records it in the history.
+    """
+    gate = ready_gate(visit=session, settings=board.settings, now=now)
     _checklist(gate)
     with st.form(_form_key(f"ready-{session.session_id}")):
         steady = st.checkbox("Steady on feet and oriented: I have checked the patient")
