@@ -36,7 +36,7 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rides import RideFacts, RideVisitFacts, ride_alerts, ride_state, rides_of
-from ketadash.rules import Timer
+from ketadash.rules import Timer, vitals_due_in
 from ketadash.settings import ClinicSettings
 from ketadash.vitals import Alert
 from ketadash.vocabulary import Step
@@ -54,6 +54,8 @@ class RecoveryEntry:
     # ``ketadash.rules``: its label, minutes, target and whether the minimum is reached.
     observation: Timer | None
     waiting_minutes: int | None
+    # Minutes to the next vitals (negative when overdue), by the rule Today's cards use.
+    vitals_due_in: int | None
     ready: Gate
     discharge: Gate
     alerts: tuple[Alert, ...]
@@ -165,6 +167,7 @@ def recovery_entry(
         ride=ride,
         observation=recovery_timer(session, settings, now),
         waiting_minutes=waiting.minutes if waiting else None,
+        vitals_due_in=vitals_due_in(session, settings, now),
         ready=ready,
         discharge=discharge,
         alerts=tuple(alerts),
