@@ -38,7 +38,7 @@ from ketadash.rides import (
     ride_summary,
     take_back_ride_arrival,
 )
-from ketadash.staff import StaffMember
+from ketadash.staff import StaffMember, leads_on_the_roster
 from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
 from ketadash.ui.live import Scope, cached_read
@@ -474,8 +474,20 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
             index=None,
             format_func=lambda e: e.label,
         )
+        try:
+            roster = leads_on_the_roster(url=url, site_id=session.site_id)
+        except DatabaseUnavailable:
+            roster = []  # the discharge itself says the database cannot be reached
+        leads = {m.id: m.name for m in roster}
+        lead_id = st.selectbox(
+            "Approving lead",
+            options=list(leads),
+            index=None,
+            format_func=lambda i: plain(leads[i]),
+            placeholder="For a lead's approval: which lead approved",
+        )
         reason = st.text_input(
-            "Reason", placeholder="who is coming and when, or which lead approved what"
+            "Reason", placeholder="who is coming and when, or what the lead approved"
         )
         if st.form_submit_button("Discharge with this exception"):
             if exception is None:
@@ -489,6 +501,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
                     expected_version=session.version,
                     escort_exception=exception,
                     reason=reason,
+                    approved_by_lead_id=lead_id,
                 ),
                 f"{session.patient_name}: discharged with an escort exception "
                 "(listed for the lead).",
