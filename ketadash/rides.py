@@ -173,6 +173,8 @@ def arrange_ride(
     any later step until the visit is closed. Blank phone, relationship or pickup
     keep what was recorded. The state becomes arranged unless the driver is already
     on the way or here (changing the phone number does not un-arrive a driver).
+    Another driver's name makes a ride on the way arranged again (the new driver has
+    not called) and is refused for an arrived ride (take the arrival back first).
     With ``arrived`` the driver is also recorded as here now, in the same change.
     """
     name = clean_text(driver_name)
@@ -212,6 +214,9 @@ def _arranged_values(ride: Ride | None, details: dict) -> dict:
     if state is RideState.NONE:
         # A ride that fell through and is arranged again starts afresh.
         return {"on_the_way_at": None, "eta_at": None, "arrived_at": None, **details}
+    if state is RideState.ON_THE_WAY and not _same_driver(ride.driver_name, details["driver_name"]):
+        # The call and its time were the other driver's: the new one is arranged.
+        return {"on_the_way_at": None, "eta_at": None, **kept}
     return kept
 
 

@@ -558,3 +558,17 @@ def test_a_leads_approval_names_the_approving_lead_and_is_recorded_with_the_name
         assert "approved by Lee Park" in change.reason
     [listed] = escort_exception_discharges(url=db_url, site_id=clinic.site_id, since=NINE)
     assert listed.reason == f"Approved by Lee Park: {why}"
+
+
+def test_another_driver_for_a_ride_on_the_way_is_arranged_afresh(db_url, clinic, session_id):
+    nurse = clinic.nurse_id
+    arrange_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=None,
+                 driver_name="Jo Morgan", now=NINE)  # fmt: skip
+    ride_on_the_way(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=1,
+                    eta_at=NINE + minutes(30), now=NINE)  # fmt: skip
+    # Jo cannot come after all; Sam will: Sam has not called, so no time of Jo's stands.
+    saved = arrange_ride(url=db_url, session_id=session_id, staff_id=nurse,
+                         expected_ride_version=2, driver_name="Sam Lee", now=NINE)  # fmt: skip
+    assert saved.state is RideState.ARRANGED
+    ride = load_rides(url=db_url, session_ids=[session_id])[session_id]
+    assert (ride.on_the_way_at, ride.eta_at) == (None, None)
