@@ -141,6 +141,17 @@ def view_board(board: Board, now: datetime) -> list[SessionView]:
     return views
 
 
+def vitals_due_text(due_in: int | None) -> str:
+    """What a card says of the next vitals (``vitals_due_in``'s minutes), or empty."""
+    if due_in is None:
+        return ""
+    if due_in < 0:
+        return f"Vitals overdue {-due_in} min"
+    if due_in == 0:
+        return "Vitals due now"
+    return f"Vitals due in {due_in} min"
+
+
 def by_lane(views: list[SessionView]) -> dict[Lane, list[SessionView]]:
     """Views grouped by lane, every lane present, in board order."""
     lanes: dict[Lane, list[SessionView]] = {lane: [] for lane in Lane}

@@ -77,9 +77,41 @@ def to_local(moment: datetime | None, time_zone: str) -> datetime | None:
 
 
 def clock_text(moment: datetime | None, time_zone: str) -> str:
-    """``14:05`` in the site's time zone, or an empty string."""
+    """``14:05`` in the site's time zone, or an empty string.
+
+    A time the site's clock shows twice (the hour repeated when summer time ends)
+    carries its zone, ``01:20 EDT`` or ``01:10 EST``: without it a 50-minute dose
+    would read as ending before it began.
+    """
     local = to_local(moment, time_zone)
-    return local.strftime("%H:%M") if local else ""
+    if local is None:
+        return ""
+    if _shown_twice(local):
+        return local.strftime("%H:%M %Z")
+    return local.strftime("%H:%M")
+
+
+def _shown_twice(local: datetime) -> bool:
+    """True when the wall-clock reading of ``local`` also names another instant."""
+    other = local.replace(fold=1 - local.fold)
+    return other.utcoffset() != local.utcoffset()
+
+
+def nearest_moment(clock: time, *, time_zone: str, now: datetime) -> datetime:
+    """A time of day typed at the site, as the instant it means at ``now``, in UTC.
+
+    Its next occurrence when that is within about 12 hours, else the one just gone: at
+    23:50 a pickup typed as 00:15 is in 25 minutes (tomorrow's date), while at 14:00
+    a pickup typed as 10:00 was this morning (the ride is late), not tomorrow.
+    """
+    zone = ZoneInfo(time_zone)
+    today = as_utc(now).astimezone(zone).date()
+    candidates = [
+        datetime.combine(today + timedelta(days=days), clock, tzinfo=zone).astimezone(UTC)
+        for days in (-1, 0, 1)
+    ]
+    # The nearest of the three; at an equal distance, the one still to come.
+    return min(candidates, key=lambda c: (abs(c - now), c < now))
 
 
 def whole_minutes_between(start: datetime, end: datetime) -> int:

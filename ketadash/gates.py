@@ -29,7 +29,8 @@ from ketadash.rules import (
     weight_change_percent,
 )
 from ketadash.settings import ClinicSettings
-from ketadash.text import optional_reason
+from ketadash.staff import StaffMember
+from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
 from ketadash.vitals import back_to_baseline, start_holds, vitals_alerts
 from ketadash.vocabulary import IN_WORDS
@@ -366,9 +367,12 @@ def discharge_gate(
     visit: Visit,
     escort_exception: EscortException | str | None = None,
     reason: str | None = None,
+    approving_lead: StaffMember | None = None,
 ) -> Gate:
     """May the patient go home: an adult escort has arrived, or the nurse records what was
-    arranged instead with a reason (never a silent bypass). No driving for 12–24 h."""
+    arranged instead with a reason (never a silent bypass). No driving for 12–24 h.
+
+    A lead's approval names ``approving_lead``, a lead on the site's roster."""
     arrived = visit.ride_state is RideState.ARRIVED
     if arrived:
         checks = [Check(label="An adult escort has arrived", ok=True)]
@@ -383,17 +387,9 @@ def discharge_gate(
             )
         return Gate(checks=tuple(checks))
     if escort_exception is not None:
-        kind = EscortException(escort_exception)
         return Gate(
-            checks=(
-                Check(
-                    label=f"No escort here: {kind.label.lower()}",
-                    ok=optional_reason(reason) is not None,
-                    detail=(
-                        "say in words who is taking the patient home and how (a named person, "
-                        "the lead's approval)"
-                    ),
-                ),
+            checks=_escort_exception_checks(
+                EscortException(escort_exception), reason=reason, approving_lead=approving_lead
             )
         )
     return Gate(
@@ -409,3 +405,30 @@ def discharge_gate(
             ),
         )
     )
+
+
+def _escort_exception_checks(
+    kind: EscortException, *, reason: str | None, approving_lead: StaffMember | None
+) -> tuple[Check, ...]:
+    checks = [
+        Check(
+            label=f"No escort here: {kind.label.lower()}",
+            ok=optional_reason(reason, min_letters=MIN_ACCOUNT_LETTERS) is not None,
+            detail=(
+                "say in words who is taking the patient home and how (a named person, "
+                f"the lead's approval), at least {MIN_ACCOUNT_LETTERS} letters"
+            ),
+        )
+    ]
+    if kind is EscortException.LEAD_APPROVED:
+        # As for a second dose the same day: the approval is a lead's, on the record
+        # under the lead's own name, not a nurse's word for it.
+        is_lead = approving_lead is not None and StaffRole(approving_lead.role) == StaffRole.LEAD
+        checks.append(
+            Check(
+                label="The approving lead is named",
+                ok=is_lead,
+                detail="name the clinic lead who approved the arrangement (a lead on the roster)",
+            )
+        )
+    return tuple(checks)

@@ -45,6 +45,7 @@ from ketadash.models import (
 from ketadash.models import SessionStatus as S
 from ketadash.rules import weight_change_percent
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.staff import StaffMember
 from ketadash.text import TextRejected, optional_reason, reason_text
 from ketadash.visits import Visit, load_visit
 from ketadash.vitals import (
@@ -299,6 +300,16 @@ def _visit(db: Session, session_id: int, now: datetime) -> Visit:
     return visit
 
 
+def _approving_lead(db: Session, staff_id: int | None, *, site_id: int) -> StaffMember | None:
+    """The staff member named as approving, when active at the site; the gate judges the role."""
+    if staff_id is None:
+        return None
+    named = db.get(Staff, staff_id)
+    if named is None or not named.active or named.site_id not in (None, site_id):
+        return None
+    return StaffMember(id=named.id, name=named.name, role=StaffRole(named.role))
+
+
 def _reason(text: str | None, what: str) -> str:
     try:
         return reason_text(text, what=what)
@@ -322,6 +333,7 @@ def take_step(
     same_day_reason: str | None = None,
     steady_on_feet: bool | None = None,
     escort_exception: EscortException | str | None = None,
+    approved_by_lead_id: int | None = None,
 ) -> StepResult:
     """Move a session one step along; returns what changed or raises a LifecycleError.
 
@@ -332,9 +344,11 @@ def take_step(
     ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
     a weight far from the last needs ``weight_confirmed``, a second dose the same day
     needs a lead and ``same_day_reason``), ready (``steady_on_feet`` confirmed by the
-    nurse) and discharge (an arrived escort, or ``escort_exception`` with a
-    ``reason``). Clinical steps need a nurse or a lead; cancel and no-show need a
-    reason in words. All or nothing: on any error no row is written.
+    nurse, recorded in the step's history) and discharge (an arrived escort, or
+    ``escort_exception`` with a ``reason``; a lead's approval names the lead,
+    ``approved_by_lead_id``, an active lead of the site). Clinical steps need a nurse
+    or a lead; cancel and no-show need a reason in words. All or nothing: on any error
+    no row is written.
     """
     now = _moment(now, "A step")
     step = Step(step)
@@ -372,13 +386,23 @@ def take_step(
                 visit=visit, settings=settings, now=now, steady_on_feet=steady_on_feet
             )
             _refuse(gate, "Not ready to go")
+            steady = f"Steady on feet and oriented: confirmed by {staff.name}"
+            reason = "; ".join(r for r in (reason, steady) if r)
         elif step == Step.DISCHARGE:
-            gate = discharge_gate(visit=visit, escort_exception=escort_exception, reason=reason)
+            lead = _approving_lead(db, approved_by_lead_id, site_id=session.site_id)
+            gate = discharge_gate(
+                visit=visit, escort_exception=escort_exception, reason=reason, approving_lead=lead
+            )
             _refuse(gate, "Cannot discharge")
             if escort_exception is not None:
-                values["escort_exception"] = EscortException(escort_exception).value
-                values["escort_exception_reason"] = reason
-                reason = f"Escort exception: {EscortException(escort_exception).label}. {reason}"
+                kind = EscortException(escort_exception)
+                values["escort_exception"] = kind.value
+                if kind is EscortException.LEAD_APPROVED:
+                    values["escort_exception_reason"] = f"Approved by {lead.name}: {reason}"
+                    reason = f"Escort exception: {kind.label} (approved by {lead.name}). {reason}"
+                else:
+                    values["escort_exception_reason"] = reason
+                    reason = f"Escort exception: {kind.label}. {reason}"
         elif step in (Step.CANCEL, Step.NO_SHOW):
             values["close_reason"] = reason
         return _apply(

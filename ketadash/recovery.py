@@ -20,7 +20,7 @@ from ketadash.board import (
     session_alerts,
     waiting_timer,
 )
-from ketadash.clock import local_day_bounds, local_today
+from ketadash.clock import local_day_bounds, local_today, to_local
 from ketadash.db import read_session
 from ketadash.gates import Gate, discharge_gate, ready_gate
 from ketadash.lifecycle import StepResult, take_step
@@ -36,7 +36,7 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rides import RideFacts, RideVisitFacts, ride_alerts, ride_state, rides_of
-from ketadash.rules import Timer
+from ketadash.rules import Timer, vitals_due_in
 from ketadash.settings import ClinicSettings
 from ketadash.vitals import Alert
 from ketadash.vocabulary import Step
@@ -54,6 +54,8 @@ class RecoveryEntry:
     # ``ketadash.rules``: its label, minutes, target and whether the minimum is reached.
     observation: Timer | None
     waiting_minutes: int | None
+    # Minutes to the next vitals (negative when overdue), by the rule Today's cards use.
+    vitals_due_in: int | None
     ready: Gate
     discharge: Gate
     alerts: tuple[Alert, ...]
@@ -150,7 +152,11 @@ def recovery_entry(
     waiting = waiting_timer(session, now)
     ready, discharge = recovery_gates(session=session, settings=settings, now=now)
     visit = RideVisitFacts(
-        status=session.status, ready_at=session.ready_at, time_zone=time_zone, closes_at=closes_at
+        status=session.status,
+        ready_at=session.ready_at,
+        time_zone=time_zone,
+        closes_at=closes_at,
+        day=to_local(session.scheduled_start, time_zone).date(),
     )
     alerts = [
         *session_alerts(session, settings, now, time_zone=time_zone),
@@ -161,6 +167,7 @@ def recovery_entry(
         ride=ride,
         observation=recovery_timer(session, settings, now),
         waiting_minutes=waiting.minutes if waiting else None,
+        vitals_due_in=vitals_due_in(session, settings, now),
         ready=ready,
         discharge=discharge,
         alerts=tuple(alerts),
@@ -243,12 +250,14 @@ def discharge_patient(
     expected_version: int,
     escort_exception: EscortException | None = None,
     reason: str | None = None,
+    approved_by_lead_id: int | None = None,
     now: datetime | None = None,
 ) -> StepResult:
     """Discharge: with an arrived adult, or with a recorded escort exception and its reason.
 
     One lifecycle step: the discharge gate decides, and an exception is recorded with
-    the step (never a silent bypass).
+    the step (never a silent bypass); a lead's approval names the lead
+    (``approved_by_lead_id``).
     """
     return take_step(
         url=url,
@@ -259,4 +268,5 @@ def discharge_patient(
         now=now,
         escort_exception=escort_exception,
         reason=reason,
+        approved_by_lead_id=approved_by_lead_id,
     )

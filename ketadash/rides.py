@@ -18,14 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ketadash.clock import clock_text, utc_now, whole_minutes_between
+from ketadash.clock import (
+    FutureMoment,
+    clock_text,
+    refuse_future,
+    utc_now,
+    whole_minutes_between,
+)
 from ketadash.db import read_session, write_session
 from ketadash.lifecycle import LifecycleError, RideChanged, SessionNotFound, StepNotAllowed
 from ketadash.models import Ride, RideChange, RideState, Staff, TreatmentSession
@@ -167,6 +173,8 @@ def arrange_ride(
     any later step until the visit is closed. Blank phone, relationship or pickup
     keep what was recorded. The state becomes arranged unless the driver is already
     on the way or here (changing the phone number does not un-arrive a driver).
+    Another driver's name makes a ride on the way arranged again (the new driver has
+    not called) and is refused for an arrived ride (take the arrival back first).
     With ``arrived`` the driver is also recorded as here now, in the same change.
     """
     name = clean_text(driver_name)
@@ -195,10 +203,25 @@ def _arranged_values(ride: Ride | None, details: dict) -> dict:
     if ride is None:
         return details
     kept = {key: value for key, value in details.items() if value is not None}
-    if ride_state(ride) is RideState.NONE:
+    state = ride_state(ride)
+    if state is RideState.ARRIVED and not _same_driver(ride.driver_name, details["driver_name"]):
+        # The arrival is that driver's: another name has not arrived, and an arrival
+        # is taken back only with a recorded reason.
+        raise RideRefused(
+            f"The ride is recorded as arrived with {ride.driver_name}. To name another "
+            "driver, take the arrival back with a reason first."
+        )
+    if state is RideState.NONE:
         # A ride that fell through and is arranged again starts afresh.
         return {"on_the_way_at": None, "eta_at": None, "arrived_at": None, **details}
+    if state is RideState.ON_THE_WAY and not _same_driver(ride.driver_name, details["driver_name"]):
+        # The call and its time were the other driver's: the new one is arranged.
+        return {"on_the_way_at": None, "eta_at": None, **kept}
     return kept
+
+
+def _same_driver(recorded: str, typed: str) -> bool:
+    return clean_text(recorded).casefold() == clean_text(typed).casefold()
 
 
 def ride_on_the_way(
@@ -346,8 +369,19 @@ def _change_ride(
     reason: str | None = None,
     is_correction: bool = False,
 ) -> RideSaved:
-    """One ride change: the conditional update (or first insert) and its history row."""
-    now = now or utc_now()
+    """One ride change: the conditional update (or first insert) and its history row.
+
+    A change dated in the future (beyond clock skew) is refused, as the lifecycle's
+    steps are: an arrival recorded for later would let a discharge through now.
+    An arrival cleared by this change is recorded as a correction.
+    """
+    if now is None:
+        now = utc_now()
+    else:
+        try:
+            refuse_future(now, what="A ride change")
+        except FutureMoment as error:
+            raise LifecycleError(str(error)) from error
     try:
         with write_session(url) as db:
             staff = db.get(Staff, staff_id) if staff_id is not None else None
@@ -386,6 +420,11 @@ def _change_ride(
                 db.expire(ride)
                 ride = db.get(Ride, ride.id)
             state = ride_state(ride)
+            # Cancelling an arrived ride takes back its arrival: a correction, as
+            # taking the arrival back is.
+            corrects = is_correction or (
+                before is RideState.ARRIVED and state is not RideState.ARRIVED
+            )
             db.add(
                 RideChange(
                     session_id=session_id,
@@ -394,7 +433,7 @@ def _change_ride(
                     changed_at=now,
                     staff_id=staff_id,
                     reason=reason,
-                    is_correction=is_correction,
+                    is_correction=corrects,
                 )
             )
             db.flush()
@@ -429,6 +468,8 @@ class RideVisitFacts:
     ready_at: datetime | None
     time_zone: str
     closes_at: time | None
+    # The visit's own calendar day at the site (its booking): closing time is that day's.
+    day: date
 
 
 def no_ride_alert(*, ride: RideFacts | None, visit: RideVisitFacts) -> Alert | None:
@@ -477,7 +518,7 @@ def closing_time_alert(
     """
     if visit.status not in OPEN_STATUSES or visit.closes_at is None:
         return None
-    closes = closing_moment(time_zone=visit.time_zone, closes_at=visit.closes_at, now=now)
+    closes = closing_moment(time_zone=visit.time_zone, closes_at=visit.closes_at, day=visit.day)
     left = (closes - now).total_seconds() / 60
     if left > settings.closing_time_alert_minutes:
         return None
@@ -494,11 +535,13 @@ def closing_time_alert(
     )
 
 
-def closing_moment(*, time_zone: str, closes_at: time, now: datetime) -> datetime:
-    """Today's closing time at the site (its own calendar day at ``now``), as an aware instant."""
-    zone = ZoneInfo(time_zone)
-    day = now.astimezone(zone).date()
-    return datetime.combine(day, closes_at, tzinfo=zone)
+def closing_moment(*, time_zone: str, closes_at: time, day: date) -> datetime:
+    """The site's closing time on ``day`` (the visit's own day), as an aware instant.
+
+    A patient still here after midnight is still here after that day's closing, not
+    hours before the next day's.
+    """
+    return datetime.combine(day, closes_at, tzinfo=ZoneInfo(time_zone))
 
 
 def ride_alerts(

@@ -32,3 +32,8 @@ def list_staff(*, url: str, site_id: int) -> list[StaffMember]:
     order = {StaffRole.NURSE: 0, StaffRole.LEAD: 1, StaffRole.FRONT_DESK: 2}
     members = [StaffMember(id=i, name=n, role=StaffRole(r)) for i, n, r in rows]
     return sorted(members, key=lambda m: (order[m.role], m.name))
+
+
+def leads_on_the_roster(*, url: str, site_id: int) -> list[StaffMember]:
+    """The site's active clinic leads (those who may approve what a nurse may not)."""
+    return [m for m in list_staff(url=url, site_id=site_id) if m.role == StaffRole.LEAD]

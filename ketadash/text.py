@@ -16,6 +16,9 @@ import unicodedata
 # A reason must carry at least this many letters or digits: "ok" is a word, a
 # zero-width space or "..." is not.
 MIN_REASON_LETTERS = 3
+# An account of how a patient gets home without an arrived escort (who, how, when)
+# is more than a word: "abc" or "ok fine" says nothing the lead can check.
+MIN_ACCOUNT_LETTERS = 12
 _SPACES = re.compile(r"\s+")
 
 
@@ -50,9 +53,9 @@ def has_hidden_characters(text: str | None) -> bool:
     )
 
 
-def real_words(text: str | None) -> bool:
-    """True when ``text``, once cleaned, carries at least a few letters or digits."""
-    return sum(ch.isalnum() for ch in clean_text(text)) >= MIN_REASON_LETTERS
+def real_words(text: str | None, *, min_letters: int = MIN_REASON_LETTERS) -> bool:
+    """True when ``text``, once cleaned, carries at least ``min_letters`` letters or digits."""
+    return sum(ch.isalnum() for ch in clean_text(text)) >= min_letters
 
 
 def reason_text(text: str | None, *, what: str) -> str:
@@ -65,7 +68,11 @@ def reason_text(text: str | None, *, what: str) -> str:
     return cleaned
 
 
-def optional_reason(text: str | None) -> str | None:
-    """The cleaned reason when it has real words, else None (blank, dots, invisible marks)."""
+def optional_reason(text: str | None, *, min_letters: int = MIN_REASON_LETTERS) -> str | None:
+    """The cleaned reason when it has real words, else None (blank, dots, invisible marks).
+
+    ``min_letters`` is ``MIN_ACCOUNT_LETTERS`` where the reason must give an account
+    (an escort exception), not only a word.
+    """
     cleaned = clean_text(text)
-    return cleaned if real_words(cleaned) else None
+    return cleaned if real_words(cleaned, min_letters=min_letters) else None

@@ -19,6 +19,8 @@ from ketadash.gates import (
 from ketadash.models import EscortException, Route, StaffRole, VitalsPhase
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings
+from ketadash.staff import StaffMember
+from ketadash.text import MIN_ACCOUNT_LETTERS
 from ketadash.visits import RideSnapshot
 from ketadash.vitals import Vitals
 from tests.utils.factories import minutes
@@ -226,7 +228,8 @@ ARRIVED = replace(RIDE, arrived_at=NINE + minutes(100), version=2)
         (None, EscortException.PERSON_COMING_LATER, None, False),
         (None, EscortException.PERSON_COMING_LATER, "\u200b", False),
         (None, EscortException.PERSON_COMING_LATER, "Her brother Sam, at 17:30", True),
-        (RIDE, EscortException.LEAD_APPROVED, "Lee Park approved a taxi with a carer", True),
+        # The lead's approval names the lead (test below), not only in the reason's words.
+        (RIDE, EscortException.LEAD_APPROVED, "Lee Park approved a taxi with a carer", False),
         # With the escort here there is nothing to make an exception for.
         (ARRIVED, EscortException.LEAD_APPROVED, "Dr Patel approved", False),
     ],
@@ -236,6 +239,34 @@ def test_discharge_gate_needs_an_escort_or_a_recorded_alternative(ride, exceptio
     visit = replace(RECOVERING, status=S.READY, ride=ride)
     gate = discharge_gate(visit=visit, escort_exception=exception, reason=reason)
     assert gate.allowed is allowed
+
+
+LEAD = StaffMember(id=3, name="Lee Park", role=StaffRole.LEAD)
+NURSE = StaffMember(id=1, name="Dana Reyes", role=StaffRole.NURSE)
+
+
+def test_a_leads_approval_names_a_lead_on_the_roster():
+    visit = replace(RECOVERING, status=S.READY, ride=RIDE)
+    approved = EscortException.LEAD_APPROVED
+    why = "a taxi with her carer, who rides with her"
+    assert discharge_gate(visit=visit, escort_exception=approved, reason=why,
+                          approving_lead=LEAD).allowed  # fmt: skip
+    for nobody in (None, NURSE):
+        gate = discharge_gate(visit=visit, escort_exception=approved, reason=why,
+                              approving_lead=nobody)  # fmt: skip
+        assert not gate.allowed
+        assert any("name the clinic lead who approved" in r for r in gate.reasons)
+
+
+@pytest.mark.parametrize("reason", ["abc", "ok fine", "lead said"])
+def test_an_escort_exceptions_reason_is_more_than_a_word(reason):
+    visit = replace(RECOVERING, status=S.READY, ride=None)
+    for exception, lead in ((EscortException.PERSON_COMING_LATER, None),
+                            (EscortException.LEAD_APPROVED, LEAD)):  # fmt: skip
+        gate = discharge_gate(visit=visit, escort_exception=exception, reason=reason,
+                              approving_lead=lead)  # fmt: skip
+        assert not gate.allowed
+        assert f"at least {MIN_ACCOUNT_LETTERS} letters" in " ".join(gate.reasons)
 
 
 def test_reasons_read_as_sentences():

@@ -705,3 +705,12 @@ def test_someone_taken_off_the_roster_cannot_change_a_session(db_url):
     with pytest.raises(LifecycleError, match="no longer on this clinic's staff list"):
         take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN,
                   staff_id=ids.nurse_id, expected_version=1)  # fmt: skip
+
+
+def test_the_ready_step_records_the_nurses_steady_on_feet_confirmation(db_url, clinic, session_id):
+    _into_recovery(db_url, clinic, session_id)
+    _vitals(db_url, clinic, session_id, NINE + minutes(80), CALM)
+    _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
+    ready = _history(db_url, session_id)[-1]
+    assert ready.to_status == S.READY
+    assert ready.reason == "Steady on feet and oriented: confirmed by Dana Reyes"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
+from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.gates import discharge_gate
 from ketadash.lifecycle import (
@@ -48,6 +49,7 @@ from ketadash.rides import (
     take_back_ride_arrival,
 )
 from ketadash.settings import ClinicSettings
+from ketadash.staff import StaffMember
 from ketadash.text import TextRejected
 from ketadash.visits import RideSnapshot
 from ketadash.vocabulary import Step
@@ -99,7 +101,8 @@ def test_expected_time_is_the_drivers_own_once_they_call():
 
 
 def visit(status=S.READY, closes_at=time(18, 0)) -> RideVisitFacts:
-    return RideVisitFacts(status=status, ready_at=NINE, time_zone=NEW_YORK, closes_at=closes_at)
+    return RideVisitFacts(status=status, ready_at=NINE, time_zone=NEW_YORK, closes_at=closes_at,
+                          day=date(2026, 11, 24))  # fmt: skip
 
 
 def test_ready_without_a_ride_raises_an_alert_saying_what_to_do():
@@ -174,7 +177,7 @@ def test_closing_time_alert_within_the_setting_of_the_sites_closing():
 
 def test_closing_time_uses_the_sites_own_day_and_zone():
     tokyo = RideVisitFacts(status=S.RECOVERY, ready_at=None, time_zone="Asia/Tokyo",
-                           closes_at=time(18, 0))  # fmt: skip
+                           closes_at=time(18, 0), day=date(2026, 11, 24))  # fmt: skip
     # 17:45 in Tokyo is 08:45 UTC.
     alert = closing_time_alert(
         visit=tokyo, settings=SETTINGS, now=datetime(2026, 11, 24, 8, 45, tzinfo=UTC)
@@ -398,11 +401,14 @@ def test_discharge_rule_needs_an_arrived_adult_or_an_exception_with_a_reason():
         gate = discharge_gate(visit=replace(ready, ride=ride))
         assert not gate.allowed
         assert "record what was arranged instead with a reason" in gate.reasons[0]
+    lead = StaffMember(id=3, name="Lee Park", role=StaffRole.LEAD)
     for exception in EscortException:
-        silent = discharge_gate(visit=ready, escort_exception=exception, reason=" \u200b ")
+        silent = discharge_gate(visit=ready, escort_exception=exception, reason=" \u200b ",
+                                approving_lead=lead)  # fmt: skip
         assert not silent.allowed, "an exception without a reason is a silent bypass"
         named = discharge_gate(visit=ready, escort_exception=exception,
-                               reason="Her brother Tom collects her at 15:00")  # fmt: skip
+                               reason="Her brother Tom collects her at 15:00",
+                               approving_lead=lead)  # fmt: skip
         assert named.allowed
     # With the escort here there is nothing to make an exception for.
     assert not discharge_gate(visit=replace(ready, ride=arrived),
@@ -459,3 +465,110 @@ def test_discharge_with_the_ride_here_needs_no_exception(db_url, clinic, session
     assert escort_exception_discharges(url=db_url, site_id=clinic.site_id, since=NINE) == []
     with read_session(db_url) as db:
         assert db.exec(select(Ride)).one().arrived_at is not None
+
+
+# --- review fixes: future moments, a new driver, the visit's own day ----------------------------
+
+
+def test_a_ride_change_dated_in_the_future_is_refused_and_writes_nothing(
+    db_url, clinic, session_id
+):
+    nurse = clinic.nurse_id
+    later = utc_now() + timedelta(hours=3)
+    with pytest.raises(LifecycleError, match="cannot be dated in the future"):
+        arrange_ride(url=db_url, session_id=session_id, staff_id=nurse,
+                     expected_ride_version=None, driver_name="Jo", arrived=True,
+                     now=later)  # fmt: skip
+    arrange_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=None,
+                 driver_name="Jo")  # fmt: skip
+    with pytest.raises(LifecycleError, match="cannot be dated in the future"):
+        ride_arrived(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=1,
+                     now=later)  # fmt: skip
+    with pytest.raises(LifecycleError, match="cannot be dated in the future"):
+        ride_on_the_way(url=db_url, session_id=session_id, staff_id=nurse,
+                        expected_ride_version=1, eta_at=None, now=later)  # fmt: skip
+    assert [c.state for c in _history(db_url, session_id)] == ["arranged"]
+
+
+def test_another_driver_for_an_arrived_ride_is_refused_until_the_arrival_is_taken_back(
+    db_url, clinic, session_id
+):
+    nurse = clinic.nurse_id
+    arrange_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=None,
+                 driver_name="Jo Morgan", arrived=True, now=NINE)  # fmt: skip
+    with pytest.raises(RideRefused, match="take the arrival back"):
+        arrange_ride(url=db_url, session_id=session_id, staff_id=nurse,
+                     expected_ride_version=1, driver_name="Sam Lee", now=NINE)  # fmt: skip
+    ride = load_rides(url=db_url, session_ids=[session_id])[session_id]
+    assert (ride.driver_name, ride.state) == ("Jo Morgan", RideState.ARRIVED)
+    # The same driver (typed again, another case) keeps the arrival.
+    same = arrange_ride(url=db_url, session_id=session_id, staff_id=nurse,
+                        expected_ride_version=1, driver_name=" jo  morgan",
+                        driver_phone="555-0199", now=NINE)  # fmt: skip
+    assert same.state is RideState.ARRIVED
+
+
+def test_cancelling_an_arrived_ride_is_recorded_as_a_correction(db_url, clinic, session_id):
+    nurse = clinic.nurse_id
+    arrange_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=None,
+                 driver_name="Jo", now=NINE)  # fmt: skip
+    cancel_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=1,
+                reason="Car broke down", now=NINE)  # fmt: skip
+    arrange_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=2,
+                 driver_name="Sam", arrived=True, now=NINE)  # fmt: skip
+    cancel_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=3,
+                reason="ticked the wrong patient", now=NINE)  # fmt: skip
+    history = _history(db_url, session_id)
+    assert [(c.state, c.is_correction) for c in history] == [
+        ("arranged", False),
+        ("none", False),
+        ("arrived", False),
+        ("none", True),
+    ]
+
+
+def test_the_closing_time_alert_stands_past_midnight_for_a_visit_of_the_day_before():
+    # Booked on 24 November; the site closed at 18:00 (23:00 UTC); now 00:55 on the 25th.
+    evening = replace(visit(status=S.RECOVERY), day=date(2026, 11, 24))
+    after_midnight = datetime(2026, 11, 25, 5, 55, tzinfo=UTC)
+    alert = closing_time_alert(visit=evening, settings=SETTINGS, now=after_midnight)
+    assert alert is not None
+    assert alert.what == "Still here 415 min after closing time (18:00)"
+    assert alert.level == "danger"
+
+
+def test_a_leads_approval_names_the_approving_lead_and_is_recorded_with_the_name(
+    db_url, clinic, session_id
+):
+    _ready(db_url, session_id)
+    approved = EscortException.LEAD_APPROVED
+    why = "a taxi with her carer, who stays with her tonight"
+    for lead_id in (None, clinic.other_nurse_id):
+        with pytest.raises(LifecycleError, match="Name the clinic lead who approved"):
+            discharge_patient(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                              expected_version=1, escort_exception=approved, reason=why,
+                              approved_by_lead_id=lead_id, now=NINE + minutes(90))  # fmt: skip
+    discharge_patient(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                      expected_version=1, escort_exception=approved, reason=why,
+                      approved_by_lead_id=clinic.lead_id, now=NINE + minutes(90))  # fmt: skip
+    with read_session(db_url) as db:
+        row = db.get(TreatmentSession, session_id)
+        assert row.escort_exception_reason == f"Approved by Lee Park: {why}"
+        change = db.exec(select(StatusChange).where(StatusChange.session_id == session_id)).one()
+        assert "approved by Lee Park" in change.reason
+    [listed] = escort_exception_discharges(url=db_url, site_id=clinic.site_id, since=NINE)
+    assert listed.reason == f"Approved by Lee Park: {why}"
+
+
+def test_another_driver_for_a_ride_on_the_way_is_arranged_afresh(db_url, clinic, session_id):
+    nurse = clinic.nurse_id
+    arrange_ride(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=None,
+                 driver_name="Jo Morgan", now=NINE)  # fmt: skip
+    ride_on_the_way(url=db_url, session_id=session_id, staff_id=nurse, expected_ride_version=1,
+                    eta_at=NINE + minutes(30), now=NINE)  # fmt: skip
+    # Jo cannot come after all; Sam will: Sam has not called, so no time of Jo's stands.
+    saved = arrange_ride(url=db_url, session_id=session_id, staff_id=nurse,
+                         expected_ride_version=2, driver_name="Sam Lee", now=NINE)  # fmt: skip
+    assert saved.state is RideState.ARRANGED
+    ride = load_rides(url=db_url, session_ids=[session_id])[session_id]
+    assert (ride.on_the_way_at, ride.eta_at) == (None, None)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
@@ -26,9 +27,10 @@ from ketadash.board import (
     load_board,
     time_text,
     view_board,
+    vitals_due_text,
 )
 from ketadash.clinic import SiteChoice
-from ketadash.clock import local_today, to_local
+from ketadash.clock import local_today, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.gates import Gate, as_sentences, dose_plan, ready_gate, start_checklist
 from ketadash.lifecycle import (
@@ -287,14 +289,8 @@ def card_html(view: SessionView, board: Board) -> str:
             f"{_e(time_text(s.latest.taken_at, board))}</span></div>"
         )
     if view.vitals_due_in is not None:
-        if view.vitals_due_in < 0:
-            body.append(
-                f'<div class="kd-due overdue">Vitals overdue {-view.vitals_due_in} min</div>'
-            )
-        elif view.vitals_due_in == 0:
-            body.append('<div class="kd-due overdue">Vitals due now</div>')
-        else:
-            body.append(f'<div class="kd-due">Vitals due in {view.vitals_due_in} min</div>')
+        overdue = " overdue" if view.vitals_due_in <= 0 else ""
+        body.append(f'<div class="kd-due{overdue}">{_e(vitals_due_text(view.vitals_due_in))}</div>')
     if s.side_effects:
         effects = ", ".join(f"{SideEffect(e).label} ({sev})" for e, sev in s.side_effects)
         body.append(f'<div class="kd-mini">{_e(effects)}</div>')
@@ -832,8 +828,12 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
 def _ready_form(
     *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
 ) -> None:
-    """The ready checklist from the ready gate, and the nurse's own confirmation."""
-    gate = ready_gate(visit=session, settings=board.settings, now=now, steady_on_feet=True)
+    """The ready checklist from the ready gate, and the nurse's own confirmation.
+
+    The confirmation stands unticked in the checklist (as on Recovery) until the nurse
+    ticks it in the form; the ready step records it in the history.
+    """
+    gate = ready_gate(visit=session, settings=board.settings, now=now)
     _checklist(gate)
     with st.form(_form_key(f"ready-{session.session_id}")):
         steady = st.checkbox("Steady on feet and oriented: I have checked the patient")
@@ -965,7 +965,7 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
                     driver_name=name,
                     driver_phone=phone or None,
                     relationship=relationship or None,
-                    expected_pickup_at=_today_at(pickup, board) if pickup else None,
+                    expected_pickup_at=_pickup_at(pickup, board) if pickup else None,
                     arrived=arrived,
                     expected_ride_version=ride.version if ride else None,
                 ),
@@ -973,10 +973,14 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
             )
 
 
-def _today_at(moment: time, board: Board) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime.combine(board.day, moment, tzinfo=ZoneInfo(board.time_zone))
+def _pickup_at(moment: time, board: Board) -> datetime:
+    """A typed time of day as the moment it means: the nearest to now on today's board
+    (00:15 typed at 23:50 is in 25 minutes), else the nearest to midday of the day shown."""
+    now = utc_now()
+    if board.day != local_today(board.time_zone, now=now):
+        zone = ZoneInfo(board.time_zone)
+        now = datetime.combine(board.day, time(12), tzinfo=zone).astimezone(UTC)
+    return nearest_moment(moment, time_zone=board.time_zone, now=now)
 
 
 def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:

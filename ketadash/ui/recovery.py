@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 import streamlit as st
 
 from ketadash.auth import AccessAction
+from ketadash.board import vitals_due_text
 from ketadash.clinic import SiteChoice
-from ketadash.clock import clock_text, local_today, to_local, utc_now
+from ketadash.clock import clock_text, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.lifecycle import take_step
 from ketadash.models import EscortException, RideState
@@ -38,7 +38,7 @@ from ketadash.rides import (
     ride_summary,
     take_back_ride_arrival,
 )
-from ketadash.staff import StaffMember
+from ketadash.staff import StaffMember, leads_on_the_roster
 from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
 from ketadash.ui.live import Scope, cached_read
@@ -60,6 +60,8 @@ RECOVERY_CSS = """
 .kr-status{font-weight:700;color:#0369a1}.kr-status.ready{color:#047857}
 .kr-timers{font-size:1.05rem;margin:4px 0;color:#0f172a}
 .kr-timers .done{color:#047857;font-weight:700}
+.kr-vitals{font-size:1rem;color:#334155}.kr-vitals .due{font-weight:700}
+.kr-vitals .overdue{color:#b91c1c}
 .kr-checks{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}
 .kr-check{border-radius:6px;padding:2px 8px;font-size:.9rem}
 .kr-check.ok{background:#ecfdf5;color:#065f46}.kr-check.no{background:#fef2f2;color:#991b1b}
@@ -178,6 +180,16 @@ def entry_html(entry: RecoveryEntry, view: RecoveryView) -> str:
         )
     if entry.waiting_minutes is not None:
         timers.append(f"Waiting for the ride {entry.waiting_minutes} min")
+    vitals = []
+    if s.latest is not None:
+        v = s.latest.vitals
+        vitals.append(
+            f"Last vitals BP {v.blood_pressure} · HR {v.heart_rate} · SpO2 {v.spo2}% at "
+            f"{_e(clock_text(s.latest.taken_at, view.time_zone))}"
+        )
+    if entry.vitals_due_in is not None:
+        due_css = "due overdue" if entry.vitals_due_in <= 0 else "due"
+        vitals.append(f'<span class="{due_css}">{_e(vitals_due_text(entry.vitals_due_in))}</span>')
     checks = _gate_html(entry.ready) if s.status == S.RECOVERY else _gate_html(entry.discharge)
     checks_title = "Ready to go?" if s.status == S.RECOVERY else "Discharge?"
     alerts = "".join(
@@ -194,6 +206,7 @@ def entry_html(entry: RecoveryEntry, view: RecoveryView) -> str:
         f" · {_e(s.route.label)}</span>"
         f'<span class="kr-status {status_css}">{_e(s.status.label)}</span></div>'
         f'<div class="kr-timers">{" · ".join(timers)}</div>'
+        f'<div class="kr-vitals">{" · ".join(vitals)}</div>'
         f'<div class="kr-checks"><b>{checks_title}</b> {checks}</div>'
         f'<div class="kr-ride">{ride_badge(entry.ride)}'
         f"{bdi(ride_summary(entry.ride, time_zone=view.time_zone))}</div>"
@@ -322,7 +335,7 @@ def _ride_buttons(
                         session_id=session_id,
                         staff_id=staff.id,
                         expected_ride_version=version,
-                        eta_at=_today_at(eta, time_zone) if eta else None,
+                        eta_at=_typed_at(eta, time_zone) if eta else None,
                     ),
                     f"{ride.driver_name} is on the way.",
                 )
@@ -358,7 +371,7 @@ def _arrange_form(
                     driver_name=name,
                     driver_phone=phone or None,
                     relationship=relationship or None,
-                    expected_pickup_at=_today_at(pickup, view.time_zone) if pickup else None,
+                    expected_pickup_at=_typed_at(pickup, view.time_zone) if pickup else None,
                 ),
                 "Ride saved.",
             )
@@ -461,8 +474,20 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
             index=None,
             format_func=lambda e: e.label,
         )
+        try:
+            roster = leads_on_the_roster(url=url, site_id=session.site_id)
+        except DatabaseUnavailable:
+            roster = []  # the discharge itself says the database cannot be reached
+        leads = {m.id: m.name for m in roster}
+        lead_id = st.selectbox(
+            "Approving lead",
+            options=list(leads),
+            index=None,
+            format_func=lambda i: plain(leads[i]),
+            placeholder="For a lead's approval: which lead approved",
+        )
         reason = st.text_input(
-            "Reason", placeholder="who is coming and when, or which lead approved what"
+            "Reason", placeholder="who is coming and when, or what the lead approved"
         )
         if st.form_submit_button("Discharge with this exception"):
             if exception is None:
@@ -476,12 +501,14 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
                     expected_version=session.version,
                     escort_exception=exception,
                     reason=reason,
+                    approved_by_lead_id=lead_id,
                 ),
                 f"{session.patient_name}: discharged with an escort exception "
                 "(listed for the lead).",
             )
 
 
-def _today_at(moment: time, time_zone: str) -> datetime:
-    """``moment`` today at the site, as an aware time."""
-    return datetime.combine(local_today(time_zone), moment, tzinfo=ZoneInfo(time_zone))
+def _typed_at(moment: time, time_zone: str) -> datetime:
+    """A time of day typed now, as the moment it means: the nearest occurrence (00:15
+    typed at 23:50 is in 25 minutes, not this morning)."""
+    return nearest_moment(moment, time_zone=time_zone, now=utc_now())

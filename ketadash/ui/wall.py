@@ -16,7 +16,7 @@ from datetime import datetime
 import streamlit as st
 
 from ketadash.auth import DisplayAccess
-from ketadash.clock import to_local, utc_now
+from ketadash.clock import clock_text, to_local, utc_now
 from ketadash.config import load_config
 from ketadash.db import DatabaseUnavailable
 from ketadash.public import (
@@ -187,7 +187,7 @@ def wall_html(area: PublicRecoveryArea, *, now: datetime, stale: bool, demo: boo
         f'<div class="kdw-tile {p.place.value}" data-place="{p.place.value}">'
         f'<div class="kdw-label">{bdi(p.label)}</div>'
         f'<div class="kdw-place">{_e(p.place.label)}</div>'
-        f'<div class="kdw-since">since {to_local(p.since, zone):%H:%M}</div></div>'
+        f'<div class="kdw-since">since {_e(clock_text(p.since, zone))}</div></div>'
         for p in shown
     )
     body = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -207,3 +208,37 @@ def test_discharge_with_an_escort_exception_is_listed_for_the_lead(day):
     assert "Went home without an arrived escort" in " ".join(s.value for s in at.subheader)
     assert "Her son Tom, at the café, 15:00" in text
     assert "A named person is coming later" in text
+
+
+def test_the_list_shows_each_patients_last_vitals_and_when_the_next_are_due(day):
+    _clinic, _ids = day
+    text = _list_text(_open(NURSE_EMAIL))
+    # Alex, Bea and Cy each had a set 3 minutes ago; recovery vitals are due every 15 min.
+    assert text.count("BP 120/78 · HR 70 · SpO2 98%") == 3
+    assert re.search(r"Vitals due in 1[12] min", text)
+
+
+def test_a_leads_approval_is_discharged_only_with_the_lead_named(day):
+    clinic, ids = day
+    at = _open(NURSE_EMAIL, ids["cy"])
+    at.radio[0].set_value(EscortException.LEAD_APPROVED)
+    next(t for t in at.text_input if t.label == "Reason").input(
+        "a taxi with her carer, who stays with her tonight"
+    )
+    next(b for b in at.button if b.label == "Discharge with this exception").click().run()
+    assert "Name the clinic lead who approved" in _said(at)
+    with read_session(_url()) as db:
+        assert db.get(TreatmentSession, ids["cy"]).status == S.READY
+    lead = next(s for s in at.selectbox if s.label == "Approving lead")
+    assert lead.options == ["Lee Park"]
+    at.radio[0].set_value(EscortException.LEAD_APPROVED)
+    lead.set_value(clinic.lead_id)
+    next(t for t in at.text_input if t.label == "Reason").input(
+        "a taxi with her carer, who stays with her tonight"
+    )
+    next(b for b in at.button if b.label == "Discharge with this exception").click().run()
+    assert not at.exception, at.exception
+    with read_session(_url()) as db:
+        row = db.get(TreatmentSession, ids["cy"])
+        assert row.status == S.DISCHARGED
+        assert row.escort_exception_reason.startswith("Approved by Lee Park:")

@@ -147,6 +147,9 @@ def test_nurse_takes_a_patient_from_check_in_to_recovery(today, clinic_url):
     recovery = _lane(at, "In recovery")
     assert "Alex Morgan" in recovery
     assert "Recovery 0 / 30 min" in recovery
+    # The nurse's confirmation stands unticked until the nurse ticks it, as on Recovery.
+    assert "✓ <bdi>Steady on feet" not in _board_text(at)
+    assert "○ <bdi>Steady on feet and oriented (nurse confirms)</bdi>" in _board_text(at)
 
     with read_session(clinic_url) as db:
         row = db.get(TreatmentSession, session_id)
