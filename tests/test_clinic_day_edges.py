@@ -167,8 +167,7 @@ def test_a_nurse_saving_at_23_59_59_keeps_the_readings_for_the_dose_after_midnig
     saved = record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
                           vitals=CALM)  # fmt: skip
     assert saved is not None
-    clinic_clock.set(local_moment("2026-12-08 00:00:02"))
-    now = clinic_clock.now()
+    now = clinic_clock.set(local_moment("2026-12-08 00:00:02"))
     assert local_today(NY, now=now) == date(2026, 12, 8)
     from ketadash.db import read_session
 
@@ -181,8 +180,7 @@ def test_a_nurse_saving_at_23_59_59_keeps_the_readings_for_the_dose_after_midnig
                         dose_mg=35, weight_kg=70)  # fmt: skip
     assert started.to_status == S.INFUSING
     # The new day's board keeps the visit booked yesterday, its chair and its clock.
-    clinic_clock.set(local_moment("2026-12-08 00:30:02"))
-    now = clinic_clock.now()
+    now = clinic_clock.set(local_moment("2026-12-08 00:30:02"))
     board = load_board(url=db_url, site_id=clinic.site_id, day=date(2026, 12, 8), now=now)
     (view,) = view_board(board, now)
     assert view.session.session_id == session_id
