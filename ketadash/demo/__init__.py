@@ -180,6 +180,7 @@ def _build(
         sites=calendars,
         history_days=history_days,
         chairs=chairs,
+        now=int(now.timestamp()),
     )
     for first in range(1, patients + 1, PATIENTS_PER_BATCH):
         for patient_id in range(first, min(first + PATIENTS_PER_BATCH, patients + 1)):
