@@ -413,7 +413,7 @@ def test_replacing_never_touches_a_real_clinic(sqlite_url):
     make_clinic(url=sqlite_url)
     make_patient(url=sqlite_url)
     with pytest.raises(ValueError, match="already holds clinic data"):
-        build_demo_clinic(url=sqlite_url, patients=10, history_days=10, replace_demo=True)
+        build_demo_clinic(url=sqlite_url, patients=10, history_days=10, now=NOW, replace_demo=True)
     with get_engine(sqlite_url).connect() as connection:
         assert len(connection.execute(select(Patient.id)).all()) == 1
 
@@ -819,3 +819,11 @@ def test_every_visit_of_the_demo_is_one_the_gates_allow(db_url):
     now = BUILD_MOMENTS["01:25"]
     build(db_url, now=now)
     assert gate_breaches(db_url, now) == []
+
+
+def test_the_demo_takes_its_moment_from_the_caller(sqlite_url):
+    """The demo never reads the clock: the screen or the command line that builds it does,
+    once, and passes the moment down (a build at 00:03 is then a test, not a wait)."""
+    with pytest.raises(TypeError, match="now"):
+        build_demo_clinic(url=sqlite_url, **SMALL)
+    assert rows(sqlite_url, select(Patient.id)) == []
