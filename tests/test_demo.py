@@ -827,3 +827,18 @@ def test_the_demo_takes_its_moment_from_the_caller(sqlite_url):
     with pytest.raises(TypeError, match="now"):
         build_demo_clinic(url=sqlite_url, **SMALL)
     assert rows(sqlite_url, select(Patient.id)) == []
+
+
+@pytest.mark.parametrize("moment", ["00:40", "02:30"])
+def test_the_gates_allow_the_demo_at_night_by_the_sites_own_settings(sqlite_url, moment):
+    settings = replace(
+        ClinicSettings(),
+        vitals_every_after_minutes=20,
+        planned_infusion_minutes=50,
+        min_recovery_iv_minutes=45,
+        min_recovery_esketamine_minutes=150,
+        late_arrival_minutes=40,
+    )
+    now = BUILD_MOMENTS[moment]
+    build_demo_clinic(url=sqlite_url, now=now, settings=settings, **SMALL)
+    assert gate_breaches(sqlite_url, now) == []

@@ -12,7 +12,8 @@ same clinic every time. The parts, in the clinic's words:
 - ``booking``: a visit booked into a free chair, and what became of the booking;
 - ``lead_time``: when each visit was booked, from a generator of its own;
 - ``visit``, ``monitoring``, ``ride_home``: one visit's rows, its vitals, its ride home;
-- ``today``: today's layout around the moment ``now``, every state on the board at once;
+- ``today``: today's layout around the moment ``now``, every state on the board at once
+  as far as the part of the day already passed allows it under the gates;
 - ``writer``: the bulk writer (COPY on PostgreSQL).
 """
 
