@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             migrate(url)
             print(f"schema is current: {display_url(url)}")
         elif args.command == "demo":
+            from ketadash.clock import utc_now
             from ketadash.demo import build_demo_clinic
 
             summary = build_demo_clinic(
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 patients=args.patients,
                 history_days=args.history_days,
                 seed=args.seed,
-                now=args.now,
+                now=args.now or utc_now(),
             )
             print(summary)
         elif args.command == "site":

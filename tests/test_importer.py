@@ -609,7 +609,8 @@ def test_real_patients_are_never_imported_into_the_demo_clinic(tmp_path):
     from ketadash.demo import build_demo_clinic
 
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
-    build_demo_clinic(url=url, patients=20, history_days=30)
+    now = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
+    build_demo_clinic(url=url, patients=20, history_days=30, now=now)
     with pytest.raises(ImportRejected, match="holds the synthetic demo clinic"):
         import_files(url=url, patients=SAMPLES / "patients.csv", sessions=SAMPLES / "sessions.csv")
 

@@ -12,7 +12,8 @@ same clinic every time. The parts, in the clinic's words:
 - ``booking``: a visit booked into a free chair, and what became of the booking;
 - ``lead_time``: when each visit was booked, from a generator of its own;
 - ``visit``, ``monitoring``, ``ride_home``: one visit's rows, its vitals, its ride home;
-- ``today``: today's layout around the moment ``now``, every state on the board at once;
+- ``today``: today's layout around the moment ``now``, every state on the board at once
+  as far as the part of the day already passed allows it under the gates;
 - ``writer``: the bulk writer (COPY on PostgreSQL).
 """
 
@@ -27,7 +28,6 @@ from sqlalchemy import Connection, func, select
 from sqlmodel import SQLModel
 
 from ketadash.clinic import DEMO_KEY
-from ketadash.clock import utc_now
 from ketadash.config import normalise_url
 from ketadash.db import get_engine, migrate
 from ketadash.demo.calendar import ChairBook
@@ -88,18 +88,19 @@ def chairs_for(*, patients: int, sites: int) -> int:
 def build_demo_clinic(
     *,
     url: str,
+    now: datetime,
     sites: int = 2,
     chairs: int | None = None,
     patients: int = 400,
     history_days: int = 730,
     seed: int = 7,
-    now: datetime | None = None,
     replace_demo: bool = False,
     settings: ClinicSettings | None = None,
 ) -> DemoSummary:
     """Migrate ``url`` and fill it with the demo clinic, laid out around ``now``.
 
-    Deterministic for a seed and a moment. Raises ValueError if the database already
+    Deterministic for a seed and a moment: ``now`` is the caller's (the screen or the
+    command line reads the clock once; nothing here does). Raises ValueError if the database already
     holds clinic data or if ``now`` is naive; writes everything or nothing. Without
     ``chairs``, each site gets enough chairs for its patients (see chairs_for).
     With ``replace_demo`` an existing demo clinic (never real data) is replaced in
@@ -109,7 +110,6 @@ def build_demo_clinic(
     """
     started = time.perf_counter()
     chairs = chairs_for(patients=patients, sites=sites) if chairs is None else chairs
-    now = utc_now() if now is None else now
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime, e.g. 2026-11-27T09:30+00:00")
     if sites < 1 or chairs < 1 or patients < 0 or history_days < 1:
@@ -180,6 +180,7 @@ def _build(
         sites=calendars,
         history_days=history_days,
         chairs=chairs,
+        now=int(now.timestamp()),
     )
     for first in range(1, patients + 1, PATIENTS_PER_BATCH):
         for patient_id in range(first, min(first + PATIENTS_PER_BATCH, patients + 1)):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from datetime import time as clock_time
 
 from ketadash.demo.booking import SiteQueues, VisitBooking
 from ketadash.demo.calendar import DAY_SLOTS, ChairBook, SiteCalendar
@@ -96,8 +97,10 @@ class PatientStories:
         sites: list[SiteCalendar],
         history_days: int,
         chairs: int,
+        now: int,
     ) -> None:
         self.rng = rng
+        self.now = now
         self.visits = visits
         self.rows = visits.rows
         self.sites = sites
@@ -348,8 +351,17 @@ class PatientStories:
     def _home_score(
         self, patient: DemoPatient, day: int, level: float, *, at_least: int = 0, at_most: int = 27
     ) -> None:
-        # Scores from home, in the evening, on the whole minute.
-        taken = patient.site.opening(day) + self.rng.randrange(*PHQ_HOME_MINUTES) * MINUTE
+        # Scores from home, in the evening, on the whole minute; tonight's is not in yet,
+        # so a score from today was filled in earlier today, halfway to now (no draw of
+        # its own: the rest of the demo stays as it is for a seed).
+        site = patient.site
+        taken = site.opening(day) + self.rng.randrange(*PHQ_HOME_MINUTES) * MINUTE
+        if taken > self.now:
+            day_start = int(
+                datetime.combine(date.fromordinal(day), clock_time.min, site.zone).timestamp()
+            )
+            taken = day_start + (self.now - day_start) // 2
+            taken -= (taken - day_start) % MINUTE
         self.visits.score(patient, None, taken, level, None, at_least=at_least, at_most=at_most)
 
     def _creeping_up(self, patient: DemoPatient, *, anchor: int, ended: int) -> None:

@@ -1,7 +1,12 @@
 """Today's layout: every chair busy and every state on the board, around the moment now.
 
-Laid out inside the site's local day, even at night: the morning is squeezed into
-whatever part of the day has passed. Patients still here have their ride home in
+Laid out inside the site's local day, even at night, and only as the gates allow: a
+visit keeps every interval a rule sets (the dose, the route's minimum observation,
+the readings before the start), and only the free parts (how long a patient waited,
+stayed on after the minimum, waited for the ride) are shortened to fit the part of
+the day that has passed. A visit that still does not fit is shown one step earlier
+(at 00:03 nobody can have been in recovery for 30 minutes yet), and the visits that
+were over before it are left out. Patients still here have their ride home in
 every state (none yet, arranged, on the way, late, arrived), one of them had a step
 taken back and taken again, and the recovery area shows patients with and without
 a display alias.
@@ -55,6 +60,64 @@ TAKEN_BACK_TODAY = {RECOVERY: RECOVERY, CHECKED_IN: CHECKED_IN, DISCHARGED: READ
 OPEN = (CHECKED_IN, INFUSING, RECOVERY, READY)
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of a visit before a moment: as drawn, and the least it may be shortened to.
+
+    The least is what a rule needs (the minimum observation, the dose itself): fitting a
+    visit into a short day shortens only what lies above it.
+    """
+
+    drawn: float
+    least: float
+
+    @classmethod
+    def fixed(cls, seconds: float) -> Span:
+        return cls(drawn=seconds, least=seconds)
+
+    @classmethod
+    def free(cls, seconds: float, *, least: float = 0.0) -> Span:
+        return cls(drawn=seconds, least=min(least, seconds))
+
+
+# A visit on today's board, one step earlier when the day is too young for it.
+EARLIER_STATE = {
+    READY: RECOVERY,
+    RECOVERY: INFUSING,
+    INFUSING: CHECKED_IN,
+    CHECKED_IN: NOT_ARRIVED,
+    NOT_ARRIVED: SCHEDULED,
+}
+# The least wait from check-in to the dose: the PHQ-9 and a set of vitals come first.
+LEAST_WAIT_MINUTES = 3
+# Seconds kept free at the start of the local day, so nothing is stamped before it.
+DAY_START_MARGIN = 30
+
+
+def _fit(
+    visit: TodayVisit, spans: list[tuple[str, Span]], *, at: float, room: float | None
+) -> TodayVisit | None:
+    """Stamp ``visit`` back from offset ``at`` along ``spans`` (moment name, span before it).
+
+    With ``room`` (seconds of the day before now), the free parts are shortened evenly
+    to fit; None when even the least of every span does not fit.
+    """
+    drawn = sum(span.drawn for _, span in spans)
+    least = sum(span.least for _, span in spans)
+    share = 1.0
+    if room is not None:
+        room_before = room + at
+        if least > room_before:
+            return None
+        if drawn > room_before:
+            share = (room_before - least) / (drawn - least)
+    moment = at
+    for name, span in spans:
+        moment -= span.least + (span.drawn - span.least) * share
+        setattr(visit, name, moment)
+    return visit
+
+
 @dataclass(slots=True)
 class TodayVisit:
     """One of today's sessions, before its patient is known: offsets from now, in seconds."""
@@ -84,13 +147,6 @@ class TodayVisit:
             )
             if moment is not None
         ]
-
-    def squeeze(self, scale: float) -> None:
-        """Bring every past moment ``scale`` times closer to now, keeping their order."""
-        for name in ("sched", "checkin", "start", "end", "ready", "discharged", "closed"):
-            moment = getattr(self, name)
-            if moment is not None and moment < 0:
-                setattr(self, name, moment * scale)
 
 
 class TodayLayout:
@@ -125,9 +181,8 @@ class TodayLayout:
             CHAIR_STATES[n] if n < len(CHAIR_STATES) else CHAIR_STATES[n % 6]
             for n in range(self.chairs)
         ]
-        if past < MINUTE:
-            # The day has just begun: nothing can have happened yet, only bookings.
-            states = [SCHEDULED] * self.chairs
+        # What each visit may reach back to: the start of the local day.
+        room = max(0.0, past - DAY_START_MARGIN)
         currents: list[tuple[TodayVisit, TodayCandidate]] = []
         open_count = 0
         for chair, state in enumerate(states):
@@ -139,30 +194,22 @@ class TodayLayout:
                 want_alias = open_count % 2 == 0
                 open_count += 1
             candidate = _pop(queue, want_alias=want_alias)
-            currents.append((self._current_visit(site, chair, state, candidate[0]), candidate))
+            visit = self._current_visit(site, chair, state, candidate[0], room=room)
+            currents.append((visit, candidate))
         # Earlier visits the board must also show: a discharge, a no-show, a cancellation.
         required: dict[int, tuple[TodayVisit, TodayCandidate]] = {}
         hosts = {INFUSING: DISCHARGED, RECOVERY: NO_SHOW, CHECKED_IN: CANCELLED}
         for visit, _ in currents:
             status = hosts.pop(visit.status, None)
             if status is not None and queue:
-                candidate = queue.pop()
-                earlier = self._earlier_visit(site, visit.chair, status, visit.sched, candidate[0])
-                required[visit.chair] = (earlier, candidate)
-
-        # Near midnight the day has too little past for a lived-in board: squeeze the
-        # morning into what there is, keeping every step in order.
-        squeezable = [v for v, _ in currents if v.status not in (NOT_ARRIVED, SCHEDULED)]
-        squeezable += [v for v, _ in required.values()]
-        reach = max((-m for v in squeezable for m in v.moments() if m < 0), default=1.0)
-        scale = min(1.0, max(0, past - 30) * 0.98 / reach)
-        for visit in squeezable:
-            visit.squeeze(scale)
-        late_after = times.settings.late_arrival_minutes
+                earlier = self._earlier_visit(
+                    site, visit.chair, status, visit.sched, queue[-1][0], room=room
+                )
+                if earlier is not None:
+                    # Near midnight there may be no room for it: the board goes without.
+                    required[visit.chair] = (earlier, queue.pop())
         for visit, _ in currents:
-            if visit.status == NOT_ARRIVED:
-                visit.sched = -min(max((late_after + 7) * MINUTE, -visit.sched * scale), past)
-            elif visit.status == SCHEDULED:
+            if visit.status == SCHEDULED:
                 visit.sched = min(visit.sched, future / 2)
 
         visits = [*currents, *required.values()]
@@ -172,17 +219,16 @@ class TodayLayout:
             # One visit already over on each chair when the day allows, then the later ones.
             first = required[visit.chair][0] if visit.chair in required else visit
             earliest_allowed = 1 if visit.chair in required else 2
-            if scale == 1.0:
-                count, first = self._add_earlier_visits(
-                    site,
-                    chair=visit.chair,
-                    first=first,
-                    count=count,
-                    up_to=min(wanted, earliest_allowed + 1),
-                    past=past,
-                    queue=queue,
-                    visits=visits,
-                )
+            count, first = self._add_earlier_visits(
+                site,
+                chair=visit.chair,
+                first=first,
+                count=count,
+                up_to=min(wanted, earliest_allowed + 1),
+                room=room,
+                queue=queue,
+                visits=visits,
+            )
             # The next patient comes after the booking and after this one has gone home.
             free_at = max(
                 visit.sched + times.block_minutes(candidate[0].route) * MINUTE,
@@ -197,17 +243,16 @@ class TodayLayout:
                     count += 1
                 block = times.block_minutes(candidate[0].route) * MINUTE
                 next_sched += block + rng.randint(0, 6) * 5 * MINUTE
-            if scale == 1.0:
-                count, first = self._add_earlier_visits(
-                    site,
-                    chair=visit.chair,
-                    first=first,
-                    count=count,
-                    up_to=wanted,
-                    past=past,
-                    queue=queue,
-                    visits=visits,
-                )
+            count, first = self._add_earlier_visits(
+                site,
+                chair=visit.chair,
+                first=first,
+                count=count,
+                up_to=wanted,
+                room=room,
+                queue=queue,
+                visits=visits,
+            )
         ride_turns = {status: 0 for status in RIDE_TURNS}
         taken_back = dict(TAKEN_BACK_TODAY)
         for visit, (patient, kind, phq) in visits:
@@ -235,16 +280,17 @@ class TodayLayout:
         first: TodayVisit,
         count: int,
         up_to: int,
-        past: float,
+        room: float,
         queue: list[TodayCandidate],
         visits: list[tuple[TodayVisit, TodayCandidate]],
     ) -> tuple[int, TodayVisit]:
-        """Fill the chair backwards with visits already over, while the day before allows."""
+        """Fill the chair backwards with visits already over, while the day before allows
+        them as long as they were drawn (only the visits the board needs are shortened)."""
         while count < up_to and queue:
             patient = queue[-1][0]
             before = min(first.sched, -self.rng.randint(1, 10) * MINUTE)
             earlier = self._earlier_visit(site, chair, DISCHARGED, before, patient)
-            if min(earlier.moments()) < -past:
+            if min(earlier.moments()) < -room:
                 break
             visits.append((earlier, queue.pop()))
             count += 1
@@ -257,8 +303,18 @@ class TodayLayout:
         return low * MINUTE, high * MINUTE
 
     def _current_visit(
-        self, site: SiteCalendar, chair: int, state: str, patient: DemoPatient
+        self, site: SiteCalendar, chair: int, state: str, patient: DemoPatient, *, room: float
     ) -> TodayVisit:
+        """A visit in ``state`` now, or as far along as ``room`` seconds of the day allow."""
+        while True:
+            visit = self._visit_now(site, chair, state, patient, room=room)
+            if visit is not None:
+                return visit
+            state = EARLIER_STATE[state]
+
+    def _visit_now(
+        self, site: SiteCalendar, chair: int, state: str, patient: DemoPatient, *, room: float
+    ) -> TodayVisit | None:
         uniform = self.rng.uniform
         m = MINUTE
         route = patient.route
@@ -267,68 +323,97 @@ class TodayLayout:
             return TodayVisit(chair=chair, status=SCHEDULED, sched=uniform(10, 75) * m)
         if state == NOT_ARRIVED:
             late_after = times.settings.late_arrival_minutes
-            sched = -uniform(late_after + 7, late_after + 25) * m
-            return TodayVisit(chair=chair, status=NOT_ARRIVED, sched=sched)
-        wait = uniform(*WAIT_MINUTES[route]) * m
+            late = Span.free(
+                uniform(late_after + 7, late_after + 25) * m, least=(late_after + 2) * m
+            )
+            visit = TodayVisit(chair=chair, status=NOT_ARRIVED, sched=0)
+            return _fit(visit, [("sched", late)], at=0, room=room)
+        wait = Span.free(uniform(*WAIT_MINUTES[route]) * m, least=LEAST_WAIT_MINUTES * m)
         dose = uniform(*self._dose_seconds(site, patient))
         low, _ = times.recovery_minutes(route)
         from_start = times.recovery_counts_from_start(route)
+        arrived_early = Span.free(uniform(0, 15) * m)
         visit = TodayVisit(chair=chair, status=state, sched=0, route=route)
         if state == CHECKED_IN:
-            visit.checkin = -uniform(3, 12) * m
+            spans = [("checkin", Span.free(uniform(3, 12) * m, least=2 * m))]
         elif state == INFUSING:
             longest = min(35, dose / m - 2)
-            visit.start = -uniform(max(0.5, min(12, longest - 1)), max(1, longest)) * m
-            visit.checkin = visit.start - wait
+            running = uniform(max(0.5, min(12, longest - 1)), max(1, longest)) * m
+            spans = [("start", Span.free(running, least=0.5 * m)), ("checkin", wait)]
         elif state == RECOVERY:
             # Still short of the minimum recovery, wherever the route counts it from.
             shortest = low - 3 - (dose / m if from_start else 0)
-            visit.end = -uniform(8, max(9, min(25, shortest))) * m
-            visit.start = visit.end - dose
-            visit.checkin = visit.start - wait
+            since_end = Span.free(uniform(8, max(9, min(25, shortest))) * m, least=m)
+            spans = [("end", since_end), ("start", Span.fixed(dose)), ("checkin", wait)]
         else:
-            visit.ready = -uniform(2, 15) * m
-            observed_from = visit.ready - uniform(low, low + 15) * m
+            since_ready = Span.free(uniform(2, 15) * m, least=m)
+            observed = Span.free(
+                uniform(low, low + 15) * m, least=self._least_observation(low, dose)
+            )
             if from_start:
-                visit.start = observed_from
-                visit.end = visit.start + dose
+                spans = [("ready", since_ready), ("start", observed), ("checkin", wait)]
             else:
-                visit.end = observed_from
-                visit.start = visit.end - dose
-            visit.checkin = visit.start - wait
-        visit.sched = visit.checkin - uniform(0, 15) * m
-        return visit
+                spans = [
+                    ("ready", since_ready),
+                    ("end", observed),
+                    ("start", Span.fixed(dose)),
+                    ("checkin", wait),
+                ]
+        fitted = _fit(visit, [*spans, ("sched", arrived_early)], at=0, room=room)
+        if fitted is not None and state == READY and from_start:
+            fitted.end = fitted.start + dose
+        return fitted
+
+    @staticmethod
+    def _least_observation(minimum: int, dose: float) -> float:
+        # A minute over the route's minimum, so whole minutes on the clock reach it; and
+        # never shorter than the dose (esketamine is observed from its first device).
+        return max((minimum + 1) * MINUTE, dose + MINUTE)
 
     def _earlier_visit(
-        self, site: SiteCalendar, chair: int, status: str, before: float, patient: DemoPatient
-    ) -> TodayVisit:
+        self,
+        site: SiteCalendar,
+        chair: int,
+        status: str,
+        before: float,
+        patient: DemoPatient,
+        *,
+        room: float | None = None,
+    ) -> TodayVisit | None:
+        """A visit over before offset ``before``: as drawn, or fitted into ``room`` seconds
+        of the day before now (None when it does not fit even at the rules' minimum)."""
         rng = self.rng
         uniform = rng.uniform
         m = MINUTE
         route = patient.route
         times = site.times
-        finished = before - uniform(5, 20) * m
+        gap = Span.free(uniform(5, 20) * m, least=m)
         if status == NO_SHOW:
-            sched = finished - uniform(30, 60) * m
-            return TodayVisit(chair=chair, status=NO_SHOW, sched=sched, closed=finished)
+            late_after = times.settings.late_arrival_minutes
+            waited = Span.free(uniform(30, 60) * m, least=(late_after + 5) * m)
+            visit = TodayVisit(chair=chair, status=NO_SHOW, sched=0)
+            return _fit(visit, [("closed", gap), ("sched", waited)], at=before, room=room)
         if status == CANCELLED:
-            sched = finished - times.block_minutes(route) * m
-            closed = sched - uniform(30, 120) * m
-            return TodayVisit(chair=chair, status=CANCELLED, sched=sched, closed=closed)
+            visit = TodayVisit(chair=chair, status=CANCELLED, sched=0)
+            booked = Span.fixed(gap.drawn + times.block_minutes(route) * m)
+            called = Span.free(uniform(30, 120) * m, least=2 * m)
+            return _fit(visit, [("sched", booked), ("closed", called)], at=before, room=room)
         low, high = times.recovery_minutes(route)
-        visit = TodayVisit(chair=chair, status=DISCHARGED, sched=0, discharged=finished)
-        visit.ready = finished - RIDE_WAIT_MINUTES * rng.random() ** 2 * m
-        observed_from = visit.ready - uniform(low, high) * m
+        visit = TodayVisit(chair=chair, status=DISCHARGED, sched=0)
+        ride_wait = Span.free(RIDE_WAIT_MINUTES * rng.random() ** 2 * m, least=0.5 * m)
         dose = uniform(*self._dose_seconds(site, patient))
+        observed = Span.free(uniform(low, high) * m, least=self._least_observation(low, dose))
+        wait = Span.free(uniform(*WAIT_MINUTES[route]) * m, least=LEAST_WAIT_MINUTES * m)
+        arrived_early = Span.free(uniform(0, 15) * m)
         if times.recovery_counts_from_start(route):
-            visit.start = observed_from
-            visit.end = visit.start + dose
+            spans = [("ready", ride_wait), ("start", observed)]
         else:
-            visit.end = observed_from
-            visit.start = visit.end - dose
-        visit.checkin = visit.start - uniform(*WAIT_MINUTES[route]) * m
-        visit.sched = visit.checkin - uniform(0, 15) * m
-        return visit
+            spans = [("ready", ride_wait), ("end", observed), ("start", Span.fixed(dose))]
+        spans = [("discharged", gap), *spans, ("checkin", wait), ("sched", arrived_early)]
+        fitted = _fit(visit, spans, at=before, room=room)
+        if fitted is not None and fitted.end is None:
+            fitted.end = fitted.start + dose
+        return fitted
 
     def _leaves(self, site: SiteCalendar, visit: TodayVisit, patient: DemoPatient) -> float:
         """When a patient still in the clinic now will have gone home at the latest (offset)."""

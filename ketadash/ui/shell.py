@@ -179,7 +179,7 @@ def _ready_databases() -> set[str]:
 def _build_demo_clinic_once(url: str) -> None:
     from ketadash.demo import build_demo_clinic
 
-    build_demo_clinic(url=url)
+    build_demo_clinic(url=url, now=utc_now())
 
 
 def _keep_demo_day_current(url: str) -> None:
@@ -205,7 +205,7 @@ def _relay_demo_day(url: str, stale_marker: str) -> None:
     # not yesterday's patients left open. Only ever the embedded demo database.
     from ketadash.demo import build_demo_clinic
 
-    build_demo_clinic(url=url, replace_demo=True)
+    build_demo_clinic(url=url, now=utc_now(), replace_demo=True)
 
 
 @cached_read(scope=Scope.CLINIC, ttl_seconds=DEMO_MARKER_TTL_SECONDS)

@@ -75,11 +75,13 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def demo_database_url(tmp_path_factory) -> str:
     """A small demo clinic (80 patients, 90 days), built once for the browser tests."""
+    from ketadash.clock import utc_now
     from ketadash.demo import build_demo_clinic
 
     path = tmp_path_factory.mktemp("browser-db") / "demo.sqlite"
     url = f"sqlite:///{path}"
-    build_demo_clinic(url=url, patients=80, history_days=90)
+    # The servers show the real clock's day: the demo is laid out around it.
+    build_demo_clinic(url=url, patients=80, history_days=90, now=utc_now())
     # The servers open the file themselves; keep no connection to it here.
     get_engine(url).dispose()
     return url

@@ -75,7 +75,7 @@ def wall_clinic(tmp_path_factory) -> WallClinic:
     second site has fourteen people in recovery (more than one screenful)."""
     path = tmp_path_factory.mktemp("wall-db") / "demo.sqlite"
     url = f"sqlite:///{path}"
-    build_demo_clinic(url=url, patients=120, history_days=30)
+    build_demo_clinic(url=url, patients=120, history_days=30, now=_now())
     now = _now()
     with write_session(url) as db:
         sites = db.exec(select(Site).order_by(Site.id)).all()

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from ketadash import config as deployment_config
 from ketadash.clinic import list_sites
+from ketadash.clock import utc_now
 from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT
 from ketadash.db import get_engine
 from ketadash.models import StaffRole
@@ -44,7 +45,7 @@ def build_small_demo(url: str, *, builder=None) -> None:
     if builder is None:
         from ketadash.demo import build_demo_clinic as builder
 
-    builder(url=url, patients=40, history_days=30)
+    builder(url=url, patients=40, history_days=30, now=utc_now())
     get_engine(url).dispose()
 
 

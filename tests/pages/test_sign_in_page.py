@@ -239,7 +239,7 @@ def test_the_demo_signs_out_when_idle_and_asks_to_sign_in_again(monkeypatch, tmp
     from ketadash.demo import build_demo_clinic
 
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
-    build_demo_clinic(url=url, patients=20, history_days=14)
+    build_demo_clinic(url=url, patients=20, history_days=14, now=utc_now())
     monkeypatch.setenv("KETADASH_DATABASE_URL", url)
     at = demo_sign_in(AppTest.from_file(DASHBOARD, default_timeout=60))
     at.switch_page("pages/today.py").run()
