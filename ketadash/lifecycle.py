@@ -32,6 +32,7 @@ from ketadash.models import (
     EscortException,
     Instrument,
     OutcomeScore,
+    Ride,
     Severity,
     SideEffect,
     SideEffectObservation,
@@ -117,7 +118,14 @@ class StepResult:
 
 
 def _load_for_change(db: Session, session_id: int) -> TreatmentSession:
-    session = db.get(TreatmentSession, session_id)
+    """The session's row, held until the transaction ends (``SELECT ... FOR UPDATE`` on
+    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the whole database).
+
+    Every write that decides on a session takes its row first (steps, readings, ride
+    changes), so a decision and the change it depends on queue instead of both being
+    made on what each read before the other wrote.
+    """
+    session = db.get(TreatmentSession, session_id, with_for_update=True)
     if session is None:
         raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
     return session
@@ -349,6 +357,10 @@ def take_step(
             reason = _reason(reason, transition.label)
         else:
             reason = optional_reason(reason)
+        if step == Step.DISCHARGE:
+            # The ride the discharge relies on is held too (a ride change takes the session's
+            # row first, so this is belt and braces, never a second order of locks).
+            db.execute(select(Ride.id).where(Ride.session_id == session_id).with_for_update())
         visit = _visit(db, session_id, now)
         settings = _site_settings(db, session.site_id)
         values: dict = {transition.stamp: now}
@@ -373,7 +385,9 @@ def take_step(
             )
             _refuse(gate, "Not ready to go")
         elif step == Step.DISCHARGE:
-            gate = discharge_gate(visit=visit, escort_exception=escort_exception, reason=reason)
+            gate = discharge_gate(
+                visit=visit, settings=settings, escort_exception=escort_exception, reason=reason
+            )
             _refuse(gate, "Cannot discharge")
             if escort_exception is not None:
                 values["escort_exception"] = EscortException(escort_exception).value

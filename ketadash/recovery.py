@@ -22,7 +22,7 @@ from ketadash.board import (
 )
 from ketadash.clock import local_day_bounds, local_today
 from ketadash.db import read_session
-from ketadash.gates import Gate, discharge_gate, ready_gate
+from ketadash.gates import Gate, discharge_gate, fit_to_go_gate, ready_gate
 from ketadash.lifecycle import StepResult, take_step
 from ketadash.models import (
     Chair,
@@ -56,6 +56,8 @@ class RecoveryEntry:
     waiting_minutes: int | None
     ready: Gate
     discharge: Gate
+    # The part of the discharge gate no escort exception overrides (see ``fit_to_go_gate``).
+    fit_to_go: Gate
     alerts: tuple[Alert, ...]
 
     @property
@@ -163,6 +165,7 @@ def recovery_entry(
         waiting_minutes=waiting.minutes if waiting else None,
         ready=ready,
         discharge=discharge,
+        fit_to_go=fit_to_go_gate(visit=session, settings=settings),
         alerts=tuple(alerts),
     )
 
@@ -231,7 +234,7 @@ def recovery_gates(
     """
     return (
         ready_gate(visit=session, settings=settings, now=now),
-        discharge_gate(visit=session),
+        discharge_gate(visit=session, settings=settings),
     )
 
 

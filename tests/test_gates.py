@@ -234,9 +234,51 @@ ARRIVED = replace(RIDE, arrived_at=NINE + minutes(100), version=2)
 def test_discharge_gate_needs_an_escort_or_a_recorded_alternative(ride, exception, reason,
                                                                   allowed):  # fmt: skip
     visit = replace(RECOVERING, status=S.READY, ride=ride)
-    gate = discharge_gate(visit=visit, escort_exception=exception, reason=reason)
+    gate = discharge_gate(visit=visit, settings=SETTINGS, escort_exception=exception,
+                          reason=reason)  # fmt: skip
     assert gate.allowed is allowed
 
 
 def test_reasons_read_as_sentences():
     assert as_sentences(["record a PHQ-9", "Done."]) == "Record a PHQ-9. Done."
+
+
+ALARMING = Vitals(systolic=200, diastolic=120, heart_rate=130, spo2=85)
+READY_TO_GO = replace(RECOVERING, status=S.READY, ready_at=NINE + minutes(90), ride=ARRIVED)
+
+
+@pytest.mark.parametrize(
+    ("changes", "failing", "words"),
+    [
+        ({}, [], ""),
+        (
+            {"latest": reading(NINE + minutes(95), VitalsPhase.AFTER, ALARMING)},
+            ["No danger in the vitals since ready"],
+            "BP 200/120",
+        ),
+        (
+            {"side_effects": (("nausea", "severe"),)},
+            ["No moderate or severe side effect since ready"],
+            "nausea (severe)",
+        ),
+        (
+            {"side_effects": (("light_headedness", "moderate"),)},
+            ["No moderate or severe side effect since ready"],
+            "light-headedness (moderate)",
+        ),
+        # Cleared by the nurse: a newer calm reading, the effect recorded again as mild.
+        (
+            {
+                "latest": reading(NINE + minutes(99), VitalsPhase.AFTER),
+                "side_effects": (("nausea", "mild"),),
+            },
+            [],
+            "",
+        ),
+    ],
+)
+def test_discharge_gate_refuses_what_was_recorded_after_ready(changes, failing, words):
+    """Ready, then alarming vitals or a severe side effect: the arrived escort is not enough."""
+    gate = discharge_gate(visit=replace(READY_TO_GO, **changes), settings=SETTINGS)
+    assert _failing(gate) == failing
+    assert words in " ".join(gate.reasons)

@@ -323,3 +323,82 @@ def test_ready_needs_the_nurse_to_confirm_steady_on_feet(db_url, clinic):
     with pytest.raises(StepNotAllowed, match="steady on their feet"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
     _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90), steady_on_feet=True)
+
+
+# --- what is recorded after "ready" holds the discharge -----------------------------------------
+
+ALARMING = Vitals(systolic=200, diastolic=120, heart_rate=130, spo2=85)
+
+
+def _ready_with_escort_here(url, clinic):
+    from ketadash.rides import arrange_ride
+
+    session_id = _in_recovery(url, clinic, vitals_at=85)
+    _step(url, clinic, session_id, Step.MARK_READY, NINE + minutes(90), steady_on_feet=True)
+    arrange_ride(url=url, session_id=session_id, staff_id=clinic.nurse_id,
+                 expected_ride_version=None, driver_name="Jo", arrived=True,
+                 now=NINE + minutes(92))  # fmt: skip
+    return session_id
+
+
+def _discharge_gate_now(url, session_id, now):
+    from ketadash.gates import discharge_gate
+
+    return discharge_gate(visit=_visit(url, session_id, now), settings=SETTINGS)
+
+
+def test_discharge_refused_after_danger_vitals_and_a_severe_side_effect_since_ready(db_url, clinic):
+    """Ready, then 200/120, HR 130, SpO2 85 and severe nausea while still ready: the escort
+    has arrived, yet the patient may not go until a nurse clears it; the gate shows why
+    and the discharge refuses with the same words."""
+    from ketadash.gates import as_sentences
+    from ketadash.lifecycle import record_side_effects
+    from ketadash.models import Severity, SideEffect
+
+    session_id = _ready_with_escort_here(db_url, clinic)
+    nurse = clinic.nurse_id
+    record_vitals(url=db_url, session_id=session_id, staff_id=nurse, vitals=ALARMING,
+                  now=NINE + minutes(94))  # fmt: skip
+    record_side_effects(url=db_url, session_id=session_id, staff_id=nurse,
+                        effects={SideEffect.NAUSEA: Severity.SEVERE},
+                        now=NINE + minutes(94))  # fmt: skip
+    gate = _discharge_gate_now(db_url, session_id, NINE + minutes(95))
+    assert not gate.allowed
+    shown = as_sentences(gate.reasons)
+    assert "BP 200/120" in shown and "SpO2 85%" in shown and "nausea (severe)" in shown
+    with pytest.raises(StepNotAllowed) as refused:
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(95))
+    assert shown in str(refused.value)
+    assert _visit(db_url, session_id, NINE + minutes(95)).status == S.READY
+    # The nurse clears it: a newer calm reading, and the nausea recorded again as mild.
+    record_vitals(url=db_url, session_id=session_id, staff_id=nurse, vitals=CALM,
+                  now=NINE + minutes(110))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="nausea"):
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(111))
+    record_side_effects(url=db_url, session_id=session_id, staff_id=nurse,
+                        effects={SideEffect.NAUSEA: Severity.MILD},
+                        now=NINE + minutes(111))  # fmt: skip
+    assert _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(112)).to_status == (
+        S.DISCHARGED
+    )
+
+
+def test_taking_the_patient_back_to_recovery_clears_the_hold_once_ready_again(db_url, clinic):
+    session_id = _ready_with_escort_here(db_url, clinic)
+    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=ALARMING,
+                  now=NINE + minutes(94))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="BP 200/120"):
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(95))
+    undo_last_step(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                   expected_version=_version(db_url, session_id),
+                   reason="BP up again, back to recovery", now=NINE + minutes(96))  # fmt: skip
+    # Back in recovery the ready gate sees the danger too, until a calm reading.
+    with pytest.raises(StepNotAllowed, match="BP 200/120"):
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(97),
+              steady_on_feet=True)  # fmt: skip
+    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
+                  now=NINE + minutes(115))  # fmt: skip
+    _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(116), steady_on_feet=True)
+    assert _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(117)).to_status == (
+        S.DISCHARGED
+    )
