@@ -29,6 +29,7 @@ from ketadash.models import (
     TreatmentSession,
 )
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.visits import hold_patients_visits
 
 # Sessions that no longer hold a chair.
 _FREED = (SessionStatus.CANCELLED.value, SessionStatus.NO_SHOW.value)
@@ -141,6 +142,9 @@ def book_booster(
         site = db.get(Site, site_id)
         if patient is None or site is None:
             raise BookingRefused("That patient or site no longer exists; reload the page.")
+        # Before anything is read of the patient's other visits (one a day, one booked
+        # ahead): a second booking of this patient waits here. Then the site's chairs.
+        hold_patients_visits(db=db, patient_id=patient_id)
         if start <= now:
             raise BookingRefused("That time has already passed: choose a later time.")
         settings = load_clinic_settings(db=db, site_id=site_id)

@@ -47,7 +47,7 @@ from ketadash.models import SessionStatus as S
 from ketadash.rules import weight_change_percent
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.text import TextRejected, optional_reason, reason_text
-from ketadash.visits import Visit, load_visit
+from ketadash.visits import Visit, hold_patients_visits, load_visit
 from ketadash.vitals import (
     Alert,
     Vitals,
@@ -357,6 +357,8 @@ def take_step(
             reason = _reason(reason, transition.label)
         else:
             reason = optional_reason(reason)
+        # Lock order, the same in every write: the session, its patient, its chair, its ride.
+        hold_patients_visits(db=db, patient_id=session.patient_id)
         if step == Step.DISCHARGE:
             # The ride the discharge relies on is held too (a ride change takes the session's
             # row first, so this is belt and braces, never a second order of locks).
@@ -439,6 +441,8 @@ def undo_last_step(
         staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
         _check_version(db, session, expected_version)
+        # A step taken back may put the visit under way again: the patient's visits queue.
+        hold_patients_visits(db=db, patient_id=session.patient_id)
         status = S(session.status)
         if status == S.SCHEDULED:
             raise StepNotAllowed("Nothing to take back: the patient is not checked in yet.")

@@ -266,6 +266,18 @@ def load_visit(*, db: Session, session_id: int, now: datetime) -> Visit | None:
     return visits[0] if visits else None
 
 
+def hold_patients_visits(*, db: Session, patient_id: int) -> None:
+    """Hold the patient's row until the transaction ends, before reading their other visits.
+
+    Every write that decides on "the patient's other visits" (check-in and start: one
+    visit under way, doses today; a booking: one a day, one booked ahead) takes it
+    first, so two stations deciding about one patient queue and the second decides on
+    what the first wrote. ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the write's
+    ``BEGIN IMMEDIATE`` already holds the whole database (and no FOR UPDATE is sent).
+    """
+    db.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update()).all()
+
+
 def _flush_pending(db: Session) -> None:
     # The reads below run on the session's connection (Core rows: the ORM's loading is
     # most of the cost of a small query), so they flush first as the ORM's would.

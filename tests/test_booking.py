@@ -160,3 +160,36 @@ def test_two_stations_booking_the_last_chair_at_once_get_one_booking(db_url):
             )
         ).one()
     assert booked == 1
+
+
+def test_one_patient_booked_twice_on_one_day_at_once_gets_one_booking(db_url, monkeypatch):
+    """Two stations book the same patient on the same day (other times, other chairs); the
+    first pauses inside its booking after checking the patient's day, the second tries."""
+    import ketadash.booking
+    from tests.utils.interleave import interleave
+
+    clinic = make_clinic(url=db_url, chairs=2)
+    patient_id = a_patient(url=db_url, clinic=clinic, mrn="A", relief=20, boosters=1)
+
+    def book(start, chair_index):
+        return lambda: book_booster(
+            url=db_url, patient_id=patient_id, site_id=clinic.site_id, start=start,
+            staff_id=clinic.nurse_id, now=NOW, chair_id=clinic.chair_ids[chair_index],
+        )  # fmt: skip
+
+    first, second = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.booking, "free_chairs"),
+        first=book(TUESDAY_TEN, 0),
+        second=book(TUESDAY_TEN + timedelta(hours=3), 1),
+    )
+    assert first.accepted
+    assert isinstance(second.error, BookingRefused), second.error
+    with read_session(db_url) as db:
+        booked = db.exec(
+            select(func.count(TreatmentSession.id)).where(
+                TreatmentSession.patient_id == patient_id,
+                TreatmentSession.status == SessionStatus.SCHEDULED,
+            )
+        ).one()
+    assert booked == 1

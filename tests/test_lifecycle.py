@@ -705,3 +705,38 @@ def test_someone_taken_off_the_roster_cannot_change_a_session(db_url):
     with pytest.raises(LifecycleError, match="no longer on this clinic's staff list"):
         take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN,
                   staff_id=ids.nurse_id, expected_version=1)  # fmt: skip
+
+
+def test_two_bookings_of_one_patient_checked_in_at_once_leave_one_under_way(
+    db_url, clinic, monkeypatch
+):
+    """Two stations check in the patient's two bookings of the day; the first pauses after
+    reading the patient's other visits, the second tries meanwhile: one is refused."""
+    import ketadash.lifecycle
+    from tests.utils.interleave import interleave
+
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    morning = make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
+    later = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                         scheduled_start=NINE + minutes(30), chair_index=1)  # fmt: skip
+
+    def check_in(session_id, staff_id):
+        return lambda: take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN,
+                                 staff_id=staff_id, expected_version=1, now=NINE)  # fmt: skip
+
+    first, second = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.lifecycle, "check_in_gate"),
+        first=check_in(morning, clinic.nurse_id),
+        second=check_in(later, clinic.other_nurse_id),
+    )
+    assert first.accepted
+    assert isinstance(second.error, StepNotAllowed), second.error
+    assert "already checked in in Chair 1" in str(second.error)
+    with read_session(db_url) as db:
+        checked_in = db.exec(
+            select(func.count(TreatmentSession.id)).where(
+                TreatmentSession.patient_id == patient, TreatmentSession.status == S.CHECKED_IN
+            )
+        ).one()
+    assert checked_in == 1
