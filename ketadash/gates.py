@@ -17,6 +17,7 @@ from ketadash.models import (
     EscortException,
     RideState,
     Route,
+    SessionStatus,
     Severity,
     SideEffect,
     StaffRole,
@@ -87,9 +88,32 @@ def _under_way_elsewhere(visit: Visit) -> Check:
     )
 
 
+# Statuses of a patient who is in a chair, not checked in and waiting for it.
+_IN_THE_CHAIR = (SessionStatus.INFUSING, SessionStatus.RECOVERY, SessionStatus.READY)
+
+
+def _chair_free(visit: Visit, *, occupied_by: tuple[SessionStatus, ...]) -> Check:
+    occupant = visit.chair_occupied_by
+    if occupant is None or occupant not in occupied_by:
+        return Check(label="The chair is free", ok=True)
+    return Check(
+        label="The chair is free",
+        ok=False,
+        detail=(
+            f"{visit.chair_name} is occupied: another patient is {IN_WORDS[occupant]} there. "
+            "One chair, one patient: wait until that patient has left the chair"
+        ),
+    )
+
+
 def check_in_gate(*, visit: Visit) -> Gate:
-    """A patient has at most one visit under way."""
-    return Gate(checks=(_under_way_elsewhere(visit),))
+    """A patient has at most one visit under way, and a chair at most one patient under way."""
+    return Gate(
+        checks=(
+            _under_way_elsewhere(visit),
+            _chair_free(visit, occupied_by=(SessionStatus.CHECKED_IN, *_IN_THE_CHAIR)),
+        )
+    )
 
 
 def start_checklist(
@@ -117,6 +141,7 @@ def start_checklist(
             detail=f"record {' and '.join(missing)} from this visit first" if missing else "",
         ),
         _under_way_elsewhere(visit),
+        _chair_free(visit, occupied_by=_IN_THE_CHAIR),
     ]
     if visit.doses_started_today:
         reason = optional_reason(same_day_reason)

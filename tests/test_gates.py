@@ -56,6 +56,31 @@ def test_check_in_gate_one_visit_under_way_per_patient(elsewhere, allowed):
         assert elsewhere[0] in gate.reasons[0]
 
 
+@pytest.mark.parametrize(
+    ("occupant", "allowed"),
+    [(None, True), (S.CHECKED_IN, False), (S.INFUSING, False), (S.RECOVERY, False)],
+)
+def test_check_in_gate_refuses_a_chair_another_patient_occupies(occupant, allowed):
+    gate = check_in_gate(visit=a_visit(chair_name="Chair 3", chair_occupied_by=occupant))
+    assert gate.allowed is allowed
+    if not allowed:
+        assert "Chair 3 is occupied" in gate.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("occupant", "allowed"),
+    [(None, True), (S.CHECKED_IN, True), (S.INFUSING, False), (S.READY, False)],
+)
+def test_start_refused_while_another_patient_is_in_the_chair(occupant, allowed):
+    """Another patient only checked in for the chair is waiting, not in it: the dose may start."""
+    visit = replace(CHECKED_IN, chair_name="Chair 3", chair_occupied_by=occupant)
+    gate = start_gate(visit=visit, settings=SETTINGS, given_mg=35, weight_kg=70)
+    assert gate.allowed is allowed
+    assert start_checklist(visit=visit, settings=SETTINGS).checks[-1].ok is allowed
+    if not allowed:
+        assert "Chair 3 is occupied" in " ".join(gate.reasons)
+
+
 # --- start ---------------------------------------------------------------------------------
 
 START_CASES = [

@@ -402,3 +402,35 @@ def test_taking_the_patient_back_to_recovery_clears_the_hold_once_ready_again(db
     assert _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(117)).to_status == (
         S.DISCHARGED
     )
+
+
+# --- one chair, one patient -----------------------------------------------------------------
+
+
+def test_check_in_and_start_refused_into_a_chair_another_patient_occupies(db_url, clinic):
+    first = make_session(url=db_url, clinic=clinic, scheduled_start=NINE,
+                         patient_id=make_patient(url=db_url, site_id=clinic.site_id))  # fmt: skip
+    second = make_session(url=db_url, clinic=clinic, scheduled_start=NINE + minutes(60),
+                          patient_id=make_patient(url=db_url, mrn="MRN-2",
+                                                  site_id=clinic.site_id))  # fmt: skip
+    _checks_done(db_url, clinic, first, NINE)
+    with pytest.raises(StepNotAllowed, match="Chair 1 is occupied") as refused:
+        _step(db_url, clinic, second, Step.CHECK_IN, NINE + minutes(10))
+    from ketadash.gates import as_sentences, check_in_gate
+
+    shown = check_in_gate(visit=_visit(db_url, second, NINE + minutes(10)))
+    assert as_sentences(shown.reasons) in str(refused.value)
+    _step(db_url, clinic, first, Step.START_INFUSION, NINE + minutes(15), dose_mg=35,
+          weight_kg=70)  # fmt: skip
+    # A visit checked in before this rule (or by an import) may not start either while the
+    # chair's first patient is in it.
+    with write_session(db_url) as db:
+        row = db.get(TreatmentSession, second)
+        row.status, row.checked_in_at = S.CHECKED_IN, NINE + minutes(20)
+    record_phq9(url=db_url, session_id=second, staff_id=clinic.nurse_id, total=14, item9=0,
+                now=NINE + minutes(21))  # fmt: skip
+    record_vitals(url=db_url, session_id=second, staff_id=clinic.nurse_id, vitals=CALM,
+                  now=NINE + minutes(22))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="Chair 1 is occupied: another patient is receiving"):
+        _step(db_url, clinic, second, Step.START_INFUSION, NINE + minutes(25), dose_mg=35,
+              weight_kg=70)  # fmt: skip
