@@ -362,15 +362,11 @@ def take_step(
         hold_patients_visits(db=db, patient_id=session.patient_id)
         if step in (Step.CHECK_IN, Step.START_INFUSION) and session.chair_id is not None:
             # One chair, one patient: two patients into one chair at once queue here.
-            db.execute(
-                select(Chair.id).where(Chair.id == session.chair_id).with_for_update()
-            ).all()
+            db.execute(select(Chair.id).where(Chair.id == session.chair_id).with_for_update()).all()
         if step == Step.DISCHARGE:
             # The ride the discharge relies on is held too (a ride change takes the session's
             # row first, so this is belt and braces, never a second order of locks).
-            db.execute(
-                select(Ride.id).where(Ride.session_id == session_id).with_for_update()
-            ).all()
+            db.execute(select(Ride.id).where(Ride.session_id == session_id).with_for_update()).all()
         visit = _visit(db, session_id, now)
         settings = _site_settings(db, session.site_id)
         values: dict = {transition.stamp: now}
