@@ -256,3 +256,22 @@ def test_the_board_stays_up_when_the_database_goes_down(today, monkeypatch):
     assert "this catches up by itself" in warnings
     errors = " ".join(e.value for e in at.error)
     assert "cannot be reached right now" in errors  # the panel says it too
+
+
+def test_check_in_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
+    """Cy is booked into Alex's chair; Alex is checked in there: the panel says so and the
+    check-in button waits."""
+    from ketadash.lifecycle import Step, take_step
+
+    clinic, alex_session = today
+    now = utc_now()
+    take_step(url=clinic_url, session_id=alex_session, step=Step.CHECK_IN,
+              staff_id=clinic.nurse_id, expected_version=1, now=now)  # fmt: skip
+    cy = make_patient(url=clinic_url, mrn="C3", first="Cy", last="Park", site_id=clinic.site_id)
+    cy_session = make_session(
+        url=clinic_url, clinic=clinic, patient_id=cy, scheduled_start=now + timedelta(minutes=5)
+    )
+    at = _open_as_nurse(clinic, cy_session)
+    assert not at.exception, at.exception
+    assert next(b for b in at.button if b.label == "Check in").disabled
+    assert "Chair 1 is occupied: another patient is checked in there" in _board_text(at)
