@@ -681,7 +681,9 @@ def _visits_select(where):
             previous_weight.label("previous_weight_kg"),
             case((t.status == S.CHECKED_IN, starts_today), else_=None).label("starts_today"),
             other_id.label("elsewhere_id"),
-            occupant_id.label("occupant_id"),
+            case((t.status.in_([S.SCHEDULED, S.CHECKED_IN]), occupant_id), else_=None).label(
+                "occupant_id"
+            ),
             last_reading_id(before_dose=True).label("baseline_id"),
             last_reading_id(before_dose=False).label("latest_id"),
             phq9_id.label("phq9_id"),
