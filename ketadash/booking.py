@@ -11,7 +11,7 @@ version-1 booking.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -26,9 +26,11 @@ from ketadash.models import (
     SessionStatus,
     Site,
     Staff,
+    TreatmentCourse,
     TreatmentSession,
 )
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.visits import hold_patients_visits
 
 # Sessions that no longer hold a chair.
 _FREED = (SessionStatus.CANCELLED.value, SessionStatus.NO_SHOW.value)
@@ -114,6 +116,24 @@ def free_chairs(
     return _free(_site_chairs(db, site_id), held, start, end)
 
 
+def _course_ended_on(db: Session, *, patient_id: int, today: date) -> date | None:
+    """The day the patient's course ended, when it has (before ``today``); else None.
+
+    As the worklist reads it (``histories``): the latest course started by today wins,
+    so a new course started after an old one ended puts the patient back in care.
+    """
+    c = TreatmentCourse.__table__.c
+    latest = db.execute(
+        select(c.ended_on)
+        .where(c.patient_id == patient_id, c.started_on <= today)
+        .order_by(c.started_on.desc(), c.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.ended_on is None or latest.ended_on >= today:
+        return None
+    return latest.ended_on
+
+
 def book_booster(
     *,
     url: str,
@@ -128,8 +148,10 @@ def book_booster(
 
     The route, planned length and dose plan follow the patient's last session. Refused
     (``BookingRefused``) when the staff member is unknown, the time has passed, the site
-    is closed then, the patient already has a session booked that day, or no chair is
-    free for the whole visit. On PostgreSQL the site's chairs are locked while the
+    is closed then, the patient's course has ended (out of care), the patient already
+    has a session booked that day or a visit booked ahead, or no chair is free for the
+    whole visit. The patient's row is held first (``hold_patients_visits``), so two
+    bookings of one patient queue. On PostgreSQL the site's chairs are locked while the
     booking is checked and written, so two stations cannot book the same chair.
     """
     start = as_utc(start)
@@ -141,11 +163,21 @@ def book_booster(
         site = db.get(Site, site_id)
         if patient is None or site is None:
             raise BookingRefused("That patient or site no longer exists; reload the page.")
+        # Before anything is read of the patient's other visits (one a day, one booked
+        # ahead): a second booking of this patient waits here. Then the site's chairs.
+        hold_patients_visits(db=db, patient_id=patient_id)
         if start <= now:
             raise BookingRefused("That time has already passed: choose a later time.")
         settings = load_clinic_settings(db=db, site_id=site_id)
         zone = ZoneInfo(site.time_zone)
         local = start.astimezone(zone)
+        ended = _course_ended_on(db, patient_id=patient_id, today=now.astimezone(zone).date())
+        if ended is not None:
+            raise BookingRefused(
+                f"This patient's treatment course ended on {ended:%a %d %b %Y}, so they are out "
+                "of care: no booster is booked after a course has ended. If they are coming "
+                "back into care, the clinic lead records a new course first."
+            )
         t = TreatmentSession.__table__.c
         last = db.execute(
             select(t.route, t.planned_minutes, t.dose_mg_per_kg, t.dose_mg, t.course_id)
@@ -184,6 +216,24 @@ def book_booster(
         if same_day is not None:
             raise BookingRefused(
                 f"This patient already has a session on {local:%a %d %b}: see Today for that day."
+            )
+        # One booking ahead at a time, as the worklist shows it (a booking is a visit still
+        # scheduled at or after now): a second would be a second booster, not a choice.
+        ahead = db.execute(
+            select(t.scheduled_start)
+            .where(
+                t.patient_id == patient_id,
+                t.status == SessionStatus.SCHEDULED.value,
+                t.scheduled_start >= now,
+            )
+            .order_by(t.scheduled_start)
+            .limit(1)
+        ).scalar()
+        if ahead is not None:
+            raise BookingRefused(
+                "This patient already has a visit booked for "
+                f"{as_utc(ahead).astimezone(zone):%a %d %b at %H:%M}: one booking ahead at a "
+                "time. To change the day, cancel that visit on Today (with the reason) first."
             )
         # Lock the site's chairs: a second booking waits until this one is written.
         db.execute(select(Chair.id).where(Chair.site_id == site_id).with_for_update()).all()

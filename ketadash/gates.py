@@ -17,6 +17,7 @@ from ketadash.models import (
     EscortException,
     RideState,
     Route,
+    SessionStatus,
     Severity,
     SideEffect,
     StaffRole,
@@ -38,6 +39,8 @@ from ketadash.vocabulary import IN_WORDS
 # Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
 MAX_DOSE_MG = 500
 MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
+# The start checklist's line that the start form answers with a field of its own.
+SECOND_DOSE_LABEL = "A second dose today has a lead's reason"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,9 +89,32 @@ def _under_way_elsewhere(visit: Visit) -> Check:
     )
 
 
+# Statuses of a patient who is in a chair, not checked in and waiting for it.
+_IN_THE_CHAIR = (SessionStatus.INFUSING, SessionStatus.RECOVERY, SessionStatus.READY)
+
+
+def _chair_free(visit: Visit, *, occupied_by: tuple[SessionStatus, ...]) -> Check:
+    occupant = visit.chair_occupied_by
+    if occupant is None or occupant not in occupied_by:
+        return Check(label="The chair is free", ok=True)
+    return Check(
+        label="The chair is free",
+        ok=False,
+        detail=(
+            f"{visit.chair_name} is occupied: another patient is {IN_WORDS[occupant]} there. "
+            "One chair, one patient: wait until that patient has left the chair"
+        ),
+    )
+
+
 def check_in_gate(*, visit: Visit) -> Gate:
-    """A patient has at most one visit under way."""
-    return Gate(checks=(_under_way_elsewhere(visit),))
+    """A patient has at most one visit under way, and a chair at most one patient under way."""
+    return Gate(
+        checks=(
+            _under_way_elsewhere(visit),
+            _chair_free(visit, occupied_by=(SessionStatus.CHECKED_IN, *_IN_THE_CHAIR)),
+        )
+    )
 
 
 def start_checklist(
@@ -116,13 +142,14 @@ def start_checklist(
             detail=f"record {' and '.join(missing)} from this visit first" if missing else "",
         ),
         _under_way_elsewhere(visit),
+        _chair_free(visit, occupied_by=_IN_THE_CHAIR),
     ]
     if visit.doses_started_today:
         reason = optional_reason(same_day_reason)
         is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
         checks.append(
             Check(
-                label="A second dose today has a lead's reason",
+                label=SECOND_DOSE_LABEL,
                 ok=bool(reason and is_lead),
                 detail=(
                     "this patient already had a dose started today; a second dose the same "
@@ -340,11 +367,7 @@ def ready_gate(
                     detail="vitals are not back to baseline yet: " + "; ".join(off),
                 )
             )
-    lingering = [
-        f"{SideEffect(effect).label.lower()} ({severity})"
-        for effect, severity in visit.side_effects
-        if severity in (Severity.MODERATE, Severity.SEVERE)
-    ]
+    lingering = _lingering_side_effects(visit)
     checks.append(
         Check(
             label="Side effects settled",
@@ -362,17 +385,80 @@ def ready_gate(
     return Gate(checks=tuple(checks))
 
 
+def _lingering_side_effects(visit: Visit) -> list[str]:
+    """The side effects whose last recording is moderate or severe, in the nurse's words."""
+    return [
+        f"{SideEffect(effect).label.lower()} ({severity})"
+        for effect, severity in visit.side_effects
+        if severity in (Severity.MODERATE, Severity.SEVERE)
+    ]
+
+
+def fit_to_go_gate(*, visit: Visit, settings: ClinicSettings) -> Gate:
+    """The discharge gate's first part: nothing alarming recorded while the patient waited to
+    go. The ready gate allowed no danger in the last reading and no moderate or severe side
+    effect, so any standing now came after ready; a nurse clears it with a newer calm
+    reading, the effect recorded again as mild or none, or by taking the patient back to
+    recovery. No escort exception overrides it."""
+    dangers = []
+    latest = visit.latest
+    if latest is not None and latest.phase == VitalsPhase.AFTER:
+        dangers = [
+            a.what
+            for a in vitals_alerts(latest.vitals, phase=VitalsPhase.AFTER, settings=settings)
+            if a.level == "danger"
+        ]
+    lingering = _lingering_side_effects(visit)
+    checks = (
+        Check(
+            label="No danger in the vitals since ready",
+            ok=not dangers,
+            detail=(
+                f"the last vitals show {'; '.join(dangers)}: the patient cannot go home now. "
+                "Recheck, and record a new set once they settle, or take the patient back to "
+                "recovery"
+            ),
+        ),
+        Check(
+            label="No moderate or severe side effect since ready",
+            ok=not lingering,
+            detail=(
+                f"still {', '.join(lingering)} since they were marked ready: record it again once "
+                "it settles (mild or none), or take the patient back to recovery"
+            ),
+        ),
+    )
+    return Gate(checks=checks)
+
+
 def discharge_gate(
     *,
     visit: Visit,
+    settings: ClinicSettings,
     escort_exception: EscortException | str | None = None,
     reason: str | None = None,
     approving_lead: StaffMember | None = None,
 ) -> Gate:
-    """May the patient go home: an adult escort has arrived, or the nurse records what was
-    arranged instead with a reason (never a silent bypass). No driving for 12–24 h.
+    """May the patient go home: nothing alarming recorded since they were marked ready (a
+    danger reading, a moderate or severe side effect), and an adult escort has arrived, or
+    the nurse records what was arranged instead with a reason (never a silent bypass). No
+    driving for 12–24 h. An escort exception never overrides what the patient's state says.
 
     A lead's approval names ``approving_lead``, a lead on the site's roster."""
+    fit = fit_to_go_gate(visit=visit, settings=settings)
+    escort = _escort_gate(
+        visit=visit, escort_exception=escort_exception, reason=reason, approving_lead=approving_lead
+    )
+    return Gate(checks=(*fit.checks, *escort.checks))
+
+
+def _escort_gate(
+    *,
+    visit: Visit,
+    escort_exception: EscortException | str | None,
+    reason: str | None,
+    approving_lead: StaffMember | None,
+) -> Gate:
     arrived = visit.ride_state is RideState.ARRIVED
     if arrived:
         checks = [Check(label="An adult escort has arrived", ok=True)]

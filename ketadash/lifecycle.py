@@ -29,9 +29,11 @@ from ketadash.gates import (
     start_gate,
 )
 from ketadash.models import (
+    Chair,
     EscortException,
     Instrument,
     OutcomeScore,
+    Ride,
     Severity,
     SideEffect,
     SideEffectObservation,
@@ -47,7 +49,7 @@ from ketadash.rules import weight_change_percent
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.staff import StaffMember
 from ketadash.text import TextRejected, optional_reason, reason_text
-from ketadash.visits import Visit, load_visit
+from ketadash.visits import Visit, hold_patients_visits, load_visit
 from ketadash.vitals import (
     Alert,
     Vitals,
@@ -118,7 +120,14 @@ class StepResult:
 
 
 def _load_for_change(db: Session, session_id: int) -> TreatmentSession:
-    session = db.get(TreatmentSession, session_id)
+    """The session's row, held until the transaction ends (``SELECT ... FOR UPDATE`` on
+    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the whole database).
+
+    Every write that decides on a session takes its row first (steps, readings, ride
+    changes), so a decision and the change it depends on queue instead of both being
+    made on what each read before the other wrote.
+    """
+    session = db.get(TreatmentSession, session_id, with_for_update=True)
     if session is None:
         raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
     return session
@@ -363,6 +372,15 @@ def take_step(
             reason = _reason(reason, transition.label)
         else:
             reason = optional_reason(reason)
+        # Lock order, the same in every write: the session, its patient, its chair, its ride.
+        hold_patients_visits(db=db, patient_id=session.patient_id)
+        if step in (Step.CHECK_IN, Step.START_INFUSION) and session.chair_id is not None:
+            # One chair, one patient: two patients into one chair at once queue here.
+            db.execute(select(Chair.id).where(Chair.id == session.chair_id).with_for_update()).all()
+        if step == Step.DISCHARGE:
+            # The ride the discharge relies on is held too (a ride change takes the session's
+            # row first, so this is belt and braces, never a second order of locks).
+            db.execute(select(Ride.id).where(Ride.session_id == session_id).with_for_update()).all()
         visit = _visit(db, session_id, now)
         settings = _site_settings(db, session.site_id)
         values: dict = {transition.stamp: now}
@@ -391,7 +409,11 @@ def take_step(
         elif step == Step.DISCHARGE:
             lead = _approving_lead(db, approved_by_lead_id, site_id=session.site_id)
             gate = discharge_gate(
-                visit=visit, escort_exception=escort_exception, reason=reason, approving_lead=lead
+                visit=visit,
+                settings=settings,
+                escort_exception=escort_exception,
+                reason=reason,
+                approving_lead=lead,
             )
             _refuse(gate, "Cannot discharge")
             if escort_exception is not None:
@@ -449,6 +471,8 @@ def undo_last_step(
         staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
         _check_version(db, session, expected_version)
+        # A step taken back may put the visit under way again: the patient's visits queue.
+        hold_patients_visits(db=db, patient_id=session.patient_id)
         status = S(session.status)
         if status == S.SCHEDULED:
             raise StepNotAllowed("Nothing to take back: the patient is not checked in yet.")

@@ -22,7 +22,7 @@ from ketadash.board import (
 )
 from ketadash.clock import local_day_bounds, local_today, to_local
 from ketadash.db import read_session
-from ketadash.gates import Gate, discharge_gate, ready_gate
+from ketadash.gates import Gate, discharge_gate, fit_to_go_gate, ready_gate
 from ketadash.lifecycle import StepResult, take_step
 from ketadash.models import (
     Chair,
@@ -58,6 +58,8 @@ class RecoveryEntry:
     vitals_due_in: int | None
     ready: Gate
     discharge: Gate
+    # The part of the discharge gate no escort exception overrides (see ``fit_to_go_gate``).
+    fit_to_go: Gate
     alerts: tuple[Alert, ...]
 
     @property
@@ -170,6 +172,7 @@ def recovery_entry(
         vitals_due_in=vitals_due_in(session, settings, now),
         ready=ready,
         discharge=discharge,
+        fit_to_go=fit_to_go_gate(visit=session, settings=settings),
         alerts=tuple(alerts),
     )
 
@@ -238,7 +241,7 @@ def recovery_gates(
     """
     return (
         ready_gate(visit=session, settings=settings, now=now),
-        discharge_gate(visit=session),
+        discharge_gate(visit=session, settings=settings),
     )
 
 

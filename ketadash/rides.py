@@ -387,7 +387,9 @@ def _change_ride(
             staff = db.get(Staff, staff_id) if staff_id is not None else None
             if staff is None or not staff.active:
                 raise LifecycleError("Sign in first: every change records who made it.")
-            session = db.get(TreatmentSession, session_id)
+            # The session's row first, as a discharge takes it: a discharge and a change
+            # of the ride it relies on queue, and the later one sees what the first did.
+            session = db.get(TreatmentSession, session_id, with_for_update=True)
             if session is None:
                 raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
             if S(session.status) in CLOSED_STATUSES:

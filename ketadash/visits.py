@@ -157,6 +157,9 @@ class Visit:
     doses_started_today: int = 0
     # Another visit of the same patient that is under way (chair, status), if any.
     open_elsewhere: tuple[str, S] | None = None
+    # Another visit under way in this visit's chair (its status; one in the chair rather
+    # than checked in and waiting first), read for visits not yet dosed.
+    chair_occupied_by: S | None = None
 
     @property
     def ride_state(self) -> RideState:
@@ -266,6 +269,18 @@ def load_visit(*, db: Session, session_id: int, now: datetime) -> Visit | None:
     return visits[0] if visits else None
 
 
+def hold_patients_visits(*, db: Session, patient_id: int) -> None:
+    """Hold the patient's row until the transaction ends, before reading their other visits.
+
+    Every write that decides on "the patient's other visits" (check-in and start: one
+    visit under way, doses today; a booking: one a day, one booked ahead) takes it
+    first, so two stations deciding about one patient queue and the second decides on
+    what the first wrote. ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the write's
+    ``BEGIN IMMEDIATE`` already holds the whole database (and no FOR UPDATE is sent).
+    """
+    db.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update()).all()
+
+
 def _flush_pending(db: Session) -> None:
     # The reads below run on the session's connection (Core rows: the ORM's loading is
     # most of the cost of a small query), so they flush first as the ORM's would.
@@ -352,6 +367,11 @@ def _load_visits(
                 timeline=fold_timeline(history.get(row.id, [])),
                 doses_started_today=starts.get(row.patient_id) or 0,
                 open_elsewhere=elsewhere,
+                chair_occupied_by=(
+                    S(row.occupant_status)
+                    if row.occupant_status is not None and row.status in (S.SCHEDULED, S.CHECKED_IN)
+                    else None
+                ),
             )
         )
     return tuple(visits)
@@ -503,6 +523,7 @@ def _visits_select(where):
     * ``starts_today``: doses started for the patient from ``:starts_from`` until
       ``:starts_until``, taken back or not (read for checked-in sessions only);
     * ``elsewhere_*``: another visit of theirs under way, booked since ``:open_since``;
+    * ``occupant_*``: another visit under way in the same chair, booked since ``:open_since``;
 
     and what counts for the visit, from its check-in up to ``:latest_allowed``: its
     latest pre-dose reading (``baseline_*``), its latest reading (``latest_*``) and
@@ -595,6 +616,23 @@ def _visits_select(where):
         by_id=other.id,
         ascending=True,
     )
+    occupants = _table(TreatmentSession).alias("occupant")
+    occupant = occupants.c
+    occupant_id = (
+        select(occupant.id)
+        .where(
+            occupant.site_id == t.site_id,
+            occupant.chair_id == t.chair_id,
+            occupant.id != t.id,
+            occupant.status.in_(list(OPEN_STATUSES)),
+            occupant.scheduled_start >= _at("open_since"),
+        )
+        # A patient in the chair (dosing, recovering, ready) before one checked in and waiting.
+        .order_by(case((occupant.status == S.CHECKED_IN, 1), else_=0), occupant.scheduled_start)
+        .limit(1)
+        .correlate(sessions)
+        .scalar_subquery()
+    )
     patients, chairs, rides = _table(Patient), _table(Chair), _table(Ride)
     p, chair, r = patients.c, chairs.c, rides.c
     visit = (
@@ -643,6 +681,9 @@ def _visits_select(where):
             previous_weight.label("previous_weight_kg"),
             case((t.status == S.CHECKED_IN, starts_today), else_=None).label("starts_today"),
             other_id.label("elsewhere_id"),
+            case((t.status.in_([S.SCHEDULED, S.CHECKED_IN]), occupant_id), else_=None).label(
+                "occupant_id"
+            ),
             last_reading_id(before_dose=True).label("baseline_id"),
             last_reading_id(before_dose=False).label("latest_id"),
             phq9_id.label("phq9_id"),
@@ -657,6 +698,7 @@ def _visits_select(where):
     )
     elsewhere_sessions = _table(TreatmentSession).alias("elsewhere")
     elsewhere_chairs = _table(Chair).alias("elsewhere_chair")
+    occupant_sessions = _table(TreatmentSession).alias("occupant_session")
     baseline = _table(VitalsReading).alias("baseline")
     latest = _table(VitalsReading).alias("latest")
     phq9 = _table(OutcomeScore).alias("phq9")
@@ -665,6 +707,7 @@ def _visits_select(where):
             visit,
             elsewhere_sessions.c.status.label("elsewhere_status"),
             elsewhere_chairs.c.name.label("elsewhere_chair"),
+            occupant_sessions.c.status.label("occupant_status"),
             *(
                 reading.c[column].label(label)
                 for name, reading in (("baseline", baseline), ("latest", latest))
@@ -677,6 +720,7 @@ def _visits_select(where):
         .select_from(visit)
         .outerjoin(elsewhere_sessions, elsewhere_sessions.c.id == visit.c.elsewhere_id)
         .outerjoin(elsewhere_chairs, elsewhere_chairs.c.id == elsewhere_sessions.c.chair_id)
+        .outerjoin(occupant_sessions, occupant_sessions.c.id == visit.c.occupant_id)
         .outerjoin(baseline, baseline.c.id == visit.c.baseline_id)
         .outerjoin(latest, latest.c.id == visit.c.latest_id)
         .outerjoin(phq9, phq9.c.id == visit.c.phq9_id)

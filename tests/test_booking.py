@@ -160,3 +160,89 @@ def test_two_stations_booking_the_last_chair_at_once_get_one_booking(db_url):
             )
         ).one()
     assert booked == 1
+
+
+def test_one_patient_booked_twice_on_one_day_at_once_gets_one_booking(db_url, monkeypatch):
+    """Two stations book the same patient on the same day (other times, other chairs); the
+    first pauses inside its booking after checking the patient's day, the second tries."""
+    import ketadash.booking
+    from tests.utils.interleave import interleave
+
+    clinic = make_clinic(url=db_url, chairs=2)
+    patient_id = a_patient(url=db_url, clinic=clinic, mrn="A", relief=20, boosters=1)
+
+    def book(start, chair_index):
+        return lambda: book_booster(
+            url=db_url, patient_id=patient_id, site_id=clinic.site_id, start=start,
+            staff_id=clinic.nurse_id, now=NOW, chair_id=clinic.chair_ids[chair_index],
+        )  # fmt: skip
+
+    first, second = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.booking, "free_chairs"),
+        first=book(TUESDAY_TEN, 0),
+        second=book(TUESDAY_TEN + timedelta(hours=3), 1),
+    )
+    assert first.accepted
+    assert isinstance(second.error, BookingRefused), second.error
+    with read_session(db_url) as db:
+        booked = db.exec(
+            select(func.count(TreatmentSession.id)).where(
+                TreatmentSession.patient_id == patient_id,
+                TreatmentSession.status == SessionStatus.SCHEDULED,
+            )
+        ).one()
+    assert booked == 1
+
+
+def test_a_second_booster_the_next_day_is_refused_while_one_is_booked(clinic_with_patient):
+    """The worklist hides its form once a booster is booked; the booking says no itself."""
+    url, clinic, patient_id = clinic_with_patient
+    book_booster(
+        url=url, patient_id=patient_id, site_id=clinic.site_id, start=TUESDAY_TEN,
+        staff_id=clinic.nurse_id, now=NOW,
+    )  # fmt: skip
+    with pytest.raises(BookingRefused, match="already has a visit booked for Tue 01 Dec at 10:00"):
+        book_booster(
+            url=url, patient_id=patient_id, site_id=clinic.site_id,
+            start=TUESDAY_TEN + timedelta(days=1), staff_id=clinic.nurse_id, now=NOW,
+        )  # fmt: skip
+    with read_session(url) as db:
+        booked = db.exec(
+            select(func.count(TreatmentSession.id)).where(
+                TreatmentSession.patient_id == patient_id,
+                TreatmentSession.status == SessionStatus.SCHEDULED,
+            )
+        ).one()
+    assert booked == 1
+
+
+def test_a_booster_is_refused_once_the_patients_course_has_ended(clinic_with_patient):
+    """A course that ended months ago is out of care (the worklist's own rule): no booster."""
+    from datetime import date
+
+    from ketadash.db import write_session
+    from ketadash.models import Route, TreatmentCourse
+
+    url, clinic, patient_id = clinic_with_patient
+    with write_session(url) as db:
+        db.add(
+            TreatmentCourse(
+                patient_id=patient_id,
+                route=Route.IV,
+                started_on=date(2026, 1, 5),
+                ended_on=date(2026, 6, 30),
+            )
+        )
+    with pytest.raises(BookingRefused, match="course ended on Tue 30 Jun 2026"):
+        book_booster(
+            url=url, patient_id=patient_id, site_id=clinic.site_id, start=TUESDAY_TEN,
+            staff_id=clinic.nurse_id, now=NOW,
+        )  # fmt: skip
+    # A new course started since: in care again, the booster is booked.
+    with write_session(url) as db:
+        db.add(TreatmentCourse(patient_id=patient_id, route=Route.IV, started_on=date(2026, 11, 2)))
+    assert book_booster(
+        url=url, patient_id=patient_id, site_id=clinic.site_id, start=TUESDAY_TEN,
+        staff_id=clinic.nurse_id, now=NOW,
+    ).scheduled_start == TUESDAY_TEN  # fmt: skip

@@ -799,6 +799,7 @@ def gate_breaches(url: str, now: datetime, *, since: datetime | None = None) -> 
                         visit = replace(visit, ride=None)
                     gate = discharge_gate(
                         visit=visit,
+                        settings=site_settings,
                         escort_exception=visit.escort_exception,
                         reason=visit.escort_exception_reason,
                     )

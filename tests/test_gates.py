@@ -58,6 +58,31 @@ def test_check_in_gate_one_visit_under_way_per_patient(elsewhere, allowed):
         assert elsewhere[0] in gate.reasons[0]
 
 
+@pytest.mark.parametrize(
+    ("occupant", "allowed"),
+    [(None, True), (S.CHECKED_IN, False), (S.INFUSING, False), (S.RECOVERY, False)],
+)
+def test_check_in_gate_refuses_a_chair_another_patient_occupies(occupant, allowed):
+    gate = check_in_gate(visit=a_visit(chair_name="Chair 3", chair_occupied_by=occupant))
+    assert gate.allowed is allowed
+    if not allowed:
+        assert "Chair 3 is occupied" in gate.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("occupant", "allowed"),
+    [(None, True), (S.CHECKED_IN, True), (S.INFUSING, False), (S.READY, False)],
+)
+def test_start_refused_while_another_patient_is_in_the_chair(occupant, allowed):
+    """Another patient only checked in for the chair is waiting, not in it: the dose may start."""
+    visit = replace(CHECKED_IN, chair_name="Chair 3", chair_occupied_by=occupant)
+    gate = start_gate(visit=visit, settings=SETTINGS, given_mg=35, weight_kg=70)
+    assert gate.allowed is allowed
+    assert start_checklist(visit=visit, settings=SETTINGS).checks[-1].ok is allowed
+    if not allowed:
+        assert "Chair 3 is occupied" in " ".join(gate.reasons)
+
+
 # --- start ---------------------------------------------------------------------------------
 
 START_CASES = [
@@ -237,7 +262,8 @@ ARRIVED = replace(RIDE, arrived_at=NINE + minutes(100), version=2)
 def test_discharge_gate_needs_an_escort_or_a_recorded_alternative(ride, exception, reason,
                                                                   allowed):  # fmt: skip
     visit = replace(RECOVERING, status=S.READY, ride=ride)
-    gate = discharge_gate(visit=visit, escort_exception=exception, reason=reason)
+    gate = discharge_gate(visit=visit, settings=SETTINGS, escort_exception=exception,
+                          reason=reason)  # fmt: skip
     assert gate.allowed is allowed
 
 
@@ -249,10 +275,10 @@ def test_a_leads_approval_names_a_lead_on_the_roster():
     visit = replace(RECOVERING, status=S.READY, ride=RIDE)
     approved = EscortException.LEAD_APPROVED
     why = "a taxi with her carer, who rides with her"
-    assert discharge_gate(visit=visit, escort_exception=approved, reason=why,
+    assert discharge_gate(visit=visit, settings=SETTINGS, escort_exception=approved, reason=why,
                           approving_lead=LEAD).allowed  # fmt: skip
     for nobody in (None, NURSE):
-        gate = discharge_gate(visit=visit, escort_exception=approved, reason=why,
+        gate = discharge_gate(visit=visit, settings=SETTINGS, escort_exception=approved, reason=why,
                               approving_lead=nobody)  # fmt: skip
         assert not gate.allowed
         assert any("name the clinic lead who approved" in r for r in gate.reasons)
@@ -263,11 +289,52 @@ def test_an_escort_exceptions_reason_is_more_than_a_word(reason):
     visit = replace(RECOVERING, status=S.READY, ride=None)
     for exception, lead in ((EscortException.PERSON_COMING_LATER, None),
                             (EscortException.LEAD_APPROVED, LEAD)):  # fmt: skip
-        gate = discharge_gate(visit=visit, escort_exception=exception, reason=reason,
-                              approving_lead=lead)  # fmt: skip
+        gate = discharge_gate(visit=visit, settings=SETTINGS, escort_exception=exception,
+                              reason=reason, approving_lead=lead)  # fmt: skip
         assert not gate.allowed
         assert f"at least {MIN_ACCOUNT_LETTERS} letters" in " ".join(gate.reasons)
 
 
 def test_reasons_read_as_sentences():
     assert as_sentences(["record a PHQ-9", "Done."]) == "Record a PHQ-9. Done."
+
+
+ALARMING = Vitals(systolic=200, diastolic=120, heart_rate=130, spo2=85)
+READY_TO_GO = replace(RECOVERING, status=S.READY, ready_at=NINE + minutes(90), ride=ARRIVED)
+
+
+@pytest.mark.parametrize(
+    ("changes", "failing", "words"),
+    [
+        ({}, [], ""),
+        (
+            {"latest": reading(NINE + minutes(95), VitalsPhase.AFTER, ALARMING)},
+            ["No danger in the vitals since ready"],
+            "BP 200/120",
+        ),
+        (
+            {"side_effects": (("nausea", "severe"),)},
+            ["No moderate or severe side effect since ready"],
+            "nausea (severe)",
+        ),
+        (
+            {"side_effects": (("light_headedness", "moderate"),)},
+            ["No moderate or severe side effect since ready"],
+            "light-headedness (moderate)",
+        ),
+        # Cleared by the nurse: a newer calm reading, the effect recorded again as mild.
+        (
+            {
+                "latest": reading(NINE + minutes(99), VitalsPhase.AFTER),
+                "side_effects": (("nausea", "mild"),),
+            },
+            [],
+            "",
+        ),
+    ],
+)
+def test_discharge_gate_refuses_what_was_recorded_after_ready(changes, failing, words):
+    """Ready, then alarming vitals or a severe side effect: the arrived escort is not enough."""
+    gate = discharge_gate(visit=replace(READY_TO_GO, **changes), settings=SETTINGS)
+    assert _failing(gate) == failing
+    assert words in " ".join(gate.reasons)

@@ -495,11 +495,23 @@ def test_side_effects_are_recorded_with_severity(db_url, clinic, session_id):
 
 
 def _sessions_to_race(url, clinic, *, count: int) -> list[int]:
-    # One patient each: a patient has at most one visit under way (issue 6).
+    # One patient each (a patient has at most one visit under way, issue 6) and one chair
+    # each (a chair has at most one patient under way): the clinic gets a chair per session.
+    from dataclasses import replace
+
+    from ketadash.models import Chair
+
+    with write_session(url) as db:
+        extra = [Chair(site_id=clinic.site_id, name=f"Race chair {n}", position=100 + n)
+                 for n in range(len(clinic.chair_ids), count)]  # fmt: skip
+        db.add_all(extra)
+        db.flush()
+        chairs = [*clinic.chair_ids, *(chair.id for chair in extra)]
+    clinic = replace(clinic, chair_ids=chairs)
     return [
         make_session(url=url, clinic=clinic,
                      patient_id=make_patient(url=url, mrn=f"RACE-{n}", site_id=clinic.site_id),
-                     scheduled_start=NINE + minutes(130 * n), chair_index=n % 6)
+                     scheduled_start=NINE + minutes(130 * n), chair_index=n)
         for n in range(count)
     ]  # fmt: skip
 
@@ -714,3 +726,64 @@ def test_the_ready_step_records_the_nurses_steady_on_feet_confirmation(db_url, c
     ready = _history(db_url, session_id)[-1]
     assert ready.to_status == S.READY
     assert ready.reason == "Steady on feet and oriented: confirmed by Dana Reyes"
+
+
+def test_two_bookings_of_one_patient_checked_in_at_once_leave_one_under_way(
+    db_url, clinic, monkeypatch
+):
+    """Two stations check in the patient's two bookings of the day; the first pauses after
+    reading the patient's other visits, the second tries meanwhile: one is refused."""
+    import ketadash.lifecycle
+    from tests.utils.interleave import interleave
+
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    morning = make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
+    later = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                         scheduled_start=NINE + minutes(30), chair_index=1)  # fmt: skip
+
+    def check_in(session_id, staff_id):
+        return lambda: take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN,
+                                 staff_id=staff_id, expected_version=1, now=NINE)  # fmt: skip
+
+    first, second = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.lifecycle, "check_in_gate"),
+        first=check_in(morning, clinic.nurse_id),
+        second=check_in(later, clinic.other_nurse_id),
+    )
+    assert first.accepted
+    assert isinstance(second.error, StepNotAllowed), second.error
+    assert "already checked in in Chair 1" in str(second.error)
+    with read_session(db_url) as db:
+        checked_in = db.exec(
+            select(func.count(TreatmentSession.id)).where(
+                TreatmentSession.patient_id == patient, TreatmentSession.status == S.CHECKED_IN
+            )
+        ).one()
+    assert checked_in == 1
+
+
+def test_two_patients_checked_in_to_one_chair_at_once_get_one_chair(db_url, clinic, monkeypatch):
+    import ketadash.lifecycle
+    from tests.utils.interleave import interleave
+
+    first, second = (
+        make_session(url=db_url, clinic=clinic, scheduled_start=NINE + minutes(n),
+                     patient_id=make_patient(url=db_url, mrn=f"CHAIR-{n}",
+                                             site_id=clinic.site_id))
+        for n in (0, 30)
+    )  # fmt: skip
+
+    def check_in(session_id, staff_id):
+        return lambda: take_step(url=db_url, session_id=session_id, step=Step.CHECK_IN,
+                                 staff_id=staff_id, expected_version=1, now=NINE)  # fmt: skip
+
+    a, b = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.lifecycle, "check_in_gate"),
+        first=check_in(first, clinic.nurse_id),
+        second=check_in(second, clinic.other_nurse_id),
+    )
+    assert a.accepted
+    assert isinstance(b.error, StepNotAllowed), b.error
+    assert "Chair 1 is occupied" in str(b.error)

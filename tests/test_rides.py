@@ -396,22 +396,22 @@ def test_discharge_rule_needs_an_arrived_adult_or_an_exception_with_a_reason():
     arrived = RideSnapshot(driver_name="Jo", driver_phone=None, relationship=None,
                            expected_pickup_at=None, arrived_at=NINE, version=3)  # fmt: skip
     on_the_way = replace(arrived, arrived_at=None, on_the_way_at=NINE)
-    assert discharge_gate(visit=replace(ready, ride=arrived)).allowed
+    assert discharge_gate(settings=SETTINGS, visit=replace(ready, ride=arrived)).allowed
     for ride in (None, replace(arrived, arrived_at=None), on_the_way):
-        gate = discharge_gate(visit=replace(ready, ride=ride))
+        gate = discharge_gate(settings=SETTINGS, visit=replace(ready, ride=ride))
         assert not gate.allowed
         assert "record what was arranged instead with a reason" in gate.reasons[0]
     lead = StaffMember(id=3, name="Lee Park", role=StaffRole.LEAD)
     for exception in EscortException:
-        silent = discharge_gate(visit=ready, escort_exception=exception, reason=" \u200b ",
-                                approving_lead=lead)  # fmt: skip
+        silent = discharge_gate(settings=SETTINGS, visit=ready, escort_exception=exception,
+                                reason=" \u200b ", approving_lead=lead)  # fmt: skip
         assert not silent.allowed, "an exception without a reason is a silent bypass"
-        named = discharge_gate(visit=ready, escort_exception=exception,
+        named = discharge_gate(settings=SETTINGS, visit=ready, escort_exception=exception,
                                reason="Her brother Tom collects her at 15:00",
                                approving_lead=lead)  # fmt: skip
         assert named.allowed
     # With the escort here there is nothing to make an exception for.
-    assert not discharge_gate(visit=replace(ready, ride=arrived),
+    assert not discharge_gate(settings=SETTINGS, visit=replace(ready, ride=arrived),
                               escort_exception=EscortException.LEAD_APPROVED,
                               reason="Dr Patel approved").allowed  # fmt: skip
 
@@ -572,3 +572,61 @@ def test_another_driver_for_a_ride_on_the_way_is_arranged_afresh(db_url, clinic,
     assert saved.state is RideState.ARRANGED
     ride = load_rides(url=db_url, session_ids=[session_id])[session_id]
     assert (ride.on_the_way_at, ride.eta_at) == (None, None)
+
+
+# --- a discharge and a ride change at two stations at once ------------------------------------
+
+
+def _wrong_car(url, session_id, staff_id):
+    return take_back_ride_arrival(url=url, session_id=session_id, staff_id=staff_id,
+                                  expected_ride_version=1, reason="wrong car",
+                                  now=NINE + minutes(91))  # fmt: skip
+
+
+def _fell_through(url, session_id, staff_id):
+    return cancel_ride(url=url, session_id=session_id, staff_id=staff_id,
+                       expected_ride_version=1, reason="the driver had to leave",
+                       now=NINE + minutes(91))  # fmt: skip
+
+
+@pytest.mark.parametrize("ride_change", [_wrong_car, _fell_through], ids=["wrong car", "cancel"])
+@pytest.mark.parametrize("discharge_first", [True, False], ids=["discharge first", "ride first"])
+def test_a_discharge_and_a_ride_change_at_once_never_send_a_patient_home_without_an_escort(
+    db_url, clinic, session_id, monkeypatch, ride_change, discharge_first
+):
+    """Station A discharges while station B takes the ride's arrival back or cancels the
+    ride; whichever reads first pauses inside its transaction while the other tries."""
+    import ketadash.lifecycle
+    import ketadash.rides
+    from tests.utils.interleave import interleave
+
+    _ready(db_url, session_id)
+    arrange_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                 expected_ride_version=None, driver_name="Jo", arrived=True,
+                 now=NINE + minutes(85))  # fmt: skip
+
+    def discharge():
+        return discharge_patient(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                                 expected_version=1, now=NINE + minutes(90))  # fmt: skip
+
+    def change():
+        return ride_change(db_url, session_id, clinic.other_nurse_id)
+
+    if discharge_first:
+        a, b = interleave(monkeypatch=monkeypatch, first=discharge, second=change,
+                          pause_in=(ketadash.lifecycle, "discharge_gate"))  # fmt: skip
+        discharged, changed = a, b
+    else:
+        a, b = interleave(monkeypatch=monkeypatch, first=change, second=discharge,
+                          pause_in=(ketadash.rides, "ride_state"))  # fmt: skip
+        changed, discharged = a, b
+    assert not (discharged.accepted and changed.accepted), "both stations were accepted"
+    assert discharged.accepted or changed.accepted
+    for outcome in (discharged, changed):
+        if not outcome.accepted:
+            assert isinstance(outcome.error, LifecycleError), outcome.error
+    with read_session(db_url) as db:
+        status = S(db.get(TreatmentSession, session_id).status)
+        ride = db.exec(select(Ride).where(Ride.session_id == session_id)).one()
+    if status == S.DISCHARGED:
+        assert ride.arrived_at is not None, "discharged with no escort and no exception"

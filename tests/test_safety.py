@@ -323,3 +323,114 @@ def test_ready_needs_the_nurse_to_confirm_steady_on_feet(db_url, clinic):
     with pytest.raises(StepNotAllowed, match="steady on their feet"):
         _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
     _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90), steady_on_feet=True)
+
+
+# --- what is recorded after "ready" holds the discharge -----------------------------------------
+
+ALARMING = Vitals(systolic=200, diastolic=120, heart_rate=130, spo2=85)
+
+
+def _ready_with_escort_here(url, clinic):
+    from ketadash.rides import arrange_ride
+
+    session_id = _in_recovery(url, clinic, vitals_at=85)
+    _step(url, clinic, session_id, Step.MARK_READY, NINE + minutes(90), steady_on_feet=True)
+    arrange_ride(url=url, session_id=session_id, staff_id=clinic.nurse_id,
+                 expected_ride_version=None, driver_name="Jo", arrived=True,
+                 now=NINE + minutes(92))  # fmt: skip
+    return session_id
+
+
+def _discharge_gate_now(url, session_id, now):
+    from ketadash.gates import discharge_gate
+
+    return discharge_gate(visit=_visit(url, session_id, now), settings=SETTINGS)
+
+
+def test_discharge_refused_after_danger_vitals_and_a_severe_side_effect_since_ready(db_url, clinic):
+    """Ready, then 200/120, HR 130, SpO2 85 and severe nausea while still ready: the escort
+    has arrived, yet the patient may not go until a nurse clears it; the gate shows why
+    and the discharge refuses with the same words."""
+    from ketadash.gates import as_sentences
+    from ketadash.lifecycle import record_side_effects
+    from ketadash.models import Severity, SideEffect
+
+    session_id = _ready_with_escort_here(db_url, clinic)
+    nurse = clinic.nurse_id
+    record_vitals(url=db_url, session_id=session_id, staff_id=nurse, vitals=ALARMING,
+                  now=NINE + minutes(94))  # fmt: skip
+    record_side_effects(url=db_url, session_id=session_id, staff_id=nurse,
+                        effects={SideEffect.NAUSEA: Severity.SEVERE},
+                        now=NINE + minutes(94))  # fmt: skip
+    gate = _discharge_gate_now(db_url, session_id, NINE + minutes(95))
+    assert not gate.allowed
+    shown = as_sentences(gate.reasons)
+    assert "BP 200/120" in shown and "SpO2 85%" in shown and "nausea (severe)" in shown
+    with pytest.raises(StepNotAllowed) as refused:
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(95))
+    assert shown in str(refused.value)
+    assert _visit(db_url, session_id, NINE + minutes(95)).status == S.READY
+    # The nurse clears it: a newer calm reading, and the nausea recorded again as mild.
+    record_vitals(url=db_url, session_id=session_id, staff_id=nurse, vitals=CALM,
+                  now=NINE + minutes(110))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="nausea"):
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(111))
+    record_side_effects(url=db_url, session_id=session_id, staff_id=nurse,
+                        effects={SideEffect.NAUSEA: Severity.MILD},
+                        now=NINE + minutes(111))  # fmt: skip
+    assert _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(112)).to_status == (
+        S.DISCHARGED
+    )
+
+
+def test_taking_the_patient_back_to_recovery_clears_the_hold_once_ready_again(db_url, clinic):
+    session_id = _ready_with_escort_here(db_url, clinic)
+    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=ALARMING,
+                  now=NINE + minutes(94))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="BP 200/120"):
+        _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(95))
+    undo_last_step(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                   expected_version=_version(db_url, session_id),
+                   reason="BP up again, back to recovery", now=NINE + minutes(96))  # fmt: skip
+    # Back in recovery the ready gate sees the danger too, until a calm reading.
+    with pytest.raises(StepNotAllowed, match="BP 200/120"):
+        _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(97),
+              steady_on_feet=True)  # fmt: skip
+    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
+                  now=NINE + minutes(115))  # fmt: skip
+    _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(116), steady_on_feet=True)
+    assert _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(117)).to_status == (
+        S.DISCHARGED
+    )
+
+
+# --- one chair, one patient -----------------------------------------------------------------
+
+
+def test_check_in_and_start_refused_into_a_chair_another_patient_occupies(db_url, clinic):
+    first = make_session(url=db_url, clinic=clinic, scheduled_start=NINE,
+                         patient_id=make_patient(url=db_url, site_id=clinic.site_id))  # fmt: skip
+    second = make_session(url=db_url, clinic=clinic, scheduled_start=NINE + minutes(60),
+                          patient_id=make_patient(url=db_url, mrn="MRN-2",
+                                                  site_id=clinic.site_id))  # fmt: skip
+    _checks_done(db_url, clinic, first, NINE)
+    with pytest.raises(StepNotAllowed, match="Chair 1 is occupied") as refused:
+        _step(db_url, clinic, second, Step.CHECK_IN, NINE + minutes(10))
+    from ketadash.gates import as_sentences, check_in_gate
+
+    shown = check_in_gate(visit=_visit(db_url, second, NINE + minutes(10)))
+    assert as_sentences(shown.reasons) in str(refused.value)
+    _step(db_url, clinic, first, Step.START_INFUSION, NINE + minutes(15), dose_mg=35,
+          weight_kg=70)  # fmt: skip
+    # A visit checked in before this rule (or by an import) may not start either while the
+    # chair's first patient is in it.
+    with write_session(db_url) as db:
+        row = db.get(TreatmentSession, second)
+        row.status, row.checked_in_at = S.CHECKED_IN, NINE + minutes(20)
+    record_phq9(url=db_url, session_id=second, staff_id=clinic.nurse_id, total=14, item9=0,
+                now=NINE + minutes(21))  # fmt: skip
+    record_vitals(url=db_url, session_id=second, staff_id=clinic.nurse_id, vitals=CALM,
+                  now=NINE + minutes(22))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="Chair 1 is occupied: another patient is receiving"):
+        _step(db_url, clinic, second, Step.START_INFUSION, NINE + minutes(25), dose_mg=35,
+              weight_kg=70)  # fmt: skip

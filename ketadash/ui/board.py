@@ -32,7 +32,16 @@ from ketadash.board import (
 from ketadash.clinic import SiteChoice
 from ketadash.clock import local_today, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
-from ketadash.gates import Gate, as_sentences, dose_plan, ready_gate, start_checklist
+from ketadash.gates import (
+    SECOND_DOSE_LABEL,
+    Gate,
+    as_sentences,
+    check_in_gate,
+    discharge_gate,
+    dose_plan,
+    ready_gate,
+    start_checklist,
+)
 from ketadash.lifecycle import (
     MAX_DOSE_MG,
     MAX_WEIGHT_KG,
@@ -609,7 +618,8 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
     )
     status = session.status
     if status == S.SCHEDULED:
-        _step_button(url=url, session=session, staff=staff, step=Step.CHECK_IN)
+        _gated_step(url=url, session=session, staff=staff, step=Step.CHECK_IN,
+                    gate=check_in_gate(visit=session))  # fmt: skip
     if staff.role not in CLINICIANS:
         _front_desk_actions(url=url, session=session, staff=staff, board=board)
         return
@@ -617,7 +627,8 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         _phq9_form(url=url, session=session, staff=staff)
     if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
         _vitals_form(url=url, session=session, staff=staff)
-    if status in (S.INFUSING, S.RECOVERY):
+    if status in (S.INFUSING, S.RECOVERY, S.READY):
+        # While ready too: an effect that flares up holds the discharge until recorded settled.
         _side_effects_form(url=url, session=session, staff=staff)
     if status == S.CHECKED_IN:
         _start_form(url=url, session=session, staff=staff, board=board)
@@ -628,7 +639,8 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
     if status == S.RECOVERY:
         _ready_form(url=url, session=session, staff=staff, board=board, now=now)
     if status == S.READY:
-        _step_button(url=url, session=session, staff=staff, step=Step.DISCHARGE)
+        _gated_step(url=url, session=session, staff=staff, step=Step.DISCHARGE,
+                    gate=discharge_gate(visit=session, settings=board.settings))  # fmt: skip
     if status in (S.SCHEDULED, S.CHECKED_IN):
         _exit_form(url=url, session=session, staff=staff)
     if status != S.SCHEDULED:
@@ -687,9 +699,20 @@ def _take_step(
     )
 
 
-def _step_button(*, url: str, session: BoardSession, staff: StaffMember, step: Step) -> None:
+def _gated_step(
+    *, url: str, session: BoardSession, staff: StaffMember, step: Step, gate: Gate
+) -> None:
+    """A step's button under its gate: the checks that do not pass are shown, and the
+    button waits for them (the step refuses with the same words whatever the screen)."""
+    if not gate.allowed:
+        _checklist(Gate(checks=tuple(c for c in gate.checks if not c.ok)))
     transition = TRANSITIONS[step]
-    if st.button(transition.label, key=f"step-{step}-{session.session_id}", type="primary"):
+    if st.button(
+        transition.label,
+        key=f"step-{step}-{session.session_id}",
+        type="primary",
+        disabled=not gate.allowed,
+    ):
         _take_step(url=url, session=session, staff=staff, step=step)
 
 
@@ -757,7 +780,7 @@ def _checklist(gate: Gate) -> None:
 def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
     checklist = start_checklist(visit=session, settings=board.settings)
     # The second-dose rule has its own field in the form below.
-    _checklist(Gate(checks=checklist.checks[:2]))
+    _checklist(Gate(checks=tuple(c for c in checklist.checks if c.label != SECOND_DOSE_LABEL)))
     with st.form(_form_key(f"start-{session.session_id}")):
         st.markdown("**Start dose**")
         plan = dose_plan(visit=session, weight_kg=session.weight_kg)

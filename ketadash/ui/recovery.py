@@ -458,7 +458,8 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
             ),
             f"{session.patient_name}: {TRANSITIONS[Step.DISCHARGE].done}.",
         )
-    if entry.ride_state is RideState.ARRIVED:
+    if entry.ride_state is RideState.ARRIVED or not entry.fit_to_go.allowed:
+        # Not fit to go (shown above): no escort exception is offered until a nurse clears it.
         return
     with (
         st.expander("Discharge without an arrived escort (recorded for the lead)"),

@@ -242,3 +242,27 @@ def test_a_leads_approval_is_discharged_only_with_the_lead_named(day):
         row = db.get(TreatmentSession, ids["cy"])
         assert row.status == S.DISCHARGED
         assert row.escort_exception_reason.startswith("Approved by Lee Park:")
+
+
+def test_discharge_waits_for_what_was_recorded_after_ready_and_says_why(day):
+    """Bea is ready and her driver is here; then her vitals turn bad and nausea is severe.
+    The screen where discharge is offered shows why not, and offers no escort exception."""
+    from ketadash.lifecycle import record_side_effects, record_vitals
+    from ketadash.models import Severity, SideEffect
+    from ketadash.vitals import Vitals
+
+    clinic, ids = day
+    now = utc_now()
+    arrange_ride(url=_url(), session_id=ids["bea"], staff_id=clinic.nurse_id,
+                 expected_ride_version=1, driver_name="Jo Driver", arrived=True)  # fmt: skip
+    record_vitals(url=_url(), session_id=ids["bea"], staff_id=clinic.nurse_id,
+                  vitals=Vitals(systolic=200, diastolic=120, heart_rate=130, spo2=85),
+                  now=now - timedelta(minutes=1))  # fmt: skip
+    record_side_effects(url=_url(), session_id=ids["bea"], staff_id=clinic.nurse_id,
+                        effects={SideEffect.NAUSEA: Severity.SEVERE},
+                        now=now - timedelta(minutes=1))  # fmt: skip
+    at = _open(NURSE_EMAIL, ids["bea"])
+    assert next(b for b in at.button if b.label == "Discharge").disabled
+    shown = " ".join(str(t.value) for t in at.text)
+    assert "BP 200/120" in shown and "nausea (severe)" in shown
+    assert not [e for e in at.expander if "escort" in e.label]

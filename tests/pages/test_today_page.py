@@ -291,3 +291,55 @@ def test_after_midnight_the_board_keeps_the_patient_still_in_the_chair(clinic_ur
     assert re.search(
         r"Dev Shah</bdi></b> — Left open from Mon 07 Dec \(expected\)", _board_text(at)
     )
+
+
+def test_check_in_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
+    """Cy is booked into Alex's chair; Alex is checked in there: the panel says so and the
+    check-in button waits."""
+    from ketadash.lifecycle import Step, take_step
+
+    clinic, alex_session = today
+    now = utc_now()
+    take_step(url=clinic_url, session_id=alex_session, step=Step.CHECK_IN,
+              staff_id=clinic.nurse_id, expected_version=1, now=now)  # fmt: skip
+    cy = make_patient(url=clinic_url, mrn="C3", first="Cy", last="Park", site_id=clinic.site_id)
+    cy_session = make_session(
+        url=clinic_url, clinic=clinic, patient_id=cy, scheduled_start=now + timedelta(minutes=5)
+    )
+    at = _open_as_nurse(clinic, cy_session)
+    assert not at.exception, at.exception
+    assert next(b for b in at.button if b.label == "Check in").disabled
+    assert "Chair 1 is occupied: another patient is checked in there" in _board_text(at)
+
+
+def test_discharge_on_today_waits_for_danger_recorded_after_ready_and_says_why(today, clinic_url):
+    from sqlalchemy import update
+
+    from ketadash.db import write_session
+    from ketadash.lifecycle import record_vitals
+    from ketadash.rides import arrange_ride
+    from ketadash.vitals import Vitals
+
+    clinic, alex_session = today
+    now = utc_now()
+    with write_session(clinic_url) as db:
+        db.execute(
+            update(TreatmentSession)
+            .where(TreatmentSession.id == alex_session)
+            .values(
+                status=SessionStatus.READY,
+                checked_in_at=now - timedelta(minutes=95),
+                infusion_started_at=now - timedelta(minutes=85),
+                infusion_ended_at=now - timedelta(minutes=45),
+                ready_at=now - timedelta(minutes=5),
+            )
+        )
+    arrange_ride(url=clinic_url, session_id=alex_session, staff_id=clinic.nurse_id,
+                 expected_ride_version=None, driver_name="Jo Driver", arrived=True)  # fmt: skip
+    record_vitals(url=clinic_url, session_id=alex_session, staff_id=clinic.nurse_id,
+                  vitals=Vitals(systolic=200, diastolic=120, heart_rate=130, spo2=85),
+                  now=now - timedelta(minutes=1))  # fmt: skip
+    at = _open_as_nurse(clinic, alex_session)
+    assert not at.exception, at.exception
+    assert next(b for b in at.button if b.label == "Discharge").disabled
+    assert "BP 200/120" in _board_text(at)
