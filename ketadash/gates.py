@@ -99,9 +99,9 @@ def start_checklist(
 ) -> Gate:
     """What must stand before any dose, shown above the start form and enforced by the start.
 
-    Readings count from this visit's check-in. A second dose start on one day (this
-    visit's own start taken back included: it may have been given) needs a lead's
-    recorded reason.
+    Readings count from this visit's check-in. A dose start within
+    ``second_dose_window_hours`` of an earlier one (this visit's own start taken back
+    included: it may have been given) needs a lead's recorded reason.
     """
     missing = []
     if visit.phq9_total is None:
@@ -116,16 +116,18 @@ def start_checklist(
         ),
         _under_way_elsewhere(visit),
     ]
-    if visit.doses_started_today:
+    if visit.doses_started_recently:
         reason = optional_reason(same_day_reason)
         is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+        hours = settings.second_dose_window_hours
         checks.append(
             Check(
-                label="A second dose today has a lead's reason",
+                label=f"A second dose within {hours} h has a lead's reason",
                 ok=bool(reason and is_lead),
                 detail=(
-                    "this patient already had a dose started today; a second dose the same "
-                    "day needs a clinic lead, acting themselves, to record why"
+                    f"this patient already had a dose started in the last {hours} h; a "
+                    f"second dose within {hours} h needs a clinic lead, acting themselves, "
+                    "to record why"
                 ),
             )
         )

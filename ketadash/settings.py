@@ -183,6 +183,16 @@ class ClinicSettings:
         help="A dose in mg further than this from the planned mg/kg × weight is refused.",
         source="inferred, to be checked by the clinic's physician",
     )
+    second_dose_window_hours: int = setting(
+        24,
+        allowed=(24, 72),
+        unit="h",
+        help="A dose started for the patient this many hours before a new start (any visit, "
+        "a start taken back included) makes the new one a second dose: it needs a clinic "
+        "lead's recorded reason.",
+        source="inferred: no more than one dose a day (Murrough 2013: 6 infusions over 12 "
+        "days; Spravato label: at most twice weekly); a rolling window, not the calendar day",
+    )
     wall_label: str = setting(
         "alias_or_chair",
         unit="rule",

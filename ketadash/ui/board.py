@@ -814,13 +814,14 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             )
             override = st.text_input("Override reason (who approved, why)")
         same_day = ""
-        if session.doses_started_today:
+        if session.doses_started_recently:
+            hours = board.settings.second_dose_window_hours
             st.warning(
-                "This patient already had a dose started today. A second dose today needs a "
-                "clinic lead, acting themselves, to record why.",
+                f"This patient already had a dose started in the last {hours} h. A second "
+                f"dose within {hours} h needs a clinic lead, acting themselves, to record why.",
                 icon=":material/warning:",
             )
-            same_day = st.text_input("Lead's reason for a second dose today")
+            same_day = st.text_input(f"Lead's reason for a second dose within {hours} h")
         if st.form_submit_button("Start dose", type="primary"):
             _take_step(
                 url=url,
