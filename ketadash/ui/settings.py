@@ -17,10 +17,13 @@ from ketadash.clock import to_local
 from ketadash.db import read_session
 from ketadash.settings import (
     SETTINGS_BY_NAME,
+    ClinicSettings,
     InvalidSetting,
     SettingInForce,
     SettingRefused,
     change_site_setting,
+    load_clinic_settings,
+    setting_change_problems,
     settings_in_force,
 )
 from ketadash.staff import StaffMember
@@ -37,6 +40,7 @@ def settings_review(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         st.success(saved, icon=":material/check_circle:")
     with read_session(url) as db:
         rows = settings_in_force(db=db, site_id=site.id)
+        in_force = load_clinic_settings(db=db, site_id=site.id)
     st.caption(
         f"In force at {literal(site.name)}. A changed value is marked ●; the defaults come "
         "from the clinic's protocol and the sources listed."
@@ -44,7 +48,7 @@ def settings_review(*, url: str, site: SiteChoice, staff: StaffMember, now: date
     st.dataframe(settings_frame(rows, time_zone=site.time_zone), hide_index=True, width="stretch")
     form_column, _ = st.columns([1, 1])
     with form_column:
-        _change_form(url=url, site=site, staff=staff, rows=rows, now=now)
+        _change_form(url=url, site=site, staff=staff, rows=rows, in_force=in_force, now=now)
 
 
 def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFrame:
@@ -74,8 +78,20 @@ def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFram
     )
 
 
+def _refused(problems: list[str]) -> None:
+    """Every reason a change is refused, one a line, as text."""
+    lines = "\n".join(f"- {literal(problem)}" for problem in problems)
+    st.error(f"{lines}\n\nNothing was changed.", icon=":material/block:")
+
+
 def _change_form(
-    *, url: str, site: SiteChoice, staff: StaffMember, rows: list[SettingInForce], now: datetime
+    *,
+    url: str,
+    site: SiteChoice,
+    staff: StaffMember,
+    rows: list[SettingInForce],
+    in_force: ClinicSettings,
+    now: datetime,
 ) -> None:
     st.subheader("Change a setting")
     current = {r.spec.name: r for r in rows}
@@ -86,6 +102,8 @@ def _change_form(
     )
     spec = SETTINGS_BY_NAME[name]
     st.caption(spec.help)
+    if spec.bounds_source:
+        st.caption(f"Bounds: {literal(spec.bounds_source)}.")
     with st.form(f"kd-setting-{name}"):
         value = st.text_input(
             f"New value at {literal(site.name)}",
@@ -93,11 +111,19 @@ def _change_form(
             help=f"Default {spec.default} {spec.unit}.",
         )
         if st.form_submit_button("Save", type="primary"):
+            # The same check as the write's, on the settings this screen shows; the write
+            # checks again inside its transaction, against what is in force then.
+            problems = setting_change_problems(in_force=in_force, changes={name: value})
+            if problems:
+                _refused(problems)
+                return
             try:
                 stored = change_site_setting(
                     url=url, site_id=site.id, name=name, value=value, staff_id=staff.id, now=now
                 )
-            except (InvalidSetting, SettingRefused) as refused:
+            except InvalidSetting as refused:
+                _refused(refused.problems)
+            except SettingRefused as refused:
                 st.error(f"{refused} Nothing was changed.", icon=":material/block:")
             else:
                 # Every screen of the site reads its rules afresh.
