@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from ketadash.db import write_session
-from ketadash.models import Route, SiteSetting, Staff, StaffRole
+from ketadash.models import Route, SettingChange, Site, SiteSetting, Staff, StaffRole
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -506,9 +506,9 @@ SETTING_RELATIONS: tuple[SettingRelation, ...] = (
     ),
     SettingRelation(
         first="recheck_after_alert_minutes",
-        relation="shorter than",
+        relation="at most",
         second="vitals_every_during_minutes",
-        why="a recheck after an alert comes sooner than the routine readings",
+        why="a recheck after an alert comes no later than the routine readings",
     ),
     SettingRelation(
         first="vitals_every_after_minutes",
@@ -603,15 +603,33 @@ def set_site_settings(
     now: datetime,
 ) -> dict[str, int | str]:
     """Override settings at one site together, checked together against the settings in
-    force (``setting_change_problems``); returns the typed values stored. Raises
-    InvalidSetting with every reason, having written nothing, when any is refused."""
-    problems = setting_change_problems(
-        in_force=load_clinic_settings(db=db, site_id=site_id), changes=changes
-    )
+    force (``setting_change_problems``); returns the typed values stored. Each change that
+    alters a value is kept in ``setting_change`` (who, when, old and new value) in the
+    caller's transaction. Raises InvalidSetting with every reason, having written nothing,
+    when any is refused."""
+    # One change of a site's settings at a time: two leads changing related settings at
+    # once (a hold and its alert) are each checked against what the other left, and the
+    # history's old value is the one that was replaced. (SQLite's BEGIN IMMEDIATE
+    # already queues writers.)
+    db.exec(select(Site.id).where(Site.id == site_id).with_for_update()).first()
+    in_force = load_clinic_settings(db=db, site_id=site_id)
+    problems = setting_change_problems(in_force=in_force, changes=changes)
     if problems:
         raise InvalidSetting(problems)
     stored = {name: parse_setting(name, value) for name, value in changes.items()}
     for name, parsed in stored.items():
+        old = getattr(in_force, name)
+        if old != parsed:
+            db.add(
+                SettingChange(
+                    site_id=site_id,
+                    name=name,
+                    old_value=str(old),
+                    new_value=str(parsed),
+                    changed_at=now,
+                    changed_by=staff_id,
+                )
+            )
         row = db.exec(
             select(SiteSetting).where(SiteSetting.site_id == site_id, SiteSetting.name == name)
         ).first()
@@ -675,6 +693,38 @@ def settings_in_force(*, db: Session, site_id: int) -> list[SettingInForce]:
             changed_by=changes.get(spec.name, (None, None))[1],
         )
         for spec in SETTINGS
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingChangeMade:
+    """One change of a setting at a site, as kept in the history."""
+
+    changed_at: datetime
+    changed_by: str | None
+    name: str
+    old_value: str
+    new_value: str
+
+
+def setting_history(*, db: Session, site_id: int, limit: int = 50) -> list[SettingChangeMade]:
+    """The site's latest setting changes, newest first (at most ``limit``)."""
+    rows = db.exec(
+        select(
+            SettingChange.changed_at,
+            Staff.name,
+            SettingChange.name,
+            SettingChange.old_value,
+            SettingChange.new_value,
+        )
+        .join(Staff, Staff.id == SettingChange.changed_by, isouter=True)
+        .where(SettingChange.site_id == site_id)
+        .order_by(SettingChange.changed_at.desc(), SettingChange.id.desc())
+        .limit(limit)
+    )
+    return [
+        SettingChangeMade(changed_at=at, changed_by=who, name=name, old_value=old, new_value=new)
+        for at, who, name, old, new in rows
     ]
 
 

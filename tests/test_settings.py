@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -144,8 +144,8 @@ def test_the_item9_flag_is_fixed_at_one():
          "hold_diastolic (100 mmHg) must be below alert_diastolic (100 mmHg)"),
         ({"vitals_every_during_minutes": 60, "planned_infusion_minutes": 40},
          "vitals_every_during_minutes (60 min) must be shorter than planned_infusion_minutes"),
-        ({"recheck_after_alert_minutes": 10, "vitals_every_during_minutes": 10},
-         "recheck_after_alert_minutes (10 min) must be shorter than vitals_every_during_minutes"),
+        ({"recheck_after_alert_minutes": 10, "vitals_every_during_minutes": 5},
+         "recheck_after_alert_minutes (10 min) must be at most vitals_every_during_minutes"),
         ({"vitals_every_after_minutes": 30, "min_recovery_iv_minutes": 20},
          "vitals_every_after_minutes (30 min) must be at most min_recovery_iv_minutes"),
     ],
@@ -208,3 +208,47 @@ def test_a_stored_value_outside_todays_bounds_is_not_in_force(db_url):
             load_clinic_settings(db=db, site_id=ids.site_id).min_recovery_minutes(Route.ESKETAMINE)
             == 120
         )
+
+
+# --- every change kept: who, when, site, name, old value, new value -----------------------
+
+
+def test_each_change_is_kept_with_who_when_and_the_old_value(db_url):
+    from ketadash.settings import setting_history
+
+    ids = make_clinic(url=db_url)
+    first, second = NOW, NOW + timedelta(hours=2)
+    change_site_setting(url=db_url, site_id=ids.site_id, name="hold_systolic", value="150",
+                        staff_id=ids.lead_id, now=first)  # fmt: skip
+    change_site_setting(url=db_url, site_id=ids.site_id, name="hold_systolic", value="130",
+                        staff_id=ids.lead_id, now=second)  # fmt: skip
+    with pytest.raises(InvalidSetting):
+        change_site_setting(url=db_url, site_id=ids.site_id, name="hold_systolic",
+                            value="200", staff_id=ids.lead_id, now=second)  # fmt: skip
+    with read_session(db_url) as db:
+        history = setting_history(db=db, site_id=ids.site_id)
+        assert setting_history(db=db, site_id=999) == []
+    assert [(h.changed_at, h.changed_by, h.name, h.old_value, h.new_value) for h in history] == [
+        (second, "Lee Park", "hold_systolic", "150", "130"),
+        (first, "Lee Park", "hold_systolic", "140", "150"),
+    ]
+
+
+def test_a_refused_change_leaves_no_history(sqlite_url):
+    from sqlmodel import select
+
+    from ketadash.models import SettingChange
+
+    make_clinic(url=sqlite_url)
+    assert main(["settings", "--url", sqlite_url, "--site", "main", "hold_systolic=150",
+                 "alert_systolic=999"]) == 1  # fmt: skip
+    with read_session(sqlite_url) as db:
+        assert db.exec(select(SettingChange)).all() == []
+    assert main(["settings", "--url", sqlite_url, "--site", "main", "hold_systolic=150",
+                 "alert_systolic=170"]) == 0  # fmt: skip
+    with read_session(sqlite_url) as db:
+        rows = db.exec(select(SettingChange).order_by(SettingChange.id)).all()
+    assert [(r.name, r.old_value, r.new_value, r.changed_by) for r in rows] == [
+        ("hold_systolic", "140", "150", None),
+        ("alert_systolic", "180", "170", None),
+    ]
