@@ -19,11 +19,13 @@ from ketadash.settings import (
     SETTINGS_BY_NAME,
     ClinicSettings,
     InvalidSetting,
+    SettingChangeMade,
     SettingInForce,
     SettingRefused,
     change_site_setting,
     load_clinic_settings,
     setting_change_problems,
+    setting_history,
     settings_in_force,
 )
 from ketadash.staff import StaffMember
@@ -31,24 +33,35 @@ from ketadash.ui.live import clear_every_site_day
 from ketadash.ui.text import literal, plain
 
 _SAVED_KEY = "kd_setting_saved"
+# How many of the site's setting changes the screen shows, newest first.
+LATEST_CHANGES = 20
 
 
 def settings_review(*, url: str, site: SiteChoice, staff: StaffMember, now: datetime) -> None:
-    """The settings table for the site, then the form to change one."""
+    """The settings table for the site, the form to change one, and the latest changes."""
     saved = st.session_state.pop(_SAVED_KEY, None)
     if saved:
         st.success(saved, icon=":material/check_circle:")
     with read_session(url) as db:
         rows = settings_in_force(db=db, site_id=site.id)
         in_force = load_clinic_settings(db=db, site_id=site.id)
+        history = setting_history(db=db, site_id=site.id, limit=LATEST_CHANGES)
     st.caption(
         f"In force at {literal(site.name)}. A changed value is marked ●; the defaults come "
         "from the clinic's protocol and the sources listed."
     )
     st.dataframe(settings_frame(rows, time_zone=site.time_zone), hide_index=True, width="stretch")
-    form_column, _ = st.columns([1, 1])
+    form_column, history_column = st.columns([1, 1])
     with form_column:
         _change_form(url=url, site=site, staff=staff, rows=rows, in_force=in_force, now=now)
+    with history_column:
+        st.subheader("Latest changes")
+        if history:
+            st.dataframe(
+                history_frame(history, time_zone=site.time_zone), hide_index=True, width="stretch"
+            )
+        else:
+            st.caption("No setting has been changed at this site: the defaults are in force.")
 
 
 def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFrame:
@@ -74,6 +87,19 @@ def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFram
                 for r in rows
             ],
             "Source": [r.spec.source for r in rows],
+        }
+    )
+
+
+def history_frame(history: list[SettingChangeMade], *, time_zone: str) -> pd.DataFrame:
+    """The latest changes, newest first: when (site time), by whom, the setting, old, new."""
+    return pd.DataFrame(
+        {
+            "When": [f"{to_local(h.changed_at, time_zone):%d %b %Y %H:%M}" for h in history],
+            "By": [plain(h.changed_by) if h.changed_by else "command line" for h in history],
+            "Setting": [h.name for h in history],
+            "Old value": [h.old_value for h in history],
+            "New value": [h.new_value for h in history],
         }
     )
 

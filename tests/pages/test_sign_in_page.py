@@ -311,6 +311,19 @@ def test_a_lead_changes_a_setting_and_a_nurse_cannot_open_the_screen(clinic):
     assert any("Clinic settings is for clinic leads" in w.value for w in nurse.warning)
 
 
+def test_the_settings_screen_shows_the_latest_changes(clinic):
+    lead = _open(LEAD_EMAIL, "pages/settings.py")
+    _change_on_screen(lead, "hold_systolic", "150")
+    _change_on_screen(lead, "hold_systolic", "130")
+    changes = next(d for d in lead.dataframe if "Old value" in d.value.columns).value
+    assert list(changes["Setting"]) == ["hold_systolic", "hold_systolic"]
+    assert list(zip(changes["Old value"], changes["New value"], strict=True)) == [
+        ("150", "130"),
+        ("140", "150"),
+    ]
+    assert set(changes["By"]) == {"Lee Park"}
+
+
 def _change_on_screen(at: AppTest, name: str, value: str) -> AppTest:
     next(s for s in at.selectbox if s.label == "Setting").set_value(name).run()
     next(t for t in at.text_input if t.label.startswith("New value")).set_value(value)
