@@ -252,3 +252,59 @@ def test_a_refused_change_leaves_no_history(sqlite_url):
         ("hold_systolic", "140", "150", None),
         ("alert_systolic", "180", "170", None),
     ]
+
+
+def test_two_leads_changing_a_hold_and_its_alert_at_once_cannot_contradict(db_url, monkeypatch):
+    """Forced interleaving: the first lead has read the settings in force (inside its
+    transaction) before the second starts. Each change alone is sound (hold 160 under the
+    alert at 180; alert 160 over the hold at 140); together they would contradict."""
+    import threading
+    import time
+
+    from sqlmodel import select
+
+    from ketadash import settings as settings_module
+    from ketadash.models import SettingChange
+
+    ids = make_clinic(url=db_url)
+    first_has_read = threading.Event()
+    original = settings_module.load_clinic_settings
+
+    def load_then_pause(*, db, site_id):
+        loaded = original(db=db, site_id=site_id)
+        if threading.current_thread().name == "first" and not first_has_read.is_set():
+            first_has_read.set()
+            time.sleep(0.5)  # the second lead's change arrives now
+        return loaded
+
+    monkeypatch.setattr(settings_module, "load_clinic_settings", load_then_pause)
+    outcomes: dict[str, object] = {}
+
+    def change(name, value):
+        if threading.current_thread().name == "second":
+            first_has_read.wait(timeout=10)
+        try:
+            outcomes[threading.current_thread().name] = change_site_setting(
+                url=db_url, site_id=ids.site_id, name=name, value=value,
+                staff_id=ids.lead_id, now=NOW,
+            )  # fmt: skip
+        except InvalidSetting as refused:
+            outcomes[threading.current_thread().name] = refused
+
+    threads = [
+        threading.Thread(target=change, args=("hold_systolic", "160"), name="first"),
+        threading.Thread(target=change, args=("alert_systolic", "160"), name="second"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes["first"] == 160
+    assert isinstance(outcomes["second"], InvalidSetting)
+    assert "hold_systolic (160 mmHg) must be below alert_systolic (160 mmHg)" in str(
+        outcomes["second"]
+    )
+    with read_session(db_url) as db:
+        in_force = original(db=db, site_id=ids.site_id)
+        assert (in_force.hold_systolic, in_force.alert_systolic) == (160, 180)
+        assert [r.name for r in db.exec(select(SettingChange))] == ["hold_systolic"]
