@@ -189,7 +189,9 @@ def vitals_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int 
     """Minutes until the next vitals check (negative when overdue); None when none is due.
 
     A visit under way keeps its clock whatever day it was booked (issue 6: a patient
-    still infusing after midnight is still watched).
+    still infusing after midnight is still watched). A latest reading that raised an
+    alert (during or after the dose) is due again ``recheck_after_alert_minutes`` after
+    it was taken, across the end of the dose too.
     """
     if visit.status == S.CHECKED_IN:
         if visit.baseline is None and visit.checked_in_at is not None:

@@ -662,12 +662,17 @@ def set_site_setting(
 
 @dataclass(frozen=True, kw_only=True)
 class SettingInForce:
-    """One setting at one site: the value in force, and who last changed it, if anyone."""
+    """One setting at one site: the value in force, and who last changed it, if anyone.
+
+    ``stored`` is the site's stored value when it is not the one in force (stored before
+    the bounds were tightened, or contradicting another setting); otherwise None.
+    """
 
     spec: SettingSpec
     value: int | str
     changed_at: datetime | None
     changed_by: str | None
+    stored: str | None = None
 
     @property
     def overridden(self) -> bool:
@@ -678,22 +683,27 @@ def settings_in_force(*, db: Session, site_id: int) -> list[SettingInForce]:
     """Every setting at the site, in declaration order, with the site's last change of each."""
     in_force = load_clinic_settings(db=db, site_id=site_id)
     changes = {
-        name: (at, who)
-        for name, at, who in db.exec(
-            select(SiteSetting.name, SiteSetting.updated_at, Staff.name)
+        name: (at, who, value)
+        for name, at, who, value in db.exec(
+            select(SiteSetting.name, SiteSetting.updated_at, Staff.name, SiteSetting.value)
             .join(Staff, Staff.id == SiteSetting.updated_by, isouter=True)
             .where(SiteSetting.site_id == site_id)
         )
     }
-    return [
-        SettingInForce(
-            spec=spec,
-            value=getattr(in_force, spec.name),
-            changed_at=changes.get(spec.name, (None, None))[0],
-            changed_by=changes.get(spec.name, (None, None))[1],
+    rows = []
+    for spec in SETTINGS:
+        at, who, stored = changes.get(spec.name, (None, None, None))
+        value = getattr(in_force, spec.name)
+        rows.append(
+            SettingInForce(
+                spec=spec,
+                value=value,
+                changed_at=at,
+                changed_by=who,
+                stored=stored if stored is not None and stored.strip() != str(value) else None,
+            )
         )
-        for spec in SETTINGS
-    ]
+    return rows
 
 
 @dataclass(frozen=True, kw_only=True)

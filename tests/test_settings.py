@@ -19,6 +19,7 @@ from ketadash.settings import (
     parse_setting,
     set_site_setting,
     setting_change_problems,
+    settings_in_force,
     settings_problems,
 )
 from tests.utils.factories import make_clinic
@@ -308,3 +309,16 @@ def test_two_leads_changing_a_hold_and_its_alert_at_once_cannot_contradict(db_ur
         in_force = original(db=db, site_id=ids.site_id)
         assert (in_force.hold_systolic, in_force.alert_systolic) == (160, 180)
         assert [r.name for r in db.exec(select(SettingChange))] == ["hold_systolic"]
+
+
+def test_the_screen_is_told_of_a_stored_value_that_is_not_in_force(db_url):
+    from ketadash.models import SiteSetting
+
+    ids = make_clinic(url=db_url)
+    with write_session(db_url) as db:
+        db.add(SiteSetting(site_id=ids.site_id, name="phq9_item9_flag_at", value="3",
+                           updated_at=NOW))  # fmt: skip
+    with read_session(db_url) as db:
+        rows = {r.spec.name: r for r in settings_in_force(db=db, site_id=ids.site_id)}
+    assert (rows["phq9_item9_flag_at"].value, rows["phq9_item9_flag_at"].stored) == (1, "3")
+    assert rows["hold_systolic"].stored is None

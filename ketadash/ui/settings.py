@@ -74,7 +74,11 @@ def settings_frame(rows: list[SettingInForce], *, time_zone: str) -> pd.DataFram
     return pd.DataFrame(
         {
             "Setting": [r.spec.name for r in rows],
-            "In force": [f"{'● ' if r.overridden else ''}{r.value}" for r in rows],
+            "In force": [
+                f"{'● ' if r.overridden else ''}{r.value}"
+                + (f" (stored {plain(r.stored)} is not in force)" if r.stored else "")
+                for r in rows
+            ],
             "Default": [str(r.spec.default) for r in rows],
             "Unit": [r.spec.unit for r in rows],
             "Allowed": [allowed(r) for r in rows],
