@@ -429,7 +429,7 @@ def _bound_problem(spec: SettingSpec, value: int) -> str | None:
         return None
     why = f" ({spec.bounds_source})" if spec.bounds_source else ""
     if low == high:
-        return f"{spec.name} is fixed at {low} {spec.unit}{why}; {value} is not allowed."
+        return f"{spec.name} is fixed at {low}{why}; {value} is not allowed."
     return f"{spec.name} must be between {low} and {high} {spec.unit}{why}; {value} is outside."
 
 
