@@ -244,7 +244,7 @@ def _settings(*, url: str, site_code: str, assignments: list[str], now: datetime
     from ketadash.clock import utc_now
     from ketadash.db import read_session, write_session
     from ketadash.models import Site
-    from ketadash.settings import InvalidSetting, load_clinic_settings, set_site_setting
+    from ketadash.settings import InvalidSetting, load_clinic_settings, set_site_settings
 
     moment = utc_now() if now is None else now
     with read_session(url) as db:
@@ -253,13 +253,17 @@ def _settings(*, url: str, site_code: str, assignments: list[str], now: datetime
         print(f"There is no site with the code {site_code!r}.", file=sys.stderr)
         return 1
     try:
+        # The changes are checked together: raising an alert and the hold under it in one
+        # command does not depend on their order.
+        changes = {}
+        for assignment in assignments:
+            name, _, value = assignment.partition("=")
+            changes[name.strip()] = value.strip()
         with write_session(url) as db:
-            for assignment in assignments:
-                name, _, value = assignment.partition("=")
-                set_site_setting(
-                    db=db, site_id=site_id, name=name.strip(), value=value.strip(),
-                    staff_id=None, now=moment,
-                )  # fmt: skip
+            if changes:
+                set_site_settings(
+                    db=db, site_id=site_id, changes=changes, staff_id=None, now=moment
+                )
     except InvalidSetting as error:
         print(f"{error} Nothing was changed.", file=sys.stderr)
         return 1

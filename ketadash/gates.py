@@ -40,7 +40,6 @@ from ketadash.vocabulary import IN_WORDS
 MAX_DOSE_MG = 500
 MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
 # The start checklist's line that the start form answers with a field of its own.
-SECOND_DOSE_LABEL = "A second dose today has a lead's reason"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,9 +125,9 @@ def start_checklist(
 ) -> Gate:
     """What must stand before any dose, shown above the start form and enforced by the start.
 
-    Readings count from this visit's check-in. A second dose start on one day (this
-    visit's own start taken back included: it may have been given) needs a lead's
-    recorded reason.
+    Readings count from this visit's check-in. A dose start within
+    ``second_dose_window_hours`` of an earlier one (this visit's own start taken back
+    included: it may have been given) needs a lead's recorded reason.
     """
     missing = []
     if visit.phq9_total is None:
@@ -144,16 +143,18 @@ def start_checklist(
         _under_way_elsewhere(visit),
         _chair_free(visit, occupied_by=_IN_THE_CHAIR),
     ]
-    if visit.doses_started_today:
+    if visit.doses_started_recently:
         reason = optional_reason(same_day_reason)
         is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+        hours = settings.second_dose_window_hours
         checks.append(
             Check(
-                label=SECOND_DOSE_LABEL,
+                label=f"A second dose within {hours} h has a lead's reason",
                 ok=bool(reason and is_lead),
                 detail=(
-                    "this patient already had a dose started today; a second dose the same "
-                    "day needs a clinic lead, acting themselves, to record why"
+                    f"this patient already had a dose started in the last {hours} h; a "
+                    f"second dose within {hours} h needs a clinic lead, acting themselves, "
+                    "to record why"
                 ),
             )
         )

@@ -205,9 +205,12 @@ def _start_values(
     if checklist.holds:
         values["hold_override_reason"] = override
         notes.append(f"BP hold overridden: {override}")
-    if visit.doses_started_today:
+    if visit.doses_started_recently:
         values["same_day_dose_reason"] = optional_reason(same_day_reason)
-        notes.append(f"second dose today: {values['same_day_dose_reason']}")
+        notes.append(
+            f"second dose within {settings.second_dose_window_hours} h: "
+            f"{values['same_day_dose_reason']}"
+        )
     change = weight_change_percent(visit, weight)
     if change is not None and change > settings.weight_change_confirm_percent:
         notes.append(
@@ -351,13 +354,13 @@ def take_step(
     transaction, and refused with the gate's own reasons: check-in (one visit under
     way per patient), start (PHQ-9 and vitals since check-in, holds need
     ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
-    a weight far from the last needs ``weight_confirmed``, a second dose the same day
-    needs a lead and ``same_day_reason``), ready (``steady_on_feet`` confirmed by the
-    nurse, recorded in the step's history) and discharge (an arrived escort, or
-    ``escort_exception`` with a ``reason``; a lead's approval names the lead,
-    ``approved_by_lead_id``, an active lead of the site). Clinical steps need a nurse
-    or a lead; cancel and no-show need a reason in words. All or nothing: on any error
-    no row is written.
+    a weight far from the last needs ``weight_confirmed``, a second dose within
+    ``second_dose_window_hours`` of another needs a lead and ``same_day_reason``), ready
+    (``steady_on_feet`` confirmed by the nurse, recorded in the step's history) and
+    discharge (an arrived escort, or ``escort_exception`` with a ``reason``; a lead's
+    approval names the lead, ``approved_by_lead_id``, an active lead of the site). Clinical
+    steps need a nurse or a lead; cancel and no-show need a reason in words. All or
+    nothing: on any error no row is written.
     """
     now = _moment(now, "A step")
     step = Step(step)

@@ -429,6 +429,23 @@ class SiteSetting(SQLModel, table=True):
     updated_by: int | None = Field(default=None, foreign_key="staff.id")
 
 
+class SettingChange(SQLModel, table=True):
+    """Append-only: one row per change of a clinic setting at a site, who made it and when,
+    with the value in force before and the value set (see ketadash.settings)."""
+
+    __tablename__ = "setting_change"
+    __table_args__ = (Index("ix_setting_change_site_at", "site_id", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    name: str = Field(sa_column=Column(String(60), nullable=False))
+    old_value: str
+    new_value: str
+    changed_at: datetime = Field(sa_column=_utc(nullable=False))
+    # None for a change made from the command line, outside any sign-in.
+    changed_by: int | None = Field(default=None, foreign_key="staff.id")
+
+
 class AccessLog(SQLModel, table=True):
     """Append-only: who opened which patient's record, or exported data, and when."""
 

@@ -189,7 +189,9 @@ def vitals_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int 
     """Minutes until the next vitals check (negative when overdue); None when none is due.
 
     A visit under way keeps its clock whatever day it was booked (issue 6: a patient
-    still infusing after midnight is still watched).
+    still infusing after midnight is still watched). A latest reading that raised an
+    alert (during or after the dose) is due again ``recheck_after_alert_minutes`` after
+    it was taken, across the end of the dose too.
     """
     if visit.status == S.CHECKED_IN:
         if visit.baseline is None and visit.checked_in_at is not None:
@@ -214,12 +216,20 @@ def vitals_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int 
     if since is None:
         return None
     last = since
-    if visit.latest is not None and visit.latest.phase == phase:
-        last = max(since, visit.latest.taken_at)
-        # A reading that raised an alert is rechecked sooner, as the alert says.
-        if vitals_alerts(visit.latest.vitals, phase=phase, settings=settings):
-            every = min(every, settings.recheck_after_alert_minutes)
-    return _minutes_until(last + timedelta(minutes=every), now)
+    latest = visit.latest
+    if latest is not None and latest.phase == phase:
+        last = max(since, latest.taken_at)
+    due = last + timedelta(minutes=every)
+    # A reading that raised an alert is rechecked as soon as the alert says, even when
+    # the phase changed since (BP 188/112 a minute before End dose is still rechecked
+    # five minutes after it was taken, not an interval after the end).
+    if (
+        latest is not None
+        and latest.phase != VitalsPhase.BEFORE
+        and vitals_alerts(latest.vitals, phase=latest.phase, settings=settings)
+    ):
+        due = min(due, latest.taken_at + timedelta(minutes=settings.recheck_after_alert_minutes))
+    return _minutes_until(due, now)
 
 
 def _minutes_until(due: datetime, now: datetime) -> int:

@@ -152,9 +152,11 @@ class Visit:
     side_effects: tuple[tuple[str, str], ...] = ()
     ride: RideSnapshot | None = None
     timeline: tuple[TimelineStep, ...] = ()
-    # Doses started for this patient on this site's day of ``now`` (any visit, taken
-    # back or not: a start taken back may still have been a dose given).
-    doses_started_today: int = 0
+    # Doses started for this patient within the site's ``second_dose_window_hours``
+    # before ``now`` (any visit, taken back or not: a start taken back may still have
+    # been a dose given). A rolling window, not the calendar day: 21:05 and 00:40 are
+    # two doses within hours of each other.
+    doses_started_recently: int = 0
     # Another visit of the same patient that is under way (chair, status), if any.
     open_elsewhere: tuple[str, S] | None = None
     # Another visit under way in this visit's chair (its status; one in the chair rather
@@ -228,6 +230,7 @@ def load_site_day(*, db: Session, site_id: int, day: date, now: datetime) -> Sit
         },
         now=now,
         day_start=day_start,
+        settings=settings,
     )
     return SiteDay(
         site_id=site_id,
@@ -253,18 +256,24 @@ def load_open_visits(*, db: Session, site_id: int, now: datetime) -> tuple[Visit
         {"site_id": site_id, "lookback": day_start - timedelta(days=EARLIER_DAYS_LOOKBACK)},
         now=now,
         day_start=day_start,
+        settings=load_clinic_settings(db=db, site_id=site_id),
     )
 
 
 def load_visit(*, db: Session, session_id: int, now: datetime) -> Visit | None:
     """One visit, or None if the session does not exist. Used inside a write's transaction."""
     _flush_pending(db)
-    time_zone = db.connection().execute(_session_zone_select(), {"session_id": session_id}).scalar()
-    if time_zone is None:
+    site = db.connection().execute(_session_zone_select(), {"session_id": session_id}).first()
+    if site is None:
         return None
-    day_start, _ = local_day_bounds(local_today(time_zone, now=now), time_zone)
+    day_start, _ = local_day_bounds(local_today(site.time_zone, now=now), site.time_zone)
     visits = _load_visits(
-        db, _one_select(), {"session_id": session_id}, now=now, day_start=day_start
+        db,
+        _one_select(),
+        {"session_id": session_id},
+        now=now,
+        day_start=day_start,
+        settings=load_clinic_settings(db=db, site_id=site.id),
     )
     return visits[0] if visits else None
 
@@ -289,10 +298,15 @@ def _flush_pending(db: Session) -> None:
 
 
 def _load_visits(
-    db: Session, statement, params: dict, *, now: datetime, day_start: datetime
+    db: Session,
+    statement,
+    params: dict,
+    *,
+    now: datetime,
+    day_start: datetime,
+    settings: ClinicSettings,
 ) -> tuple[Visit, ...]:
     latest_allowed = now + MAX_CLOCK_SKEW
-    day_end = day_start + timedelta(days=1, hours=1)
     connection = db.connection()
     rows = connection.execute(
         statement,
@@ -300,8 +314,8 @@ def _load_visits(
             **params,
             "weight_since": now - timedelta(days=WEIGHT_LOOKBACK_DAYS),
             "open_since": now - timedelta(days=EARLIER_DAYS_LOOKBACK),
-            "starts_from": day_start,
-            "starts_until": min(day_end, latest_allowed),
+            "starts_from": now - timedelta(hours=settings.second_dose_window_hours),
+            "starts_until": latest_allowed,
             "latest_allowed": latest_allowed,
         },
     ).all()
@@ -314,7 +328,7 @@ def _load_visits(
     # for those patients alone: the start and check-in gates and the card read it there.
     under_way = {row.patient_id for row in rows if row.status in OPEN_STATUSES}
     before_dose = {row.patient_id for row in rows if row.status in (S.SCHEDULED, S.CHECKED_IN)}
-    starts = {row.patient_id: row.starts_today for row in rows if row.status == S.CHECKED_IN}
+    starts = {row.patient_id: row.recent_starts for row in rows if row.status == S.CHECKED_IN}
 
     visits = []
     for row in rows:
@@ -365,7 +379,7 @@ def _load_visits(
                 side_effects=effects.get(row.id, ()),
                 ride=_ride(row),
                 timeline=fold_timeline(history.get(row.id, [])),
-                doses_started_today=starts.get(row.patient_id) or 0,
+                doses_started_recently=starts.get(row.patient_id) or 0,
                 open_elsewhere=elsewhere,
                 chair_occupied_by=(
                     S(row.occupant_status)
@@ -463,7 +477,7 @@ def _site_zone_select():
 @functools.cache
 def _session_zone_select():
     return (
-        select(Site.time_zone)
+        select(Site.id, Site.time_zone)
         .join(TreatmentSession, TreatmentSession.site_id == Site.id)
         .where(TreatmentSession.id == bindparam("session_id"))
     )
@@ -520,8 +534,9 @@ def _visits_select(where):
 
     * ``previous_weight_kg``: the weight of their last visit before this one, booked
       since ``:weight_since``;
-    * ``starts_today``: doses started for the patient from ``:starts_from`` until
-      ``:starts_until``, taken back or not (read for checked-in sessions only);
+    * ``recent_starts``: doses started for the patient from ``:starts_from`` (the
+      second-dose window before now) until ``:starts_until``, taken back or not (read
+      for checked-in sessions only);
     * ``elsewhere_*``: another visit of theirs under way, booked since ``:open_since``;
     * ``occupant_*``: another visit under way in the same chair, booked since ``:open_since``;
 
@@ -590,7 +605,7 @@ def _visits_select(where):
     c = changes.c
     started_sessions = _table(TreatmentSession).alias("started")
     started = started_sessions.c
-    starts_today = (
+    recent_starts = (
         select(func.count())
         .select_from(changes)
         .join(started_sessions, started.id == c.session_id)
@@ -679,7 +694,7 @@ def _visits_select(where):
             r.arrived_at,
             r.version.label("ride_version"),
             previous_weight.label("previous_weight_kg"),
-            case((t.status == S.CHECKED_IN, starts_today), else_=None).label("starts_today"),
+            case((t.status == S.CHECKED_IN, recent_starts), else_=None).label("recent_starts"),
             other_id.label("elsewhere_id"),
             case((t.status.in_([S.SCHEDULED, S.CHECKED_IN]), occupant_id), else_=None).label(
                 "occupant_id"

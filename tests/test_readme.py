@@ -12,6 +12,18 @@ def test_every_clinic_setting_is_documented_with_its_default():
         assert f"| `{spec.name}` | {spec.default} |" in README, spec.name
 
 
+def test_the_settings_table_gives_each_settings_bounds_and_their_source():
+    for spec in SETTINGS:
+        allowed = (
+            f"{spec.allowed[0]}–{spec.allowed[1]}" if spec.allowed else ", ".join(spec.choices)
+        )
+        row = (
+            f"| `{spec.name}` | {spec.default} | {allowed} | {spec.unit} | {spec.help} | "
+            f"{spec.source} | {spec.bounds_source or '–'} |"
+        )
+        assert row in README, row
+
+
 def test_readme_gives_the_two_commands_that_ci_runs():
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     test_command = "python -m pip install -r requirements-dev.txt && python -m pytest"

@@ -6,19 +6,22 @@ from dataclasses import replace
 
 import pytest
 
-from ketadash.models import Route
+from ketadash.models import Route, VitalsPhase
 from ketadash.models import SessionStatus as S
 from ketadash.rules import (
     Passing,
     dose_timer,
     recovery_timer,
     route_protocol,
+    session_alerts,
     visit_timers,
+    vitals_due_in,
     waiting_timer,
 )
 from ketadash.settings import ClinicSettings
+from ketadash.vitals import Vitals
 from tests.utils.factories import minutes
-from tests.utils.visits import NINE, a_visit
+from tests.utils.visits import NINE, a_visit, reading
 
 SETTINGS = ClinicSettings()
 STARTED = a_visit(status=S.INFUSING, checked_in_at=NINE, infusion_started_at=NINE + minutes(10))
@@ -87,3 +90,37 @@ def test_waiting_for_the_ride_has_no_target():
         "Recovery",
         "Waiting",
     ]
+
+
+# --- a danger reading's recheck survives the end of the dose ------------------------------
+
+
+def test_a_danger_reading_just_before_end_dose_keeps_its_five_minute_recheck():
+    """BP 188/112 at 09:49, End dose at 09:50: the next vitals are due at 09:54, as the
+    alert says, not a recovery interval after the end."""
+
+    high = Vitals(systolic=188, diastolic=112, heart_rate=80, spo2=97)
+    ended = replace(
+        STARTED,
+        status=S.RECOVERY,
+        infusion_started_at=NINE + minutes(10),
+        infusion_ended_at=NINE + minutes(50),
+        latest=reading(NINE + minutes(49), VitalsPhase.DURING, high),
+    )
+    now = NINE + minutes(51)
+    assert vitals_due_in(ended, SETTINGS, now) == 3
+    assert any("recheck in 5 minutes" in a.action
+               for a in session_alerts(ended, SETTINGS, now, time_zone="UTC"))  # fmt: skip
+    # Past the recheck it is overdue, whatever the phase.
+    assert vitals_due_in(ended, SETTINGS, NINE + minutes(56)) == -2
+
+
+def test_a_calm_reading_before_end_dose_leaves_the_recovery_interval():
+
+    ended = replace(
+        STARTED,
+        status=S.RECOVERY,
+        infusion_ended_at=NINE + minutes(50),
+        latest=reading(NINE + minutes(49), VitalsPhase.DURING),
+    )
+    assert vitals_due_in(ended, SETTINGS, NINE + minutes(51)) == 14

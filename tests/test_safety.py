@@ -28,7 +28,7 @@ from ketadash.lifecycle import (
 from ketadash.models import Instrument, OutcomeScore, Route, StatusChange, TreatmentSession
 from ketadash.models import SessionStatus as S
 from ketadash.rules import dose_timer, recovery_timer, route_protocol
-from ketadash.settings import ClinicSettings
+from ketadash.settings import ClinicSettings, set_site_setting
 from ketadash.visits import load_visit
 from ketadash.vitals import Vitals
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
@@ -207,7 +207,7 @@ def test_a_second_dose_the_same_day_needs_new_checks_and_a_leads_reason(db_url, 
                 now=NINE + minutes(15))  # fmt: skip
     record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
                   now=NINE + minutes(16))  # fmt: skip
-    with pytest.raises(StepNotAllowed, match="second dose the same day needs a clinic lead"):
+    with pytest.raises(StepNotAllowed, match="second dose within 24 h needs a clinic lead"):
         _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(17), dose_mg=35,
               weight_kg=70, same_day_reason="first start was a mis-click")  # fmt: skip
     _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(18), dose_mg=35,
@@ -216,6 +216,67 @@ def test_a_second_dose_the_same_day_needs_new_checks_and_a_leads_reason(db_url, 
     with read_session(db_url) as db:
         row = db.get(TreatmentSession, session_id)
         assert row.same_day_dose_reason == "First start was a mis-click, no dose given"
+
+
+# A second dose is counted over a rolling window before now, not the site's calendar day:
+# New York in late November is UTC-5, so 21:05 there is 02:05 UTC the next day.
+EVENING_2105 = datetime(2026, 11, 25, 2, 5, tzinfo=UTC)  # Tue 24 Nov, 21:05 in New York
+AFTER_MIDNIGHT_0030 = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)  # Wed 25 Nov, 00:30
+
+
+def _earlier_dose_started(url, clinic, patient, at):
+    """A finished visit of ``patient`` whose dose was started at ``at``."""
+    earlier = make_session(url=url, clinic=clinic, patient_id=patient, chair_index=1,
+                           scheduled_start=at - minutes(5),
+                           status=S.DISCHARGED)  # fmt: skip
+    with write_session(url) as db:
+        db.add(StatusChange(session_id=earlier, version=3, from_status=S.CHECKED_IN,
+                            to_status=S.INFUSING, changed_at=at,
+                            staff_id=clinic.nurse_id))  # fmt: skip
+
+
+def test_a_dose_at_2105_and_another_at_0040_is_a_second_dose(db_url, clinic):
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    _earlier_dose_started(db_url, clinic, patient, EVENING_2105)
+    session_id = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                              scheduled_start=AFTER_MIDNIGHT_0030)  # fmt: skip
+    _checks_done(db_url, clinic, session_id, AFTER_MIDNIGHT_0030)
+    at_0040 = AFTER_MIDNIGHT_0030 + minutes(10)
+    assert _visit(db_url, session_id, at_0040).doses_started_recently == 1
+    with pytest.raises(StepNotAllowed, match="second dose within 24 h needs a clinic lead"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, at_0040, dose_mg=35,
+              weight_kg=70)  # fmt: skip
+
+
+def test_a_start_at_2345_taken_back_and_restarted_at_0005_is_a_second_dose(db_url, clinic):
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    at_2340 = datetime(2026, 11, 25, 4, 40, tzinfo=UTC)  # Tue 24 Nov, 23:40 in New York
+    session_id = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                              scheduled_start=at_2340)  # fmt: skip
+    _checks_done(db_url, clinic, session_id, at_2340)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, at_2340 + minutes(5), dose_mg=35,
+          weight_kg=70)  # fmt: skip
+    undo_last_step(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                   expected_version=_version(db_url, session_id), reason="Pump alarm",
+                   now=at_2340 + minutes(6))  # fmt: skip
+    with pytest.raises(StepNotAllowed, match="second dose within 24 h needs a clinic lead"):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, at_2340 + minutes(25),
+              dose_mg=35, weight_kg=70)  # fmt: skip
+
+
+def test_a_dose_longer_ago_than_the_window_is_not_a_second_dose(db_url, clinic):
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    _earlier_dose_started(db_url, clinic, patient, AFTER_MIDNIGHT_0030 - timedelta(hours=25))
+    session_id = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                              scheduled_start=AFTER_MIDNIGHT_0030)  # fmt: skip
+    _checks_done(db_url, clinic, session_id, AFTER_MIDNIGHT_0030)
+    assert _visit(db_url, session_id, AFTER_MIDNIGHT_0030 + minutes(10)).doses_started_recently == 0
+    # A site that widens the window to 36 h counts it.
+    with write_session(db_url) as db:
+        set_site_setting(db=db, site_id=clinic.site_id, name="second_dose_window_hours",
+                         value="36", staff_id=clinic.lead_id,
+                         now=AFTER_MIDNIGHT_0030)  # fmt: skip
+    assert _visit(db_url, session_id, AFTER_MIDNIGHT_0030 + minutes(10)).doses_started_recently == 1
 
 
 # --- 5. after midnight a visit under way keeps its alerts, clock and chair --------------------

@@ -69,8 +69,8 @@ def test_a_visit_carries_its_timeline_readings_and_public_facts(db_url, clinic):
     assert visit.display_alias == "Blue Heron"
     assert visit.public_label("alias_or_chair") == "Blue Heron"
     assert visit.public_label("chair_only") == "Chair 1"
-    # The start taken back may still have been a dose: it counts for a second start today.
-    assert visit.doses_started_today == 1
+    # The start taken back may still have been a dose: it counts for a second start.
+    assert visit.doses_started_recently == 1
     assert visit.given_dose_mg is None
 
 

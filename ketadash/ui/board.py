@@ -33,7 +33,6 @@ from ketadash.clinic import SiteChoice
 from ketadash.clock import local_today, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.gates import (
-    SECOND_DOSE_LABEL,
     Gate,
     as_sentences,
     check_in_gate,
@@ -779,8 +778,9 @@ def _checklist(gate: Gate) -> None:
 
 def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
     checklist = start_checklist(visit=session, settings=board.settings)
-    # The second-dose rule has its own field in the form below.
-    _checklist(Gate(checks=tuple(c for c in checklist.checks if c.label != SECOND_DOSE_LABEL)))
+    # Every check, always: one added to the gate is never hidden from the nurse. The
+    # second-dose rule's line stays open: a lead types its reason in the form below.
+    _checklist(checklist)
     with st.form(_form_key(f"start-{session.session_id}")):
         st.markdown("**Start dose**")
         plan = dose_plan(visit=session, weight_kg=session.weight_kg)
@@ -827,13 +827,14 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             )
             override = st.text_input("Override reason (who approved, why)")
         same_day = ""
-        if session.doses_started_today:
+        if session.doses_started_recently:
+            hours = board.settings.second_dose_window_hours
             st.warning(
-                "This patient already had a dose started today. A second dose today needs a "
-                "clinic lead, acting themselves, to record why.",
+                f"This patient already had a dose started in the last {hours} h. A second "
+                f"dose within {hours} h needs a clinic lead, acting themselves, to record why.",
                 icon=":material/warning:",
             )
-            same_day = st.text_input("Lead's reason for a second dose today")
+            same_day = st.text_input(f"Lead's reason for a second dose within {hours} h")
         if st.form_submit_button("Start dose", type="primary"):
             _take_step(
                 url=url,

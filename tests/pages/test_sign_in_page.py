@@ -298,7 +298,7 @@ def test_a_lead_changes_a_setting_and_a_nurse_cannot_open_the_screen(clinic):
     next(s for s in lead.selectbox if s.label == "Setting").set_value("hold_systolic").run()
     next(t for t in lead.text_input if t.label.startswith("New value")).set_value("1400")
     next(b for b in lead.button if b.label == "Save").click().run()
-    assert any("between 100 and 200" in e.value for e in lead.error)
+    assert any("between 120 and 160" in e.value for e in lead.error)
     next(t for t in lead.text_input if t.label.startswith("New value")).set_value("150")
     next(b for b in lead.button if b.label == "Save").click().run()
     assert any("hold_systolic is now 150 mmHg" in s.value for s in lead.success)
@@ -309,6 +309,45 @@ def test_a_lead_changes_a_setting_and_a_nurse_cannot_open_the_screen(clinic):
     nurse = _open(NURSE_EMAIL, "pages/settings.py")
     assert not nurse.dataframe
     assert any("Clinic settings is for clinic leads" in w.value for w in nurse.warning)
+
+
+def test_the_settings_screen_shows_the_latest_changes(clinic):
+    lead = _open(LEAD_EMAIL, "pages/settings.py")
+    _change_on_screen(lead, "hold_systolic", "150")
+    _change_on_screen(lead, "hold_systolic", "130")
+    changes = next(d for d in lead.dataframe if "Old value" in d.value.columns).value
+    assert list(changes["Setting"]) == ["hold_systolic", "hold_systolic"]
+    assert list(zip(changes["Old value"], changes["New value"], strict=True)) == [
+        ("150", "130"),
+        ("140", "150"),
+    ]
+    assert set(changes["By"]) == {"Lee Park"}
+
+
+def _change_on_screen(at: AppTest, name: str, value: str) -> AppTest:
+    next(s for s in at.selectbox if s.label == "Setting").set_value(name).run()
+    next(t for t in at.text_input if t.label.startswith("New value")).set_value(value)
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_settings_screen_shows_each_reason_a_change_is_refused(clinic):
+    from ketadash.ui.text import literal
+
+    lead = _open(LEAD_EMAIL, "pages/settings.py")
+    _change_on_screen(lead, "min_recovery_esketamine_minutes", "60")
+    (error,) = lead.error
+    assert "between 120 and 480 min" in error.value
+    assert literal("Spravato label: at least 2 h") in error.value
+    assert "Nothing was changed" in error.value
+    _change_on_screen(lead, "hold_systolic", "160")
+    assert any("hold_systolic is now 160" in s.value for s in lead.success)
+    _change_on_screen(lead, "alert_systolic", "160")
+    (error,) = lead.error
+    assert literal("hold_systolic (160 mmHg) must be below alert_systolic (160 mmHg)") in (
+        error.value
+    )
 
 
 # --- one sign-in, several tabs -----------------------------------------------------------------
