@@ -25,6 +25,7 @@ from ketadash.gates import (
     check_in_gate,
     discharge_gate,
     ready_gate,
+    start_ceiling_reached,
     start_checklist,
     start_gate,
 )
@@ -43,7 +44,7 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
-from ketadash.rules import weight_change_percent
+from ketadash.rules import item9_answer, item9_flagged, weight_change_percent
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.text import TextRejected, optional_reason, reason_text
 from ketadash.visits import Visit, load_visit
@@ -163,6 +164,7 @@ def _start_values(
     weight_confirmed: bool,
     hold_override_reason: str | None,
     same_day_reason: str | None,
+    item9_acknowledgement: str | None,
 ) -> tuple[dict, str | None]:
     """The columns a start stamps, once the start gate allows it; and the history reason."""
     weight = weight_kg if weight_kg is not None else visit.weight_kg
@@ -171,6 +173,8 @@ def _start_values(
         settings=settings,
         same_day_reason=same_day_reason,
         staff_role=StaffRole(staff.role),
+        item9_acknowledgement=item9_acknowledgement,
+        ceiling_reason=hold_override_reason,
     )
     _refuse(Gate(checks=checklist.checks), "Cannot start the dose")
     override = optional_reason(hold_override_reason)
@@ -188,13 +192,21 @@ def _start_values(
         hold_override_reason=hold_override_reason,
         same_day_reason=same_day_reason,
         staff_role=StaffRole(staff.role),
+        item9_acknowledgement=item9_acknowledgement,
     )
     _refuse(gate, "Cannot start the dose")
     values: dict = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
+    if item9_flagged(visit, settings):
+        notes.append(
+            f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
+        )
     if checklist.holds:
         values["hold_override_reason"] = override
-        notes.append(f"BP hold overridden: {override}")
+        if start_ceiling_reached(visit, settings):
+            notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
+        else:
+            notes.append(f"BP hold overridden: {override}")
     if visit.doses_started_today:
         values["same_day_dose_reason"] = optional_reason(same_day_reason)
         notes.append(f"second dose today: {values['same_day_dose_reason']}")
@@ -320,6 +332,7 @@ def take_step(
     weight_confirmed: bool = False,
     hold_override_reason: str | None = None,
     same_day_reason: str | None = None,
+    item9_acknowledgement: str | None = None,
     steady_on_feet: bool | None = None,
     escort_exception: EscortException | str | None = None,
 ) -> StepResult:
@@ -331,7 +344,9 @@ def take_step(
     way per patient), start (PHQ-9 and vitals since check-in, holds need
     ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
     a weight far from the last needs ``weight_confirmed``, a second dose the same day
-    needs a lead and ``same_day_reason``), ready (``steady_on_feet`` confirmed by the
+    needs a lead and ``same_day_reason``, a positive PHQ-9 item 9 needs
+    ``item9_acknowledgement`` naming the C-SSRS screen, a reading at or above the start
+    ceiling needs a lead's ``hold_override_reason``), ready (``steady_on_feet`` confirmed by the
     nurse) and discharge (an arrived escort, or ``escort_exception`` with a
     ``reason``). Clinical steps need a nurse or a lead; cancel and no-show need a
     reason in words. All or nothing: on any error no row is written.
@@ -364,6 +379,7 @@ def take_step(
                 weight_confirmed=weight_confirmed,
                 hold_override_reason=hold_override_reason,
                 same_day_reason=same_day_reason,
+                item9_acknowledgement=item9_acknowledgement,
             )
             values |= started
             reason = "; ".join(r for r in (reason, notes) if r) or None
@@ -566,9 +582,15 @@ def record_phq9(
     staff_id: int,
     total: int,
     item9: int,
+    correction_reason: str | None = None,
     now: datetime | None = None,
 ) -> Phq9Recorded:
-    """Store the PHQ-9 taken before the dose; flags item 9 at the clinic's threshold."""
+    """Store the PHQ-9 taken before the dose; flags item 9 at the clinic's threshold.
+
+    A second PHQ-9 at the same visit (since its check-in) is a correction: it needs
+    ``correction_reason`` in words, and both scores stay. The visit keeps the highest
+    item 9 of its scores, so ``item9_flagged`` is the visit's flag after this score.
+    """
     if not 0 <= total <= 27:
         raise ScoreRejected(f"A PHQ-9 total is 0–27; {total} is not possible. Nothing was saved.")
     if not 0 <= item9 <= 3:
@@ -579,6 +601,14 @@ def record_phq9(
     with write_session(url) as db:
         _require_staff(db, staff_id)
         session = _observable(db, session_id, "a PHQ-9")
+        visit = _visit(db, session_id, now)
+        reason = optional_reason(correction_reason)
+        if visit.phq9_count and reason is None:
+            raise ScoreRejected(
+                f"This visit already has a PHQ-9 ({visit.phq9_total}, item 9: "
+                f"{visit.phq9_item9}). A second one is a correction: a correction needs a "
+                "reason in words (both scores are kept). Nothing was saved."
+            )
         score = OutcomeScore(
             patient_id=session.patient_id,
             session_id=session_id,
@@ -587,15 +617,17 @@ def record_phq9(
             total=total,
             item9=item9,
             staff_id=staff_id,
+            correction_reason=reason if visit.phq9_count else None,
         )
         db.add(score)
         db.flush()
         settings = _site_settings(db, session.site_id)
+        highest = max(item9, item9_answer(visit) or 0)
         return Phq9Recorded(
             score_id=score.id,
             total=total,
             item9=item9,
-            item9_flagged=item9 >= settings.phq9_item9_flag_at,
+            item9_flagged=highest >= settings.phq9_item9_flag_at,
         )
 
 

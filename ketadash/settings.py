@@ -71,6 +71,27 @@ class ClinicSettings:
         help="Pre-infusion diastolic above this holds the start unless a nurse overrides it.",
         source="clinic protocol page: resting BP above 140/90, no treatment that day",
     )
+    # The start ceiling (h4): above the hold, a nurse's override is not enough.
+    start_ceiling_systolic: int = setting(
+        180,
+        allowed=(150, 220),
+        unit="mmHg",
+        help=(
+            "Pre-dose systolic at or above this: the dose starts only with a clinic lead, "
+            "acting themselves, recording why."
+        ),
+        source="clinic-facts: suggested default, escalate at 180 systolic or 110 diastolic",
+    )
+    start_ceiling_diastolic: int = setting(
+        110,
+        allowed=(95, 140),
+        unit="mmHg",
+        help=(
+            "Pre-dose diastolic at or above this: the dose starts only with a clinic lead, "
+            "acting themselves, recording why."
+        ),
+        source="clinic-facts: suggested default, escalate at 180 systolic or 110 diastolic",
+    )
     alert_systolic: int = setting(
         180,
         allowed=(120, 250),
