@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from ketadash.clock import as_utc, local_day_bounds
 from ketadash.db import read_session, write_session
+from ketadash.gates import as_sentences, plan_problems, standard_plan
 from ketadash.models import (
     Chair,
     Patient,
@@ -29,6 +30,7 @@ from ketadash.models import (
     TreatmentSession,
 )
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.text import optional_reason
 
 # Sessions that no longer hold a chair.
 _FREED = (SessionStatus.CANCELLED.value, SessionStatus.NO_SHOW.value)
@@ -123,10 +125,13 @@ def book_booster(
     staff_id: int,
     now: datetime,
     chair_id: int | None = None,
+    plan_reason: str | None = None,
 ) -> BoosterBooked:
     """Book a booster for the patient at ``start`` (aware), in ``chair_id`` or the first free chair.
 
-    The route, planned length and dose plan follow the patient's last session. Refused
+    The route, planned length and dose plan follow the patient's last session; a plan
+    outside the label's doses (``gates.plan_problems``: esketamine other than 56 or
+    84 mg) is booked only by a clinic lead recording ``plan_reason``. Refused
     (``BookingRefused``) when the staff member is unknown, the time has passed, the site
     is closed then, the patient already has a session booked that day, or no chair is
     free for the whole visit. On PostgreSQL the site's chairs are locked while the
@@ -158,6 +163,14 @@ def book_booster(
                 "This patient has no earlier session to take the route and dose from."
             )
         route, planned, per_kg, dose_mg, course_id = last
+        refused = plan_problems(
+            route=route, dose_mg=dose_mg, plan_reason=plan_reason, staff_role=staff.role
+        )
+        if refused:
+            raise BookingRefused(as_sentences(refused) + " Nothing was booked.")
+        reason = (
+            None if standard_plan(route=route, dose_mg=dose_mg) else optional_reason(plan_reason)
+        )
         minutes = chair_minutes(planned_minutes=planned, route=route, settings=settings)
         end_local = (start + timedelta(minutes=minutes)).astimezone(zone)
         open_day = str(local.weekday()) in site.open_weekdays
@@ -206,6 +219,7 @@ def book_booster(
             kind=SessionKind.BOOSTER,
             dose_mg_per_kg=per_kg,
             dose_mg=dose_mg,
+            plan_reason=reason,
             status=SessionStatus.SCHEDULED,
             booked_at=now,
             booked_by=staff.id,

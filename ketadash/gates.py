@@ -25,6 +25,7 @@ from ketadash.models import (
 )
 from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
+    ESKETAMINE_PLANS_MG,
     item9_answer,
     item9_flagged,
     observation_start,
@@ -210,6 +211,36 @@ def _ceiling_checks(
                 "must record why"
             ),
         )
+    ]
+
+
+def standard_plan(*, route: Route | str, dose_mg: float | None) -> bool:
+    """Whether a plan needs no reason: any IV or lozenge plan, esketamine at 56 or 84 mg."""
+    return Route(route) != Route.ESKETAMINE or dose_mg is None or dose_mg in ESKETAMINE_PLANS_MG
+
+
+def plan_problems(
+    *,
+    route: Route | str,
+    dose_mg: float | None,
+    plan_reason: str | None,
+    staff_role: StaffRole | None,
+) -> list[str]:
+    """Why a dose plan cannot be booked or imported as it stands (empty when it can).
+
+    An esketamine plan other than the label's 56 or 84 mg (``ESKETAMINE_PLANS_MG``)
+    needs a clinic lead, acting themselves, to record ``plan_reason``.
+    """
+    if standard_plan(route=route, dose_mg=dose_mg):
+        return []
+    is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+    if is_lead and optional_reason(plan_reason):
+        return []
+    plans = " or ".join(str(mg) for mg in ESKETAMINE_PLANS_MG)
+    return [
+        f"an esketamine plan of {dose_mg:g} mg is not the label's {plans} mg "
+        f"({ESKETAMINE_DEVICE_MG} mg devices): another plan needs a clinic lead, acting "
+        "themselves, to record why"
     ]
 
 

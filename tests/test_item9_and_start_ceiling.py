@@ -18,9 +18,9 @@ import pytest
 from sqlmodel import select
 
 from ketadash.board import load_board, view_board
-from ketadash.db import read_session
+from ketadash.db import read_session, write_session
 from ketadash.gates import ITEM9_CHECK, START_CEILING_CHECK, start_checklist, start_gate
-from ketadash.importer import import_files
+from ketadash.importer import ImportRejected, import_files
 from ketadash.lifecycle import (
     LifecycleError,
     ScoreRejected,
@@ -306,3 +306,15 @@ def test_the_start_write_refuses_a_nurses_override_above_the_ceiling(db_url, cli
         change = db.exec(select(StatusChange).where(StatusChange.to_status == S.INFUSING)).one()
     assert session.hold_override_reason.startswith("Dr Patel")
     assert "ceiling" in change.reason
+
+
+def test_an_import_cannot_attach_a_score_to_a_visit_under_way(db_url, clinic, tmp_path):
+    _patient, session_id = _checked_in(db_url, clinic)
+    with write_session(db_url) as db:
+        db.get(TreatmentSession, session_id).external_ref = "EHR-77"
+    with pytest.raises(ImportRejected) as rejected:
+        _import_score(tmp_path, db_url, mrn="MRN-1", taken_at=NINE + minutes(5), item9=0,
+                      now=NINE + minutes(10), session_ref="EHR-77")  # fmt: skip
+    assert "session_ref 'EHR-77' is a visit under way" in str(rejected.value.problems)
+    visit = _visit(db_url, session_id, NINE + minutes(11))
+    assert visit.phq9_total is None
