@@ -116,6 +116,26 @@ def free_chairs(
     return _free(_site_chairs(db, site_id), held, start, end)
 
 
+def _last_plan(db: Session, *, patient_id: int, before: datetime):
+    t = TreatmentSession.__table__.c
+    return db.execute(
+        select(t.route, t.planned_minutes, t.dose_mg_per_kg, t.dose_mg, t.course_id)
+        .where(t.patient_id == patient_id, t.scheduled_start < before)
+        .order_by(t.scheduled_start.desc())
+        .limit(1)
+    ).first()
+
+
+def booster_needs_plan_reason(*, url: str, patient_id: int, before: datetime) -> float | None:
+    """The mg of the plan a booster before ``before`` would copy when that plan is not a
+    standard one (``gates.standard_plan``) and so needs a lead's reason; else None."""
+    with read_session(url) as db:
+        last = _last_plan(db, patient_id=patient_id, before=as_utc(before))
+    if last is None or standard_plan(route=last.route, dose_mg=last.dose_mg):
+        return None
+    return last.dose_mg
+
+
 def book_booster(
     *,
     url: str,
@@ -152,12 +172,7 @@ def book_booster(
         zone = ZoneInfo(site.time_zone)
         local = start.astimezone(zone)
         t = TreatmentSession.__table__.c
-        last = db.execute(
-            select(t.route, t.planned_minutes, t.dose_mg_per_kg, t.dose_mg, t.course_id)
-            .where(t.patient_id == patient_id, t.scheduled_start < start)
-            .order_by(t.scheduled_start.desc())
-            .limit(1)
-        ).first()
+        last = _last_plan(db, patient_id=patient_id, before=start)
         if last is None:
             raise BookingRefused(
                 "This patient has no earlier session to take the route and dose from."
