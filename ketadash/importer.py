@@ -599,6 +599,8 @@ class _Known:
     sessions: dict[str, _KnownSession]
     # Active clinic leads by e-mail (lower-case): who may record a reason for a plan.
     leads: dict[str, str] = field(default_factory=dict)
+    # MRN keys that more than one stored patient matches ignoring case, with spellings.
+    ambiguous_mrns: dict[str, list[str]] = field(default_factory=dict)
     # Each site's planned_infusion_minutes setting: the default for a blank cell.
     planned_minutes: dict[int, int] = field(default_factory=dict)
 
@@ -620,10 +622,17 @@ class _Known:
         # One streamed pass over each table's keys rather than one query per key:
         # matching ignores case, which no index of the key columns serves.
         patients = {}
+        ambiguous: dict[str, list[str]] = {}
         if mrns:
             query = select(Patient.id, Patient.mrn, Patient.home_site_id)
             for id_, mrn, home_site_id in _stream(connection, query):
                 if _key(mrn) in mrns:
+                    if _key(mrn) in patients:
+                        # Two stored patients one MRN apart only in case: matching
+                        # would pick one of them silently (and a score could land on
+                        # the other patient's record).
+                        first = patients[_key(mrn)].mrn
+                        ambiguous.setdefault(_key(mrn), [first]).append(mrn)
                     patients[_key(mrn)] = _KnownPatient(id=id_, mrn=mrn, home_site_id=home_site_id)
         sessions = {}
         if refs:
@@ -653,6 +662,7 @@ class _Known:
         }
         return cls(
             leads=leads,
+            ambiguous_mrns=ambiguous,
             sites={_key(site.code): site for site in sites},
             sites_by_id={site.id: site for site in sites},
             chairs=chairs,
@@ -1005,6 +1015,19 @@ def _check(
     )
 
 
+def _refuse_ambiguous_mrn(cells: _Cells, *, mrn: str, known: _Known) -> bool:
+    """A problem on the line (and True) when stored patients differ only in the MRN's case."""
+    spellings = known.ambiguous_mrns.get(_key(mrn))
+    if not spellings:
+        return False
+    cells.problem(
+        f"mrn '{mrn}' matches more than one patient in the database "
+        f"({', '.join(repr(m) for m in spellings)}, which differ only in case): merge or "
+        "rename them there first"
+    )
+    return True
+
+
 @dataclass(frozen=True)
 class _MrnCheck:
     known: _Known
@@ -1017,6 +1040,8 @@ class _MrnCheck:
         if mrn is None:
             return None
         key = _key(mrn)
+        if _refuse_ambiguous_mrn(cells, mrn=mrn, known=self.known):
+            return None
         # A patient row with its own problems is reported once, where it is.
         in_file = key in self.file_mrns or not self.patients_file.usable
         if not in_file and key not in self.known.patients:
@@ -1059,6 +1084,7 @@ def _check_patients(
                 spelling=mrn,
                 rule="MRNs match ignoring case",
             )
+            _refuse_ambiguous_mrn(cells, mrn=mrn, known=known)
         first_name = cells.words("first_name", required=True)
         last_name = cells.words("last_name", required=True)
         date_of_birth = cells.day("date_of_birth")

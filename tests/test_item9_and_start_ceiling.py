@@ -318,3 +318,18 @@ def test_an_import_cannot_attach_a_score_to_a_visit_under_way(db_url, clinic, tm
     assert "session_ref 'EHR-77' is a visit under way" in str(rejected.value.problems)
     visit = _visit(db_url, session_id, NINE + minutes(11))
     assert visit.phq9_total is None
+
+
+def test_an_import_refuses_an_mrn_that_two_stored_patients_share_ignoring_case(
+    db_url, clinic, tmp_path
+):
+    # Two patients stored as "ab-1" and "AB-1" (written before the import's matching rule,
+    # or by hand): matching ignoring case, a score for one could land on the other.
+    make_patient(url=db_url, mrn="ab-1", site_id=clinic.site_id)
+    _checked_in(db_url, clinic, mrn="AB-1")
+    with pytest.raises(ImportRejected) as rejected:
+        _import_score(tmp_path, db_url, mrn="ab-1", taken_at=NINE + minutes(5), item9=0,
+                      now=NINE + minutes(10))  # fmt: skip
+    assert "more than one patient" in str(rejected.value.problems)
+    with read_session(db_url) as db:
+        assert db.exec(select(OutcomeScore)).all() == []
