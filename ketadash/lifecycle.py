@@ -600,6 +600,12 @@ def record_phq9(
     now = _moment(now, "A PHQ-9")
     with write_session(url) as db:
         _require_staff(db, staff_id)
+        # Two stations saving at once: the second waits here for the first to commit and
+        # then sees its score, so it cannot add a second one without a reason (SQLite's
+        # writers already queue at BEGIN IMMEDIATE; this is PostgreSQL's row lock).
+        db.execute(
+            select(TreatmentSession.id).where(TreatmentSession.id == session_id).with_for_update()
+        ).first()
         session = _observable(db, session_id, "a PHQ-9")
         visit = _visit(db, session_id, now)
         reason = optional_reason(correction_reason)

@@ -333,3 +333,48 @@ def test_an_import_refuses_an_mrn_that_two_stored_patients_share_ignoring_case(
     assert "more than one patient" in str(rejected.value.problems)
     with read_session(db_url) as db:
         assert db.exec(select(OutcomeScore)).all() == []
+
+
+def test_two_stations_saving_a_first_phq9_at_once_make_one_a_correction(
+    db_url, clinic, monkeypatch
+):
+    """Forced interleaving: each station, once it has read the visit, waits (up to a second)
+    for the other to have read it too. Both reading "no PHQ-9 yet" would let two scores in
+    without a reason; the second station must wait for the first and be told."""
+    import contextlib
+    import threading
+
+    import ketadash.lifecycle as lifecycle
+
+    _patient, session_id = _checked_in(db_url, clinic)
+    both_read = threading.Barrier(2)
+    read_visit = lifecycle._visit
+
+    def visit_then_wait(db, session_id, now):
+        visit = read_visit(db, session_id, now)
+        # Broken after a second: the other station was kept waiting, as it should be.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=1)
+        return visit
+
+    monkeypatch.setattr(lifecycle, "_visit", visit_then_wait)
+    outcomes: list[str] = []
+
+    def station(item9: int) -> None:
+        try:
+            _phq9(
+                db_url, clinic, session_id, NINE + minutes(2 + item9), total=12 + item9, item9=item9
+            )
+            outcomes.append("saved")
+        except ScoreRejected as refused:
+            assert "correction needs a reason" in str(refused)
+            outcomes.append("told")
+
+    threads = [threading.Thread(target=station, args=(n,)) for n in (0, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["saved", "told"]
+    with read_session(db_url) as db:
+        assert len(db.exec(select(OutcomeScore)).all()) == 1
