@@ -201,12 +201,13 @@ def _start_values(
         notes.append(
             f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
         )
-    if checklist.holds:
+    if start_ceiling_reached(visit, settings):
+        # A site's hold may be set above its ceiling: the lead's reason is kept either way.
         values["hold_override_reason"] = override
-        if start_ceiling_reached(visit, settings):
-            notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
-        else:
-            notes.append(f"BP hold overridden: {override}")
+        notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
+    elif checklist.holds:
+        values["hold_override_reason"] = override
+        notes.append(f"BP hold overridden: {override}")
     if visit.doses_started_today:
         values["same_day_dose_reason"] = optional_reason(same_day_reason)
         notes.append(f"second dose today: {values['same_day_dose_reason']}")

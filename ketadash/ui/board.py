@@ -838,10 +838,13 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             if st.checkbox(ITEM9_ACKNOWLEDGEMENT):
                 acknowledgement = ITEM9_ACKNOWLEDGEMENT
         override = ""
-        if checklist.holds:
-            st.warning(
-                "On hold: " + literal("; ".join(checklist.holds)) + ".", icon=":material/warning:"
-            )
+        # A site may set its hold above its ceiling: the ceiling still asks for the reason.
+        if checklist.holds or above_ceiling:
+            if checklist.holds:
+                st.warning(
+                    "On hold: " + literal("; ".join(checklist.holds)) + ".",
+                    icon=":material/warning:",
+                )
             if above_ceiling:
                 st.error(
                     f"At or above the start ceiling ({board.settings.start_ceiling_systolic}/"

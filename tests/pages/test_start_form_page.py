@@ -26,7 +26,7 @@ def clinic_url(sqlite_url, monkeypatch):
     return sqlite_url
 
 
-def _checked_in(url, *, route=Route.IV, dose_mg=None, item9=0):
+def _checked_in(url, *, route=Route.IV, dose_mg=None, item9=0, vitals=CALM):
     """A patient checked in a few minutes ago, PHQ-9 and pre-dose vitals done."""
     clinic = make_clinic(url=url)
     now = utc_now()
@@ -38,7 +38,7 @@ def _checked_in(url, *, route=Route.IV, dose_mg=None, item9=0):
               expected_version=1, now=now - timedelta(minutes=5))  # fmt: skip
     record_phq9(url=url, session_id=session_id, staff_id=clinic.nurse_id, total=15, item9=item9,
                 now=now - timedelta(minutes=4))  # fmt: skip
-    record_vitals(url=url, session_id=session_id, staff_id=clinic.nurse_id, vitals=CALM,
+    record_vitals(url=url, session_id=session_id, staff_id=clinic.nurse_id, vitals=vitals,
                   now=now - timedelta(minutes=3))  # fmt: skip
     return clinic, session_id
 
@@ -71,3 +71,20 @@ def test_a_positive_item9_needs_the_cssrs_tick_in_the_start_form(clinic_url):
         assert db.get(TreatmentSession, session_id).status == SessionStatus.INFUSING
         change = db.exec(select(StatusChange).where(StatusChange.to_status == "infusing")).one()
     assert ITEM9_ACKNOWLEDGEMENT in change.reason
+
+
+def test_above_the_start_ceiling_a_nurses_override_does_not_start_the_dose(clinic_url):
+    severe = Vitals(systolic=228, diastolic=128, heart_rate=96, spo2=97)
+    clinic, session_id = _checked_in(clinic_url, vitals=severe)
+    at = _open_as_nurse(clinic, session_id)
+    assert not at.exception, at.exception
+    assert any("start ceiling (180/110)" in e.value for e in at.error)
+    next(n for n in at.number_input if n.label == "Weight today (kg)").set_value(70.0)
+    next(n for n in at.number_input if n.label == "Dose given (mg)").set_value(35.0)
+    next(t for t in at.text_input if t.label == "Lead's reason to dose above the ceiling").input(
+        "patient anxious"
+    )
+    _submit(at, "Start dose")
+    assert any("clinic lead" in e.value for e in at.error)
+    with read_session(clinic_url) as db:
+        assert db.get(TreatmentSession, session_id).status == SessionStatus.CHECKED_IN
