@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from ketadash.clock import as_utc, local_day_bounds
 from ketadash.db import read_session, write_session
+from ketadash.gates import as_sentences, plan_problems, standard_plan
 from ketadash.models import (
     Chair,
     Patient,
@@ -30,6 +31,7 @@ from ketadash.models import (
     TreatmentSession,
 )
 from ketadash.settings import ClinicSettings, load_clinic_settings
+from ketadash.text import optional_reason
 from ketadash.visits import hold_patients_visits
 
 # Sessions that no longer hold a chair.
@@ -134,6 +136,26 @@ def _course_ended_on(db: Session, *, patient_id: int, today: date) -> date | Non
     return latest.ended_on
 
 
+def _last_plan(db: Session, *, patient_id: int, before: datetime):
+    t = TreatmentSession.__table__.c
+    return db.execute(
+        select(t.route, t.planned_minutes, t.dose_mg_per_kg, t.dose_mg, t.course_id)
+        .where(t.patient_id == patient_id, t.scheduled_start < before)
+        .order_by(t.scheduled_start.desc())
+        .limit(1)
+    ).first()
+
+
+def booster_needs_plan_reason(*, url: str, patient_id: int, before: datetime) -> float | None:
+    """The mg of the plan a booster before ``before`` would copy when that plan is not a
+    standard one (``gates.standard_plan``) and so needs a lead's reason; else None."""
+    with read_session(url) as db:
+        last = _last_plan(db, patient_id=patient_id, before=as_utc(before))
+    if last is None or standard_plan(route=last.route, dose_mg=last.dose_mg):
+        return None
+    return last.dose_mg
+
+
 def book_booster(
     *,
     url: str,
@@ -143,10 +165,13 @@ def book_booster(
     staff_id: int,
     now: datetime,
     chair_id: int | None = None,
+    plan_reason: str | None = None,
 ) -> BoosterBooked:
     """Book a booster for the patient at ``start`` (aware), in ``chair_id`` or the first free chair.
 
-    The route, planned length and dose plan follow the patient's last session. Refused
+    The route, planned length and dose plan follow the patient's last session; a plan
+    outside the label's doses (``gates.plan_problems``: esketamine other than 56 or
+    84 mg) is booked only by a clinic lead recording ``plan_reason``. Refused
     (``BookingRefused``) when the staff member is unknown, the time has passed, the site
     is closed then, the patient's course has ended (out of care), the patient already
     has a session booked that day or a visit booked ahead, or no chair is free for the
@@ -179,17 +204,20 @@ def book_booster(
                 "back into care, the clinic lead records a new course first."
             )
         t = TreatmentSession.__table__.c
-        last = db.execute(
-            select(t.route, t.planned_minutes, t.dose_mg_per_kg, t.dose_mg, t.course_id)
-            .where(t.patient_id == patient_id, t.scheduled_start < start)
-            .order_by(t.scheduled_start.desc())
-            .limit(1)
-        ).first()
+        last = _last_plan(db, patient_id=patient_id, before=start)
         if last is None:
             raise BookingRefused(
                 "This patient has no earlier session to take the route and dose from."
             )
         route, planned, per_kg, dose_mg, course_id = last
+        refused = plan_problems(
+            route=route, dose_mg=dose_mg, plan_reason=plan_reason, staff_role=staff.role
+        )
+        if refused:
+            raise BookingRefused(as_sentences(refused) + " Nothing was booked.")
+        reason = (
+            None if standard_plan(route=route, dose_mg=dose_mg) else optional_reason(plan_reason)
+        )
         minutes = chair_minutes(planned_minutes=planned, route=route, settings=settings)
         end_local = (start + timedelta(minutes=minutes)).astimezone(zone)
         open_day = str(local.weekday()) in site.open_weekdays
@@ -256,6 +284,7 @@ def book_booster(
             kind=SessionKind.BOOSTER,
             dose_mg_per_kg=per_kg,
             dose_mg=dose_mg,
+            plan_reason=reason,
             status=SessionStatus.SCHEDULED,
             booked_at=now,
             booked_by=staff.id,

@@ -72,10 +72,28 @@ class Infusion(NamedTuple):
 
 
 class Score(NamedTuple):
-    """A PHQ-9 total."""
+    """A PHQ-9 total, its item 9 when recorded, and the visit it was recorded at."""
 
     taken_at: datetime
     total: int
+    item9: int | None = None
+    session_id: int | None = None
+
+
+def latest_item9(scores: tuple[Score, ...] | list[Score]) -> int | None:
+    """PHQ-9 item 9 at the patient's latest PHQ-9 (None: not recorded).
+
+    The highest answer of that visit's scores (ordered by time), so a correction at the
+    visit cannot take a positive answer out of sight, as on Today.
+    """
+    if not scores:
+        return None
+    last = scores[-1]
+    same_visit = (
+        [s for s in scores if s.session_id == last.session_id] if last.session_id else [last]
+    )
+    answers = [s.item9 for s in same_visit if s.item9 is not None]
+    return max(answers) if answers else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -517,6 +535,9 @@ class BoosterPlan:
     flag: BoosterFlag
     booked_for: datetime | None
     last_phq9: int | None
+    # Item 9 at the latest PHQ-9 (``latest_item9``), flagged at ``phq9_item9_flag_at``.
+    last_item9: int | None
+    item9_flagged: bool
     phq9_trend: int | None
     baseline_phq9: int | None
     series_response_percent: int | None
@@ -613,6 +634,8 @@ def plan_booster(
         flag=flag,
         booked_for=booked,
         last_phq9=scores[-1].total if scores else None,
+        last_item9=(item9 := latest_item9(scores)),
+        item9_flagged=item9 is not None and item9 >= settings.phq9_item9_flag_at,
         phq9_trend=scores[-1].total - scores[-2].total if len(scores) >= 2 else None,
         baseline_phq9=pre_treatment_baseline(history),
         series_response_percent=series_response_percent(history),
@@ -760,6 +783,8 @@ WORKLIST_COLUMNS = (
     "flag",
     "booked_for",
     "last_phq9",
+    "last_item9",
+    "item9_flagged",
     "phq9_trend",
     "baseline_phq9",
     "series_response_percent",
@@ -805,6 +830,8 @@ def worklist_frame(
                 else None
             ),
             "last_phq9": p.last_phq9,
+            "last_item9": p.last_item9,
+            "item9_flagged": p.item9_flagged,
             "phq9_trend": p.phq9_trend,
             "baseline_phq9": p.baseline_phq9,
             "series_response_percent": p.series_response_percent,
@@ -818,7 +845,13 @@ def worklist_frame(
     ]
     frame = pd.DataFrame(rows, columns=list(WORKLIST_COLUMNS))
     frame["_rank"] = [p.flag.rank for p in chosen]
-    for column in ("expected_relief_days", "last_phq9", "phq9_trend", "baseline_phq9"):
+    for column in (
+        "expected_relief_days",
+        "last_phq9",
+        "last_item9",
+        "phq9_trend",
+        "baseline_phq9",
+    ):
         frame[column] = frame[column].astype("Int64")
     frame["series_response_percent"] = frame["series_response_percent"].astype("Int64")
     frame["own_history_share"] = frame["own_history_share"].astype("Float64")

@@ -9,6 +9,7 @@ enforces.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +26,9 @@ from ketadash.models import (
 )
 from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
+    ESKETAMINE_PLANS_MG,
+    item9_answer,
+    item9_flagged,
     observation_start,
     route_protocol,
     weight_change_percent,
@@ -39,7 +43,17 @@ from ketadash.vocabulary import IN_WORDS
 # Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
 MAX_DOSE_MG = 500
 MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
-# The start checklist's line that the start form answers with a field of its own.
+
+# The labels of two start checks, by which screens find them.
+ITEM9_CHECK = "PHQ-9 item 9: C-SSRS screen done before the dose"
+START_CEILING_CHECK = "Pre-dose blood pressure below the start ceiling, or a lead's reason"
+# What the nurse acknowledges for a positive item 9 (the start form's tick box says it).
+ITEM9_ACKNOWLEDGEMENT = "C-SSRS screen done and reviewed"
+
+
+def names_cssrs_step(text: str | None) -> bool:
+    """Whether an acknowledgement names the C-SSRS screen (any spelling: C-SSRS, CSSRS)."""
+    return bool(text) and "cssrs" in re.sub(r"[^a-z]", "", text.lower())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,12 +136,17 @@ def start_checklist(
     settings: ClinicSettings,
     same_day_reason: str | None = None,
     staff_role: StaffRole | None = None,
+    item9_acknowledgement: str | None = None,
+    ceiling_reason: str | None = None,
 ) -> Gate:
     """What must stand before any dose, shown above the start form and enforced by the start.
 
     Readings count from this visit's check-in. A dose start within
     ``second_dose_window_hours`` of an earlier one (this visit's own start taken back
-    included: it may have been given) needs a lead's recorded reason.
+    included: it may have been given) needs a lead's recorded reason. A positive PHQ-9
+    item 9 at this visit needs ``item9_acknowledgement`` naming the C-SSRS screen
+    (``ITEM9_ACKNOWLEDGEMENT``). A pre-dose reading at or above the start ceiling needs a
+    lead's ``ceiling_reason``.
     """
     missing = []
     if visit.phq9_total is None:
@@ -158,8 +177,100 @@ def start_checklist(
                 ),
             )
         )
+    checks.extend(_item9_checks(visit, settings, item9_acknowledgement))
+    checks.extend(_ceiling_checks(visit, settings, ceiling_reason, staff_role))
     holds = tuple(start_holds(visit.baseline.vitals, settings)) if visit.baseline else ()
     return Gate(checks=tuple(checks), holds=holds)
+
+
+def _item9_checks(
+    visit: Visit, settings: ClinicSettings, acknowledgement: str | None
+) -> list[Check]:
+    """A positive item 9 at this visit (the highest answer, corrections included) holds
+    the dose until the nurse records that the C-SSRS screen was done and reviewed."""
+    if not item9_flagged(visit, settings):
+        return []
+    return [
+        Check(
+            label=ITEM9_CHECK,
+            ok=names_cssrs_step(optional_reason(acknowledgement)),
+            detail=(
+                f"PHQ-9 item 9 was answered {item9_answer(visit)} at this visit (self-harm "
+                "thoughts): do the C-SSRS screen, tell the physician, and record "
+                f"“{ITEM9_ACKNOWLEDGEMENT}” before the dose"
+            ),
+        )
+    ]
+
+
+def start_ceiling_reached(visit: Visit, settings: ClinicSettings) -> bool:
+    """Whether the pre-dose reading is at or above the start ceiling (systolic or diastolic)."""
+    if visit.baseline is None:
+        return False
+    vitals = visit.baseline.vitals
+    return (
+        vitals.systolic >= settings.start_ceiling_systolic
+        or vitals.diastolic >= settings.start_ceiling_diastolic
+    )
+
+
+def _ceiling_checks(
+    visit: Visit,
+    settings: ClinicSettings,
+    reason: str | None,
+    staff_role: StaffRole | None,
+) -> list[Check]:
+    """At or above the start ceiling a nurse's hold override is not enough: a clinic lead,
+    acting themselves, records why the dose goes ahead (as for a second dose the same day).
+    Not an absolute block: the reading may be rechecked after treatment and rest, and
+    the physician's judgement belongs on the record rather than around it."""
+    if not start_ceiling_reached(visit, settings):
+        return []
+    vitals = visit.baseline.vitals
+    is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+    return [
+        Check(
+            label=START_CEILING_CHECK,
+            ok=bool(optional_reason(reason) and is_lead),
+            detail=(
+                f"pre-dose blood pressure {vitals.blood_pressure} is at or above the start "
+                f"ceiling of {settings.start_ceiling_systolic}/"
+                f"{settings.start_ceiling_diastolic}: a nurse's override is not enough. Recheck "
+                "after rest and treatment; to dose anyway a clinic lead, acting themselves, "
+                "must record why"
+            ),
+        )
+    ]
+
+
+def standard_plan(*, route: Route | str, dose_mg: float | None) -> bool:
+    """Whether a plan needs no reason: any IV or lozenge plan, esketamine at 56 or 84 mg."""
+    return Route(route) != Route.ESKETAMINE or dose_mg is None or dose_mg in ESKETAMINE_PLANS_MG
+
+
+def plan_problems(
+    *,
+    route: Route | str,
+    dose_mg: float | None,
+    plan_reason: str | None,
+    staff_role: StaffRole | None,
+) -> list[str]:
+    """Why a dose plan cannot be booked or imported as it stands (empty when it can).
+
+    An esketamine plan other than the label's 56 or 84 mg (``ESKETAMINE_PLANS_MG``)
+    needs a clinic lead, acting themselves, to record ``plan_reason``.
+    """
+    if standard_plan(route=route, dose_mg=dose_mg):
+        return []
+    is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+    if is_lead and optional_reason(plan_reason):
+        return []
+    plans = " or ".join(str(mg) for mg in ESKETAMINE_PLANS_MG)
+    return [
+        f"an esketamine plan of {dose_mg:g} mg is not the label's {plans} mg "
+        f"({ESKETAMINE_DEVICE_MG} mg devices): another plan needs a clinic lead, acting "
+        "themselves, to record why"
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,11 +378,18 @@ def start_gate(
     hold_override_reason: str | None = None,
     same_day_reason: str | None = None,
     staff_role: StaffRole | None = None,
+    item9_acknowledgement: str | None = None,
 ) -> Gate:
     """The whole start check: the checklist, the holds (each needs an override with a
-    reason in words), and the dose against its plan."""
+    reason in words; at or above the start ceiling, the override is a lead's reason), and
+    the dose against its plan."""
     checklist = start_checklist(
-        visit=visit, settings=settings, same_day_reason=same_day_reason, staff_role=staff_role
+        visit=visit,
+        settings=settings,
+        same_day_reason=same_day_reason,
+        staff_role=staff_role,
+        item9_acknowledgement=item9_acknowledgement,
+        ceiling_reason=hold_override_reason,
     )
     checks = list(checklist.checks)
     if checklist.holds:

@@ -123,8 +123,8 @@ def load_patient_histories(
     latest_day = max(z_day(as_of, zone) for zone in zones.values())
     patients = []
     for chunk in _chunks(patient_ids):
-        for pid, taken_at, total in db.execute(
-            select(s.patient_id, _moment(s.taken_at, sqlite), s.total)
+        for pid, taken_at, total, item9, session_id in db.execute(
+            select(s.patient_id, _moment(s.taken_at, sqlite), s.total, s.item9, s.session_id)
             .where(
                 s.patient_id.in_(chunk),
                 s.instrument == Instrument.PHQ9.value,
@@ -134,7 +134,7 @@ def load_patient_histories(
             # The (patient, taken_at) index gives this order without a sort.
             .order_by(s.patient_id, s.taken_at)
         ).all():
-            scores[pid].append(Score(moment(taken_at), total))
+            scores[pid].append(Score(moment(taken_at), total, item9, session_id))
         for pid, reported_on in db.execute(
             select(r.patient_id, r.reported_on).where(
                 r.patient_id.in_(chunk),

@@ -31,6 +31,7 @@ from ketadash.clinic import DEMO_KEY
 from ketadash.clock import local_today, utc_now
 from ketadash.config import normalise_url
 from ketadash.db import has_schema, migrate, read_session, write_session
+from ketadash.gates import plan_problems, standard_plan
 from ketadash.models import (
     CareFlag,
     Chair,
@@ -42,6 +43,8 @@ from ketadash.models import (
     SessionKind,
     SessionStatus,
     Site,
+    Staff,
+    StaffRole,
     StatusChange,
     SymptomReturn,
     TreatmentSession,
@@ -49,7 +52,14 @@ from ketadash.models import (
 from ketadash.rules import ESKETAMINE_DEVICE_MG
 from ketadash.settings import load_clinic_settings
 from ketadash.text import clean_text, has_hidden_characters
-from ketadash.vocabulary import CLOSED_STATUSES, STAMP_OF_STATUS, TRANSITIONS, Step
+from ketadash.vocabulary import (
+    CLOSED_STATUSES,
+    IN_WORDS,
+    OPEN_STATUSES,
+    STAMP_OF_STATUS,
+    TRANSITIONS,
+    Step,
+)
 
 IMPORT_REASON = "imported"
 
@@ -360,6 +370,8 @@ SESSION_COLUMNS = _Columns(
         CLOSED_AT,
         "close_reason",
         BOOKED_AT,
+        "plan_reason",
+        "plan_lead",
     ),
     keys=("session_ref", "mrn"),
 )
@@ -571,6 +583,7 @@ class _KnownSession:
     ref: str
     patient_id: int
     mrn: str
+    status: str | None = None
 
 
 @dataclass
@@ -584,6 +597,10 @@ class _Known:
     last_position: dict[int, int]
     patients: dict[str, _KnownPatient]
     sessions: dict[str, _KnownSession]
+    # Active clinic leads by e-mail (lower-case): who may record a reason for a plan.
+    leads: dict[str, str] = field(default_factory=dict)
+    # MRN keys that more than one stored patient matches ignoring case, with spellings.
+    ambiguous_mrns: dict[str, list[str]] = field(default_factory=dict)
     # Each site's planned_infusion_minutes setting: the default for a blank cell.
     planned_minutes: dict[int, int] = field(default_factory=dict)
 
@@ -605,10 +622,17 @@ class _Known:
         # One streamed pass over each table's keys rather than one query per key:
         # matching ignores case, which no index of the key columns serves.
         patients = {}
+        ambiguous: dict[str, list[str]] = {}
         if mrns:
             query = select(Patient.id, Patient.mrn, Patient.home_site_id)
             for id_, mrn, home_site_id in _stream(connection, query):
                 if _key(mrn) in mrns:
+                    if _key(mrn) in patients:
+                        # Two stored patients one MRN apart only in case: matching
+                        # would pick one of them silently (and a score could land on
+                        # the other patient's record).
+                        first = patients[_key(mrn)].mrn
+                        ambiguous.setdefault(_key(mrn), [first]).append(mrn)
                     patients[_key(mrn)] = _KnownPatient(id=id_, mrn=mrn, home_site_id=home_site_id)
         sessions = {}
         if refs:
@@ -618,16 +642,27 @@ class _Known:
                     TreatmentSession.external_ref,
                     TreatmentSession.patient_id,
                     Patient.mrn,
+                    TreatmentSession.status,
                 )
                 .join(Patient, Patient.id == TreatmentSession.patient_id)
                 .where(TreatmentSession.external_ref.is_not(None))
             )
-            for id_, ref, patient_id, mrn in _stream(connection, query):
+            for id_, ref, patient_id, mrn, status in _stream(connection, query):
                 if _key(ref) in refs:
                     sessions[_key(ref)] = _KnownSession(
-                        id=id_, ref=ref, patient_id=patient_id, mrn=mrn
+                        id=id_, ref=ref, patient_id=patient_id, mrn=mrn, status=status
                     )
+        leads = {
+            email.lower(): name
+            for email, name in connection.execute(
+                select(Staff.email, Staff.name).where(
+                    Staff.role == StaffRole.LEAD, Staff.active.is_(True), Staff.email.is_not(None)
+                )
+            )
+        }
         return cls(
+            leads=leads,
+            ambiguous_mrns=ambiguous,
             sites={_key(site.code): site for site in sites},
             sites_by_id={site.id: site for site in sites},
             chairs=chairs,
@@ -701,6 +736,7 @@ class _SessionIn:
     closed_at: datetime | None
     close_reason: str | None
     booked_at: datetime | None
+    plan_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -979,6 +1015,19 @@ def _check(
     )
 
 
+def _refuse_ambiguous_mrn(cells: _Cells, *, mrn: str, known: _Known) -> bool:
+    """A problem on the line (and True) when stored patients differ only in the MRN's case."""
+    spellings = known.ambiguous_mrns.get(_key(mrn))
+    if not spellings:
+        return False
+    cells.problem(
+        f"mrn '{mrn}' matches more than one patient in the database "
+        f"({', '.join(repr(m) for m in spellings)}, which differ only in case): merge or "
+        "rename them there first"
+    )
+    return True
+
+
 @dataclass(frozen=True)
 class _MrnCheck:
     known: _Known
@@ -991,6 +1040,8 @@ class _MrnCheck:
         if mrn is None:
             return None
         key = _key(mrn)
+        if _refuse_ambiguous_mrn(cells, mrn=mrn, known=self.known):
+            return None
         # A patient row with its own problems is reported once, where it is.
         in_file = key in self.file_mrns or not self.patients_file.usable
         if not in_file and key not in self.known.patients:
@@ -1033,6 +1084,7 @@ def _check_patients(
                 spelling=mrn,
                 rule="MRNs match ignoring case",
             )
+            _refuse_ambiguous_mrn(cells, mrn=mrn, known=known)
         first_name = cells.words("first_name", required=True)
         last_name = cells.words("last_name", required=True)
         date_of_birth = cells.day("date_of_birth")
@@ -1171,6 +1223,7 @@ def _check_sessions(
                 f"dose_mg {dose_mg:g} is not a whole number of esketamine devices "
                 f"({ESKETAMINE_DEVICE_MG} mg each: 56 or 84 mg)"
             )
+        plan_reason = _plan_reason(cells, route=route, dose_mg=dose_mg, known=known)
         status = _status(cells)
         before_times = cells.count
         steps = {
@@ -1221,9 +1274,39 @@ def _check_sessions(
                     closed_at=closed_at,
                     close_reason=close_reason,
                     booked_at=booked_at,
+                    plan_reason=plan_reason,
                 )
             )
     return sessions
+
+
+def _plan_reason(
+    cells: _Cells, *, route: Route | None, dose_mg: float | None, known: _Known
+) -> str | None:
+    """A plan outside the label's doses (``gates.plan_problems``) is imported only with
+    ``plan_reason`` and, in ``plan_lead``, the e-mail of an active clinic lead on the
+    roster; what is stored names the lead."""
+    reason = cells.words("plan_reason", max_length=200)
+    email = cells.text("plan_lead", max_length=254)
+    lead = known.leads.get(email.strip().lower()) if email else None
+    if route is None or dose_mg is None:
+        return None
+    problems = plan_problems(
+        route=route,
+        dose_mg=dose_mg,
+        plan_reason=reason,
+        staff_role=StaffRole.LEAD if lead else None,
+    )
+    for problem in problems:
+        who = (
+            f"plan_lead '{email}' is not a clinic lead on the staff roster"
+            if email and lead is None
+            else "give plan_reason and, in plan_lead, the e-mail of a clinic lead on the roster"
+        )
+        cells.problem(f"dose_mg: {problem} ({who})")
+    if problems or standard_plan(route=route, dose_mg=dose_mg):
+        return None
+    return f"{reason} (lead: {lead})"
 
 
 def _booked_at(
@@ -1442,6 +1525,14 @@ def _check_scores(
                 cells.problem(
                     f"session_ref '{session_ref}' is a session of another patient "
                     f"(mrn '{_mrn_spelling(session_mrn, known, file_patients)}')"
+                )
+            elif stored is not None and stored.status in OPEN_STATUSES:
+                # The visit's own PHQ-9 is what the start checks and its item 9 is what
+                # the nurse must act on: it is recorded at the chair, never imported.
+                cells.problem(
+                    f"session_ref '{session_ref}' is a visit under way (the patient is "
+                    f"{IN_WORDS[SessionStatus(stored.status)]}): record its scores on the "
+                    "board, not by import"
                 )
         if mrn_key and instrument and taken_at:
             seen.duplicate(
@@ -1724,6 +1815,7 @@ _SESSION_COLUMNS = (
     CLOSED_AT,
     "close_reason",
     BOOKED_AT,
+    "plan_reason",
     "version",
 )
 _STATUS_CHANGE_COLUMNS = (
@@ -1833,6 +1925,7 @@ def _prepare(*, connection: Connection, plan: _Plan, known: _Known) -> _Prepared
                 row.closed_at,
                 row.close_reason,
                 row.booked_at,
+                row.plan_reason,
                 1 + len(_history(row)),
             )
             for row in plan.new_sessions

@@ -25,6 +25,7 @@ from ketadash.gates import (
     check_in_gate,
     discharge_gate,
     ready_gate,
+    start_ceiling_reached,
     start_checklist,
     start_gate,
 )
@@ -45,7 +46,7 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
-from ketadash.rules import weight_change_percent
+from ketadash.rules import item9_answer, item9_flagged, weight_change_percent
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.staff import StaffMember
 from ketadash.text import TextRejected, optional_reason, reason_text
@@ -173,6 +174,7 @@ def _start_values(
     weight_confirmed: bool,
     hold_override_reason: str | None,
     same_day_reason: str | None,
+    item9_acknowledgement: str | None,
 ) -> tuple[dict, str | None]:
     """The columns a start stamps, once the start gate allows it; and the history reason."""
     weight = weight_kg if weight_kg is not None else visit.weight_kg
@@ -181,6 +183,8 @@ def _start_values(
         settings=settings,
         same_day_reason=same_day_reason,
         staff_role=StaffRole(staff.role),
+        item9_acknowledgement=item9_acknowledgement,
+        ceiling_reason=hold_override_reason,
     )
     _refuse(Gate(checks=checklist.checks), "Cannot start the dose")
     override = optional_reason(hold_override_reason)
@@ -198,11 +202,20 @@ def _start_values(
         hold_override_reason=hold_override_reason,
         same_day_reason=same_day_reason,
         staff_role=StaffRole(staff.role),
+        item9_acknowledgement=item9_acknowledgement,
     )
     _refuse(gate, "Cannot start the dose")
     values: dict = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
-    if checklist.holds:
+    if item9_flagged(visit, settings):
+        notes.append(
+            f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
+        )
+    if start_ceiling_reached(visit, settings):
+        # A site's hold may be set above its ceiling: the lead's reason is kept either way.
+        values["hold_override_reason"] = override
+        notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
+    elif checklist.holds:
         values["hold_override_reason"] = override
         notes.append(f"BP hold overridden: {override}")
     if visit.doses_started_recently:
@@ -343,6 +356,7 @@ def take_step(
     weight_confirmed: bool = False,
     hold_override_reason: str | None = None,
     same_day_reason: str | None = None,
+    item9_acknowledgement: str | None = None,
     steady_on_feet: bool | None = None,
     escort_exception: EscortException | str | None = None,
     approved_by_lead_id: int | None = None,
@@ -355,7 +369,9 @@ def take_step(
     way per patient), start (PHQ-9 and vitals since check-in, holds need
     ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
     a weight far from the last needs ``weight_confirmed``, a second dose within
-    ``second_dose_window_hours`` of another needs a lead and ``same_day_reason``), ready
+    ``second_dose_window_hours`` of another needs a lead and ``same_day_reason``, a
+    positive PHQ-9 item 9 needs ``item9_acknowledgement`` naming the C-SSRS screen, a
+    reading at or above the start ceiling needs a lead's ``hold_override_reason``), ready
     (``steady_on_feet`` confirmed by the nurse, recorded in the step's history) and
     discharge (an arrived escort, or ``escort_exception`` with a ``reason``; a lead's
     approval names the lead, ``approved_by_lead_id``, an active lead of the site). Clinical
@@ -399,6 +415,7 @@ def take_step(
                 weight_confirmed=weight_confirmed,
                 hold_override_reason=hold_override_reason,
                 same_day_reason=same_day_reason,
+                item9_acknowledgement=item9_acknowledgement,
             )
             values |= started
             reason = "; ".join(r for r in (reason, notes) if r) or None
@@ -617,9 +634,15 @@ def record_phq9(
     staff_id: int,
     total: int,
     item9: int,
+    correction_reason: str | None = None,
     now: datetime | None = None,
 ) -> Phq9Recorded:
-    """Store the PHQ-9 taken before the dose; flags item 9 at the clinic's threshold."""
+    """Store the PHQ-9 taken before the dose; flags item 9 at the clinic's threshold.
+
+    A second PHQ-9 at the same visit (since its check-in) is a correction: it needs
+    ``correction_reason`` in words, and both scores stay. The visit keeps the highest
+    item 9 of its scores, so ``item9_flagged`` is the visit's flag after this score.
+    """
     if not 0 <= total <= 27:
         raise ScoreRejected(f"A PHQ-9 total is 0–27; {total} is not possible. Nothing was saved.")
     if not 0 <= item9 <= 3:
@@ -629,7 +652,21 @@ def record_phq9(
     now = _moment(now, "A PHQ-9")
     with write_session(url) as db:
         _require_staff(db, staff_id)
+        # Two stations saving at once: the second waits here for the first to commit and
+        # then sees its score, so it cannot add a second one without a reason (SQLite's
+        # writers already queue at BEGIN IMMEDIATE; this is PostgreSQL's row lock).
+        db.execute(
+            select(TreatmentSession.id).where(TreatmentSession.id == session_id).with_for_update()
+        ).first()
         session = _observable(db, session_id, "a PHQ-9")
+        visit = _visit(db, session_id, now)
+        reason = optional_reason(correction_reason)
+        if visit.phq9_count and reason is None:
+            raise ScoreRejected(
+                f"This visit already has a PHQ-9 ({visit.phq9_total}, item 9: "
+                f"{visit.phq9_item9}). A second one is a correction: a correction needs a "
+                "reason in words (both scores are kept). Nothing was saved."
+            )
         score = OutcomeScore(
             patient_id=session.patient_id,
             session_id=session_id,
@@ -638,15 +675,17 @@ def record_phq9(
             total=total,
             item9=item9,
             staff_id=staff_id,
+            correction_reason=reason if visit.phq9_count else None,
         )
         db.add(score)
         db.flush()
         settings = _site_settings(db, session.site_id)
+        highest = max(item9, item9_answer(visit) or 0)
         return Phq9Recorded(
             score_id=score.id,
             total=total,
             item9=item9,
-            item9_flagged=item9 >= settings.phq9_item9_flag_at,
+            item9_flagged=highest >= settings.phq9_item9_flag_at,
         )
 
 

@@ -289,6 +289,9 @@ class TreatmentSession(SQLModel, table=True):
     # Discharged without an arrived adult escort: what was arranged instead, and why.
     escort_exception: str | None = None
     escort_exception_reason: str | None = None
+    # A clinic lead's reason for a plan outside the standard doses (esketamine other
+    # than 56 or 84 mg), recorded where the plan was booked or imported.
+    plan_reason: str | None = None
     # When the booking was made and by whom (a booster booked from the worklist); empty
     # for bookings that came before it was recorded or from an import without it.
     booked_at: datetime | None = Field(default=None, sa_column=_utc())
@@ -366,6 +369,8 @@ class OutcomeScore(SQLModel, table=True):
     # PHQ-9 item 9 (thoughts of self-harm), 0–3; any answer above 0 is flagged.
     item9: int | None = None
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    # A second PHQ-9 at the same visit is a correction: why, in words. Both stay.
+    correction_reason: str | None = None
 
 
 class SymptomReturn(SQLModel, table=True):

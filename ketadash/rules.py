@@ -25,6 +25,9 @@ from ketadash.vitals import Alert, vitals_alerts
 
 # One esketamine nasal device holds 28 mg (two sprays); 56 mg is two devices, 84 mg three.
 ESKETAMINE_DEVICE_MG = 28
+# The label's esketamine doses (2 or 3 devices). Not a clinic setting: the product's
+# dosing, not a threshold; another plan needs a clinic lead's recorded reason.
+ESKETAMINE_PLANS_MG = (56, 84)
 DEFAULT_SETTINGS = ClinicSettings()
 
 
@@ -241,9 +244,20 @@ def _minutes_until(due: datetime, now: datetime) -> int:
 # --- alerts --------------------------------------------------------------------------------
 
 
+def item9_answer(visit: Visit) -> int | None:
+    """The highest PHQ-9 item 9 answered at this visit (None: no PHQ-9 yet).
+
+    The highest, not the latest: a second score at the same visit (a correction) keeps
+    both in the history and cannot take a positive answer out of sight.
+    """
+    answers = [a for a in (visit.phq9_item9_highest, visit.phq9_item9) if a is not None]
+    return max(answers) if answers else None
+
+
 def item9_flagged(visit: Visit, settings: ClinicSettings) -> bool:
     """PHQ-9 item 9 at or above the clinic's flag (self-harm thoughts) at this visit."""
-    return visit.phq9_item9 is not None and visit.phq9_item9 >= settings.phq9_item9_flag_at
+    answer = item9_answer(visit)
+    return answer is not None and answer >= settings.phq9_item9_flag_at
 
 
 def weight_change_percent(visit: Visit, weight_kg: float | None = None) -> float | None:
@@ -277,7 +291,7 @@ def session_alerts(
         alerts.append(
             Alert(
                 level="danger",
-                what=f"PHQ-9 item 9 answered {visit.phq9_item9} (self-harm thoughts)",
+                what=f"PHQ-9 item 9 answered {item9_answer(visit)} (self-harm thoughts)",
                 action="Do the C-SSRS screen and tell the physician before the dose.",
             )
         )

@@ -85,6 +85,37 @@ class ClinicSettings:
         help="Pre-infusion diastolic above this holds the start unless a nurse overrides it.",
         source="clinic protocol page: resting BP above 140/90, no treatment that day",
     )
+    # The start ceiling: above the hold, a nurse's override is not enough.
+    start_ceiling_systolic: int = setting(
+        180,
+        allowed=(150, 220),
+        bounds_source=(
+            "clinic-facts: escalate at 180 systolic; Murrough 2013 stopped an infusion at "
+            "180/115; above 220 is a hypertensive emergency, below 150 every held start needs "
+            "a lead"
+        ),
+        unit="mmHg",
+        help=(
+            "Pre-dose systolic at or above this: the dose starts only with a clinic lead, "
+            "acting themselves, recording why."
+        ),
+        source="clinic-facts: suggested default, escalate at 180 systolic or 110 diastolic",
+    )
+    start_ceiling_diastolic: int = setting(
+        110,
+        allowed=(95, 140),
+        bounds_source=(
+            "clinic-facts: escalate at 110 diastolic; Murrough 2013 stopped an infusion at "
+            "180/115; above 140 is a hypertensive emergency, below 95 every held start needs "
+            "a lead"
+        ),
+        unit="mmHg",
+        help=(
+            "Pre-dose diastolic at or above this: the dose starts only with a clinic lead, "
+            "acting themselves, recording why."
+        ),
+        source="clinic-facts: suggested default, escalate at 180 systolic or 110 diastolic",
+    )
     alert_systolic: int = setting(
         180,
         allowed=(150, 180),
@@ -491,6 +522,18 @@ SETTING_RELATIONS: tuple[SettingRelation, ...] = (
         relation="below",
         second="alert_diastolic",
         why="a pressure that only holds a start cannot already be an alert during the dose",
+    ),
+    SettingRelation(
+        first="hold_systolic",
+        relation="below",
+        second="start_ceiling_systolic",
+        why="a reading that needs a lead to dose must already be one that holds the start",
+    ),
+    SettingRelation(
+        first="hold_diastolic",
+        relation="below",
+        second="start_ceiling_diastolic",
+        why="a reading that needs a lead to dose must already be one that holds the start",
     ),
     SettingRelation(
         first="alert_heart_rate_low",

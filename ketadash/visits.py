@@ -145,10 +145,14 @@ class Visit:
     # Latest pre-dose reading since check-in, and the latest reading of the visit.
     baseline: VitalsSnapshot | None = None
     latest: VitalsSnapshot | None = None
-    # The PHQ-9 taken at this visit (since check-in), if any.
+    # The PHQ-9 recorded at this visit (against this session, since check-in): the latest
+    # one, and the highest item 9 of all of them, so a corrected score cannot take a
+    # positive item 9 out of sight.
     phq9_total: int | None = None
     phq9_item9: int | None = None
     phq9_taken_at: datetime | None = None
+    phq9_item9_highest: int | None = None
+    phq9_count: int = 0
     side_effects: tuple[tuple[str, str], ...] = ()
     ride: RideSnapshot | None = None
     timeline: tuple[TimelineStep, ...] = ()
@@ -376,6 +380,8 @@ def _load_visits(
                 phq9_total=row.phq9_total,
                 phq9_item9=row.phq9_item9,
                 phq9_taken_at=row.phq9_taken_at,
+                phq9_item9_highest=row.phq9_item9_highest,
+                phq9_count=row.phq9_count or 0,
                 side_effects=effects.get(row.id, ()),
                 ride=_ride(row),
                 timeline=fold_timeline(history.get(row.id, [])),
@@ -542,7 +548,10 @@ def _visits_select(where):
 
     and what counts for the visit, from its check-in up to ``:latest_allowed``: its
     latest pre-dose reading (``baseline_*``), its latest reading (``latest_*``) and
-    the PHQ-9 taken (``phq9_*``), each the last by time, then by id.
+    the PHQ-9 taken (``phq9_*``), each the last by time, then by id. A PHQ-9 counts
+    for the visit only when it was recorded against this session for this patient: a
+    score of the patient's imported from elsewhere and dated inside the visit is not
+    this visit's. ``phq9_item9_highest`` and ``phq9_count`` are over all of them.
 
     Each is an indexed lookup per session. The sessions and the ids found are a
     materialized CTE that the rows found are then joined to by primary key: as one
@@ -577,14 +586,32 @@ def _visits_select(where):
 
     scores = _table(OutcomeScore).alias("score")
     score = scores.c
-    phq9_id = last(
-        scores,
+    phq9_of_visit = (
+        score.session_id == t.id,
         score.patient_id == t.patient_id,
         score.instrument == Instrument.PHQ9,
         score.taken_at >= t.checked_in_at,
         score.taken_at <= _at("latest_allowed"),
-        by_time=score.taken_at,
-        by_id=score.id,
+    )
+    phq9_id = last(scores, *phq9_of_visit, by_time=score.taken_at, by_id=score.id)
+    all_phq9 = _table(OutcomeScore).alias("all_phq9")
+    a = all_phq9.c
+    every_phq9 = (
+        a.session_id == t.id,
+        a.patient_id == t.patient_id,
+        a.instrument == Instrument.PHQ9,
+        a.taken_at >= t.checked_in_at,
+        a.taken_at <= _at("latest_allowed"),
+    )
+    phq9_item9_highest = (
+        select(func.max(a.item9)).where(*every_phq9).correlate(sessions).scalar_subquery()
+    )
+    phq9_count = (
+        select(func.count())
+        .select_from(all_phq9)
+        .where(*every_phq9)
+        .correlate(sessions)
+        .scalar_subquery()
     )
     prior = _table(TreatmentSession).alias("prior").c
     previous_weight = (
@@ -702,6 +729,8 @@ def _visits_select(where):
             last_reading_id(before_dose=True).label("baseline_id"),
             last_reading_id(before_dose=False).label("latest_id"),
             phq9_id.label("phq9_id"),
+            phq9_item9_highest.label("phq9_item9_highest"),
+            phq9_count.label("phq9_count"),
         )
         .select_from(sessions)
         .join(patients, p.id == t.patient_id)

@@ -33,12 +33,15 @@ from ketadash.clinic import SiteChoice
 from ketadash.clock import local_today, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.gates import (
+    ITEM9_ACKNOWLEDGEMENT,
+    ITEM9_CHECK,
     Gate,
     as_sentences,
     check_in_gate,
     discharge_gate,
     dose_plan,
     ready_gate,
+    start_ceiling_reached,
     start_checklist,
 )
 from ketadash.lifecycle import (
@@ -63,6 +66,7 @@ from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
     Passing,
     esketamine_devices,
+    item9_answer,
     item9_flagged,
     weight_change_percent,
 )
@@ -270,7 +274,7 @@ def card_html(view: SessionView, board: Board) -> str:
     s = view.session
     flags = "".join(f'<span class="kd-flag">{_e(f.label)}</span>' for f in s.care_flags)
     if item9_flagged(s, board.settings):
-        flags += f'<span class="kd-flag item9">PHQ-9 item 9 = {s.phq9_item9}</span>'
+        flags += f'<span class="kd-flag item9">PHQ-9 item 9 = {item9_answer(s)}</span>'
     dose = dose_text(s)
     when = time_text(s.scheduled_start, board)
     if s.earlier_day:
@@ -779,8 +783,10 @@ def _checklist(gate: Gate) -> None:
 def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
     checklist = start_checklist(visit=session, settings=board.settings)
     # Every check, always: one added to the gate is never hidden from the nurse. The
-    # second-dose rule's line stays open: a lead types its reason in the form below.
+    # second-dose rule, item 9 and the ceiling each have a field in the form below too.
     _checklist(checklist)
+    item9_check = any(c.label == ITEM9_CHECK for c in checklist.checks)
+    above_ceiling = start_ceiling_reached(session, board.settings)
     with st.form(_form_key(f"start-{session.session_id}")):
         st.markdown("**Start dose**")
         plan = dose_plan(visit=session, weight_kg=session.weight_kg)
@@ -795,10 +801,13 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
         )
         if session.route == Route.ESKETAMINE:
             # Esketamine comes in whole 28 mg devices: the nurse counts devices, not mg.
+            # The list reaches whatever plan the data holds (a lead may have booked more
+            # than 3), so an unusual plan is drawn and checked by the start, not a crash.
+            planned_devices = esketamine_devices(session.dose_mg)
             devices = right.selectbox(
                 "Devices given (28 mg each)",
-                options=[1, 2, 3],
-                index=esketamine_devices(session.dose_mg) - 1,
+                options=list(range(1, max(3, planned_devices) + 1)),
+                index=planned_devices - 1,
                 format_func=lambda n: (
                     f"{n} device{'s' if n > 1 else ''} = {n * ESKETAMINE_DEVICE_MG} mg"
                 ),
@@ -820,12 +829,34 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
                 f"{session.previous_weight_kg:g} kg by more than "
                 f"{board.settings.weight_change_confirm_percent}%",
             )
-        override = ""
-        if checklist.holds:
-            st.warning(
-                "On hold: " + literal("; ".join(checklist.holds)) + ".", icon=":material/warning:"
+        acknowledgement = None
+        if item9_check:
+            st.error(
+                "PHQ-9 item 9 is positive at this visit: do the C-SSRS screen and tell the "
+                "physician before the dose.",
+                icon=":material/emergency:",
             )
-            override = st.text_input("Override reason (who approved, why)")
+            if st.checkbox(ITEM9_ACKNOWLEDGEMENT):
+                acknowledgement = ITEM9_ACKNOWLEDGEMENT
+        override = ""
+        # A site may set its hold above its ceiling: the ceiling still asks for the reason.
+        if checklist.holds or above_ceiling:
+            if checklist.holds:
+                st.warning(
+                    "On hold: " + literal("; ".join(checklist.holds)) + ".",
+                    icon=":material/warning:",
+                )
+            if above_ceiling:
+                st.error(
+                    f"At or above the start ceiling ({board.settings.start_ceiling_systolic}/"
+                    f"{board.settings.start_ceiling_diastolic}): a nurse's override is not "
+                    "enough. Only a clinic lead, acting themselves, can start this dose, with "
+                    "the reason below.",
+                    icon=":material/block:",
+                )
+                override = st.text_input("Lead's reason to dose above the ceiling")
+            else:
+                override = st.text_input("Override reason (who approved, why)")
         same_day = ""
         if session.doses_started_recently:
             hours = board.settings.second_dose_window_hours
@@ -846,6 +877,7 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
                 weight_confirmed=confirmed,
                 hold_override_reason=override or None,
                 same_day_reason=same_day or None,
+                item9_acknowledgement=acknowledgement,
             )
 
 
@@ -902,13 +934,22 @@ def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None
 
 
 def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    if session.phq9_total is not None:
-        st.caption(f"PHQ-9 today: {session.phq9_total} (item 9: {session.phq9_item9})")
+    correcting = session.phq9_count > 0
+    if correcting:
+        highest = item9_answer(session)
+        st.caption(
+            f"PHQ-9 today: {session.phq9_total} (item 9: {session.phq9_item9})"
+            + (f"; highest item 9 this visit: {highest}" if highest != session.phq9_item9 else "")
+            + (f"; {session.phq9_count} scores" if session.phq9_count > 1 else "")
+        )
     with st.form(_form_key(f"phq9-{session.session_id}")):
-        st.markdown("**PHQ-9 before the dose**")
+        st.markdown("**Correct the PHQ-9**" if correcting else "**PHQ-9 before the dose**")
         left, right = st.columns(2)
         total = left.number_input("Total (0–27)", step=1, value=None)
         item9 = right.number_input("Item 9 (0–3)", step=1, value=None)
+        reason = None
+        if correcting:
+            reason = st.text_input("Why the PHQ-9 is corrected (both scores are kept)")
         if st.form_submit_button("Save PHQ-9"):
             if total is None or item9 is None:
                 st.error("Enter both the total and item 9.")
@@ -920,6 +961,7 @@ def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
                     staff_id=staff.id,
                     total=int(total),
                     item9=int(item9),
+                    correction_reason=reason or None,
                 ),
                 f"PHQ-9 saved: {int(total)} (item 9: {int(item9)}).",
             )

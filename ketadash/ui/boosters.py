@@ -16,7 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from ketadash.auth import AccessAction
-from ketadash.booking import BookingRefused, book_booster, first_free_start
+from ketadash.booking import (
+    BookingRefused,
+    book_booster,
+    booster_needs_plan_reason,
+    first_free_start,
+)
 from ketadash.boosters import (
     WORKLIST_FLAGS,
     BoosterFlag,
@@ -54,6 +59,7 @@ COLUMN_LABELS = {
     "flag": "Flag",
     "booked_for": "Booked for",
     "last_phq9": "Last PHQ-9",
+    "last_item9": "PHQ-9 item 9",
     "phq9_trend": "PHQ-9 change",
     "baseline_phq9": "Baseline PHQ-9",
     "series_response_percent": "Series response %",
@@ -180,7 +186,11 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
     if frame.empty:
         st.info("Nobody to call with these flags.", icon=":material/check_circle:")
         return frame
-    shown = frame.drop(columns=["patient_id", "site_id"]).assign(
+    shown = frame.drop(columns=["patient_id", "site_id", "item9_flagged"]).assign(
+        last_item9=[
+            _item9_text(n, flagged)
+            for n, flagged in zip(frame["last_item9"], frame["item9_flagged"], strict=True)
+        ],
         flag=[BoosterFlag(f).label for f in frame["flag"]],
         care_flags=[_care_flags_text(f) for f in frame["care_flags"]],
         booked_for=frame["booked_for"].fillna(""),
@@ -211,6 +221,20 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
     return frame
 
 
+def _item9_text(answer: object, flagged: bool) -> str:
+    """Item 9 as the worklist shows it: the answer, and the flag when at the threshold."""
+    if answer is None or pd.isna(answer):
+        return ""
+    return f"⚠ {answer}: self-harm thoughts" if flagged else str(answer)
+
+
+ITEM9_WARNING = (
+    "Latest PHQ-9 item 9 answered {answer} (self-harm thoughts): do the C-SSRS screen on "
+    "the call and tell the physician; at the booster's check-in it must be done again "
+    "before the dose."
+)
+
+
 def _care_flags_text(flags: str) -> str:
     labels = []
     for flag in (flags or "").split(";"):
@@ -228,13 +252,17 @@ def choose_patient(*, frame: pd.DataFrame) -> int | None:
         return None
     refs = dict(zip(frame["patient_id"], frame["patient_ref"], strict=True))
     flags = dict(zip(frame["patient_id"], frame["flag"], strict=True))
+    item9 = dict(zip(frame["patient_id"], frame["item9_flagged"], strict=True))
     options = list(refs)
     remembered = st.session_state.get(_PATIENT_KEY)
     chosen = st.selectbox(
         "Patient",
         options=options,
         index=options.index(remembered) if remembered in refs else 0,
-        format_func=lambda pid: f"{refs[pid]} — {BoosterFlag(flags[pid]).label}",
+        format_func=lambda pid: (
+            f"{refs[pid]} — {BoosterFlag(flags[pid]).label}"
+            + (" — ⚠ PHQ-9 item 9" if item9[pid] else "")
+        ),
     )
     st.session_state[_PATIENT_KEY] = chosen
     return chosen
@@ -264,6 +292,8 @@ def patient_view(
     who = plain(contact.name) if contact else ""
     phone = f" · {plain(contact.phone)}" if contact and contact.phone else ""
     st.markdown(f"**{plain(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
+    if plan.item9_flagged:
+        st.error(ITEM9_WARNING.format(answer=plan.last_item9), icon=":material/emergency:")
     factors(plan, time_zone=site.time_zone)
     spec = cached_chart_spec(
         url, site.id, patient_id, local_day(now, site.time_zone), plan, history, boosters
@@ -476,6 +506,8 @@ def booking_form(
     if flash:
         st.toast(flash, icon=":material/event_available:")
         st.success(flash, icon=":material/event_available:")
+    if plan.item9_flagged:
+        st.error(ITEM9_WARNING.format(answer=plan.last_item9), icon=":material/emergency:")
     if plan.booked_for is not None:
         local = plan.booked_for.astimezone(ZoneInfo(site.time_zone))
         st.info(f"Booked for {local:%a %d %b at %H:%M}.", icon=":material/event_available:")
@@ -512,6 +544,18 @@ def booking_form(
         key=f"kd_booster_time_{plan.patient_id}_{day}",
         help=f"First time with a chair free: {first.astimezone(zone):%H:%M}.",
     )
+    unusual_mg = booster_needs_plan_reason(url=url, patient_id=plan.patient_id, before=first)
+    plan_reason = None
+    if unusual_mg is not None:
+        st.warning(
+            f"The plan this booster copies is {unusual_mg:g} mg of esketamine, not the "
+            "label's 56 or 84 mg: only a clinic lead, acting themselves, can book it, with "
+            "the reason.",
+            icon=":material/warning:",
+        )
+        plan_reason = st.text_input(
+            "Lead's reason for this dose plan", key=f"kd_booster_plan_reason_{plan.patient_id}"
+        )
     if st.button(
         "Book booster",
         type="primary",
@@ -526,6 +570,7 @@ def booking_form(
                 start=start,
                 staff_id=staff.id,
                 now=now,
+                plan_reason=plan_reason or None,
             )
         except BookingRefused as refused:
             st.error(str(refused), icon=":material/block:")

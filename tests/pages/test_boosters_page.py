@@ -102,3 +102,22 @@ def test_booking_from_the_worklist_creates_a_scheduled_booster_and_the_flag_turn
     (table,) = at.dataframe
     assert list(table.value["Flag"]) == ["Booked"]
     assert any("Booked for" in i.value for i in at.info)
+
+
+def test_a_positive_latest_item9_is_on_the_worklist_and_in_the_booking_dialog(clinic):
+    from datetime import timedelta
+
+    from ketadash.db import write_session
+    from ketadash.models import Instrument, OutcomeScore
+
+    url, _ids, patient_id = clinic
+    with write_session(url) as db:
+        db.add(OutcomeScore(patient_id=patient_id, instrument=Instrument.PHQ9, total=16,
+                            item9=2, taken_at=utc_now() - timedelta(days=1)))  # fmt: skip
+    at = _open_boosters()
+    (table,) = at.dataframe
+    assert list(table.value["PHQ-9 item 9"]) == ["⚠ 2: self-harm thoughts"]
+    assert "PHQ-9 item 9" in _select(at, "Patient").format_func(patient_id)
+    warnings = [e.value for e in at.error if "item 9 answered 2" in e.value]
+    assert warnings and all("C-SSRS" in w for w in warnings)
+    assert at.button(key=f"kd_book_{patient_id}"), "the booking dialog is on the same screen"
