@@ -323,7 +323,9 @@ def _boosters(
     filled = [f for f in frames if not f.empty] or frames[:1]
     frame = sort_worklist(pd.concat(filled, ignore_index=True)) if len(filled) > 1 else filled[0]
     if output == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        from ketadash.exports import csv_text
+
+        sys.stdout.write(csv_text(frame=frame))
     elif frame.empty:
         print("Nobody to call.")
     else:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
@@ -30,6 +31,7 @@ from ketadash.auth import AccessAction, AccessRefused, DisplayAccess, SignInMode
 from ketadash.clock import utc_now
 from ketadash.config import load_config
 from ketadash.db import DatabaseUnavailable
+from ketadash.exports import csv_text
 from ketadash.models import StaffRole
 from ketadash.screens import HOME, SECTIONS, Screen, screens_in
 from ketadash.settings import ClinicSettings
@@ -588,9 +590,10 @@ def note_opened(
 
 
 def export_button(
-    label: str, *, data: Callable[[], str | bytes] | str | bytes, file_name: str, **kwargs
+    label: str, *, table: Callable[[], pd.DataFrame] | pd.DataFrame, file_name: str, **kwargs
 ) -> None:
-    """A download button whose every download goes into the access log as an export.
+    """A button that downloads ``table`` as CSV, safe to open in a spreadsheet
+    (``ketadash.exports.csv_text``); every download goes into the access log as an export.
 
     The file is made only when it is downloaded, and that is when the log is written:
     the download's own address cannot fetch it without leaving a row.
@@ -598,9 +601,11 @@ def export_button(
     staff = signed_in()
     url = load_config().database_url
 
-    def logged() -> str | bytes:
+    def logged() -> str:
         auth.log_access(url=url, staff_id=staff.id, action=AccessAction.EXPORT,
                         detail=file_name, now=utc_now())  # fmt: skip
-        return data() if callable(data) else data
+        return csv_text(frame=table() if callable(table) else table)
 
-    st.download_button(label, data=logged, file_name=file_name, on_click="ignore", **kwargs)
+    st.download_button(
+        label, data=logged, file_name=file_name, mime="text/csv", on_click="ignore", **kwargs
+    )
