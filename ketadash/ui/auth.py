@@ -598,13 +598,13 @@ def export_button(
     (``ketadash.exports.csv_text``); every download goes into the access log as an export.
 
     The file is made only when the button is clicked, and that is when the log is
-    written. Its address serves it once (``ketadash.ui.downloads``): fetching it again,
-    with or without the sign-in's cookie, finds nothing, and signing out removes a file
-    not yet fetched and makes the buttons drawn before it inert.
+    written. Its address serves that one download (``ketadash.ui.downloads``): fetching
+    it again, with or without the sign-in's cookie, finds nothing, and signing out
+    removes a file not yet fetched and makes the buttons drawn before it inert.
     """
     staff = signed_in()
     url = load_config().database_url
-    guard = downloads.fetched_once()
+    guard = downloads.one_download()
     session_id = downloads.browser_session_id()
     drawn_at = downloads.drawn(session_id)
 

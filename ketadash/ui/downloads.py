@@ -1,4 +1,4 @@
-"""Downloads fetched once: the file a download button makes is gone once it is served.
+"""Downloads served once: the file a download button makes is gone once it is downloaded.
 
 Streamlit 1.67 serves a download's file at ``/media/<id>.csv`` to anyone who has the
 address: the route checks no cookie and no session, and the in-memory file stays
@@ -10,13 +10,21 @@ file, so this module wraps the in-memory media storage's own lookups (its
 
 - a file an export made is *pending* until Streamlit hands its address to the
   browser (``get_url``), then *handed out*;
-- the first fetch of a handed-out file serves it and deletes it: the address then
-  answers 404, so every download is a click, and every click is logged;
-- signing out deletes this browser session's files not yet fetched, and a click
-  still queued from before the sign-out makes nothing (``closed_since``).
+- a handed-out file answers ``FETCHES_PER_DOWNLOAD`` fetches, then is deleted: the
+  address answers 404, so every download is a click, and every click is logged.
+  Two, because Streamlit's browser code fetches the address once to check it
+  (``checkSourceUrlResponse``) and once more to download it; and at most
+  ``HANDED_OUT_SECONDS`` after it was handed out, in case the browser fetches it once;
+- signing out deletes this browser session's files still there, and a click still
+  queued from before the sign-out makes nothing (``ExportClosed``).
+
+What this cannot do: tell the browser's two fetches from anyone else's. Whoever has
+the address in those seconds (it is a hash of the file, sent only to the browser that
+clicked) could take the second fetch; the click's download would then fail.
 
 This reaches into Streamlit's internals (``MediaFileManager._storage``); Streamlit's
-minor version is pinned and tests/pages/test_exports_page.py fails if it changes.
+minor version is pinned and tests/pages/test_exports_page.py and
+tests/browser/test_export_browser.py fail if it changes.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from streamlit import runtime
 from streamlit.runtime.media_file_storage import MediaFileKind
@@ -31,15 +40,24 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 CSV_MIME = "text/csv"
-_GUARD_ATTRIBUTE = "_ketadash_fetched_once"
+FETCHES_PER_DOWNLOAD = 2
+HANDED_OUT_SECONDS = 60
+_GUARD_ATTRIBUTE = "_ketadash_one_download"
 
 
 class ExportClosed(RuntimeError):
     """The browser session that drew this download button has signed out since."""
 
 
-class FetchedOnce:
-    """The export files of one in-memory media storage, each served to one fetch."""
+def after(seconds: float, action: Callable[..., None], *args: object) -> None:
+    """Run ``action(*args)`` on its own thread ``seconds`` from now."""
+    timer = threading.Timer(seconds, action, args=args)
+    timer.daemon = True
+    timer.start()
+
+
+class OneDownload:
+    """The export files of one in-memory media storage, each served to one download."""
 
     def __init__(self, storage: MemoryMediaFileStorage) -> None:
         self._storage = storage
@@ -51,9 +69,11 @@ class FetchedOnce:
         def handed_out(file_id: str) -> str:
             address = get_url(file_id)
             with self._lock:
-                if self._pending[file_id] > 0:
-                    self._pending[file_id] -= 1
-                    self._handed_out[file_id] += 1
+                if self._pending[file_id] <= 0:
+                    return address
+                self._pending[file_id] -= 1
+                self._handed_out[file_id] += FETCHES_PER_DOWNLOAD
+            after(HANDED_OUT_SECONDS, self._expire, file_id)
             return address
 
         def fetched(filename: str):
@@ -89,6 +109,12 @@ class FetchedOnce:
         with self._lock:
             self._forget(file_id)
 
+    def _expire(self, file_id: str) -> None:
+        # A download's time is up; a later click of the same file, still being made, keeps it.
+        with self._lock:
+            if not self._pending[file_id]:
+                self._forget(file_id)
+
     def _forget(self, file_id: str) -> None:
         # Caller holds self._lock.
         self._storage.delete_file(file_id)
@@ -100,7 +126,7 @@ class FetchedOnce:
 # made (with the storage holding each). One storage per server; AppTest makes one a run.
 _SESSIONS_LOCK = threading.Lock()
 _SIGN_OUTS: Counter[str] = Counter()
-_MADE: defaultdict[str, set[tuple[FetchedOnce, str]]] = defaultdict(set)
+_MADE: defaultdict[str, set[tuple[OneDownload, str]]] = defaultdict(set)
 
 
 def drawn(session_id: str) -> int:
@@ -120,7 +146,7 @@ def signed_out(session_id: str) -> None:
         guard.forget(file_id)
 
 
-def fetched_once() -> FetchedOnce | None:
+def one_download() -> OneDownload | None:
     """The guard of this server's media storage, installed on first use; None when there
     is no Streamlit runtime (a script run with plain ``python``)."""
     if not runtime.exists():
@@ -132,7 +158,7 @@ def fetched_once() -> FetchedOnce | None:
     with _INSTALL_LOCK:
         guard = getattr(storage, _GUARD_ATTRIBUTE, None)
         if guard is None:
-            guard = FetchedOnce(storage)
+            guard = OneDownload(storage)
             setattr(storage, _GUARD_ATTRIBUTE, guard)
     return guard
 
