@@ -60,7 +60,7 @@ def _download(page) -> tuple[str, str]:
     return download.url, download.path().read_text()
 
 
-def test_a_download_is_fetched_once_and_every_click_is_logged(
+def test_a_download_is_served_once_and_every_click_is_logged(
     clinic_with_a_worklist, fresh_server, page
 ):
     from playwright.sync_api import expect
