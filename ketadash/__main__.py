@@ -96,14 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     display.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
     display.add_argument("--now", type=_moment, help=NOW_HELP)
     display_actions = display.add_subparsers(dest="display_action", required=True)
-    display_add = display_actions.add_parser("add", help="register a display; prints its address")
+    # Every other command takes --url after its name, so each action takes it (and --now)
+    # after its own; SUPPRESS keeps one given before the action when the action has none.
+    after_action = argparse.ArgumentParser(add_help=False)
+    after_action.add_argument(
+        "--url", default=argparse.SUPPRESS, help="database URL (default: KETADASH_DATABASE_URL)"
+    )
+    after_action.add_argument("--now", type=_moment, default=argparse.SUPPRESS, help=NOW_HELP)
+    display_add = display_actions.add_parser(
+        "add", parents=[after_action], help="register a display; prints its address"
+    )
     display_add.add_argument("--site", required=True, help="site code")
     display_add.add_argument("--name", required=True, help="e.g. 'Recovery TV'")
     display_add.add_argument(
         "--base-url", default="http://127.0.0.1:8501", help="the dashboard's address"
     )
-    display_actions.add_parser("list", help="every display, revoked ones too")
-    display_revoke = display_actions.add_parser("revoke", help="blank a display's wall")
+    display_actions.add_parser(
+        "list", parents=[after_action], help="every display, revoked ones too"
+    )
+    display_revoke = display_actions.add_parser(
+        "revoke", parents=[after_action], help="blank a display's wall"
+    )
     display_revoke.add_argument("id", type=int)
 
     # --- boosters (issue 9) ---
@@ -315,7 +328,9 @@ def _boosters(
     filled = [f for f in frames if not f.empty] or frames[:1]
     frame = sort_worklist(pd.concat(filled, ignore_index=True)) if len(filled) > 1 else filled[0]
     if output == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        from ketadash.exports import csv_text
+
+        sys.stdout.write(csv_text(frame=frame))
     elif frame.empty:
         print("Nobody to call.")
     else:

@@ -950,8 +950,3 @@ def _local_text(frame: pd.DataFrame, column: str, zones: dict[int, str]) -> pd.S
             local = pd.to_datetime(frame.loc[here, column], unit="s", utc=True)
             text[here] = local.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M")
     return text
-
-
-def csv_text(*, frame: pd.DataFrame) -> str:
-    """A table as CSV text for a spreadsheet."""
-    return frame.to_csv(index=False)

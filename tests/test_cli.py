@@ -115,3 +115,27 @@ def test_now_must_be_an_aware_moment(sqlite_url, written, complaint, capsys):
         main(["settings", "--url", sqlite_url, "--site", "main", "--now", written])
     assert exit_.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_display_commands_take_url_and_now_after_the_action(sqlite_url, capsys):
+    site = ["--code", "main", "--name", "Main", "--time-zone", "America/New_York"]
+    assert main(["site", "--url", sqlite_url, *site]) == 0
+    now = ["--now", "2026-11-27T09:30-05:00"]
+    add = ["display", "add", "--url", sqlite_url, *now, "--site", "main", "--name", "Recovery TV"]
+    assert main(add) == 0
+    assert "/wall?embed=true&display=" in capsys.readouterr().out
+    assert main(["display", "list", "--url", sqlite_url]) == 0
+    assert "Recovery TV\tactive" in capsys.readouterr().out
+    assert main(["display", "revoke", "--url", sqlite_url, *now, "1"]) == 0
+    assert main(["display", "--url", sqlite_url, "list"]) == 0
+    assert "revoked 2026-11-27 14:30 UTC" in capsys.readouterr().out
+
+
+def test_display_url_before_the_action_still_counts(sqlite_url, tmp_path, capsys):
+    site = ["--code", "main", "--name", "Main", "--time-zone", "America/New_York"]
+    assert main(["site", "--url", sqlite_url, *site]) == 0
+    missing = f"sqlite:///{tmp_path / 'typo.sqlite'}"
+    # The action's own --url, when given, wins over the one before it.
+    assert main(["display", "--url", missing, "list", "--url", sqlite_url]) == 0
+    assert main(["display", "--url", missing, "list"]) == 1
+    assert "No clinic database at" in capsys.readouterr().err

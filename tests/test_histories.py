@@ -202,3 +202,14 @@ def test_command_prints_the_worklist_as_csv_with_the_agreed_columns(db_url, caps
     _, frame = worklist(db_url, as_of=as_of)
     in_care = frame[frame["flag"] != "out_of_care"]
     assert [line.split(",")[0] for line in lines[1:]] == list(in_care["patient_ref"])
+
+
+def test_command_csv_writes_formula_like_references_as_text(sqlite_url, capsys):
+    from ketadash.__main__ import main
+
+    clinic = make_clinic(url=sqlite_url)
+    a_patient(url=sqlite_url, clinic=clinic, mrn="=1+2", relief=20, boosters=3)
+    assert main(["boosters", "--url", sqlite_url, "--as-of", "2026-05-20", "--all",
+                 "--format", "csv"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["'=1+2"]

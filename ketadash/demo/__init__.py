@@ -204,7 +204,10 @@ def _build(
 def _clear_demo(connection: Connection) -> None:
     if connection.execute(select(ClinicInfo.key).where(ClinicInfo.key == DEMO_KEY)).first() is None:
         return  # not the demo: _refuse_unless_empty decides, and never deletes
-    for table in reversed(SQLModel.metadata.sorted_tables):
+    # The demo's mark last: while it is there, the access log's and the status history's
+    # triggers (migration 0005) let their rows go; on a real clinic they refuse.
+    tables = [t for t in reversed(SQLModel.metadata.sorted_tables) if t is not ClinicInfo.__table__]
+    for table in [*tables, ClinicInfo.__table__]:
         connection.execute(table.delete())
 
 

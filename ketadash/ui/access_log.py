@@ -64,9 +64,8 @@ def access_log_review(*, url: str, site: SiteChoice, now: datetime) -> None:
     st.dataframe(shown, hide_index=True, width="stretch")
     export_button(
         "Download the access log (CSV)",
-        data=shown.to_csv(index=False).encode(),
+        table=shown,
         file_name=f"access-log_{first}_{last}.csv",
-        mime="text/csv",
         icon=":material/download:",
     )
 

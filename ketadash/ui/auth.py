@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
@@ -30,11 +31,12 @@ from ketadash.auth import AccessAction, AccessRefused, DisplayAccess, SignInMode
 from ketadash.clock import utc_now
 from ketadash.config import load_config
 from ketadash.db import DatabaseUnavailable
+from ketadash.exports import csv_text
 from ketadash.models import StaffRole
 from ketadash.screens import HOME, SECTIONS, Screen, screens_in
 from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember
-from ketadash.ui import shell
+from ketadash.ui import downloads, shell
 from ketadash.ui.live import Recent, Scope, cached_read
 from ketadash.ui.text import literal
 
@@ -395,7 +397,9 @@ def _sidebar(admission: _Admission) -> None:
 
 
 def _forget_sign_in(mode: SignInMode) -> None:
-    """This browser session forgets who was signed in, and so do its other tabs."""
+    """This browser session forgets who was signed in, and so do its other tabs; its
+    downloads not yet fetched are removed."""
+    downloads.signed_out(downloads.browser_session_id())
     key = _sign_in_key(mode)
     if key is not None:
         _sign_ins().end(key)
@@ -588,19 +592,35 @@ def note_opened(
 
 
 def export_button(
-    label: str, *, data: Callable[[], str | bytes] | str | bytes, file_name: str, **kwargs
+    label: str, *, table: Callable[[], pd.DataFrame] | pd.DataFrame, file_name: str, **kwargs
 ) -> None:
-    """A download button whose every download goes into the access log as an export.
+    """A button that downloads ``table`` as CSV, safe to open in a spreadsheet
+    (``ketadash.exports.csv_text``); every download goes into the access log as an export.
 
-    The file is made only when it is downloaded, and that is when the log is written:
-    the download's own address cannot fetch it without leaving a row.
+    The file is made only when the button is clicked, and that is when the log is
+    written. Its address serves that one download (``ketadash.ui.downloads``): fetching
+    it again, with or without the sign-in's cookie, finds nothing, and signing out
+    removes a file not yet fetched and makes the buttons drawn before it inert.
     """
     staff = signed_in()
     url = load_config().database_url
+    guard = downloads.one_download()
+    session_id = downloads.browser_session_id()
+    drawn_at = downloads.drawn(session_id)
 
-    def logged() -> str | bytes:
+    def logged() -> bytes:
+        body = csv_text(frame=table() if callable(table) else table).encode()
+        if guard is not None:
+            guard.made(session_id=session_id, drawn_at=drawn_at, body=body, file_name=file_name)
         auth.log_access(url=url, staff_id=staff.id, action=AccessAction.EXPORT,
                         detail=file_name, now=utc_now())  # fmt: skip
-        return data() if callable(data) else data
+        return body
 
-    st.download_button(label, data=logged, file_name=file_name, on_click="ignore", **kwargs)
+    st.download_button(
+        label,
+        data=logged,
+        file_name=file_name,
+        mime=downloads.CSV_MIME,
+        on_click="ignore",
+        **kwargs,
+    )

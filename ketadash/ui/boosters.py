@@ -213,9 +213,8 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
     )
     export_button(
         "Download CSV",
-        data=frame.to_csv(index=False).encode(),
+        table=frame,
         file_name="boosters-worklist.csv",
-        mime="text/csv",
         icon=":material/download:",
     )
     return frame

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 import streamlit as st
@@ -61,6 +62,19 @@ def leave_legacy_multipage_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+# The browser tab's icon, served by this server. Without it Streamlit 1.67's browser code
+# shows the current page's ``:material/...:`` icon as the tab icon by fetching it from
+# fonts.gstatic.com (the menu's icons come from the font bundled with Streamlit); a
+# clinic network may block outside hosts, and nothing leaves it unasked.
+PAGE_ICON = Path(__file__).with_name("favicon.png")
+
+
+def local_page_icon() -> None:
+    """Give the browser tab this server's icon; call before ``st.navigation``, whose page
+    icon the browser would otherwise fetch from the internet."""
+    st.set_page_config(page_icon=str(PAGE_ICON))
 
 
 def run_page(page: st.Page, *, admit: Callable[[], object] | None = None) -> None:

@@ -45,7 +45,6 @@ from ketadash.throughput import (
     Headline,
     Period,
     ThroughputReport,
-    csv_text,
     last_weeks,
     throughput_report,
     visits_table,
@@ -223,9 +222,8 @@ def table_with_download(*, frame: pd.DataFrame, name: str, key: str, **options) 
     st.dataframe(frame, hide_index=True, **options)
     export_button(
         f"Download {name} (CSV)",
-        data=lambda: csv_text(frame=frame),
+        table=frame,
         file_name=f"{key}.csv",
-        mime="text/csv",
         icon=":material/download:",
         key=f"download_{key}",
     )
@@ -714,9 +712,8 @@ def visits_download(*, report: ThroughputReport) -> None:
     )
     export_button(
         "Download every visit with its phase times (CSV)",
-        data=lambda: csv_text(frame=visits_table(report=report)),
+        table=lambda: visits_table(report=report),
         file_name=f"visits_{report.period.first_day}_{report.period.last_day}.csv",
-        mime="text/csv",
         icon=":material/download:",
         type="primary",
         key="download_visits",
