@@ -776,7 +776,10 @@ def gate_breaches(url: str, now: datetime, *, since: datetime | None = None) -> 
                 visit = load_visit(db=db, session_id=session.id, now=at - MAX_CLOCK_SKEW)
                 where = f"session {session.id} ({session.route}) {change.to_status} at {at}"
                 if change.to_status == S.INFUSING:
-                    gate = start_checklist(visit=visit, settings=site_settings)
+                    # The C-SSRS step for a positive item 9 is in the start's history.
+                    gate = start_checklist(
+                        visit=visit, settings=site_settings, item9_acknowledgement=change.reason
+                    )
                     if not gate.allowed or gate.holds:
                         breaches.append(f"{where}: {gate.reasons + gate.holds}")
                     elif not visit.checked_in_at <= visit.baseline.taken_at <= at:

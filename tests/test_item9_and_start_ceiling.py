@@ -380,26 +380,16 @@ def test_two_stations_saving_a_first_phq9_at_once_make_one_a_correction(
         assert len(db.exec(select(OutcomeScore)).all()) == 1
 
 
-def test_the_ceiling_holds_and_its_reason_is_kept_when_a_site_sets_its_hold_above_it(
-    db_url, clinic
-):
+def test_a_site_cannot_set_its_hold_at_or_above_its_start_ceiling(db_url, clinic):
+    """A reading that needs a lead to dose must already hold the start: the settings refuse
+    a hold at or above the ceiling, so the ceiling can never sit under the hold."""
     from ketadash.db import write_session as writing
-    from ketadash.settings import set_site_setting
+    from ketadash.settings import InvalidSetting, set_site_setting
 
     with writing(db_url) as db:
-        set_site_setting(db=db, site_id=clinic.site_id, name="hold_systolic", value="200",
+        set_site_setting(db=db, site_id=clinic.site_id, name="start_ceiling_systolic",
+                         value="150", staff_id=clinic.lead_id, now=NINE)  # fmt: skip
+    refused = pytest.raises(InvalidSetting, match=r"hold_systolic .* must be below start_ceiling")
+    with refused, writing(db_url) as db:
+        set_site_setting(db=db, site_id=clinic.site_id, name="hold_systolic", value="155",
                          staff_id=clinic.lead_id, now=NINE)  # fmt: skip
-    _patient, session_id = _checked_in(db_url, clinic)
-    _phq9(db_url, clinic, session_id, NINE + minutes(2), total=12, item9=0)
-    high = Vitals(systolic=190, diastolic=88, heart_rate=80, spo2=98)  # below the hold of 200
-    record_vitals(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, vitals=high,
-                  now=NINE + minutes(3))  # fmt: skip
-    with pytest.raises(StepNotAllowed, match="clinic lead"):
-        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(6), dose_mg=35,
-              weight_kg=70)  # fmt: skip
-    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(8), dose_mg=35,
-          weight_kg=70, staff_id=clinic.lead_id,
-          hold_override_reason="Dr Patel: rechecked twice, treated, go ahead")  # fmt: skip
-    with read_session(db_url) as db:
-        session = db.get(TreatmentSession, session_id)
-    assert session.hold_override_reason.startswith("Dr Patel")

@@ -30,6 +30,7 @@ from ketadash.demo.visit_times import (
     esketamine_devices,
 )
 from ketadash.demo.writer import Rows
+from ketadash.gates import ITEM9_ACKNOWLEDGEMENT
 from ketadash.models import Instrument, SessionStatus, Severity
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class VisitWriter:
                 steps.append((previous, to_status, moment, nurse, None, False))
                 previous = to_status
         change_rows = rows.pending["status_change"]
+        first_change = len(change_rows)
         change_id = rows.next_id["status_change"]
         for version, (from_status, to_status, moment, by, why, correction) in enumerate(
             steps, start=2
@@ -217,7 +219,15 @@ class VisitWriter:
         taken = checkin + int(span * rng.uniform(0.05, 0.3))
         if taken % 60 == 0:
             taken += 1  # home scores sit on whole minutes; keep (patient, taken_at) unique
-        total = self.score(patient, session_id, taken, phq, nurse)
+        total, item9 = self.score(patient, session_id, taken, phq, nurse)
+        if item9 and start is not None:
+            # As the start gate asks, the nurse did the C-SSRS screen before the dose, and
+            # the start's history says so in the lifecycle's words.
+            note = f"PHQ-9 item 9 answered {item9}: {ITEM9_ACKNOWLEDGEMENT}"
+            for index in range(first_change, len(change_rows)):
+                row = change_rows[index]
+                if row[4] == INFUSING and not row[8]:
+                    change_rows[index] = (*row[:7], note, row[8])
         if patient.baseline_total is None:
             patient.baseline_total = total
         before_at = checkin + int(span * rng.uniform(0.35, 0.8))
@@ -297,8 +307,9 @@ class VisitWriter:
         *,
         at_least: int = 0,
         at_most: int = 27,
-    ) -> int:
-        """Write a PHQ-9 near ``level`` (within ``at_least``..``at_most``); returns its total."""
+    ) -> tuple[int, int]:
+        """Write a PHQ-9 near ``level`` (within ``at_least``..``at_most``); returns its total
+        and its item 9."""
         rng = self.rng
         total = min(27, max(0, round(level + rng.gauss(0, 1.3))))
         total = min(at_most, max(at_least, total))
@@ -319,7 +330,7 @@ class VisitWriter:
                 staff,
             )
         )
-        return total
+        return total, item9
 
     def _side_effects(
         self,

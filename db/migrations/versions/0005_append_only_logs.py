@@ -14,14 +14,14 @@ with it) and DROP TABLE. A later migration that rebuilds either table (SQLite ba
 mode: copy, drop, rename) drops its triggers and must create them again.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-07 09:20:00
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
