@@ -52,10 +52,12 @@ __all__ = [
     "Timer",
     "VitalsSnapshot",
     "by_lane",
+    "chair_alerts",
     "chair_states",
     "dose_timer",
     "load_board",
     "parse_care_flags",
+    "patients_in_words",
     "recovery_timer",
     "session_alerts",
     "time_text",
@@ -162,14 +164,35 @@ def by_lane(views: list[SessionView]) -> dict[Lane, list[SessionView]]:
 
 @dataclass(frozen=True, kw_only=True)
 class ChairState:
+    """One chair now: every visit under way in it, in the order they entered, and who is next.
+
+    One chair holds one patient (the check-in and start gates refuse a second), but data
+    from before that rule, or an import, may hold two: then every one of them is here.
+    """
+
     chair_id: int
     name: str
-    occupied_by: BoardSession | None
+    occupants: tuple[BoardSession, ...]
     next_expected: datetime | None
 
     @property
     def free(self) -> bool:
-        return self.occupied_by is None
+        return not self.occupants
+
+    @property
+    def occupied_by(self) -> BoardSession | None:
+        """The first to enter the chair, or None when it is free."""
+        return self.occupants[0] if self.occupants else None
+
+    @property
+    def shared(self) -> bool:
+        """Two or more patients recorded under way in this one chair."""
+        return len(self.occupants) > 1
+
+
+def _entered_chair_at(visit: BoardSession) -> datetime:
+    # An imported visit may lack a check-in time; its start, else its booking, stands in.
+    return visit.checked_in_at or visit.infusion_started_at or visit.scheduled_start
 
 
 def chair_states(board: Board, now: datetime) -> list[ChairState]:
@@ -178,9 +201,10 @@ def chair_states(board: Board, now: datetime) -> list[ChairState]:
     for chair_id, name in board.chairs:
         # A visit under way holds its chair whatever day it was booked (a patient still
         # infusing after midnight is in that chair); the board flags it as left open.
-        in_chair = [
-            s for s in board.sessions if s.chair_id == chair_id and s.status in OPEN_STATUSES
-        ]
+        in_chair = sorted(
+            (s for s in board.sessions if s.chair_id == chair_id and s.status in OPEN_STATUSES),
+            key=lambda s: (_entered_chair_at(s), s.session_id),
+        )
         upcoming = [
             s.scheduled_start
             for s in board.sessions
@@ -190,11 +214,42 @@ def chair_states(board: Board, now: datetime) -> list[ChairState]:
             ChairState(
                 chair_id=chair_id,
                 name=name,
-                occupied_by=in_chair[0] if in_chair else None,
+                occupants=tuple(in_chair),
                 next_expected=min(upcoming) if upcoming else None,
             )
         )
     return states
+
+
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def patients_in_words(*, count: int) -> str:
+    """ "two patients", "three patients", … (digits past five)."""
+    return f"{_COUNT_WORDS.get(count, str(count))} patients"
+
+
+def chair_alerts(*, chairs: list[ChairState]) -> list[tuple[ChairState, Alert]]:
+    """A chair-level alert for each chair with two or more patients recorded under way.
+
+    Not one visit's problem, so not in ``session_alerts``: it belongs to the chair, and
+    the board lists it once, naming everyone recorded there.
+    """
+    alerts = []
+    for chair in chairs:
+        if chair.shared:
+            count = patients_in_words(count=len(chair.occupants)).capitalize()
+            alerts.append(
+                (
+                    chair,
+                    Alert(
+                        level="danger",
+                        what=f"{count} recorded in {chair.name}",
+                        action="Move one to a free chair or close the record that is wrong.",
+                    ),
+                )
+            )
+    return alerts
 
 
 def time_text(moment: datetime | None, board: Board) -> str:

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ketadash.board import (
+    Board,
     Lane,
+    chair_alerts,
     chair_states,
     dose_timer,
     load_board,
@@ -244,6 +246,39 @@ def test_a_visit_under_way_since_an_earlier_day_keeps_its_chair_and_clock(db_url
     assert not chair_states(board, NINE)[0].free
     (view,) = view_board(board, NINE)
     assert _whats(view.alerts).startswith("Left open from")
+
+
+def _board_of(*visits) -> Board:
+    return Board(
+        site_id=1, site_name="Main", time_zone="America/New_York", day=date(2026, 11, 24),
+        settings=SETTINGS, chairs=((1, "Chair 1"), (2, "Chair 2")), visits=visits,
+    )  # fmt: skip
+
+
+def test_two_patients_under_way_in_one_chair_are_both_named_in_the_order_they_entered():
+    # Left from before the chair gate (or an import): Bea infusing since 09:10, then Alex
+    # checked in at 09:20 into the same chair. The strip must not hide either of them.
+    alex = a_session(session_id=1, status=S.CHECKED_IN, chair_id=2, chair_name="Chair 2",
+                     checked_in_at=NINE + minutes(20))  # fmt: skip
+    bea = a_session(session_id=2, patient_id=2, patient_name="Bea Lund", status=S.INFUSING,
+                    chair_id=2, chair_name="Chair 2", checked_in_at=NINE - minutes(10),
+                    infusion_started_at=NINE + minutes(10))  # fmt: skip
+    chairs = chair_states(_board_of(alex, bea), NINE + minutes(30))
+    assert [c.free for c in chairs] == [True, False]
+    assert [s.patient_name for s in chairs[1].occupants] == ["Bea Lund", "Alex Morgan"]
+    assert chairs[1].shared and not chairs[0].shared
+    (alert,) = [a for _chair, a in chair_alerts(chairs=chairs)]
+    assert (alert.level, alert.what) == ("danger", "Two patients recorded in Chair 2")
+    assert alert.action == "Move one to a free chair or close the record that is wrong."
+
+
+def test_one_patient_in_each_chair_raises_no_chair_alert():
+    alex = a_session(status=S.INFUSING, checked_in_at=NINE, infusion_started_at=NINE)
+    later = a_session(session_id=2, patient_id=2, chair_id=1, status=S.SCHEDULED,
+                      scheduled_start=NINE + minutes(60))  # fmt: skip
+    chairs = chair_states(_board_of(alex, later), NINE + minutes(5))
+    assert [len(c.occupants) for c in chairs] == [1, 0]
+    assert chair_alerts(chairs=chairs) == []
 
 
 def test_pre_infusion_vitals_are_due_after_the_patient_settles():

@@ -167,3 +167,19 @@ def test_rides_do_not_leak_into_the_public_area(db_url, clinic):
     area = load_public_recovery_area(url=db_url, site_code="main", now=NINE + minutes(45))
     assert "Driver Name" not in repr(area) and "555-0199" not in repr(area)
     assert "Secret" not in repr(area) and "A1" not in repr(area)
+
+
+def test_two_patients_recorded_in_one_chair_are_two_people_on_the_wall(db_url, clinic):
+    # Data from before the chair gate may hold two visits in one chair: the wall shows each
+    # person once (by alias, or both by the chair), never one of them twice or neither.
+    _visit(db_url, clinic, mrn="A1", alias="Blue Heron", chair=1, status=S.RECOVERY,
+           ended=NINE)  # fmt: skip
+    _visit(db_url, clinic, mrn="A2", alias=None, chair=1, status=S.READY, ended=NINE,
+           ready=NINE + minutes(30))  # fmt: skip
+    area = load_public_recovery_area(url=db_url, site_code="main", now=NINE + minutes(40))
+    assert sorted(p.label for p in area.patients) == ["Blue Heron", "Chair 2"]
+    with write_session(db_url) as db:
+        db.add(SiteSetting(site_id=clinic.site_id, name="wall_label", value="chair_only",
+                           updated_at=NINE))  # fmt: skip
+    area = load_public_recovery_area(url=db_url, site_code="main", now=NINE + minutes(40))
+    assert [p.label for p in area.patients] == ["Chair 2", "Chair 2"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -22,9 +23,11 @@ from ketadash.board import (
     Lane,
     SessionView,
     by_lane,
+    chair_alerts,
     chair_states,
     dose_timer,
     load_board,
+    patients_in_words,
     time_text,
     view_board,
     vitals_due_text,
@@ -155,6 +158,7 @@ BOARD_CSS = """
 .kd-chair{border-radius:8px;padding:4px 10px;font-size:.9rem;border:1px solid #cbd5e1}
 .kd-chair.free{background:#ecfdf5;border-color:#10b981;color:#065f46}
 .kd-chair.busy{background:#f8fafc;color:#334155}
+.kd-chair.shared{background:#fef2f2;border:2px solid #dc2626;color:#991b1b;font-weight:600}
 .kd-alerts{margin:0 0 12px 0}
 .kd-alert{border-left:6px solid #f59e0b;background:#fffbeb;padding:6px 10px;margin:4px 0;
   border-radius:6px;font-size:1rem}
@@ -347,41 +351,50 @@ CHAIRS_NAMED_IN_A_CHIP = 12
 ALERTS_IN_SIGHT = 5
 
 
-def summary_html(views: list[SessionView], board: Board, now: datetime) -> str:
-    """Counts per lane and the chairs: which are free now, who is in the others."""
+def summary_html(views: list[SessionView], board: Board, *, chairs: list[ChairState]) -> str:
+    """Counts per lane and the chairs (``chair_states``): which are free now, who is in the
+    others; a chair recorded with two patients names them all, marked as an alert."""
     lanes = by_lane(views)
     counts = "".join(
         f'<div class="kd-count"><b>{len(lanes[lane])}</b><span>{_e(lane.label)}</span></div>'
         for lane in LANES_SHOWN
     )
-    states = chair_states(board, now)
-    free = [c for c in states if c.free]
-    if len(states) > FULL_CHAIR_STRIP_UP_TO:
-        chairs = _compact_chairs_html(states, free)
+    free = [c for c in chairs if c.free]
+    if len(chairs) > FULL_CHAIR_STRIP_UP_TO:
+        chips = _compact_chairs_html(chairs, free)
     else:
-        chairs = []
-        for chair in states:
+        chips = []
+        for chair in chairs:
             if chair.free:
                 nxt = (
                     f" · next {time_text(chair.next_expected, board)}"
                     if chair.next_expected
                     else ""
                 )
-                chairs.append(
-                    f'<span class="kd-chair free">{bdi(chair.name)}: free{_e(nxt)}</span>'
-                )
+                chips.append(f'<span class="kd-chair free">{bdi(chair.name)}: free{_e(nxt)}</span>')
+            elif chair.shared:
+                chips.append(_shared_chair_html(chair))
             else:
                 who = chair.occupied_by
-                chairs.append(
+                chips.append(
                     f'<span class="kd-chair busy"><b>{bdi(chair.name)}</b>: '
                     f"{bdi(who.patient_name)} · {_e(who.status.label)}</span>"
                 )
     free_count = (
-        f'<div class="kd-count"><b>{len(free)}/{len(states)}</b><span>Chairs free</span></div>'
+        f'<div class="kd-count"><b>{len(free)}/{len(chairs)}</b><span>Chairs free</span></div>'
     )
     return (
         f'<div class="kd-strip">{counts}{free_count}</div>'
-        f'<div class="kd-chairs">{"".join(chairs)}</div>'
+        f'<div class="kd-chairs">{"".join(chips)}</div>'
+    )
+
+
+def _shared_chair_html(chair: ChairState) -> str:
+    """ "⚠ Chair 2: Alex Morgan + Bea Lund — two patients", in the order they entered."""
+    names = " + ".join(bdi(s.patient_name) for s in chair.occupants)
+    return (
+        f'<span class="kd-chair busy shared">⚠ <b>{bdi(chair.name)}</b>: {names} — '
+        f"{_e(patients_in_words(count=len(chair.occupants)))}</span>"
     )
 
 
@@ -392,10 +405,15 @@ def _compact_chairs_html(states: list[ChairState], free: list[ChairState]) -> li
     a chair free, and what are the others doing", in a line or two at most.
     """
     groups: dict[str, list[str]] = {}
+    shared = [c.name for c in states if c.shared]
     for chair in states:
-        if not chair.free:
+        if not chair.free and not chair.shared:
             groups.setdefault(chair.occupied_by.status.label, []).append(chair.name)
     chips = []
+    if shared:
+        # First, and apart from the states: the alert list below names who is in them.
+        head = f"⚠ {len(shared)} with more than one patient"
+        chips.append(_chair_group_html("busy shared compact", head, shared))
     if free:
         chips.append(_chair_group_html("free", f"{len(free)} free", [c.name for c in free]))
     for label, names in groups.items():
@@ -420,34 +438,63 @@ def _shortened_names(names: list[str]) -> str:
     return ", ".join(names)
 
 
-def alert_rows(views: list[SessionView]) -> list[tuple[SessionView, Alert]]:
-    """Every standing alert with its session, the most urgent first."""
-    rows = []
+@dataclass(frozen=True, kw_only=True)
+class AlertRow:
+    """One line of the board's alert list: the chair, who is in it, the alert."""
+
+    chair_name: str
+    patient_names: tuple[str, ...]
+    alert: Alert
+    # A chair-level alert's words name the chair, which is data: isolated when drawn.
+    what_names_data: bool = False
+
+
+def alert_rows(
+    views: list[SessionView], *, chairs: list[ChairState] | None = None
+) -> list[AlertRow]:
+    """Every standing alert, the most urgent first: each chair's (``chair_alerts``), then
+    each visit's; a chair's own alert comes before its patients' alerts of the same level."""
+    rows = [
+        AlertRow(
+            chair_name=chair.name,
+            patient_names=tuple(s.patient_name for s in chair.occupants),
+            alert=alert,
+            what_names_data=True,
+        )
+        for chair, alert in chair_alerts(chairs=chairs or [])
+    ]
     for view in views:
         for alert in view.alerts:
-            rows.append((0 if alert.level == "danger" else 1, view, alert))
-    # Chair 2 before Chair 10: the order of the room, not of the alphabet.
-    rows.sort(key=lambda r: (r[0], _in_room_order(r[1].session.chair_name)))
-    return [(view, alert) for _, view, alert in rows]
+            rows.append(
+                AlertRow(
+                    chair_name=view.session.chair_name,
+                    patient_names=(view.session.patient_name,),
+                    alert=alert,
+                )
+            )
+    # Chair 2 before Chair 10: the order of the room, not of the alphabet (a stable sort).
+    rows.sort(key=lambda r: (0 if r.alert.level == "danger" else 1, _in_room_order(r.chair_name)))
+    return rows
 
 
 def _in_room_order(name: str) -> list[tuple[int, object]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)]
 
 
-def _alert_list_html(rows: list[tuple[SessionView, Alert]]) -> str:
+def _alert_list_html(rows: list[AlertRow]) -> str:
     items = "".join(
-        f'<div class="kd-alert {a.level}"><b>{bdi(v.session.chair_name)} · '
-        f"{bdi(v.session.patient_name)}</b> — {_e(a.what)}. "
-        f'<span class="do">→ {_e(a.action)}</span></div>'
-        for v, a in rows
+        f'<div class="kd-alert {r.alert.level}"><b>{bdi(r.chair_name)} · '
+        f"{' + '.join(bdi(name) for name in r.patient_names)}</b> — "
+        f"{bdi(r.alert.what) if r.what_names_data else _e(r.alert.what)}. "
+        f'<span class="do">→ {_e(r.alert.action)}</span></div>'
+        for r in rows
     )
     return f'<div class="kd-alerts">{items}</div>'
 
 
-def _draw_alerts(views: list[SessionView]) -> None:
+def _draw_alerts(views: list[SessionView], *, chairs: list[ChairState]) -> None:
     """The most urgent few in sight; the others one click away, so the lanes stay in view."""
-    rows = alert_rows(views)
+    rows = alert_rows(views, chairs=chairs)
     if not rows:
         return
     st.html(_alert_list_html(rows[:ALERTS_IN_SIGHT]))
@@ -491,13 +538,14 @@ def live_board(*, url: str, site: SiteChoice) -> None:
             if button.button("Refresh the panel", key="kd-refresh-panel"):
                 st.rerun(scope="app")
         views = view_board(board, now)
+        chairs = chair_states(board, now)
         # The time the data was read, not the time of drawing: a stale board says so.
         st.html(
             f'<div class="kd-updated">Updated {to_local(live.read_at, board.time_zone):%H:%M:%S}'
             f" · {bdi(board.site_name)} · {board.day:%A %d %B}</div>"
-            + summary_html(views, board, now)
+            + summary_html(views, board, chairs=chairs)
         )
-        _draw_alerts(views)
+        _draw_alerts(views, chairs=chairs)
         lanes = by_lane(views)
         st.html(lanes_html(lanes, board))
         if lanes[Lane.CLOSED]:

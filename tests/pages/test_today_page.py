@@ -343,3 +343,68 @@ def test_discharge_on_today_waits_for_danger_recorded_after_ready_and_says_why(t
     assert not at.exception, at.exception
     assert next(b for b in at.button if b.label == "Discharge").disabled
     assert "BP 200/120" in _board_text(at)
+
+
+def test_two_patients_in_one_chair_are_both_on_the_strip_and_in_an_alert(clinic_url, clinic_clock):
+    """Two visits under way in Chair 2 (left from before the chair gate): the strip names
+    both with a mark, and an alert says what to do; names stay text."""
+    from tests.utils.clock import local_moment
+
+    clinic = make_clinic(url=clinic_url)
+    alex = make_patient(url=clinic_url, mrn="A1", first="Alex", last="Morgan",
+                        site_id=clinic.site_id)  # fmt: skip
+    bea = make_patient(url=clinic_url, mrn="B2", first="<b>Bea", last="Lund",
+                       site_id=clinic.site_id)  # fmt: skip
+    nine = local_moment("2026-12-07 09:00")
+    make_session(url=clinic_url, clinic=clinic, patient_id=alex, chair_index=1,
+                 scheduled_start=nine, status=SessionStatus.INFUSING,
+                 checked_in_at=nine, infusion_started_at=nine + timedelta(minutes=10))  # fmt: skip
+    make_session(url=clinic_url, clinic=clinic, patient_id=bea, chair_index=1,
+                 scheduled_start=nine + timedelta(minutes=15), status=SessionStatus.CHECKED_IN,
+                 checked_in_at=nine + timedelta(minutes=20))  # fmt: skip
+    clinic_clock.set(nine + timedelta(minutes=25))
+    at = _open_today()
+    text = _board_text(at)
+    assert "<b>Bea" not in text  # a name is text, never markup
+    assert re.search(
+        r'kd-chair busy shared">⚠ <b><bdi>Chair 2</bdi></b>: <bdi>Alex Morgan</bdi> \+ '
+        r"<bdi>&lt;b&gt;Bea Lund</bdi> — two patients</span>",
+        text,
+    ), text
+    assert re.search(
+        r'kd-alert danger"><b><bdi>Chair 2</bdi> · <bdi>Alex Morgan</bdi> \+ '
+        r"<bdi>&lt;b&gt;Bea Lund</bdi></b> — <bdi>Two patients recorded in Chair 2</bdi>\. "
+        r'<span class="do">→ Move one to a free chair or close the record that is wrong\.',
+        text,
+    ), text
+
+
+def test_the_compact_strip_of_a_large_clinic_marks_a_chair_with_two_patients():
+    """Past FULL_CHAIR_STRIP_UP_TO chairs the strip groups chairs; one with two patients
+    gets its own marked chip instead of hiding in the "dose running" count."""
+    from ketadash.board import Board, chair_states, view_board
+    from ketadash.models import SessionStatus as S
+    from ketadash.settings import ClinicSettings
+    from ketadash.ui.board import FULL_CHAIR_STRIP_UP_TO, summary_html
+    from tests.utils.visits import NINE, a_visit
+
+    chairs = tuple((n, f"Chair {n}") for n in range(1, FULL_CHAIR_STRIP_UP_TO + 2))
+    in_seven = {"chair_id": 7, "chair_name": "Chair 7", "checked_in_at": NINE}
+    board = Board(
+        site_id=1, site_name="Main", time_zone="America/New_York", day=NINE.date(),
+        settings=ClinicSettings(), chairs=chairs,
+        visits=(
+            a_visit(session_id=1, status=S.INFUSING, infusion_started_at=NINE, **in_seven),
+            a_visit(session_id=2, patient_id=2, status=S.CHECKED_IN, **in_seven),
+            a_visit(session_id=3, patient_id=3, status=S.INFUSING, chair_id=3,
+                    chair_name="Chair 3", checked_in_at=NINE, infusion_started_at=NINE),
+        ),
+    )  # fmt: skip
+    now = NINE + timedelta(minutes=5)
+    html = summary_html(view_board(board, now), board, chairs=chair_states(board, now))
+    assert re.search(
+        r'kd-chair busy shared compact" title="Chair 7"><b>⚠ 1 with more than one patient:'
+        r"</b> <bdi>Chair 7</bdi>",
+        html,
+    ), html
+    assert "<b>1 dose running:</b> <bdi>Chair 3</bdi>" in html
