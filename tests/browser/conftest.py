@@ -276,6 +276,14 @@ def screenshot(page, name: str) -> Path:
 
 
 def demo_sign_in_as(page, person: str) -> None:
-    """Switch the demo sign-in to ``person`` ("Nurse", "Clinic lead" or "Front desk")."""
+    """Switch the demo sign-in to ``person`` ("Nurse", "Clinic lead" or "Front desk").
+
+    The switch reruns the page twice (the click, then the sign-in's own rerun), and for a
+    moment after the click the app still reads idle from the run before: wait for the
+    sidebar to name the new role, then for the app to be idle, so the next click is not
+    sent into a run that is about to be replaced."""
+    from playwright.sync_api import expect
+
     page.get_by_role("radio", name=person, exact=True).click()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(person.lower(), timeout=30_000)
     wait_for_app_idle(page)
