@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ketadash.clock import as_utc, local_day_bounds
-from ketadash.db import read_session, write_session
+from ketadash.db import ROW_LOCK, read_session, write_session
 from ketadash.gates import as_sentences, plan_problems, standard_plan
 from ketadash.models import (
     Chair,
@@ -264,7 +264,9 @@ def book_booster(
                 "time. To change the day, cancel that visit on Today (with the reason) first."
             )
         # Lock the site's chairs: a second booking waits until this one is written.
-        db.execute(select(Chair.id).where(Chair.site_id == site_id).with_for_update()).all()
+        db.execute(
+            select(Chair.id).where(Chair.site_id == site_id).with_for_update(**ROW_LOCK)
+        ).all()
         free = free_chairs(db=db, site_id=site_id, start=start, minutes=minutes, settings=settings)
         chosen = next((c for c in free if chair_id is None or c.id == chair_id), None)
         if chosen is None:

@@ -174,6 +174,17 @@ def read_session(url: str | None = None) -> Iterator[Session]:
         raise DatabaseUnavailable(str(error)) from error
 
 
+# A write's row locks are FOR NO KEY UPDATE on PostgreSQL (nothing on SQLite, whose
+# BEGIN IMMEDIATE already queues writers): they queue the app's writers on a row, but not
+# an insert that only refers to it, which takes a key-share lock. With FOR UPDATE an
+# import adding a booking for a patient and then a score to that patient's visit, while a
+# nurse checks the visit in, would deadlock, and the nurse would lose the check-in.
+ROW_LOCK = {"key_share": True}
+# PostgreSQL gave up on a transaction that met another (a deadlock, or a serialisation
+# failure): nothing was written, and the same change may simply be tried again.
+_TRY_AGAIN = frozenset({"40P01", "40001"})
+
+
 @contextmanager
 def write_session(url: str | None = None) -> Iterator[Session]:
     """A session whose work commits together or not at all.
@@ -186,7 +197,9 @@ def write_session(url: str | None = None) -> Iterator[Session]:
         with Session(engine) as db, db.begin():
             yield db
     except OperationalError as error:
-        if "database is locked" in str(error.orig):
+        if "database is locked" in str(error.orig) or (
+            getattr(error.orig, "sqlstate", None) in _TRY_AGAIN
+        ):
             raise DatabaseBusy(str(error)) from error
         raise DatabaseUnavailable(str(error)) from error
     except DBAPIError as error:

@@ -9,7 +9,6 @@ enforces.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,8 +51,9 @@ ITEM9_ACKNOWLEDGEMENT = "C-SSRS screen done and reviewed"
 
 
 def names_cssrs_step(text: str | None) -> bool:
-    """Whether an acknowledgement names the C-SSRS screen (any spelling: C-SSRS, CSSRS)."""
-    return bool(text) and "cssrs" in re.sub(r"[^a-z]", "", text.lower())
+    """Whether an acknowledgement is the C-SSRS step's own words (``ITEM9_ACKNOWLEDGEMENT``,
+    in any case and spacing): "CSSRS not done" mentions the screen but is no record of it."""
+    return " ".join((text or "").split()).casefold() == ITEM9_ACKNOWLEDGEMENT.casefold()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,7 +221,7 @@ def _ceiling_checks(
     staff_role: StaffRole | None,
 ) -> list[Check]:
     """At or above the start ceiling a nurse's hold override is not enough: a clinic lead,
-    acting themselves, records why the dose goes ahead (as for a second dose the same day).
+    acting themselves, records why the dose goes ahead (as for a second dose within the window).
     Not an absolute block: the reading may be rechecked after treatment and rest, and
     the physician's judgement belongs on the record rather than around it."""
     if not start_ceiling_reached(visit, settings):
@@ -626,7 +626,7 @@ def _escort_exception_checks(
         )
     ]
     if kind is EscortException.LEAD_APPROVED:
-        # As for a second dose the same day: the approval is a lead's, on the record
+        # As for a second dose within the window: the approval is a lead's, on the record
         # under the lead's own name, not a nurse's word for it.
         is_lead = approving_lead is not None and StaffRole(approving_lead.role) == StaffRole.LEAD
         checks.append(

@@ -16,7 +16,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from ketadash.clock import FutureMoment, refuse_future, utc_now
-from ketadash.db import write_session
+from ketadash.db import ROW_LOCK, write_session
 from ketadash.gates import MAX_DOSE_MG as MAX_DOSE_MG
 from ketadash.gates import MAX_WEIGHT_KG as MAX_WEIGHT_KG
 from ketadash.gates import (
@@ -121,14 +121,14 @@ class StepResult:
 
 
 def _load_for_change(db: Session, session_id: int) -> TreatmentSession:
-    """The session's row, held until the transaction ends (``SELECT ... FOR UPDATE`` on
-    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the whole database).
+    """The session's row, held until the transaction ends (``SELECT ... FOR NO KEY
+    UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the whole database).
 
     Every write that decides on a session takes its row first (steps, readings, ride
     changes), so a decision and the change it depends on queue instead of both being
     made on what each read before the other wrote.
     """
-    session = db.get(TreatmentSession, session_id, with_for_update=True)
+    session = db.get(TreatmentSession, session_id, with_for_update=ROW_LOCK)
     if session is None:
         raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
     return session
@@ -212,7 +212,8 @@ def _start_values(
             f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
         )
     if start_ceiling_reached(visit, settings):
-        # A site's hold may be set above its ceiling: the lead's reason is kept either way.
+        # At or above the ceiling is above the hold too (settings keep each hold below
+        # its ceiling): the lead's reason is the override.
         values["hold_override_reason"] = override
         notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
     elif checklist.holds:
@@ -366,8 +367,8 @@ def take_step(
     ``expected_version`` is the version the nurse was looking at. Each step is
     checked by its gate (``ketadash.gates``) on the visit as it stands inside this
     transaction, and refused with the gate's own reasons: check-in (one visit under
-    way per patient), start (PHQ-9 and vitals since check-in, holds need
-    ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
+    way per patient, one patient per chair), start (PHQ-9 and vitals since check-in,
+    holds need ``hold_override_reason``, ``dose_mg`` given against the plan at ``weight_kg``,
     a weight far from the last needs ``weight_confirmed``, a second dose within
     ``second_dose_window_hours`` of another needs a lead and ``same_day_reason``, a
     positive PHQ-9 item 9 needs ``item9_acknowledgement`` naming the C-SSRS screen, a
@@ -395,11 +396,15 @@ def take_step(
         hold_patients_visits(db=db, patient_id=session.patient_id)
         if step in (Step.CHECK_IN, Step.START_INFUSION) and session.chair_id is not None:
             # One chair, one patient: two patients into one chair at once queue here.
-            db.execute(select(Chair.id).where(Chair.id == session.chair_id).with_for_update()).all()
+            db.execute(
+                select(Chair.id).where(Chair.id == session.chair_id).with_for_update(**ROW_LOCK)
+            ).all()
         if step == Step.DISCHARGE:
             # The ride the discharge relies on is held too (a ride change takes the session's
             # row first, so this is belt and braces, never a second order of locks).
-            db.execute(select(Ride.id).where(Ride.session_id == session_id).with_for_update()).all()
+            db.execute(
+                select(Ride.id).where(Ride.session_id == session_id).with_for_update(**ROW_LOCK)
+            ).all()
         visit = _visit(db, session_id, now)
         settings = _site_settings(db, session.site_id)
         values: dict = {transition.stamp: now}
@@ -652,12 +657,9 @@ def record_phq9(
     now = _moment(now, "A PHQ-9")
     with write_session(url) as db:
         _require_staff(db, staff_id)
-        # Two stations saving at once: the second waits here for the first to commit and
-        # then sees its score, so it cannot add a second one without a reason (SQLite's
-        # writers already queue at BEGIN IMMEDIATE; this is PostgreSQL's row lock).
-        db.execute(
-            select(TreatmentSession.id).where(TreatmentSession.id == session_id).with_for_update()
-        ).first()
+        # Two stations saving at once: the second waits at the session's lock (taken by
+        # _observable) for the first to commit, then sees its score, so it cannot add a
+        # second one without a reason.
         session = _observable(db, session_id, "a PHQ-9")
         visit = _visit(db, session_id, now)
         reason = optional_reason(correction_reason)

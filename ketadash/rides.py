@@ -32,7 +32,7 @@ from ketadash.clock import (
     utc_now,
     whole_minutes_between,
 )
-from ketadash.db import read_session, write_session
+from ketadash.db import ROW_LOCK, read_session, write_session
 from ketadash.lifecycle import LifecycleError, RideChanged, SessionNotFound, StepNotAllowed
 from ketadash.models import Ride, RideChange, RideState, Staff, TreatmentSession
 from ketadash.models import SessionStatus as S
@@ -389,7 +389,7 @@ def _change_ride(
                 raise LifecycleError("Sign in first: every change records who made it.")
             # The session's row first, as a discharge takes it: a discharge and a change
             # of the ride it relies on queue, and the later one sees what the first did.
-            session = db.get(TreatmentSession, session_id, with_for_update=True)
+            session = db.get(TreatmentSession, session_id, with_for_update=ROW_LOCK)
             if session is None:
                 raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
             if S(session.status) in CLOSED_STATUSES:

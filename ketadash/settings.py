@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from ketadash.db import write_session
+from ketadash.db import ROW_LOCK, write_session
 from ketadash.models import Route, SettingChange, Site, SiteSetting, Staff, StaffRole
 
 
@@ -654,7 +654,7 @@ def set_site_settings(
     # once (a hold and its alert) are each checked against what the other left, and the
     # history's old value is the one that was replaced. (SQLite's BEGIN IMMEDIATE
     # already queues writers.)
-    db.exec(select(Site.id).where(Site.id == site_id).with_for_update()).first()
+    db.exec(select(Site.id).where(Site.id == site_id).with_for_update(**ROW_LOCK)).first()
     in_force = load_clinic_settings(db=db, site_id=site_id)
     problems = setting_change_problems(in_force=in_force, changes=changes)
     if problems:

@@ -28,6 +28,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlmodel import Session
 
 from ketadash.clock import MAX_CLOCK_SKEW, local_day_bounds, local_today
+from ketadash.db import ROW_LOCK
 from ketadash.db_types import UTCDateTime
 from ketadash.models import (
     CareFlag,
@@ -286,12 +287,14 @@ def hold_patients_visits(*, db: Session, patient_id: int) -> None:
     """Hold the patient's row until the transaction ends, before reading their other visits.
 
     Every write that decides on "the patient's other visits" (check-in and start: one
-    visit under way, doses today; a booking: one a day, one booked ahead) takes it
-    first, so two stations deciding about one patient queue and the second decides on
-    what the first wrote. ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the write's
-    ``BEGIN IMMEDIATE`` already holds the whole database (and no FOR UPDATE is sent).
+    visit under way, doses within the second-dose window; a booking: one a day, one
+    booked ahead) takes it first, so two stations deciding about one patient queue and
+    the second decides on what the first wrote. ``SELECT ... FOR NO KEY UPDATE`` on
+    PostgreSQL (``db.ROW_LOCK``); on SQLite the write's ``BEGIN IMMEDIATE`` already holds
+    the whole database (and no lock clause is sent).
     """
-    db.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update()).all()
+    patient = select(Patient.id).where(Patient.id == patient_id)
+    db.execute(patient.with_for_update(**ROW_LOCK)).all()
 
 
 def _flush_pending(db: Session) -> None:

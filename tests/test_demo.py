@@ -16,7 +16,7 @@ from sqlmodel import Session
 from ketadash.clock import MAX_CLOCK_SKEW, local_day_bounds
 from ketadash.db import get_engine
 from ketadash.demo import DemoSummary, VisitTimes, build_demo_clinic
-from ketadash.gates import discharge_gate, ready_gate, start_checklist
+from ketadash.gates import ITEM9_ACKNOWLEDGEMENT, discharge_gate, ready_gate, start_checklist
 from ketadash.lifecycle import history_agrees
 from ketadash.models import (
     ClinicInfo,
@@ -777,8 +777,11 @@ def gate_breaches(url: str, now: datetime, *, since: datetime | None = None) -> 
                 where = f"session {session.id} ({session.route}) {change.to_status} at {at}"
                 if change.to_status == S.INFUSING:
                     # The C-SSRS step for a positive item 9 is in the start's history.
+                    done = bool(change.reason and change.reason.endswith(ITEM9_ACKNOWLEDGEMENT))
                     gate = start_checklist(
-                        visit=visit, settings=site_settings, item9_acknowledgement=change.reason
+                        visit=visit,
+                        settings=site_settings,
+                        item9_acknowledgement=ITEM9_ACKNOWLEDGEMENT if done else None,
                     )
                     if not gate.allowed or gate.holds:
                         breaches.append(f"{where}: {gate.reasons + gate.holds}")

@@ -196,7 +196,10 @@ READY_TO_START = a_visit(
         ("patient fine", False),
         ("reviewed", False),
         (CSSRS, True),
-        ("c-ssrs screen done, Dr Patel told", True),
+        ("c-ssrs  screen done and REVIEWED", True),
+        # Naming the screen is not recording it.
+        ("CSSRS not done", False),
+        ("c-ssrs screen done, Dr Patel told", False),
     ],
 )
 def test_a_positive_item9_is_a_start_check_passed_only_by_the_cssrs_step(acknowledgement, ok):

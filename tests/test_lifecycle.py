@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -28,6 +28,7 @@ from ketadash.lifecycle import (
     undo_last_step,
 )
 from ketadash.models import (
+    OutcomeScore,
     Route,
     Severity,
     SideEffect,
@@ -787,3 +788,69 @@ def test_two_patients_checked_in_to_one_chair_at_once_get_one_chair(db_url, clin
     assert a.accepted
     assert isinstance(b.error, StepNotAllowed), b.error
     assert "Chair 1 is occupied" in str(b.error)
+
+
+@pytest.mark.postgres
+def test_an_import_referring_to_a_visit_never_deadlocks_a_check_in(postgres_template):
+    """An import's transaction adds a booking for a patient (a key-share lock on the
+    patient), a nurse checks in the patient's visit (holds the visit, waits for the
+    patient), then the import adds a score to that visit (a key-share lock on the visit).
+    With FOR UPDATE locks PostgreSQL killed the nurse's check-in as a deadlock; with
+    FOR NO KEY UPDATE both go through, the import first."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from tests.conftest import _truncate_postgres
+
+    url, _schema = postgres_template
+    _truncate_postgres(url)
+    ids = make_clinic(url=url, chairs=2)
+    patient = make_patient(url=url, site_id=ids.site_id)
+    visit = make_session(url=url, clinic=ids, patient_id=patient, scheduled_start=NINE)
+    engine = sa.create_engine(url)
+    outcome: dict[str, str] = {}
+    try:
+        with engine.connect() as importer:
+            work = importer.begin()
+            importer.execute(
+                sa.insert(TreatmentSession.__table__).values(
+                    site_id=ids.site_id, chair_id=ids.chair_ids[1], patient_id=patient,
+                    scheduled_start=NINE + timedelta(days=2), planned_minutes=40, route="iv",
+                    kind="series", status="scheduled", version=1, dose_mg_per_kg=0.5,
+                )
+            )  # fmt: skip
+            (importer_pid,) = importer.execute(sa.text("SELECT pg_backend_pid()")).one()
+
+            def check_in():
+                try:
+                    _step(url, ids, visit, Step.CHECK_IN, NINE)
+                    outcome["nurse"] = "checked in"
+                except Exception as error:  # the test reports whatever it was
+                    outcome["nurse"] = f"{type(error).__name__}: {error}"
+
+            nurse = threading.Thread(target=check_in)
+            nurse.start()
+            # The nurse's check-in is waiting on the import's lock before the import goes on.
+            with engine.connect() as watcher:
+                for _ in range(400):
+                    blocked = watcher.execute(
+                        sa.text("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                        {"pid": importer_pid},
+                    ).scalar()  # fmt: skip
+                    if blocked or not nurse.is_alive():
+                        break
+                    threading.Event().wait(0.025)
+            importer.execute(
+                sa.insert(OutcomeScore.__table__).values(
+                    patient_id=patient, session_id=visit, instrument="phq9",
+                    taken_at=NINE - timedelta(days=1), total=10, item9=0,
+                )
+            )  # fmt: skip
+            work.commit()
+            nurse.join(30)
+    finally:
+        engine.dispose()
+    assert outcome == {"nurse": "checked in"}
+    assert _state(url, visit)[0] == S.CHECKED_IN

@@ -887,7 +887,7 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
             if st.checkbox(ITEM9_ACKNOWLEDGEMENT):
                 acknowledgement = ITEM9_ACKNOWLEDGEMENT
         override = ""
-        # A site may set its hold above its ceiling: the ceiling still asks for the reason.
+        # At or above the ceiling the hold's override becomes a lead's reason.
         if checklist.holds or above_ceiling:
             if checklist.holds:
                 st.warning(
