@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +17,13 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 # in the servers it starts, which inherit the variable. A real clinic never sets it.
 CLOCK_OFFSET_VARIABLE = "KETADASH_CLOCK_OFFSET_SECONDS"
 _offset = timedelta(seconds=float(os.environ.get(CLOCK_OFFSET_VARIABLE, "") or 0))
+if _offset:
+    # Said where an operator looks: a clinic whose clock is off would date every step wrong.
+    logging.getLogger(__name__).warning(
+        "%s is set: the clinic's clock runs %s from this machine's. It is for tests only.",
+        CLOCK_OFFSET_VARIABLE,
+        _offset,
+    )
 
 
 def utc_now() -> datetime:

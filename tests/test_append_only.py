@@ -1,4 +1,5 @@
-"""The access log and the status history are append-only in the database itself (0005)."""
+"""The access log and the histories (status, ride, settings) are append-only in the
+database itself (0005)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import sqlalchemy as sa
 
 from ketadash import auth
 from ketadash.auth import AccessAction
-from ketadash.db import alembic_config, get_engine, migrate
+from ketadash.db import alembic_config, get_engine, migrate, write_session
 from ketadash.lifecycle import Step, take_step
+from ketadash.rides import arrange_ride
+from ketadash.settings import set_site_setting
 from tests.utils.factories import make_clinic, make_patient, make_session
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -19,6 +22,11 @@ CHANGES = {
     "status_change": (
         "UPDATE status_change SET to_status = to_status",
         "DELETE FROM status_change",
+    ),
+    "ride_change": ("UPDATE ride_change SET state = state", "DELETE FROM ride_change"),
+    "setting_change": (
+        "UPDATE setting_change SET new_value = old_value",
+        "DELETE FROM setting_change",
     ),
 }
 
@@ -32,6 +40,11 @@ def _history(url: str) -> None:
               expected_version=1, now=NOW)  # fmt: skip
     auth.log_access(url=url, staff_id=clinic.lead_id, action=AccessAction.EXPORT,
                     detail="visits.csv", now=NOW)  # fmt: skip
+    arrange_ride(url=url, session_id=session, staff_id=clinic.nurse_id,
+                 expected_ride_version=None, driver_name="Jo Driver", now=NOW)  # fmt: skip
+    with write_session(url) as db:
+        set_site_setting(db=db, site_id=clinic.site_id, name="late_arrival_minutes",
+                         value="20", staff_id=clinic.lead_id, now=NOW)  # fmt: skip
 
 
 def _rows(url: str, table: str) -> list[tuple]:

@@ -1,8 +1,10 @@
-"""append-only: the access log and the status history refuse UPDATE and DELETE
+"""append-only: the access log and the histories (status, ride, settings) refuse UPDATE
+and DELETE
 
-Until now ``access_log`` and ``status_change`` were append-only by convention: the
-application only inserts, but any UPDATE or DELETE went through. Triggers now refuse
-both on SQLite and PostgreSQL, with the words "<table> is append-only".
+Until now ``access_log``, ``status_change``, ``ride_change`` and ``setting_change`` were
+append-only by convention: the application only inserts, but any UPDATE or DELETE went
+through. Triggers now refuse both on SQLite and PostgreSQL, with the words "<table> is
+append-only".
 
 One exception, for DELETE only: a database marked as the demo clinic (the ``demo``
 row of ``clinic_info``, ketadash.clinic.DEMO_KEY) may be emptied, because the demo's
@@ -25,7 +27,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-TABLES = ("access_log", "status_change")
+TABLES = ("access_log", "status_change", "ride_change", "setting_change")
 # The demo clinic's mark, as ketadash.clinic.DEMO_KEY spells it when this revision landed.
 DEMO_MARK = "SELECT 1 FROM clinic_info WHERE key = 'demo'"
 FUNCTION = "ketadash_refuse_history_change"
