@@ -344,20 +344,20 @@ def test_two_stations_saving_a_first_phq9_at_once_make_one_a_correction(
     """Forced interleaving: each station, once it has read the visit, waits (up to a second)
     for the other to have read it too. Both reading "no PHQ-9 yet" would let two scores in
     without a reason; the second station must wait for the first and be told."""
-    import contextlib
     import threading
 
     import ketadash.lifecycle as lifecycle
+    from tests.utils.interleave import wait_while
 
     _patient, session_id = _checked_in(db_url, clinic)
-    both_read = threading.Barrier(2)
+    have_read: list[int] = []
     read_visit = lifecycle._visit
 
     def visit_then_wait(db, session_id, now):
         visit = read_visit(db, session_id, now)
-        # Broken after a second: the other station was kept waiting, as it should be.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            both_read.wait(timeout=1)
+        have_read.append(session_id)
+        # A second at most: the other station is kept waiting, as it should be.
+        wait_while(lambda: len(have_read) < 2, seconds=1)
         return visit
 
     monkeypatch.setattr(lifecycle, "_visit", visit_then_wait)

@@ -798,6 +798,7 @@ def test_an_import_referring_to_a_visit_never_deadlocks_a_check_in(postgres_temp
     With FOR UPDATE locks PostgreSQL killed the nurse's check-in as a deadlock; with
     FOR NO KEY UPDATE both go through, the import first."""
     import threading
+    import time
 
     import sqlalchemy as sa
 
@@ -841,7 +842,7 @@ def test_an_import_referring_to_a_visit_never_deadlocks_a_check_in(postgres_temp
                     ).scalar()  # fmt: skip
                     if blocked or not nurse.is_alive():
                         break
-                    threading.Event().wait(0.025)
+                    time.sleep(0.025)
             importer.execute(
                 sa.insert(OutcomeScore.__table__).values(
                     patient_id=patient, session_id=visit, instrument="phq9",

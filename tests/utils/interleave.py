@@ -9,6 +9,7 @@ then lets the first go on. The same order every run, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,9 +65,21 @@ def interleave(
     a.start()
     reached.wait(timeout=30)
     b.start()
-    b.join(timeout=blocked_after)
+    wait_while(b.is_alive, seconds=blocked_after)
     release.set()
     a.join(timeout=30)
     b.join(timeout=30)
     assert not a.is_alive() and not b.is_alive(), "a station never finished"
     return outcomes
+
+
+def wait_while(condition: Callable[[], bool], *, seconds: float) -> None:
+    """Wait while ``condition()`` holds, ``seconds`` at most, by polling.
+
+    A wait meant to run out is a poll of ``time.monotonic``, not a timed wait on a lock
+    or a thread: under libfaketime (``.ci/any-hour``) timed waits on locks follow the
+    faked clock and never run out, while sleeps and ``time.monotonic`` stay true.
+    """
+    deadline = time.monotonic() + seconds
+    while condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
