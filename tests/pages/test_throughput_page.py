@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from ketadash.clock import local_today, utc_now
 from ketadash.config import DATABASE_URL_VARIABLE
 from ketadash.db import get_engine
 from ketadash.models import StaffRole
@@ -26,7 +26,7 @@ def demo_url(tmp_path_factory) -> str:
     from ketadash.demo import build_demo_clinic
 
     url = f"sqlite:///{tmp_path_factory.mktemp('throughput') / 'demo.sqlite'}"
-    build_demo_clinic(url=url, patients=150, history_days=120, now=datetime.now(UTC))
+    build_demo_clinic(url=url, patients=150, history_days=120, now=utc_now())
     get_engine(url).dispose()
     return url
 
@@ -130,7 +130,11 @@ def test_a_nurse_save_keeps_the_leads_figures(monkeypatch):
     for name in ("throughput_report", "booster_follow_up"):
         monkeypatch.setattr(ui, name, counting(getattr(ui, name)))
     after_write()  # what Today runs after every save, outside a page: every site's day
-    live.clear_site_day(url=os.environ[DATABASE_URL_VARIABLE], site_id=1, day=date.today())
+    live.clear_site_day(
+        url=os.environ[DATABASE_URL_VARIABLE],
+        site_id=1,
+        day=local_today("America/New_York", now=utc_now()),
+    )
     at.run()
     assert not at.exception
     assert computed == []
