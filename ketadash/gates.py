@@ -37,7 +37,7 @@ from ketadash.staff import StaffMember
 from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
 from ketadash.vitals import back_to_baseline, start_holds, vitals_alerts
-from ketadash.vocabulary import IN_WORDS
+from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
 
 # Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
 MAX_DOSE_MG = 500
@@ -128,6 +128,34 @@ def check_in_gate(*, visit: Visit) -> Gate:
             _chair_free(visit, occupied_by=(SessionStatus.CHECKED_IN, *_IN_THE_CHAIR)),
         )
     )
+
+
+def reopened_into(visit: Visit) -> SessionStatus | None:
+    """The open status taking back a closed visit's last step returns it to, or None.
+
+    A discharge taken back returns the patient to ready (in the chair); a cancel taken
+    back returns them to the status they were cancelled from, as the visit's standing
+    steps say (checked in, or scheduled: not under way). A no-show returns to scheduled.
+    """
+    if visit.status == SessionStatus.DISCHARGED:
+        return SessionStatus.READY
+    if visit.status == SessionStatus.CANCELLED and len(visit.timeline) >= 2:
+        before = visit.timeline[-2].status
+        return before if before in OPEN_STATUSES else None
+    return None
+
+
+def reopen_gate(*, visit: Visit, into: SessionStatus | None = None) -> Gate:
+    """Taking back a cancel or a discharge puts the visit under way again: the check-in
+    rules hold (the patient has no other visit under way, no other patient is checked in
+    or in the chair). ``into`` is the status the visit returns to (the write knows it
+    from the history; by default it is read from the visit's standing steps). A visit
+    that does not return to an open status passes without checks."""
+    if into is None:
+        into = reopened_into(visit)
+    if into not in OPEN_STATUSES:
+        return Gate(checks=())
+    return check_in_gate(visit=visit)
 
 
 def start_checklist(

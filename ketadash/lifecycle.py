@@ -25,6 +25,7 @@ from ketadash.gates import (
     check_in_gate,
     discharge_gate,
     ready_gate,
+    reopen_gate,
     start_ceiling_reached,
     start_checklist,
     start_gate,
@@ -471,6 +472,20 @@ CLEARED_BY_UNDO: dict[S, tuple[str, ...]] = {
 }
 
 
+def _refuse_reopening(db: Session, session: TreatmentSession, *, target: S, now: datetime) -> None:
+    """Refuse, with the check-in's reasons, to put a closed visit under way again while the
+    patient has another visit under way or another patient is checked in or in the chair.
+
+    A closed visit holds no chair and is not under way: meanwhile its chair may have gone
+    to the next patient, or the patient may have checked in for another visit. The chair
+    is held after the patient (the order of every write), so a check-in into it queues.
+    """
+    if session.chair_id is not None:
+        db.execute(select(Chair.id).where(Chair.id == session.chair_id).with_for_update()).all()
+    visit = _visit(db, session.id, now)
+    _refuse(reopen_gate(visit=visit, into=target), "Cannot put this visit back under way")
+
+
 def undo_last_step(
     *,
     url: str,
@@ -484,7 +499,10 @@ def undo_last_step(
 
     The correction is itself a history row (``is_correction``); the stamp of the
     step taken back and what it recorded are cleared (a start taken back restores
-    the planned dose), so timers and cycle times stay true.
+    the planned dose), so timers and cycle times stay true. Taking back a cancel after
+    check-in or a discharge puts the visit under way again, so it is refused with the
+    check-in's reasons (``gates.reopen_gate``) while the patient has another visit
+    under way or another patient is checked in or in the chair.
     """
     now = _moment(now, "A correction")
     if optional_reason(reason) is None:
@@ -516,6 +534,8 @@ def undo_last_step(
                 _require_clinician(staff, f"Taking back “{undone.label}”")
             target = S(next(iter(undone.sources)))
             values = {undone.stamp: None} | dict.fromkeys(CLEARED_BY_UNDO.get(status, ()))
+        if status in CLOSED_STATUSES and target in OPEN_STATUSES:
+            _refuse_reopening(db, session, target=target, now=now)
         return _apply(
             db,
             session,

@@ -165,7 +165,8 @@ class Visit:
     # Another visit of the same patient that is under way (chair, status), if any.
     open_elsewhere: tuple[str, S] | None = None
     # Another visit under way in this visit's chair (its status; one in the chair rather
-    # than checked in and waiting first), read for visits not yet dosed.
+    # than checked in and waiting first), read for visits not yet dosed and for cancelled
+    # and discharged ones (taking back the cancel or the discharge puts them under way).
     chair_occupied_by: S | None = None
 
     @property
@@ -304,6 +305,12 @@ def _flush_pending(db: Session) -> None:
         db.flush()
 
 
+# Visits the check-in rules are read for: not dosed yet, or closed by a step a correction
+# may take back into an open status (a cancel after check-in, a discharge).
+_BEFORE_DOSE = (S.SCHEDULED, S.CHECKED_IN)
+_REOPENABLE = (S.CANCELLED, S.DISCHARGED)
+
+
 def _load_visits(
     db: Session,
     statement,
@@ -334,13 +341,15 @@ def _load_visits(
     # What only a visit under way needs (the dose checks, the weight on its card) is kept
     # for those patients alone: the start and check-in gates and the card read it there.
     under_way = {row.patient_id for row in rows if row.status in OPEN_STATUSES}
-    before_dose = {row.patient_id for row in rows if row.status in (S.SCHEDULED, S.CHECKED_IN)}
+    before_dose = {row.patient_id for row in rows if row.status in _BEFORE_DOSE}
     starts = {row.patient_id: row.recent_starts for row in rows if row.status == S.CHECKED_IN}
 
     visits = []
     for row in rows:
         elsewhere = None
-        if row.elsewhere_status is not None and row.patient_id in before_dose:
+        if row.elsewhere_status is not None and (
+            row.patient_id in before_dose or row.status in _REOPENABLE
+        ):
             elsewhere = (row.elsewhere_chair or "No chair", S(row.elsewhere_status))
         visits.append(
             Visit(
@@ -392,7 +401,8 @@ def _load_visits(
                 open_elsewhere=elsewhere,
                 chair_occupied_by=(
                     S(row.occupant_status)
-                    if row.occupant_status is not None and row.status in (S.SCHEDULED, S.CHECKED_IN)
+                    if row.occupant_status is not None
+                    and row.status in (*_BEFORE_DOSE, *_REOPENABLE)
                     else None
                 ),
             )
@@ -547,7 +557,9 @@ def _visits_select(where):
       second-dose window before now) until ``:starts_until``, taken back or not (read
       for checked-in sessions only);
     * ``elsewhere_*``: another visit of theirs under way, booked since ``:open_since``;
-    * ``occupant_*``: another visit under way in the same chair, booked since ``:open_since``;
+    * ``occupant_*``: another visit under way in the same chair, booked since ``:open_since``
+      (read for visits not dosed yet, and cancelled or discharged ones a correction may
+      put under way again);
 
     and what counts for the visit, from its check-in up to ``:latest_allowed``: its
     latest pre-dose reading (``baseline_*``), its latest reading (``latest_*``) and
@@ -726,7 +738,7 @@ def _visits_select(where):
             previous_weight.label("previous_weight_kg"),
             case((t.status == S.CHECKED_IN, recent_starts), else_=None).label("recent_starts"),
             other_id.label("elsewhere_id"),
-            case((t.status.in_([S.SCHEDULED, S.CHECKED_IN]), occupant_id), else_=None).label(
+            case((t.status.in_([*_BEFORE_DOSE, *_REOPENABLE]), occupant_id), else_=None).label(
                 "occupant_id"
             ),
             last_reading_id(before_dose=True).label("baseline_id"),

@@ -774,6 +774,10 @@ def gate_breaches(url: str, now: datetime, *, since: datetime | None = None) -> 
                 at = change.changed_at
                 # Readings up to the step's moment, none after (load_visit allows clock skew).
                 visit = load_visit(db=db, session_id=session.id, now=at - MAX_CLOCK_SKEW)
+                if visit.status in (S.CANCELLED, S.DISCHARGED):
+                    # Read for a closed visit because a correction may reopen it: what is
+                    # under way now, not at this step's moment (the replay does not rebuild it).
+                    visit = replace(visit, open_elsewhere=None, chair_occupied_by=None)
                 where = f"session {session.id} ({session.route}) {change.to_status} at {at}"
                 if change.to_status == S.INFUSING:
                     # The C-SSRS step for a positive item 9 is in the start's history.

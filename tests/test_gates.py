@@ -13,6 +13,8 @@ from ketadash.gates import (
     dose_plan,
     dose_problems,
     ready_gate,
+    reopen_gate,
+    reopened_into,
     start_checklist,
     start_gate,
 )
@@ -21,7 +23,7 @@ from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember
 from ketadash.text import MIN_ACCOUNT_LETTERS
-from ketadash.visits import RideSnapshot
+from ketadash.visits import RideSnapshot, TimelineStep
 from ketadash.vitals import Vitals
 from tests.utils.factories import minutes
 from tests.utils.visits import NINE, a_visit, reading
@@ -67,6 +69,43 @@ def test_check_in_gate_refuses_a_chair_another_patient_occupies(occupant, allowe
     assert gate.allowed is allowed
     if not allowed:
         assert "Chair 3 is occupied" in gate.reasons[0]
+
+
+def _steps(*statuses):
+    return tuple(TimelineStep(status=s, at=NINE, staff_id=1, reason=None) for s in statuses)
+
+
+@pytest.mark.parametrize(
+    ("status", "steps", "into"),
+    [
+        (S.DISCHARGED, _steps(S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY, S.DISCHARGED),
+         S.READY),
+        (S.CANCELLED, _steps(S.CHECKED_IN, S.CANCELLED), S.CHECKED_IN),
+        (S.CANCELLED, _steps(S.CANCELLED), None),
+        (S.NO_SHOW, _steps(S.NO_SHOW), None),
+        (S.INFUSING, _steps(S.CHECKED_IN, S.INFUSING), None),
+    ],
+)  # fmt: skip
+def test_reopened_into_names_the_open_status_a_correction_returns_to(status, steps, into):
+    assert reopened_into(a_visit(status=status, timeline=steps)) == into
+
+
+@pytest.mark.parametrize(
+    ("elsewhere", "occupant", "reason"),
+    [
+        (("Chair 2", S.CHECKED_IN), None, "already checked in in Chair 2"),
+        (None, S.INFUSING, "Chair 3 is occupied: another patient is receiving the dose there"),
+        (None, S.CHECKED_IN, "Chair 3 is occupied: another patient is checked in there"),
+    ],
+)
+def test_reopen_gate_holds_a_correction_to_the_check_in_rules(elsewhere, occupant, reason):
+    visit = a_visit(status=S.DISCHARGED, chair_name="Chair 3", open_elsewhere=elsewhere,
+                    chair_occupied_by=occupant)  # fmt: skip
+    assert not reopen_gate(visit=visit).allowed
+    assert reason in " ".join(reopen_gate(visit=visit).reasons)
+    # Back to scheduled (a no-show, a cancel before check-in) is not under way: no checks.
+    assert reopen_gate(visit=visit, into=S.SCHEDULED).allowed
+    assert reopen_gate(visit=replace(visit, open_elsewhere=None, chair_occupied_by=None)).allowed
 
 
 @pytest.mark.parametrize(

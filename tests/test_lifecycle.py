@@ -855,3 +855,155 @@ def test_an_import_referring_to_a_visit_never_deadlocks_a_check_in(postgres_temp
         engine.dispose()
     assert outcome == {"nurse": "checked in"}
     assert _state(url, visit)[0] == S.CHECKED_IN
+
+
+# --- taking back a cancel or a discharge puts a visit under way again: the check-in rules ---
+
+
+def _undo(url, clinic, session_id, at, reason="Pressed the wrong patient"):
+    _, version = _state(url, session_id)
+    return undo_last_step(url=url, session_id=session_id, staff_id=clinic.nurse_id,
+                          expected_version=version, reason=reason, now=at)  # fmt: skip
+
+
+def _a_patient(url, clinic, mrn):
+    return make_patient(url=url, mrn=mrn, first=mrn.title(), site_id=clinic.site_id)
+
+
+def test_a_cancel_taken_back_is_refused_while_the_patient_is_checked_in_elsewhere(db_url, clinic):
+    patient = _a_patient(db_url, clinic, "ONE")
+    a = make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
+    b = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                     scheduled_start=NINE + minutes(30), chair_index=1)  # fmt: skip
+    _step(db_url, clinic, a, Step.CHECK_IN, NINE)
+    _step(db_url, clinic, a, Step.CANCEL, NINE + minutes(2), reason="Booked twice")
+    _step(db_url, clinic, b, Step.CHECK_IN, NINE + minutes(5))
+    with pytest.raises(StepNotAllowed) as refused:
+        _undo(db_url, clinic, a, NINE + minutes(10))
+    assert str(refused.value) == (
+        "Cannot put this visit back under way. This patient is already checked in in "
+        "Chair 2: one patient, one chair. Finish or close that visit first. Nothing was changed."
+    )
+    assert _state(db_url, a) == (S.CANCELLED, 3)
+    assert _state(db_url, b)[0] == S.CHECKED_IN
+
+
+def test_a_cancel_taken_back_is_refused_once_another_patient_doses_in_the_chair(db_url, clinic):
+    x = make_session(url=db_url, clinic=clinic, patient_id=_a_patient(db_url, clinic, "EX"),
+                     scheduled_start=NINE, chair_index=2)  # fmt: skip
+    y = make_session(url=db_url, clinic=clinic, patient_id=_a_patient(db_url, clinic, "WHY"),
+                     scheduled_start=NINE + minutes(30), chair_index=2)  # fmt: skip
+    _step(db_url, clinic, x, Step.CHECK_IN, NINE - minutes(5))
+    _step(db_url, clinic, x, Step.CANCEL, NINE - minutes(4), reason="Felt unwell")
+    _ready_to_start(db_url, clinic, y)
+    _step(db_url, clinic, y, Step.START_INFUSION, NINE + minutes(15))
+    with pytest.raises(StepNotAllowed) as refused:
+        _undo(db_url, clinic, x, NINE + minutes(20))
+    assert str(refused.value) == (
+        "Cannot put this visit back under way. Chair 3 is occupied: another patient is "
+        "receiving the dose there. One chair, one patient: wait until that patient has left "
+        "the chair. Nothing was changed."
+    )
+    assert _state(db_url, x)[0] == S.CANCELLED
+    assert _state(db_url, y)[0] == S.INFUSING
+
+
+def test_a_discharge_taken_back_is_refused_once_the_chair_or_the_patient_moved_on(
+    db_url, clinic, session_id
+):
+    _whole_visit(db_url, clinic, session_id)
+    with read_session(db_url) as db:
+        patient = db.get(TreatmentSession, session_id).patient_id
+    # The next patient is checked in to the chair the discharged one left.
+    nxt = make_session(url=db_url, clinic=clinic, patient_id=_a_patient(db_url, clinic, "NEXT"),
+                       scheduled_start=NINE + minutes(100))  # fmt: skip
+    _step(db_url, clinic, nxt, Step.CHECK_IN, NINE + minutes(100))
+    with pytest.raises(StepNotAllowed) as refused:
+        _undo(db_url, clinic, session_id, NINE + minutes(105))
+    assert "Chair 1 is occupied: another patient is checked in there" in str(refused.value)
+    assert _state(db_url, session_id)[0] == S.DISCHARGED
+    # Once the chair is free again but the patient has another visit under way: refused too.
+    _step(db_url, clinic, nxt, Step.CANCEL, NINE + minutes(106), reason="Left early")
+    later = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                         scheduled_start=NINE + minutes(120), chair_index=3)  # fmt: skip
+    _step(db_url, clinic, later, Step.CHECK_IN, NINE + minutes(110))
+    with pytest.raises(StepNotAllowed, match="already checked in in Chair 4"):
+        _undo(db_url, clinic, session_id, NINE + minutes(112))
+    assert _state(db_url, session_id)[0] == S.DISCHARGED
+    # With the chair free and nothing else under way, the discharge can be taken back.
+    _step(db_url, clinic, later, Step.CANCEL, NINE + minutes(113), reason="Booked twice")
+    assert _undo(db_url, clinic, session_id, NINE + minutes(114)).to_status == S.READY
+
+
+def test_a_cancel_taken_back_with_the_chair_free_checks_the_patient_in_again(db_url, clinic):
+    x = make_session(url=db_url, clinic=clinic, patient_id=_a_patient(db_url, clinic, "EX"),
+                     scheduled_start=NINE)  # fmt: skip
+    _step(db_url, clinic, x, Step.CHECK_IN, NINE)
+    _step(db_url, clinic, x, Step.CANCEL, NINE + minutes(1), reason="Wrong patient")
+    assert _undo(db_url, clinic, x, NINE + minutes(2)).to_status == S.CHECKED_IN
+
+
+def test_a_cancel_taken_back_and_a_check_in_into_the_same_chair_at_once_get_one_chair(
+    db_url, clinic, monkeypatch
+):
+    """The correction pauses after reading the chair; the next patient's check-in into that
+    chair meanwhile waits for it, then is refused: one patient in the chair."""
+    import ketadash.lifecycle
+    from tests.utils.interleave import interleave
+
+    x = make_session(url=db_url, clinic=clinic, patient_id=_a_patient(db_url, clinic, "EX"),
+                     scheduled_start=NINE)  # fmt: skip
+    y = make_session(url=db_url, clinic=clinic, patient_id=_a_patient(db_url, clinic, "WHY"),
+                     scheduled_start=NINE + minutes(30))  # fmt: skip
+    _step(db_url, clinic, x, Step.CHECK_IN, NINE)
+    _step(db_url, clinic, x, Step.CANCEL, NINE + minutes(1), reason="Wrong patient")
+    undo, check_in = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.lifecycle, "reopen_gate"),
+        first=lambda: _undo(db_url, clinic, x, NINE + minutes(2)),
+        second=lambda: take_step(
+            url=db_url,
+            session_id=y,
+            step=Step.CHECK_IN,
+            staff_id=clinic.other_nurse_id,
+            expected_version=1,
+            now=NINE + minutes(2),
+        ),
+    )
+    assert undo.accepted, undo.error
+    assert isinstance(check_in.error, StepNotAllowed), check_in.error
+    assert "Chair 1 is occupied: another patient is checked in there" in str(check_in.error)
+    assert (_state(db_url, x)[0], _state(db_url, y)[0]) == (S.CHECKED_IN, S.SCHEDULED)
+
+
+def test_a_check_in_and_a_cancel_of_the_patients_other_visit_taken_back_at_once_leave_one(
+    db_url, clinic, monkeypatch
+):
+    """The check-in of visit B pauses after reading the patient's other visits; taking back
+    the cancel of visit A meanwhile waits for it, then is refused: one visit under way."""
+    import ketadash.lifecycle
+    from tests.utils.interleave import interleave
+
+    patient = _a_patient(db_url, clinic, "ONE")
+    a = make_session(url=db_url, clinic=clinic, patient_id=patient, scheduled_start=NINE)
+    b = make_session(url=db_url, clinic=clinic, patient_id=patient,
+                     scheduled_start=NINE + minutes(30), chair_index=1)  # fmt: skip
+    _step(db_url, clinic, a, Step.CHECK_IN, NINE)
+    _step(db_url, clinic, a, Step.CANCEL, NINE + minutes(1), reason="Booked twice")
+    check_in, undo = interleave(
+        monkeypatch=monkeypatch,
+        pause_in=(ketadash.lifecycle, "check_in_gate"),
+        first=lambda: take_step(
+            url=db_url,
+            session_id=b,
+            step=Step.CHECK_IN,
+            staff_id=clinic.other_nurse_id,
+            expected_version=1,
+            now=NINE + minutes(2),
+        ),
+        second=lambda: _undo(db_url, clinic, a, NINE + minutes(2)),
+    )
+    assert check_in.accepted, check_in.error
+    assert isinstance(undo.error, StepNotAllowed), undo.error
+    assert "already checked in in Chair 2" in str(undo.error)
+    assert (_state(db_url, a)[0], _state(db_url, b)[0]) == (S.CANCELLED, S.CHECKED_IN)

@@ -44,6 +44,7 @@ from ketadash.gates import (
     discharge_gate,
     dose_plan,
     ready_gate,
+    reopen_gate,
     start_ceiling_reached,
     start_checklist,
 )
@@ -1098,12 +1099,18 @@ def _pickup_at(moment: time, board: Board) -> datetime:
 
 
 def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    with (
-        st.expander("Correct a mistake (take back the last step)"),
-        st.form(_form_key(f"undo-{session.session_id}"), border=False),
-    ):
-        reason = st.text_input("Why", placeholder="e.g. pressed start on the wrong chair")
-        if st.form_submit_button(f"Take back “{session.status.label}”"):
+    # Taking back a cancel or a discharge puts the visit under way again: the check-in's
+    # checks are shown, and the button waits for them (the write refuses with the same words).
+    gate = reopen_gate(visit=session)
+    with st.expander("Correct a mistake (take back the last step)"):
+        if not gate.allowed:
+            _checklist(Gate(checks=tuple(c for c in gate.checks if not c.ok)))
+        with st.form(_form_key(f"undo-{session.session_id}"), border=False):
+            reason = st.text_input("Why", placeholder="e.g. pressed start on the wrong chair")
+            taken_back = st.form_submit_button(
+                f"Take back “{session.status.label}”", disabled=not gate.allowed
+            )
+        if taken_back:
             _act(
                 lambda: undo_last_step(
                     url=url,

@@ -312,6 +312,29 @@ def test_check_in_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
     assert "Chair 1 is occupied: another patient is checked in there" in _board_text(at)
 
 
+def test_taking_back_a_cancel_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
+    """Alex was checked in to Chair 1 and cancelled; Cy is checked in there now: Alex's
+    correction form says the chair is taken and its button waits."""
+    from ketadash.lifecycle import Step, take_step
+
+    clinic, alex_session = today
+    now = utc_now()
+    take_step(url=clinic_url, session_id=alex_session, step=Step.CHECK_IN,
+              staff_id=clinic.nurse_id, expected_version=1, now=now)  # fmt: skip
+    take_step(url=clinic_url, session_id=alex_session, step=Step.CANCEL, reason="Felt unwell",
+              staff_id=clinic.nurse_id, expected_version=2, now=now)  # fmt: skip
+    cy = make_patient(url=clinic_url, mrn="C3", first="Cy", last="Park", site_id=clinic.site_id)
+    cy_session = make_session(
+        url=clinic_url, clinic=clinic, patient_id=cy, scheduled_start=now + timedelta(minutes=5)
+    )
+    take_step(url=clinic_url, session_id=cy_session, step=Step.CHECK_IN,
+              staff_id=clinic.nurse_id, expected_version=1, now=now)  # fmt: skip
+    at = _open_as_nurse(clinic, alex_session)
+    assert not at.exception, at.exception
+    assert next(b for b in at.button if b.label.startswith("Take back")).disabled
+    assert "Chair 1 is occupied: another patient is checked in there" in _board_text(at)
+
+
 def test_discharge_on_today_waits_for_danger_recorded_after_ready_and_says_why(today, clinic_url):
     from sqlalchemy import update
 
