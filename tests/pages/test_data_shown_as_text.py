@@ -15,6 +15,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
@@ -22,11 +23,14 @@ from ketadash.clock import utc_now
 from ketadash.config import PROJECT_ROOT
 from ketadash.db import write_session
 from ketadash.lifecycle import Step, take_step, undo_last_step
-from ketadash.models import Chair, Site, Staff
+from ketadash.models import Chair, Site, Staff, TreatmentSession, VitalsPhase, VitalsReading
+from ketadash.models import SessionStatus as S
+from ketadash.rides import arrange_ride
 from ketadash.ui.text import literal
 from tests.pages.conftest import sign_in
 from tests.utils.factories import (
     LEAD_EMAIL,
+    NURSE_EMAIL,
     OTHER_NURSE_EMAIL,
     make_clinic,
     make_patient,
@@ -180,21 +184,18 @@ AUTOLINK_DRIVER = "![d](http://127.0.0.1:9/d.png) [call](http://127.0.0.1:9/c) a
 @pytest.fixture
 def hostile_recovery(hostile_clinic):
     """The hostile patient resting after the dose, a hostile driver arranged for them."""
-    from sqlalchemy import update
-
-    from ketadash.models import TreatmentSession, VitalsPhase, VitalsReading
-    from ketadash.models import SessionStatus as S
-    from ketadash.rides import arrange_ride
-
     url, clinic, session_id = hostile_clinic
     now = utc_now()
     with write_session(url) as db:
         db.execute(
             update(TreatmentSession)
             .where(TreatmentSession.id == session_id)
-            .values(status=S.RECOVERY, checked_in_at=now - timedelta(minutes=95),
-                    infusion_started_at=now - timedelta(minutes=85),
-                    infusion_ended_at=now - timedelta(minutes=45))  # fmt: skip
+            .values(
+                status=S.RECOVERY,
+                checked_in_at=now - timedelta(minutes=95),
+                infusion_started_at=now - timedelta(minutes=85),
+                infusion_ended_at=now - timedelta(minutes=45),
+            )
         )
         db.add(VitalsReading(session_id=session_id, taken_at=now - timedelta(minutes=3),
                              phase=VitalsPhase.AFTER, systolic=120, diastolic=78,
@@ -206,9 +207,7 @@ def hostile_recovery(hostile_clinic):
 
 
 def test_recovery_names_the_driver_and_the_patient_as_text_in_its_messages(hostile_recovery):
-    from tests.utils.factories import NURSE_EMAIL
-
-    url, _clinic, session_id = hostile_recovery
+    _url, _clinic, session_id = hostile_recovery
     seen: list[str] = []
 
     def run(at: AppTest) -> AppTest:
