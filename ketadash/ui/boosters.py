@@ -6,7 +6,6 @@ booking); the model is ``ketadash.boosters``; the write is ``ketadash.booking``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -44,6 +43,7 @@ from ketadash.models import CareFlag
 from ketadash.staff import StaffMember
 from ketadash.ui.auth import export_button, note_opened
 from ketadash.ui.board import cached_board
+from ketadash.ui.text import literal
 
 # A booking elsewhere shows here within the minute; a booking here clears it at once.
 WORKLIST_TTL_SECONDS = 60
@@ -67,11 +67,6 @@ COLUMN_LABELS = {
     "relief_shortening": "Relief shortening",
     "own_history_share": "Own history weight",
 }
-
-
-def plain(text: object) -> str:
-    """Text from the database, safe inside Streamlit markdown: every markup character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", str(text))
 
 
 @st.cache_resource(
@@ -288,9 +283,9 @@ def patient_view(
     )
     if history is None:
         return plan
-    who = plain(contact.name) if contact else ""
-    phone = f" · {plain(contact.phone)}" if contact and contact.phone else ""
-    st.markdown(f"**{plain(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
+    who = literal(contact.name) if contact else ""
+    phone = f" · {literal(contact.phone)}" if contact and contact.phone else ""
+    st.markdown(f"**{literal(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
     if plan.item9_flagged:
         st.error(ITEM9_WARNING.format(answer=plan.last_item9), icon=":material/emergency:")
     factors(plan, time_zone=site.time_zone)
@@ -335,7 +330,7 @@ def factors(plan: BoosterPlan, *, time_zone: str) -> None:
     columns[4].metric("Booster due", due.strftime("%a %d %b") if due else "–")
     notes = []
     if plan.care_flags:
-        notes.append("Care flags: " + plain(_care_flags_text(";".join(plan.care_flags))))
+        notes.append("Care flags: " + literal(_care_flags_text(";".join(plan.care_flags))))
     if estimate and estimate.shortening:
         notes.append(":orange[**Relief is getting shorter with each episode.**]")
     if plan.booked_for:
@@ -572,15 +567,16 @@ def booking_form(
                 plan_reason=plan_reason or None,
             )
         except BookingRefused as refused:
-            st.error(str(refused), icon=":material/block:")
+            # A refusal may name the site (closed then) or a chair: shown as text.
+            st.error(literal(refused), icon=":material/block:")
         except DatabaseUnavailable as down:
             st.error(str(down), icon=":material/cloud_off:")
         else:
             after_booking()
             st.session_state[_FLASH_KEY] = (
-                f"Booster booked for {plain(plan.patient_ref)}: "
+                f"Booster booked for {literal(plan.patient_ref)}: "
                 f"{booked.scheduled_start.astimezone(zone):%a %d %b %H:%M}, "
-                f"{plain(booked.chair_name)}, by {plain(booked.booked_by_name)}. "
+                f"{literal(booked.chair_name)}, by {literal(booked.booked_by_name)}. "
                 "It is on Today for that day."
             )
             st.rerun()
