@@ -142,3 +142,24 @@ def test_autolinks_in_names_are_broken_in_the_header_and_the_booking_message(cli
     (booked,) = [s.value for s in at.success if "Booster booked for" in s.value]
     assert literal("www.chair") in booked and "www." not in booked, booked
     assert all("www." not in t.value for t in at.toast)
+
+
+def test_a_later_score_without_item9_leaves_the_positive_answer_on_the_worklist(clinic):
+    from datetime import timedelta
+
+    from ketadash.db import write_session
+    from ketadash.models import Instrument, OutcomeScore
+
+    url, _ids, patient_id = clinic
+    with write_session(url) as db:
+        db.add(OutcomeScore(patient_id=patient_id, instrument=Instrument.PHQ9, total=16,
+                            item9=2, taken_at=utc_now() - timedelta(days=2)))  # fmt: skip
+        # Scored at home, item 9 left empty: the answer of two days ago still stands.
+        db.add(OutcomeScore(patient_id=patient_id, instrument=Instrument.PHQ9, total=15,
+                            item9=None, taken_at=utc_now() - timedelta(days=1)))  # fmt: skip
+    at = _open_boosters()
+    (table,) = at.dataframe
+    (shown,) = table.value["PHQ-9 item 9"]
+    assert shown.startswith("⚠ 2: self-harm thoughts") and "latest did not record" in shown
+    warnings = [e.value for e in at.error if "item 9 answered 2" in e.value]
+    assert warnings and all("latest did not record item 9" in w for w in warnings)
