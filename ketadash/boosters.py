@@ -80,20 +80,31 @@ class Score(NamedTuple):
     session_id: int | None = None
 
 
-def latest_item9(scores: tuple[Score, ...] | list[Score]) -> int | None:
-    """PHQ-9 item 9 at the patient's latest PHQ-9 (None: not recorded).
+def _visit_of(scores: tuple[Score, ...] | list[Score], last: Score) -> list[Score]:
+    """The scores recorded at ``last``'s visit (only ``last`` when it has no visit)."""
+    return [s for s in scores if s.session_id == last.session_id] if last.session_id else [last]
 
-    The highest answer of that visit's scores (ordered by time), so a correction at the
-    visit cannot take a positive answer out of sight, as on Today.
+
+def latest_item9(scores: tuple[Score, ...] | list[Score]) -> int | None:
+    """PHQ-9 item 9 at the patient's latest PHQ-9 that recorded it (None: never recorded).
+
+    A home or imported score may leave item 9 empty: it does not hide the answer
+    recorded before it. The highest answer of that score's visit (scores ordered by
+    time), so a correction at the visit cannot take a positive answer out of sight,
+    as on Today.
     """
-    if not scores:
+    recorded = [s for s in scores if s.item9 is not None]
+    if not recorded:
         return None
-    last = scores[-1]
-    same_visit = (
-        [s for s in scores if s.session_id == last.session_id] if last.session_id else [last]
-    )
-    answers = [s.item9 for s in same_visit if s.item9 is not None]
-    return max(answers) if answers else None
+    return max(s.item9 for s in _visit_of(recorded, recorded[-1]))
+
+
+def item9_not_in_latest(scores: tuple[Score, ...] | list[Score]) -> bool:
+    """True when an earlier PHQ-9 recorded item 9 but the latest one (its visit) did not."""
+    if not scores:
+        return False
+    latest_visit = _visit_of(scores, scores[-1])
+    return all(s.item9 is None for s in latest_visit) and latest_item9(scores) is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -535,9 +546,11 @@ class BoosterPlan:
     flag: BoosterFlag
     booked_for: datetime | None
     last_phq9: int | None
-    # Item 9 at the latest PHQ-9 (``latest_item9``), flagged at ``phq9_item9_flag_at``.
+    # Item 9 at the latest PHQ-9 recording it (``latest_item9``), flagged at
+    # ``phq9_item9_flag_at``; ``item9_not_in_latest``: the latest PHQ-9 left it empty.
     last_item9: int | None
     item9_flagged: bool
+    item9_not_in_latest: bool
     phq9_trend: int | None
     baseline_phq9: int | None
     series_response_percent: int | None
@@ -636,6 +649,7 @@ def plan_booster(
         last_phq9=scores[-1].total if scores else None,
         last_item9=(item9 := latest_item9(scores)),
         item9_flagged=item9 is not None and item9 >= settings.phq9_item9_flag_at,
+        item9_not_in_latest=item9_not_in_latest(scores),
         phq9_trend=scores[-1].total - scores[-2].total if len(scores) >= 2 else None,
         baseline_phq9=pre_treatment_baseline(history),
         series_response_percent=series_response_percent(history),
@@ -785,6 +799,7 @@ WORKLIST_COLUMNS = (
     "last_phq9",
     "last_item9",
     "item9_flagged",
+    "item9_not_in_latest",
     "phq9_trend",
     "baseline_phq9",
     "series_response_percent",
@@ -832,6 +847,7 @@ def worklist_frame(
             "last_phq9": p.last_phq9,
             "last_item9": p.last_item9,
             "item9_flagged": p.item9_flagged,
+            "item9_not_in_latest": p.item9_not_in_latest,
             "phq9_trend": p.phq9_trend,
             "baseline_phq9": p.baseline_phq9,
             "series_response_percent": p.series_response_percent,

@@ -49,3 +49,30 @@ def test_a_positive_latest_item9_is_on_the_worklist():
     assert bool(rows.loc["KD-ITEM9", "item9_flagged"]) is True
     assert rows.loc["KD-ITEM9", "last_item9"] == 1
     assert bool(rows.loc["KD-CALM", "item9_flagged"]) is False
+
+
+def test_a_later_score_without_item9_does_not_hide_the_positive_answer_before_it():
+    # A home or imported PHQ-9 may carry no item 9: the answer last recorded still stands.
+    scores = (
+        Score(taken_at=at(30), total=18, item9=2, session_id=7),
+        Score(taken_at=at(30) + timedelta(minutes=5), total=17, item9=0, session_id=7),
+        Score(taken_at=at(40), total=12),  # at home: no visit, item 9 not recorded
+    )
+    assert latest_item9(scores) == 2
+    flagged = replace(_with_scores(*scores), patient_id=2, patient_ref="KD-HOME")
+    plans, _ = plan_boosters(histories=[flagged], settings=SETTINGS, as_of=at(60))
+    (plan,) = plans
+    assert plan.last_item9 == 2
+    assert plan.item9_flagged
+    assert plan.item9_not_in_latest
+    rows = worklist_frame(plans=plans, flags=(plan.flag,)).set_index("patient_ref")
+    assert bool(rows.loc["KD-HOME", "item9_flagged"]) is True
+    assert bool(rows.loc["KD-HOME", "item9_not_in_latest"]) is True
+
+
+def test_the_latest_score_recording_item9_says_so():
+    scores = (Score(taken_at=at(40), total=12, item9=1, session_id=7),)
+    plans, _ = plan_boosters(
+        histories=[replace(_with_scores(*scores), patient_id=2)], settings=SETTINGS, as_of=at(60)
+    )
+    assert not plans[0].item9_not_in_latest

@@ -6,7 +6,6 @@ booking); the model is ``ketadash.boosters``; the write is ``ketadash.booking``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -44,6 +43,7 @@ from ketadash.models import CareFlag
 from ketadash.staff import StaffMember
 from ketadash.ui.auth import export_button, note_opened
 from ketadash.ui.board import cached_board
+from ketadash.ui.text import literal
 
 # A booking elsewhere shows here within the minute; a booking here clears it at once.
 WORKLIST_TTL_SECONDS = 60
@@ -67,11 +67,6 @@ COLUMN_LABELS = {
     "relief_shortening": "Relief shortening",
     "own_history_share": "Own history weight",
 }
-
-
-def plain(text: object) -> str:
-    """Text from the database, safe inside Streamlit markdown: every markup character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", str(text))
 
 
 @st.cache_resource(
@@ -186,10 +181,17 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
     if frame.empty:
         st.info("Nobody to call with these flags.", icon=":material/check_circle:")
         return frame
-    shown = frame.drop(columns=["patient_id", "site_id", "item9_flagged"]).assign(
+    shown = frame.drop(
+        columns=["patient_id", "site_id", "item9_flagged", "item9_not_in_latest"]
+    ).assign(
         last_item9=[
-            _item9_text(n, flagged)
-            for n, flagged in zip(frame["last_item9"], frame["item9_flagged"], strict=True)
+            _item9_text(n, flagged, earlier)
+            for n, flagged, earlier in zip(
+                frame["last_item9"],
+                frame["item9_flagged"],
+                frame["item9_not_in_latest"],
+                strict=True,
+            )
         ],
         flag=[BoosterFlag(f).label for f in frame["flag"]],
         care_flags=[_care_flags_text(f) for f in frame["care_flags"]],
@@ -220,18 +222,31 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
     return frame
 
 
-def _item9_text(answer: object, flagged: bool) -> str:
-    """Item 9 as the worklist shows it: the answer, and the flag when at the threshold."""
+def _item9_text(answer: object, flagged: bool, not_in_latest: bool = False) -> str:
+    """Item 9 as the worklist shows it: the answer, and the flag when at the threshold;
+    when the latest PHQ-9 left item 9 empty, that the answer is from an earlier one."""
     if answer is None or pd.isna(answer):
         return ""
-    return f"⚠ {answer}: self-harm thoughts" if flagged else str(answer)
+    text = f"⚠ {answer}: self-harm thoughts" if flagged else str(answer)
+    return text + (f" ({ITEM9_EARLIER})" if not_in_latest else "")
 
 
+ITEM9_EARLIER = "earlier PHQ-9: the latest did not record item 9"
 ITEM9_WARNING = (
-    "Latest PHQ-9 item 9 answered {answer} (self-harm thoughts): do the C-SSRS screen on "
+    "{which} item 9 answered {answer} (self-harm thoughts): do the C-SSRS screen on "
     "the call and tell the physician; at the booster's check-in it must be done again "
     "before the dose."
 )
+
+
+def _item9_warning(plan: BoosterPlan) -> str:
+    """The item 9 warning, saying so when the answer is from before the latest PHQ-9."""
+    which = (
+        "An earlier PHQ-9 (the latest did not record item 9):"
+        if plan.item9_not_in_latest
+        else "Latest PHQ-9"
+    )
+    return ITEM9_WARNING.format(which=which, answer=plan.last_item9)
 
 
 def _care_flags_text(flags: str) -> str:
@@ -288,11 +303,11 @@ def patient_view(
     )
     if history is None:
         return plan
-    who = plain(contact.name) if contact else ""
-    phone = f" · {plain(contact.phone)}" if contact and contact.phone else ""
-    st.markdown(f"**{plain(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
+    who = literal(contact.name) if contact else ""
+    phone = f" · {literal(contact.phone)}" if contact and contact.phone else ""
+    st.markdown(f"**{literal(plan.patient_ref)}** · {who}{phone} · **{plan.flag.label}**")
     if plan.item9_flagged:
-        st.error(ITEM9_WARNING.format(answer=plan.last_item9), icon=":material/emergency:")
+        st.error(_item9_warning(plan), icon=":material/emergency:")
     factors(plan, time_zone=site.time_zone)
     spec = cached_chart_spec(
         url, site.id, patient_id, local_day(now, site.time_zone), plan, history, boosters
@@ -335,7 +350,7 @@ def factors(plan: BoosterPlan, *, time_zone: str) -> None:
     columns[4].metric("Booster due", due.strftime("%a %d %b") if due else "–")
     notes = []
     if plan.care_flags:
-        notes.append("Care flags: " + plain(_care_flags_text(";".join(plan.care_flags))))
+        notes.append("Care flags: " + literal(_care_flags_text(";".join(plan.care_flags))))
     if estimate and estimate.shortening:
         notes.append(":orange[**Relief is getting shorter with each episode.**]")
     if plan.booked_for:
@@ -506,7 +521,7 @@ def booking_form(
         st.toast(flash, icon=":material/event_available:")
         st.success(flash, icon=":material/event_available:")
     if plan.item9_flagged:
-        st.error(ITEM9_WARNING.format(answer=plan.last_item9), icon=":material/emergency:")
+        st.error(_item9_warning(plan), icon=":material/emergency:")
     if plan.booked_for is not None:
         local = plan.booked_for.astimezone(ZoneInfo(site.time_zone))
         st.info(f"Booked for {local:%a %d %b at %H:%M}.", icon=":material/event_available:")
@@ -572,15 +587,16 @@ def booking_form(
                 plan_reason=plan_reason or None,
             )
         except BookingRefused as refused:
-            st.error(str(refused), icon=":material/block:")
+            # A refusal may name the site (closed then) or a chair: shown as text.
+            st.error(literal(refused), icon=":material/block:")
         except DatabaseUnavailable as down:
             st.error(str(down), icon=":material/cloud_off:")
         else:
             after_booking()
             st.session_state[_FLASH_KEY] = (
-                f"Booster booked for {plain(plan.patient_ref)}: "
+                f"Booster booked for {literal(plan.patient_ref)}: "
                 f"{booked.scheduled_start.astimezone(zone):%a %d %b %H:%M}, "
-                f"{plain(booked.chair_name)}, by {plain(booked.booked_by_name)}. "
+                f"{literal(booked.chair_name)}, by {literal(booked.booked_by_name)}. "
                 "It is on Today for that day."
             )
             st.rerun()

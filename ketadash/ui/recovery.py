@@ -42,7 +42,7 @@ from ketadash.staff import StaffMember, leads_on_the_roster
 from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
 from ketadash.ui.live import Scope, cached_read
-from ketadash.ui.text import bdi, plain
+from ketadash.ui.text import bdi, literal, plain
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step
 
 REFRESH_SECONDS = 5
@@ -322,7 +322,7 @@ def _ride_buttons(
             lambda: ride_arrived(
                 url=url, session_id=session_id, staff_id=staff.id, expected_ride_version=version
             ),
-            f"{ride.driver_name} is here.",
+            f"{literal(ride.driver_name)} is here.",
         )
     if state is RideState.ARRANGED:
         with st.form(_form_key(f"way-{session_id}")):
@@ -337,7 +337,7 @@ def _ride_buttons(
                         expected_ride_version=version,
                         eta_at=_typed_at(eta, time_zone) if eta else None,
                     ),
-                    f"{ride.driver_name} is on the way.",
+                    f"{literal(ride.driver_name)} is on the way.",
                 )
 
 
@@ -435,7 +435,7 @@ def _mark_ready(*, url: str, entry: RecoveryEntry, staff) -> None:
                     expected_version=session.version,
                     steady_on_feet=steady,
                 ),
-                f"{session.patient_name}: {TRANSITIONS[Step.MARK_READY].done}.",
+                f"{literal(session.patient_name)}: {TRANSITIONS[Step.MARK_READY].done}.",
             )
 
 
@@ -456,7 +456,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
                 staff_id=staff.id,
                 expected_version=session.version,
             ),
-            f"{session.patient_name}: {TRANSITIONS[Step.DISCHARGE].done}.",
+            f"{literal(session.patient_name)}: {TRANSITIONS[Step.DISCHARGE].done}.",
         )
     if entry.ride_state is RideState.ARRIVED or not entry.fit_to_go.allowed:
         # Not fit to go (shown above): no escort exception is offered until a nurse clears it.
@@ -504,7 +504,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
                     reason=reason,
                     approved_by_lead_id=lead_id,
                 ),
-                f"{session.patient_name}: discharged with an escort exception "
+                f"{literal(session.patient_name)}: discharged with an escort exception "
                 "(listed for the lead).",
             )
 

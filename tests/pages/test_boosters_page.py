@@ -121,3 +121,45 @@ def test_a_positive_latest_item9_is_on_the_worklist_and_in_the_booking_dialog(cl
     warnings = [e.value for e in at.error if "item 9 answered 2" in e.value]
     assert warnings and all("C-SSRS" in w for w in warnings)
     assert at.button(key=f"kd_book_{patient_id}"), "the booking dialog is on the same screen"
+
+
+def test_autolinks_in_names_are_broken_in_the_header_and_the_booking_message(clinic):
+    # Escaping alone leaves "a@b.org" and "www." for GFM to autolink: ``literal`` breaks them.
+    from ketadash.db import write_session
+    from ketadash.models import Chair, Patient
+    from ketadash.ui.text import literal
+
+    url, ids, patient_id = clinic
+    with write_session(url) as db:
+        db.get(Patient, patient_id).first_name = "a@b.org"
+        for number, chair_id in enumerate(ids.chair_ids):
+            db.get(Chair, chair_id).name = f"www.chair{number}.org"
+    at = _open_boosters()
+    header = next(m.value for m in at.markdown if "OVERDUE" in m.value)
+    assert literal("a@b.org") in header and "a@b" not in header, header
+    at.button(key=f"kd_book_{patient_id}").click().run()
+    assert not at.exception, at.exception
+    (booked,) = [s.value for s in at.success if "Booster booked for" in s.value]
+    assert literal("www.chair") in booked and "www." not in booked, booked
+    assert all("www." not in t.value for t in at.toast)
+
+
+def test_a_later_score_without_item9_leaves_the_positive_answer_on_the_worklist(clinic):
+    from datetime import timedelta
+
+    from ketadash.db import write_session
+    from ketadash.models import Instrument, OutcomeScore
+
+    url, _ids, patient_id = clinic
+    with write_session(url) as db:
+        db.add(OutcomeScore(patient_id=patient_id, instrument=Instrument.PHQ9, total=16,
+                            item9=2, taken_at=utc_now() - timedelta(days=2)))  # fmt: skip
+        # Scored at home, item 9 left empty: the answer of two days ago still stands.
+        db.add(OutcomeScore(patient_id=patient_id, instrument=Instrument.PHQ9, total=15,
+                            item9=None, taken_at=utc_now() - timedelta(days=1)))  # fmt: skip
+    at = _open_boosters()
+    (table,) = at.dataframe
+    (shown,) = table.value["PHQ-9 item 9"]
+    assert shown.startswith("⚠ 2: self-harm thoughts") and "latest did not record" in shown
+    warnings = [e.value for e in at.error if "item 9 answered 2" in e.value]
+    assert warnings and all("latest did not record item 9" in w for w in warnings)

@@ -15,6 +15,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
@@ -22,11 +23,14 @@ from ketadash.clock import utc_now
 from ketadash.config import PROJECT_ROOT
 from ketadash.db import write_session
 from ketadash.lifecycle import Step, take_step, undo_last_step
-from ketadash.models import Chair, Site, Staff
+from ketadash.models import Chair, Site, Staff, TreatmentSession, VitalsPhase, VitalsReading
+from ketadash.models import SessionStatus as S
+from ketadash.rides import arrange_ride
 from ketadash.ui.text import literal
 from tests.pages.conftest import sign_in
 from tests.utils.factories import (
     LEAD_EMAIL,
+    NURSE_EMAIL,
     OTHER_NURSE_EMAIL,
     make_clinic,
     make_patient,
@@ -171,3 +175,76 @@ def test_the_clinic_settings_screen_shows_the_site_name_as_text(hostile_clinic):
     assert any(literal(SITE) in v for v in shown if "is now 150" in v)
     assert any(literal(SITE) in v for v in shown if v.startswith("In force at"))
     assert not any(SITE in v for v in shown), "a site name given to markdown as is"
+
+
+# Markdown autolinks that escaping alone does not stop: an e-mail address and "www.".
+AUTOLINK_DRIVER = "![d](http://127.0.0.1:9/d.png) [call](http://127.0.0.1:9/c) a@b.org www.x.org"
+
+
+@pytest.fixture
+def hostile_recovery(hostile_clinic):
+    """The hostile patient resting after the dose, a hostile driver arranged for them."""
+    url, clinic, session_id = hostile_clinic
+    now = utc_now()
+    with write_session(url) as db:
+        db.execute(
+            update(TreatmentSession)
+            .where(TreatmentSession.id == session_id)
+            .values(
+                status=S.RECOVERY,
+                checked_in_at=now - timedelta(minutes=95),
+                infusion_started_at=now - timedelta(minutes=85),
+                infusion_ended_at=now - timedelta(minutes=45),
+            )
+        )
+        db.add(VitalsReading(session_id=session_id, taken_at=now - timedelta(minutes=3),
+                             phase=VitalsPhase.AFTER, systolic=120, diastolic=78,
+                             heart_rate=70, spo2=98))  # fmt: skip
+    arrange_ride(url=url, session_id=session_id, staff_id=clinic.nurse_id,
+                 expected_ride_version=None, driver_name=AUTOLINK_DRIVER,
+                 expected_pickup_at=now + timedelta(minutes=20))  # fmt: skip
+    return url, clinic, session_id
+
+
+def test_recovery_names_the_driver_and_the_patient_as_text_in_its_messages(hostile_recovery):
+    _url, _clinic, session_id = hostile_recovery
+    seen: list[str] = []
+
+    def run(at: AppTest) -> AppTest:
+        at.run()
+        assert not at.exception, at.exception
+        seen.extend(_markdown_shown(at))
+        return at
+
+    def said(at: AppTest) -> list[str]:
+        return [s.value for s in at.success] + [t.value for t in at.toast]
+
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), NURSE_EMAIL)
+    at.run()
+    at.switch_page("pages/recovery.py")
+    run(at)
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id)
+    run(at)
+
+    next(b for b in at.button if b.label == "On the way").click()
+    run(at)
+    assert f"{literal(AUTOLINK_DRIVER)} is on the way." in said(at), said(at)
+
+    next(b for b in at.button if b.label == "Ride has arrived").click()
+    run(at)
+    assert f"{literal(AUTOLINK_DRIVER)} is here." in said(at), said(at)
+
+    next(c for c in at.checkbox if c.label.startswith("Steady on their feet")).check()
+    next(b for b in at.button if b.label == "Mark ready to go").click()
+    run(at)
+    assert any(v.startswith(f"{literal(PATIENT)}: ") for v in said(at)), said(at)
+
+    next(b for b in at.button if b.label == "Discharge").click()
+    run(at)
+    assert any(v.startswith(f"{literal(PATIENT)}: ") for v in said(at)), said(at)
+
+    # Nothing Streamlit reads as markdown holds the data as it was typed: no image, no
+    # link, and the e-mail address and "www." broken so GFM cannot autolink them.
+    assert seen
+    acting = [v for v in seen if ACTIVE.search(v) or "a@b" in v or "www." in v]
+    assert not acting, acting
