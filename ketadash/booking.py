@@ -146,14 +146,15 @@ def _last_plan(db: Session, *, patient_id: int, before: datetime):
     ).first()
 
 
-def booster_needs_plan_reason(*, url: str, patient_id: int, before: datetime) -> float | None:
-    """The mg of the plan a booster before ``before`` would copy when that plan is not a
-    standard one (``gates.standard_plan``) and so needs a lead's reason; else None."""
+def booster_plan_problems(*, url: str, patient_id: int, start: datetime) -> list[str]:
+    """Why the plan a booster at ``start`` would copy (the patient's last plan before
+    it, as ``book_booster`` takes it) cannot be booked without a lead's reason, in the
+    words of ``gates.plan_problems`` that the booking refuses with; empty when it can."""
     with read_session(url) as db:
-        last = _last_plan(db, patient_id=patient_id, before=as_utc(before))
-    if last is None or standard_plan(route=last.route, dose_mg=last.dose_mg):
-        return None
-    return last.dose_mg
+        last = _last_plan(db, patient_id=patient_id, before=as_utc(start))
+    if last is None:
+        return []
+    return plan_problems(route=last.route, dose_mg=last.dose_mg, plan_reason=None, staff_role=None)
 
 
 def book_booster(

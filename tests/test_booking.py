@@ -246,3 +246,27 @@ def test_a_booster_is_refused_once_the_patients_course_has_ended(clinic_with_pat
         url=url, patient_id=patient_id, site_id=clinic.site_id, start=TUESDAY_TEN,
         staff_id=clinic.nurse_id, now=NOW,
     ).scheduled_start == TUESDAY_TEN  # fmt: skip
+
+
+def test_the_plan_problems_shown_are_those_of_the_plan_the_chosen_start_copies(db_url):
+    # The form states the esketamine-plan rule in the words the booking refuses with,
+    # for the plan before the time chosen (not the first free time).
+    from ketadash.booking import booster_plan_problems
+    from ketadash.gates import plan_problems
+    from ketadash.models import Route
+    from tests.utils.factories import make_patient
+
+    clinic = make_clinic(url=db_url, chairs=2)
+    patient = make_patient(url=db_url, site_id=clinic.site_id)
+    make_session(url=db_url, clinic=clinic, patient_id=patient, route=Route.ESKETAMINE,
+                 dose_mg=112, scheduled_start=NOW - timedelta(days=7))  # fmt: skip
+    make_session(url=db_url, clinic=clinic, patient_id=patient, route=Route.ESKETAMINE,
+                 dose_mg=56, scheduled_start=TUESDAY_TEN)  # fmt: skip
+    expected = plan_problems(route=Route.ESKETAMINE, dose_mg=112, plan_reason=None, staff_role=None)
+    assert expected
+    problems = booster_plan_problems(url=db_url, patient_id=patient, start=NOW + timedelta(days=1))
+    assert problems == expected
+    after = booster_plan_problems(
+        url=db_url, patient_id=patient, start=TUESDAY_TEN + timedelta(days=1)
+    )
+    assert after == []

@@ -18,7 +18,7 @@ from ketadash.auth import AccessAction
 from ketadash.booking import (
     BookingRefused,
     book_booster,
-    booster_needs_plan_reason,
+    booster_plan_problems,
     first_free_start,
 )
 from ketadash.boosters import (
@@ -32,6 +32,7 @@ from ketadash.boosters import (
 )
 from ketadash.clinic import SiteChoice
 from ketadash.db import DatabaseUnavailable, read_session
+from ketadash.gates import as_sentences
 from ketadash.histories import (
     PatientContact,
     SiteBoosters,
@@ -558,15 +559,13 @@ def booking_form(
         key=f"kd_booster_time_{plan.patient_id}_{day}",
         help=f"First time with a chair free: {first.astimezone(zone):%H:%M}.",
     )
-    unusual_mg = booster_needs_plan_reason(url=url, patient_id=plan.patient_id, before=first)
+    start = datetime.combine(day, start_time, tzinfo=zone)
+    # The plan copied is the last one before the time chosen, as the booking takes it;
+    # the rule in the words the booking refuses with (gates.plan_problems).
+    problems = booster_plan_problems(url=url, patient_id=plan.patient_id, start=start)
     plan_reason = None
-    if unusual_mg is not None:
-        st.warning(
-            f"The plan this booster copies is {unusual_mg:g} mg of esketamine, not the "
-            "label's 56 or 84 mg: only a clinic lead, acting themselves, can book it, with "
-            "the reason.",
-            icon=":material/warning:",
-        )
+    if problems:
+        st.warning(literal(as_sentences(problems)), icon=":material/warning:")
         plan_reason = st.text_input(
             "Lead's reason for this dose plan", key=f"kd_booster_plan_reason_{plan.patient_id}"
         )
@@ -575,7 +574,6 @@ def booking_form(
         type="primary",
         key=f"kd_book_{plan.patient_id}",
     ):
-        start = datetime.combine(day, start_time, tzinfo=zone)
         try:
             booked = book_booster(
                 url=url,

@@ -163,3 +163,51 @@ def test_a_later_score_without_item9_leaves_the_positive_answer_on_the_worklist(
     assert shown.startswith("⚠ 2: self-harm thoughts") and "latest did not record" in shown
     warnings = [e.value for e in at.error if "item 9 answered 2" in e.value]
     assert warnings and all("latest did not record item 9" in w for w in warnings)
+
+
+def test_the_booking_form_states_the_plan_rule_for_the_chosen_time_in_the_gates_words(
+    clinic, monkeypatch
+):
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    import ketadash.ui.boosters as page
+    from ketadash.db import write_session
+    from ketadash.gates import as_sentences, plan_problems
+    from ketadash.models import Route, Site
+    from ketadash.ui.text import literal
+
+    url, ids, patient_id = clinic
+    with write_session(url) as db:
+        # The last plan copied: an esketamine plan outside the label's 56 and 84 mg.
+        db.add(
+            TreatmentSession(
+                site_id=ids.site_id,
+                chair_id=ids.chair_ids[0],
+                patient_id=patient_id,
+                scheduled_start=utc_now() - timedelta(days=1),
+                route=Route.ESKETAMINE,
+                kind=SessionKind.BOOSTER,
+                status=SessionStatus.DISCHARGED,
+                dose_mg=112,
+            )
+        )
+        zone = ZoneInfo(db.get(Site, ids.site_id).time_zone)
+    asked: list[datetime] = []
+    real = page.booster_plan_problems
+
+    def spy(**kwargs):
+        asked.append(kwargs["start"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(page, "booster_plan_problems", spy)
+    at = _open_boosters()
+    words = literal(as_sentences(plan_problems(route=Route.ESKETAMINE, dose_mg=112,
+                                               plan_reason=None, staff_role=None)))  # fmt: skip
+    assert any(w.value == words for w in at.warning), [w.value for w in at.warning]
+    # A later time is chosen: the plan asked about is the one before that time.
+    day = next(d for d in at.date_input if d.label == "Day").value
+    chosen = time(23, 0)
+    next(t for t in at.time_input if t.label == "Time").set_value(chosen).run()
+    assert not at.exception, at.exception
+    assert asked[-1] == datetime.combine(day, chosen, tzinfo=zone)
