@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
-# The test suite runs the clinic's clock at a moment of its choosing (a Tuesday morning,
+# The test suite runs the clinic's clock at a moment of its choosing (a Monday morning,
 # or the edge of a day it tests) whatever the machine's clock says, in its own process and
 # in the servers it starts, which inherit the variable. A real clinic never sets it.
 CLOCK_OFFSET_VARIABLE = "KETADASH_CLOCK_OFFSET_SECONDS"
