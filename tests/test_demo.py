@@ -781,7 +781,7 @@ def gate_breaches(url: str, now: datetime, *, since: datetime | None = None) -> 
                         visit=visit, settings=site_settings, item9_acknowledgement=change.reason
                     )
                     if not gate.allowed or gate.holds:
-                        breaches.append(f"{where}: {gate.reasons + gate.holds}")
+                        breaches.append(f"{where}: {gate.reasons + gate.hold_reasons}")
                     elif not visit.checked_in_at <= visit.baseline.taken_at <= at:
                         breaches.append(f"{where}: vitals at {visit.baseline.taken_at}")
                 elif change.to_status == S.READY:
