@@ -36,16 +36,18 @@ from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember
 from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
-from ketadash.vitals import back_to_baseline, start_holds, vitals_alerts
+from ketadash.vitals import StartHold, back_to_baseline, start_holds, vitals_alerts
 from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
 
 # Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
 MAX_DOSE_MG = 500
 MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
 
-# The labels of two start checks, by which screens find them.
+# The labels of start checks, by which screens and the start write find them.
 ITEM9_CHECK = "PHQ-9 item 9: C-SSRS screen done before the dose"
 START_CEILING_CHECK = "Pre-dose blood pressure below the start ceiling, or a lead's reason"
+HOLD_CHECK = "Pre-infusion vitals within the hold limits, or an override"
+DOSE_CHECK = "Dose matches the plan"
 # What the nurse acknowledges for a positive item 9 (the start form's tick box says it).
 ITEM9_ACKNOWLEDGEMENT = "C-SSRS screen done and reviewed"
 
@@ -70,7 +72,7 @@ class Gate:
     """A checklist's verdict. ``holds`` can be overridden with a recorded reason."""
 
     checks: tuple[Check, ...]
-    holds: tuple[str, ...] = ()
+    holds: tuple[StartHold, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -79,6 +81,15 @@ class Gate:
     @property
     def reasons(self) -> tuple[str, ...]:
         return tuple(check.detail or check.label for check in self.checks if not check.ok)
+
+    @property
+    def hold_reasons(self) -> tuple[str, ...]:
+        """Why the dose is on hold, in the nurse's words (empty when it is not)."""
+        return tuple(hold.reason for hold in self.holds)
+
+    def check(self, label: str) -> Check | None:
+        """The check with ``label``, or None when this gate does not make it."""
+        return next((check for check in self.checks if check.label == label), None)
 
 
 def as_sentences(reasons: tuple[str, ...] | list[str]) -> str:
@@ -410,7 +421,8 @@ def start_gate(
 ) -> Gate:
     """The whole start check: the checklist, the holds (each needs an override with a
     reason in words; at or above the start ceiling, the override is a lead's reason), and
-    the dose against its plan."""
+    the dose against its plan. The checklist's checks come first, then the hold
+    (``HOLD_CHECK``, only when vitals hold the dose), then the dose (``DOSE_CHECK``)."""
     checklist = start_checklist(
         visit=visit,
         settings=settings,
@@ -423,9 +435,9 @@ def start_gate(
     if checklist.holds:
         checks.append(
             Check(
-                label="Pre-infusion vitals within the hold limits, or an override",
+                label=HOLD_CHECK,
                 ok=optional_reason(hold_override_reason) is not None,
-                detail="; ".join(checklist.holds),
+                detail="; ".join(checklist.hold_reasons),
             )
         )
     problems = dose_problems(
@@ -435,7 +447,7 @@ def start_gate(
         weight_kg=weight_kg,
         weight_confirmed=weight_confirmed,
     )
-    checks.append(Check(label="Dose matches the plan", ok=not problems, detail="; ".join(problems)))
+    checks.append(Check(label=DOSE_CHECK, ok=not problems, detail="; ".join(problems)))
     return Gate(checks=tuple(checks), holds=checklist.holds)
 
 

@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 
 from ketadash.clock import FutureMoment, refuse_future, utc_now
 from ketadash.db import ROW_LOCK, write_session
-from ketadash.gates import MAX_DOSE_MG as MAX_DOSE_MG
-from ketadash.gates import MAX_WEIGHT_KG as MAX_WEIGHT_KG
 from ketadash.gates import (
+    DOSE_CHECK,
+    HOLD_CHECK,
     Gate,
     as_sentences,
     check_in_gate,
@@ -27,9 +27,10 @@ from ketadash.gates import (
     ready_gate,
     reopen_gate,
     start_ceiling_reached,
-    start_checklist,
     start_gate,
 )
+from ketadash.gates import MAX_DOSE_MG as MAX_DOSE_MG
+from ketadash.gates import MAX_WEIGHT_KG as MAX_WEIGHT_KG
 from ketadash.models import (
     Chair,
     EscortException,
@@ -53,6 +54,7 @@ from ketadash.staff import StaffMember
 from ketadash.text import TextRejected, optional_reason, reason_text
 from ketadash.visits import Visit, hold_patients_visits, load_visit
 from ketadash.vitals import (
+    BP_HOLD,
     Alert,
     Vitals,
     check_physiological,
@@ -177,23 +179,12 @@ def _start_values(
     same_day_reason: str | None,
     item9_acknowledgement: str | None,
 ) -> tuple[dict, str | None]:
-    """The columns a start stamps, once the start gate allows it; and the history reason."""
+    """The columns a start stamps, once the start gate allows it; and the history reason.
+
+    The gate is worked out once and refused in the nurse's order: what must stand before
+    any dose first, then a hold without an override (StartHeld), then the dose as typed.
+    """
     weight = weight_kg if weight_kg is not None else visit.weight_kg
-    checklist = start_checklist(
-        visit=visit,
-        settings=settings,
-        same_day_reason=same_day_reason,
-        staff_role=StaffRole(staff.role),
-        item9_acknowledgement=item9_acknowledgement,
-        ceiling_reason=hold_override_reason,
-    )
-    _refuse(Gate(checks=checklist.checks), "Cannot start the dose")
-    override = optional_reason(hold_override_reason)
-    if checklist.holds and override is None:
-        raise StartHeld(
-            f"Dose on hold: {'; '.join(checklist.holds)}. Recheck after rest, or record an "
-            "override with the reason in words (e.g. the physician approved) to start anyway."
-        )
     gate = start_gate(
         visit=visit,
         settings=settings,
@@ -205,21 +196,37 @@ def _start_values(
         staff_role=StaffRole(staff.role),
         item9_acknowledgement=item9_acknowledgement,
     )
-    _refuse(gate, "Cannot start the dose")
+    checklist = Gate(
+        checks=tuple(c for c in gate.checks if c.label not in (HOLD_CHECK, DOSE_CHECK))
+    )
+    _refuse(checklist, "Cannot start the dose")
+    hold_check = gate.check(HOLD_CHECK)
+    if hold_check is not None and not hold_check.ok:
+        raise StartHeld(
+            f"Dose on hold: {'; '.join(gate.hold_reasons)}. Recheck after rest, or record an "
+            "override with the reason in words (e.g. the physician approved) to start anyway."
+        )
+    _refuse(Gate(checks=(gate.check(DOSE_CHECK),)), "Cannot start the dose")
+    override = optional_reason(hold_override_reason)
     values: dict = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
     if item9_flagged(visit, settings):
         notes.append(
             f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
         )
+    held = gate.holds
     if start_ceiling_reached(visit, settings):
         # At or above the ceiling is above the hold too (settings keep each hold below
         # its ceiling): the lead's reason is the override.
         values["hold_override_reason"] = override
         notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
-    elif checklist.holds:
+        # The ceiling note speaks for the blood pressure; any other hold is named too.
+        held = tuple(hold for hold in held if hold.measure != BP_HOLD)
+    if held:
         values["hold_override_reason"] = override
-        notes.append(f"BP hold overridden: {override}")
+        measures = " and ".join(hold.measure for hold in held)
+        reasons = "; ".join(hold.reason for hold in held)
+        notes.append(f"Pre-infusion {measures} hold overridden ({reasons}): {override}")
     if visit.doses_started_recently:
         values["same_day_dose_reason"] = optional_reason(same_day_reason)
         notes.append(

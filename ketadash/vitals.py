@@ -81,16 +81,38 @@ def above_hold(vitals: Vitals, settings: ClinicSettings) -> bool:
     return vitals.systolic > settings.hold_systolic or vitals.diastolic > settings.hold_diastolic
 
 
-def start_holds(vitals: Vitals, settings: ClinicSettings) -> list[str]:
+# What a pre-infusion hold holds, as the history names it.
+BP_HOLD, SPO2_HOLD = "BP", "SpO2"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartHold:
+    """One reason pre-infusion vitals hold the dose: what is held (BP, SpO2) and why."""
+
+    measure: str
+    reason: str
+
+
+def start_holds(vitals: Vitals, settings: ClinicSettings) -> list[StartHold]:
     """Why pre-infusion vitals hold the dose (empty when they do not): each needs an override."""
     holds = []
     if above_hold(vitals, settings):
         holds.append(
-            f"blood pressure {vitals.blood_pressure} is above the hold limit "
-            f"{settings.hold_systolic}/{settings.hold_diastolic}"
+            StartHold(
+                measure=BP_HOLD,
+                reason=(
+                    f"blood pressure {vitals.blood_pressure} is above the hold limit "
+                    f"{settings.hold_systolic}/{settings.hold_diastolic}"
+                ),
+            )
         )
     if vitals.spo2 < settings.alert_spo2_below:
-        holds.append(f"SpO2 {vitals.spo2}% is below {settings.alert_spo2_below}%")
+        holds.append(
+            StartHold(
+                measure=SPO2_HOLD,
+                reason=f"SpO2 {vitals.spo2}% is below {settings.alert_spo2_below}%",
+            )
+        )
     return holds
 
 

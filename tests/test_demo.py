@@ -788,7 +788,7 @@ def gate_breaches(url: str, now: datetime, *, since: datetime | None = None) -> 
                         item9_acknowledgement=ITEM9_ACKNOWLEDGEMENT if done else None,
                     )
                     if not gate.allowed or gate.holds:
-                        breaches.append(f"{where}: {gate.reasons + gate.holds}")
+                        breaches.append(f"{where}: {gate.reasons + gate.hold_reasons}")
                     elif not visit.checked_in_at <= visit.baseline.taken_at <= at:
                         breaches.append(f"{where}: vitals at {visit.baseline.taken_at}")
                 elif change.to_status == S.READY:

@@ -642,6 +642,41 @@ def test_low_oxygen_before_the_dose_holds_it(db_url, clinic, session_id):
         _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
 
 
+def test_a_start_works_out_its_checklist_once(db_url, clinic, session_id, monkeypatch):
+    """One start, one checklist: the holds it finds are enforced by one check."""
+    import ketadash.gates
+    import ketadash.lifecycle
+
+    calls = []
+    real = ketadash.gates.start_checklist
+
+    def counted(**arguments):
+        calls.append(arguments)
+        return real(**arguments)
+
+    monkeypatch.setattr(ketadash.gates, "start_checklist", counted)
+    monkeypatch.setattr(ketadash.lifecycle, "start_checklist", counted, raising=False)
+    _ready_to_start(db_url, clinic, session_id, vitals=HIGH)
+    with pytest.raises(StartHeld):
+        _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15))
+    assert len(calls) == 1
+    calls.clear()
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(16),
+          hold_override_reason="Dr Patel approved: white-coat")  # fmt: skip
+    assert len(calls) == 1
+
+
+def test_an_overridden_oxygen_hold_is_named_in_the_history(db_url, clinic, session_id):
+    """The history says what was held and overridden, not "BP" for a low SpO2."""
+    low = Vitals(systolic=120, diastolic=78, heart_rate=72, spo2=89)
+    _ready_to_start(db_url, clinic, session_id, vitals=low)
+    _step(db_url, clinic, session_id, Step.START_INFUSION, NINE + minutes(15),
+          hold_override_reason="Dr Patel approved: 90% is her baseline")  # fmt: skip
+    note = _history(db_url, session_id)[-1].reason
+    assert "Pre-infusion SpO2 hold overridden (SpO2 89% is below 92%): Dr Patel approved" in note
+    assert "BP" not in note
+
+
 def test_ready_refused_while_recovery_vitals_are_dangerous(db_url, clinic, session_id):
     _into_recovery(db_url, clinic, session_id)
     _vitals(db_url, clinic, session_id, NINE + minutes(85),

@@ -892,7 +892,7 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
         if checklist.holds or above_ceiling:
             if checklist.holds:
                 st.warning(
-                    "On hold: " + literal("; ".join(checklist.holds)) + ".",
+                    "On hold: " + literal("; ".join(checklist.hold_reasons)) + ".",
                     icon=":material/warning:",
                 )
             if above_ceiling:
