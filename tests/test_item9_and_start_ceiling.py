@@ -28,7 +28,6 @@ from ketadash.lifecycle import (
     StepNotAllowed,
     record_phq9,
     record_vitals,
-    take_step,
     undo_last_step,
 )
 from ketadash.models import OutcomeScore, StaffRole, StatusChange, TreatmentSession, VitalsPhase
@@ -38,6 +37,8 @@ from ketadash.settings import ClinicSettings
 from ketadash.visits import load_visit
 from ketadash.vitals import Vitals
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
+from tests.utils.steps import current_version as _version
+from tests.utils.steps import step_at as _step
 from tests.utils.visits import a_visit, reading
 
 NINE = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 09:00 in New York
@@ -50,23 +51,6 @@ CSSRS = "C-SSRS screen done and reviewed"
 @pytest.fixture
 def clinic(db_url):
     return make_clinic(url=db_url)
-
-
-def _version(url, session_id) -> int:
-    with read_session(url) as db:
-        return db.get(TreatmentSession, session_id).version
-
-
-def _step(url, clinic, session_id, step, at, *, staff_id=None, **extra):
-    return take_step(
-        url=url,
-        session_id=session_id,
-        step=step,
-        staff_id=staff_id or clinic.nurse_id,
-        expected_version=_version(url, session_id),
-        now=at,
-        **extra,
-    )
 
 
 def _phq9(url, clinic, session_id, at, *, total, item9, **extra):
