@@ -183,6 +183,10 @@ class Site(SQLModel, table=True):
     closes_at: time = time(18, 0)
     # Monday is 0, as in Python's date.weekday().
     open_weekdays: str = "01234"
+    # Where a driver collects a patient and the number they call (the driver's status
+    # link shows both); empty until the operator records them.
+    address: str | None = None
+    phone: str | None = None
 
 
 class Chair(SQLModel, table=True):
@@ -475,6 +479,23 @@ class Display(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class DriverLink(SQLModel, table=True):
+    """A driver's status link for one visit: its token kept only as a hash, revocable by
+    staff, and when the driver first and last opened it (see ketadash.driver_link)."""
+
+    __tablename__ = "driver_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id", index=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="staff.id")
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc())
+    revoked_by: int | None = Field(default=None, foreign_key="staff.id")
+    first_opened_at: datetime | None = Field(default=None, sa_column=_utc())
+    last_opened_at: datetime | None = Field(default=None, sa_column=_utc())
 
 
 class ClinicInfo(SQLModel, table=True):

@@ -1,10 +1,12 @@
 """The public projection: what a screen that patients and visitors can see may know.
 
-The recovery-area TV (and, later, a driver's status link) shows a person by the
-alias they chose, else their chair, where they are and since when: nothing else.
-The type below has no field for a name, MRN, date of birth, phone, dose, vitals,
-score or care flag, and the query that fills it never selects those columns, so
-nothing personal is read to be filtered out later (tests check both).
+The recovery-area TV shows a person by the alias they chose, else their chair,
+where they are and since when: nothing else. The driver's status link shows the
+clinic's name, the site's address and phone, and where one visit is on its route's
+clock. The types below have no field for a patient's name, MRN, date of birth,
+phone, chair, dose, vitals, score or care flag, and the queries that fill them never
+select those columns, so nothing personal is read to be filtered out later (tests
+check both).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from enum import StrEnum
 from sqlalchemy import Select, select
 from sqlmodel import Session
 
+from ketadash.clinic import CLINIC_NAME_KEY
 from ketadash.db import read_session
-from ketadash.models import Chair, Patient, Ride, Site, TreatmentSession
+from ketadash.models import Chair, ClinicInfo, Patient, Ride, Route, Site, TreatmentSession
 from ketadash.models import SessionStatus as S
 from ketadash.settings import load_clinic_settings
 from ketadash.text import clean_text
@@ -174,3 +177,122 @@ def first_site_code(*, url: str) -> str | None:
     """The code of the clinic's first site (a wall without ``?site=`` shows it), or None."""
     with read_session(url) as db:
         return db.execute(select(Site.code).order_by(Site.id).limit(1)).scalars().first()
+
+
+# --- the driver's status link ------------------------------------------------------------------
+
+
+class DriverState(StrEnum):
+    """Where the visit is, as the person driving the patient home needs to know it."""
+
+    IN_TREATMENT = "in_treatment"
+    READY = "ready"
+    CALL_US = "call_us"
+
+
+class LinkState(StrEnum):
+    """Whether a driver's link still shows anything."""
+
+    LIVE = "live"
+    # The patient has gone home, or the visit ended otherwise, or the link is too old.
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicVisitClock:
+    """What the driver's page may know of one visit: its route, plan length and step times.
+
+    Nothing else: no patient, no chair, no dose, no vitals.
+    """
+
+    site_id: int
+    status: S
+    route: Route
+    planned_minutes: int | None
+    scheduled_start: datetime
+    checked_in_at: datetime | None
+    infusion_started_at: datetime | None
+    infusion_ended_at: datetime | None
+    ready_at: datetime | None
+    discharged_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicSiteContact:
+    """The clinic's name and the site's address and phone, as a driver's page shows them."""
+
+    clinic_name: str
+    site_name: str
+    site_address: str | None
+    site_phone: str | None
+    time_zone: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicDriverStatus:
+    """The whole driver's page, read at ``read_at``.
+
+    ``contact`` is None only for a link nobody made (``LinkState.UNKNOWN``); ``state``
+    and ``ready_around`` only for a live link (``ready_around`` while in treatment).
+    """
+
+    link: LinkState
+    contact: PublicSiteContact | None
+    state: DriverState | None
+    ready_around: datetime | None
+    read_at: datetime
+
+
+def public_visit_clock_query(*, session_id: int) -> Select:
+    """The only query behind a driver's page for the visit: its route's clock, nothing else."""
+    t = TreatmentSession
+    return select(
+        t.site_id,
+        t.status,
+        t.route,
+        t.planned_minutes,
+        t.scheduled_start,
+        t.checked_in_at,
+        t.infusion_started_at,
+        t.infusion_ended_at,
+        t.ready_at,
+        t.discharged_at,
+    ).where(t.id == session_id)
+
+
+def public_visit_clock(*, db: Session, session_id: int) -> PublicVisitClock | None:
+    """One visit's clock for the driver's page; None when there is no such visit."""
+    row = db.execute(public_visit_clock_query(session_id=session_id)).first()
+    if row is None:
+        return None
+    return PublicVisitClock(
+        site_id=row.site_id,
+        status=S(row.status),
+        route=Route(row.route),
+        planned_minutes=row.planned_minutes,
+        scheduled_start=row.scheduled_start,
+        checked_in_at=row.checked_in_at,
+        infusion_started_at=row.infusion_started_at,
+        infusion_ended_at=row.infusion_ended_at,
+        ready_at=row.ready_at,
+        discharged_at=row.discharged_at,
+    )
+
+
+def public_site_contact(*, db: Session, site_id: int) -> PublicSiteContact | None:
+    """The site's public contact details; the clinic's recorded name, else the site's."""
+    site = db.execute(
+        select(Site.name, Site.address, Site.phone, Site.time_zone).where(Site.id == site_id)
+    ).first()
+    if site is None:
+        return None
+    clinic = db.execute(select(ClinicInfo.value).where(ClinicInfo.key == CLINIC_NAME_KEY)).scalar()
+    return PublicSiteContact(
+        clinic_name=clean_text(clinic) or clean_text(site.name),
+        site_name=clean_text(site.name),
+        site_address=clean_text(site.address) or None,
+        site_phone=clean_text(site.phone) or None,
+        time_zone=site.time_zone,
+    )

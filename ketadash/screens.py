@@ -41,6 +41,9 @@ class Screen:
     built: bool
     public: bool = False
     heading: str | None = None
+    # Opened from a link someone was sent (the driver's status link): no sign-in, no
+    # menu; the page itself decides from the link what it may show.
+    by_link: bool = False
 
     @property
     def path(self) -> str:
@@ -162,6 +165,25 @@ SCREENS: tuple[Screen, ...] = (
 )
 
 
+# The driver's page, opened from the link staff text to the person driving the patient
+# home: the clinic's contact details and "ready around 14:35", nothing about the patient.
+RIDE = Screen(
+    title="Ride home",
+    icon=":material/directions_car:",
+    script="pages/ride.py",
+    url_path="ride",
+    section=None,
+    audience=frozenset(),
+    description="For the driver: when the person they collect is ready. No sign-in.",
+    built=True,
+    public=True,
+    by_link=True,
+)
+
+# Screens reached only by a link: registered with the navigation, never in a menu.
+LINK_SCREENS: tuple[Screen, ...] = (RIDE,)
+
+
 def screens_in(section: str) -> list[Screen]:
     """The screens of one navigation section, in order."""
     return [screen for screen in SCREENS if screen.section == section]
@@ -170,7 +192,7 @@ def screens_in(section: str) -> list[Screen]:
 def screen_at(path: str) -> Screen:
     """The screen served at ``path`` (``/today``, ``today`` or ``/``); KeyError if none."""
     wanted = path.strip("/")
-    for screen in SCREENS:
+    for screen in (*SCREENS, *LINK_SCREENS):
         if screen.url_path == wanted:
             return screen
     raise KeyError(path)

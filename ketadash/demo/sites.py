@@ -61,6 +61,9 @@ def write_sites(
                 "opens_at": OPENS_AT,
                 "closes_at": CLOSES_AT,
                 "open_weekdays": open_weekdays,
+                # Fiction: a made-up street, and the phone range set aside for fiction.
+                "address": f"{120 + 40 * index} {name} Avenue (demo address)",
+                "phone": f"{AREA_CODES.get(time_zone, '555')}-555-{100 + index % 100:04d}",
             }
         )
         chair_ids = []

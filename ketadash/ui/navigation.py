@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from ketadash.screens import SCREENS, SECTIONS, Screen, screen_at
+from ketadash.screens import LINK_SCREENS, SCREENS, SECTIONS, Screen, screen_at
 from ketadash.ui.auth import admit, admit_display, menu_screens
 
 NAVIGATION_KEY = "kd_navigation"
@@ -43,8 +43,11 @@ class Navigation:
         )
 
     def door(self, page: st.Page) -> Callable[[], object]:
-        """Who may see ``page``: a registered display for the wall, staff of its audience else."""
+        """Who may see ``page``: anyone with the link for a link's page (it checks the link
+        itself), a registered display for the wall, staff of its audience else."""
         screen = screen_at(page.url_path)
+        if screen.by_link:
+            return lambda: None
         return admit_display if screen.public else lambda: admit(screen)
 
 
@@ -59,7 +62,7 @@ def navigation() -> Navigation:
     kept = st.session_state.get(NAVIGATION_KEY)
     if kept is not None and kept.menu == menu:
         return kept.for_this_run()
-    pages = [(screen, _page(screen, shown=screen in menu)) for screen in SCREENS]
+    pages = [(screen, _page(screen, shown=screen in menu)) for screen in (*SCREENS, *LINK_SCREENS)]
     sections = {"": [page for screen, page in pages if screen not in menu]}
     shown = [(screen, page) for screen, page in pages if screen in menu]
     for section in SECTIONS:

@@ -41,6 +41,7 @@ from ketadash.rides import (
 from ketadash.staff import StaffMember, leads_on_the_roster
 from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
+from ketadash.ui.driver import driver_link_panel
 from ketadash.ui.live import Scope, cached_read
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step
@@ -300,6 +301,13 @@ def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember) -> None:
     st.text(f"{plain(session.chair_name)} · {plain(session.patient_name)} · {session.status.label}")
     st.text(ride_summary(ride, time_zone=view.time_zone))
     _ride_buttons(url=url, session_id=chosen, ride=ride, staff=staff, time_zone=view.time_zone)
+    driver_link_panel(
+        url=url,
+        session_id=chosen,
+        site_id=view.site_id,
+        staff_id=staff.id,
+        time_zone=view.time_zone,
+    )
     _arrange_form(url=url, session_id=chosen, ride=ride, staff=staff, view=view)
     if chosen in entries and staff.role in CLINICIANS:
         entry = entries[chosen]
