@@ -9,7 +9,9 @@ from ketadash.models import StaffRole
 from ketadash.screens import (
     BOOSTERS,
     HOME,
+    LINK_SCREENS,
     RECOVERY,
+    RIDE,
     SCREENS,
     SECTIONS,
     THROUGHPUT,
@@ -22,12 +24,20 @@ from ketadash.screens import (
 
 def test_every_page_script_is_declared_once():
     scripts = sorted(f"pages/{path.name}" for path in (PROJECT_ROOT / "pages").glob("*.py"))
-    assert sorted(screen.script for screen in SCREENS) == scripts
+    assert sorted(screen.script for screen in (*SCREENS, *LINK_SCREENS)) == scripts
 
 
 def test_titles_and_paths_are_unique():
-    assert len({screen.title for screen in SCREENS}) == len(SCREENS)
-    assert len({screen.url_path for screen in SCREENS}) == len(SCREENS)
+    every = (*SCREENS, *LINK_SCREENS)
+    assert len({screen.title for screen in every}) == len(every)
+    assert len({screen.url_path for screen in every}) == len(every)
+
+
+def test_the_drivers_page_is_reached_by_its_link_only():
+    # Nobody's menu lists it (no audience, no section), and it needs no sign-in.
+    assert LINK_SCREENS == (RIDE,)
+    assert RIDE.by_link and RIDE.public and RIDE.audience == frozenset() and RIDE.section is None
+    assert not any(screen.by_link for screen in SCREENS)
 
 
 def test_home_is_the_only_screen_outside_the_sections():
@@ -59,5 +69,6 @@ def test_a_screen_is_found_by_its_address():
     assert screen_at("/today") is TODAY
     assert screen_at("wall") is WALL
     assert screen_at("/") is HOME
+    assert screen_at("/ride") is RIDE
     with pytest.raises(KeyError):
         screen_at("/nowhere")
