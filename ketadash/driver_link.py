@@ -13,7 +13,10 @@ make a new one for the same visit. Staff see when the driver first and last open
 The words and the estimate are pure functions of (the visit's clock, settings, now);
 the estimate is the route's own clock (``ketadash.rules.route_protocol``): the planned
 or actual end of the dose (the first device for esketamine) plus the route's
-minimum recovery from the clinic settings.
+minimum recovery from the clinic settings, plus how long past that minimum the site's
+visits of the route typically stayed over the last ``HISTORY_DAYS`` (the median; the
+minimum alone until there are ``HISTORY_MIN_VISITS`` of them). Measured against the
+demo's history by ``benchmarks/bench_driver_link.py``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ketadash.public import (
     PublicDriverStatus,
     PublicSiteContact,
     PublicVisitClock,
+    public_recent_ready_query,
     public_site_contact,
     public_visit_clock,
 )
@@ -58,6 +62,10 @@ READY_AROUND_STEP_MINUTES = 5
 # or still not ready this long after the estimate: the driver is asked to call, not
 # given a time that keeps slipping.
 CALL_US_AFTER_MINUTES = 30
+# "Ready around" adds the typical stay past the minimum of the site's visits of the route
+# over these days, once there are enough of them to say (fewer: the minimum alone).
+HISTORY_DAYS = 28
+HISTORY_MIN_VISITS = 10
 # Opening the page records the moment at most this often (the page refreshes itself).
 OPENED_RECORDED_EVERY = timedelta(minutes=2)
 
@@ -81,9 +89,14 @@ class _RouteOnly:
 
 
 def ready_estimate(
-    *, clock: PublicVisitClock, settings: ClinicSettings, now: datetime
+    *,
+    clock: PublicVisitClock,
+    settings: ClinicSettings,
+    now: datetime,
+    extra: timedelta = timedelta(0),
 ) -> datetime | None:
-    """When the visit's minimum recovery ends, on the route's clock (unrounded).
+    """When the visit's minimum recovery ends, on the route's clock, plus ``extra`` (the
+    site's typical stay past the minimum, ``typical_extra``); unrounded.
 
     In recovery: the observation's start (the dose's end; esketamine's first device)
     plus the route's minimum. Dosing: the planned end of the dose, or now when it runs
@@ -94,7 +107,7 @@ def ready_estimate(
     protocol = route_protocol(
         _RouteOnly(route=clock.route, planned_minutes=clock.planned_minutes), settings
     )
-    observe = timedelta(minutes=protocol.observation_minutes)
+    observe = timedelta(minutes=protocol.observation_minutes) + extra
     dose = timedelta(minutes=protocol.dose_minutes)
     status = S(clock.status)
     if status == S.RECOVERY:
@@ -116,6 +129,38 @@ def ready_estimate(
     return None
 
 
+def _observation(route: Route, settings: ClinicSettings) -> tuple[bool, timedelta]:
+    protocol = route_protocol(_RouteOnly(route=route, planned_minutes=None), settings)
+    return protocol.observation_from_dose_start, timedelta(minutes=protocol.observation_minutes)
+
+
+def past_minimum(
+    *,
+    route: Route,
+    settings: ClinicSettings,
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    ready_at: datetime | None,
+) -> timedelta | None:
+    """How long past the route's minimum recovery a past visit was marked ready (never
+    below zero); None when a step time is missing."""
+    from_start, minimum = _observation(route, settings)
+    start = started_at if from_start else ended_at
+    if start is None or ready_at is None:
+        return None
+    return max(timedelta(0), ready_at - (start + minimum))
+
+
+def typical_extra(stays: Iterable[timedelta | None]) -> timedelta:
+    """The median stay past the minimum, to the minute; zero below ``HISTORY_MIN_VISITS``."""
+    known = sorted(stay for stay in stays if stay is not None)
+    if len(known) < HISTORY_MIN_VISITS:
+        return timedelta(0)
+    middle = len(known) // 2
+    median = known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
+    return timedelta(minutes=math.floor(median.total_seconds() / 60 + 0.5))
+
+
 def round_up(moment: datetime, *, minutes: int = READY_AROUND_STEP_MINUTES) -> datetime:
     """``moment`` rounded up to a whole ``minutes`` (every zone's offset is whole 5 minutes)."""
     step = minutes * 60
@@ -124,7 +169,11 @@ def round_up(moment: datetime, *, minutes: int = READY_AROUND_STEP_MINUTES) -> d
 
 
 def driver_state(
-    *, clock: PublicVisitClock, settings: ClinicSettings, now: datetime
+    *,
+    clock: PublicVisitClock,
+    settings: ClinicSettings,
+    now: datetime,
+    extra: timedelta = timedelta(0),
 ) -> tuple[DriverState, datetime | None]:
     """What the driver is told, and the "ready around" time while in treatment.
 
@@ -137,7 +186,7 @@ def driver_state(
     status = S(clock.status)
     if status == S.READY:
         return DriverState.READY, None
-    estimate = ready_estimate(clock=clock, settings=settings, now=now)
+    estimate = ready_estimate(clock=clock, settings=settings, now=now, extra=extra)
     if estimate is None:
         return DriverState.CALL_US, None
     late = timedelta(minutes=CALL_US_AFTER_MINUTES)
@@ -392,13 +441,37 @@ def open_driver_link(*, url: str, token: str | None, now: datetime) -> PublicDri
         words, around = None, None
         if state is LinkState.LIVE:
             settings = load_clinic_settings(db=db, site_id=clock.site_id)
-            words, around = driver_state(clock=clock, settings=settings, now=now)
+            extra = site_typical_extra(db=db, clock=clock, settings=settings)
+            words, around = driver_state(clock=clock, settings=settings, now=now, extra=extra)
     if state is LinkState.LIVE and (
         link.last_opened_at is None or now - link.last_opened_at >= OPENED_RECORDED_EVERY
     ):
         _note_opened(url=url, link_id=link.id, now=now)
     return PublicDriverStatus(
         link=state, contact=contact, state=words, ready_around=around, read_at=now
+    )
+
+
+def site_typical_extra(*, db, clock: PublicVisitClock, settings: ClinicSettings) -> timedelta:
+    """The site's typical stay past the minimum for the visit's route, from its visits
+    booked in the ``HISTORY_DAYS`` before this one (the public projection's times only)."""
+    rows = db.execute(
+        public_recent_ready_query(
+            site_id=clock.site_id,
+            route=clock.route,
+            since=clock.scheduled_start - timedelta(days=HISTORY_DAYS),
+            until=clock.scheduled_start,
+        )
+    ).all()
+    return typical_extra(
+        past_minimum(
+            route=clock.route,
+            settings=settings,
+            started_at=row.infusion_started_at,
+            ended_at=row.infusion_ended_at,
+            ready_at=row.ready_at,
+        )
+        for row in rows
     )
 
 

@@ -296,3 +296,22 @@ def public_site_contact(*, db: Session, site_id: int) -> PublicSiteContact | Non
         site_phone=clean_text(site.phone) or None,
         time_zone=site.time_zone,
     )
+
+
+def public_recent_ready_query(
+    *, site_id: int, route: Route, since: datetime, until: datetime
+) -> Select:
+    """How long the site's recent visits of a route took to be ready: three step times each.
+
+    Visits booked between ``since`` and ``until`` that were marked ready; no patient,
+    no chair. Uses the ``site_id, status, scheduled_start`` index.
+    """
+    t = TreatmentSession
+    return select(t.infusion_started_at, t.infusion_ended_at, t.ready_at).where(
+        t.site_id == site_id,
+        t.status.in_([S.READY.value, S.DISCHARGED.value]),
+        t.scheduled_start >= since,
+        t.scheduled_start < until,
+        t.route == Route(route).value,
+        t.ready_at.is_not(None),
+    )

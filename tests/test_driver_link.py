@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ketadash.db import read_session, write_session
 from ketadash.driver_link import (
     CALL_US_AFTER_MINUTES,
+    HISTORY_MIN_VISITS,
     LINK_MAX_HOURS,
     OPENED_RECORDED_EVERY,
     DriverLinkRefused,
@@ -23,10 +24,12 @@ from ketadash.driver_link import (
     load_driver_link,
     make_driver_link,
     open_driver_link,
+    past_minimum,
     ready_estimate,
     revoke_driver_link,
     round_up,
     text_message,
+    typical_extra,
 )
 from ketadash.models import ClinicInfo, DriverLink, Route, Site, Staff, TreatmentSession
 from ketadash.models import SessionStatus as S
@@ -36,6 +39,7 @@ from ketadash.public import (
     PublicDriverStatus,
     PublicSiteContact,
     PublicVisitClock,
+    public_recent_ready_query,
     public_visit_clock_query,
 )
 from ketadash.settings import ClinicSettings
@@ -433,3 +437,70 @@ def test_refusals_write_nothing(db_url, visit):
         make_driver_link(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, now=now)
     with read_session(db_url) as db:
         assert db.execute(select(DriverLink)).all() == []
+
+
+# --- the site's typical stay past the minimum -----------------------------------------------------
+
+
+def test_past_minimum_counts_from_the_routes_observation_start():
+    at = MOMENTS["morning"]
+    iv = past_minimum(route=Route.IV, settings=SETTINGS, started_at=at - minutes(90),
+                      ended_at=at - minutes(50), ready_at=at)  # fmt: skip
+    assert iv == minutes(50 - IV_RECOVERY)
+    esk = past_minimum(route=Route.ESKETAMINE, settings=SETTINGS, started_at=at - minutes(130),
+                       ended_at=at - minutes(120), ready_at=at)  # fmt: skip
+    assert esk == minutes(130 - ESK_RECOVERY)
+    # Marked ready early (a correction, a clock): never below the minimum.
+    early = past_minimum(route=Route.IV, settings=SETTINGS, started_at=None,
+                         ended_at=at, ready_at=at)  # fmt: skip
+    assert early == timedelta(0)
+    assert past_minimum(route=Route.IV, settings=SETTINGS, started_at=at, ended_at=None,
+                        ready_at=at) is None  # fmt: skip
+
+
+def test_typical_extra_is_the_median_once_there_are_enough_visits():
+    assert typical_extra([minutes(20)] * (HISTORY_MIN_VISITS - 1)) == timedelta(0)
+    stays = [minutes(n) for n in range(HISTORY_MIN_VISITS)] + [None, None]
+    # 0..9 minutes: the median is 4.5, said to the minute (half up).
+    assert typical_extra(stays) == minutes(5)
+    assert typical_extra([minutes(12)] * HISTORY_MIN_VISITS + [minutes(90)]) == minutes(12)
+
+
+def test_the_extra_moves_the_estimate_and_the_call_us_line():
+    now = MOMENTS["morning"]
+    visit = clock(S.RECOVERY, at=now, infusion_ended_at=now - minutes(IV_RECOVERY + 40))
+    assert driver_state(clock=visit, settings=SETTINGS, now=now)[0] is DriverState.CALL_US
+    state, around = driver_state(clock=visit, settings=SETTINGS, now=now, extra=minutes(15))
+    assert state is DriverState.IN_TREATMENT and around == round_up(now)
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "pg"])
+def test_the_history_query_never_selects_a_personal_column(dialect):
+    query = public_recent_ready_query(
+        site_id=1, route=Route.IV, since=MOMENTS["morning"] - timedelta(days=28),
+        until=MOMENTS["morning"],
+    )  # fmt: skip
+    sql = str(query.compile(dialect=dialect)).lower()
+    for column in [*PERSONAL_COLUMNS, "chair_id", "patient_id", "display_alias"]:
+        assert column not in sql, column
+    assert {c.key for c in query.selected_columns} == {
+        "infusion_started_at",
+        "infusion_ended_at",
+        "ready_at",
+    }
+
+
+def test_the_sites_recent_visits_set_the_typical_extra(db_url, visit):
+    clinic, session_id, now = visit
+    patient = make_patient(url=db_url, mrn="MRN-8", first="Bea", last="Lund")
+    for day in range(1, HISTORY_MIN_VISITS + 1):
+        start = now - timedelta(days=day)
+        make_session(
+            url=db_url, clinic=clinic, patient_id=patient, scheduled_start=start,
+            status=S.DISCHARGED, infusion_started_at=start, infusion_ended_at=start + minutes(40),
+            ready_at=start + minutes(40 + IV_RECOVERY + 20), discharged_at=start + minutes(100),
+        )  # fmt: skip
+    token = make_driver_link(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, now=now)
+    shown = open_driver_link(url=db_url, token=token, now=now)
+    # Ended ten minutes ago, the minimum, and the twenty minutes this site's patients stay.
+    assert shown.ready_around == round_up(now - minutes(10) + minutes(IV_RECOVERY + 20))
