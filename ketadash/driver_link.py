@@ -13,9 +13,10 @@ make a new one for the same visit. Staff see when the driver first and last open
 The words and the estimate are pure functions of (the visit's clock, settings, now);
 the estimate is the route's own clock (``ketadash.rules.route_protocol``): the planned
 or actual end of the dose (the first device for esketamine) plus the route's
-minimum recovery from the clinic settings, plus how long past that minimum the site's
-visits of the route typically stayed over the last ``HISTORY_DAYS`` (the median; the
-minimum alone until there are ``HISTORY_MIN_VISITS`` of them). Measured against the
+minimum recovery from the clinic settings, plus how the site's visits of the route
+typically went over the last ``HISTORY_DAYS`` (medians of the wait from arrival to the
+dose and of the stay past the minimum; the route's clock alone until there are
+``HISTORY_MIN_VISITS`` of them). Measured against the
 demo's history by ``benchmarks/bench_driver_link.py``.
 """
 
@@ -88,26 +89,41 @@ class _RouteOnly:
     given_dose_mg: float | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class SiteTypical:
+    """How the site's recent visits of a route went (medians, see ``site_typical``): the
+    wait from the arrival (or the booked time, when later) to the dose's start, and the
+    stay past the route's minimum recovery before being marked ready."""
+
+    wait: timedelta = timedelta(0)
+    past_minimum: timedelta = timedelta(0)
+
+
+# Without enough history: the route's clock alone.
+NO_HISTORY = SiteTypical()
+
+
 def ready_estimate(
     *,
     clock: PublicVisitClock,
     settings: ClinicSettings,
     now: datetime,
-    extra: timedelta = timedelta(0),
+    typical: SiteTypical = NO_HISTORY,
 ) -> datetime | None:
-    """When the visit's minimum recovery ends, on the route's clock, plus ``extra`` (the
-    site's typical stay past the minimum, ``typical_extra``); unrounded.
+    """When the visit should be ready on the route's clock, with the site's ``typical``
+    wait and stay past the minimum; unrounded.
 
     In recovery: the observation's start (the dose's end; esketamine's first device)
     plus the route's minimum. Dosing: the planned end of the dose, or now when it runs
-    over, plus the minimum. Checked in: the booked time, or now when later, as the
-    start. None when the visit is not on that path (not arrived, ready, closed) or a
-    step time is missing.
+    over, plus the minimum. Checked in: the arrival (or the booked time, when later)
+    plus the typical wait, or now when later, as the dose's start. The typical stay
+    past the minimum is added to each. None when the visit is not on that path (not
+    arrived, ready, closed) or a step time is missing.
     """
     protocol = route_protocol(
         _RouteOnly(route=clock.route, planned_minutes=clock.planned_minutes), settings
     )
-    observe = timedelta(minutes=protocol.observation_minutes) + extra
+    observe = timedelta(minutes=protocol.observation_minutes) + typical.past_minimum
     dose = timedelta(minutes=protocol.dose_minutes)
     status = S(clock.status)
     if status == S.RECOVERY:
@@ -124,9 +140,14 @@ def ready_estimate(
             return clock.infusion_started_at + observe
         return max(clock.infusion_started_at + dose, now) + observe
     if status == S.CHECKED_IN:
-        start = max(clock.scheduled_start, now)
+        start = max(_waiting_since(clock) + typical.wait, now)
         return start + observe + (timedelta(0) if protocol.observation_from_dose_start else dose)
     return None
+
+
+def _waiting_since(clock: PublicVisitClock) -> datetime:
+    # An early arrival waits for the booked time; a late one from its arrival.
+    return max(clock.scheduled_start, clock.checked_in_at or clock.scheduled_start)
 
 
 def _observation(route: Route, settings: ClinicSettings) -> tuple[bool, timedelta]:
@@ -151,9 +172,20 @@ def past_minimum(
     return max(timedelta(0), ready_at - (start + minimum))
 
 
-def typical_extra(stays: Iterable[timedelta | None]) -> timedelta:
-    """The median stay past the minimum, to the minute; zero below ``HISTORY_MIN_VISITS``."""
-    known = sorted(stay for stay in stays if stay is not None)
+def past_wait(
+    *, scheduled_start: datetime, checked_in_at: datetime | None, started_at: datetime | None
+) -> timedelta | None:
+    """How long a past visit waited from its arrival (or booked time, when later) to the
+    dose's start (never below zero); None when a step time is missing."""
+    if checked_in_at is None or started_at is None:
+        return None
+    return max(timedelta(0), started_at - max(scheduled_start, checked_in_at))
+
+
+def typical(durations: Iterable[timedelta | None]) -> timedelta:
+    """The median of the known durations, to the minute (half up); zero below
+    ``HISTORY_MIN_VISITS`` of them."""
+    known = sorted(value for value in durations if value is not None)
     if len(known) < HISTORY_MIN_VISITS:
         return timedelta(0)
     middle = len(known) // 2
@@ -173,7 +205,7 @@ def driver_state(
     clock: PublicVisitClock,
     settings: ClinicSettings,
     now: datetime,
-    extra: timedelta = timedelta(0),
+    typical: SiteTypical = NO_HISTORY,
 ) -> tuple[DriverState, datetime | None]:
     """What the driver is told, and the "ready around" time while in treatment.
 
@@ -181,18 +213,18 @@ def driver_state(
     around the estimate (never earlier than now, to the next five minutes). Anything
     else asks the driver to call: not arrived yet, a visit that ended without a
     discharge, a dose not started ``CALL_US_AFTER_MINUTES`` after the booked time and
-    the arrival (a hold), a recovery that long past its estimate, a missing time.
+    the arrival and the typical wait (a hold), a recovery that long past its estimate,
+    a missing time.
     """
     status = S(clock.status)
     if status == S.READY:
         return DriverState.READY, None
-    estimate = ready_estimate(clock=clock, settings=settings, now=now, extra=extra)
+    estimate = ready_estimate(clock=clock, settings=settings, now=now, typical=typical)
     if estimate is None:
         return DriverState.CALL_US, None
     late = timedelta(minutes=CALL_US_AFTER_MINUTES)
     if status == S.CHECKED_IN:
-        waiting_since = max(clock.scheduled_start, clock.checked_in_at or clock.scheduled_start)
-        if now > waiting_since + late:
+        if now > _waiting_since(clock) + typical.wait + late:
             return DriverState.CALL_US, None
     elif now > estimate + late:
         return DriverState.CALL_US, None
@@ -441,8 +473,8 @@ def open_driver_link(*, url: str, token: str | None, now: datetime) -> PublicDri
         words, around = None, None
         if state is LinkState.LIVE:
             settings = load_clinic_settings(db=db, site_id=clock.site_id)
-            extra = site_typical_extra(db=db, clock=clock, settings=settings)
-            words, around = driver_state(clock=clock, settings=settings, now=now, extra=extra)
+            usual = site_typical(db=db, clock=clock, settings=settings)
+            words, around = driver_state(clock=clock, settings=settings, now=now, typical=usual)
     if state is LinkState.LIVE and (
         link.last_opened_at is None or now - link.last_opened_at >= OPENED_RECORDED_EVERY
     ):
@@ -452,9 +484,9 @@ def open_driver_link(*, url: str, token: str | None, now: datetime) -> PublicDri
     )
 
 
-def site_typical_extra(*, db, clock: PublicVisitClock, settings: ClinicSettings) -> timedelta:
-    """The site's typical stay past the minimum for the visit's route, from its visits
-    booked in the ``HISTORY_DAYS`` before this one (the public projection's times only)."""
+def site_typical(*, db, clock: PublicVisitClock, settings: ClinicSettings) -> SiteTypical:
+    """The site's typical wait and stay past the minimum for the visit's route, from its
+    visits booked in the ``HISTORY_DAYS`` before this one (public step times only)."""
     rows = db.execute(
         public_recent_ready_query(
             site_id=clock.site_id,
@@ -463,15 +495,31 @@ def site_typical_extra(*, db, clock: PublicVisitClock, settings: ClinicSettings)
             until=clock.scheduled_start,
         )
     ).all()
-    return typical_extra(
-        past_minimum(
-            route=clock.route,
-            settings=settings,
-            started_at=row.infusion_started_at,
-            ended_at=row.infusion_ended_at,
-            ready_at=row.ready_at,
-        )
-        for row in rows
+    return site_typical_of(rows=rows, route=clock.route, settings=settings)
+
+
+def site_typical_of(*, rows: Iterable, route: Route, settings: ClinicSettings) -> SiteTypical:
+    """``SiteTypical`` from past visits' step times (rows of ``public_recent_ready_query``)."""
+    rows = list(rows)
+    return SiteTypical(
+        wait=typical(
+            past_wait(
+                scheduled_start=row.scheduled_start,
+                checked_in_at=row.checked_in_at,
+                started_at=row.infusion_started_at,
+            )
+            for row in rows
+        ),
+        past_minimum=typical(
+            past_minimum(
+                route=route,
+                settings=settings,
+                started_at=row.infusion_started_at,
+                ended_at=row.infusion_ended_at,
+                ready_at=row.ready_at,
+            )
+            for row in rows
+        ),
     )
 
 

@@ -301,13 +301,15 @@ def public_site_contact(*, db: Session, site_id: int) -> PublicSiteContact | Non
 def public_recent_ready_query(
     *, site_id: int, route: Route, since: datetime, until: datetime
 ) -> Select:
-    """How long the site's recent visits of a route took to be ready: three step times each.
+    """How the site's recent visits of a route went: their booked time and step times.
 
     Visits booked between ``since`` and ``until`` that were marked ready; no patient,
     no chair. Uses the ``site_id, status, scheduled_start`` index.
     """
     t = TreatmentSession
-    return select(t.infusion_started_at, t.infusion_ended_at, t.ready_at).where(
+    return select(
+        t.scheduled_start, t.checked_in_at, t.infusion_started_at, t.infusion_ended_at, t.ready_at
+    ).where(
         t.site_id == site_id,
         t.status.in_([S.READY.value, S.DISCHARGED.value]),
         t.scheduled_start >= since,

@@ -16,6 +16,7 @@ from ketadash.driver_link import (
     LINK_MAX_HOURS,
     OPENED_RECORDED_EVERY,
     DriverLinkRefused,
+    SiteTypical,
     driver_link_summary,
     driver_link_url,
     driver_state,
@@ -25,11 +26,12 @@ from ketadash.driver_link import (
     make_driver_link,
     open_driver_link,
     past_minimum,
+    past_wait,
     ready_estimate,
     revoke_driver_link,
     round_up,
     text_message,
-    typical_extra,
+    typical,
 )
 from ketadash.models import ClinicInfo, DriverLink, Route, Site, Staff, TreatmentSession
 from ketadash.models import SessionStatus as S
@@ -458,20 +460,46 @@ def test_past_minimum_counts_from_the_routes_observation_start():
                         ready_at=at) is None  # fmt: skip
 
 
-def test_typical_extra_is_the_median_once_there_are_enough_visits():
-    assert typical_extra([minutes(20)] * (HISTORY_MIN_VISITS - 1)) == timedelta(0)
+def test_past_wait_counts_from_the_arrival_or_the_booked_time():
+    at = MOMENTS["morning"]
+    assert past_wait(scheduled_start=at, checked_in_at=at - minutes(10),
+                     started_at=at + minutes(15)) == minutes(15)  # fmt: skip
+    assert past_wait(scheduled_start=at, checked_in_at=at + minutes(20),
+                     started_at=at + minutes(30)) == minutes(10)  # fmt: skip
+    assert past_wait(scheduled_start=at, checked_in_at=None, started_at=at) is None
+
+
+def test_typical_is_the_median_once_there_are_enough_visits():
+    assert typical([minutes(20)] * (HISTORY_MIN_VISITS - 1)) == timedelta(0)
     stays = [minutes(n) for n in range(HISTORY_MIN_VISITS)] + [None, None]
     # 0..9 minutes: the median is 4.5, said to the minute (half up).
-    assert typical_extra(stays) == minutes(5)
-    assert typical_extra([minutes(12)] * HISTORY_MIN_VISITS + [minutes(90)]) == minutes(12)
+    assert typical(stays) == minutes(5)
+    assert typical([minutes(12)] * HISTORY_MIN_VISITS + [minutes(90)]) == minutes(12)
 
 
-def test_the_extra_moves_the_estimate_and_the_call_us_line():
+def test_the_typical_stay_moves_the_estimate_and_the_call_us_line():
     now = MOMENTS["morning"]
     visit = clock(S.RECOVERY, at=now, infusion_ended_at=now - minutes(IV_RECOVERY + 40))
     assert driver_state(clock=visit, settings=SETTINGS, now=now)[0] is DriverState.CALL_US
-    state, around = driver_state(clock=visit, settings=SETTINGS, now=now, extra=minutes(15))
+    usual = SiteTypical(past_minimum=minutes(15))
+    state, around = driver_state(clock=visit, settings=SETTINGS, now=now, typical=usual)
     assert state is DriverState.IN_TREATMENT and around == round_up(now)
+
+
+def test_the_typical_wait_moves_a_checked_in_estimate_and_its_hold_line():
+    now = MOMENTS["morning"]
+    visit = clock(S.CHECKED_IN, at=now, scheduled_start=now - minutes(5),
+                  checked_in_at=now - minutes(10))  # fmt: skip
+    usual = SiteTypical(wait=minutes(20), past_minimum=minutes(10))
+    assert ready_estimate(clock=visit, settings=SETTINGS, now=now, typical=usual) == now + minutes(
+        15 + 40 + IV_RECOVERY + 10
+    )
+    waited = now - minutes(CALL_US_AFTER_MINUTES + 10)
+    held = clock(S.CHECKED_IN, at=now, scheduled_start=waited, checked_in_at=waited)
+    assert driver_state(clock=held, settings=SETTINGS, now=now)[0] is DriverState.CALL_US
+    assert driver_state(clock=held, settings=SETTINGS, now=now, typical=usual)[0] is (
+        DriverState.IN_TREATMENT
+    )
 
 
 @pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "pg"])
@@ -484,6 +512,8 @@ def test_the_history_query_never_selects_a_personal_column(dialect):
     for column in [*PERSONAL_COLUMNS, "chair_id", "patient_id", "display_alias"]:
         assert column not in sql, column
     assert {c.key for c in query.selected_columns} == {
+        "scheduled_start",
+        "checked_in_at",
         "infusion_started_at",
         "infusion_ended_at",
         "ready_at",
@@ -497,10 +527,21 @@ def test_the_sites_recent_visits_set_the_typical_extra(db_url, visit):
         start = now - timedelta(days=day)
         make_session(
             url=db_url, clinic=clinic, patient_id=patient, scheduled_start=start,
-            status=S.DISCHARGED, infusion_started_at=start, infusion_ended_at=start + minutes(40),
-            ready_at=start + minutes(40 + IV_RECOVERY + 20), discharged_at=start + minutes(100),
+            status=S.DISCHARGED, checked_in_at=start, infusion_started_at=start + minutes(12),
+            infusion_ended_at=start + minutes(52),
+            ready_at=start + minutes(52 + IV_RECOVERY + 20), discharged_at=start + minutes(110),
         )  # fmt: skip
     token = make_driver_link(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, now=now)
     shown = open_driver_link(url=db_url, token=token, now=now)
     # Ended ten minutes ago, the minimum, and the twenty minutes this site's patients stay.
     assert shown.ready_around == round_up(now - minutes(10) + minutes(IV_RECOVERY + 20))
+    with write_session(db_url) as db:
+        db.execute(
+            update(TreatmentSession)
+            .where(TreatmentSession.id == session_id)
+            .values(status=S.CHECKED_IN, checked_in_at=now, infusion_started_at=None,
+                    infusion_ended_at=None, scheduled_start=now - minutes(5))
+        )  # fmt: skip
+    shown = open_driver_link(url=db_url, token=token, now=now)
+    # Arrived now: the twelve minutes' wait, the 40-minute dose, the minimum and the stay.
+    assert shown.ready_around == round_up(now + minutes(12 + 40 + IV_RECOVERY + 20))
