@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--name", required=True, help="what staff call it, e.g. 'Main Street'")
     site.add_argument("--time-zone", required=True, help="e.g. America/New_York")
     site.add_argument("--chairs", type=int, default=0, help="make sure it has this many chairs")
+    site.add_argument("--address", help="where drivers collect patients (the driver's link)")
+    site.add_argument("--phone", help="the number drivers call (the driver's link)")
 
     staff = commands.add_parser("staff", help="add a staff member who can act on sessions")
     staff.add_argument("--url", help="database URL (default: KETADASH_DATABASE_URL)")
@@ -162,10 +164,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(summary)
         elif args.command == "site":
-            from ketadash.roster import ensure_chairs, ensure_site
+            from ketadash.roster import (
+                ensure_chairs,
+                ensure_site,
+                set_site_contact,
+                site_contact_values,
+            )
 
+            contact = site_contact_values(address=args.address, phone=args.phone)
             site_id = ensure_site(url=url, code=args.code, name=args.name, time_zone=args.time_zone)
             chairs = ensure_chairs(url=url, site_id=site_id, count=args.chairs)
+            set_site_contact(url=url, site_id=site_id, values=contact)
             print(f"site {args.code!r} ({args.name}, {args.time_zone}): {chairs} chairs")
         elif args.command == "staff":
             from ketadash.roster import ensure_staff

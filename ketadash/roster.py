@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import update
 from sqlmodel import func, select
 
 from ketadash.config import normalise_url
 from ketadash.db import write_session
 from ketadash.models import Chair, Site, Staff, StaffRole
+from ketadash.text import clean_text
 
 
 def ensure_site(*, url: str, code: str, name: str, time_zone: str) -> int:
@@ -35,6 +37,30 @@ def ensure_site(*, url: str, code: str, name: str, time_zone: str) -> int:
                 f"site {code!r} already exists with time zone {site.time_zone}, not {time_zone}"
             )
         return site.id
+
+
+def site_contact_values(*, address: str | None, phone: str | None) -> dict[str, str]:
+    """The site's address and phone as they are stored (cleaned), those given only.
+
+    Raises ValueError for a value that is empty once cleaned: check before writing.
+    """
+    values = {}
+    for field, given in (("address", address), ("phone", phone)):
+        if given is None:
+            continue
+        cleaned = clean_text(given)
+        if not cleaned:
+            raise ValueError(f"the site's {field} is empty; give it in words or leave it out")
+        values[field] = cleaned
+    return values
+
+
+def set_site_contact(*, url: str, site_id: int, values: dict[str, str]) -> None:
+    """Record the site's address and/or phone (``site_contact_values``; the driver's link
+    shows them). Idempotent; a value not given is left as it is."""
+    if values:
+        with write_session(normalise_url(url)) as db:
+            db.execute(update(Site).where(Site.id == site_id).values(**values))
 
 
 def ensure_chairs(*, url: str, site_id: int, count: int) -> int:

@@ -139,3 +139,20 @@ def test_display_url_before_the_action_still_counts(sqlite_url, tmp_path, capsys
     assert main(["display", "--url", missing, "list", "--url", sqlite_url]) == 0
     assert main(["display", "--url", missing, "list"]) == 1
     assert "No clinic database at" in capsys.readouterr().err
+
+
+def test_the_site_command_records_the_address_and_phone_drivers_see(sqlite_url, capsys):
+    from ketadash.models import Site
+
+    site = ["--code", "main", "--name", "Main", "--time-zone", "America/New_York"]
+    assert main(["site", "--url", sqlite_url, *site, "--address", " 12 Main St ",
+                 "--phone", "617-555-0100"]) == 0  # fmt: skip
+    # Again without them: what was recorded stays.
+    assert main(["site", "--url", sqlite_url, *site]) == 0
+    with read_session(sqlite_url) as db:
+        row = db.exec(select(Site)).one()
+        assert (row.address, row.phone) == ("12 Main St", "617-555-0100")
+    assert main(["site", "--url", sqlite_url, *site, "--code", "east", "--phone", " "]) == 1
+    assert "phone is empty" in capsys.readouterr().err
+    with read_session(sqlite_url) as db:
+        assert [s.code for s in db.exec(select(Site)).all()] == ["main"]
