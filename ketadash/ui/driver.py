@@ -192,7 +192,7 @@ def driver_link_panel(*, url: str, session_id: int, site_id: int, staff_id: int,
         st.text(driver_link_summary(facts, time_zone=time_zone, now=now))
         if made is not None:
             link = driver_link_url(base=server_base_url(), token=made)
-            st.caption("The link (copy it with the button at its right):")
+            st.caption("The link (its copy button shows in its corner):")
             st.code(link, language=None, wrap_lines=True)
             contact = load_site_contact(url=url, site_id=site_id)
             if contact is not None:

@@ -105,3 +105,48 @@ def test_a_made_up_link_says_it_does_not_work(app_server, page):
     expect(page.locator(".kdd-headline")).to_have_text("This link does not work")
     expect(page.locator(".kdd-phone")).to_have_count(0)
     assert_no_page_errors(page)
+
+
+def test_a_nurse_makes_the_link_and_the_driver_opens_it(app_server, browser, page):
+    """On Recovery & rides the nurse makes the link; its address works on a phone, and the
+    panel then says when the driver opened it."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_server.base_url}/recovery")
+    wait_for_app_idle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
+    page.get_by_role(
+        "option", name=re.compile(r"— (In recovery|Ready to go|Dose running)")
+    ).first.click()
+    wait_for_app_idle(page)
+    page.get_by_text("Driver's status link").click()
+    page.get_by_role("button", name=re.compile("Make a link|New link")).click()
+    code = page.locator("[data-testid=stCode] code").first
+    expect(code).to_contain_text("/ride?link=")
+    link = code.inner_text().strip()
+    assert link.startswith(f"{app_server.base_url}/ride?link="), link
+    expect(page.locator("[data-testid=stCode] code").nth(1)).to_contain_text(link)
+    wait_for_app_idle(page)
+    screenshot(page, "driver-link-recovery-panel")
+
+    phone = browser.new_context(viewport=PHONE).new_page()
+    phone.goto(link)
+    wait_for_app_idle(phone)
+    headline = phone.locator(".kdd-headline")
+    expect(headline).to_be_visible()
+    assert any(headline.inner_text().startswith(words) for words in HEADLINES)
+    phone.context.close()
+
+    # The nurse's next look at the panel names the moment the driver opened it.
+    page.reload()
+    wait_for_app_idle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
+    page.get_by_role(
+        "option", name=re.compile(r"— (In recovery|Ready to go|Dose running)")
+    ).first.click()
+    wait_for_app_idle(page)
+    page.get_by_text("Driver's status link").click()
+    expect(page.get_by_text(re.compile(r"driver opened at \d\d:\d\d"))).to_be_visible()
+    assert_no_page_errors(page)
