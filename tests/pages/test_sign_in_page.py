@@ -21,7 +21,7 @@ from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
 from ketadash.models import SessionStatus, Staff, StaffRole, TreatmentSession
-from ketadash.screens import SCREENS, THROUGHPUT, TODAY
+from ketadash.screens import LINK_SCREENS, SCREENS, THROUGHPUT, TODAY
 from ketadash.ui.auth import ADMISSION_KEY, DEMO_ROLE_KEY, LAST_ACTIVE_KEY
 from ketadash.ui.navigation import NAVIGATION_KEY
 from ketadash.vitals import Vitals
@@ -177,7 +177,8 @@ def test_every_screen_stays_registered_and_the_menu_lists_only_a_roles_own(clini
     nurse = _open(NURSE_EMAIL)
     registered = {page.url_path for pages in nurse.session_state[NAVIGATION_KEY].sections.values()
                   for page in pages}  # fmt: skip
-    assert registered == {screen.url_path for screen in SCREENS}
+    # The driver's page too (reached by its link only, in nobody's menu).
+    assert registered == {screen.url_path for screen in (*SCREENS, *LINK_SCREENS)}
     # A real clinic's wall opens with a display's address, never from a staff menu.
     assert set(menu(nurse)) == {"", "today", "recovery", "boosters"}
     # The menu follows the person in the same click, not one run late.
