@@ -6,9 +6,10 @@ opens a page that needs no sign-in and shows the clinic's name, the site's addre
 and phone, and where the visit is as a driver needs it, read from the public
 projection (``ketadash.public``): no name, no chair, nothing clinical.
 
-A link works for its visit only; it ends when the patient goes home (or the visit
-ends otherwise, or after ``LINK_MAX_HOURS``), when staff revoke it, or when staff
-make a new one for the same visit. Staff see when the driver first and last opened it.
+A link works for its visit only; it ends when the patient goes home (or after
+``LINK_MAX_HOURS``), when staff revoke it, or when staff make a new one for the same
+visit. A visit cancelled or missed keeps its link, which asks the driver to call.
+Staff see when the driver first and last opened it.
 
 The words and the estimate are pure functions of (the visit's clock, settings, now);
 the estimate is the route's own clock (``ketadash.rules.route_protocol``): the planned
@@ -316,8 +317,9 @@ def link_state(
     *, created_at: datetime, revoked_at: datetime | None, clock: PublicVisitClock | None,
     now: datetime,
 ) -> LinkState:  # fmt: skip
-    """Whether a link shows anything at ``now``: revoked, expired (gone home, the visit
-    ended, or older than ``LINK_MAX_HOURS``) or live."""
+    """Whether a link shows anything at ``now``: revoked, expired (gone home, no such
+    visit any more, or older than ``LINK_MAX_HOURS``) or live. A cancelled or missed
+    visit stays live: its driver is asked to call (``driver_state``)."""
     if revoked_at is not None:
         return LinkState.REVOKED
     if clock is None or now - created_at >= timedelta(hours=LINK_MAX_HOURS):
