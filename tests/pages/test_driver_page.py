@@ -12,7 +12,7 @@ from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
 from ketadash.clock import utc_now
-from ketadash.db import write_session
+from ketadash.db import DatabaseUnavailable, write_session
 from ketadash.driver_link import load_driver_link, make_driver_link, revoke_driver_link
 from ketadash.models import Patient, Site, TreatmentSession
 from ketadash.models import SessionStatus as S
@@ -156,3 +156,34 @@ def test_a_nurse_makes_shows_and_revokes_the_link_on_recovery(visit, clinic_url)
     assert any("revoked" in t.value for t in at.text)
     assert not at.code
     assert "withdrawn" in _everything(_open_ride(token))
+
+
+def test_an_outage_keeps_the_last_picture_and_says_since_when(visit, clinic_url, monkeypatch):
+    import ketadash.ui.driver as driver
+
+    clinic, session_id = visit
+    token = make_driver_link(url=clinic_url, session_id=session_id, staff_id=clinic.nurse_id,
+                             now=utc_now())  # fmt: skip
+    at = _open_ride(token)
+    assert "Not updated since" not in _everything(at)
+
+    def unreachable(**_):
+        raise DatabaseUnavailable("connection refused")
+
+    monkeypatch.setattr(driver, "open_driver_link", unreachable)
+    at.run()
+    assert not at.exception, at.exception
+    shown = _everything(at)
+    assert "Not updated since" in shown and "In treatment, ready around" in shown
+    assert not at.error, "the driver sees no error box"
+
+
+def test_a_page_opened_during_an_outage_asks_the_driver_to_call(visit, monkeypatch):
+    import ketadash.ui.driver as driver
+
+    def unreachable(**_):
+        raise DatabaseUnavailable("connection refused")
+
+    monkeypatch.setattr(driver, "open_driver_link", unreachable)
+    shown = _everything(_open_ride("any-token"))
+    assert "Please call the clinic" in shown and "tries again by itself" in shown
