@@ -174,7 +174,8 @@ BOARD_CSS = """
 .kd-card{border:1px solid #e2e8f0;border-radius:10px;padding:8px 10px;margin-bottom:8px;
   background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.04)}
 .kd-card.danger{border:2px solid #dc2626}.kd-card.warning{border:2px solid #f59e0b}
-.kd-card.done{opacity:.6}
+/* A closed card is told by its lane and a dashed edge, not by fading its text. */
+.kd-card.done{background:#f8fafc;border-style:dashed}
 .kd-card.compact{padding:4px 10px;margin-bottom:5px}
 .kd-card.compact .kd-name{font-size:1rem;margin:0}
 .kd-top{display:flex;justify-content:space-between;font-size:.85rem;color:#475569}
@@ -190,12 +191,12 @@ BOARD_CSS = """
 .kd-bar{height:6px;background:#e2e8f0;border-radius:3px;overflow:hidden}
 .kd-bar div{height:6px;background:#7c3aed}.kd-bar.over div{background:#dc2626}
 .kd-bar.recovery div{background:#0284c7}.kd-bar.done div{background:#059669}
-.kd-vitals{font-size:.85rem;color:#334155;margin-top:4px}
+.kd-vitals{font-size:.85rem;color:#334155;margin-top:4px}.kd-vitals .kd-when{color:#64748b}
 .kd-due{font-size:.9rem;margin-top:2px;color:#334155}.kd-due.overdue{color:#b91c1c;font-weight:700}
 .kd-mini{font-size:.8rem;color:#b45309;margin-top:3px}
 .kd-checks{font-size:.95rem;margin:4px 0 8px 0}.kd-checks .ok{color:#047857}
 .kd-checks .todo{color:#b45309;font-weight:600}
-.kd-empty{color:#94a3b8;font-size:.9rem;font-style:italic}
+.kd-empty{color:#64748b;font-size:.9rem;font-style:italic}
 .kd-updated{color:#64748b;font-size:.85rem;text-align:right}
 .kd-chair.compact{padding:2px 8px;font-size:.8rem}
 .kd-lane,.kd-card,.kd-alert,.kd-chair,.kd-updated{min-width:0;overflow-wrap:anywhere}
@@ -302,7 +303,7 @@ def card_html(view: SessionView, board: Board) -> str:
         v = s.latest.vitals
         body.append(
             f'<div class="kd-vitals">BP {v.blood_pressure} · HR {v.heart_rate} · '
-            f"SpO2 {v.spo2}% <span style='color:#94a3b8'>at "
+            f"SpO2 {v.spo2}% <span class='kd-when'>at "
             f"{_e(time_text(s.latest.taken_at, board))}</span></div>"
         )
     if view.vitals_due_in is not None:
