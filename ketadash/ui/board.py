@@ -163,7 +163,9 @@ BOARD_CSS = """
 .kd-alerts{margin:0 0 12px 0}
 .kd-alert{border-left:6px solid #f59e0b;background:#fffbeb;padding:6px 10px;margin:4px 0;
   border-radius:6px;font-size:1rem}
-.kd-alert.danger{border-color:#dc2626;background:#fef2f2}
+/* Urgent is told by a word and a wider edge too, not by red alone (issue 21). */
+.kd-alert.danger{border-color:#dc2626;background:#fef2f2;border-left-width:12px}
+.kd-alert.danger::before{content:"Urgent \\00B7  ";font-weight:700;color:#991b1b}
 .kd-alert .do{color:#334155}
 .kd-lanes{display:grid;grid-template-columns:repeat(var(--kd-lanes),minmax(0,1fr));gap:1rem}
 @media (max-width:640px){.kd-lanes{grid-template-columns:minmax(0,1fr)}}
@@ -173,7 +175,8 @@ BOARD_CSS = """
 .kd-lane-head.ready{border-color:#059669}.kd-lane-head.checked_in{border-color:#d97706}
 .kd-card{border:1px solid #e2e8f0;border-radius:10px;padding:8px 10px;margin-bottom:8px;
   background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.04)}
-.kd-card.danger{border:2px solid #dc2626}.kd-card.warning{border:2px solid #f59e0b}
+.kd-card.danger{border:2px solid #dc2626;border-left-width:8px}
+.kd-card.warning{border:2px solid #f59e0b}
 /* A closed card is told by its lane and a dashed edge, not by fading its text. */
 .kd-card.done{background:#f8fafc;border-style:dashed}
 .kd-card.compact{padding:4px 10px;margin-bottom:5px}
@@ -201,6 +204,13 @@ BOARD_CSS = """
 .kd-chair.compact{padding:2px 8px;font-size:.8rem}
 .kd-lane,.kd-card,.kd-alert,.kd-chair,.kd-updated{min-width:0;overflow-wrap:anywhere}
 [data-testid="stMainBlockContainer"]{padding-top:2.5rem}
+/* A 10-inch tablet held landscape (1280 px) or narrower: the panel goes below the lanes,
+   as wide as the board, instead of a strip too narrow for its forms. */
+@media (max-width:1300px){
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .kd-lanes){flex-wrap:wrap}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .kd-lanes)
+  > [data-testid="stColumn"]{width:100% !important;flex:1 1 100% !important;min-width:100%}
+}
 </style>
 """
 
