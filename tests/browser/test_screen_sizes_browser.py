@@ -4,18 +4,21 @@ Today, Recovery and Boosters read without scrolling sideways at 1366×768 and
 1920×1080 (nor does any table on them hide columns behind a scroll bar); on a
 10-inch tablet held landscape (1280×800) Today's panel comes below the lanes.
 A colour-blind simulation of Today (deuteranopia, protanopia) is saved for a look.
-The pictures go to docs/screenshots/ (small PNGs), which the README shows.
+The pictures (small PNGs) go to artifacts/screenshots/; with KETADASH_DOCS_SCREENSHOTS=1
+they also replace the README's in docs/screenshots/ (a test run leaves the tree clean).
 One server for the module.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from ketadash.config import PROJECT_ROOT
 from tests.browser.conftest import (
+    SCREENSHOT_DIR,
     ConsoleWatch,
     assert_no_page_errors,
     start_server,
@@ -25,6 +28,7 @@ from tests.browser.conftest import (
 pytestmark = pytest.mark.browser
 
 DOCS_SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+DOCS_VARIABLE = "KETADASH_DOCS_SCREENSHOTS"
 LAPTOP = {"width": 1366, "height": 768}
 MONITOR = {"width": 1920, "height": 1080}
 TABLET = {"width": 1280, "height": 800}
@@ -94,11 +98,15 @@ def save_small_png(page, name: str) -> None:
 
     from PIL import Image
 
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     picture = Image.open(BytesIO(page.screenshot()))
     half = picture.resize((picture.width // 2, picture.height // 2), Image.Resampling.LANCZOS)
     small = half.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-    small.save(DOCS_SCREENSHOTS / f"{name}.png", optimize=True)
+    folders = [SCREENSHOT_DIR]
+    if os.environ.get(DOCS_VARIABLE) == "1":
+        folders.append(DOCS_SCREENSHOTS)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        small.save(folder / f"{name}.png", optimize=True)
 
 
 @pytest.mark.parametrize("viewport", [LAPTOP, MONITOR], ids=["1366x768", "1920x1080"])
