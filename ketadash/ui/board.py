@@ -163,7 +163,9 @@ BOARD_CSS = """
 .kd-alerts{margin:0 0 12px 0}
 .kd-alert{border-left:6px solid #f59e0b;background:#fffbeb;padding:6px 10px;margin:4px 0;
   border-radius:6px;font-size:1rem}
-.kd-alert.danger{border-color:#dc2626;background:#fef2f2}
+/* Urgent is told by a word and a wider edge too, not by red alone (issue 21). */
+.kd-alert.danger{border-color:#dc2626;background:#fef2f2;border-left-width:12px}
+.kd-alert.danger::before{content:"Urgent \\00B7  ";font-weight:700;color:#991b1b}
 .kd-alert .do{color:#334155}
 .kd-lanes{display:grid;grid-template-columns:repeat(var(--kd-lanes),minmax(0,1fr));gap:1rem}
 @media (max-width:640px){.kd-lanes{grid-template-columns:minmax(0,1fr)}}
@@ -173,8 +175,10 @@ BOARD_CSS = """
 .kd-lane-head.ready{border-color:#059669}.kd-lane-head.checked_in{border-color:#d97706}
 .kd-card{border:1px solid #e2e8f0;border-radius:10px;padding:8px 10px;margin-bottom:8px;
   background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.04)}
-.kd-card.danger{border:2px solid #dc2626}.kd-card.warning{border:2px solid #f59e0b}
-.kd-card.done{opacity:.6}
+.kd-card.danger{border:2px solid #dc2626;border-left-width:8px}
+.kd-card.warning{border:2px solid #f59e0b}
+/* A closed card is told by its lane and a dashed edge, not by fading its text. */
+.kd-card.done{background:#f8fafc;border-style:dashed}
 .kd-card.compact{padding:4px 10px;margin-bottom:5px}
 .kd-card.compact .kd-name{font-size:1rem;margin:0}
 .kd-top{display:flex;justify-content:space-between;font-size:.85rem;color:#475569}
@@ -190,16 +194,23 @@ BOARD_CSS = """
 .kd-bar{height:6px;background:#e2e8f0;border-radius:3px;overflow:hidden}
 .kd-bar div{height:6px;background:#7c3aed}.kd-bar.over div{background:#dc2626}
 .kd-bar.recovery div{background:#0284c7}.kd-bar.done div{background:#059669}
-.kd-vitals{font-size:.85rem;color:#334155;margin-top:4px}
+.kd-vitals{font-size:.85rem;color:#334155;margin-top:4px}.kd-vitals .kd-when{color:#64748b}
 .kd-due{font-size:.9rem;margin-top:2px;color:#334155}.kd-due.overdue{color:#b91c1c;font-weight:700}
 .kd-mini{font-size:.8rem;color:#b45309;margin-top:3px}
 .kd-checks{font-size:.95rem;margin:4px 0 8px 0}.kd-checks .ok{color:#047857}
 .kd-checks .todo{color:#b45309;font-weight:600}
-.kd-empty{color:#94a3b8;font-size:.9rem;font-style:italic}
+.kd-empty{color:#64748b;font-size:.9rem;font-style:italic}
 .kd-updated{color:#64748b;font-size:.85rem;text-align:right}
 .kd-chair.compact{padding:2px 8px;font-size:.8rem}
 .kd-lane,.kd-card,.kd-alert,.kd-chair,.kd-updated{min-width:0;overflow-wrap:anywhere}
 [data-testid="stMainBlockContainer"]{padding-top:2.5rem}
+/* A 10-inch tablet held landscape (1280 px) or narrower: the panel goes below the lanes,
+   as wide as the board, instead of a strip too narrow for its forms. */
+@media (max-width:1300px){
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .kd-lanes){flex-wrap:wrap}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .kd-lanes)
+  > [data-testid="stColumn"]{width:100% !important;flex:1 1 100% !important;min-width:100%}
+}
 </style>
 """
 
@@ -302,7 +313,7 @@ def card_html(view: SessionView, board: Board) -> str:
         v = s.latest.vitals
         body.append(
             f'<div class="kd-vitals">BP {v.blood_pressure} · HR {v.heart_rate} · '
-            f"SpO2 {v.spo2}% <span style='color:#94a3b8'>at "
+            f"SpO2 {v.spo2}% <span class='kd-when'>at "
             f"{_e(time_text(s.latest.taken_at, board))}</span></div>"
         )
     if view.vitals_due_in is not None:

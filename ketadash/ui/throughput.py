@@ -459,7 +459,29 @@ def chart_specs(*, report: ThroughputReport) -> dict[str, dict]:
             counts=True,
         ),
     }
-    return {name: arrow_spec(chart) for name, chart in charts.items()}
+    return {
+        name: arrow_spec(chart.properties(description=CHART_DESCRIPTIONS[name]))
+        for name, chart in charts.items()
+    }
+
+
+# What each chart shows, for a screen reader (Vega reads it out as the chart's label);
+# its figures are in the table next to it.
+CHART_DESCRIPTIONS = {
+    "completed": "Stacked bars of the infusions completed in each day or week, by kind and "
+    "route. The table below the chart has the same figures.",
+    "occupancy": "Heat map of the share of chairs in use, by weekday and hour of the day. "
+    "The table below the chart has the same figures.",
+    "parts_by_week": "Stacked bars of the median minutes in each part of the visit, week by "
+    "week. The table below the chart has the same figures.",
+    "parts_distribution": "One histogram per part of the visit: how many visits spent how "
+    "many minutes in it. The table of the parts of the visit above gives their medians "
+    "and quartiles.",
+    "no_shows_weekday": "Bars of the no-show rate by weekday. The table below has the counts.",
+    "no_shows_hour": "Bars of the no-show rate by booked hour. The table below has the counts.",
+    "no_shows_lead_time": "Bars of the no-show rate by how far ahead the visit was booked. "
+    "The table below has the counts.",
+}
 
 
 def arrow_spec(chart: alt.TopLevelMixin) -> dict:
@@ -518,11 +540,56 @@ def booster_follow_up_chart(*, follow_up: BoosterFollowUp) -> alt.LayerChart:
         ],
     )
     labels = base.mark_text(align="left", dx=4, fontSize=11, color="#555").encode(text="label:N")
-    return (bars + labels).properties(height=alt.Step(28))
+    return (bars + labels).properties(
+        height=alt.Step(28),
+        description="Bars of how many of the boosters that fell due ended each way. "
+        "The table next to the chart has the same figures.",
+    )
 
 
 def show_chart(*, specs: dict[str, dict], name: str, width: str = "stretch") -> None:
     st.vega_lite_chart(spec=specs[name], width=width)
+
+
+def figure_table(*, frame: pd.DataFrame, name: str) -> None:
+    """The figures of the chart above as a table, folded away: what a screen reader reads."""
+    with st.expander(f"Table: {name}", icon=":material/table:"):
+        st.dataframe(frame, hide_index=True)
+
+
+def completed_table(*, report: ThroughputReport) -> pd.DataFrame:
+    """Infusions completed per day, one column per kind and route (the chart's bars)."""
+    data = report.completed_by_day
+    if data.empty:
+        return pd.DataFrame({"Day": []})
+    table = data.pivot_table(
+        index="day", columns="kind_and_route", values="infusions", aggfunc="sum", fill_value=0
+    )
+    table = table[[n for n in KIND_AND_ROUTE_COLOURS if n in table.columns]]
+    table.insert(0, "All", table.sum(axis=1))
+    table.index = pd.to_datetime(table.index).strftime("%a %d %b %Y")
+    return table.rename_axis(index="Day", columns=None).reset_index()
+
+
+def occupancy_table(*, report: ThroughputReport) -> pd.DataFrame:
+    """Share of chairs in use (%), one row per weekday and one column per hour."""
+    data = report.occupancy
+    if data.empty:
+        return pd.DataFrame({"Weekday": []})
+    table = data.assign(
+        hour=[f"{h:02d}:00" for h in data["hour"]], share=(data["share"] * 100).round(0)
+    ).pivot_table(index="weekday", columns="hour", values="share", aggfunc="first")
+    table = table.reindex([d for d in WEEKDAYS if d in table.index])
+    return table.rename_axis(index="Weekday", columns=None).reset_index()
+
+
+def parts_by_week_table(*, report: ThroughputReport) -> pd.DataFrame:
+    """Median minutes of each part of the visit, one row per week."""
+    data = report.phases_by_week
+    table = data.pivot_table(index="week", columns="part", values="median", aggfunc="first")
+    table = table[[p for p in PHASE_NAMES if p in table.columns]].round(0)
+    table.index = pd.to_datetime(table.index).strftime("%d %b %Y")
+    return table.rename_axis(index="Week starting", columns=None).reset_index()
 
 
 # --- the sections -------------------------------------------------------------------------
@@ -534,7 +601,9 @@ def volume_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
         st.info("No infusion was completed in this period.")
     else:
         show_chart(specs=specs, name="completed")
+        figure_table(frame=completed_table(report=report), name="infusions completed")
     show_chart(specs=specs, name="occupancy")
+    figure_table(frame=occupancy_table(report=report), name="chairs in use (%)")
     st.caption(
         "Chairs in use: check-in to gone home, as on Today's chair strip, against the "
         "active chairs in the site's opening hours."
@@ -561,6 +630,7 @@ def time_section(*, report: ThroughputReport, specs: dict[str, dict]) -> None:
     table_with_download(frame=summary, name="the parts of the visit", key="visit_parts")
     if not report.phases_by_week.empty:
         show_chart(specs=specs, name="parts_by_week")
+        figure_table(frame=parts_by_week_table(report=report), name="median minutes by week")
         show_chart(specs=specs, name="parts_distribution", width="content")
 
 
