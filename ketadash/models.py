@@ -484,3 +484,19 @@ class ClinicInfo(SQLModel, table=True):
 
     key: str = Field(sa_column=Column(String(40), primary_key=True))
     value: str
+
+
+class SubmittedForm(SQLModel, table=True):
+    """Append-only: one row per saved form, under the key its screen drew it with.
+
+    Written in the same transaction as what the form saved (``ketadash.submissions``):
+    a retried click, or a rerun that replays the submit, finds its key here and writes
+    nothing twice.
+    """
+
+    __tablename__ = "submitted_form"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    what: str = Field(sa_column=Column(String(40), nullable=False))
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    saved_at: datetime = Field(sa_column=_utc(nullable=False))
