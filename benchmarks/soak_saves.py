@@ -223,6 +223,8 @@ def alert(page, text: str):
 
 def choose(page, save: Save) -> None:
     page.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
+    # The list draws only the options in sight: typing narrows it to the patient.
+    page.keyboard.type(save.patient)
     page.get_by_role("option", name=re.compile(re.escape(save.patient))).first.click()
     page.get_by_text(re.compile(rf"^{re.escape(save.patient)} · ")).first.wait_for(timeout=60_000)
     wait_idle(page)
@@ -368,6 +370,8 @@ def main() -> None:
     parser.add_argument("--churn-seconds", type=float, default=1.0)
     parser.add_argument("--postgres", help="a PostgreSQL URL to run on instead of SQLite")
     args = parser.parse_args()
+    # Stopped from outside: still stop the server, the burners and the browser.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="kd-soak-saves-"))
     schema = None

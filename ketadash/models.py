@@ -475,6 +475,9 @@ class Display(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc())
+    # When a wall last showed this token, kept by whichever server process it asked
+    # (``ketadash.sign_ins.note_display_check``): at most once a minute.
+    last_checked_at: datetime | None = Field(default=None, sa_column=_utc())
 
 
 class ClinicInfo(SQLModel, table=True):
@@ -500,3 +503,14 @@ class SubmittedForm(SQLModel, table=True):
     what: str = Field(sa_column=Column(String(40), nullable=False))
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     saved_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class SignIn(SQLModel, table=True):
+    """One browser's sign-in (a hash of its identity cookie), shared by every server
+    process: when it was last used, and when it was signed out (``ketadash.sign_ins``)."""
+
+    __tablename__ = "sign_in"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    last_active_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_utc())
