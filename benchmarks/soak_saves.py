@@ -98,7 +98,9 @@ def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, DATABASE_URL_VARIABLE: url}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         # A file changed in the tree meanwhile must not reload the server's modules.
+         "--server.fileWatcherType", "none"],
         cwd=PROJECT_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
@@ -427,7 +429,13 @@ def main() -> None:
                         chosen = save.patient
                     make_save(page, save)
                 except Exception as error:  # a timeout of the driving itself: say so, go on
-                    print(f"  #{save.number} {save.kind}: the script could not drive: {error}")
+                    shot = workdir / f"could-not-drive-{save.number}.png"
+                    page.screenshot(path=str(shot))
+                    first_line = str(error).splitlines()[0]
+                    print(f"  #{save.number} {save.kind}: the script could not drive "
+                          f"({first_line}); screenshot {shot}")  # fmt: skip
+                    page.goto(f"{base}/today")
+                    wait_idle(page)
                     chosen = None
                 if save.number % 20 == 19:
                     elapsed = time.monotonic() - started

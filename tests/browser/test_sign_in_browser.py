@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -181,9 +182,9 @@ def provider() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(clinic, provider, tmp_path_factory):
-    """The dashboard on the clinic, with the provider configured under ``[auth]``."""
-    folder = tmp_path_factory.mktemp("sign-in-server")
+def server_secrets(provider, tmp_path_factory) -> tuple[int, Path]:
+    """The first server's port, and the ``[auth]`` secrets every server of the clinic reads."""
+    folder = tmp_path_factory.mktemp("sign-in-secrets")
     port = find_free_port()
     secrets_file = folder / "secrets.toml"
     secrets_file.write_text(
@@ -194,6 +195,14 @@ def server(clinic, provider, tmp_path_factory):
         'client_secret = "not-a-secret"\n'
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n'
     )
+    return port, secrets_file
+
+
+@pytest.fixture(scope="module")
+def server(clinic, server_secrets, tmp_path_factory):
+    """The dashboard on the clinic, with the provider configured under ``[auth]``."""
+    folder = tmp_path_factory.mktemp("sign-in-server")
+    port, secrets_file = server_secrets
     started = start_server(database_url=clinic.url, log_dir=folder, port=port, secrets=secrets_file)
     yield started
     started.stop()
@@ -426,3 +435,41 @@ def test_the_wall_opens_for_a_registered_display_only(browser, server, clinic):
         )
         expect(page.locator(tile)).to_have_count(0)
         assert_nothing_personal(page.content(), "the revoked wall's HTML")
+
+
+# --- two server processes, one clinic ------------------------------------------------------
+
+
+def test_signing_out_through_one_server_signs_out_on_the_other(
+    browser, server, server_secrets, clinic, tmp_path
+):
+    """Two ``streamlit run`` processes on one database, as behind a load balancer: a tab
+    served by the second process is signed out when the sign-out is made through the
+    first, which only the database can tell it."""
+    from playwright.sync_api import expect
+
+    _port, secrets_file = server_secrets
+    other = start_server(database_url=clinic.url, log_dir=tmp_path, secrets=secrets_file)
+    try:
+        with browser_page(browser) as first:
+            sign_in(first, server.base_url, NURSE_EMAIL, path=TODAY.path)
+            # The same browser (its identity cookie) in a tab the other process serves.
+            second = first.context.new_page()
+            second.set_default_timeout(20_000)
+            open_screen(second, other.base_url, TODAY.path)
+            expect(sidebar(second)).to_contain_text("Dana Reyes")
+
+            sign_out(first, server.base_url)
+            # The tab on the other process still holds the cookie it connected with; its
+            # next run (a click in its menu) finds the sign-out in the database.
+            sidebar(second).get_by_role("link", name=TODAY.title).click()
+            second.wait_for_url(re.compile(r"/oauth2/end_session\?|/$"), timeout=30_000)
+            if "end_session" in second.url:
+                second.get_by_role("button", name="End session").click()
+                second.wait_for_url(re.compile(r"/$"))
+            wait_for_app_idle(second)
+            expect(second.get_by_role("button", name="Sign in")).to_be_visible()
+            assert_nothing_personal(second.content(), "the other server's tab after sign-out")
+            second.close()
+    finally:
+        other.stop()
