@@ -17,7 +17,7 @@ import ketadash.lifecycle
 from ketadash.clock import utc_now
 from ketadash.db import DatabaseUnavailable, read_session
 from ketadash.lifecycle import Step, record_vitals, take_step
-from ketadash.models import SubmittedForm, VitalsReading
+from ketadash.models import Ride, SubmittedForm, VitalsReading
 from ketadash.submissions import submission
 from tests.utils.factories import make_clinic, make_patient, make_session
 from tests.utils.visits import CALM
@@ -229,3 +229,28 @@ def test_the_form_check_sees_a_form_in_a_fragment():
     (body,) = _refreshing_bodies(tree)
     functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
     assert "st.form" in _calls(functions["draw"]) and "draw" in _calls(body)
+
+
+def test_a_ride_saved_on_recovery_with_the_database_down_says_not_saved(
+    checked_in, clinic_url, monkeypatch
+):
+    import ketadash.rides
+
+    _clinic, session_id = checked_in
+    at = AppTest.from_file(DASHBOARD, default_timeout=30)
+    at.run()
+    at.switch_page("pages/recovery.py")
+    at.run()
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    real = ketadash.rides.write_session
+    monkeypatch.setattr(ketadash.rides, "write_session", _unreachable)
+    next(t for t in at.text_input if t.label == "Driver's name").input("Kim Carrier")
+    next(b for b in at.button if b.label == "Save ride").click().run()
+    assert any("Not saved." in e.value for e in at.error)
+    assert not any("Ride saved" in s.value for s in at.success)
+    assert next(t for t in at.text_input if t.label == "Driver's name").value == "Kim Carrier"
+    monkeypatch.setattr(ketadash.rides, "write_session", real)
+    next(b for b in at.button if b.label == "Save ride").click().run()
+    assert any("Ride saved" in s.value for s in at.success)
+    with read_session(clinic_url) as db:
+        assert db.exec(select(func.count(Ride.id)).where(Ride.session_id == session_id)).one() == 1
