@@ -47,9 +47,7 @@ def upgrade() -> None:
             batch_op.f("ix_sign_in_last_active_at"), ["last_active_at"], unique=False
         )
     with op.batch_alter_table("display", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("last_checked_at", UTCDateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("last_checked_at", UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
