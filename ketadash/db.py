@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import Session
 
+from ketadash import submissions
 from ketadash.config import PROJECT_ROOT, load_config, normalise_url
 
 MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
@@ -190,11 +191,13 @@ def write_session(url: str | None = None) -> Iterator[Session]:
     """A session whose work commits together or not at all.
 
     On SQLite the transaction is taken with ``BEGIN IMMEDIATE`` so that two
-    writers queue rather than both reading a state and one failing late.
+    writers queue rather than both reading a state and one failing late. Inside a
+    ``ketadash.submissions.submission`` block the first such transaction records the
+    form's key before anything else, or raises ``AlreadySaved`` and writes nothing.
     """
     engine = get_engine(database_url(url)).execution_options(ketadash_write=True)
     try:
-        with Session(engine) as db, db.begin():
+        with Session(engine) as db, db.begin(), submissions.claimed_in(db):
             yield db
     except OperationalError as error:
         if "database is locked" in str(error.orig) or (

@@ -479,6 +479,9 @@ class Display(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc())
+    # When a wall last showed this token, kept by whichever server process it asked
+    # (``ketadash.sign_ins.note_display_check``): at most once a minute.
+    last_checked_at: datetime | None = Field(default=None, sa_column=_utc())
 
 
 class DriverLink(SQLModel, table=True):
@@ -505,3 +508,30 @@ class ClinicInfo(SQLModel, table=True):
 
     key: str = Field(sa_column=Column(String(40), primary_key=True))
     value: str
+
+
+class SubmittedForm(SQLModel, table=True):
+    """Append-only: one row per saved form, under the key its screen drew it with.
+
+    Written in the same transaction as what the form saved (``ketadash.submissions``):
+    a retried click, or a rerun that replays the submit, finds its key here and writes
+    nothing twice.
+    """
+
+    __tablename__ = "submitted_form"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    what: str = Field(sa_column=Column(String(40), nullable=False))
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    saved_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class SignIn(SQLModel, table=True):
+    """One browser's sign-in (a hash of its identity cookie), shared by every server
+    process: when it was last used, and when it was signed out (``ketadash.sign_ins``)."""
+
+    __tablename__ = "sign_in"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    last_active_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_utc())

@@ -18,6 +18,7 @@ Three ways a deployment knows who is here (``ketadash.auth.SignInMode``):
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from ketadash import auth
+from ketadash import auth, sign_ins
 from ketadash.auth import AccessAction, AccessRefused, DisplayAccess, SignInMode
 from ketadash.clock import utc_now
 from ketadash.config import load_config
@@ -35,10 +36,13 @@ from ketadash.exports import csv_text
 from ketadash.models import StaffRole
 from ketadash.screens import HOME, SECTIONS, Screen, screens_in
 from ketadash.settings import ClinicSettings
+from ketadash.sign_ins import SharedSignIn
 from ketadash.staff import StaffMember
 from ketadash.ui import downloads, shell
-from ketadash.ui.live import Recent, Scope, cached_read
+from ketadash.ui.live import Scope, cached_read
 from ketadash.ui.text import literal
+
+_log = logging.getLogger(__name__)
 
 SIGNED_IN_KEY = "kd_signed_in"
 LAST_ACTIVE_KEY = "kd_last_active"
@@ -49,6 +53,8 @@ _DISPLAY_KEY = "kd_display"
 _DEMO_SWITCH_KEY = "kd_demo_switch"
 ADMISSION_KEY = "kd_admission"
 _MENU_KEY = "kd_menu"
+_TOUCHED_KEY = "kd_sign_in_touched"
+_DISPLAY_NOTED_KEY = "kd_display_noted"
 DISPLAY_QUERY_PARAM = "display"
 # How often an open screen asks whether it has been idle too long. Not clinical: the
 # sign-out lands at most this much after the setting's minute. Not more often: every
@@ -113,36 +119,38 @@ class _Admission:
     checked_at: datetime
 
 
-class _SignIns:
-    """The last use of each identity-provider sign-in (one browser's identity cookie), for
-    the whole server process, and the sign-ins ended.
-
-    A Streamlit session lives as long as its tab: a reload, a new tab or a reopened
-    browser starts a new one, still signed in by the 30-day cookie. Kept here, the idle
-    clock survives that, and a sign-out in one tab ends the sign-in in the others.
-    """
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._last_use: Recent[str, datetime] = Recent(capacity)
-        self._ended: Recent[str, None] = Recent(capacity)
-
-    def used(self, key: str, moment: datetime) -> None:
-        self._last_use.put(key, moment)
-
-    def last_use(self, key: str) -> datetime | None:
-        return self._last_use.get(key)
-
-    def end(self, key: str) -> None:
-        self._last_use.pop(key)
-        self._ended.put(key, None)
-
-    def ended(self, key: str) -> bool:
-        return key in self._ended
+# A Streamlit session lives as long as its tab: a reload, a new tab or a reopened browser
+# starts a new one, still signed in by the 30-day cookie, and behind a load balancer it
+# may be served by another process. So the last use of each identity-provider sign-in
+# (one browser's identity cookie) and its sign-out are kept in the database
+# (``ketadash.sign_ins``): the idle clock counts use in every tab on every process, and
+# a sign-out in one tab ends the sign-in in the others, whichever process serves them.
 
 
-@st.cache_resource(show_spinner=False)
-def _sign_ins() -> _SignIns:
-    return _SignIns()
+def _shared_sign_in(key: str) -> SharedSignIn | None:
+    """The sign-in as every process knows it; None while the database is away (this
+    tab's own clock then decides alone)."""
+    try:
+        return sign_ins.shared_sign_in(url=load_config().database_url, key=key)
+    except DatabaseUnavailable:
+        return None
+
+
+def _touch(key: str, now: datetime) -> None:
+    """Count this run as use of the sign-in for every process: written at most once every
+    ``sign_ins.TOUCH_SECONDS`` by this tab, so a click costs no write."""
+    touched = st.session_state.get(_TOUCHED_KEY)
+    if (
+        touched is not None
+        and touched[0] == key
+        and (now - touched[1]).total_seconds() < sign_ins.TOUCH_SECONDS
+    ):
+        return
+    try:
+        sign_ins.touch(url=load_config().database_url, key=key, now=now)
+    except DatabaseUnavailable:
+        return  # tried again on the next run
+    st.session_state[_TOUCHED_KEY] = (key, now)
 
 
 def _sign_in_key(mode: SignInMode) -> str | None:
@@ -163,9 +171,10 @@ def _sign_out_if_over(mode: SignInMode, *, idle_minutes: int, now: datetime) -> 
     """Sign out when another tab of this sign-in signed out, or when it has been idle too
     long (last used in this tab or another); returns the sign-in's key (None: the demo)."""
     key = _sign_in_key(mode)
-    if key is not None and _sign_ins().ended(key):
+    shared = _shared_sign_in(key) if key is not None else None
+    if shared is not None and shared.ended:
         sign_out(mode, reason="You signed out in another tab.")
-    moments = [st.session_state.get(LAST_ACTIVE_KEY), key and _sign_ins().last_use(key)]
+    moments = [st.session_state.get(LAST_ACTIVE_KEY), shared and shared.last_active_at]
     last = max((m for m in moments if m), default=None)
     if last is not None and auth.idle_too_long(
         last_activity=last, now=now, idle_minutes=idle_minutes
@@ -191,7 +200,7 @@ def admit(screen: Screen) -> StaffMember:
     key = _sign_out_if_over(mode, idle_minutes=admission.idle_minutes, now=now)
     st.session_state[LAST_ACTIVE_KEY] = now
     if key is not None:
-        _sign_ins().used(key, now)
+        _touch(key, now)
     st.session_state[SIGNED_IN_KEY] = staff
     if tuple(visible_screens(staff.role)) != st.session_state.get(_MENU_KEY):
         st.rerun()  # the menu this run was built with is someone else's (just signed in)
@@ -402,8 +411,13 @@ def _forget_sign_in(mode: SignInMode) -> None:
     downloads.signed_out(downloads.browser_session_id())
     key = _sign_in_key(mode)
     if key is not None:
-        _sign_ins().end(key)
-    for name in (ADMISSION_KEY, SIGNED_IN_KEY, LAST_ACTIVE_KEY, _OPENED_KEY):
+        try:
+            sign_ins.end(url=load_config().database_url, key=key, now=utc_now())
+        except DatabaseUnavailable:
+            # This tab signs out all the same; tabs served by other processes keep their
+            # sign-in until they are idle too long or the cookie goes.
+            _log.warning("a sign-out could not be recorded for the other tabs: no database")
+    for name in (ADMISSION_KEY, SIGNED_IN_KEY, LAST_ACTIVE_KEY, _OPENED_KEY, _TOUCHED_KEY):
         st.session_state.pop(name, None)
 
 
@@ -541,8 +555,25 @@ def display_still_registered(display: DisplayAccess | None) -> bool:
     if display is None:
         return True
     token = st.query_params.get(DISPLAY_QUERY_PARAM)
-    current = auth.display_for_token(url=load_config().database_url, token=token)
-    return current is not None and current.display_id == display.display_id
+    url = load_config().database_url
+    current = auth.display_for_token(url=url, token=token)
+    registered = current is not None and current.display_id == display.display_id
+    if registered:
+        _note_display_check(url, display.display_id)
+    return registered
+
+
+def _note_display_check(url: str, display_id: int) -> None:
+    # Kept in the database, for every process: at most once a minute from this wall.
+    now = utc_now()
+    noted = st.session_state.get(_DISPLAY_NOTED_KEY)
+    if noted is not None and (now - noted).total_seconds() < sign_ins.DISPLAY_CHECK_SECONDS:
+        return
+    try:
+        sign_ins.note_display_check(url=url, display_id=display_id, now=now)
+    except DatabaseUnavailable:
+        return
+    st.session_state[_DISPLAY_NOTED_KEY] = now
 
 
 NOT_REGISTERED = (

@@ -7,6 +7,7 @@ live outside it, so a refresh never eats what a nurse is typing.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,7 +76,9 @@ from ketadash.rules import (
     weight_change_percent,
 )
 from ketadash.staff import StaffMember
+from ketadash.submissions import AlreadySaved, submission
 from ketadash.text import TextRejected
+from ketadash.ui import saves
 from ketadash.ui.auth import note_opened
 from ketadash.ui.live import (
     Live,
@@ -86,12 +89,15 @@ from ketadash.ui.live import (
     clear_site_day,
     live_fragment,
 )
+from ketadash.ui.saves import Drawn
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.vitals import Alert, Vitals, VitalsRejected
 from ketadash.vocabulary import CLINICIANS
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
+_log = logging.getLogger(__name__)
+
 REFRESH_SECONDS = 5
 BOARD_TTL_SECONDS = 5
 LANES_SHOWN = (
@@ -104,7 +110,6 @@ LANES_SHOWN = (
 )
 _SELECTED_KEY = "kd_selected_session_id"
 _FLASH_KEY = "kd_flash"
-_FORM_ROUND_KEY = "kd_form_round"
 _SEEN_KEY = "kd_seen_versions"
 _OWN_WRITE_KEY = "kd_own_write"
 _SHOWN_DAY_KEY = "kd_shown_site_day"
@@ -598,33 +603,44 @@ def _show_flash(messages) -> None:
     show(text, icon=FLASH_ICONS[level])
 
 
-def _form_key(name: str) -> str:
-    # A new key after each saved form gives the nurse empty fields for the next entry;
-    # a refused entry keeps the same key, so nothing typed is lost.
-    return f"{name}-{st.session_state.get(_FORM_ROUND_KEY, 0)}"
-
-
-def _act(action: Callable[[], object], done: str) -> None:
-    """Run one write; on success refresh everything, on refusal say why and keep the form."""
+def _act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMember) -> None:
+    """Run one write under the drawn form's idempotency key; on success (or when that key
+    was saved before) refresh everything and say so, on refusal say why and keep the form,
+    and when it did not reach the database say plainly that it is not saved."""
     try:
-        action()
+        with submission(key=save.key, what=save.what, staff_id=staff.id):
+            action()
+    except AlreadySaved as already:
+        # A repeated submit of a form that is in the database: nothing written twice.
+        after_write()
+        saves.confirmed()
+        st.session_state[_OWN_WRITE_KEY] = True
+        _flash("success", str(already))
+        st.rerun()
     except SessionChanged as changed:
         after_write()
-        _flash("changed", literal(changed))  # it names who made the change
+        _flash("changed", f"{saves.NOT_SAVED} {literal(changed)}")  # it names who changed it
         st.rerun()
     except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected) as refused:
         # A refusal may name a chair or a person (another visit under way, the acting
         # staff member's role): shown as text, like every name.
-        st.error(literal(refused), icon=":material/block:")
+        st.error(f"{saves.NOT_SAVED} {literal(refused)}", icon=":material/block:")
     except DatabaseUnavailable as down:
-        st.error(str(down), icon=":material/cloud_off:")
+        st.error(saves.not_saved(down), icon=":material/cloud_off:")
+    except Exception:
+        # Whatever went wrong, the nurse must not be left believing it was saved.
+        _log.exception("a save failed: %s", save.what)
+        st.error(saves.not_saved(UNEXPECTED), icon=":material/error:")
     else:
         after_write()
-        st.session_state[_FORM_ROUND_KEY] = st.session_state.get(_FORM_ROUND_KEY, 0) + 1
+        saves.confirmed()
         st.session_state[_OWN_WRITE_KEY] = True
         if _FLASH_KEY not in st.session_state:
             _flash("success", done)
         st.rerun()
+
+
+UNEXPECTED = "Something went wrong while saving, and nothing was written; it has been logged."
 
 
 def _session_label(s: BoardSession, board: Board) -> str:
@@ -746,7 +762,7 @@ def panel_is_behind(board: Board) -> BoardSession | None:
 
 
 def _take_step(
-    *, url: str, session: BoardSession, staff: StaffMember, step: Step, **details
+    *, url: str, session: BoardSession, staff: StaffMember, step: Step, save: Drawn, **details
 ) -> None:
     """Take one lifecycle step on the version the nurse is looking at, and say it was done."""
     _act(
@@ -759,6 +775,8 @@ def _take_step(
             **details,
         ),
         f"{literal(session.patient_name)}: {TRANSITIONS[step].done}.",
+        save=save,
+        staff=staff,
     )
 
 
@@ -770,13 +788,14 @@ def _gated_step(
     if not gate.allowed:
         _checklist(Gate(checks=tuple(c for c in gate.checks if not c.ok)))
     transition = TRANSITIONS[step]
+    save = saves.drawn(f"step-{step}-{session.session_id}", what=transition.label.lower())
     if st.button(
         transition.label,
         key=f"step-{step}-{session.session_id}",
         type="primary",
         disabled=not gate.allowed,
     ):
-        _take_step(url=url, session=session, staff=staff, step=step)
+        _take_step(url=url, session=session, staff=staff, step=step, save=save)
 
 
 def _end_dose(
@@ -794,6 +813,7 @@ def _end_dose(
         )
     if early and not confirmed:
         st.caption("Tick the box above to end the dose early.")
+    save = saves.drawn(f"step-{Step.END_INFUSION}-{session.session_id}", what="end of the dose")
     if st.button(
         TRANSITIONS[Step.END_INFUSION].label,
         key=f"step-{Step.END_INFUSION}-{session.session_id}",
@@ -806,15 +826,14 @@ def _end_dose(
             staff=staff,
             step=Step.END_INFUSION,
             reason=f"ended early at {minutes} of {planned} min" if early else None,
+            save=save,
         )
 
 
 def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
     exits = [step for step in allowed_steps(session.status) if step in (Step.CANCEL, Step.NO_SHOW)]
-    with (
-        st.expander("No-show or cancel"),
-        st.form(_form_key(f"exit-{session.session_id}"), border=False),
-    ):
+    save = saves.drawn(f"exit-{session.session_id}", what="no-show or cancel")
+    with st.expander("No-show or cancel"), st.form(save.form, border=False):
         reason = st.text_input("Reason", placeholder="e.g. no answer by phone")
         chosen = st.radio(
             "Mark as",
@@ -827,7 +846,7 @@ def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
             if chosen is None:
                 st.error("Choose No-show or Cancel.")
                 return
-            _take_step(url=url, session=session, staff=staff, step=chosen, reason=reason)
+            _take_step(url=url, session=session, staff=staff, step=chosen, reason=reason, save=save)
 
 
 def _checklist(gate: Gate) -> None:
@@ -847,7 +866,8 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
     _checklist(checklist)
     item9_check = any(c.label == ITEM9_CHECK for c in checklist.checks)
     above_ceiling = start_ceiling_reached(session, board.settings)
-    with st.form(_form_key(f"start-{session.session_id}")):
+    save = saves.drawn(f"start-{session.session_id}", what="start of the dose")
+    with st.form(save.form):
         st.markdown("**Start dose**")
         plan = dose_plan(visit=session, weight_kg=session.weight_kg)
         st.caption(f"Planned: {literal(plan.explained)}, {session.route.label}")
@@ -938,6 +958,7 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
                 hold_override_reason=override or None,
                 same_day_reason=same_day or None,
                 item9_acknowledgement=acknowledgement,
+                save=save,
             )
 
 
@@ -951,16 +972,17 @@ def _ready_form(
     """
     gate = ready_gate(visit=session, settings=board.settings, now=now)
     _checklist(gate)
-    with st.form(_form_key(f"ready-{session.session_id}")):
+    save = saves.drawn(f"ready-{session.session_id}", what="ready to go")
+    with st.form(save.form):
         steady = st.checkbox("Steady on feet and oriented: I have checked the patient")
         if st.form_submit_button(TRANSITIONS[Step.MARK_READY].label, type="primary"):
-            _take_step(
-                url=url, session=session, staff=staff, step=Step.MARK_READY, steady_on_feet=steady
-            )
+            _take_step(url=url, session=session, staff=staff, step=Step.MARK_READY,
+                       steady_on_feet=steady, save=save)  # fmt: skip
 
 
 def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    with st.form(_form_key(f"vitals-{session.session_id}")):
+    save = saves.drawn(f"vitals-{session.session_id}", what="vitals")
+    with st.form(save.form):
         st.markdown("**Vitals**")
         left, right = st.columns(2)
         systolic = left.number_input("Systolic", step=1, value=None, placeholder="mmHg")
@@ -979,7 +1001,7 @@ def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None
                 spo2=int(spo2),
             )
 
-            def save() -> None:
+            def record() -> None:
                 recorded = record_vitals(
                     url=url, session_id=session.session_id, staff_id=staff.id, vitals=vitals
                 )
@@ -990,7 +1012,12 @@ def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None
                         + " ".join(f"{a.what}: {a.action}" for a in recorded.alerts),
                     )
 
-            _act(save, f"Vitals saved: BP {vitals.blood_pressure}, HR {vitals.heart_rate}.")
+            _act(
+                record,
+                f"Vitals saved: BP {vitals.blood_pressure}, HR {vitals.heart_rate}.",
+                save=save,
+                staff=staff,
+            )
 
 
 def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
@@ -1002,7 +1029,8 @@ def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
             + (f"; highest item 9 this visit: {highest}" if highest != session.phq9_item9 else "")
             + (f"; {session.phq9_count} scores" if session.phq9_count > 1 else "")
         )
-    with st.form(_form_key(f"phq9-{session.session_id}")):
+    save = saves.drawn(f"phq9-{session.session_id}", what="PHQ-9")
+    with st.form(save.form):
         st.markdown("**Correct the PHQ-9**" if correcting else "**PHQ-9 before the dose**")
         left, right = st.columns(2)
         total = left.number_input("Total (0–27)", step=1, value=None)
@@ -1024,14 +1052,14 @@ def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
                     correction_reason=reason or None,
                 ),
                 f"PHQ-9 saved: {int(total)} (item 9: {int(item9)}).",
+                save=save,
+                staff=staff,
             )
 
 
 def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    with (
-        st.expander("Side effects"),
-        st.form(_form_key(f"effects-{session.session_id}"), border=False),
-    ):
+    save = saves.drawn(f"effects-{session.session_id}", what="side effects")
+    with st.expander("Side effects"), st.form(save.form, border=False):
         # Each patient's own form, starting from what is already recorded: a save
         # restates every effect, so a blank default would erase the earlier ones.
         recorded = dict(session.side_effects)
@@ -1053,6 +1081,8 @@ def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -
                     effects={e: Severity(s or Severity.NONE) for e, s in chosen.items()},
                 ),
                 "Side effects saved.",
+                save=save,
+                staff=staff,
             )
 
 
@@ -1061,9 +1091,10 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
     title = "Ride home" + (f": {literal(ride.driver_name)}" if ride else " (none recorded)")
     if ride and ride.arrived_at:
         title += f", here since {time_text(ride.arrived_at, board)}"
+    save = saves.drawn(f"ride-{session.session_id}", what="ride")
     with (
         st.expander(title, expanded=session.status == S.READY),
-        st.form(_form_key(f"ride-{session.session_id}"), border=False),
+        st.form(save.form, border=False),
     ):
         name = st.text_input("Driver's name", value=ride.driver_name if ride else "")
         left, right = st.columns(2)
@@ -1096,6 +1127,8 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
                     expected_ride_version=ride.version if ride else None,
                 ),
                 "Ride saved: the driver is here." if arrived else "Ride saved.",
+                save=save,
+                staff=staff,
             )
 
 
@@ -1116,7 +1149,8 @@ def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
     with st.expander("Correct a mistake (take back the last step)"):
         if not gate.allowed:
             _checklist(Gate(checks=tuple(c for c in gate.checks if not c.ok)))
-        with st.form(_form_key(f"undo-{session.session_id}"), border=False):
+        save = saves.drawn(f"undo-{session.session_id}", what="correction")
+        with st.form(save.form, border=False):
             reason = st.text_input("Why", placeholder="e.g. pressed start on the wrong chair")
             taken_back = st.form_submit_button(
                 f"Take back “{session.status.label}”", disabled=not gate.allowed
@@ -1131,4 +1165,6 @@ def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
                     reason=reason,
                 ),
                 f"{literal(session.patient_name)}: last step taken back.",
+                save=save,
+                staff=staff,
             )

@@ -42,6 +42,8 @@ from ketadash.histories import (
 )
 from ketadash.models import CareFlag
 from ketadash.staff import StaffMember
+from ketadash.submissions import AlreadySaved, submission
+from ketadash.ui import saves
 from ketadash.ui.auth import export_button, note_opened
 from ketadash.ui.board import cached_board
 from ketadash.ui.text import literal
@@ -607,28 +609,36 @@ def booking_form(
         plan_reason = st.text_input(
             "Lead's reason for this dose plan", key=f"kd_booster_plan_reason_{plan.patient_id}"
         )
+    save = saves.drawn(f"kd_book_{plan.patient_id}", what="booster booking")
     if st.button(
         "Book booster",
         type="primary",
         key=f"kd_book_{plan.patient_id}",
     ):
         try:
-            booked = book_booster(
-                url=url,
-                patient_id=plan.patient_id,
-                site_id=site.id,
-                start=start,
-                staff_id=staff.id,
-                now=now,
-                plan_reason=plan_reason or None,
-            )
+            with submission(key=save.key, what=save.what, staff_id=staff.id):
+                booked = book_booster(
+                    url=url,
+                    patient_id=plan.patient_id,
+                    site_id=site.id,
+                    start=start,
+                    staff_id=staff.id,
+                    now=now,
+                    plan_reason=plan_reason or None,
+                )
+        except AlreadySaved as already:
+            after_booking()
+            saves.confirmed()
+            st.session_state[_FLASH_KEY] = str(already)
+            st.rerun()
         except BookingRefused as refused:
             # A refusal may name the site (closed then) or a chair: shown as text.
-            st.error(literal(refused), icon=":material/block:")
+            st.error(f"{saves.NOT_SAVED} {literal(refused)}", icon=":material/block:")
         except DatabaseUnavailable as down:
-            st.error(str(down), icon=":material/cloud_off:")
+            st.error(saves.not_saved(down), icon=":material/cloud_off:")
         else:
             after_booking()
+            saves.confirmed()
             st.session_state[_FLASH_KEY] = (
                 f"Booster booked for {literal(plan.patient_ref)}: "
                 f"{booked.scheduled_start.astimezone(zone):%a %d %b %H:%M}, "

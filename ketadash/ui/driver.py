@@ -30,7 +30,8 @@ from ketadash.driver_link import (
     text_message,
 )
 from ketadash.public import DriverState, LinkState, PublicDriverStatus
-from ketadash.ui import shell
+from ketadash.submissions import AlreadySaved, submission
+from ketadash.ui import saves, shell
 from ketadash.ui.text import bdi
 
 # Not clinical: a driver leaves the page open; half a minute is live enough for
@@ -200,32 +201,42 @@ def driver_link_panel(*, url: str, session_id: int, site_id: int, staff_id: int,
                 st.code(text_message(contact=contact, link=link), language=None, wrap_lines=True)
         left, right = st.columns(2)
         label = "New link" if live else "Make a link"
-        if left.button(label, key=f"driver-make-{session_id}", icon=":material/link:"):
+        make = saves.drawn(f"driver-make-{session_id}", what="driver's link")
+        if left.button(label, key=make.form, icon=":material/link:"):
             _link_action(
+                make,
+                staff_id,
                 lambda: st.session_state.__setitem__(
                     key,
                     make_driver_link(url=url, session_id=session_id, staff_id=staff_id, now=now),
-                )
+                ),
             )
-        if live and right.button(
-            "Revoke", key=f"driver-revoke-{session_id}", icon=":material/link_off:"
-        ):
+        revoke = saves.drawn(f"driver-revoke-{session_id}", what="revoking the driver's link")
+        if live and right.button("Revoke", key=revoke.form, icon=":material/link_off:"):
             st.session_state.pop(key, None)
             _link_action(
+                revoke,
+                staff_id,
                 lambda: revoke_driver_link(
                     url=url, session_id=session_id, staff_id=staff_id, now=now
-                )
+                ),
             )
         if live and made is None:
             st.caption("A new link replaces the one sent: the old one stops working.")
 
 
-def _link_action(action) -> None:
+def _link_action(save: saves.Drawn, staff_id: int | None, action) -> None:
+    """Make or revoke under the button's idempotency key: a repeated press writes once."""
     try:
-        action()
+        with submission(key=save.key, what=save.what, staff_id=staff_id):
+            action()
+    except AlreadySaved:
+        saves.confirmed()
+        st.rerun()
     except DriverLinkRefused as refused:
-        st.error(str(refused), icon=":material/block:")
+        st.error(f"{saves.NOT_SAVED} {refused}", icon=":material/block:")
     except DatabaseUnavailable as down:
-        st.error(str(down), icon=":material/cloud_off:")
+        st.error(saves.not_saved(down), icon=":material/cloud_off:")
     else:
+        saves.confirmed()
         st.rerun()

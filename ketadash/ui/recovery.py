@@ -39,8 +39,9 @@ from ketadash.rides import (
     take_back_ride_arrival,
 )
 from ketadash.staff import StaffMember, leads_on_the_roster
+from ketadash.ui import saves
 from ketadash.ui.auth import note_opened
-from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
+from ketadash.ui.board import _act, _show_flash, showing_site_day
 from ketadash.ui.driver import driver_link_panel
 from ketadash.ui.live import Scope, cached_read
 from ketadash.ui.text import bdi, literal, plain
@@ -325,15 +326,19 @@ def _ride_buttons(
     if state not in (RideState.ARRANGED, RideState.ON_THE_WAY):
         return
     version = ride.version
+    arrived = saves.drawn(f"arrived-{session_id}-{version}", what="ride's arrival")
     if st.button("Ride has arrived", type="primary", key=f"arrived-{session_id}-{version}"):
         _act(
             lambda: ride_arrived(
                 url=url, session_id=session_id, staff_id=staff.id, expected_ride_version=version
             ),
             f"{literal(ride.driver_name)} is here.",
+            save=arrived,
+            staff=staff,
         )
     if state is RideState.ARRANGED:
-        with st.form(_form_key(f"way-{session_id}")):
+        save = saves.drawn(f"way-{session_id}", what="ride on the way")
+        with st.form(save.form):
             st.markdown("**The driver called: on the way**")
             eta = st.time_input("Time they gave", value=None, step=300)
             if st.form_submit_button("On the way"):
@@ -346,6 +351,8 @@ def _ride_buttons(
                         eta_at=_typed_at(eta, time_zone) if eta else None,
                     ),
                     f"{literal(ride.driver_name)} is on the way.",
+                    save=save,
+                    staff=staff,
                 )
 
 
@@ -354,9 +361,10 @@ def _arrange_form(
 ) -> None:
     state = ride_state(ride)
     title = "Arrange the ride home" if state is RideState.NONE else "Change the ride's details"
+    save = saves.drawn(f"arrange-{session_id}", what="ride")
     with (
         st.expander(title, expanded=state is RideState.NONE),
-        st.form(_form_key(f"arrange-{session_id}"), border=False),
+        st.form(save.form, border=False),
     ):
         has = state is not RideState.NONE
         name = st.text_input("Driver's name", value=ride.driver_name if has else "")
@@ -382,15 +390,18 @@ def _arrange_form(
                     expected_pickup_at=_typed_at(pickup, view.time_zone) if pickup else None,
                 ),
                 "Ride saved.",
+                save=save,
+                staff=staff,
             )
 
 
 def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staff) -> None:
     state = ride_state(ride)
     if state is RideState.ARRIVED:
+        save = saves.drawn(f"unarrive-{session_id}", what="correction of the arrival")
         with (
             st.expander("Correct a mistake: the ride has not arrived"),
-            st.form(_form_key(f"unarrive-{session_id}"), border=False),
+            st.form(save.form, border=False),
         ):
             reason = st.text_input("Why", placeholder="e.g. ticked the wrong patient")
             if st.form_submit_button("Take back the arrival"):
@@ -403,11 +414,14 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
                         reason=reason,
                     ),
                     "Arrival taken back.",
+                    save=save,
+                    staff=staff,
                 )
     if state is not RideState.NONE:
+        cancel = saves.drawn(f"cancel-ride-{session_id}", what="cancelled ride")
         with (
             st.expander("The ride fell through"),
-            st.form(_form_key(f"cancel-ride-{session_id}"), border=False),
+            st.form(cancel.form, border=False),
         ):
             reason = st.text_input("Why", placeholder="e.g. the driver's car broke down")
             if st.form_submit_button("No ride any more"):
@@ -420,12 +434,15 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
                         reason=reason,
                     ),
                     "Ride cancelled: arrange another adult.",
+                    save=cancel,
+                    staff=staff,
                 )
 
 
 def _mark_ready(*, url: str, entry: RecoveryEntry, staff) -> None:
     session = entry.session
-    with st.form(_form_key(f"ready-{session.session_id}")):
+    save = saves.drawn(f"ready-{session.session_id}", what="ready to go")
+    with st.form(save.form):
         st.markdown("**Ready to go?**")
         for check in entry.ready.checks:
             st.text(_check_line(check))
@@ -444,6 +461,8 @@ def _mark_ready(*, url: str, entry: RecoveryEntry, staff) -> None:
                     steady_on_feet=steady,
                 ),
                 f"{literal(session.patient_name)}: {TRANSITIONS[Step.MARK_READY].done}.",
+                save=save,
+                staff=staff,
             )
 
 
@@ -451,6 +470,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
     session = entry.session
     for check in entry.discharge.checks:
         st.text(_check_line(check))
+    discharge = saves.drawn(f"discharge-{session.session_id}", what="discharge")
     if st.button(
         TRANSITIONS[Step.DISCHARGE].label,
         type="primary",
@@ -465,13 +485,16 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
                 expected_version=session.version,
             ),
             f"{literal(session.patient_name)}: {TRANSITIONS[Step.DISCHARGE].done}.",
+            save=discharge,
+            staff=staff,
         )
     if entry.ride_state is RideState.ARRIVED or not entry.fit_to_go.allowed:
         # Not fit to go (shown above): no escort exception is offered until a nurse clears it.
         return
+    save = saves.drawn(f"exception-{session.session_id}", what="discharge with an exception")
     with (
         st.expander("Discharge without an arrived escort (recorded for the lead)"),
-        st.form(_form_key(f"exception-{session.session_id}"), border=False),
+        st.form(save.form, border=False),
     ):
         st.caption(
             "Only when no adult can come now. If the patient can wait, they stay. The lead sees "
@@ -514,6 +537,8 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
                 ),
                 f"{literal(session.patient_name)}: discharged with an escort exception "
                 "(listed for the lead).",
+                save=save,
+                staff=staff,
             )
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from ketadash.clinic import SiteChoice
 from ketadash.clock import to_local
-from ketadash.db import read_session
+from ketadash.db import DatabaseUnavailable, read_session
 from ketadash.settings import (
     SETTINGS_BY_NAME,
     ClinicSettings,
@@ -29,6 +29,8 @@ from ketadash.settings import (
     settings_in_force,
 )
 from ketadash.staff import StaffMember
+from ketadash.submissions import AlreadySaved, submission
+from ketadash.ui import saves
 from ketadash.ui.live import clear_every_site_day
 from ketadash.ui.text import literal, plain
 
@@ -134,6 +136,7 @@ def _change_form(
     st.caption(spec.help)
     if spec.bounds_source:
         st.caption(f"Bounds: {literal(spec.bounds_source)}.")
+    save = saves.drawn(f"kd-setting-{name}", what="setting")
     with st.form(f"kd-setting-{name}"):
         value = st.text_input(
             f"New value at {literal(site.name)}",
@@ -148,16 +151,26 @@ def _change_form(
                 _refused(problems)
                 return
             try:
-                stored = change_site_setting(
-                    url=url, site_id=site.id, name=name, value=value, staff_id=staff.id, now=now
-                )
+                with submission(key=save.key, what=save.what, staff_id=staff.id):
+                    stored = change_site_setting(
+                        url=url, site_id=site.id, name=name, value=value, staff_id=staff.id,
+                        now=now,
+                    )  # fmt: skip
+            except AlreadySaved as already:
+                clear_every_site_day()
+                saves.confirmed()
+                st.session_state[_SAVED_KEY] = str(already)
+                st.rerun()
             except InvalidSetting as refused:
                 _refused(refused.problems)
             except SettingRefused as refused:
                 st.error(f"{refused} Nothing was changed.", icon=":material/block:")
+            except DatabaseUnavailable as down:
+                st.error(saves.not_saved(down), icon=":material/cloud_off:")
             else:
                 # Every screen of the site reads its rules afresh.
                 clear_every_site_day()
+                saves.confirmed()
                 st.session_state[_SAVED_KEY] = (
                     f"{name} is now {stored} {spec.unit} at {literal(site.name)}."
                 )

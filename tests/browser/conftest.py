@@ -189,6 +189,79 @@ def fresh_server(demo_database_url, tmp_path) -> Iterator[Callable[..., AppServe
         server.stop()
 
 
+NGINX = "/usr/sbin/nginx"
+# The cookie a test sets to choose the backend behind the proxy (a real clinic's proxy
+# hashes Streamlit's own cookie instead: see the README's "Several servers").
+BACKEND_COOKIE = "kd_backend"
+
+
+@dataclass
+class Proxy:
+    """Debian's nginx in front of several servers, as in the README, run by a test."""
+
+    base_url: str
+    process: subprocess.Popen
+    folder: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+    def websockets_to(self, port: int) -> int:
+        """How many websockets (Streamlit sessions) the proxy has sent to ``port`` and seen
+        closed (nginx logs a request when it ends)."""
+        log = (self.folder / "access.log").read_text()
+        return len(re.findall(rf"/_stcore/stream \S+ 101 -> 127\.0\.0\.1:{port}\b", log))
+
+
+def start_proxy(*, backends: dict[str, int], folder: Path, port: int) -> Proxy:
+    """nginx on ``port`` in front of ``backends`` (name to port): a browser whose
+    BACKEND_COOKIE names one is sent there, any other to the first. Websockets proxied
+    as the README's configuration does."""
+    if not Path(NGINX).is_file():
+        skip_or_fail(f"nginx not found at {NGINX} (apt-get install -y nginx)")
+    first, *_ = backends.values()
+    routes = "".join(f"    {name} 127.0.0.1:{p};\n" for name, p in backends.items())
+    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (folder / temp).mkdir(exist_ok=True)
+    (folder / "nginx.conf").write_text(
+        f"user root;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
+        "http {\n"
+        '  log_format up "$request $status -> $upstream_addr";\n'
+        f"  access_log {folder}/access.log up;\n"
+        f"  client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;\n"
+        f"  fastcgi_temp_path {folder}/fastcgi; uwsgi_temp_path {folder}/uwsgi;\n"
+        f"  scgi_temp_path {folder}/scgi;\n"
+        f"  map $cookie_{BACKEND_COOKIE} $backend {{\n{routes}"
+        f"    default 127.0.0.1:{first};\n  }}\n"
+        "  map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n"
+        "      proxy_pass http://$backend;\n      proxy_http_version 1.1;\n"
+        "      proxy_set_header Upgrade $http_upgrade;\n"
+        "      proxy_set_header Connection $connection_upgrade;\n"
+        "      proxy_set_header Host $host;\n      proxy_read_timeout 86400;\n"
+        "    }\n  }\n}\n"
+    )
+    process = subprocess.Popen(
+        [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL, stderr=(folder / "nginx.out").open("wb"),
+        start_new_session=True,
+    )  # fmt: skip
+    proxy = Proxy(base_url=f"http://127.0.0.1:{port}", process=process, folder=folder)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited: {(folder / 'nginx.out').read_text()}")
+        try:
+            with urllib.request.urlopen(f"{proxy.base_url}/_stcore/health", timeout=2):
+                return proxy
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    proxy.stop()
+    pytest.fail("nginx did not answer")
+
+
 # How long an expect() waits for the app to show something. Playwright's own default
 # (5 s) is short for a 2-core CI machine running a server, Chromium and the tests at once;
 # waiting longer only costs time when a test is about to fail anyway.

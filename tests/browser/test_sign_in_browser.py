@@ -34,11 +34,13 @@ from ketadash.db import get_engine, read_session, write_session
 from ketadash.models import AccessLog, SessionStatus, StatusChange, TreatmentSession
 from ketadash.screens import SCREENS, THROUGHPUT, TODAY, WALL
 from tests.browser.conftest import (
+    BACKEND_COOKIE,
     SCREEN,
     ConsoleWatch,
     assert_no_page_errors,
     find_free_port,
     screenshot,
+    start_proxy,
     start_server,
     wait_for_app_idle,
 )
@@ -426,3 +428,63 @@ def test_the_wall_opens_for_a_registered_display_only(browser, server, clinic):
         )
         expect(page.locator(tile)).to_have_count(0)
         assert_nothing_personal(page.content(), "the revoked wall's HTML")
+
+
+# --- two server processes, one clinic ------------------------------------------------------
+
+
+def test_signing_out_through_one_server_signs_out_on_the_other(browser, provider, clinic, tmp_path):
+    """Two ``streamlit run`` processes on one database behind nginx, as the README serves
+    them: a tab served by the second process, still holding the identity cookie, is
+    signed out when the sign-out is made through the first; only the database tells it."""
+    from playwright.sync_api import expect
+
+    proxy_port, first_port, second_port = find_free_port(), find_free_port(), find_free_port()
+    secrets_file = tmp_path / "secrets.toml"
+    # One address for both (the identity cookie names its origin), one cookie secret.
+    secrets_file.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://{HOST}:{proxy_port}/oauth2callback"\n'
+        f'cookie_secret = "{secrets.token_hex(32)}"\n'
+        'client_id = "ketadash-browser-tests"\n'
+        'client_secret = "not-a-secret"\n'
+        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n'
+    )
+    servers = [
+        start_server(database_url=clinic.url, log_dir=tmp_path, port=p, secrets=secrets_file)
+        for p in (first_port, second_port)
+    ]
+    proxy_folder = tmp_path / "nginx"
+    proxy_folder.mkdir()
+    proxy = start_proxy(backends={"first": first_port, "second": second_port},
+                        folder=proxy_folder, port=proxy_port)  # fmt: skip
+    try:
+        with browser_page(browser) as first:
+            sign_in(first, proxy.base_url, NURSE_EMAIL, path=TODAY.path)
+            # The same sign-in (its identity cookie) in a tab the second process serves.
+            identity = [c for c in first.context.cookies() if c["name"].startswith("_streamlit")]
+            other = browser.new_context(viewport=SCREEN)
+            other.add_cookies([*identity, {"name": BACKEND_COOKIE, "value": "second",
+                                           "url": proxy.base_url}])  # fmt: skip
+            second = other.new_page()
+            second.set_default_timeout(20_000)
+            open_screen(second, proxy.base_url, TODAY.path)
+            expect(sidebar(second)).to_contain_text("Dana Reyes")
+
+            sign_out(first, proxy.base_url)
+            # The second tab still has the cookie; its next run (a click in its menu)
+            # finds the sign-out in the database and signs out through the provider.
+            sidebar(second).get_by_role("link", name=TODAY.title).click()
+            second.wait_for_url(re.compile(r"/oauth2/end_session\?"), timeout=30_000)
+            second.get_by_role("button", name="End session").click()
+            second.wait_for_url(f"{proxy.base_url}/")
+            wait_for_app_idle(second)
+            expect(second.get_by_role("button", name="Sign in")).to_be_visible()
+            assert_nothing_personal(second.content(), "the second server's tab after sign-out")
+            other.close()
+        # nginx logs a websocket when it closes: the second tab's went to the second server.
+        assert proxy.websockets_to(second_port) >= 1
+    finally:
+        proxy.stop()
+        for server in servers:
+            server.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from sqlalchemy import update
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
@@ -20,8 +21,9 @@ from ketadash.auth import AccessAction, read_access_log
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
-from ketadash.models import SessionStatus, Staff, StaffRole, TreatmentSession
+from ketadash.models import SessionStatus, SignIn, Staff, StaffRole, TreatmentSession
 from ketadash.screens import LINK_SCREENS, SCREENS, THROUGHPUT, TODAY
+from ketadash.sign_ins import end, shared_sign_in
 from ketadash.ui.auth import ADMISSION_KEY, DEMO_ROLE_KEY, LAST_ACTIVE_KEY
 from ketadash.ui.navigation import NAVIGATION_KEY
 from ketadash.vitals import Vitals
@@ -364,10 +366,16 @@ def one_browser(monkeypatch):
     return ui_auth
 
 
-def test_a_reload_or_new_tab_keeps_the_idle_clock(clinic, one_browser):
+def test_a_reload_or_new_tab_keeps_the_idle_clock(clinic, one_browser, sqlite_url):
     first = _open(NURSE_EMAIL)
     assert "Alex Morgan" in _everything_shown(first)
-    one_browser._sign_ins().used("one-browser-cookie", utc_now() - timedelta(minutes=20))
+    # The last use recorded for every process, as if it had been 20 minutes ago.
+    with write_session(sqlite_url) as db:
+        db.execute(
+            update(SignIn)
+            .where(SignIn.key == "one-browser-cookie")
+            .values(last_active_at=utc_now() - timedelta(minutes=20))
+        )
     reloaded = _open(NURSE_EMAIL)
     reloaded.run()  # the page after the provider's sign-out
     assert "Alex Morgan" not in _everything_shown(reloaded)
@@ -380,6 +388,29 @@ def test_signing_out_in_one_tab_signs_out_the_others(clinic, one_browser):
     second.run()
     second.run()
     assert "Alex Morgan" not in _everything_shown(second)
+
+
+def test_a_sign_out_through_another_server_process_signs_this_tab_out(
+    clinic, one_browser, sqlite_url
+):
+    # Another process behind the same address records the sign-out in the database;
+    # this process never heard of it otherwise.
+    tab = _open(NURSE_EMAIL)
+    assert "Alex Morgan" in _everything_shown(tab)
+    end(url=sqlite_url, key="one-browser-cookie", now=utc_now())
+    tab.run()
+    tab.run()
+    assert "Alex Morgan" not in _everything_shown(tab)
+
+
+def test_a_use_is_written_for_the_other_processes_at_most_every_half_minute(
+    clinic, one_browser, sqlite_url
+):
+    tab = _open(NURSE_EMAIL)
+    first = shared_sign_in(url=sqlite_url, key="one-browser-cookie").last_active_at
+    assert first is not None
+    tab.run()
+    assert shared_sign_in(url=sqlite_url, key="one-browser-cookie").last_active_at == first
 
 
 def test_a_named_provider_in_the_secrets_is_the_one_signed_in_with():
