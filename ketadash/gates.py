@@ -605,10 +605,42 @@ def discharge_gate(
 
     A lead's approval names ``approving_lead``, a lead on the site's roster."""
     fit = fit_to_go_gate(visit=visit, settings=settings)
+    rems = rems_started_gate(visit=visit, settings=settings)
     escort = _escort_gate(
         visit=visit, escort_exception=escort_exception, reason=reason, approving_lead=approving_lead
     )
-    return Gate(checks=(*fit.checks, *escort.checks))
+    return Gate(checks=(*fit.checks, *rems.checks, *escort.checks))
+
+
+REMS_STARTED_CHECK = "REMS monitoring form started"
+
+
+def rems_required(*, route: Route | str, settings: ClinicSettings) -> bool:
+    """Whether a session of ``route`` needs a REMS Patient Monitoring Form at this clinic:
+    esketamine, while ``rems_monitoring_form`` is "required"."""
+    return Route(route) == Route.ESKETAMINE and settings.rems_monitoring_form == "required"
+
+
+def rems_started_gate(*, visit: Visit, settings: ClinicSettings) -> Gate:
+    """An esketamine session is closed (discharged) only with its REMS Patient Monitoring
+    Form started, so no session leaves without one (the REMS asks for a form after every
+    treatment session). No check for other routes, or when the clinic turned it off."""
+    if not rems_required(route=visit.route, settings=settings):
+        return Gate(checks=())
+    return Gate(
+        checks=(
+            Check(
+                label=REMS_STARTED_CHECK,
+                ok=visit.rems_record_started,
+                detail=(
+                    "this is an esketamine session: start its REMS Patient Monitoring Form "
+                    "(device lot number, sedating or blood-pressure medications) before the "
+                    "patient goes home; it can be finished and submitted later, within "
+                    f"{settings.rems_submit_within_days} days"
+                ),
+            ),
+        )
+    )
 
 
 def _escort_gate(
