@@ -24,12 +24,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from ketadash.clock import FutureMoment, local_today, refuse_future, to_local, utc_now
+from ketadash.clock import (
+    FutureMoment,
+    as_utc,
+    local_today,
+    refuse_future,
+    to_local,
+    utc_now,
+)
 from ketadash.clock import whole_minutes_between as minutes_between
 from ketadash.db import ROW_LOCK, read_session, write_session
 from ketadash.gates import Gate, as_sentences, rems_required, rems_submit_gate
@@ -560,6 +568,16 @@ class FormsToSubmit:
 def forms_to_submit(*, url: str, site_id: int, now: datetime) -> FormsToSubmit:
     """The site's esketamine sessions dosed in the last ``FORMS_LOOKBACK_DAYS`` whose form
     is not submitted, fewest days left first; empty when the clinic turned the form off."""
+    return _forms(url=url, site_id=site_id, now=now, submitted=False)
+
+
+def submitted_forms(*, url: str, site_id: int, now: datetime) -> FormsToSubmit:
+    """The site's forms marked submitted for sessions dosed in the last
+    ``FORMS_LOOKBACK_DAYS``, newest treatment first (to print the clinic's copy again)."""
+    return _forms(url=url, site_id=site_id, now=now, submitted=True)
+
+
+def _forms(*, url: str, site_id: int, now: datetime, submitted: bool) -> FormsToSubmit:
     t = TreatmentSession
     with read_session(url) as db:
         site = db.get(Site, site_id)
@@ -567,16 +585,15 @@ def forms_to_submit(*, url: str, site_id: int, now: datetime) -> FormsToSubmit:
             raise LookupError(f"There is no site {site_id}.")
         settings = load_clinic_settings(db=db, site_id=site_id)
         within = settings.rems_submit_within_days
-        if not rems_required(route=Route.ESKETAMINE, settings=settings):
+        required = rems_required(route=Route.ESKETAMINE, settings=settings)
+        if not required and not submitted:
             return FormsToSubmit(required=False, within_days=within, forms=())
+        state = (
+            RemsRecord.submitted_at.is_not(None) if submitted else RemsRecord.submitted_at.is_(None)
+        )
         rows = db.exec(
             select(
-                t.id,
-                t.infusion_started_at,
-                Patient.first_name,
-                Patient.last_name,
-                RemsRecord.id,
-                RemsRecord.submitted_at,
+                t.id, t.infusion_started_at, Patient.first_name, Patient.last_name, RemsRecord.id
             )
             .join(Patient, Patient.id == t.patient_id)
             .join(RemsRecord, RemsRecord.session_id == t.id, isouter=True)
@@ -585,12 +602,12 @@ def forms_to_submit(*, url: str, site_id: int, now: datetime) -> FormsToSubmit:
                 t.route == Route.ESKETAMINE,
                 t.infusion_started_at.is_not(None),
                 t.infusion_started_at >= now - timedelta(days=FORMS_LOOKBACK_DAYS),
-                RemsRecord.submitted_at.is_(None),
+                state,
             )
         ).all()
     today = local_today(site.time_zone, now=now)
     forms = []
-    for session_id, started_at, first, last, record_id, _submitted in rows:
+    for session_id, started_at, first, last, record_id in rows:
         treated = to_local(started_at, site.time_zone).date()
         forms.append(
             FormToSubmit(
@@ -599,11 +616,30 @@ def forms_to_submit(*, url: str, site_id: int, now: datetime) -> FormsToSubmit:
                 treatment_date=treated,
                 due_on=due_on(treatment_date=treated, within_days=within),
                 days_left=days_left(treatment_date=treated, today=today, within_days=within),
-                state="Started, not submitted" if record_id else "Not started",
+                state="Submitted"
+                if submitted
+                else "Started, not submitted"
+                if record_id
+                else "Not started",
             )
         )
-    forms.sort(key=lambda f: (f.days_left, f.session_id))
-    return FormsToSubmit(required=True, within_days=within, forms=tuple(forms))
+    if submitted:
+        forms.sort(key=lambda f: (f.treatment_date, f.session_id), reverse=True)
+    else:
+        forms.sort(key=lambda f: (f.days_left, f.session_id))
+    return FormsToSubmit(required=required, within_days=within, forms=tuple(forms))
+
+
+def ready_moment(*, clock: time, first_device_at: datetime, time_zone: str) -> datetime:
+    """A time of day typed for "ready to leave" as the moment it means: that time on the
+    treatment's local date, or the next day when it would come before the first device
+    (a session that ran past midnight)."""
+    zone = ZoneInfo(time_zone)
+    day = as_utc(first_device_at).astimezone(zone).date()
+    moment = datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+    if moment < first_device_at:
+        moment = datetime.combine(day + timedelta(days=1), clock, tzinfo=zone).astimezone(UTC)
+    return moment
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ from ketadash.lifecycle import (
 )
 from ketadash.models import RideState, Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
+from ketadash.rems import RemsError
 from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
     Passing,
@@ -601,7 +602,7 @@ def _act(action: Callable[[], object], done: str) -> None:
         after_write()
         _flash("changed", literal(changed))  # it names who made the change
         st.rerun()
-    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected) as refused:
+    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected, RemsError) as refused:
         # A refusal may name a chair or a person (another visit under way, the acting
         # staff member's role): shown as text, like every name.
         st.error(literal(refused), icon=":material/block:")
