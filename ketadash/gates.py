@@ -740,7 +740,11 @@ def rems_submit_gate(*, form: RemsForm) -> Gate:
             detail="type the lot number printed on the device carton",
         ),
     ]
-    unanswered = [words.lower() for name, words in COMEDICATIONS if getattr(record, name) is None]
+    unanswered = [
+        words[0].lower() + words[1:]
+        for name, words in COMEDICATIONS
+        if getattr(record, name) is None
+    ]
     checks.append(
         Check(
             label="Sedating or blood-pressure medications answered",
