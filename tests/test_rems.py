@@ -555,3 +555,23 @@ def test_the_pdf_is_one_page_of_escaped_latin1_text():
     assert pdf[xref:].startswith(b"xref")
     for offset in pdf[xref:].split(b"\n")[3:9]:
         assert pdf[int(offset[:10]) :].split(b" ")[1] == b"0"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE rems_record_change SET action = 'saved'", "DELETE FROM rems_record_change"],
+)
+def test_the_forms_history_is_append_only_in_the_database(db_url, clinic, statement):
+    import sqlalchemy as sa
+
+    from ketadash.db import get_engine
+
+    session_id = _dosed(db_url, clinic)
+    start_record(url=db_url, session_id=session_id, staff_id=clinic.nurse_id, now=NINE)
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="rems_record_change is append-only"),
+        get_engine(db_url).begin() as connection,
+    ):
+        connection.exec_driver_sql(statement)
+    with read_session(db_url) as db:
+        assert db.exec(select(RemsRecordChange.action)).all() == ["started"]
