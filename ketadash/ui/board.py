@@ -691,6 +691,12 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         _ride_form(url=url, session=session, staff=staff, board=board)
     if status == S.RECOVERY:
         _ready_form(url=url, session=session, staff=staff, board=board, now=now)
+    if status in (S.INFUSING, S.RECOVERY, S.READY) and session.route == Route.ESKETAMINE:
+        # Imported here: the REMS widgets use this module's form helpers.
+        from ketadash.ui.rems import rems_section
+
+        rems_section(url=url, session_id=session.session_id, route=session.route,
+                     settings=board.settings, staff=staff)  # fmt: skip
     if status == S.READY:
         _gated_step(url=url, session=session, staff=staff, step=Step.DISCHARGE,
                     gate=discharge_gate(visit=session, settings=board.settings))  # fmt: skip
