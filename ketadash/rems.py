@@ -253,7 +253,7 @@ def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
     after = [r for r in readings if start is not None and r.taken_at > start]
     bp_after_dose = None
     if start is not None:
-        earliest, latest = esketamine_bp_window(_AsVisit(start), settings)
+        earliest, latest = esketamine_bp_window(start, settings)
         target = start + timedelta(minutes=settings.esketamine_bp_check_minutes)
         window = [r for r in after if earliest <= r.taken_at <= latest]
         if window:
@@ -311,12 +311,6 @@ def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
         dissociation=_effect(observed, SideEffect.DISSOCIATION),
         respiratory_depression=breathing,
     )
-
-
-@dataclass(frozen=True)
-class _AsVisit:
-    # ``rules.esketamine_bp_window`` reads only the first device's moment.
-    infusion_started_at: datetime
 
 
 def due_on(*, treatment_date: date, within_days: int) -> date:

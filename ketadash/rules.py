@@ -243,15 +243,15 @@ def vitals_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int 
 ESKETAMINE_BP_EARLY_MINUTES = 5
 
 
-def esketamine_bp_window(visit: Visit, settings: ClinicSettings) -> tuple[datetime, datetime]:
+def esketamine_bp_window(
+    first_device_at: datetime, settings: ClinicSettings
+) -> tuple[datetime, datetime]:
     """When a reading counts as the esketamine BP check: from ``ESKETAMINE_BP_EARLY_MINUTES``
-    before ``esketamine_bp_check_minutes`` after the first device, to twice that after it.
-    Call only for a visit whose first device was given."""
-    start = visit.infusion_started_at
+    before ``esketamine_bp_check_minutes`` after the first device, to twice that after it."""
     minutes = settings.esketamine_bp_check_minutes
     return (
-        start + timedelta(minutes=minutes - ESKETAMINE_BP_EARLY_MINUTES),
-        start + timedelta(minutes=2 * minutes),
+        first_device_at + timedelta(minutes=minutes - ESKETAMINE_BP_EARLY_MINUTES),
+        first_device_at + timedelta(minutes=2 * minutes),
     )
 
 
@@ -263,7 +263,7 @@ def esketamine_bp_due_at(visit: Visit, settings: ClinicSettings) -> datetime | N
         return None
     if visit.status not in (S.INFUSING, S.RECOVERY, S.READY):
         return None
-    earliest, _ = esketamine_bp_window(visit, settings)
+    earliest, _ = esketamine_bp_window(visit.infusion_started_at, settings)
     latest = visit.latest
     if latest is not None and latest.taken_at >= earliest:
         # Readings only move forward: the latest counts if any one does.
