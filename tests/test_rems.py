@@ -575,3 +575,18 @@ def test_the_forms_history_is_append_only_in_the_database(db_url, clinic, statem
         connection.exec_driver_sql(statement)
     with read_session(db_url) as db:
         assert db.exec(select(RemsRecordChange.action)).all() == ["started"]
+
+
+def test_a_ready_time_typed_after_midnight_is_the_next_day():
+    from datetime import time
+
+    from ketadash.rems import ready_moment
+
+    zone = "America/New_York"
+    first = local_moment("2026-11-24 22:50")
+    assert ready_moment(clock=time(0, 40), first_device_at=first, time_zone=zone) == (
+        local_moment("2026-11-25 00:40")
+    )
+    assert ready_moment(clock=time(23, 55), first_device_at=first, time_zone=zone) == (
+        local_moment("2026-11-24 23:55")
+    )

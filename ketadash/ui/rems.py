@@ -23,6 +23,7 @@ from ketadash.rems import (
     RecordFields,
     RemsError,
     RemsForm,
+    form_history,
     form_lines,
     form_pdf,
     forms_to_submit,
@@ -163,6 +164,11 @@ def _form_view(*, url: str, form: RemsForm, staff: StaffMember) -> None:
             mime=PDF_MIME,
             icon=":material/picture_as_pdf:",
         )
+        with st.expander("History of this form"):
+            for change in form_history(url=url, session_id=form.facts.session_id):
+                at = to_local(change.changed_at, form.facts.time_zone).strftime("%Y-%m-%d %H:%M")
+                what = f" ({change.detail.replace('_', ' ')})" if change.detail else ""
+                st.text(f"{at} · {change.action} by {plain(change.staff_name)}{what}")
     with right:
         if form.submitted:
             st.success("Marked submitted: the clinic's copy is kept as it was submitted.")
