@@ -757,7 +757,10 @@ def _visits_select(where):
         .join(patients, p.id == t.patient_id)
         .outerjoin(chairs, chair.id == t.chair_id)
         .outerjoin(rides, r.session_id == t.id)
-        .outerjoin(rems, rems.c.session_id == t.id)
+        # A form started after ``now`` (beyond clock skew) does not count yet, like a reading.
+        .outerjoin(
+            rems, and_(rems.c.session_id == t.id, rems.c.started_at <= _at("latest_allowed"))
+        )
         .where(where)
         .cte("visit")
         .prefix_with("MATERIALIZED")

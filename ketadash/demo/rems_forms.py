@@ -34,7 +34,8 @@ def write_rems_form(
     if discharged is None and (ready is None or rng.random() < 0.5):
         return
     end = discharged if discharged is not None else min(ready, cutoff)
-    started = min(start + rng.randint(10, 60) * MINUTE, end)
+    # Before ready, so before any discharge step (one taken back included).
+    started = min(start + rng.randint(10, 60) * MINUTE, ready if ready is not None else end)
     ready_to_leave = None
     if ready is not None:
         ready_to_leave = max(start + 45 * MINUTE, ready - rng.randint(0, 40) * MINUTE)
