@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ketadash.clock import whole_minutes_between
 from ketadash.models import (
@@ -38,6 +39,9 @@ from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
 from ketadash.vitals import StartHold, back_to_baseline, start_holds, vitals_alerts
 from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
+
+if TYPE_CHECKING:
+    from ketadash.rems import RemsForm
 
 # Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
 MAX_DOSE_MG = 500
@@ -605,10 +609,42 @@ def discharge_gate(
 
     A lead's approval names ``approving_lead``, a lead on the site's roster."""
     fit = fit_to_go_gate(visit=visit, settings=settings)
+    rems = rems_started_gate(visit=visit, settings=settings)
     escort = _escort_gate(
         visit=visit, escort_exception=escort_exception, reason=reason, approving_lead=approving_lead
     )
-    return Gate(checks=(*fit.checks, *escort.checks))
+    return Gate(checks=(*fit.checks, *rems.checks, *escort.checks))
+
+
+REMS_STARTED_CHECK = "REMS monitoring form started"
+
+
+def rems_required(*, route: Route | str, settings: ClinicSettings) -> bool:
+    """Whether a session of ``route`` needs a REMS Patient Monitoring Form at this clinic:
+    esketamine, while ``rems_monitoring_form`` is "required"."""
+    return Route(route) == Route.ESKETAMINE and settings.rems_monitoring_form == "required"
+
+
+def rems_started_gate(*, visit: Visit, settings: ClinicSettings) -> Gate:
+    """An esketamine session is closed (discharged) only with its REMS Patient Monitoring
+    Form started, so no session leaves without one (the REMS asks for a form after every
+    treatment session). No check for other routes, or when the clinic turned it off."""
+    if not rems_required(route=visit.route, settings=settings):
+        return Gate(checks=())
+    return Gate(
+        checks=(
+            Check(
+                label=REMS_STARTED_CHECK,
+                ok=visit.rems_record_started,
+                detail=(
+                    "this is an esketamine session: start its REMS Patient Monitoring Form "
+                    "(device lot number, sedating or blood-pressure medications) before the "
+                    "patient goes home; it can be finished and submitted later, within "
+                    f"{settings.rems_submit_within_days} days"
+                ),
+            ),
+        )
+    )
 
 
 def _escort_gate(
@@ -677,3 +713,85 @@ def _escort_exception_checks(
             )
         )
     return tuple(checks)
+
+
+def rems_submit_gate(*, form: RemsForm) -> Gate:
+    """May a REMS Patient Monitoring Form be marked submitted: monitoring is over, the
+    nurse's part is complete (lot number, the four co-medication answers, when the patient
+    would have been ready to leave, from the first device to the end of monitoring, the
+    monitoring provider), and the three blood pressures are recorded or the notes say why
+    one is missing. Shown above the form's buttons; the submit write refuses with it."""
+    from ketadash.rems import COMEDICATIONS, RecordFields
+
+    record = form.record or RecordFields()
+    filled = form.prefill
+    checks = [
+        Check(
+            label="Monitoring finished",
+            ok=filled.monitoring_ended_at is not None,
+            detail=(
+                "the patient's monitoring is not over: mark them ready to go first (the form "
+                "times the session from the first device to the end of monitoring)"
+            ),
+        ),
+        Check(
+            label="Device lot number",
+            ok=bool(record.device_lot),
+            detail="type the lot number printed on the device carton",
+        ),
+    ]
+    unanswered = [
+        words[0].lower() + words[1:]
+        for name, words in COMEDICATIONS
+        if getattr(record, name) is None
+    ]
+    checks.append(
+        Check(
+            label="Sedating or blood-pressure medications answered",
+            ok=not unanswered,
+            detail=f"answer yes or no for {', '.join(unanswered)}",
+        )
+    )
+    ready = record.ready_to_leave_at
+    start, end = filled.first_device_at, filled.monitoring_ended_at
+    if ready is None:
+        detail = "say when the patient would have been ready to leave without the 2-hour rule"
+    else:
+        detail = (
+            "the ready-to-leave time must lie between the first device and the end of "
+            "monitoring: check the time typed"
+        )
+    checks.append(
+        Check(
+            label="Ready to leave without the 2-hour rule",
+            ok=ready is not None
+            and start is not None
+            and end is not None
+            and start <= ready <= end,
+            detail=detail,
+        )
+    )
+    checks.append(
+        Check(
+            label="Monitoring healthcare provider named",
+            ok=record.monitoring_provider_id is not None,
+            detail="choose the nurse or lead who monitored the patient",
+        )
+    )
+    missing = [
+        words
+        for reading, words in (
+            (filled.bp_before, "before dosing"),
+            (filled.bp_after_dose, "about 40 min after dosing"),
+            (filled.bp_at_end, "before completion"),
+        )
+        if reading is None
+    ]
+    checks.append(
+        Check(
+            label="Blood pressures before, about 40 min after and before completion",
+            ok=not missing or optional_reason(record.notes) is not None,
+            detail=(f"no blood pressure is recorded {' or '.join(missing)}: say why in the notes"),
+        )
+    )
+    return Gate(checks=tuple(checks))

@@ -421,6 +421,54 @@ class RideChange(SQLModel, table=True):
     is_correction: bool = False
 
 
+class RemsRecord(SQLModel, table=True):
+    """The esketamine REMS Patient Monitoring Form of one session: what the session cannot
+    know (the device lot, co-medications, when the patient would have been ready to leave
+    without the 2-hour rule, the monitoring provider) and its submission. The rest of the
+    form is read from the session, its vitals and side effects (``ketadash.rems``)."""
+
+    __tablename__ = "rems_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id", unique=True)
+    started_at: datetime = Field(sa_column=_utc(nullable=False))
+    started_by: int = Field(foreign_key="staff.id")
+    device_lot: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    # Concomitant medications that may cause sedation or blood pressure changes: yes, no,
+    # or None while not answered.
+    benzodiazepines: bool | None = None
+    non_benzo_sedative_hypnotics: bool | None = None
+    psychostimulants: bool | None = None
+    maois: bool | None = None
+    # The form's "when would this patient have been ready to leave without the 2-hour rule".
+    ready_to_leave_at: datetime | None = Field(default=None, sa_column=_utc())
+    monitoring_provider_id: int | None = Field(default=None, foreign_key="staff.id")
+    notes: str | None = None
+    submitted_at: datetime | None = Field(default=None, sa_column=_utc())
+    submitted_by: int | None = Field(default=None, foreign_key="staff.id")
+    # The form as submitted (JSON), so the clinic's copy is what was sent, whatever the
+    # session's rows say later.
+    submitted_form: str | None = None
+    version: int = 1
+
+
+class RemsRecordChange(SQLModel, table=True):
+    """Append-only: every save of a REMS record, who made it, when and what changed."""
+
+    __tablename__ = "rems_record_change"
+    __table_args__ = (
+        UniqueConstraint("session_id", "version", name="uq_rems_record_change_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="treatment_session.id")
+    version: int
+    action: str = Field(sa_column=_enum_column())
+    changed_at: datetime = Field(sa_column=_utc(nullable=False))
+    staff_id: int = Field(foreign_key="staff.id")
+    detail: str | None = None
+
+
 # --- how the clinic works ---------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rides import RideFacts, RideVisitFacts, ride_alerts, ride_state, rides_of
-from ketadash.rules import Timer, vitals_due_in
+from ketadash.rules import Timer, esketamine_bp_due_in, vitals_due_in
 from ketadash.settings import ClinicSettings
 from ketadash.vitals import Alert
 from ketadash.vocabulary import Step
@@ -56,6 +56,9 @@ class RecoveryEntry:
     waiting_minutes: int | None
     # Minutes to the next vitals (negative when overdue), by the rule Today's cards use.
     vitals_due_in: int | None
+    # Minutes to the esketamine blood pressure check about 40 min after the first device
+    # (negative when overdue), while it is still to take; None for other routes.
+    bp_check_due_in: int | None
     ready: Gate
     discharge: Gate
     # The part of the discharge gate no escort exception overrides (see ``fit_to_go_gate``).
@@ -170,6 +173,7 @@ def recovery_entry(
         observation=recovery_timer(session, settings, now),
         waiting_minutes=waiting.minutes if waiting else None,
         vitals_due_in=vitals_due_in(session, settings, now),
+        bp_check_due_in=esketamine_bp_due_in(session, settings, now),
         ready=ready,
         discharge=discharge,
         fit_to_go=fit_to_go_gate(visit=session, settings=settings),

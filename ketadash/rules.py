@@ -232,7 +232,49 @@ def vitals_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int 
         and vitals_alerts(latest.vitals, phase=latest.phase, settings=settings)
     ):
         due = min(due, latest.taken_at + timedelta(minutes=settings.recheck_after_alert_minutes))
+    bp_check = esketamine_bp_due_at(visit, settings)
+    if bp_check is not None:
+        due = min(due, bp_check)
     return _minutes_until(due, now)
+
+
+# A reading this many minutes before the esketamine BP check's time counts as that check:
+# the label asks for a blood pressure "about" 40 minutes after dosing.
+ESKETAMINE_BP_EARLY_MINUTES = 5
+
+
+def esketamine_bp_window(
+    first_device_at: datetime, settings: ClinicSettings
+) -> tuple[datetime, datetime]:
+    """When a reading counts as the esketamine BP check: from ``ESKETAMINE_BP_EARLY_MINUTES``
+    before ``esketamine_bp_check_minutes`` after the first device, to twice that after it."""
+    minutes = settings.esketamine_bp_check_minutes
+    return (
+        first_device_at + timedelta(minutes=minutes - ESKETAMINE_BP_EARLY_MINUTES),
+        first_device_at + timedelta(minutes=2 * minutes),
+    )
+
+
+def esketamine_bp_due_at(visit: Visit, settings: ClinicSettings) -> datetime | None:
+    """When the esketamine blood pressure check (about 40 min after the first device;
+    Spravato label, REMS form) is due, while it is still to take; None for other routes,
+    before the first device, once a reading counts for it, or once the patient has left."""
+    if visit.route != Route.ESKETAMINE or visit.infusion_started_at is None:
+        return None
+    if visit.status not in (S.INFUSING, S.RECOVERY, S.READY):
+        return None
+    earliest, _ = esketamine_bp_window(visit.infusion_started_at, settings)
+    latest = visit.latest
+    if latest is not None and latest.taken_at >= earliest:
+        # Readings only move forward: the latest counts if any one does.
+        return None
+    return visit.infusion_started_at + timedelta(minutes=settings.esketamine_bp_check_minutes)
+
+
+def esketamine_bp_due_in(visit: Visit, settings: ClinicSettings, now: datetime) -> int | None:
+    """Minutes until the esketamine BP check (negative when overdue), None when not due."""
+    due = esketamine_bp_due_at(visit, settings)
+    return None if due is None else _minutes_until(due, now)
 
 
 def _minutes_until(due: datetime, now: datetime) -> int:

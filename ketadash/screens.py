@@ -119,6 +119,17 @@ BOOSTERS = Screen(
     built=True,
 )
 
+REMS = Screen(
+    title="REMS forms",
+    icon=":material/assignment:",
+    script="pages/rems.py",
+    url_path="rems",
+    section=FOLLOW_UP,
+    audience=frozenset({StaffRole.NURSE, StaffRole.LEAD}),
+    description="Esketamine REMS monitoring forms: complete, submit, print; days left of 7.",
+    built=True,
+)
+
 THROUGHPUT = Screen(
     title="Throughput",
     icon=":material/monitoring:",
@@ -159,6 +170,7 @@ SCREENS: tuple[Screen, ...] = (
     RECOVERY,
     WALL,
     BOOSTERS,
+    REMS,
     THROUGHPUT,
     ACCESS_LOG,
     SETTINGS,

@@ -429,6 +429,36 @@ class ClinicSettings:
         help="A patient still in the building this long before the site closes raises an alert.",
         source="inferred, clinic operations (issue 8): to be checked by the clinic's lead",
     )
+    # --- esketamine REMS (issue 20) ---
+    esketamine_bp_check_minutes: int = setting(
+        40,
+        allowed=(30, 60),
+        bounds_source=(
+            "Spravato label: BP about 40 min after dosing; BP peaks at 30-40 min (Yale 2024)"
+        ),
+        unit="min",
+        help="After the first esketamine device, a blood pressure is due this many minutes in "
+        "(REMS form: BP before, about 40 min after, and before completion).",
+        source="Spravato prescribing information / REMS: BP before dosing, about 40 min after",
+    )
+    rems_monitoring_form: str = setting(
+        "required",
+        unit="rule",
+        help="required: an esketamine session is discharged only once its REMS Patient "
+        "Monitoring Form is started, and forms not yet submitted are listed with the days "
+        "left; off: neither (a clinic no longer under the REMS).",
+        source="Spravato REMS: a Patient Monitoring Form after every treatment session",
+        choices=("required", "off"),
+    )
+    rems_submit_within_days: int = setting(
+        7,
+        allowed=(1, 7),
+        bounds_source="Spravato REMS: due within 7 days; a clinic may keep an earlier deadline",
+        unit="days",
+        help="A REMS Patient Monitoring Form is due this many days after the treatment date; "
+        "the list counts the days left.",
+        source="Spravato REMS patient monitoring form instructions: submit within 7 days",
+    )
 
     def min_recovery_minutes(self, route: Route | str) -> int:
         """The shortest recovery for a route: IV and esketamine differ."""

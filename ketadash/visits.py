@@ -36,6 +36,7 @@ from ketadash.models import (
     Instrument,
     OutcomeScore,
     Patient,
+    RemsRecord,
     Ride,
     RideState,
     Route,
@@ -168,6 +169,8 @@ class Visit:
     # than checked in and waiting first), read for visits not yet dosed and for cancelled
     # and discharged ones (taking back the cancel or the discharge puts them under way).
     chair_occupied_by: S | None = None
+    # The session's REMS Patient Monitoring Form has been started (esketamine, issue 20).
+    rems_record_started: bool = False
 
     @property
     def ride_state(self) -> RideState:
@@ -405,6 +408,7 @@ def _load_visits(
                     and row.status in (*_BEFORE_DOSE, *_REOPENABLE)
                     else None
                 ),
+                rems_record_started=row.rems_record_id is not None,
             )
         )
     return tuple(visits)
@@ -692,6 +696,7 @@ def _visits_select(where):
     )
     patients, chairs, rides = _table(Patient), _table(Chair), _table(Ride)
     p, chair, r = patients.c, chairs.c, rides.c
+    rems = _table(RemsRecord)
     visit = (
         select(
             t.id,
@@ -735,6 +740,7 @@ def _visits_select(where):
             r.eta_at,
             r.arrived_at,
             r.version.label("ride_version"),
+            rems.c.id.label("rems_record_id"),
             previous_weight.label("previous_weight_kg"),
             case((t.status == S.CHECKED_IN, recent_starts), else_=None).label("recent_starts"),
             other_id.label("elsewhere_id"),
@@ -751,6 +757,10 @@ def _visits_select(where):
         .join(patients, p.id == t.patient_id)
         .outerjoin(chairs, chair.id == t.chair_id)
         .outerjoin(rides, r.session_id == t.id)
+        # A form started after ``now`` (beyond clock skew) does not count yet, like a reading.
+        .outerjoin(
+            rems, and_(rems.c.session_id == t.id, rems.c.started_at <= _at("latest_allowed"))
+        )
         .where(where)
         .cte("visit")
         .prefix_with("MATERIALIZED")

@@ -19,6 +19,7 @@ from ketadash.demo.people import (
     NO_SHOW_REASON,
     SIDE_EFFECT_CHANCES,
 )
+from ketadash.demo.rems_forms import write_rems_form
 from ketadash.demo.ride_home import write_ride
 from ketadash.demo.visit_times import (
     ESKETAMINE,
@@ -260,6 +261,9 @@ class VisitWriter:
             cutoff=cutoff,
             state=ride_state,
         )
+        if route == ESKETAMINE and start is not None:
+            write_rems_form(rows, session_id=session_id, nurse=nurse, start=start, ready=ready,
+                            discharged=discharged, cutoff=cutoff)  # fmt: skip
         return session_id
 
     def _mistake(

@@ -50,6 +50,14 @@ COLUMNS = {
         "id", "session_id", "version", "state", "changed_at", "staff_id", "reason",
         "is_correction",
     ),
+    "rems_record": (
+        "id", "session_id", "started_at", "started_by", "device_lot", "benzodiazepines",
+        "non_benzo_sedative_hypnotics", "psychostimulants", "maois", "ready_to_leave_at",
+        "monitoring_provider_id", "submitted_at", "submitted_by", "version",
+    ),
+    "rems_record_change": (
+        "id", "session_id", "version", "action", "changed_at", "staff_id", "detail",
+    ),
 }  # fmt: skip
 TABLES_WITH_IDS = ("site", "chair", "staff", *COLUMNS)
 # SQLite's page cache while the demo is written, in KiB (negative: a size, not pages).

@@ -633,6 +633,20 @@ def export_button(
     it again, with or without the sign-in's cookie, finds nothing, and signing out
     removes a file not yet fetched and makes the buttons drawn before it inert.
     """
+    file_button(
+        label,
+        body=lambda: csv_text(frame=table() if callable(table) else table).encode(),
+        file_name=file_name,
+        mime=downloads.CSV_MIME,
+        **kwargs,
+    )
+
+
+def file_button(
+    label: str, *, body: Callable[[], bytes], file_name: str, mime: str, **kwargs
+) -> None:
+    """A download button for the file ``body()`` makes when clicked (a CSV export, a PDF
+    form), logged as an export and served once, as ``export_button`` says."""
     staff = signed_in()
     url = load_config().database_url
     guard = downloads.one_download()
@@ -640,18 +654,19 @@ def export_button(
     drawn_at = downloads.drawn(session_id)
 
     def logged() -> bytes:
-        body = csv_text(frame=table() if callable(table) else table).encode()
+        made = body()
         if guard is not None:
-            guard.made(session_id=session_id, drawn_at=drawn_at, body=body, file_name=file_name)
+            guard.made(session_id=session_id, drawn_at=drawn_at, body=made, file_name=file_name,
+                       mime=mime)  # fmt: skip
         auth.log_access(url=url, staff_id=staff.id, action=AccessAction.EXPORT,
                         detail=file_name, now=utc_now())  # fmt: skip
-        return body
+        return made
 
     st.download_button(
         label,
         data=logged,
         file_name=file_name,
-        mime=downloads.CSV_MIME,
+        mime=mime,
         on_click="ignore",
         **kwargs,
     )

@@ -67,6 +67,7 @@ from ketadash.lifecycle import (
 )
 from ketadash.models import RideState, Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
+from ketadash.rems import RemsError
 from ketadash.rules import (
     ESKETAMINE_DEVICE_MG,
     Passing,
@@ -621,7 +622,7 @@ def _act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMe
         after_write()
         _flash("changed", f"{saves.NOT_SAVED} {literal(changed)}")  # it names who changed it
         st.rerun()
-    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected) as refused:
+    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected, RemsError) as refused:
         # A refusal may name a chair or a person (another visit under way, the acting
         # staff member's role): shown as text, like every name.
         st.error(f"{saves.NOT_SAVED} {literal(refused)}", icon=":material/block:")
@@ -717,6 +718,12 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         _ride_form(url=url, session=session, staff=staff, board=board)
     if status == S.RECOVERY:
         _ready_form(url=url, session=session, staff=staff, board=board, now=now)
+    if status in (S.INFUSING, S.RECOVERY, S.READY) and session.route == Route.ESKETAMINE:
+        # Imported here: the REMS widgets use this module's form helpers.
+        from ketadash.ui.rems import rems_section
+
+        rems_section(url=url, session_id=session.session_id, route=session.route,
+                     settings=board.settings, staff=staff)  # fmt: skip
     if status == S.READY:
         _gated_step(url=url, session=session, staff=staff, step=Step.DISCHARGE,
                     gate=discharge_gate(visit=session, settings=board.settings))  # fmt: skip

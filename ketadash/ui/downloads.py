@@ -40,6 +40,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 CSV_MIME = "text/csv"
+PDF_MIME = "application/pdf"
 FETCHES_PER_DOWNLOAD = 2
 HANDED_OUT_SECONDS = 60
 _GUARD_ATTRIBUTE = "_ketadash_one_download"
@@ -89,9 +90,12 @@ class OneDownload:
         storage.get_url = handed_out  # type: ignore[method-assign]
         storage.get_file = fetched  # type: ignore[method-assign]
 
-    def made(self, *, session_id: str, drawn_at: int, body: bytes, file_name: str) -> None:
-        """Register the file an export is about to hand Streamlit; raises ExportClosed when
-        the session signed out after the button was drawn (nothing is registered)."""
+    def made(
+        self, *, session_id: str, drawn_at: int, body: bytes, file_name: str, mime: str = CSV_MIME
+    ) -> None:
+        """Register the file an export is about to hand Streamlit (a CSV unless ``mime``
+        says otherwise: the same type the download button gives it); raises ExportClosed
+        when the session signed out after the button was drawn (nothing is registered)."""
         with _SESSIONS_LOCK:
             if _SIGN_OUTS[session_id] != drawn_at:
                 raise ExportClosed("This download was offered before a sign-out.")
@@ -99,7 +103,7 @@ class OneDownload:
                 # The storage's ids are stable (a hash of the content, type and name), so
                 # the id Streamlit stores the file under is the one this call returns.
                 file_id = self._storage.load_and_get_id(
-                    body, CSV_MIME, MediaFileKind.DOWNLOADABLE, file_name
+                    body, mime, MediaFileKind.DOWNLOADABLE, file_name
                 )
                 self._pending[file_id] += 1
             _MADE[session_id].add((self, file_id))

@@ -44,6 +44,7 @@ from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _show_flash, showing_site_day
 from ketadash.ui.driver import driver_link_panel
 from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.rems import rems_section
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step
 
@@ -192,6 +193,14 @@ def entry_html(entry: RecoveryEntry, view: RecoveryView) -> str:
     if entry.vitals_due_in is not None:
         due_css = "due overdue" if entry.vitals_due_in <= 0 else "due"
         vitals.append(f'<span class="{due_css}">{_e(vitals_due_text(entry.vitals_due_in))}</span>')
+    if entry.bp_check_due_in is not None:
+        minutes = entry.bp_check_due_in
+        when = f"overdue by {-minutes} min" if minutes < 0 else f"due in {minutes} min"
+        bp_css = "due overdue" if minutes <= 0 else "due"
+        vitals.append(
+            f'<span class="{bp_css}" data-bp-check="due">'
+            f"{view.settings.esketamine_bp_check_minutes}-min BP (esketamine) {when}</span>"
+        )
     checks = _gate_html(entry.ready) if s.status == S.RECOVERY else _gate_html(entry.discharge)
     checks_title = "Ready to go?" if s.status == S.RECOVERY else "Discharge?"
     alerts = "".join(
@@ -312,6 +321,8 @@ def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember) -> None:
     _arrange_form(url=url, session_id=chosen, ride=ride, staff=staff, view=view)
     if chosen in entries and staff.role in CLINICIANS:
         entry = entries[chosen]
+        rems_section(url=url, session_id=chosen, route=session.route, settings=view.settings,
+                     staff=staff)  # fmt: skip
         if session.status == S.RECOVERY:
             _mark_ready(url=url, entry=entry, staff=staff)
         if session.status == S.READY:

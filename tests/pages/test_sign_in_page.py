@@ -182,7 +182,7 @@ def test_every_screen_stays_registered_and_the_menu_lists_only_a_roles_own(clini
     # The driver's page too (reached by its link only, in nobody's menu).
     assert registered == {screen.url_path for screen in (*SCREENS, *LINK_SCREENS)}
     # A real clinic's wall opens with a display's address, never from a staff menu.
-    assert set(menu(nurse)) == {"", "today", "recovery", "boosters"}
+    assert set(menu(nurse)) == {"", "today", "recovery", "boosters", "rems"}
     # The menu follows the person in the same click, not one run late.
     lead = sign_in(nurse, LEAD_EMAIL).run()
     assert THROUGHPUT.url_path in menu(lead)

@@ -6,7 +6,7 @@ driver opened it are kept. The page shows the site's address and phone, new
 nullable columns of ``site``.
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-07 12:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import ketadash.db_types
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
