@@ -18,8 +18,10 @@ The model, in the clinic's words (the README has the same text):
   clinic's median towards the patient's own episodes in proportion to how much they
   say (a normal–normal model on log days: one episode moves it a little, eight a lot).
   Recent episodes weigh more; censored ones count as "at least this long".
-* The **booster due date** is the last infusion + the conservative quantile of that
-  relief − the booking lead time.
+* The **booster date** is worked out each morning from that relief given it has lasted
+  until today: the last infusion + F^-1(F(s) + q(1 - F(s))) days, s the days so far and q
+  ``booster_quantile_percent`` (the one margin). The date on the infusion day is the
+  first plan's ("planned").
 """
 
 from __future__ import annotations
@@ -403,11 +405,15 @@ class ReliefEstimate:
     """
 
     expected_days: float
+    # The relief to plan for at the infusion: the ``booster_quantile_percent`` quantile.
     conservative_days: float
     low_days: float
     high_days: float
     own_share: float
     shortening: bool
+    # The log-normal itself: log days' mean and spread (the predictive one).
+    centre: float
+    spread: float
 
 
 def recency_weights(count: int) -> list[float]:
@@ -442,15 +448,10 @@ def estimate_relief(
     quantile = settings.booster_quantile_percent / 100
     usable = [e for e in episodes if e.days > 0]
     if not usable:
-        curve = clinic.curve
-        median = curve.median() or math.exp(clinic.centre)
-        return ReliefEstimate(
-            expected_days=median,
-            conservative_days=curve.quantile(quantile) or median,
-            low_days=curve.quantile(BAND_LOW) or median,
-            high_days=curve.quantile(BAND_HIGH) or median,
-            own_share=0.0,
-            shortening=False,
+        # The clinic's log-normal: a new patient is any of the clinic's patients.
+        spread = math.sqrt(clinic.within_sd**2 + clinic.between_sd**2)
+        return _lognormal(
+            centre=clinic.centre, spread=spread, quantile=quantile, own_share=0.0, shortening=False
         )
     weights = recency_weights(len(usable))
     logs = [math.log(e.days) for e in usable]
@@ -473,7 +474,18 @@ def estimate_relief(
     shortening = is_shortening(usable)
     posterior_sd = math.sqrt(1 / (prior_precision + own_precision))
     spread = math.sqrt(within**2 + posterior_sd**2)
+    return _lognormal(
+        centre=centre,
+        spread=spread,
+        quantile=quantile,
+        own_share=own_precision / (prior_precision + own_precision),
+        shortening=shortening,
+    )
 
+
+def _lognormal(
+    *, centre: float, spread: float, quantile: float, own_share: float, shortening: bool
+) -> ReliefEstimate:
     def days_at(share: float) -> float:
         return math.exp(centre + _NORMAL.inv_cdf(share) * spread)
 
@@ -482,9 +494,35 @@ def estimate_relief(
         conservative_days=days_at(quantile),
         low_days=days_at(BAND_LOW),
         high_days=days_at(BAND_HIGH),
-        own_share=own_precision / (prior_precision + own_precision),
+        own_share=own_share,
         shortening=shortening,
+        centre=centre,
+        spread=spread,
     )
+
+
+def share_ended_by(*, estimate: ReliefEstimate, days: float) -> float:
+    """F(days): the share of the patient's expected episodes over within ``days``."""
+    if days <= 0:
+        return 0.0
+    return _NORMAL.cdf((math.log(days) - estimate.centre) / estimate.spread)
+
+
+def conditional_relief_days(
+    *, estimate: ReliefEstimate, lasted_days: float, quantile: float
+) -> float:
+    """The relief to plan for, given it has lasted ``lasted_days`` so far.
+
+    F^-1(F(s) + q(1 - F(s))): the day by which relief ends in only ``quantile`` of the
+    episodes that last at least ``s``. At s = 0 it is the plain quantile; it is always
+    later than ``s``, so a date worked out from it is never already past.
+    """
+    ended = share_ended_by(estimate=estimate, days=lasted_days)
+    share = ended + quantile * (1 - ended)
+    # Far in the tail (a patient whose relief long outlived the estimate) share rounds to 1.
+    share = min(share, 1 - 1e-12)
+    days = math.exp(estimate.centre + _NORMAL.inv_cdf(share) * estimate.spread)
+    return max(days, lasted_days)
 
 
 def _tail_mean(y: float, *, centre: float, sd: float) -> float:
@@ -542,7 +580,10 @@ class BoosterPlan:
     last_infusion: date | None
     episodes: tuple[ReliefEpisode, ...]
     estimate: ReliefEstimate | None
+    # "Now": the date as worked out this morning (relief lasted until today);
+    # "planned": the first plan's date, worked out on the day of the last infusion.
     booster_due: date | None
+    planned_due: date | None
     flag: BoosterFlag
     booked_for: datetime | None
     last_phq9: int | None
@@ -582,16 +623,41 @@ def series_response_percent(history: PatientHistory) -> int | None:
     return round(100 * (baseline - min(during)) / baseline)
 
 
-def booster_due_after(
-    *, infusion_day: date, estimate: ReliefEstimate, settings: ClinicSettings
+def booster_due_on(
+    *, infusion_day: date, today: date, estimate: ReliefEstimate, settings: ClinicSettings
 ) -> date:
-    """When the booster after an infusion falls due (before any relapse signal): the
-    conservative relief the patient can expect, less ``booster_lead_days``."""
-    return (
-        infusion_day
-        + timedelta(days=math.floor(estimate.conservative_days))
-        - timedelta(days=settings.booster_lead_days)
+    """The booster's date as worked out on the morning of ``today`` (before any relapse
+    signal): the infusion day + the relief to plan for given it has lasted until today
+    (``conditional_relief_days`` at ``booster_quantile_percent``). The one margin is the
+    quantile; the call list's ``booster_due_within_days`` is the time to book, not a margin.
+    Never before ``today``. On the infusion day itself it is the first plan's date.
+    """
+    lasted = max(0, (today - infusion_day).days)
+    days = conditional_relief_days(
+        estimate=estimate,
+        lasted_days=lasted,
+        quantile=settings.booster_quantile_percent / 100,
     )
+    return infusion_day + timedelta(days=max(lasted, math.floor(days)))
+
+
+def first_listing(
+    *, infusion_day: date, estimate: ReliefEstimate, settings: ClinicSettings
+) -> tuple[date, date]:
+    """The first morning the patient is on the call list (*Due soon*) after an infusion,
+    and the date the worklist gives that morning, with no relapse signal and no booking:
+    the first day whose date is within ``booster_due_within_days``."""
+    window = settings.booster_due_within_days
+    today = infusion_day + timedelta(days=1)
+    # The date moves on by less than a day each morning, so this ends; bounded anyway.
+    for _ in range(3650):
+        due = booster_due_on(
+            infusion_day=infusion_day, today=today, estimate=estimate, settings=settings
+        )
+        if (due - today).days <= window:
+            return today, due
+        today += timedelta(days=1)
+    return today, due
 
 
 def plan_booster(
@@ -610,11 +676,16 @@ def plan_booster(
     last_infusion = local_day(history.infusions[-1].at, zone) if history.infusions else None
     contact = last_contact_day(history)
     booked = history.booking.scheduled_start if history.booking else None
-    estimate = due = None
+    estimate = due = planned = None
     series = in_initial_series(history=history, settings=settings)
     if not series and last_infusion is not None:
         estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
-        due = booster_due_after(infusion_day=last_infusion, estimate=estimate, settings=settings)
+        due = booster_due_on(
+            infusion_day=last_infusion, today=today, estimate=estimate, settings=settings
+        )
+        planned = booster_due_on(
+            infusion_day=last_infusion, today=last_infusion, estimate=estimate, settings=settings
+        )
     relapsed_now = bool(episodes) and episodes[-1].open and episodes[-1].relapsed
     out_of_care = (history.course_ended_on is not None and history.booking is None) or (
         booked is None
@@ -629,10 +700,10 @@ def plan_booster(
     elif relapsed_now:
         flag = BoosterFlag.RELAPSED
         due = min(due, episodes[-1].end) if due else episodes[-1].end
-    elif due is not None and due < today:
-        flag = BoosterFlag.OVERDUE
     elif due is not None and (due - today).days <= settings.booster_due_within_days:
-        flag = BoosterFlag.DUE_SOON
+        # Overdue: relief has outlasted the first plan's date; the date now still stands.
+        overdue = planned is not None and planned < today
+        flag = BoosterFlag.OVERDUE if overdue else BoosterFlag.DUE_SOON
     else:
         flag = BoosterFlag.LATER
     scores = history.scores
@@ -644,6 +715,7 @@ def plan_booster(
         episodes=tuple(episodes),
         estimate=estimate,
         booster_due=due,
+        planned_due=planned,
         flag=flag,
         booked_for=booked,
         last_phq9=scores[-1].total if scores else None,
@@ -691,7 +763,8 @@ class FellDue:
 
     ``due`` is the booster due date, or the day relief ended when a relapse signal came
     first (``relapsed``); ``listed_on`` the first day the patient was on the call list
-    (*Due soon*, ``booster_due_within_days`` before the due date, or *Relapsed*).
+    (*Due soon*: the first morning its date was within ``booster_due_within_days``, or
+    *Relapsed*).
     """
 
     patient_id: int
@@ -714,10 +787,10 @@ def boosters_fell_due(
 ) -> list[FellDue]:
     """The patient's boosters that fell due from ``first_day`` to ``last_day`` (local days).
 
-    Each series end or booster (an anchor) has the due date ``plan_booster`` gives on
-    the day after it (``booster_due_after``, with the relief expected from the episodes
-    before it, those of the ``booster_history_days`` the worklist reads); a relapse
-    signal before that date makes the day relief
+    Each series end or booster (an anchor) has the date ``plan_booster`` gives on the
+    first morning it lists the patient (``first_listing``, with the relief expected from
+    the episodes before it, those of the ``booster_history_days`` the worklist reads); a
+    relapse signal before that date makes the day relief
     ended the due date. ``episodes`` are the patient's relief episodes
     (``relief_episodes``), which must reach at least to ``last_day``. Left out,
     as the worklist leaves them off the call list: an episode whose next infusion came
@@ -753,8 +826,7 @@ def boosters_fell_due(
         estimate = estimate_relief(
             episodes=episodes[oldest:index], clinic=clinic, settings=settings
         )
-        due = booster_due_after(infusion_day=anchor_day, estimate=estimate, settings=settings)
-        listed = due - timedelta(days=settings.booster_due_within_days)
+        listed, due = first_listing(infusion_day=anchor_day, estimate=estimate, settings=settings)
         relapsed = episode.relapsed and episode.end < due
         if relapsed:
             due = episode.end
@@ -795,6 +867,7 @@ WORKLIST_COLUMNS = (
     "expected_relief_days",
     "booster_due",
     "flag",
+    "planned_due",
     "booked_for",
     "last_phq9",
     "last_item9",
@@ -839,6 +912,7 @@ def worklist_frame(
             "expected_relief_days": round(p.estimate.expected_days) if p.estimate else None,
             "booster_due": p.booster_due,
             "flag": p.flag.value,
+            "planned_due": p.planned_due,
             "booked_for": (
                 p.booked_for.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M")
                 if p.booked_for

@@ -370,14 +370,6 @@ class ClinicSettings:
         "of the patient's expected episodes: lower calls earlier.",
         source="inferred; back-tested on the demo clinic (README, Boosters)",
     )
-    booster_lead_days: int = setting(
-        3,
-        allowed=(0, 21),
-        bounds_source="inferred: clinic operations",
-        unit="days",
-        help="Call this many days before the booster should land, to book a chair.",
-        source="inferred: a call, then a chair on one of the next open days",
-    )
     booster_due_within_days: int = setting(
         7,
         allowed=(1, 30),

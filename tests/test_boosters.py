@@ -6,8 +6,11 @@ symptom returns as days after a fixed start.
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -17,8 +20,11 @@ from ketadash.boosters import (
     BoosterFlag,
     Infusion,
     PatientHistory,
+    ReliefEstimate,
     Score,
+    booster_due_on,
     clinic_relief,
+    conditional_relief_days,
     estimate_relief,
     is_shortening,
     kaplan_meier,
@@ -192,8 +198,9 @@ def test_patient_with_no_history_gets_the_clinic_wide_estimate():
     clinic = clinic_of(a_clinic(as_of), as_of)
     estimate = estimate_relief(episodes=[], clinic=clinic, settings=SETTINGS)
     assert estimate.own_share == 0
-    assert estimate.expected_days == clinic.curve.median()
-    assert estimate.conservative_days == clinic.curve.quantile(0.15)
+    # The clinic's log-normal: its centre, and both spreads (any of its patients).
+    assert estimate.expected_days == pytest.approx(clinic.curve.median())
+    assert estimate.spread == pytest.approx(math.hypot(clinic.within_sd, clinic.between_sd))
 
 
 def test_one_short_episode_moves_the_due_date_less_than_five():
@@ -212,8 +219,10 @@ def test_one_short_episode_moves_the_due_date_less_than_five():
     moved_five = median - expected(five, as_of_five).expected_days
     assert 0 < moved_one < moved_five
     assert expected(one, as_of_one).own_share < expected(five, as_of_five).own_share
-    # The due date is the last infusion + the conservative quantile − lead: it moves with it.
-    clinic_quantile = clinic.curve.quantile(SETTINGS.booster_quantile_percent / 100)
+    # The first plan's date is the last infusion + the quantile: it moves with it.
+    clinic_quantile = estimate_relief(
+        episodes=[], clinic=clinic, settings=SETTINGS
+    ).conservative_days
     due_moved_one = clinic_quantile - expected(one, as_of_one).conservative_days
     due_moved_five = clinic_quantile - expected(five, as_of_five).conservative_days
     assert due_moved_one < due_moved_five
@@ -275,18 +284,57 @@ def plan_of(h: PatientHistory, as_of: datetime):
     return plans[0]
 
 
-def test_due_date_is_last_infusion_plus_conservative_relief_minus_lead_time():
+def test_planned_date_is_last_infusion_plus_the_quantile_and_now_is_conditional():
     h = regular_patient(patient_id=1, relief=20, episodes=5)
     as_of = h.infusions[-1].at + timedelta(days=2)
     plan = plan_of(h, as_of)
-    expected = (
-        plan.last_infusion
-        + timedelta(days=int(plan.estimate.conservative_days))
-        - timedelta(days=SETTINGS.booster_lead_days)
+    # No lead days: the quantile is the one margin.
+    assert plan.planned_due == plan.last_infusion + timedelta(
+        days=int(plan.estimate.conservative_days)
     )
-    assert plan.booster_due == expected
+    assert plan.booster_due >= plan.planned_due
     assert plan.estimate.conservative_days < plan.estimate.expected_days
     assert plan.flag is BoosterFlag.LATER
+
+
+def hand_estimate(*, median: float, spread: float) -> ReliefEstimate:
+    return ReliefEstimate(
+        expected_days=median,
+        conservative_days=0,
+        low_days=0,
+        high_days=0,
+        own_share=1,
+        shortening=False,
+        centre=math.log(median),
+        spread=spread,
+    )
+
+
+def test_conditional_date_on_a_hand_worked_case():
+    # Relief log-normal, median 20 days, log spread 0.5; q = 20%.
+    estimate = hand_estimate(median=20, spread=0.5)
+    # At the infusion: the plain 20% quantile, 20·exp(0.5·z(0.20)) = 20·exp(-0.4208) = 13.13.
+    assert conditional_relief_days(estimate=estimate, lasted_days=0, quantile=0.2) == pytest.approx(
+        13.13, abs=0.01
+    )
+    # Lasted 10 days: F(10) = Φ(ln(0.5)/0.5) = Φ(-1.386) = 0.0828; 0.0828 + 0.2·0.9172 = 0.2663;
+    # z(0.2663) = -0.6242; 20·exp(-0.3121) = 14.64 days.
+    assert conditional_relief_days(
+        estimate=estimate, lasted_days=10, quantile=0.2
+    ) == pytest.approx(14.64, abs=0.01)
+    # Lasted 30 days, past the median: F = Φ(0.811) = 0.7913; 0.7913 + 0.2·0.2087 = 0.8330;
+    # 20·exp(0.5·0.966) = 32.42 days: still after today, never a date already past.
+    assert conditional_relief_days(
+        estimate=estimate, lasted_days=30, quantile=0.2
+    ) == pytest.approx(32.42, abs=0.01)
+    settings = replace(SETTINGS, booster_quantile_percent=20)
+    infused = date(2026, 3, 2)
+    on = partial(booster_due_on, infusion_day=infused, estimate=estimate, settings=settings)
+    assert on(today=infused) == date(2026, 3, 15)  # + 13 days: planned
+    assert on(today=infused + timedelta(days=10)) == date(2026, 3, 16)  # + 14
+    assert on(today=infused + timedelta(days=30)) == date(2026, 4, 3)  # + 32
+    # Far in the tail the date is today, not before.
+    assert on(today=infused + timedelta(days=400)) >= infused + timedelta(days=400)
 
 
 def test_flags_follow_the_due_date_the_booking_and_a_reported_relapse():

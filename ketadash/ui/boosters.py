@@ -56,7 +56,8 @@ COLUMN_LABELS = {
     "last_infusion": "Last infusion",
     "episodes": "Past relief (days)",
     "expected_relief_days": "Expected relief (days)",
-    "booster_due": "Booster due",
+    "booster_due": "Booster now",
+    "planned_due": "Planned",
     "flag": "Flag",
     "booked_for": "Booked for",
     "last_phq9": "Last PHQ-9",
@@ -348,7 +349,17 @@ def factors(plan: BoosterPlan, *, time_zone: str) -> None:
         ),
     )
     due = plan.booster_due
-    columns[4].metric("Booster due", due.strftime("%a %d %b") if due else "–")
+    planned = plan.planned_due
+    columns[4].metric(
+        "Booster due now",
+        due.strftime("%a %d %b") if due else "–",
+        help=(
+            f"Planned {planned:%a %d %b} at the last infusion; worked out again each morning "
+            "from how long relief has lasted so far."
+            if planned
+            else None
+        ),
+    )
     notes = []
     if plan.care_flags:
         notes.append("Care flags: " + literal(_care_flags_text(";".join(plan.care_flags))))

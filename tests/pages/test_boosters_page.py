@@ -58,7 +58,7 @@ def test_worklist_lists_those_to_call_most_urgent_first_with_the_factors(clinic)
         "Baseline PHQ-9",
         "Series response",
         "Expected relief",
-        "Booster due",
+        "Booster due now",
     }
     assert next(m for m in at.metric if m.label == "Baseline PHQ-9").value == "21"
     assert at.get("download_button"), "the worklist can be downloaded as CSV"
