@@ -46,7 +46,8 @@ from ketadash.booster_follow_up import (
     STILL_OPEN,
     booster_follow_up,
 )
-from ketadash.models import SessionKind
+from ketadash.db import write_session
+from ketadash.models import SessionKind, SiteSetting
 from ketadash.throughput import Period
 from tests.test_throughput import Clinic, at
 
@@ -89,6 +90,11 @@ def booster_booked(
 
 def the_clinic(url: str) -> Clinic:
     clinic = Clinic(url)
+    # The dates below were worked out at a 15% quantile: the follow-up's rules, not the
+    # quantile's default, are under test here.
+    with write_session(url) as db:
+        db.add(SiteSetting(site_id=clinic.site_id, name="booster_quantile_percent", value="15",
+                               updated_at=datetime(2025, 1, 1, tzinfo=UTC)))  # fmt: skip
     for n in range(10):
         past = clinic.patient()
         end = date(2025, 9, 10) + timedelta(days=n)
