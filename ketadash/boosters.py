@@ -578,6 +578,8 @@ class BoosterPlan:
     patient_ref: str
     site_id: int
     last_infusion: date | None
+    # The session of that infusion: the relief the plan is about runs from it.
+    anchor_session_id: int | None
     episodes: tuple[ReliefEpisode, ...]
     estimate: ReliefEstimate | None
     # "Now": the date as worked out this morning (relief lasted until today);
@@ -712,6 +714,7 @@ def plan_booster(
         patient_ref=history.patient_ref,
         site_id=history.site_id,
         last_infusion=last_infusion,
+        anchor_session_id=history.infusions[-1].session_id if history.infusions else None,
         episodes=tuple(episodes),
         estimate=estimate,
         booster_due=due,
