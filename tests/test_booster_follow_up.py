@@ -185,3 +185,33 @@ def test_a_period_with_nothing_due(db_url):
     assert follow_up.fell_due == 0
     assert follow_up.in_time_share is None
     assert follow_up.outcomes["boosters"].sum() == 0
+
+
+def test_stored_morning_flags_give_the_same_follow_up_as_working_them_out(db_url):
+    from ketadash.booster_flags import write_morning_flags
+
+    clinic = the_clinic(db_url)
+    now = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
+    worked_out = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+    assert worked_out.stored_sites == ()
+    day = date(2026, 1, 15)
+    while day <= date(2026, 2, 28):
+        write_morning_flags(url=db_url, site_id=clinic.site_id, day=day, now=now)
+        day += timedelta(days=1)
+
+    stored = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+
+    assert stored.stored_sites == (clinic.site_id,)
+    assert by_patient(clinic, stored) == by_patient(clinic, worked_out)
+    assert stored.counts == worked_out.counts
+
+
+def test_a_period_with_a_morning_not_stored_is_worked_out(db_url):
+    from ketadash.booster_flags import write_morning_flags
+
+    clinic = the_clinic(db_url)
+    now = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
+    write_morning_flags(url=db_url, site_id=clinic.site_id, day=feb(1), now=now)
+    follow_up = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+    assert follow_up.stored_sites == ()
+    assert follow_up.fell_due == 7
