@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ketadash.boosters import WORKLIST_FLAGS, as_of_morning, local_day
+from ketadash.boosters import WORKLIST_FLAGS, BoosterFlag, as_of_morning, local_day, sort_worklist
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.histories import site_boosters
@@ -160,3 +160,24 @@ def _read(*, db: Session, site_id: int, day: date) -> MorningFlags | None:
     return MorningFlags(
         site_id=site_id, day=day, written_at=morning.written_at, wrote=False, rows=frame
     )
+
+
+def with_morning_flags(*, frame: pd.DataFrame, morning: pd.DataFrame) -> pd.DataFrame:
+    """The worklist (``boosters.worklist_frame``) with this morning's stored flag and dates
+    for each patient on the morning's list; news since the morning (a booking made, a
+    relapse reported: *Booked*, *Relapsed*) shows as it is now. Most urgent first."""
+    if frame.empty or morning.empty:
+        return frame
+    stored = morning.set_index("patient_id")
+    news = {BoosterFlag.BOOKED.value, BoosterFlag.RELAPSED.value}
+    frame = frame.copy()
+    for position, (patient_id, flag) in enumerate(
+        zip(frame["patient_id"], frame["flag"], strict=True)
+    ):
+        if patient_id not in stored.index or flag in news:
+            continue
+        row = stored.loc[patient_id]
+        frame.iloc[position, frame.columns.get_loc("flag")] = row["flag"]
+        frame.iloc[position, frame.columns.get_loc("booster_due")] = row["booster_due"]
+        frame.iloc[position, frame.columns.get_loc("planned_due")] = row["planned_due"]
+    return sort_worklist(frame)

@@ -21,6 +21,7 @@ from ketadash.booking import (
     booster_plan_problems,
     first_free_start,
 )
+from ketadash.booster_flags import MorningFlags, todays_flags, with_morning_flags
 from ketadash.boosters import (
     WORKLIST_FLAGS,
     BoosterFlag,
@@ -31,7 +32,7 @@ from ketadash.boosters import (
     worklist_frame,
 )
 from ketadash.clinic import SiteChoice
-from ketadash.db import DatabaseUnavailable, read_session
+from ketadash.db import DatabaseBusy, DatabaseUnavailable, read_session
 from ketadash.gates import as_sentences
 from ketadash.histories import (
     PatientContact,
@@ -136,6 +137,22 @@ def site_worklist(*, url: str, site: SiteChoice, now: datetime) -> SiteBoosters:
     return cached_site_boosters(url, site.id, local_day(now, site.time_zone), now)
 
 
+@st.cache_resource(max_entries=64, show_spinner="Storing this morning's flags…")
+def cached_morning_flags(url: str, site_id: int, day: date, _now: datetime) -> MorningFlags:
+    # Once a process a day: the first page open of the day writes the morning (idempotent,
+    # so another process or the command line having written it first is fine).
+    return todays_flags(url=url, site_id=site_id, now=_now)
+
+
+def morning_flags(*, url: str, site: SiteChoice, now: datetime) -> MorningFlags | None:
+    """This morning's stored flags at the site, stored now by the day's first look."""
+    try:
+        return cached_morning_flags(url, site.id, local_day(now, site.time_zone), now)
+    except (DatabaseBusy, DatabaseUnavailable):
+        st.caption("This morning's flags could not be stored just now; the list is worked out.")
+        return None
+
+
 # --- the worklist ---------------------------------------------------------------------------
 
 
@@ -177,9 +194,22 @@ def summary(site: SiteBoosters) -> None:
     )
 
 
-def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFrame:
-    """The worklist as a table, most urgent first, with its CSV download; returns the frame."""
+def worklist_table(
+    *, site: SiteBoosters, choice: WorklistChoice, morning: MorningFlags | None = None
+) -> pd.DataFrame:
+    """The worklist as a table, most urgent first, with its CSV download; returns the frame.
+
+    With ``morning``, the patients on this morning's stored list show its flag and dates
+    (a booking or relapse since shows as it is now).
+    """
     frame = worklist_frame(plans=site.plans, flags=choice.flags, time_zone=site.time_zone)
+    if morning is not None:
+        frame = with_morning_flags(frame=frame, morning=morning.rows)
+        local = morning.written_at.astimezone(ZoneInfo(site.time_zone))
+        st.caption(
+            f"This morning's list, stored at {local:%H:%M}: {len(morning.rows)} on it. "
+            "A booking or a relapse reported since shows as it is now."
+        )
     if frame.empty:
         st.info("Nobody to call with these flags.", icon=":material/check_circle:")
         return frame

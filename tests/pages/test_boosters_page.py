@@ -211,3 +211,32 @@ def test_the_booking_form_states_the_plan_rule_for_the_chosen_time_in_the_gates_
     next(t for t in at.time_input if t.label == "Time").set_value(chosen).run()
     assert not at.exception, at.exception
     assert asked[-1] == datetime.combine(day, chosen, tzinfo=zone)
+
+
+def test_the_first_open_of_the_day_stores_the_morning_and_the_list_reads_it(clinic):
+    import streamlit as st
+
+    from ketadash.db import write_session
+    from ketadash.models import BoosterFlagMorning, BoosterFlagRow
+
+    url, ids, overdue = clinic
+    _open_boosters()
+    with read_session(url) as db:
+        mornings = db.exec(select(BoosterFlagMorning)).all()
+        rows = db.exec(select(BoosterFlagRow)).all()
+    assert [m.site_id for m in mornings] == [ids.site_id]
+    assert [(r.patient_id, r.flag) for r in rows] == [(overdue, "overdue")]
+    # What the morning stored is what the list shows (here made to differ from the live
+    # flag, as a change in the day would): a later open reads it, it does not write again.
+    with write_session(url) as db:
+        row = db.exec(select(BoosterFlagRow)).one()
+        row.flag = "due_soon"
+        db.add(row)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = _open_boosters()
+    (table,) = at.dataframe
+    assert list(table.value["Flag"]) == ["Due soon"]
+    assert any(": 1 on it." in c.value for c in at.caption)
+    with read_session(url) as db:
+        assert len(db.exec(select(BoosterFlagMorning)).all()) == 1
