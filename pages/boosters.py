@@ -27,7 +27,7 @@ boosters = site_worklist(url=page.database_url, site=site, now=now)
 summary(boosters)
 choice = flag_filter()
 morning = morning_flags(url=page.database_url, site=site, now=now)
-worklist = worklist_table(site=boosters, choice=choice, morning=morning)
+worklist = worklist_table(url=page.database_url, site=boosters, choice=choice, morning=morning)
 
 st.subheader("Patient")
 patient_id = choose_patient(frame=worklist)

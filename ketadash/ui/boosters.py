@@ -39,6 +39,7 @@ from ketadash.histories import (
     SiteBoosters,
     load_patient_histories,
     patient_contact,
+    patient_contacts,
     site_boosters,
 )
 from ketadash.models import CareFlag
@@ -51,25 +52,6 @@ from ketadash.ui.text import literal
 WORKLIST_TTL_SECONDS = 60
 _FLASH_KEY = "kd_boosters_flash"
 _PATIENT_KEY = "kd_boosters_patient"
-
-COLUMN_LABELS = {
-    "patient_ref": "Patient",
-    "last_infusion": "Last infusion",
-    "episodes": "Past relief (days)",
-    "expected_relief_days": "Expected relief (days)",
-    "booster_due": "Booster now",
-    "planned_due": "Planned",
-    "flag": "Flag",
-    "booked_for": "Booked for",
-    "last_phq9": "Last PHQ-9",
-    "last_item9": "PHQ-9 item 9",
-    "phq9_trend": "PHQ-9 change",
-    "baseline_phq9": "Baseline PHQ-9",
-    "series_response_percent": "Series response %",
-    "care_flags": "Care flags",
-    "relief_shortening": "Relief shortening",
-    "own_history_share": "Own history weight",
-}
 
 
 @st.cache_resource(
@@ -92,6 +74,12 @@ def cached_history(
             db=db, as_of=_now, history_days=history_days, site_id=site_id, patient_id=patient_id
         )
         return (found[0] if found else None), patient_contact(db=db, patient_id=patient_id)
+
+
+@st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner=False)
+def cached_contacts(url: str, site_id: int, patient_ids: tuple[int, ...]) -> dict:
+    with read_session(url) as db:
+        return patient_contacts(db=db, patient_ids=patient_ids)
 
 
 @st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner=False)
@@ -195,7 +183,7 @@ def summary(site: SiteBoosters) -> None:
 
 
 def worklist_table(
-    *, site: SiteBoosters, choice: WorklistChoice, morning: MorningFlags | None = None
+    *, url: str, site: SiteBoosters, choice: WorklistChoice, morning: MorningFlags | None = None
 ) -> pd.DataFrame:
     """The worklist as a table, most urgent first, with its CSV download; returns the frame.
 
@@ -213,36 +201,28 @@ def worklist_table(
     if frame.empty:
         st.info("Nobody to call with these flags.", icon=":material/check_circle:")
         return frame
-    shown = frame.drop(
-        columns=["patient_id", "site_id", "item9_flagged", "item9_not_in_latest"]
-    ).assign(
-        last_item9=[
-            _item9_text(n, flagged, earlier)
-            for n, flagged, earlier in zip(
-                frame["last_item9"],
-                frame["item9_flagged"],
-                frame["item9_not_in_latest"],
-                strict=True,
-            )
-        ],
-        flag=[BoosterFlag(f).label for f in frame["flag"]],
-        care_flags=[_care_flags_text(f) for f in frame["care_flags"]],
-        booked_for=frame["booked_for"].fillna(""),
+    contacts = cached_contacts(url, site.site_id, tuple(int(p) for p in frame["patient_id"]))
+    # The caller's list shows every listed patient's name and phone: logged once a look.
+    note_opened(
+        action=AccessAction.PATIENT_VIEW,
+        where="boosters call list",
+        detail=f"call list, names and phones: {len(frame)} listed",
     )
+    shown = caller_frame(frame=frame, contacts=contacts)
     st.dataframe(
-        shown.rename(columns=COLUMN_LABELS),
+        shown,
         hide_index=True,
         width="stretch",
         height=min(600, 38 + 35 * len(shown)),
         column_config={
-            "Own history weight": st.column_config.ProgressColumn(
-                "Own history weight",
-                help="How much of the estimate comes from the patient's own episodes "
-                "rather than the clinic's curve.",
-                min_value=0.0,
-                max_value=1.0,
-                format="percent",
+            "Name": st.column_config.TextColumn("Name", width="medium"),
+            "Phone": st.column_config.TextColumn("Phone", width="small"),
+            "Booster planned / now": st.column_config.TextColumn(
+                "Booster planned / now",
+                help="Planned: the date worked out at the last infusion. Now: worked out "
+                "this morning from how long relief has lasted so far.",
             ),
+            "PHQ-9 item 9": st.column_config.TextColumn("PHQ-9 item 9", width="medium"),
         },
     )
     export_button(
@@ -252,6 +232,66 @@ def worklist_table(
         icon=":material/download:",
     )
     return frame
+
+
+# The caller's columns, in order; the rest of the factors are in the patient's view below
+# and in the CSV. Ten columns fit 1920 pixels without scrolling sideways.
+CALLER_COLUMNS = (
+    "Patient",
+    "Name",
+    "Phone",
+    "Flag",
+    "Booster planned / now",
+    "PHQ-9 item 9",
+    "Last PHQ-9 (change)",
+    "Past relief (days)",
+    "Booked for",
+    "Care flags",
+)
+
+
+def _day_text(day: object) -> str:
+    return "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%a %d %b")
+
+
+def caller_frame(*, frame: pd.DataFrame, contacts: dict[int, PatientContact]) -> pd.DataFrame:
+    """The worklist as the nurse calls from it: ``CALLER_COLUMNS``, one row a patient."""
+
+    def phq(total: object, change: object) -> str:
+        if total is None or pd.isna(total):
+            return ""
+        return f"{total}" + ("" if change is None or pd.isna(change) else f" ({change:+d})")
+
+    return pd.DataFrame(
+        {
+            "Patient": frame["patient_ref"],
+            "Name": [contacts[p].name if p in contacts else "" for p in frame["patient_id"]],
+            "Phone": [
+                (contacts[p].phone or "") if p in contacts else "" for p in frame["patient_id"]
+            ],
+            "Flag": [BoosterFlag(f).label for f in frame["flag"]],
+            "Booster planned / now": [
+                f"{_day_text(planned)} / {_day_text(now)}"
+                for planned, now in zip(frame["planned_due"], frame["booster_due"], strict=True)
+            ],
+            "PHQ-9 item 9": [
+                _item9_text(n, flagged, earlier)
+                for n, flagged, earlier in zip(
+                    frame["last_item9"],
+                    frame["item9_flagged"],
+                    frame["item9_not_in_latest"],
+                    strict=True,
+                )
+            ],
+            "Last PHQ-9 (change)": [
+                phq(t, c) for t, c in zip(frame["last_phq9"], frame["phq9_trend"], strict=True)
+            ],
+            "Past relief (days)": frame["episodes"],
+            "Booked for": frame["booked_for"].fillna(""),
+            "Care flags": [_care_flags_text(f) for f in frame["care_flags"]],
+        },
+        columns=list(CALLER_COLUMNS),
+    )
 
 
 def _item9_text(answer: object, flagged: bool, not_in_latest: bool = False) -> str:

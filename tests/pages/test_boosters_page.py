@@ -240,3 +240,41 @@ def test_the_first_open_of_the_day_stores_the_morning_and_the_list_reads_it(clin
     assert any(": 1 on it." in c.value for c in at.caption)
     with read_session(url) as db:
         assert len(db.exec(select(BoosterFlagMorning)).all()) == 1
+
+
+def test_the_caller_sees_name_phone_item9_and_planned_now_dates_without_more_columns(clinic):
+    from datetime import timedelta
+
+    from ketadash.boosters import BoosterFlag
+    from ketadash.db import write_session
+    from ketadash.models import AccessLog, Instrument, OutcomeScore, Patient
+    from ketadash.ui.boosters import CALLER_COLUMNS
+
+    url, _ids, overdue = clinic
+    with write_session(url) as db:
+        patient = db.get(Patient, overdue)
+        patient.phone = "617-555-0142"
+        db.add(patient)
+        db.add(
+            OutcomeScore(
+                patient_id=overdue,
+                instrument=Instrument.PHQ9,
+                taken_at=utc_now() - timedelta(days=1),
+                total=8,
+                item9=2,
+            )
+        )
+    at = _open_boosters()
+    (table,) = at.dataframe
+    assert list(table.value.columns) == list(CALLER_COLUMNS)
+    row = table.value.iloc[0]
+    assert row["Patient"] == "KD-OVERDUE"
+    assert row["Name"] == "![t](http://host/x.png) Lund"  # shown as text in a table cell
+    assert row["Phone"] == "617-555-0142"
+    assert row["PHQ-9 item 9"] == "⚠ 2: self-harm thoughts"
+    assert row["Flag"] == BoosterFlag.OVERDUE.label
+    planned, now = row["Booster planned / now"].split(" / ")
+    assert planned and now and planned != now  # relief outlasted the first plan's date
+    with read_session(url) as db:
+        logged = db.exec(select(AccessLog.detail).where(AccessLog.patient_id.is_(None))).all()
+    assert "call list, names and phones: 1 listed" in logged
