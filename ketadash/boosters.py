@@ -540,6 +540,7 @@ class BoosterFlag(StrEnum):
     """What the clinic should do about a patient now, most urgent first."""
 
     RELAPSED = "relapsed"
+    CALL_NOW = "call_now"
     OVERDUE = "overdue"
     DUE_SOON = "due_soon"
     BOOKED = "booked"
@@ -551,6 +552,7 @@ class BoosterFlag(StrEnum):
     def label(self) -> str:
         return {
             "relapsed": "Relapsed: call now",
+            "call_now": "PHQ-9 up: call now",
             "overdue": "Overdue",
             "due_soon": "Due soon",
             "booked": "Booked",
@@ -565,7 +567,12 @@ class BoosterFlag(StrEnum):
 
 
 # Flags that ask for a call; a booked patient stays on the list so the booking shows.
-ACTION_FLAGS = (BoosterFlag.RELAPSED, BoosterFlag.OVERDUE, BoosterFlag.DUE_SOON)
+ACTION_FLAGS = (
+    BoosterFlag.RELAPSED,
+    BoosterFlag.CALL_NOW,
+    BoosterFlag.OVERDUE,
+    BoosterFlag.DUE_SOON,
+)
 WORKLIST_FLAGS = (*ACTION_FLAGS, BoosterFlag.BOOKED)
 IN_CARE_FLAGS = tuple(f for f in BoosterFlag if f is not BoosterFlag.OUT_OF_CARE)
 
@@ -608,6 +615,19 @@ def last_contact_day(history: PatientHistory) -> date | None:
     days += [local_day(s.taken_at, zone) for s in history.scores[-1:]]
     days += list(history.symptom_returns[-1:])
     return max(days, default=None)
+
+
+def phq9_rise_since_infusion(history: PatientHistory) -> int | None:
+    """The latest PHQ-9 after the last infusion less the last one up to it (its visit's
+    score included); None without both."""
+    if not history.infusions or not history.scores:
+        return None
+    last = history.infusions[-1]
+    before = [s for s in history.scores if s.taken_at <= last.at or s.session_id == last.session_id]
+    after = [s for s in history.scores if s.taken_at > last.at and s.session_id != last.session_id]
+    if not before or not after:
+        return None
+    return after[-1].total - before[-1].total
 
 
 def series_response_percent(history: PatientHistory) -> int | None:
@@ -702,6 +722,11 @@ def plan_booster(
     elif relapsed_now:
         flag = BoosterFlag.RELAPSED
         due = min(due, episodes[-1].end) if due else episodes[-1].end
+    elif (rise := phq9_rise_since_infusion(history)) is not None and (
+        rise >= settings.booster_call_now_rise_points
+    ):
+        # Worse by a clinically meaningful step, though not yet at the relapse line.
+        flag = BoosterFlag.CALL_NOW
     elif due is not None and (due - today).days <= settings.booster_due_within_days:
         # Overdue: relief has outlasted the first plan's date; the date now still stands.
         overdue = planned is not None and planned < today

@@ -372,6 +372,16 @@ class ClinicSettings:
         source="back-tested on the demo and a second synthetic clinic "
         "(benchmarks/bench_boosters.py; README, Boosters)",
     )
+    booster_call_now_rise_points: int = setting(
+        5,
+        allowed=(3, 10),
+        bounds_source="inferred: around the PHQ-9's 5-point clinically meaningful change",
+        unit="points",
+        help="A PHQ-9 this many points or more above the one at the last infusion is a "
+        "'call now' signal on the boosters worklist, before relief is over by the relapse line.",
+        source="issue 19 (the clinic's request); Löwe 2004: a 5-point PHQ-9 change is "
+        "clinically meaningful",
+    )
     booster_due_within_days: int = setting(
         7,
         allowed=(1, 30),

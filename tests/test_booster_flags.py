@@ -36,7 +36,7 @@ def test_a_morning_is_written_once_and_read_back_after(db_url):
     first = write_morning_flags(url=db_url, site_id=clinic.site_id, day=MORNING, now=NOW)
     assert first.wrote
     assert len(first.rows) > 0
-    assert set(first.rows["flag"]) <= {"relapsed", "overdue", "due_soon", "booked"}
+    assert set(first.rows["flag"]) <= {"relapsed", "call_now", "overdue", "due_soon", "booked"}
     assert first.rows["booster_due"].notna().all()
     assert first.rows["anchor_session_id"].notna().all()
     assert counts(db_url) == (1, len(first.rows))

@@ -379,4 +379,23 @@ def test_worklist_is_most_urgent_first_with_the_agreed_first_columns():
     ranks = [BoosterFlag(f).rank for f in everyone["flag"]]
     assert ranks == sorted(ranks)
     worklist = worklist_frame(plans=plans)
-    assert set(worklist["flag"]) <= {"relapsed", "overdue", "due_soon", "booked"}
+    assert set(worklist["flag"]) <= {"relapsed", "call_now", "overdue", "due_soon", "booked"}
+
+
+def test_a_phq9_rise_of_five_since_the_last_infusion_is_a_call_now_signal():
+    h = regular_patient(patient_id=1, relief=20, episodes=5)
+    last = h.infusions[-1].at
+    at_infusion = Score(taken_at=last - timedelta(minutes=30), total=4)
+
+    def with_score(total: int) -> PatientHistory:
+        later = Score(taken_at=last + timedelta(days=3), total=total)
+        scores = sorted((*h.scores, at_infusion, later), key=lambda s: s.taken_at)
+        return replace(h, scores=tuple(scores))
+
+    as_of = last + timedelta(days=4)
+    # 4 -> 9: five points worse, still under the relapse line (10): call now.
+    assert plan_of(with_score(9), as_of).flag is BoosterFlag.CALL_NOW
+    # 4 -> 8: four points, not yet.
+    assert plan_of(with_score(8), as_of).flag is BoosterFlag.LATER
+    # At the relapse line it is a relapse, the more urgent flag.
+    assert plan_of(with_score(14), as_of).flag is BoosterFlag.RELAPSED

@@ -23,6 +23,7 @@ from ketadash.booking import (
 )
 from ketadash.booster_flags import MorningFlags, todays_flags, with_morning_flags
 from ketadash.boosters import (
+    ACTION_FLAGS,
     WORKLIST_FLAGS,
     BoosterFlag,
     BoosterPlan,
@@ -166,15 +167,12 @@ def summary(site: SiteBoosters) -> None:
     counts = {flag: 0 for flag in BoosterFlag}
     for plan in site.plans:
         counts[plan.flag] += 1
-    columns = st.columns(5)
-    for column, flag in zip(
-        columns,
-        (BoosterFlag.RELAPSED, BoosterFlag.OVERDUE, BoosterFlag.DUE_SOON, BoosterFlag.BOOKED),
-        strict=False,
-    ):
+    shown = (*ACTION_FLAGS, BoosterFlag.BOOKED)
+    columns = st.columns(len(shown) + 1)
+    for column, flag in zip(columns, shown, strict=False):
         column.metric(flag.label, counts[flag])
     median = site.clinic.curve.median()
-    columns[4].metric(
+    columns[-1].metric(
         "Clinic median relief",
         f"{median:.0f} days" if median else "not enough yet",
         help=f"Kaplan–Meier over {site.clinic.curve.episodes} relief episodes "
