@@ -153,6 +153,10 @@ class ReliefEpisode:
     relapsed: bool
     ended_by: str
     open: bool
+    # A relapse found by a PHQ-9 happened after the last score below the line (this many
+    # days in; 0 without one) and by the score: interval-censored. None: the day is known
+    # (a reported return of symptoms) or the episode is censored.
+    lower_days: int | None = None
 
 
 def as_of_morning(*, day: date, time_zone: str) -> datetime:
@@ -250,17 +254,21 @@ def relief_episodes(
             reported = returns[first_return]
             if reported <= limit_day and (not is_last or reported < as_of_day):
                 signals.append((reported, "symptom return"))
+        below = start  # the last day a PHQ-9 said relief was still on
         for position in range(bisect_right(score_times, anchor.at), len(scores)):
             score = scores[position]
             if score.taken_at >= limit_at:
                 break
+            day = local_day(score.taken_at, zone)
             if is_relapse_score(total=score.total, baseline=baseline, settings=settings):
-                day = local_day(score.taken_at, zone)
                 if day > start:
                     signals.append((day, f"PHQ-9 {score.total}"))
                     break
+            else:
+                below = day
         if signals:
             end, why = min(signals)
+            found_by_score = why.startswith("PHQ-9")
             episodes.append(
                 ReliefEpisode(
                     start=start,
@@ -269,6 +277,7 @@ def relief_episodes(
                     relapsed=True,
                     ended_by=why,
                     open=is_last,
+                    lower_days=(below - start).days if found_by_score else None,
                 )
             )
         else:
@@ -461,7 +470,14 @@ def estimate_relief(
     for _ in range(8):
         total, precision = prior_precision * clinic.centre, prior_precision
         for episode, weight, y in zip(usable, weights, logs, strict=True):
-            value = y if episode.relapsed else _tail_mean(y, centre=centre, sd=within)
+            if not episode.relapsed:
+                value = _tail_mean(y, centre=centre, sd=within)
+            elif episode.lower_days is not None and episode.lower_days < episode.days:
+                value = _interval_mean(
+                    math.log(max(episode.lower_days, 0.5)), y, centre=centre, sd=within
+                )
+            else:
+                value = y
             total += weight / within**2 * value
             precision += weight / within**2
         centre = total / precision
@@ -523,6 +539,17 @@ def conditional_relief_days(
     share = min(share, 1 - 1e-12)
     days = math.exp(estimate.centre + _NORMAL.inv_cdf(share) * estimate.spread)
     return max(days, lasted_days)
+
+
+def _interval_mean(low: float, high: float, *, centre: float, sd: float) -> float:
+    """The mean of a normal(centre, sd) between ``low`` and ``high``: an interval-censored
+    episode's expected log length (relief ended somewhere between two PHQ-9s)."""
+    a, b = (low - centre) / sd, (high - centre) / sd
+    mass = _NORMAL.cdf(b) - _NORMAL.cdf(a)
+    if mass < 1e-12:
+        # Both ends far in one tail: the end nearer the centre.
+        return high if b < 0 else low
+    return centre + sd * (_NORMAL.pdf(a) - _NORMAL.pdf(b)) / mass
 
 
 def _tail_mean(y: float, *, centre: float, sd: float) -> float:

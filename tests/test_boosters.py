@@ -20,6 +20,7 @@ from ketadash.boosters import (
     BoosterFlag,
     Infusion,
     PatientHistory,
+    ReliefEpisode,
     ReliefEstimate,
     Score,
     booster_due_on,
@@ -235,7 +236,6 @@ def test_recent_episodes_weigh_more():
     clinic = clinic_of(a_clinic(as_of), as_of)
     # Same episodes, opposite order: the one ending on short episodes expects less.
     lengths = [30, 30, 30, 12, 12, 12]
-    from ketadash.boosters import ReliefEpisode
 
     def episodes(days):
         return [
@@ -399,3 +399,51 @@ def test_a_phq9_rise_of_five_since_the_last_infusion_is_a_call_now_signal():
     assert plan_of(with_score(8), as_of).flag is BoosterFlag.LATER
     # At the relapse line it is a relapse, the more urgent flag.
     assert plan_of(with_score(14), as_of).flag is BoosterFlag.RELAPSED
+
+
+# --- interval censoring: a relapse found by a PHQ-9 ---------------------------------------
+
+
+def test_a_relapse_found_by_a_phq9_lies_between_the_last_score_below_the_line_and_it():
+    # Baseline 22 before the series; after the series end (day 10) a 4 on day 20, a 15 on day 34.
+    h = history(scores=[(-1, 22), (20, 4), (34, 15)])
+    (episode,) = relief_episodes(history=h, settings=SETTINGS, as_of=at(40))
+    assert episode.relapsed and episode.ended_by == "PHQ-9 15"
+    assert (episode.days, episode.lower_days) == (24, 10)
+    # No score below the line after the anchor: somewhere in the first 24 days.
+    (no_lower,) = relief_episodes(
+        history=history(scores=[(-1, 22), (34, 15)]), settings=SETTINGS, as_of=at(40)
+    )
+    assert (no_lower.days, no_lower.lower_days) == (24, 0)
+    # A reported return of symptoms is dated: not an interval.
+    (reported,) = relief_episodes(
+        history=history(scores=[(-1, 22)], returns=[30]), settings=SETTINGS, as_of=at(40)
+    )
+    assert reported.lower_days is None
+
+
+def test_an_interval_censored_relapse_counts_between_its_two_ends():
+    as_of = at(400)
+    clinic = clinic_of(a_clinic(as_of), as_of)
+
+    def episode(days: int, lower: int | None):
+        return ReliefEpisode(
+            start=day(0), end=day(days), days=days, relapsed=True, ended_by="", open=False,
+            lower_days=lower,
+        )  # fmt: skip
+
+    def expected(*episodes):
+        return estimate_relief(episodes=list(episodes), clinic=clinic, settings=SETTINGS)
+
+    between = expected(*[episode(24, 10)] * 4).expected_days
+    assert expected(*[episode(10, None)] * 4).expected_days < between
+    assert between < expected(*[episode(24, None)] * 4).expected_days
+
+
+def test_the_interval_mean_is_the_truncated_normal_mean():
+    from ketadash.boosters import _interval_mean
+
+    assert _interval_mean(-1.0, 1.0, centre=0.0, sd=1.0) == pytest.approx(0.0)
+    # Half-normal: sqrt(2/π) = 0.7979.
+    assert _interval_mean(0.0, 40.0, centre=0.0, sd=1.0) == pytest.approx(0.7979, abs=1e-4)
+    assert _interval_mean(3.0, 3.5, centre=1.0, sd=0.5) == pytest.approx(3.0, abs=0.5)
