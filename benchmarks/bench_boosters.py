@@ -1,107 +1,483 @@
-"""Boosters: back-test of the due dates on the demo clinic, and the worklist's timing.
+"""Boosters: back-test of the booster dates on two synthetic clinics, and the worklist's timing.
 
 Not a test: it prints numbers for the README.
 
-    python -m benchmarks.bench_boosters backtest --url sqlite:////tmp/demo.db
+    python -m benchmarks.bench_boosters backtest            # both clinics, the defaults
+    python -m benchmarks.bench_boosters backtest --quantiles 10 15 20 25 30
     python -m benchmarks.bench_boosters timing --url sqlite:////tmp/demo.db \\
         --large-url sqlite:////tmp/large.db
 
-Back-test: for several past mornings (``--as-of``), take every patient whose relief
-episode was running that morning and later ended in a relapse signal (known from the
-later history). A due date is *in time* when it falls before the day relief ended;
-*days early* is how long before. Three ways of choosing the due date are compared:
-this method, a fixed 28 days after the last infusion, and the patient's last gap
-between infusions.
+Back-test. Two clinics whose relief is known as it truly was:
+
+- *demo*: the demo clinic (``ketadash.demo``, realistic relief: spread within a patient,
+  drift, late reports, boosters that censor relief), built into a scratch SQLite file,
+  with each relapse's true day taken from the generator (``relief_truth``);
+- *second clinic*: a generator of its own, here, unlike the demo's: Weibull relief
+  around a gamma-distributed patient scale, shorter for the more severe, shortening for
+  some, relapses found by a fortnightly PHQ-9 for half the patients, boosters every four
+  weeks for some.
+
+Every relief episode that truly ended in a relapse before the next infusion is counted
+once: mornings are replayed one by one from the day after the infusion, each with what
+was known that morning (the episodes before, the clinic's curve as of the month, a
+booking only if it had been made by then). The episode is judged on the first morning
+the worklist lists the patient (*Due soon*: the date within ``booster_due_within_days``)
+at that morning's date: *in time* when the date falls before the true relapse day, the
+day relief ended (not the day anyone knew), *days early* how long before. A date
+already past that morning is *not* in time and counted apart; so is an episode whose
+relapse was known before the patient was listed (*Relapsed*: the booster comes after
+the relapse). An episode whose next visit was booked before it was listed is not the
+call list's and is left out (counted). Four ways of dating the booster are compared:
+this method (each morning, from relief given it has lasted so far), the current method
+(the last infusion + the 15% quantile − 3 days, fixed at the infusion), a fixed 28
+days, and the patient's last gap between infusions.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import random
 import statistics
+import tempfile
 import time
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from statistics import NormalDist
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from ketadash.boosters import (
-    BoosterFlag,
-    as_of_morning,
+    Infusion,
+    PatientHistory,
+    ReliefEstimate,
+    Score,
+    booster_due_on,
+    clinic_relief,
+    estimate_relief,
+    in_initial_series,
     local_day,
-    plan_boosters,
     relief_episodes,
+    series_end_index,
 )
 from ketadash.clock import utc_now
 from ketadash.db import read_session
 from ketadash.histories import load_patient_histories
-from ketadash.models import Site
-from ketadash.settings import load_clinic_settings
+from ketadash.models import Site, TreatmentSession
+from ketadash.settings import ClinicSettings, load_clinic_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_DAYS = 28
-METHODS = ("this method", f"fixed {FIXED_DAYS} days", "last gap")
+# The current method's margins (before issue 19): the 15% quantile less 3 lead days.
+CURRENT_QUANTILE, CURRENT_LEAD_DAYS = 0.15, 3
+METHODS = ("this method", "current method", f"fixed {FIXED_DAYS} days", "last gap")
+# A fixed moment, so that a seed gives the same clinics and the same table every time.
+BACKTEST_NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+# Episodes starting in the first months have too little clinic history behind them.
+WARM_UP_DAYS = 120
+# Past dates on the list are shown for a morning every this many days.
+MORNING_EVERY_DAYS = 56
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayPatient:
+    """A patient's whole history, with the truth the back-test judges by.
+
+    ``truth`` maps the day an episode's relief started (an infusion day) to the day it
+    truly ended; ``booked_on`` each session's booking day (None: not recorded).
+    """
+
+    history: PatientHistory
+    truth: dict[date, date]
+    booked_on: dict[int, date | None]
 
 
 @dataclass
 class Tally:
+    """One method's results."""
+
+    judged: int = 0
     in_time: int = 0
-    early: list[int] | None = None
-    total: int = 0
+    past: int = 0
+    relapse_first: int = 0
+    booked_ahead: int = 0
+    early: list[int] = field(default_factory=list)
 
-    def add(self, due: date, end: date) -> None:
-        self.total += 1
-        if due < end:
+    def add(self, *, due: date, morning: date, relapse: date) -> None:
+        self.judged += 1
+        if due < morning:
+            self.past += 1
+        elif due < relapse:
             self.in_time += 1
-            self.early = (self.early or []) + [(end - due).days]
+            self.early.append((relapse - due).days)
 
-    def row(self) -> tuple[str, str]:
-        share = f"{100 * self.in_time / self.total:.0f}%" if self.total else "–"
+    def row(self) -> tuple[str, str, str]:
+        share = f"{100 * self.in_time / self.judged:.0f}%" if self.judged else "–"
         median = f"{statistics.median(self.early):.0f}" if self.early else "–"
-        return share, median
+        past = f"{100 * self.past / self.judged:.0f}%" if self.judged else "–"
+        return share, median, past
 
 
-def backtest(
-    *, url: str, as_of_days: list[date], now: datetime, overrides: dict[str, int]
-) -> dict[str, Tally]:
-    tallies = {name: Tally() for name in METHODS}
-    with read_session(url) as db:
-        sites = db.exec(select(Site.id, Site.time_zone)).all()
-        for site_id, zone in sites:
-            settings = replace(load_clinic_settings(db=db, site_id=site_id), **overrides)
-            full = load_patient_histories(
-                db=db, as_of=now, history_days=settings.booster_history_days * 4, site_id=site_id
+@dataclass
+class Result:
+    tallies: dict[str, Tally]
+    # Per morning: (patients on the list, of whom with a date already past) per method.
+    mornings: dict[date, dict[str, list[int]]] = field(default_factory=dict)
+
+
+# --- the four ways of dating a booster ----------------------------------------------------
+
+DateRule = Callable[[date, date, ReliefEstimate, date | None], date]
+_NORMAL = NormalDist()
+
+
+def _this(settings: ClinicSettings) -> DateRule:
+    def rule(anchor: date, morning: date, estimate: ReliefEstimate, _: date | None) -> date:
+        return booster_due_on(
+            infusion_day=anchor, today=morning, estimate=estimate, settings=settings
+        )
+
+    return rule
+
+
+def _current(anchor: date, morning: date, estimate: ReliefEstimate, _: date | None) -> date:
+    days = math.exp(estimate.centre + _NORMAL.inv_cdf(CURRENT_QUANTILE) * estimate.spread)
+    return anchor + timedelta(days=math.floor(days) - CURRENT_LEAD_DAYS)
+
+
+def _fixed(anchor: date, morning: date, estimate: ReliefEstimate, _: date | None) -> date:
+    return anchor + timedelta(days=FIXED_DAYS)
+
+
+def _last_gap(anchor: date, morning: date, estimate: ReliefEstimate, before: date | None) -> date:
+    return anchor + ((anchor - before) if before is not None else timedelta(days=FIXED_DAYS))
+
+
+# --- the replay -------------------------------------------------------------------------
+
+
+def replay(*, patients: list[ReplayPatient], settings: ClinicSettings, now: datetime) -> Result:
+    """The back-test of the module's docstring on one clinic's patients."""
+    rules: dict[str, DateRule] = dict(
+        zip(METHODS, (_this(settings), _current, _fixed, _last_gap), strict=True)
+    )
+    result = Result(tallies={name: Tally() for name in METHODS})
+    if not patients:
+        return result
+    zone = patients[0].history.time_zone
+    today = local_day(now, zone)
+    everyone = {
+        p.history.patient_id: relief_episodes(history=p.history, settings=settings, as_of=now)
+        for p in patients
+    }
+    first_day = min(
+        (local_day(p.history.infusions[0].at, zone) for p in patients if p.history.infusions),
+        default=today,
+    ) + timedelta(days=WARM_UP_DAYS)
+    clinics: dict[date, object] = {}
+
+    def clinic_as_of(day: date):
+        # The clinic's curve from the month's first day: episodes over by then.
+        month = day.replace(day=1)
+        if month not in clinics:
+            since = month - timedelta(days=settings.booster_history_days)
+            clinics[month] = clinic_relief(
+                episodes_by_patient={
+                    pid: [e for e in eps if since <= e.start and e.end < month and not e.open]
+                    for pid, eps in everyone.items()
+                }
             )
-            # Relief as the later history tells it: episode start -> the day it ended.
-            ends: dict[tuple[int, date], date] = {}
-            for history in full:
-                for episode in relief_episodes(history=history, settings=settings, as_of=now):
-                    if episode.relapsed:
-                        ends[(history.patient_id, episode.start)] = episode.end
-            for day in as_of_days:
-                as_of = as_of_morning(day=day, time_zone=zone)
+        return clinics[month]
+
+    # The same mornings at every site: counted back from the day of ``now`` in UTC.
+    sample = {
+        now.date() - timedelta(days=n * MORNING_EVERY_DAYS)
+        for n in range(1, 1 + (now.date() - first_day).days // MORNING_EVERY_DAYS)
+    }
+    for name in METHODS:
+        for morning in sample:
+            result.mornings.setdefault(morning, {}).setdefault(name, [0, 0])
+    window = settings.booster_due_within_days
+    for patient in patients:
+        history = patient.history
+        if in_initial_series(history=history, settings=settings):
+            continue
+        first = series_end_index(history)
+        episodes = everyone[history.patient_id]
+        anchors = history.infusions[first:]
+        for index, (anchor, episode) in enumerate(zip(anchors, episodes, strict=False)):
+            anchor_day = local_day(anchor.at, zone)
+            if anchor_day < first_day or anchor_day >= today:
+                continue
+            before = (
+                local_day(history.infusions[first + index - 1].at, zone)
+                if first + index >= 1
+                else None
+            )
+            following = anchors[index + 1] if index + 1 < len(anchors) else None
+            next_day = local_day(following.at, zone) if following is not None else None
+            booked = patient.booked_on.get(following.session_id) if following else None
+            known = episode.end if episode.relapsed else None  # the day the relapse was known
+            since = anchor_day - timedelta(days=settings.booster_history_days)
+            prior = [e for e in episodes[:index] if e.start >= since]
+            estimate = estimate_relief(
+                episodes=prior, clinic=clinic_as_of(anchor_day), settings=settings
+            )
+            relapse = patient.truth.get(anchor_day)
+            # The list knows of a relapse only once it is reported or scored.
+            last_morning = min(d for d in (today, known, next_day) if d is not None)
+            # The list as it stood on the sampled mornings, nobody called: dates already past.
+            for morning in sample:
+                out_of_care = (morning - anchor_day).days >= settings.out_of_care_after_days
+                if anchor_day < morning <= last_morning and not out_of_care:
+                    for name, rule in rules.items():
+                        due = rule(anchor_day, morning, estimate, before)
+                        if (due - morning).days <= window:
+                            counts = result.mornings[morning][name]
+                            counts[0] += 1
+                            counts[1] += due < morning
+            if relapse is None or (next_day is not None and next_day <= relapse):
+                continue  # relief outlasted the next infusion, or is still going
+            for name, rule in rules.items():
+                tally = result.tallies[name]
+                morning = anchor_day + timedelta(days=1)
+                while True:
+                    if known is not None and morning > known:
+                        # Relapsed: call now; the booster comes after the relapse.
+                        tally.judged += 1
+                        tally.relapse_first += 1
+                        break
+                    if booked is not None and booked < morning:
+                        tally.booked_ahead += 1  # booked before the list had the patient
+                        break
+                    due = rule(anchor_day, morning, estimate, before)
+                    if (due - morning).days <= window:
+                        tally.add(due=due, morning=morning, relapse=relapse)
+                        break
+                    morning += timedelta(days=1)
+                    if morning > today:
+                        break
+    return result
+
+
+# --- the demo clinic, with its truth ----------------------------------------------------
+
+
+def demo_patients(
+    *, now: datetime, patients: int, seed: int
+) -> tuple[list[list[ReplayPatient]], list[ClinicSettings]]:
+    """The demo clinic built in a scratch SQLite file, per site, with the true relapse days."""
+    from ketadash.demo import build_demo_clinic
+
+    truth: list[tuple[int, int, int]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{scratch}/demo.db"
+        build_demo_clinic(url=url, now=now, patients=patients, seed=seed, relief_truth=truth)
+        by_patient: dict[int, dict[date, date]] = {}
+        for patient_id, anchor, relapse in truth:
+            by_patient.setdefault(patient_id, {})[date.fromordinal(anchor)] = date.fromordinal(
+                relapse
+            )
+        clinics, settings_by_site = [], []
+        with read_session(url) as db:
+            for site_id, zone in db.exec(select(Site.id, Site.time_zone)).all():
+                settings = load_clinic_settings(db=db, site_id=site_id)
                 histories = load_patient_histories(
-                    db=db, as_of=as_of, history_days=settings.booster_history_days, site_id=site_id
+                    db=db, as_of=now, history_days=5000, site_id=site_id
                 )
-                plans, _ = plan_boosters(histories=histories, settings=settings, as_of=as_of)
-                by_id = {h.patient_id: h for h in histories}
-                for plan in plans:
-                    if plan.flag in (BoosterFlag.IN_SERIES, BoosterFlag.OUT_OF_CARE):
-                        continue
-                    if not plan.episodes or plan.episodes[-1].relapsed or plan.booster_due is None:
-                        continue
-                    end = ends.get((plan.patient_id, plan.episodes[-1].start))
-                    if end is None or end < day:
-                        continue
-                    infusions = by_id[plan.patient_id].infusions
-                    last = local_day(infusions[-1].at, zone)
-                    tallies[METHODS[0]].add(plan.booster_due, end)
-                    tallies[METHODS[1]].add(last + timedelta(days=FIXED_DAYS), end)
-                    if len(infusions) >= 2:
-                        gap = last - local_day(infusions[-2].at, zone)
-                        tallies[METHODS[2]].add(last + gap, end)
-    return tallies
+                t = TreatmentSession.__table__.c
+                booked = {
+                    session_id: (local_day(at, zone) if at is not None else None)
+                    for session_id, at in db.execute(
+                        sa.select(t.id, t.booked_at).where(t.site_id == site_id)
+                    ).all()
+                }
+                for session_id, at in list(booked.items()):
+                    if isinstance(at, str):  # SQLite through a Core select: text
+                        booked[session_id] = local_day(datetime.fromisoformat(at), zone)
+                clinics.append(
+                    [
+                        ReplayPatient(
+                            history=h, truth=by_patient.get(h.patient_id, {}), booked_on=booked
+                        )
+                        for h in histories
+                    ]
+                )
+                settings_by_site.append(settings)
+    return clinics, settings_by_site
+
+
+# --- the second clinic: a generator unlike the demo's ----------------------------------
+
+
+def second_clinic(*, now: datetime, patients: int, seed: int) -> list[ReplayPatient]:
+    """Synthetic histories from a generator of their own (see the module docstring)."""
+    rng = random.Random(f"{seed}:second clinic")
+    today = now.date()
+    out = []
+    session = 0
+    for patient_id in range(1, patients + 1):
+        baseline = rng.randint(14, 26)
+        # More severe, shorter relief; patients differ by a gamma-distributed scale.
+        scale = rng.gammavariate(4.0, 8.0) * (1.25 - 0.025 * (baseline - 14))
+        shape = rng.uniform(1.4, 2.6)
+        shrink = rng.uniform(0.9, 0.97) if rng.random() < 0.3 else 1.0
+        fortnightly = rng.random() < 0.5
+        planned = rng.choice((21, 28, 35)) if rng.random() < 0.3 else None
+        start = today - timedelta(days=rng.randint(60, 700))
+        infusions, scores, returns = [], [], []
+        truth: dict[date, date] = {}
+        booked: dict[int, date | None] = {}
+
+        def at(day: date, hour: int = 15) -> datetime:
+            return datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
+
+        scores.append(Score(taken_at=at(start - timedelta(days=1)), total=baseline, item9=0))
+        for n in range(6):
+            session += 1
+            day = start + timedelta(days=2 * n)
+            infusions.append(Infusion(session_id=session, at=at(day), kind="series", route="iv"))
+            booked[session] = start
+            scores.append(Score(taken_at=at(day, 16), total=max(3, baseline - 3 * n), item9=0))
+        anchor = start + timedelta(days=10)
+        episode = 0
+        while anchor < today and rng.random() > 0.04:
+            length = max(4, round(scale * shrink**episode * rng.weibullvariate(1, shape)))
+            relapse = anchor + timedelta(days=length)
+            if planned is not None and planned < length:
+                nxt, booked_day = anchor + timedelta(days=planned), anchor
+            else:
+                truth[anchor] = relapse
+                if fortnightly:
+                    step = math.ceil(length / 14) * 14
+                    known = anchor + timedelta(days=step)
+                else:
+                    known = relapse + timedelta(days=rng.choice((0, 0, 1, 2, 4)))
+                if known >= today:
+                    break
+                if fortnightly:
+                    scores.append(Score(taken_at=at(known, 20), total=baseline - 3, item9=0))
+                else:
+                    returns.append(known)
+                nxt, booked_day = known + timedelta(days=rng.randint(1, 4)), known
+            # Fortnightly home scores below the line while relief lasts.
+            for k in range(14, (min(nxt, relapse) - anchor).days, 14):
+                scores.append(Score(taken_at=at(anchor + timedelta(days=k), 20), total=5, item9=0))
+            if nxt >= today:
+                break
+            session += 1
+            infusions.append(Infusion(session_id=session, at=at(nxt), kind="booster", route="iv"))
+            booked[session] = booked_day
+            anchor = nxt
+            episode += 1
+        scores.sort(key=lambda s: s.taken_at)
+        out.append(
+            ReplayPatient(
+                history=PatientHistory(
+                    patient_id=patient_id,
+                    patient_ref=f"S-{patient_id:05d}",
+                    site_id=1,
+                    time_zone="UTC",
+                    infusions=tuple(infusions),
+                    scores=tuple(scores),
+                    symptom_returns=tuple(sorted(returns)),
+                ),
+                truth=truth,
+                booked_on=booked,
+            )
+        )
+    return out
+
+
+def merge(results: list[Result]) -> Result:
+    merged = Result(tallies={name: Tally() for name in METHODS})
+    for result in results:
+        for name, tally in result.tallies.items():
+            into = merged.tallies[name]
+            into.judged += tally.judged
+            into.in_time += tally.in_time
+            into.past += tally.past
+            into.relapse_first += tally.relapse_first
+            into.booked_ahead += tally.booked_ahead
+            into.early += tally.early
+        for morning, counts in result.mornings.items():
+            for name, (listed, past) in counts.items():
+                into = merged.mornings.setdefault(morning, {}).setdefault(name, [0, 0])
+                into[0] += listed
+                into[1] += past
+    return merged
+
+
+def print_result(title: str, result: Result) -> None:
+    print(f"\n{title}")
+    print(
+        "| date from | episodes | in time | median days early | already past "
+        "| relapse known first | left out: booked before listed |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, tally in result.tallies.items():
+        share, median, past = tally.row()
+        first = f"{100 * tally.relapse_first / tally.judged:.0f}%" if tally.judged else "–"
+        print(
+            f"| {name} | {tally.judged} | {share} | {median} | {past} | {first} "
+            f"| {tally.booked_ahead} |"
+        )
+    print("\nPer morning, the list with nobody called: patients listed / with a date already past")
+    print("| morning | " + " | ".join(METHODS) + " |")
+    print("|---" * (len(METHODS) + 1) + "|")
+    for morning in sorted(result.mornings):
+        counts = result.mornings[morning]
+        cells = [f"{counts[n][0]} / {counts[n][1]}" for n in METHODS]
+        print(f"| {morning} | " + " | ".join(cells) + " |")
+
+
+def backtest(*, now: datetime, patients: int, seed: int, overrides: dict[str, int]) -> None:
+    demo, demo_settings = demo_patients(now=now, patients=patients, seed=seed)
+    results = [
+        replay(patients=site, settings=replace(settings, **overrides), now=now)
+        for site, settings in zip(demo, demo_settings, strict=True)
+    ]
+    print(f"settings tried: {overrides or 'defaults'}; now {now.isoformat()}")
+    print_result(f"Demo clinic ({patients} patients, seed {seed})", merge(results))
+    second = second_clinic(now=now, patients=patients, seed=seed)
+    print_result(
+        f"Second clinic ({patients} patients, its own generator)",
+        replay(patients=second, settings=replace(ClinicSettings(), **overrides), now=now),
+    )
+
+
+def sweep(*, now: datetime, patients: int, seed: int, quantiles: list[int]) -> None:
+    """This method's in-time share and median days early for each quantile, both clinics."""
+    demo, demo_settings = demo_patients(now=now, patients=patients, seed=seed)
+    second = second_clinic(now=now, patients=patients, seed=seed)
+    print(
+        "| quantile % | demo in time | demo median early | second in time | second median early |"
+    )
+    print("|---|---|---|---|---|")
+    for q in quantiles:
+        cells = []
+        demo_result = merge(
+            [
+                replay(patients=site, settings=replace(s, booster_quantile_percent=q), now=now)
+                for site, s in zip(demo, demo_settings, strict=True)
+            ]
+        )
+        second_result = replay(
+            patients=second,
+            settings=replace(ClinicSettings(), booster_quantile_percent=q),
+            now=now,
+        )
+        for result in (demo_result, second_result):
+            share, median, _ = result.tallies[METHODS[0]].row()
+            cells += [share, median]
+        print(f"| {q} | " + " | ".join(cells) + " |")
+
+
+# --- timing -----------------------------------------------------------------------------
 
 
 def timing(*, url: str, repeats: int = 5) -> dict[str, float]:
@@ -177,39 +553,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="what", required=True)
     back = commands.add_parser("backtest")
-    back.add_argument("--url", required=True)
-    back.add_argument("--every-days", type=int, default=30)
-    back.add_argument("--dates", type=int, default=12)
-    back.add_argument("--skip-days", type=int, default=60, help="leave the last days out")
+    back.add_argument("--patients", type=int, default=400)
+    back.add_argument("--seed", type=int, default=7)
     back.add_argument("--quantile", type=int, help="booster_quantile_percent to try")
-    back.add_argument("--lead", type=int, help="booster_lead_days to try")
+    back.add_argument("--quantiles", type=int, nargs="+", help="sweep these quantiles")
     timed = commands.add_parser("timing")
     timed.add_argument("--url", required=True)
     timed.add_argument("--large-url")
     timed.add_argument("--page", action="store_true", help="also time the page (AppTest)")
     args = parser.parse_args()
-    now = utc_now()
     if args.what == "backtest":
-        today = now.date()
-        days = [
-            today - timedelta(days=args.skip_days + n * args.every_days) for n in range(args.dates)
-        ]
-        overrides = {
-            name: value
-            for name, value in (
-                ("booster_quantile_percent", args.quantile),
-                ("booster_lead_days", args.lead),
+        if args.quantiles:
+            sweep(
+                now=BACKTEST_NOW, patients=args.patients, seed=args.seed, quantiles=args.quantiles
             )
-            if value is not None
-        }
-        tallies = backtest(url=args.url, as_of_days=sorted(days), now=now, overrides=overrides)
-        print(f"settings tried: {overrides or 'defaults'}")
-        print(f"as-of mornings: {days[-1]} to {days[0]}, every {args.every_days} days")
-        print("| due date from | patients | in time | median days early |")
-        print("|---|---|---|---|")
-        for name, tally in tallies.items():
-            share, median = tally.row()
-            print(f"| {name} | {tally.total} | {share} | {median} |")
+            return
+        overrides = {}
+        if args.quantile is not None:
+            overrides["booster_quantile_percent"] = args.quantile
+        backtest(now=BACKTEST_NOW, patients=args.patients, seed=args.seed, overrides=overrides)
     else:
         for label, url in (("default demo", args.url), ("large demo", args.large_url)):
             if url is None:

@@ -130,7 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     boosters.add_argument(
         "--as-of",
         type=date.fromisoformat,
-        help="the worklist as it stood that morning (YYYY-MM-DD): later history is ignored",
+        help="the worklist as it stood that morning (YYYY-MM-DD): later history is ignored; "
+        "that morning's flags are stored, once (the Boosters and throughput pages read them)",
+    )
+    boosters.add_argument(
+        "--until",
+        type=date.fromisoformat,
+        help="with --as-of: store the flags of every morning from --as-of to this day too",
     )
     boosters.add_argument(
         "--all", action="store_true", help="every patient in care, not only those to call"
@@ -197,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "boosters":
             return _boosters(
                 url=url, site_code=args.site, as_of_day=args.as_of, everyone=args.all,
-                output=args.format, now=args.now,
+                output=args.format, now=args.now, until=args.until,
             )  # fmt: skip
         elif args.command == "import":
             from ketadash.importer import ImportRejected, import_files
@@ -303,8 +309,13 @@ def _boosters(
     everyone: bool,
     output: str,
     now: datetime | None,
+    until: date | None = None,
 ) -> int:
-    """Print the boosters worklist exactly as the Boosters page computes it."""
+    """Print the boosters worklist exactly as the Boosters page computes it.
+
+    With ``as_of_day``, each site's flags for that morning (and, with ``until``, every
+    morning to that day) are stored if they are not yet; a line on stderr says which.
+    """
     import pandas as pd
     from sqlmodel import select
 
@@ -324,6 +335,30 @@ def _boosters(
             return 1
         moment = now or utc_now()
         flags = IN_CARE_FLAGS if everyone else WORKLIST_FLAGS
+    if until is not None and (as_of_day is None or until < as_of_day):
+        print("--until needs --as-of, and a day on or after it.", file=sys.stderr)
+        return 2
+    if as_of_day is not None:
+        from datetime import timedelta
+
+        from ketadash.booster_flags import MorningNotYetCome, write_morning_flags
+
+        last = until or as_of_day
+        for site_id, _ in sites:
+            day = as_of_day
+            while day <= last:
+                try:
+                    stored = write_morning_flags(url=url, site_id=site_id, day=day, now=moment)
+                except MorningNotYetCome as error:
+                    print(str(error), file=sys.stderr)
+                    return 1
+                done = "stored" if stored.wrote else "already stored"
+                print(
+                    f"Site {site_id}, morning of {day}: flags {done} ({len(stored.rows)} listed).",
+                    file=sys.stderr,
+                )
+                day += timedelta(days=1)
+    with read_session(url) as db:
         # Each site's own morning when --as-of is given: sites may be in different zones.
         frames = [
             boosters_worklist(

@@ -13,9 +13,13 @@ worked out looking back, with the worklist's own rule (``boosters.boosters_fell_
   ``BOOKED_WITHIN_DAYS`` after it. Booked before the patient reached the call list
   (at a visit, ahead) counts as in time too, and is shown apart.
 
-Due dates are worked out with each site's relief curve as it stands at the end of the
-period (or now), which is what the Boosters screen shows that day; the screen of an
-earlier morning had a curve with a little less history in it.
+Where a site's flags are stored for every morning of the period (``ketadash.booster_flags``:
+written by the first Boosters page open of each day, or ``python -m ketadash boosters
+--as-of``), they are read: a booster fell due on the date the list gave on the first stored
+morning it listed the patient for that infusion, a query rather than a replay. Otherwise
+the flags are worked out looking back, with due dates from each site's relief curve as it
+stands at the end of the period (or now); the screen of an earlier morning had a curve
+with a little less history in it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from ketadash.booster_flags import stored_mornings
 from ketadash.boosters import (
+    ACTION_FLAGS,
+    BoosterFlag,
     FellDue,
     boosters_fell_due,
     clinic_relief,
@@ -39,7 +46,7 @@ from ketadash.boosters import (
 from ketadash.clock import utc_now
 from ketadash.db import read_session
 from ketadash.histories import load_patient_histories
-from ketadash.models import TreatmentSession
+from ketadash.models import BoosterFlagRow, Site, TreatmentSession
 from ketadash.settings import load_clinic_settings
 from ketadash.throughput import Period, load_sites
 
@@ -68,6 +75,9 @@ FELL_DUE_COLUMNS = (
 
 # Bound parameters per statement stay well inside every backend's limit.
 _CHUNK = 5_000
+# Stored flags are read from this long before the period: a booster due early in the
+# period was listed up to ``booster_due_within_days`` before (or longer, while unbooked).
+STORED_LOOKBACK_DAYS = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +89,8 @@ class BoosterFollowUp:
     boosters: pd.DataFrame
     # How many ended each way, every one of ``OUTCOMES``.
     counts: dict[str, int]
+    # The sites whose stored morning flags were read (the others were worked out).
+    stored_sites: tuple[int, ...] = ()
 
     @property
     def fell_due(self) -> int:
@@ -125,9 +137,17 @@ def read_boosters_fell_due(
     the local day the next visit was booked (None when not booked, or not recorded).
     """
     rows = []
+    stored = _sites_with_stored_flags(
+        db=db, site_ids=site_ids, first_day=first_day, last_day=last_day, ends=ends, now=now
+    )
     for site_id in site_ids:
         settings = load_clinic_settings(db=db, site_id=site_id)
         as_of = min(ends[site_id], now)
+        if site_id in stored:
+            rows += _stored_rows(
+                db=db, site_id=site_id, first_day=first_day, last_day=stored[site_id], now=now
+            )
+            continue
         history_days = (last_day - first_day).days + 1 + settings.booster_history_days
         histories = load_patient_histories(
             db=db, as_of=as_of, history_days=history_days, site_id=site_id
@@ -180,6 +200,125 @@ def read_boosters_fell_due(
             )
     frame = pd.DataFrame(rows, columns=list(FELL_DUE_COLUMNS))
     return frame.sort_values(["due", "site_id", "patient_id"], kind="stable").reset_index(drop=True)
+
+
+def _site_today(*, db: Session, site_id: int, end: datetime, now: datetime) -> tuple[str, date]:
+    zone = db.execute(sa.select(Site.time_zone).where(Site.id == site_id)).scalar_one()
+    return zone, local_day(min(end, now) - timedelta(microseconds=1), zone)
+
+
+def _sites_with_stored_flags(
+    *,
+    db: Session,
+    site_ids: Sequence[int],
+    first_day: date,
+    last_day: date,
+    ends: dict[int, datetime],
+    now: datetime,
+) -> dict[int, date]:
+    """The sites whose flags are stored for every morning of the period up to today, each
+    with the last day to read (the period's last day, or today)."""
+    found = stored_mornings(db=db, site_ids=site_ids, first_day=first_day, last_day=last_day)
+    complete = {}
+    for site_id in site_ids:
+        _, today = _site_today(db=db, site_id=site_id, end=ends[site_id], now=now)
+        until = min(last_day, today)
+        if until < first_day:
+            continue
+        wanted = {first_day + timedelta(days=n) for n in range((until - first_day).days + 1)}
+        if wanted <= found[site_id]:
+            complete[site_id] = until
+    return complete
+
+
+def _stored_rows(
+    *, db: Session, site_id: int, first_day: date, last_day: date, now: datetime
+) -> list[tuple]:
+    """Boosters that fell due at the site, from its stored morning flags (see the module)."""
+    window = load_clinic_settings(db=db, site_id=site_id).booster_due_within_days
+    f = BoosterFlagRow.__table__.c
+    query = (
+        sa.select(f.patient_id, f.anchor_session_id, f.day, f.flag, f.booster_due)
+        .where(
+            f.site_id == site_id,
+            f.day >= first_day - timedelta(days=STORED_LOOKBACK_DAYS),
+            f.day <= last_day,
+            f.booster_due.is_not(None),
+        )
+        .order_by(f.patient_id, f.anchor_session_id, f.day)
+    )
+    # Per infusion: the first morning the list had the patient (a booked patient counts
+    # from the morning the date came within the window, as the call list would have),
+    # that morning's date, and the relapse day instead when a relapse was flagged.
+    first: dict[tuple[int, int | None], list] = {}
+    action = {flag.value for flag in ACTION_FLAGS}
+    for patient_id, anchor_id, day, flag, due in db.execute(query).all():
+        day, due = _day(day), _day(due)
+        if flag not in action and (due - day).days > window:
+            continue
+        known = first.setdefault((patient_id, anchor_id), [day, due, False])
+        if flag == BoosterFlag.RELAPSED.value and not known[2]:
+            known[1], known[2] = min(due, known[1]), True
+    t = TreatmentSession.__table__.c
+    anchors = {}
+    ids = sorted({anchor for _, anchor in first if anchor is not None})
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for session_id, started, scheduled in db.execute(
+            sa.select(t.id, t.infusion_started_at, t.scheduled_start).where(t.id.in_(chunk))
+        ).all():
+            anchors[session_id] = started or scheduled
+    fell = [
+        FellDue(
+            patient_id=patient_id,
+            site_id=site_id,
+            anchor_session_id=anchor_id,
+            anchor_at=anchors[anchor_id],
+            listed_on=listed,
+            due=due,
+            relapsed=relapsed,
+        )
+        for (patient_id, anchor_id), (listed, due, relapsed) in first.items()
+        if anchor_id in anchors and first_day <= due <= last_day
+    ]
+    zone, _ = _site_today(db=db, site_id=site_id, end=now, now=now)
+    visits = _visits_after(db=db, fell=fell, now=now)
+    rows = []
+    for booster in fell:
+        patient_visits = visits.get(booster.patient_id, [])
+        if _booster_came_first(booster, visits=patient_visits, zone=zone):
+            continue  # as the worked-out rule leaves it out
+        booked_on, outcome = _outcome(
+            booster, visits=patient_visits, zone=zone, today=local_day(now, zone)
+        )
+        rows.append(
+            (
+                booster.patient_id,
+                booster.site_id,
+                booster.listed_on,
+                booster.due,
+                booster.relapsed,
+                booked_on,
+                outcome,
+            )
+        )
+    return rows
+
+
+def _booster_came_first(booster: FellDue, *, visits: list[_Visit], zone: str) -> bool:
+    """The next dose after the anchor was given before the booster's due date."""
+    for session_id, scheduled, _, started in visits:
+        if session_id == booster.anchor_session_id or scheduled <= booster.anchor_at:
+            continue
+        if started is not None:
+            return local_day(started, zone) < booster.due
+    return False
+
+
+def _day(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
 
 
 # (session id, scheduled start, booked at or None, dose started or None), aware UTC.
@@ -268,14 +407,25 @@ def booster_follow_up(
     now = utc_now() if now is None else now
     with read_session(url) as db:
         sites = load_sites(db=db, site_ids=site_ids)
+        ends = {site.id: site.bounds(period)[1] for site in sites}
+        stored = _sites_with_stored_flags(
+            db=db,
+            site_ids=[site.id for site in sites],
+            first_day=period.first_day,
+            last_day=period.last_day,
+            ends=ends,
+            now=now,
+        )
         boosters = read_boosters_fell_due(
             db=db,
             site_ids=[site.id for site in sites],
             first_day=period.first_day,
             last_day=period.last_day,
-            ends={site.id: site.bounds(period)[1] for site in sites},
+            ends=ends,
             now=now,
         )
     counted = boosters["outcome"].value_counts()
     counts = {outcome: int(counted.get(outcome, 0)) for outcome in OUTCOMES}
-    return BoosterFollowUp(period=period, boosters=boosters, counts=counts)
+    return BoosterFollowUp(
+        period=period, boosters=boosters, counts=counts, stored_sites=tuple(sorted(stored))
+    )

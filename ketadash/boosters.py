@@ -18,8 +18,10 @@ The model, in the clinic's words (the README has the same text):
   clinic's median towards the patient's own episodes in proportion to how much they
   say (a normal–normal model on log days: one episode moves it a little, eight a lot).
   Recent episodes weigh more; censored ones count as "at least this long".
-* The **booster due date** is the last infusion + the conservative quantile of that
-  relief − the booking lead time.
+* The **booster date** is worked out each morning from that relief given it has lasted
+  until today: the last infusion + F^-1(F(s) + q(1 - F(s))) days, s the days so far and q
+  ``booster_quantile_percent`` (the one margin). The date on the infusion day is the
+  first plan's ("planned").
 """
 
 from __future__ import annotations
@@ -151,6 +153,10 @@ class ReliefEpisode:
     relapsed: bool
     ended_by: str
     open: bool
+    # A relapse found by a PHQ-9 happened after the last score below the line (this many
+    # days in; 0 without one) and by the score: interval-censored. None: the day is known
+    # (a reported return of symptoms) or the episode is censored.
+    lower_days: int | None = None
 
 
 def as_of_morning(*, day: date, time_zone: str) -> datetime:
@@ -248,17 +254,21 @@ def relief_episodes(
             reported = returns[first_return]
             if reported <= limit_day and (not is_last or reported < as_of_day):
                 signals.append((reported, "symptom return"))
+        below = start  # the last day a PHQ-9 said relief was still on
         for position in range(bisect_right(score_times, anchor.at), len(scores)):
             score = scores[position]
             if score.taken_at >= limit_at:
                 break
+            day = local_day(score.taken_at, zone)
             if is_relapse_score(total=score.total, baseline=baseline, settings=settings):
-                day = local_day(score.taken_at, zone)
                 if day > start:
                     signals.append((day, f"PHQ-9 {score.total}"))
                     break
+            else:
+                below = day
         if signals:
             end, why = min(signals)
+            found_by_score = why.startswith("PHQ-9")
             episodes.append(
                 ReliefEpisode(
                     start=start,
@@ -267,6 +277,7 @@ def relief_episodes(
                     relapsed=True,
                     ended_by=why,
                     open=is_last,
+                    lower_days=(below - start).days if found_by_score else None,
                 )
             )
         else:
@@ -403,11 +414,15 @@ class ReliefEstimate:
     """
 
     expected_days: float
+    # The relief to plan for at the infusion: the ``booster_quantile_percent`` quantile.
     conservative_days: float
     low_days: float
     high_days: float
     own_share: float
     shortening: bool
+    # The log-normal itself: log days' mean and spread (the predictive one).
+    centre: float
+    spread: float
 
 
 def recency_weights(count: int) -> list[float]:
@@ -442,15 +457,10 @@ def estimate_relief(
     quantile = settings.booster_quantile_percent / 100
     usable = [e for e in episodes if e.days > 0]
     if not usable:
-        curve = clinic.curve
-        median = curve.median() or math.exp(clinic.centre)
-        return ReliefEstimate(
-            expected_days=median,
-            conservative_days=curve.quantile(quantile) or median,
-            low_days=curve.quantile(BAND_LOW) or median,
-            high_days=curve.quantile(BAND_HIGH) or median,
-            own_share=0.0,
-            shortening=False,
+        # The clinic's log-normal: a new patient is any of the clinic's patients.
+        spread = math.sqrt(clinic.within_sd**2 + clinic.between_sd**2)
+        return _lognormal(
+            centre=clinic.centre, spread=spread, quantile=quantile, own_share=0.0, shortening=False
         )
     weights = recency_weights(len(usable))
     logs = [math.log(e.days) for e in usable]
@@ -460,7 +470,14 @@ def estimate_relief(
     for _ in range(8):
         total, precision = prior_precision * clinic.centre, prior_precision
         for episode, weight, y in zip(usable, weights, logs, strict=True):
-            value = y if episode.relapsed else _tail_mean(y, centre=centre, sd=within)
+            if not episode.relapsed:
+                value = _tail_mean(y, centre=centre, sd=within)
+            elif episode.lower_days is not None and episode.lower_days < episode.days:
+                value = _interval_mean(
+                    math.log(max(episode.lower_days, 0.5)), y, centre=centre, sd=within
+                )
+            else:
+                value = y
             total += weight / within**2 * value
             precision += weight / within**2
         centre = total / precision
@@ -473,7 +490,18 @@ def estimate_relief(
     shortening = is_shortening(usable)
     posterior_sd = math.sqrt(1 / (prior_precision + own_precision))
     spread = math.sqrt(within**2 + posterior_sd**2)
+    return _lognormal(
+        centre=centre,
+        spread=spread,
+        quantile=quantile,
+        own_share=own_precision / (prior_precision + own_precision),
+        shortening=shortening,
+    )
 
+
+def _lognormal(
+    *, centre: float, spread: float, quantile: float, own_share: float, shortening: bool
+) -> ReliefEstimate:
     def days_at(share: float) -> float:
         return math.exp(centre + _NORMAL.inv_cdf(share) * spread)
 
@@ -482,9 +510,46 @@ def estimate_relief(
         conservative_days=days_at(quantile),
         low_days=days_at(BAND_LOW),
         high_days=days_at(BAND_HIGH),
-        own_share=own_precision / (prior_precision + own_precision),
+        own_share=own_share,
         shortening=shortening,
+        centre=centre,
+        spread=spread,
     )
+
+
+def share_ended_by(*, estimate: ReliefEstimate, days: float) -> float:
+    """F(days): the share of the patient's expected episodes over within ``days``."""
+    if days <= 0:
+        return 0.0
+    return _NORMAL.cdf((math.log(days) - estimate.centre) / estimate.spread)
+
+
+def conditional_relief_days(
+    *, estimate: ReliefEstimate, lasted_days: float, quantile: float
+) -> float:
+    """The relief to plan for, given it has lasted ``lasted_days`` so far.
+
+    F^-1(F(s) + q(1 - F(s))): the day by which relief ends in only ``quantile`` of the
+    episodes that last at least ``s``. At s = 0 it is the plain quantile; it is always
+    later than ``s``, so a date worked out from it is never already past.
+    """
+    ended = share_ended_by(estimate=estimate, days=lasted_days)
+    share = ended + quantile * (1 - ended)
+    # Far in the tail (a patient whose relief long outlived the estimate) share rounds to 1.
+    share = min(share, 1 - 1e-12)
+    days = math.exp(estimate.centre + _NORMAL.inv_cdf(share) * estimate.spread)
+    return max(days, lasted_days)
+
+
+def _interval_mean(low: float, high: float, *, centre: float, sd: float) -> float:
+    """The mean of a normal(centre, sd) between ``low`` and ``high``: an interval-censored
+    episode's expected log length (relief ended somewhere between two PHQ-9s)."""
+    a, b = (low - centre) / sd, (high - centre) / sd
+    mass = _NORMAL.cdf(b) - _NORMAL.cdf(a)
+    if mass < 1e-12:
+        # Both ends far in one tail: the end nearer the centre.
+        return high if b < 0 else low
+    return centre + sd * (_NORMAL.pdf(a) - _NORMAL.pdf(b)) / mass
 
 
 def _tail_mean(y: float, *, centre: float, sd: float) -> float:
@@ -502,6 +567,7 @@ class BoosterFlag(StrEnum):
     """What the clinic should do about a patient now, most urgent first."""
 
     RELAPSED = "relapsed"
+    CALL_NOW = "call_now"
     OVERDUE = "overdue"
     DUE_SOON = "due_soon"
     BOOKED = "booked"
@@ -513,6 +579,7 @@ class BoosterFlag(StrEnum):
     def label(self) -> str:
         return {
             "relapsed": "Relapsed: call now",
+            "call_now": "PHQ-9 up: call now",
             "overdue": "Overdue",
             "due_soon": "Due soon",
             "booked": "Booked",
@@ -527,7 +594,12 @@ class BoosterFlag(StrEnum):
 
 
 # Flags that ask for a call; a booked patient stays on the list so the booking shows.
-ACTION_FLAGS = (BoosterFlag.RELAPSED, BoosterFlag.OVERDUE, BoosterFlag.DUE_SOON)
+ACTION_FLAGS = (
+    BoosterFlag.RELAPSED,
+    BoosterFlag.CALL_NOW,
+    BoosterFlag.OVERDUE,
+    BoosterFlag.DUE_SOON,
+)
 WORKLIST_FLAGS = (*ACTION_FLAGS, BoosterFlag.BOOKED)
 IN_CARE_FLAGS = tuple(f for f in BoosterFlag if f is not BoosterFlag.OUT_OF_CARE)
 
@@ -540,9 +612,14 @@ class BoosterPlan:
     patient_ref: str
     site_id: int
     last_infusion: date | None
+    # The session of that infusion: the relief the plan is about runs from it.
+    anchor_session_id: int | None
     episodes: tuple[ReliefEpisode, ...]
     estimate: ReliefEstimate | None
+    # "Now": the date as worked out this morning (relief lasted until today);
+    # "planned": the first plan's date, worked out on the day of the last infusion.
     booster_due: date | None
+    planned_due: date | None
     flag: BoosterFlag
     booked_for: datetime | None
     last_phq9: int | None
@@ -567,6 +644,19 @@ def last_contact_day(history: PatientHistory) -> date | None:
     return max(days, default=None)
 
 
+def phq9_rise_since_infusion(history: PatientHistory) -> int | None:
+    """The latest PHQ-9 after the last infusion less the last one up to it (its visit's
+    score included); None without both."""
+    if not history.infusions or not history.scores:
+        return None
+    last = history.infusions[-1]
+    before = [s for s in history.scores if s.taken_at <= last.at or s.session_id == last.session_id]
+    after = [s for s in history.scores if s.taken_at > last.at and s.session_id != last.session_id]
+    if not before or not after:
+        return None
+    return after[-1].total - before[-1].total
+
+
 def series_response_percent(history: PatientHistory) -> int | None:
     """How far the PHQ-9 fell from baseline by the end of the series (best score in it)."""
     baseline = pre_treatment_baseline(history)
@@ -582,16 +672,41 @@ def series_response_percent(history: PatientHistory) -> int | None:
     return round(100 * (baseline - min(during)) / baseline)
 
 
-def booster_due_after(
-    *, infusion_day: date, estimate: ReliefEstimate, settings: ClinicSettings
+def booster_due_on(
+    *, infusion_day: date, today: date, estimate: ReliefEstimate, settings: ClinicSettings
 ) -> date:
-    """When the booster after an infusion falls due (before any relapse signal): the
-    conservative relief the patient can expect, less ``booster_lead_days``."""
-    return (
-        infusion_day
-        + timedelta(days=math.floor(estimate.conservative_days))
-        - timedelta(days=settings.booster_lead_days)
+    """The booster's date as worked out on the morning of ``today`` (before any relapse
+    signal): the infusion day + the relief to plan for given it has lasted until today
+    (``conditional_relief_days`` at ``booster_quantile_percent``). The one margin is the
+    quantile; the call list's ``booster_due_within_days`` is the time to book, not a margin.
+    Never before ``today``. On the infusion day itself it is the first plan's date.
+    """
+    lasted = max(0, (today - infusion_day).days)
+    days = conditional_relief_days(
+        estimate=estimate,
+        lasted_days=lasted,
+        quantile=settings.booster_quantile_percent / 100,
     )
+    return infusion_day + timedelta(days=max(lasted, math.floor(days)))
+
+
+def first_listing(
+    *, infusion_day: date, estimate: ReliefEstimate, settings: ClinicSettings
+) -> tuple[date, date]:
+    """The first morning the patient is on the call list (*Due soon*) after an infusion,
+    and the date the worklist gives that morning, with no relapse signal and no booking:
+    the first day whose date is within ``booster_due_within_days``."""
+    window = settings.booster_due_within_days
+    today = infusion_day + timedelta(days=1)
+    # The date moves on by less than a day each morning, so this ends; bounded anyway.
+    for _ in range(3650):
+        due = booster_due_on(
+            infusion_day=infusion_day, today=today, estimate=estimate, settings=settings
+        )
+        if (due - today).days <= window:
+            return today, due
+        today += timedelta(days=1)
+    return today, due
 
 
 def plan_booster(
@@ -610,11 +725,16 @@ def plan_booster(
     last_infusion = local_day(history.infusions[-1].at, zone) if history.infusions else None
     contact = last_contact_day(history)
     booked = history.booking.scheduled_start if history.booking else None
-    estimate = due = None
+    estimate = due = planned = None
     series = in_initial_series(history=history, settings=settings)
     if not series and last_infusion is not None:
         estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
-        due = booster_due_after(infusion_day=last_infusion, estimate=estimate, settings=settings)
+        due = booster_due_on(
+            infusion_day=last_infusion, today=today, estimate=estimate, settings=settings
+        )
+        planned = booster_due_on(
+            infusion_day=last_infusion, today=last_infusion, estimate=estimate, settings=settings
+        )
     relapsed_now = bool(episodes) and episodes[-1].open and episodes[-1].relapsed
     out_of_care = (history.course_ended_on is not None and history.booking is None) or (
         booked is None
@@ -629,10 +749,15 @@ def plan_booster(
     elif relapsed_now:
         flag = BoosterFlag.RELAPSED
         due = min(due, episodes[-1].end) if due else episodes[-1].end
-    elif due is not None and due < today:
-        flag = BoosterFlag.OVERDUE
+    elif (rise := phq9_rise_since_infusion(history)) is not None and (
+        rise >= settings.booster_call_now_rise_points
+    ):
+        # Worse by a clinically meaningful step, though not yet at the relapse line.
+        flag = BoosterFlag.CALL_NOW
     elif due is not None and (due - today).days <= settings.booster_due_within_days:
-        flag = BoosterFlag.DUE_SOON
+        # Overdue: relief has outlasted the first plan's date; the date now still stands.
+        overdue = planned is not None and planned < today
+        flag = BoosterFlag.OVERDUE if overdue else BoosterFlag.DUE_SOON
     else:
         flag = BoosterFlag.LATER
     scores = history.scores
@@ -641,9 +766,11 @@ def plan_booster(
         patient_ref=history.patient_ref,
         site_id=history.site_id,
         last_infusion=last_infusion,
+        anchor_session_id=history.infusions[-1].session_id if history.infusions else None,
         episodes=tuple(episodes),
         estimate=estimate,
         booster_due=due,
+        planned_due=planned,
         flag=flag,
         booked_for=booked,
         last_phq9=scores[-1].total if scores else None,
@@ -691,7 +818,8 @@ class FellDue:
 
     ``due`` is the booster due date, or the day relief ended when a relapse signal came
     first (``relapsed``); ``listed_on`` the first day the patient was on the call list
-    (*Due soon*, ``booster_due_within_days`` before the due date, or *Relapsed*).
+    (*Due soon*: the first morning its date was within ``booster_due_within_days``, or
+    *Relapsed*).
     """
 
     patient_id: int
@@ -714,10 +842,10 @@ def boosters_fell_due(
 ) -> list[FellDue]:
     """The patient's boosters that fell due from ``first_day`` to ``last_day`` (local days).
 
-    Each series end or booster (an anchor) has the due date ``plan_booster`` gives on
-    the day after it (``booster_due_after``, with the relief expected from the episodes
-    before it, those of the ``booster_history_days`` the worklist reads); a relapse
-    signal before that date makes the day relief
+    Each series end or booster (an anchor) has the date ``plan_booster`` gives on the
+    first morning it lists the patient (``first_listing``, with the relief expected from
+    the episodes before it, those of the ``booster_history_days`` the worklist reads); a
+    relapse signal before that date makes the day relief
     ended the due date. ``episodes`` are the patient's relief episodes
     (``relief_episodes``), which must reach at least to ``last_day``. Left out,
     as the worklist leaves them off the call list: an episode whose next infusion came
@@ -753,8 +881,7 @@ def boosters_fell_due(
         estimate = estimate_relief(
             episodes=episodes[oldest:index], clinic=clinic, settings=settings
         )
-        due = booster_due_after(infusion_day=anchor_day, estimate=estimate, settings=settings)
-        listed = due - timedelta(days=settings.booster_due_within_days)
+        listed, due = first_listing(infusion_day=anchor_day, estimate=estimate, settings=settings)
         relapsed = episode.relapsed and episode.end < due
         if relapsed:
             due = episode.end
@@ -795,6 +922,7 @@ WORKLIST_COLUMNS = (
     "expected_relief_days",
     "booster_due",
     "flag",
+    "planned_due",
     "booked_for",
     "last_phq9",
     "last_item9",
@@ -839,6 +967,7 @@ def worklist_frame(
             "expected_relief_days": round(p.estimate.expected_days) if p.estimate else None,
             "booster_due": p.booster_due,
             "flag": p.flag.value,
+            "planned_due": p.planned_due,
             "booked_for": (
                 p.booked_for.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M")
                 if p.booked_for

@@ -10,6 +10,7 @@ PHQ-9 and whether the course has ended. Five queries whatever the number of pati
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -254,6 +255,21 @@ class PatientContact:
     patient_id: int
     name: str
     phone: str | None
+
+
+def patient_contacts(*, db: Session, patient_ids: Sequence[int]) -> dict[int, PatientContact]:
+    """Name and phone of each patient (staff screens only: the caller's list)."""
+    found: dict[int, PatientContact] = {}
+    ids = sorted(set(patient_ids))
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start : start + 5_000]
+        for pid, first, last, phone in db.execute(
+            select(Patient.id, Patient.first_name, Patient.last_name, Patient.phone).where(
+                Patient.id.in_(chunk)
+            )
+        ).all():
+            found[pid] = PatientContact(patient_id=pid, name=f"{first} {last}", phone=phone)
+    return found
 
 
 def patient_contact(*, db: Session, patient_id: int) -> PatientContact | None:

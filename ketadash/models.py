@@ -583,3 +583,42 @@ class SignIn(SQLModel, table=True):
     key: str = Field(sa_column=Column(String(64), primary_key=True))
     last_active_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
     ended_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+# --- boosters: each morning's flags, stored (issue 19) ---------------------------------
+
+
+class BoosterFlagMorning(SQLModel, table=True):
+    """A site's booster flags were written for this morning (once: the row makes it so)."""
+
+    __tablename__ = "booster_flag_morning"
+    __table_args__ = (UniqueConstraint("site_id", "day", name="uq_booster_flag_morning"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    # The site's local day whose morning (its start) the flags are for.
+    day: date
+    written_at: datetime = Field(sa_column=_utc(nullable=False))
+    # How many patients were on the morning's list (the rows of ``booster_flag``).
+    listed: int
+
+
+class BoosterFlagRow(SQLModel, table=True):
+    """One patient on a site's booster worklist one morning, as the worklist had them."""
+
+    __tablename__ = "booster_flag"
+    __table_args__ = (
+        UniqueConstraint("site_id", "day", "patient_id", name="uq_booster_flag_day"),
+        Index("ix_booster_flag_patient_day", "patient_id", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    day: date
+    patient_id: int = Field(foreign_key="patient.id")
+    flag: str = Field(sa_column=Column(String(20), nullable=False))
+    # The date that morning ("now") and the first plan's ("planned").
+    booster_due: date | None = None
+    planned_due: date | None = None
+    # The infusion the relief ran from (the last one before the morning).
+    anchor_session_id: int | None = Field(default=None, foreign_key="treatment_session.id")

@@ -360,23 +360,27 @@ class ClinicSettings:
         source="McInnes 2022: response is a drop of 50% or more from baseline",
     )
     booster_quantile_percent: int = setting(
-        15,
-        allowed=(5, 50),
+        3,
+        allowed=(1, 50),
         bounds_source=(
             "inferred: beyond half the patient's episodes the call comes after most relapses"
         ),
         unit="%",
-        help="The booster is timed for the point by which relief has ended in only this share "
-        "of the patient's expected episodes: lower calls earlier.",
-        source="inferred; back-tested on the demo clinic (README, Boosters)",
+        help="Each morning the booster is dated for the day by which relief ends in only this "
+        "share of the patient's episodes that last as long as this one so far: lower is earlier. "
+        "The one margin: no lead days come off.",
+        source="back-tested on the demo and a second synthetic clinic "
+        "(benchmarks/bench_boosters.py; README, Boosters)",
     )
-    booster_lead_days: int = setting(
-        3,
-        allowed=(0, 21),
-        bounds_source="inferred: clinic operations",
-        unit="days",
-        help="Call this many days before the booster should land, to book a chair.",
-        source="inferred: a call, then a chair on one of the next open days",
+    booster_call_now_rise_points: int = setting(
+        5,
+        allowed=(3, 10),
+        bounds_source="inferred: around the PHQ-9's 5-point clinically meaningful change",
+        unit="points",
+        help="A PHQ-9 this many points or more above the one at the last infusion is a "
+        "'call now' signal on the boosters worklist, before relief is over by the relapse line.",
+        source="issue 19 (the clinic's request); Löwe 2004: a 5-point PHQ-9 change is "
+        "clinically meaningful",
     )
     booster_due_within_days: int = setting(
         7,

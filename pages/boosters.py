@@ -12,6 +12,7 @@ from ketadash.ui.boosters import (
     booking_form,
     choose_patient,
     flag_filter,
+    morning_flags,
     patient_view,
     site_worklist,
     summary,
@@ -25,7 +26,8 @@ now = utc_now()
 boosters = site_worklist(url=page.database_url, site=site, now=now)
 summary(boosters)
 choice = flag_filter()
-worklist = worklist_table(site=boosters, choice=choice)
+morning = morning_flags(url=page.database_url, site=site, now=now)
+worklist = worklist_table(url=page.database_url, site=boosters, choice=choice, morning=morning)
 
 st.subheader("Patient")
 patient_id = choose_patient(frame=worklist)

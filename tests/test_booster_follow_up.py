@@ -46,7 +46,8 @@ from ketadash.booster_follow_up import (
     STILL_OPEN,
     booster_follow_up,
 )
-from ketadash.models import SessionKind
+from ketadash.db import write_session
+from ketadash.models import SessionKind, SiteSetting
 from ketadash.throughput import Period
 from tests.test_throughput import Clinic, at
 
@@ -89,6 +90,11 @@ def booster_booked(
 
 def the_clinic(url: str) -> Clinic:
     clinic = Clinic(url)
+    # The dates below were worked out at a 15% quantile: the follow-up's rules, not the
+    # quantile's default, are under test here.
+    with write_session(url) as db:
+        db.add(SiteSetting(site_id=clinic.site_id, name="booster_quantile_percent", value="15",
+                               updated_at=datetime(2025, 1, 1, tzinfo=UTC)))  # fmt: skip
     for n in range(10):
         past = clinic.patient()
         end = date(2025, 9, 10) + timedelta(days=n)
@@ -135,13 +141,13 @@ def test_boosters_that_fell_due_in_february_seen_in_march(db_url):
 
     # (due, on the call list from, outcome)
     assert by_patient(clinic, follow_up) == {
-        "A": (feb(6), date(2026, 1, 30), BEFORE_THE_LIST),
-        "B": (feb(7), date(2026, 1, 31), FROM_THE_LIST),
-        "C": (feb(8), feb(1), IN_THE_WEEK),
-        "D": (feb(9), feb(2), NOT_BOOKED),
-        "E": (feb(10), feb(3), NOT_BOOKED),
+        "A": (feb(4), date(2026, 1, 28), BEFORE_THE_LIST),
+        "B": (feb(5), date(2026, 1, 29), FROM_THE_LIST),
+        "C": (feb(6), date(2026, 1, 30), IN_THE_WEEK),
+        "D": (feb(7), date(2026, 1, 31), NOT_BOOKED),
+        "E": (feb(8), feb(1), NOT_BOOKED),
         "F": (feb(3), feb(3), IN_THE_WEEK),
-        "G": (feb(11), feb(4), NOT_RECORDED),
+        "G": (feb(9), feb(2), NOT_RECORDED),
     }
     assert follow_up.fell_due == 7
     assert follow_up.judged == 6
@@ -149,7 +155,7 @@ def test_boosters_that_fell_due_in_february_seen_in_march(db_url):
     assert follow_up.in_time_share == pytest.approx(4 / 6)
     assert follow_up.count(STILL_OPEN) == 0
     relapsed = follow_up.boosters.set_index("due")["relapsed"]
-    assert relapsed[feb(3)] and not relapsed[feb(6)]
+    assert relapsed[feb(3)] and not relapsed[feb(4)]
 
 
 def test_while_the_week_is_not_over_the_booster_is_still_open(db_url):
@@ -179,3 +185,33 @@ def test_a_period_with_nothing_due(db_url):
     assert follow_up.fell_due == 0
     assert follow_up.in_time_share is None
     assert follow_up.outcomes["boosters"].sum() == 0
+
+
+def test_stored_morning_flags_give_the_same_follow_up_as_working_them_out(db_url):
+    from ketadash.booster_flags import write_morning_flags
+
+    clinic = the_clinic(db_url)
+    now = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
+    worked_out = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+    assert worked_out.stored_sites == ()
+    day = date(2026, 1, 15)
+    while day <= date(2026, 2, 28):
+        write_morning_flags(url=db_url, site_id=clinic.site_id, day=day, now=now)
+        day += timedelta(days=1)
+
+    stored = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+
+    assert stored.stored_sites == (clinic.site_id,)
+    assert by_patient(clinic, stored) == by_patient(clinic, worked_out)
+    assert stored.counts == worked_out.counts
+
+
+def test_a_period_with_a_morning_not_stored_is_worked_out(db_url):
+    from ketadash.booster_flags import write_morning_flags
+
+    clinic = the_clinic(db_url)
+    now = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
+    write_morning_flags(url=db_url, site_id=clinic.site_id, day=feb(1), now=now)
+    follow_up = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+    assert follow_up.stored_sites == ()
+    assert follow_up.fell_due == 7

@@ -6,8 +6,11 @@ symptom returns as days after a fixed start.
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -17,8 +20,12 @@ from ketadash.boosters import (
     BoosterFlag,
     Infusion,
     PatientHistory,
+    ReliefEpisode,
+    ReliefEstimate,
     Score,
+    booster_due_on,
     clinic_relief,
+    conditional_relief_days,
     estimate_relief,
     is_shortening,
     kaplan_meier,
@@ -192,8 +199,9 @@ def test_patient_with_no_history_gets_the_clinic_wide_estimate():
     clinic = clinic_of(a_clinic(as_of), as_of)
     estimate = estimate_relief(episodes=[], clinic=clinic, settings=SETTINGS)
     assert estimate.own_share == 0
-    assert estimate.expected_days == clinic.curve.median()
-    assert estimate.conservative_days == clinic.curve.quantile(0.15)
+    # The clinic's log-normal: its centre, and both spreads (any of its patients).
+    assert estimate.expected_days == pytest.approx(clinic.curve.median())
+    assert estimate.spread == pytest.approx(math.hypot(clinic.within_sd, clinic.between_sd))
 
 
 def test_one_short_episode_moves_the_due_date_less_than_five():
@@ -212,8 +220,10 @@ def test_one_short_episode_moves_the_due_date_less_than_five():
     moved_five = median - expected(five, as_of_five).expected_days
     assert 0 < moved_one < moved_five
     assert expected(one, as_of_one).own_share < expected(five, as_of_five).own_share
-    # The due date is the last infusion + the conservative quantile − lead: it moves with it.
-    clinic_quantile = clinic.curve.quantile(SETTINGS.booster_quantile_percent / 100)
+    # The first plan's date is the last infusion + the quantile: it moves with it.
+    clinic_quantile = estimate_relief(
+        episodes=[], clinic=clinic, settings=SETTINGS
+    ).conservative_days
     due_moved_one = clinic_quantile - expected(one, as_of_one).conservative_days
     due_moved_five = clinic_quantile - expected(five, as_of_five).conservative_days
     assert due_moved_one < due_moved_five
@@ -226,7 +236,6 @@ def test_recent_episodes_weigh_more():
     clinic = clinic_of(a_clinic(as_of), as_of)
     # Same episodes, opposite order: the one ending on short episodes expects less.
     lengths = [30, 30, 30, 12, 12, 12]
-    from ketadash.boosters import ReliefEpisode
 
     def episodes(days):
         return [
@@ -275,18 +284,57 @@ def plan_of(h: PatientHistory, as_of: datetime):
     return plans[0]
 
 
-def test_due_date_is_last_infusion_plus_conservative_relief_minus_lead_time():
+def test_planned_date_is_last_infusion_plus_the_quantile_and_now_is_conditional():
     h = regular_patient(patient_id=1, relief=20, episodes=5)
     as_of = h.infusions[-1].at + timedelta(days=2)
     plan = plan_of(h, as_of)
-    expected = (
-        plan.last_infusion
-        + timedelta(days=int(plan.estimate.conservative_days))
-        - timedelta(days=SETTINGS.booster_lead_days)
+    # No lead days: the quantile is the one margin.
+    assert plan.planned_due == plan.last_infusion + timedelta(
+        days=int(plan.estimate.conservative_days)
     )
-    assert plan.booster_due == expected
+    assert plan.booster_due >= plan.planned_due
     assert plan.estimate.conservative_days < plan.estimate.expected_days
     assert plan.flag is BoosterFlag.LATER
+
+
+def hand_estimate(*, median: float, spread: float) -> ReliefEstimate:
+    return ReliefEstimate(
+        expected_days=median,
+        conservative_days=0,
+        low_days=0,
+        high_days=0,
+        own_share=1,
+        shortening=False,
+        centre=math.log(median),
+        spread=spread,
+    )
+
+
+def test_conditional_date_on_a_hand_worked_case():
+    # Relief log-normal, median 20 days, log spread 0.5; q = 20%.
+    estimate = hand_estimate(median=20, spread=0.5)
+    # At the infusion: the plain 20% quantile, 20·exp(0.5·z(0.20)) = 20·exp(-0.4208) = 13.13.
+    assert conditional_relief_days(estimate=estimate, lasted_days=0, quantile=0.2) == pytest.approx(
+        13.13, abs=0.01
+    )
+    # Lasted 10 days: F(10) = Φ(ln(0.5)/0.5) = Φ(-1.386) = 0.0828; 0.0828 + 0.2·0.9172 = 0.2663;
+    # z(0.2663) = -0.6242; 20·exp(-0.3121) = 14.64 days.
+    assert conditional_relief_days(
+        estimate=estimate, lasted_days=10, quantile=0.2
+    ) == pytest.approx(14.64, abs=0.01)
+    # Lasted 30 days, past the median: F = Φ(0.811) = 0.7913; 0.7913 + 0.2·0.2087 = 0.8330;
+    # 20·exp(0.5·0.966) = 32.42 days: still after today, never a date already past.
+    assert conditional_relief_days(
+        estimate=estimate, lasted_days=30, quantile=0.2
+    ) == pytest.approx(32.42, abs=0.01)
+    settings = replace(SETTINGS, booster_quantile_percent=20)
+    infused = date(2026, 3, 2)
+    on = partial(booster_due_on, infusion_day=infused, estimate=estimate, settings=settings)
+    assert on(today=infused) == date(2026, 3, 15)  # + 13 days: planned
+    assert on(today=infused + timedelta(days=10)) == date(2026, 3, 16)  # + 14
+    assert on(today=infused + timedelta(days=30)) == date(2026, 4, 3)  # + 32
+    # Far in the tail the date is today, not before.
+    assert on(today=infused + timedelta(days=400)) >= infused + timedelta(days=400)
 
 
 def test_flags_follow_the_due_date_the_booking_and_a_reported_relapse():
@@ -331,4 +379,71 @@ def test_worklist_is_most_urgent_first_with_the_agreed_first_columns():
     ranks = [BoosterFlag(f).rank for f in everyone["flag"]]
     assert ranks == sorted(ranks)
     worklist = worklist_frame(plans=plans)
-    assert set(worklist["flag"]) <= {"relapsed", "overdue", "due_soon", "booked"}
+    assert set(worklist["flag"]) <= {"relapsed", "call_now", "overdue", "due_soon", "booked"}
+
+
+def test_a_phq9_rise_of_five_since_the_last_infusion_is_a_call_now_signal():
+    h = regular_patient(patient_id=1, relief=20, episodes=5)
+    last = h.infusions[-1].at
+    at_infusion = Score(taken_at=last - timedelta(minutes=30), total=4)
+
+    def with_score(total: int) -> PatientHistory:
+        later = Score(taken_at=last + timedelta(days=3), total=total)
+        scores = sorted((*h.scores, at_infusion, later), key=lambda s: s.taken_at)
+        return replace(h, scores=tuple(scores))
+
+    as_of = last + timedelta(days=4)
+    # 4 -> 9: five points worse, still under the relapse line (10): call now.
+    assert plan_of(with_score(9), as_of).flag is BoosterFlag.CALL_NOW
+    # 4 -> 8: four points, not yet.
+    assert plan_of(with_score(8), as_of).flag is BoosterFlag.LATER
+    # At the relapse line it is a relapse, the more urgent flag.
+    assert plan_of(with_score(14), as_of).flag is BoosterFlag.RELAPSED
+
+
+# --- interval censoring: a relapse found by a PHQ-9 ---------------------------------------
+
+
+def test_a_relapse_found_by_a_phq9_lies_between_the_last_score_below_the_line_and_it():
+    # Baseline 22 before the series; after the series end (day 10) a 4 on day 20, a 15 on day 34.
+    h = history(scores=[(-1, 22), (20, 4), (34, 15)])
+    (episode,) = relief_episodes(history=h, settings=SETTINGS, as_of=at(40))
+    assert episode.relapsed and episode.ended_by == "PHQ-9 15"
+    assert (episode.days, episode.lower_days) == (24, 10)
+    # No score below the line after the anchor: somewhere in the first 24 days.
+    (no_lower,) = relief_episodes(
+        history=history(scores=[(-1, 22), (34, 15)]), settings=SETTINGS, as_of=at(40)
+    )
+    assert (no_lower.days, no_lower.lower_days) == (24, 0)
+    # A reported return of symptoms is dated: not an interval.
+    (reported,) = relief_episodes(
+        history=history(scores=[(-1, 22)], returns=[30]), settings=SETTINGS, as_of=at(40)
+    )
+    assert reported.lower_days is None
+
+
+def test_an_interval_censored_relapse_counts_between_its_two_ends():
+    as_of = at(400)
+    clinic = clinic_of(a_clinic(as_of), as_of)
+
+    def episode(days: int, lower: int | None):
+        return ReliefEpisode(
+            start=day(0), end=day(days), days=days, relapsed=True, ended_by="", open=False,
+            lower_days=lower,
+        )  # fmt: skip
+
+    def expected(*episodes):
+        return estimate_relief(episodes=list(episodes), clinic=clinic, settings=SETTINGS)
+
+    between = expected(*[episode(24, 10)] * 4).expected_days
+    assert expected(*[episode(10, None)] * 4).expected_days < between
+    assert between < expected(*[episode(24, None)] * 4).expected_days
+
+
+def test_the_interval_mean_is_the_truncated_normal_mean():
+    from ketadash.boosters import _interval_mean
+
+    assert _interval_mean(-1.0, 1.0, centre=0.0, sd=1.0) == pytest.approx(0.0)
+    # Half-normal: sqrt(2/π) = 0.7979.
+    assert _interval_mean(0.0, 40.0, centre=0.0, sd=1.0) == pytest.approx(0.7979, abs=1e-4)
+    assert _interval_mean(3.0, 3.5, centre=1.0, sd=0.5) == pytest.approx(3.0, abs=0.5)

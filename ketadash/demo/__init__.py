@@ -96,6 +96,7 @@ def build_demo_clinic(
     seed: int = 7,
     replace_demo: bool = False,
     settings: ClinicSettings | None = None,
+    relief_truth: list[tuple[int, int, int]] | None = None,
 ) -> DemoSummary:
     """Migrate ``url`` and fill it with the demo clinic, laid out around ``now``.
 
@@ -106,7 +107,9 @@ def build_demo_clinic(
     With ``replace_demo`` an existing demo clinic (never real data) is replaced in
     the same transaction, so readers see the old day until the new one is complete.
     Every site works by ``settings`` (the defaults unless given); values other than
-    the defaults are stored as each site's overrides.
+    the defaults are stored as each site's overrides. ``relief_truth``, when given, is
+    filled with each relapse as it truly happened, (patient id, relief start, relapse
+    day) as date ordinals: the day relief ended, before anyone reported it (a back-test).
     """
     started = time.perf_counter()
     chairs = chairs_for(patients=patients, sites=sites) if chairs is None else chairs
@@ -131,6 +134,8 @@ def build_demo_clinic(
             history_days=history_days,
             settings=settings or ClinicSettings(),
             booking_rng=random.Random(f"{seed}:booked_at"),
+            relief_rng=random.Random(f"{seed}:relief"),
+            relief_truth=relief_truth,
         )
     return DemoSummary(
         sites=counts["site"],
@@ -160,6 +165,8 @@ def _build(
     history_days: int,
     settings: ClinicSettings,
     booking_rng: random.Random,
+    relief_rng: random.Random,
+    relief_truth: list[tuple[int, int, int]] | None,
 ) -> dict[str, int]:
     rows = Rows(connection=connection)
     calendars = write_sites(
@@ -181,6 +188,8 @@ def _build(
         history_days=history_days,
         chairs=chairs,
         now=int(now.timestamp()),
+        relief_rng=relief_rng,
+        truth=relief_truth,
     )
     for first in range(1, patients + 1, PATIENTS_PER_BATCH):
         for patient_id in range(first, min(first + PATIENTS_PER_BATCH, patients + 1)):

@@ -42,9 +42,19 @@ SERIES_GAP_DAYS = {IV: 2, LOZENGE: 2, ESKETAMINE: 3}
 RELIEF_MEDIAN_DAYS = 18
 RELIEF_SIGMA = 0.7
 RELIEF_CLIP_DAYS = (7, 180)
+# One patient's episodes differ from each other (log spread), and their typical relief
+# drifts from one episode to the next (a random walk on log days): relief histories as an
+# independent analysis found them (issue 19), not near-copies of one length.
+RELIEF_WITHIN_SIGMA = 0.35
+RELIEF_DRIFT_SIGMA = 0.1
+# A return of symptoms is often reported days late; a PHQ-9 from home comes about weekly,
+# so a rise shows up to six days after relief ended.
+LATE_REPORT_SHARE = 0.6
+LATE_REPORT_DAYS = (1, 7)
+HOME_PHQ_EVERY_DAYS = 7
 # Some patients are booked for boosters on a schedule ("every 2–4 weeks", "every 4–6
 # weeks", clinic pages), set a little shorter than their relief usually lasts.
-PLANNED_BOOSTER_SHARE = 0.25
+PLANNED_BOOSTER_SHARE = 0.35
 PLANNED_BOOSTER_SHARE_OF_RELIEF = (0.6, 0.9)
 PLANNED_BOOSTER_MIN_DAYS = 14
 # Of the episodes that end before the next infusion, how many the patient reports;
@@ -98,8 +108,15 @@ class PatientStories:
         history_days: int,
         chairs: int,
         now: int,
+        relief_rng: random.Random | None = None,
+        truth: list[tuple[int, int, int]] | None = None,
     ) -> None:
         self.rng = rng
+        # The draws added for realistic relief (spread, drift, late reports) come from a
+        # stream of their own, so the rest of a seed's clinic keeps its draws.
+        self.relief_rng = relief_rng or random.Random(0)
+        # (patient id, anchor day, true relapse day), ordinals: what a back-test judges by.
+        self.truth = truth
         self.now = now
         self.visits = visits
         self.rows = visits.rows
@@ -288,8 +305,14 @@ class PatientStories:
         today = site.today
         dropout_episode = rng.randint(0, 5) if drops_out else -1
         episode = 0
+        real = self.relief_rng
+        drift = 1.0
         while True:
-            length = relief_median * shortening**episode * rng.lognormvariate(0, 0.15)
+            drift *= real.lognormvariate(0, RELIEF_DRIFT_SIGMA)
+            length = (
+                relief_median * drift * shortening**episode
+                * real.lognormvariate(0, RELIEF_WITHIN_SIGMA)
+            )  # fmt: skip
             returned = anchor + max(5, round(length))
             planned = anchor + round(planned_every) if planned_every is not None else None
             if planned is not None and planned < returned:
@@ -307,17 +330,27 @@ class PatientStories:
                     return None, False
                 if returned > stays_until:
                     return anchor, False
-                ended = returned
-                phq = self._relapse_phq(patient)
-                if rng.random() < REPORTED_SHARE:
-                    self._symptom_return(patient, anchor=anchor, returned=returned, level=phq)
+                if self.truth is not None:
+                    self.truth.append((patient.id, anchor, returned))
+                reported = rng.random() < REPORTED_SHARE
+                if reported:
+                    late = real.random() < LATE_REPORT_SHARE
+                    known = returned + (real.randint(*LATE_REPORT_DAYS) if late else 0)
                 else:
-                    self._phq_rise(patient, anchor=anchor, risen=returned, level=phq)
+                    known = returned + real.randrange(HOME_PHQ_EVERY_DAYS)
+                if known > today:
+                    return None, False  # relief has ended; nobody knows yet
+                ended = known
+                phq = self._relapse_phq(patient)
+                if reported:
+                    self._symptom_return(patient, anchor=anchor, returned=known, level=phq)
+                else:
+                    self._phq_rise(patient, anchor=anchor, risen=known, level=phq)
                 if episode == dropout_episode:
-                    return returned, False
-                day = site.next_open(returned + rng.randint(2, 5))
-                # The patient calls the day relief ends and is booked then.
-                asked_on, ahead_on = returned, None
+                    return known, False
+                day = site.next_open(known + rng.randint(2, 5))
+                # The patient calls the day the relapse is known and is booked then.
+                asked_on, ahead_on = known, None
             booked = None
             for _ in range(2):
                 if day > site.horizon:

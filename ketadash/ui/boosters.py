@@ -21,7 +21,9 @@ from ketadash.booking import (
     booster_plan_problems,
     first_free_start,
 )
+from ketadash.booster_flags import MorningFlags, todays_flags, with_morning_flags
 from ketadash.boosters import (
+    ACTION_FLAGS,
     WORKLIST_FLAGS,
     BoosterFlag,
     BoosterPlan,
@@ -31,13 +33,14 @@ from ketadash.boosters import (
     worklist_frame,
 )
 from ketadash.clinic import SiteChoice
-from ketadash.db import DatabaseUnavailable, read_session
+from ketadash.db import DatabaseBusy, DatabaseUnavailable, read_session
 from ketadash.gates import as_sentences
 from ketadash.histories import (
     PatientContact,
     SiteBoosters,
     load_patient_histories,
     patient_contact,
+    patient_contacts,
     site_boosters,
 )
 from ketadash.models import CareFlag
@@ -52,41 +55,6 @@ from ketadash.ui.text import literal
 WORKLIST_TTL_SECONDS = 60
 _FLASH_KEY = "kd_boosters_flash"
 _PATIENT_KEY = "kd_boosters_patient"
-
-COLUMN_LABELS = {
-    "patient_ref": "Patient",
-    "last_infusion": "Last infusion",
-    "episodes": "Past relief (days)",
-    "expected_relief_days": "Expected relief (days)",
-    "booster_due": "Booster due",
-    "flag": "Flag",
-    "booked_for": "Booked for",
-    "last_phq9": "Last PHQ-9",
-    "last_item9": "PHQ-9 item 9",
-    "phq9_trend": "PHQ-9 change",
-    "baseline_phq9": "Baseline PHQ-9",
-    "series_response_percent": "Series response %",
-    "care_flags": "Care flags",
-    "relief_shortening": "Relief shortening",
-    "own_history_share": "Own history weight",
-}
-
-# The worklist's columns on screen: (short label, what it means, width in px). They fit
-# a 1366-px laptop beside the menu without scrolling sideways (issue 21). The expected
-# relief, the PHQ-9 change, the baseline, the series response and the weight of the
-# patient's own history are the chosen patient's figures below; the CSV has every column.
-WORKLIST_COLUMNS = {
-    "Patient": ("Patient", None, 95),
-    "Last infusion": ("Last infusion", None, 85),
-    "Past relief (days)": ("Past relief", "Past relief in days, oldest first (+: at least).", 95),
-    "Booster due": ("Due", "Booster due (call by).", 85),
-    "Flag": ("Flag", None, 120),
-    "Booked for": ("Booked for", None, 105),
-    "Last PHQ-9": ("PHQ-9", "Last PHQ-9 total.", 55),
-    "PHQ-9 item 9": ("Item 9", "PHQ-9 item 9 (self-harm thoughts), last answer.", 70),
-    "Care flags": ("Care flags", None, 85),
-    "Relief shortening": ("Shorter", "Relief is getting shorter with each episode.", 65),
-}
 
 
 @st.cache_resource(
@@ -109,6 +77,12 @@ def cached_history(
             db=db, as_of=_now, history_days=history_days, site_id=site_id, patient_id=patient_id
         )
         return (found[0] if found else None), patient_contact(db=db, patient_id=patient_id)
+
+
+@st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner=False)
+def cached_contacts(url: str, site_id: int, patient_ids: tuple[int, ...]) -> dict:
+    with read_session(url) as db:
+        return patient_contacts(db=db, patient_ids=patient_ids)
 
 
 @st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner=False)
@@ -154,6 +128,22 @@ def site_worklist(*, url: str, site: SiteChoice, now: datetime) -> SiteBoosters:
     return cached_site_boosters(url, site.id, local_day(now, site.time_zone), now)
 
 
+@st.cache_resource(max_entries=64, show_spinner="Storing this morning's flags…")
+def cached_morning_flags(url: str, site_id: int, day: date, _now: datetime) -> MorningFlags:
+    # Once a process a day: the first page open of the day writes the morning (idempotent,
+    # so another process or the command line having written it first is fine).
+    return todays_flags(url=url, site_id=site_id, now=_now)
+
+
+def morning_flags(*, url: str, site: SiteChoice, now: datetime) -> MorningFlags | None:
+    """This morning's stored flags at the site, stored now by the day's first look."""
+    try:
+        return cached_morning_flags(url, site.id, local_day(now, site.time_zone), now)
+    except (DatabaseBusy, DatabaseUnavailable):
+        st.caption("This morning's flags could not be stored just now; the list is worked out.")
+        return None
+
+
 # --- the worklist ---------------------------------------------------------------------------
 
 
@@ -179,15 +169,12 @@ def summary(site: SiteBoosters) -> None:
     counts = {flag: 0 for flag in BoosterFlag}
     for plan in site.plans:
         counts[plan.flag] += 1
-    columns = st.columns(5)
-    for column, flag in zip(
-        columns,
-        (BoosterFlag.RELAPSED, BoosterFlag.OVERDUE, BoosterFlag.DUE_SOON, BoosterFlag.BOOKED),
-        strict=False,
-    ):
+    shown = (*ACTION_FLAGS, BoosterFlag.BOOKED)
+    columns = st.columns(len(shown) + 1)
+    for column, flag in zip(columns, shown, strict=False):
         column.metric(flag.label, counts[flag])
     median = site.clinic.curve.median()
-    columns[4].metric(
+    columns[-1].metric(
         "Clinic median relief",
         f"{median:.0f} days" if median else "not enough yet",
         help=f"Kaplan–Meier over {site.clinic.curve.episodes} relief episodes "
@@ -195,37 +182,47 @@ def summary(site: SiteBoosters) -> None:
     )
 
 
-def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFrame:
-    """The worklist as a table, most urgent first, with its CSV download; returns the frame."""
+def worklist_table(
+    *, url: str, site: SiteBoosters, choice: WorklistChoice, morning: MorningFlags | None = None
+) -> pd.DataFrame:
+    """The worklist as a table, most urgent first, with its CSV download; returns the frame.
+
+    With ``morning``, the patients on this morning's stored list show its flag and dates
+    (a booking or relapse since shows as it is now).
+    """
     frame = worklist_frame(plans=site.plans, flags=choice.flags, time_zone=site.time_zone)
+    if morning is not None:
+        frame = with_morning_flags(frame=frame, morning=morning.rows)
+        local = morning.written_at.astimezone(ZoneInfo(site.time_zone))
+        st.caption(
+            f"This morning's list, stored at {local:%H:%M}: {len(morning.rows)} on it. "
+            "A booking or a relapse reported since shows as it is now."
+        )
     if frame.empty:
         st.info("Nobody to call with these flags.", icon=":material/check_circle:")
         return frame
-    shown = frame.drop(
-        columns=["patient_id", "site_id", "item9_flagged", "item9_not_in_latest"]
-    ).assign(
-        last_item9=[
-            _item9_text(n, flagged, earlier)
-            for n, flagged, earlier in zip(
-                frame["last_item9"],
-                frame["item9_flagged"],
-                frame["item9_not_in_latest"],
-                strict=True,
-            )
-        ],
-        flag=[BoosterFlag(f).label for f in frame["flag"]],
-        care_flags=[_care_flags_text(f) for f in frame["care_flags"]],
-        booked_for=frame["booked_for"].fillna(""),
+    contacts = cached_contacts(url, site.site_id, tuple(int(p) for p in frame["patient_id"]))
+    # The caller's list shows every listed patient's name and phone: logged once a look.
+    note_opened(
+        action=AccessAction.PATIENT_VIEW,
+        where="boosters call list",
+        detail=f"call list, names and phones: {len(frame)} listed",
     )
+    shown = caller_frame(frame=frame, contacts=contacts)
     st.dataframe(
-        shown.rename(columns=COLUMN_LABELS),
+        shown,
         hide_index=True,
         width="stretch",
         height=min(600, 38 + 35 * len(shown)),
-        column_order=list(WORKLIST_COLUMNS),
         column_config={
-            name: st.column_config.Column(label, help=help, width=width)
-            for name, (label, help, width) in WORKLIST_COLUMNS.items()
+            "Name": st.column_config.TextColumn("Name", width="medium"),
+            "Phone": st.column_config.TextColumn("Phone", width="small"),
+            "Booster planned / now": st.column_config.TextColumn(
+                "Booster planned / now",
+                help="Planned: the date worked out at the last infusion. Now: worked out "
+                "this morning from how long relief has lasted so far.",
+            ),
+            "PHQ-9 item 9": st.column_config.TextColumn("PHQ-9 item 9", width="medium"),
         },
     )
     export_button(
@@ -235,6 +232,66 @@ def worklist_table(*, site: SiteBoosters, choice: WorklistChoice) -> pd.DataFram
         icon=":material/download:",
     )
     return frame
+
+
+# The caller's columns, in order; the rest of the factors are in the patient's view below
+# and in the CSV. Ten columns fit 1920 pixels without scrolling sideways.
+CALLER_COLUMNS = (
+    "Patient",
+    "Name",
+    "Phone",
+    "Flag",
+    "Booster planned / now",
+    "PHQ-9 item 9",
+    "Last PHQ-9 (change)",
+    "Past relief (days)",
+    "Booked for",
+    "Care flags",
+)
+
+
+def _day_text(day: object) -> str:
+    return "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%a %d %b")
+
+
+def caller_frame(*, frame: pd.DataFrame, contacts: dict[int, PatientContact]) -> pd.DataFrame:
+    """The worklist as the nurse calls from it: ``CALLER_COLUMNS``, one row a patient."""
+
+    def phq(total: object, change: object) -> str:
+        if total is None or pd.isna(total):
+            return ""
+        return f"{total}" + ("" if change is None or pd.isna(change) else f" ({change:+d})")
+
+    return pd.DataFrame(
+        {
+            "Patient": frame["patient_ref"],
+            "Name": [contacts[p].name if p in contacts else "" for p in frame["patient_id"]],
+            "Phone": [
+                (contacts[p].phone or "") if p in contacts else "" for p in frame["patient_id"]
+            ],
+            "Flag": [BoosterFlag(f).label for f in frame["flag"]],
+            "Booster planned / now": [
+                f"{_day_text(planned)} / {_day_text(now)}"
+                for planned, now in zip(frame["planned_due"], frame["booster_due"], strict=True)
+            ],
+            "PHQ-9 item 9": [
+                _item9_text(n, flagged, earlier)
+                for n, flagged, earlier in zip(
+                    frame["last_item9"],
+                    frame["item9_flagged"],
+                    frame["item9_not_in_latest"],
+                    strict=True,
+                )
+            ],
+            "Last PHQ-9 (change)": [
+                phq(t, c) for t, c in zip(frame["last_phq9"], frame["phq9_trend"], strict=True)
+            ],
+            "Past relief (days)": frame["episodes"],
+            "Booked for": frame["booked_for"].fillna(""),
+            "Care flags": [_care_flags_text(f) for f in frame["care_flags"]],
+        },
+        columns=list(CALLER_COLUMNS),
+    )
 
 
 def _item9_text(answer: object, flagged: bool, not_in_latest: bool = False) -> str:
@@ -362,7 +419,17 @@ def factors(plan: BoosterPlan, *, time_zone: str) -> None:
         ),
     )
     due = plan.booster_due
-    columns[4].metric("Booster due", due.strftime("%a %d %b") if due else "–")
+    planned = plan.planned_due
+    columns[4].metric(
+        "Booster due now",
+        due.strftime("%a %d %b") if due else "–",
+        help=(
+            f"Planned {planned:%a %d %b} at the last infusion; worked out again each morning "
+            "from how long relief has lasted so far."
+            if planned
+            else None
+        ),
+    )
     notes = []
     if plan.care_flags:
         notes.append("Care flags: " + literal(_care_flags_text(";".join(plan.care_flags))))

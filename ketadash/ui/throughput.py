@@ -763,11 +763,16 @@ def booster_flags(*, follow_up: BoosterFollowUp, spec: dict, boosters_booked: in
     st.caption(
         f"{follow_up.fell_due:,} boosters fell due in the period; {follow_up.booked_in_time:,} "
         f"of the {judged:,} whose outcome is known were booked in time. A booster falls due "
-        "on the date the Boosters screen gives after each series end or booster (or the day "
-        "relief ended, when that came first), and the patient is on the call list from a "
-        "week before. Booked in time: the patient's next visit was booked by then or within "
+        "on the date the Boosters screen gave on the first morning it listed the patient "
+        "after each series end or booster (or the day relief ended, when that came first). "
+        "Booked in time: the patient's next visit was booked by then or within "
         f"{BOOKED_WITHIN_DAYS} days after. {boosters_booked:,} booster sessions were booked "
-        "for days in the period."
+        "for days in the period. "
+        + (
+            "Read from each morning's stored flags."
+            if follow_up.stored_sites
+            else "Worked out from the histories: not every morning's flags are stored."
+        )
     )
 
 

@@ -58,7 +58,7 @@ def test_worklist_lists_those_to_call_most_urgent_first_with_the_factors(clinic)
         "Baseline PHQ-9",
         "Series response",
         "Expected relief",
-        "Booster due",
+        "Booster due now",
     }
     assert next(m for m in at.metric if m.label == "Baseline PHQ-9").value == "21"
     assert at.get("download_button"), "the worklist can be downloaded as CSV"
@@ -211,3 +211,70 @@ def test_the_booking_form_states_the_plan_rule_for_the_chosen_time_in_the_gates_
     next(t for t in at.time_input if t.label == "Time").set_value(chosen).run()
     assert not at.exception, at.exception
     assert asked[-1] == datetime.combine(day, chosen, tzinfo=zone)
+
+
+def test_the_first_open_of_the_day_stores_the_morning_and_the_list_reads_it(clinic):
+    import streamlit as st
+
+    from ketadash.db import write_session
+    from ketadash.models import BoosterFlagMorning, BoosterFlagRow
+
+    url, ids, overdue = clinic
+    _open_boosters()
+    with read_session(url) as db:
+        mornings = db.exec(select(BoosterFlagMorning)).all()
+        rows = db.exec(select(BoosterFlagRow)).all()
+    assert [m.site_id for m in mornings] == [ids.site_id]
+    assert [(r.patient_id, r.flag) for r in rows] == [(overdue, "overdue")]
+    # What the morning stored is what the list shows (here made to differ from the live
+    # flag, as a change in the day would): a later open reads it, it does not write again.
+    with write_session(url) as db:
+        row = db.exec(select(BoosterFlagRow)).one()
+        row.flag = "due_soon"
+        db.add(row)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = _open_boosters()
+    (table,) = at.dataframe
+    assert list(table.value["Flag"]) == ["Due soon"]
+    assert any(": 1 on it." in c.value for c in at.caption)
+    with read_session(url) as db:
+        assert len(db.exec(select(BoosterFlagMorning)).all()) == 1
+
+
+def test_the_caller_sees_name_phone_item9_and_planned_now_dates_without_more_columns(clinic):
+    from datetime import timedelta
+
+    from ketadash.boosters import BoosterFlag
+    from ketadash.db import write_session
+    from ketadash.models import AccessLog, Instrument, OutcomeScore, Patient
+    from ketadash.ui.boosters import CALLER_COLUMNS
+
+    url, _ids, overdue = clinic
+    with write_session(url) as db:
+        patient = db.get(Patient, overdue)
+        patient.phone = "617-555-0142"
+        db.add(patient)
+        db.add(
+            OutcomeScore(
+                patient_id=overdue,
+                instrument=Instrument.PHQ9,
+                taken_at=utc_now() - timedelta(days=1),
+                total=8,
+                item9=2,
+            )
+        )
+    at = _open_boosters()
+    (table,) = at.dataframe
+    assert list(table.value.columns) == list(CALLER_COLUMNS)
+    row = table.value.iloc[0]
+    assert row["Patient"] == "KD-OVERDUE"
+    assert row["Name"] == "![t](http://host/x.png) Lund"  # shown as text in a table cell
+    assert row["Phone"] == "617-555-0142"
+    assert row["PHQ-9 item 9"] == "⚠ 2: self-harm thoughts"
+    assert row["Flag"] == BoosterFlag.OVERDUE.label
+    planned, now = row["Booster planned / now"].split(" / ")
+    assert planned and now and planned != now  # relief outlasted the first plan's date
+    with read_session(url) as db:
+        logged = db.exec(select(AccessLog.detail).where(AccessLog.patient_id.is_(None))).all()
+    assert "call list, names and phones: 1 listed" in logged

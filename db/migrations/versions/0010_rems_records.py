@@ -7,7 +7,7 @@ the monitoring provider) and its submission; ``rems_record_change`` is its histo
 append-only like the other histories (0005's triggers, the same words).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 11:40:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import ketadash.db_types
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

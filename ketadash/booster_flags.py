@@ -1,0 +1,183 @@
+"""Each morning's booster flags, stored: written once a morning, read by the pages.
+
+The worklist is worked out from the histories (``ketadash.boosters``); what it said on
+a morning is kept in ``booster_flag`` (the patients on the list, with their flag and
+dates) under a ``booster_flag_morning`` row that says the morning was written. The
+first to ask for a morning writes it (``python -m ketadash boosters --as-of``, or the
+first Boosters page open of the day); everyone after reads it. Written once: a second
+writer, even at the same instant, finds the morning row (or trips its unique key) and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ketadash.boosters import WORKLIST_FLAGS, BoosterFlag, as_of_morning, local_day, sort_worklist
+from ketadash.clock import utc_now
+from ketadash.db import read_session, write_session
+from ketadash.histories import site_boosters
+from ketadash.models import BoosterFlagMorning, BoosterFlagRow, Site
+
+FLAG_COLUMNS = ("patient_id", "flag", "booster_due", "planned_due", "anchor_session_id")
+
+
+class MorningNotYetCome(ValueError):
+    """Flags were asked for a morning after now: nothing is known of it yet."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MorningFlags:
+    """A site's stored flags for one morning (``rows``: ``FLAG_COLUMNS``)."""
+
+    site_id: int
+    day: date
+    written_at: datetime
+    # True when this call wrote them; False when they were there already.
+    wrote: bool
+    rows: pd.DataFrame
+
+
+def write_morning_flags(
+    *, url: str | None, site_id: int, day: date, now: datetime | None = None
+) -> MorningFlags:
+    """The site's flags for the morning of ``day`` (its local day), written if not yet.
+
+    The flags are the worklist as of the start of ``day`` at the site (``as_of_morning``):
+    the patients flagged relapsed, overdue, due soon or booked. Idempotent: a morning
+    already written is read back, never written twice. Raises MorningNotYetCome for a
+    day whose morning is after ``now`` (default: the clock).
+    """
+    now = utc_now() if now is None else now
+    with read_session(url) as db:
+        stored = _read(db=db, site_id=site_id, day=day)
+        if stored is not None:
+            return stored
+        zone = _zone(db=db, site_id=site_id)
+        as_of = as_of_morning(day=day, time_zone=zone)
+        if as_of > now:
+            raise MorningNotYetCome(
+                f"The morning of {day:%d %B %Y} has not come yet at the site; "
+                "flags are written for today or a day before."
+            )
+        plans = site_boosters(db=db, site_id=site_id, as_of=as_of).plans
+    listed = [p for p in plans if p.flag in WORKLIST_FLAGS]
+    wrote = False
+    try:
+        with write_session(url) as db:
+            # Read again inside the write: another writer may have come first.
+            stored = _read(db=db, site_id=site_id, day=day)
+            if stored is not None:
+                return stored
+            db.add(BoosterFlagMorning(site_id=site_id, day=day, written_at=now, listed=len(listed)))
+            db.flush()
+            if listed:
+                db.execute(
+                    sa.insert(BoosterFlagRow),
+                    [
+                        {
+                            "site_id": site_id,
+                            "day": day,
+                            "patient_id": p.patient_id,
+                            "flag": p.flag.value,
+                            "booster_due": p.booster_due,
+                            "planned_due": p.planned_due,
+                            "anchor_session_id": p.anchor_session_id,
+                        }
+                        for p in listed
+                    ],
+                )
+            wrote = True
+    except IntegrityError:
+        # Two first opens at once: the other's morning row won; read theirs.
+        wrote = False
+    with read_session(url) as db:
+        stored = _read(db=db, site_id=site_id, day=day)
+    assert stored is not None
+    return MorningFlags(
+        site_id=site_id, day=day, written_at=stored.written_at, wrote=wrote, rows=stored.rows
+    )
+
+
+def todays_flags(*, url: str | None, site_id: int, now: datetime | None = None) -> MorningFlags:
+    """This morning's flags at the site, written now if this is the day's first look."""
+    now = utc_now() if now is None else now
+    with read_session(url) as db:
+        zone = _zone(db=db, site_id=site_id)
+    return write_morning_flags(url=url, site_id=site_id, day=local_day(now, zone), now=now)
+
+
+def read_morning_flags(*, db: Session, site_id: int, day: date) -> MorningFlags | None:
+    """The site's stored flags for the morning of ``day``; None when not written."""
+    return _read(db=db, site_id=site_id, day=day)
+
+
+def stored_mornings(
+    *, db: Session, site_ids: Sequence[int], first_day: date, last_day: date
+) -> dict[int, set[date]]:
+    """For each site, the mornings from ``first_day`` to ``last_day`` whose flags are stored."""
+    m = BoosterFlagMorning.__table__.c
+    found: dict[int, set[date]] = {site_id: set() for site_id in site_ids}
+    rows = db.execute(
+        sa.select(m.site_id, m.day).where(
+            m.site_id.in_(list(site_ids)), m.day >= first_day, m.day <= last_day
+        )
+    ).all()
+    for site_id, day in rows:
+        found[site_id].add(day if isinstance(day, date) else date.fromisoformat(day))
+    return found
+
+
+def _zone(*, db: Session, site_id: int) -> str:
+    zone = db.exec(select(Site.time_zone).where(Site.id == site_id)).first()
+    if zone is None:
+        raise ValueError(f"No site {site_id}.")
+    return zone
+
+
+def _read(*, db: Session, site_id: int, day: date) -> MorningFlags | None:
+    morning = db.exec(
+        select(BoosterFlagMorning).where(
+            BoosterFlagMorning.site_id == site_id, BoosterFlagMorning.day == day
+        )
+    ).first()
+    if morning is None:
+        return None
+    f = BoosterFlagRow.__table__.c
+    rows = db.execute(
+        sa.select(*(f[c] for c in FLAG_COLUMNS))
+        .where(f.site_id == site_id, f.day == day)
+        .order_by(f.patient_id)
+    ).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(FLAG_COLUMNS))
+    return MorningFlags(
+        site_id=site_id, day=day, written_at=morning.written_at, wrote=False, rows=frame
+    )
+
+
+def with_morning_flags(*, frame: pd.DataFrame, morning: pd.DataFrame) -> pd.DataFrame:
+    """The worklist (``boosters.worklist_frame``) with this morning's stored flag and dates
+    for each patient on the morning's list; news since the morning (a booking made, a
+    relapse reported: *Booked*, *Relapsed*) shows as it is now. Most urgent first."""
+    if frame.empty or morning.empty:
+        return frame
+    stored = morning.set_index("patient_id")
+    news = {BoosterFlag.BOOKED.value, BoosterFlag.RELAPSED.value}
+    frame = frame.copy()
+    for position, (patient_id, flag) in enumerate(
+        zip(frame["patient_id"], frame["flag"], strict=True)
+    ):
+        if patient_id not in stored.index or flag in news:
+            continue
+        row = stored.loc[patient_id]
+        frame.iloc[position, frame.columns.get_loc("flag")] = row["flag"]
+        frame.iloc[position, frame.columns.get_loc("booster_due")] = row["booster_due"]
+        frame.iloc[position, frame.columns.get_loc("planned_due")] = row["planned_due"]
+    return sort_worklist(frame)
