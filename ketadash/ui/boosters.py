@@ -215,14 +215,8 @@ def worklist_table(
         width="stretch",
         height=min(600, 38 + 35 * len(shown)),
         column_config={
-            "Name": st.column_config.TextColumn("Name", width="medium"),
-            "Phone": st.column_config.TextColumn("Phone", width="small"),
-            "Booster planned / now": st.column_config.TextColumn(
-                "Booster planned / now",
-                help="Planned: the date worked out at the last infusion. Now: worked out "
-                "this morning from how long relief has lasted so far.",
-            ),
-            "PHQ-9 item 9": st.column_config.TextColumn("PHQ-9 item 9", width="medium"),
+            name: st.column_config.Column(label, help=help, width=width)
+            for name, (label, help, width) in CALLER_COLUMN_LOOKS.items()
         },
     )
     export_button(
@@ -249,9 +243,29 @@ CALLER_COLUMNS = (
     "Care flags",
 )
 
+# Each caller column's header, its meaning and its width in px: all ten fit a 1366-px
+# laptop beside the menu without scrolling sideways (issue 21); the CSV has the words.
+CALLER_COLUMN_LOOKS = {
+    "Patient": ("Patient", None, 85),
+    "Name": ("Name", None, 110),
+    "Phone": ("Phone", None, 95),
+    "Flag": ("Flag", None, 120),
+    "Booster planned / now": (
+        "Planned / now",
+        "Planned: the date worked out at the last infusion. Now: worked out this morning "
+        "from how long relief has lasted so far.",
+        105,
+    ),
+    "PHQ-9 item 9": ("Item 9", "PHQ-9 item 9 (self-harm thoughts), last answer; ⚠ flagged.", 75),
+    "Last PHQ-9 (change)": ("PHQ-9", "Last PHQ-9 total (change since the infusion).", 65),
+    "Past relief (days)": ("Past relief", "Past relief in days, oldest first (+: at least).", 90),
+    "Booked for": ("Booked", None, 80),
+    "Care flags": ("Care flags", None, 75),
+}
+
 
 def _day_text(day: object) -> str:
-    return "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%a %d %b")
+    return "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%d %b")
 
 
 def caller_frame(*, frame: pd.DataFrame, contacts: dict[int, PatientContact]) -> pd.DataFrame:
