@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING
 
+from ketadash.demo.people import DemoPatient
 from ketadash.demo.visit_times import ESKETAMINE, MINUTE
 from ketadash.demo.writer import Rows
 from ketadash.models import VitalsPhase
-
-if TYPE_CHECKING:
-    from ketadash.demo.story import DemoPatient
 
 BEFORE, DURING, AFTER = VitalsPhase.BEFORE.value, VitalsPhase.DURING.value, VitalsPhase.AFTER.value
 

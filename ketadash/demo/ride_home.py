@@ -10,15 +10,11 @@ a state of its own: an arranged ride whose expected pickup has passed.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
-from ketadash.demo.people import FIRST_NAMES, LAST_NAMES, RELATIONSHIPS, fiction_phone
+from ketadash.demo.people import FIRST_NAMES, LAST_NAMES, RELATIONSHIPS, DemoPatient, fiction_phone
 from ketadash.demo.visit_times import MINUTE
 from ketadash.demo.writer import Rows
 from ketadash.models import RideState
-
-if TYPE_CHECKING:
-    from ketadash.demo.story import DemoPatient
 
 NONE = RideState.NONE.value
 ARRANGED = RideState.ARRANGED.value

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as clock_time
 
@@ -26,6 +25,7 @@ from ketadash.demo.people import (
     FIRST_NAMES,
     LAST_NAMES,
     RELATIONSHIPS,
+    DemoPatient,
     fiction_phone,
 )
 from ketadash.demo.visit import VisitWriter
@@ -50,39 +50,8 @@ PLANNED_BOOSTER_MIN_DAYS = 14
 # Of the episodes that end before the next infusion, how many the patient reports;
 # the rest show only in the PHQ-9 the patient fills in at home.
 REPORTED_SHARE = 0.65
-# PHQ-9 remission and response (McInnes 2022): the rise that ends relief.
-REMISSION_BELOW = 10
 
 PHQ_HOME_MINUTES = (11 * 60, 11 * 60 + 180)  # evenings, from the site's opening time
-
-
-@dataclass(slots=True)
-class DemoPatient:
-    """What the story needs to know of one patient while it is being told."""
-
-    id: int
-    site: SiteCalendar
-    route: str
-    units: int
-    slot: int
-    weight: float
-    systolic: float
-    diastolic: float
-    heart_rate: float
-    driver: tuple[str, str, str]
-    phq_baseline: float
-    phq_relief: float
-    phq_rate: float
-    has_alias: bool
-    doses: int = 0
-    in_series: bool = True
-    # The first PHQ-9 of the course: what relief is measured against.
-    baseline_total: int | None = None
-
-    def rise_floor(self) -> int:
-        """The PHQ-9 total at which relief is over: 10, or no longer half the baseline."""
-        baseline = self.baseline_total if self.baseline_total is not None else 20
-        return min(REMISSION_BELOW, baseline // 2 + 1)
 
 
 class PatientStories:

@@ -22,8 +22,8 @@ from datetime import time as clock_time
 
 from ketadash.demo.booking import TodayCandidate
 from ketadash.demo.calendar import SiteCalendar
+from ketadash.demo.people import DemoPatient
 from ketadash.demo.ride_home import ARRANGED, ARRIVED, LATE, NONE, ON_THE_WAY
-from ketadash.demo.story import DemoPatient
 from ketadash.demo.visit import (
     CANCELLED,
     CHECKED_IN,

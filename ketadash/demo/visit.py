@@ -18,11 +18,11 @@ from ketadash.demo.people import (
     CORRECTION_REASONS,
     NO_SHOW_REASON,
     SIDE_EFFECT_CHANCES,
+    DemoPatient,
 )
 from ketadash.demo.ride_home import write_ride
 from ketadash.demo.visit_times import (
     ESKETAMINE,
-    ESKETAMINE_DEVICE_MG,
     IV,
     IV_MG_PER_KG,
     LOZENGE_MG,
@@ -32,10 +32,10 @@ from ketadash.demo.visit_times import (
 from ketadash.demo.writer import Rows
 from ketadash.gates import ITEM9_ACKNOWLEDGEMENT
 from ketadash.models import Instrument, SessionStatus, Severity
+from ketadash.rules import ESKETAMINE_DEVICE_MG
 
 if TYPE_CHECKING:
     from ketadash.demo.calendar import SiteCalendar
-    from ketadash.demo.story import DemoPatient
 
 PHQ9 = Instrument.PHQ9.value
 SCHEDULED = SessionStatus.SCHEDULED.value
