@@ -1,8 +1,8 @@
 """Access log: who opened which patient's record or downloaded data, and when (leads only)."""
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup, site_picker
 from ketadash.ui.access_log import access_log_review
+from ketadash.ui.shell import page_setup, site_picker
 
 page = page_setup("Access log", icon=":material/policy:")
 site = site_picker()

@@ -7,7 +7,7 @@ relief timeline with the factors beside the decision, and booking their booster.
 import streamlit as st
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup, signed_in, site_picker
+from ketadash.ui.auth import signed_in
 from ketadash.ui.boosters import (
     booking_form,
     choose_patient,
@@ -17,6 +17,7 @@ from ketadash.ui.boosters import (
     summary,
     worklist_table,
 )
+from ketadash.ui.shell import page_setup, site_picker
 
 page = page_setup("Boosters", icon=":material/event_repeat:")
 site = site_picker()

@@ -5,9 +5,8 @@ from html import escape
 import streamlit as st
 
 from ketadash.screens import HOME, SECTIONS
-from ketadash.ui import page_setup, signed_in
-from ketadash.ui.auth import visible_screens
-from ketadash.ui.shell import cached_clinic_name, cached_sites
+from ketadash.ui.auth import signed_in, visible_screens
+from ketadash.ui.shell import cached_clinic_name, cached_sites, page_setup
 
 page = page_setup(HOME.page_heading, icon=HOME.icon)
 

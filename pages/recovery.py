@@ -5,8 +5,9 @@ discharge, and the discharges without an arrived escort listed for the lead."""
 
 import streamlit as st
 
-from ketadash.ui import page_setup, signed_in, site_picker
+from ketadash.ui.auth import signed_in
 from ketadash.ui.recovery import live_recovery, recovery_actions
+from ketadash.ui.shell import page_setup, site_picker
 
 page = page_setup("Recovery & rides", icon=":material/directions_car:")
 site = site_picker()

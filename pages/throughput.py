@@ -5,7 +5,7 @@ visit, no-shows, outcomes of finished series, and every visit as a CSV.
 """
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup
+from ketadash.ui.shell import page_setup
 from ketadash.ui.throughput import throughput_review
 
 page = page_setup("Throughput", icon=":material/monitoring:")

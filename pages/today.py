@@ -4,8 +4,9 @@ a panel to check them in, record vitals and move them along."""
 import streamlit as st
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup, signed_in, site_picker
+from ketadash.ui.auth import signed_in
 from ketadash.ui.board import live_board, session_actions
+from ketadash.ui.shell import page_setup, site_picker
 
 page = page_setup("Today", icon=":material/event_seat:")
 now = utc_now()
