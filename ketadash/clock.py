@@ -7,10 +7,7 @@ import os
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-# Clocks of two stations, or of a station and the database server, disagree by a
-# little; a moment further ahead than this is a mistake, not a clock.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
+from ketadash.limits import beyond_clock_skew
 
 # The test suite runs the clinic's clock at a moment of its choosing (a Monday morning,
 # or the edge of a day it tests) whatever the machine's clock says, in its own process and
@@ -50,7 +47,7 @@ class FutureMoment(ValueError):
 
 def refuse_future(moment: datetime, *, what: str) -> None:
     """Raise FutureMoment when ``moment`` is later than the real clock allows (plus skew)."""
-    if as_utc(moment) > utc_now() + MAX_CLOCK_SKEW:
+    if beyond_clock_skew(as_utc(moment), now=utc_now()):
         raise FutureMoment(
             f"{what} cannot be dated in the future ({moment:%Y-%m-%d %H:%M} UTC). "
             "Check the date and time. Nothing was saved."

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ketadash.clock import whole_minutes_between
+from ketadash.limits import (
+    ESKETAMINE_DEVICE_MG,
+    ESKETAMINE_PLANS_MG,
+    dose_possible,
+    esketamine_plans_text,
+    weight_possible,
+    whole_esketamine_devices,
+)
 from ketadash.models import (
     EscortException,
     RideState,
@@ -24,8 +32,6 @@ from ketadash.models import (
     VitalsPhase,
 )
 from ketadash.rules import (
-    ESKETAMINE_DEVICE_MG,
-    ESKETAMINE_PLANS_MG,
     item9_answer,
     item9_flagged,
     observation_start,
@@ -38,10 +44,6 @@ from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
 from ketadash.vitals import StartHold, back_to_baseline, start_holds, vitals_alerts
 from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
-
-# Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
-MAX_DOSE_MG = 500
-MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
 
 # The labels of start checks, by which screens and the start write find them.
 ITEM9_CHECK = "PHQ-9 item 9: C-SSRS screen done before the dose"
@@ -304,7 +306,7 @@ def plan_problems(
     is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
     if is_lead and optional_reason(plan_reason):
         return []
-    plans = " or ".join(str(mg) for mg in ESKETAMINE_PLANS_MG)
+    plans = esketamine_plans_text()
     return [
         f"an esketamine plan of {dose_mg:g} mg is not the label's {plans} mg "
         f"({ESKETAMINE_DEVICE_MG} mg devices): another plan needs a clinic lead, acting "
@@ -360,10 +362,10 @@ def dose_problems(
     """
     if given_mg is None:
         return ["Enter the dose given, in mg, before starting"]
-    if not 0 < given_mg <= MAX_DOSE_MG:
+    if not dose_possible(given_mg):
         return [f"a dose of {given_mg:g} mg is not possible; check it and retype"]
     problems = []
-    if weight_kg is not None and not MIN_WEIGHT_KG <= weight_kg <= MAX_WEIGHT_KG:
+    if weight_kg is not None and not weight_possible(weight_kg):
         return [f"a weight of {weight_kg:g} kg is not possible; check it and retype"]
     change = weight_change_percent(visit, weight_kg)
     if (
@@ -376,7 +378,7 @@ def dose_problems(
             f"{change:.0f}% from the last recorded {visit.previous_weight_kg:g} kg (more than "
             f"{settings.weight_change_confirm_percent}%): reweigh, then confirm the new weight"
         )
-    if visit.route == Route.ESKETAMINE and given_mg % ESKETAMINE_DEVICE_MG:
+    if visit.route == Route.ESKETAMINE and not whole_esketamine_devices(given_mg):
         problems.append(
             f"esketamine is given in whole {ESKETAMINE_DEVICE_MG} mg devices; "
             f"{given_mg:g} mg is not a number of devices"

@@ -32,6 +32,16 @@ from ketadash.clock import local_today, utc_now
 from ketadash.config import normalise_url
 from ketadash.db import has_schema, migrate, read_session, write_session
 from ketadash.gates import plan_problems, standard_plan
+from ketadash.limits import (
+    ESKETAMINE_DEVICE_MG,
+    MAX_CLOCK_SKEW,
+    MAX_DOSE_MG,
+    PHQ9_ITEM_RANGE,
+    PHQ9_TOTAL_RANGE,
+    beyond_clock_skew,
+    esketamine_plans_text,
+    whole_esketamine_devices,
+)
 from ketadash.models import (
     CareFlag,
     Chair,
@@ -49,7 +59,6 @@ from ketadash.models import (
     SymptomReturn,
     TreatmentSession,
 )
-from ketadash.rules import ESKETAMINE_DEVICE_MG
 from ketadash.settings import load_clinic_settings
 from ketadash.text import clean_text, has_hidden_characters
 from ketadash.vocabulary import (
@@ -85,7 +94,7 @@ CANCELLED_STAMPS = tuple(
 )
 
 SCORE_RANGES = {
-    Instrument.PHQ9: ("PHQ-9", 0, 27),
+    Instrument.PHQ9: ("PHQ-9", *PHQ9_TOTAL_RANGE),
     Instrument.MADRS: ("MADRS", 0, 60),
     Instrument.CADSS: ("CADSS", 0, 92),
 }
@@ -93,15 +102,12 @@ SCORE_RANGES = {
 # Wide enough for every protocol in use, narrow enough to catch a dose in mg
 # typed into the mg/kg column.
 DOSE_MG_PER_KG_RANGE = (0.01, 3.0)
-DOSE_MG_RANGE = (1.0, 500.0)
+DOSE_MG_RANGE = (1.0, float(MAX_DOSE_MG))
 PLANNED_MINUTES_RANGE = (5, 480)
 
 # --- plausibility: what a typing slip looks like (README, Importing: Plausibility) ---
 # These catch typos in an export, not clinical limits, so they are not clinic settings.
-#
-# Clocks of the exporting system and of this server may differ by a few minutes;
-# anything later than that is in the future, and a record of the future is a typo.
-CLOCK_SKEW = timedelta(minutes=5)
+# How far ahead of this server's clock a record may be is ketadash.limits.MAX_CLOCK_SKEW.
 # Every date and time lies in these years: beyond them is a typo (9999, 0001) and
 # would overflow on its way to UTC.
 YEAR_RANGE = (1900, 2100)
@@ -931,7 +937,7 @@ class _Cells:
         return number
 
     def not_future(self, column: str, moment: datetime | None, *, now: datetime) -> None:
-        if moment is not None and moment > now + CLOCK_SKEW:
+        if moment is not None and beyond_clock_skew(moment, now=now):
             self.problem(
                 f"{column} '{self.row.cells[column]}' is in the future: "
                 "only what has already happened can be imported"
@@ -1218,10 +1224,14 @@ def _check_sessions(
         dose_mg = cells.amount("dose_mg", low=DOSE_MG_RANGE[0], high=DOSE_MG_RANGE[1])
         if not cells.has("dose_mg_per_kg") and not cells.has("dose_mg"):
             cells.problem("dose_mg_per_kg is required but empty (or give dose_mg instead)")
-        if route is Route.ESKETAMINE and dose_mg is not None and dose_mg % ESKETAMINE_DEVICE_MG:
+        if (
+            route is Route.ESKETAMINE
+            and dose_mg is not None
+            and not whole_esketamine_devices(dose_mg)
+        ):
             cells.problem(
                 f"dose_mg {dose_mg:g} is not a whole number of esketamine devices "
-                f"({ESKETAMINE_DEVICE_MG} mg each: 56 or 84 mg)"
+                f"({ESKETAMINE_DEVICE_MG} mg each: {esketamine_plans_text()} mg)"
             )
         plan_reason = _plan_reason(cells, route=route, dose_mg=dose_mg, known=known)
         status = _status(cells)
@@ -1316,7 +1326,7 @@ def _booked_at(
     booked_at = cells.moment(BOOKED_AT, time_zone=time_zone)
     if booked_at is None:
         return None
-    if booked_at > now + CLOCK_SKEW:
+    if beyond_clock_skew(booked_at, now=now):
         cells.not_future(BOOKED_AT, booked_at, now=now)
         return None
     if scheduled_start is not None and booked_at > scheduled_start:
@@ -1450,7 +1460,7 @@ def _check_steps(
                 "happened instead (discharged, cancelled or no_show)"
             )
         return None
-    if status is SessionStatus.NO_SHOW and scheduled_start > now + CLOCK_SKEW:
+    if status is SessionStatus.NO_SHOW and beyond_clock_skew(scheduled_start, now=now):
         cells.problem(
             f"a no_show session booked for the future ({cells.row.cells['scheduled_start']}): "
             "a patient cannot miss a visit that has not come yet"
@@ -1462,7 +1472,7 @@ def _check_steps(
             # Without a stated time, a session is taken to have closed at its
             # last recorded step, or at its booked time if it never started.
             closed_at = last_step or scheduled_start
-            if closed_at > now + CLOCK_SKEW:
+            if beyond_clock_skew(closed_at, now=now):
                 cells.problem(
                     f"a cancelled future booking needs {CLOSED_AT}: when it was cancelled"
                 )
@@ -1508,7 +1518,8 @@ def _check_scores(
             if cells.has("item9") and instrument is not Instrument.PHQ9:
                 cells.problem(f"item9 is only for PHQ-9, not {name}")
             else:
-                item9 = cells.whole("item9", low=0, high=3, scale="PHQ-9 item 9")
+                low, high = PHQ9_ITEM_RANGE
+                item9 = cells.whole("item9", low=low, high=high, scale="PHQ-9 item 9")
             if total is not None and item9 is not None and item9 > total:
                 cells.problem(f"item9 {item9} is more than the total {total}")
         session_ref = cells.text("session_ref", max_length=80)
@@ -1592,7 +1603,7 @@ def _check_symptom_returns(
         reported_on = cells.day("reported_on", required=True)
         if reported_on is not None:
             zone = _patient_time_zone(mrn_key=mrn_key, known=known, file_patients=file_patients)
-            if reported_on > local_today(zone, now=now + CLOCK_SKEW):
+            if reported_on > local_today(zone, now=now + MAX_CLOCK_SKEW):
                 cells.problem(
                     f"reported_on '{row.cells['reported_on']}' is in the future: "
                     "only what has already happened can be imported"

@@ -29,6 +29,7 @@ from ketadash.gates import (
     start_ceiling_reached,
     start_gate,
 )
+from ketadash.limits import phq9_problem
 from ketadash.models import (
     Chair,
     EscortException,
@@ -676,12 +677,8 @@ def record_phq9(
     ``correction_reason`` in words, and both scores stay. The visit keeps the highest
     item 9 of its scores, so ``item9_flagged`` is the visit's flag after this score.
     """
-    if not 0 <= total <= 27:
-        raise ScoreRejected(f"A PHQ-9 total is 0–27; {total} is not possible. Nothing was saved.")
-    if not 0 <= item9 <= 3:
-        raise ScoreRejected(f"PHQ-9 item 9 is 0–3; {item9} is not possible. Nothing was saved.")
-    if item9 > total:
-        raise ScoreRejected("Item 9 cannot be more than the total. Nothing was saved.")
+    if (problem := phq9_problem(total=total, item9=item9)) is not None:
+        raise ScoreRejected(f"{problem} Nothing was saved.")
     now = _moment(now, "A PHQ-9")
     with write_session(url) as db:
         _require_staff(db, staff_id)

@@ -31,8 +31,8 @@ from ketadash.demo.visit_times import (
 )
 from ketadash.demo.writer import Rows
 from ketadash.gates import ITEM9_ACKNOWLEDGEMENT
+from ketadash.limits import ESKETAMINE_DEVICE_MG
 from ketadash.models import Instrument, SessionStatus, Severity
-from ketadash.rules import ESKETAMINE_DEVICE_MG
 
 if TYPE_CHECKING:
     from ketadash.demo.calendar import SiteCalendar

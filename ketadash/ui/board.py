@@ -35,8 +35,6 @@ from ketadash.db import DatabaseUnavailable
 from ketadash.gates import (
     ITEM9_ACKNOWLEDGEMENT,
     ITEM9_CHECK,
-    MAX_DOSE_MG,
-    MAX_WEIGHT_KG,
     Gate,
     as_sentences,
     check_in_gate,
@@ -57,11 +55,11 @@ from ketadash.lifecycle import (
     take_step,
     undo_last_step,
 )
+from ketadash.limits import ESKETAMINE_DEVICE_MG, MAX_DOSE_MG, MAX_WEIGHT_KG
 from ketadash.models import RideState, Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
 from ketadash.rides import arrange_ride
 from ketadash.rules import (
-    ESKETAMINE_DEVICE_MG,
     Passing,
     dose_timer,
     esketamine_devices,
