@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ketadash import importer, limits
+from ketadash import limits
+from ketadash.importer import checks
 from ketadash.models import Instrument
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -34,5 +35,5 @@ def test_doses_weights_and_devices():
 
 
 def test_the_importer_reads_its_limits_from_the_one_module():
-    assert importer.DOSE_MG_RANGE[1] == limits.MAX_DOSE_MG
-    assert importer.SCORE_RANGES[Instrument.PHQ9][1:] == limits.PHQ9_TOTAL_RANGE
+    assert checks.DOSE_MG_RANGE[1] == limits.MAX_DOSE_MG
+    assert checks.SCORE_RANGES[Instrument.PHQ9][1:] == limits.PHQ9_TOTAL_RANGE
