@@ -27,7 +27,7 @@ from ketadash.importer.files import (
     InputTable,
     InputTables,
 )
-from ketadash.importer.known import Known, KnownSite
+from ketadash.importer.known import Known, KnownSession, KnownSite
 from ketadash.importer.report import RowProblem, reference_key
 from ketadash.limits import (
     ESKETAMINE_DEVICE_MG,
@@ -573,22 +573,7 @@ def _check_sessions(
     sessions = []
     for row in table.rows(problems):
         cells = _Cells(row=row, problems=problems)
-        ref = cells.text("session_ref", required=True, max_length=80)
-        if ref is not None:
-            seen.duplicate(
-                key=reference_key(ref),
-                cells=cells,
-                what=f"session_ref '{ref}'",
-                spelling=ref,
-                rule="session references match ignoring case",
-            )
-        mrn_key = mrn_check.patient_key(cells)
-        stored = known.sessions.get(reference_key(ref)) if ref else None
-        if stored is not None and mrn_key and reference_key(stored.mrn) != mrn_key:
-            cells.problem(
-                f"session_ref '{ref}' is already in the database for another patient "
-                f"(mrn '{stored.mrn}')"
-            )
+        ref, mrn_key, stored = _session_ref(cells, seen=seen, known=known, mrn_check=mrn_check)
         site = _site(cells, column="site", known=known)
         # With an unknown site, times are still read (as UTC) to report their format.
         time_zone = site.time_zone if site else "UTC"
@@ -598,31 +583,10 @@ def _check_sessions(
         planned_minutes = cells.whole(
             "planned_minutes", low=PLANNED_MINUTES_RANGE[0], high=PLANNED_MINUTES_RANGE[1]
         )
-        dose_mg_per_kg = cells.amount(
-            "dose_mg_per_kg", low=DOSE_MG_PER_KG_RANGE[0], high=DOSE_MG_PER_KG_RANGE[1]
-        )
-        dose_mg = cells.amount("dose_mg", low=DOSE_MG_RANGE[0], high=DOSE_MG_RANGE[1])
-        if not cells.has("dose_mg_per_kg") and not cells.has("dose_mg"):
-            cells.problem("dose_mg_per_kg is required but empty (or give dose_mg instead)")
-        if (
-            route is Route.ESKETAMINE
-            and dose_mg is not None
-            and not whole_esketamine_devices(dose_mg)
-        ):
-            cells.problem(
-                f"dose_mg {dose_mg:g} is not a whole number of esketamine devices "
-                f"({ESKETAMINE_DEVICE_MG} mg each: {esketamine_plans_text()} mg)"
-            )
+        dose_mg_per_kg, dose_mg = _planned_dose(cells, route=route)
         plan_reason = _plan_reason(cells, route=route, dose_mg=dose_mg, known=known)
         status = _status(cells)
-        before_times = cells.count
-        steps = {
-            column: moment
-            for column, _step in STEP_COLUMNS
-            if (moment := cells.moment(column, time_zone=time_zone)) is not None
-        }
-        closed_at = cells.moment(CLOSED_AT, time_zone=time_zone)
-        times_read = cells.count == before_times and not row.hidden & _TIME_COLUMNS
+        steps, closed_at, times_read = _step_times(cells, time_zone=time_zone)
         booked_at = _booked_at(cells, scheduled_start=scheduled_start, time_zone=time_zone, now=now)
         close_reason = cells.words("close_reason", max_length=200)
         chair_key, chair_name = _chair(
@@ -668,6 +632,61 @@ def _check_sessions(
                 )
             )
     return sessions
+
+
+def _session_ref(
+    cells: _Cells, *, seen: _FirstSeen, known: Known, mrn_check: _MrnCheck
+) -> tuple[str | None, str | None, KnownSession | None]:
+    """The row's session_ref, its patient's key and the stored session of that reference;
+    a reference given twice, or stored for another patient, is a problem."""
+    ref = cells.text("session_ref", required=True, max_length=80)
+    if ref is not None:
+        seen.duplicate(
+            key=reference_key(ref),
+            cells=cells,
+            what=f"session_ref '{ref}'",
+            spelling=ref,
+            rule="session references match ignoring case",
+        )
+    mrn_key = mrn_check.patient_key(cells)
+    stored = known.sessions.get(reference_key(ref)) if ref else None
+    if stored is not None and mrn_key and reference_key(stored.mrn) != mrn_key:
+        cells.problem(
+            f"session_ref '{ref}' is already in the database for another patient "
+            f"(mrn '{stored.mrn}')"
+        )
+    return ref, mrn_key, stored
+
+
+def _planned_dose(cells: _Cells, *, route: Route | None) -> tuple[float | None, float | None]:
+    """The planned dose (mg/kg, mg): one of them is needed; esketamine in whole devices."""
+    dose_mg_per_kg = cells.amount(
+        "dose_mg_per_kg", low=DOSE_MG_PER_KG_RANGE[0], high=DOSE_MG_PER_KG_RANGE[1]
+    )
+    dose_mg = cells.amount("dose_mg", low=DOSE_MG_RANGE[0], high=DOSE_MG_RANGE[1])
+    if not cells.has("dose_mg_per_kg") and not cells.has("dose_mg"):
+        cells.problem("dose_mg_per_kg is required but empty (or give dose_mg instead)")
+    if route is Route.ESKETAMINE and dose_mg is not None and not whole_esketamine_devices(dose_mg):
+        cells.problem(
+            f"dose_mg {dose_mg:g} is not a whole number of esketamine devices "
+            f"({ESKETAMINE_DEVICE_MG} mg each: {esketamine_plans_text()} mg)"
+        )
+    return dose_mg_per_kg, dose_mg
+
+
+def _step_times(
+    cells: _Cells, *, time_zone: str
+) -> tuple[dict[str, datetime], datetime | None, bool]:
+    """The step times and closed_at as given, and whether all of them could be read."""
+    before_times = cells.count
+    steps = {
+        column: moment
+        for column, _step in STEP_COLUMNS
+        if (moment := cells.moment(column, time_zone=time_zone)) is not None
+    }
+    closed_at = cells.moment(CLOSED_AT, time_zone=time_zone)
+    times_read = cells.count == before_times and not cells.row.hidden & _TIME_COLUMNS
+    return steps, closed_at, times_read
 
 
 def _plan_reason(
@@ -777,68 +796,18 @@ def _check_steps(
 ) -> datetime | None:
     """Report step times that disagree with the status or are implausible; return when
     a cancelled or no-show session closed (the dashboard stamps closed_at for those only)."""
-    order = [column for column, _step in STEP_COLUMNS]
-    given = [column for column in order if column in steps]
-    if status in (SessionStatus.SCHEDULED, SessionStatus.NO_SHOW) and given:
-        cells.problem(
-            f"a {status.value} session has no step times, but {', '.join(given)} "
-            f"{'is' if len(given) == 1 else 'are'} filled in"
-        )
+    given = [column for column, _step in STEP_COLUMNS if column in steps]
+    if not _steps_fit_status(
+        cells=cells, status=status, steps=steps, closed_at=closed_at, close_reason=close_reason
+    ):
         return None
-    if status is SessionStatus.DISCHARGED:
-        missing = [column for column in order if column not in steps]
-        if missing:
-            cells.problem(f"a discharged session needs {', '.join(missing)}")
-            return None
-    beyond = [column for column in given if column not in CANCELLED_STAMPS]
-    if status is SessionStatus.CANCELLED and beyond:
-        cells.problem(
-            f"a cancelled session has at most {', '.join(CANCELLED_STAMPS)}, but "
-            f"{', '.join(beyond)} {'is' if len(beyond) == 1 else 'are'} filled in"
-        )
+    if not _steps_in_order_and_past(cells=cells, steps=steps, closed_at=closed_at, now=now):
         return None
-    if closed_at is not None and status not in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
-        cells.problem(f"{CLOSED_AT} is only for cancelled or no-show sessions")
-        return None
-    if close_reason is not None and status is SessionStatus.SCHEDULED:
-        cells.problem("close_reason is only for sessions that are over")
-        return None
-
-    for earlier, later in pairwise(given):
-        if steps[later] < steps[earlier]:
-            cells.problem(f"step times out of order: {later} is before {earlier}")
-            return None
-    before = cells.count
-    for column in given:
-        cells.not_future(column, steps[column], now=now)
-    cells.not_future(CLOSED_AT, closed_at, now=now)
-    if cells.count > before:
-        return None
-    if CHECKED_IN_AT in steps:
-        checked_in = steps[CHECKED_IN_AT]
-        if checked_in < scheduled_start - CHECK_IN_EARLY:
-            cells.problem(
-                f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
-                f"{_hours(CHECK_IN_EARLY)} before scheduled_start: check the date"
-            )
-        elif checked_in > scheduled_start + CHECK_IN_LATE:
-            cells.problem(
-                f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
-                f"{_hours(CHECK_IN_LATE)} after scheduled_start: check the date"
-            )
-        elif steps[given[-1]] - checked_in > LONGEST_VISIT:
-            cells.problem(
-                f"{given[-1]} is more than {_hours(LONGEST_VISIT)} after {CHECKED_IN_AT}: "
-                "a visit lasts hours; check the date"
-            )
+    _check_visit_length(cells=cells, steps=steps, scheduled_start=scheduled_start)
     if status is SessionStatus.SCHEDULED:
-        today = local_today(time_zone, now=now)
-        booked = scheduled_start.astimezone(ZoneInfo(time_zone)).date()
-        if booked < today:
-            cells.problem(
-                f"a scheduled session booked for a past day ({booked}): import what "
-                "happened instead (discharged, cancelled or no_show)"
-            )
+        _check_booked_day(
+            cells=cells, scheduled_start=scheduled_start, time_zone=time_zone, now=now
+        )
         return None
     if status is SessionStatus.NO_SHOW and beyond_clock_skew(scheduled_start, now=now):
         cells.problem(
@@ -848,21 +817,129 @@ def _check_steps(
         return None
     if status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
         last_step = steps[given[-1]] if given else None
-        if closed_at is None:
-            # Without a stated time, a session is taken to have closed at its
-            # last recorded step, or at its booked time if it never started.
-            closed_at = last_step or scheduled_start
-            if beyond_clock_skew(closed_at, now=now):
-                cells.problem(
-                    f"a cancelled future booking needs {CLOSED_AT}: when it was cancelled"
-                )
-                return None
-            return closed_at
-        if last_step is not None and closed_at < last_step:
-            cells.problem(f"step times out of order: {CLOSED_AT} is before {given[-1]}")
+        return _closed_at(
+            cells=cells,
+            scheduled_start=scheduled_start,
+            last=given[-1] if given else None,
+            last_step=last_step,
+            closed_at=closed_at,
+            now=now,
+        )
+    return None
+
+
+def _filled_in(columns: list[str]) -> str:
+    return f"{', '.join(columns)} {'is' if len(columns) == 1 else 'are'} filled in"
+
+
+def _steps_fit_status(
+    *,
+    cells: _Cells,
+    status: SessionStatus,
+    steps: dict[str, datetime],
+    closed_at: datetime | None,
+    close_reason: str | None,
+) -> bool:
+    """Whether the step columns filled in are the ones the status has (else one problem)."""
+    order = [column for column, _step in STEP_COLUMNS]
+    given = [column for column in order if column in steps]
+    beyond = [column for column in given if column not in CANCELLED_STAMPS]
+    missing = [column for column in order if column not in steps]
+    problem = None
+    if status in (SessionStatus.SCHEDULED, SessionStatus.NO_SHOW) and given:
+        problem = f"a {status.value} session has no step times, but {_filled_in(given)}"
+    elif status is SessionStatus.DISCHARGED and missing:
+        problem = f"a discharged session needs {', '.join(missing)}"
+    elif status is SessionStatus.CANCELLED and beyond:
+        problem = (
+            f"a cancelled session has at most {', '.join(CANCELLED_STAMPS)}, but "
+            f"{_filled_in(beyond)}"
+        )
+    elif closed_at is not None and status not in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
+        problem = f"{CLOSED_AT} is only for cancelled or no-show sessions"
+    elif close_reason is not None and status is SessionStatus.SCHEDULED:
+        problem = "close_reason is only for sessions that are over"
+    if problem is not None:
+        cells.problem(problem)
+    return problem is None
+
+
+def _steps_in_order_and_past(
+    *, cells: _Cells, steps: dict[str, datetime], closed_at: datetime | None, now: datetime
+) -> bool:
+    """Whether the step times follow the lifecycle's order and none lies in the future."""
+    given = [column for column, _step in STEP_COLUMNS if column in steps]
+    for earlier, later in pairwise(given):
+        if steps[later] < steps[earlier]:
+            cells.problem(f"step times out of order: {later} is before {earlier}")
+            return False
+    before = cells.count
+    for column in given:
+        cells.not_future(column, steps[column], now=now)
+    cells.not_future(CLOSED_AT, closed_at, now=now)
+    return cells.count == before
+
+
+def _check_visit_length(
+    *, cells: _Cells, steps: dict[str, datetime], scheduled_start: datetime
+) -> None:
+    """A check-in far from the booked time, or a visit longer than a day, is a mistyped date."""
+    if CHECKED_IN_AT not in steps:
+        return
+    last = [column for column, _step in STEP_COLUMNS if column in steps][-1]
+    checked_in = steps[CHECKED_IN_AT]
+    if checked_in < scheduled_start - CHECK_IN_EARLY:
+        cells.problem(
+            f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
+            f"{_hours(CHECK_IN_EARLY)} before scheduled_start: check the date"
+        )
+    elif checked_in > scheduled_start + CHECK_IN_LATE:
+        cells.problem(
+            f"{CHECKED_IN_AT} '{cells.row.cells[CHECKED_IN_AT]}' is more than "
+            f"{_hours(CHECK_IN_LATE)} after scheduled_start: check the date"
+        )
+    elif steps[last] - checked_in > LONGEST_VISIT:
+        cells.problem(
+            f"{last} is more than {_hours(LONGEST_VISIT)} after {CHECKED_IN_AT}: "
+            "a visit lasts hours; check the date"
+        )
+
+
+def _check_booked_day(
+    *, cells: _Cells, scheduled_start: datetime, time_zone: str, now: datetime
+) -> None:
+    """A scheduled session is booked for today or later at its site."""
+    today = local_today(time_zone, now=now)
+    booked = scheduled_start.astimezone(ZoneInfo(time_zone)).date()
+    if booked < today:
+        cells.problem(
+            f"a scheduled session booked for a past day ({booked}): import what "
+            "happened instead (discharged, cancelled or no_show)"
+        )
+
+
+def _closed_at(
+    *,
+    cells: _Cells,
+    scheduled_start: datetime,
+    last: str | None,
+    last_step: datetime | None,
+    closed_at: datetime | None,
+    now: datetime,
+) -> datetime | None:
+    """When a cancelled or no-show session closed: as given, or else at its last step."""
+    if closed_at is None:
+        # Without a stated time, a session is taken to have closed at its
+        # last recorded step, or at its booked time if it never started.
+        closed_at = last_step or scheduled_start
+        if beyond_clock_skew(closed_at, now=now):
+            cells.problem(f"a cancelled future booking needs {CLOSED_AT}: when it was cancelled")
             return None
         return closed_at
-    return None
+    if last_step is not None and closed_at < last_step:
+        cells.problem(f"step times out of order: {CLOSED_AT} is before {last}")
+        return None
+    return closed_at
 
 
 def _hours(span: timedelta) -> str:
@@ -891,42 +968,21 @@ def _check_scores(
         time_zone = _patient_time_zone(mrn_key=mrn_key, known=known, file_patients=file_patients)
         taken_at = cells.moment("taken_at", time_zone=time_zone, required=True)
         cells.not_future("taken_at", taken_at, now=now)
-        total = item9 = None
-        if instrument is not None:
-            name, low, high = SCORE_RANGES[instrument]
-            total = cells.whole("total", low=low, high=high, required=True, scale=name)
-            if cells.has("item9") and instrument is not Instrument.PHQ9:
-                cells.problem(f"item9 is only for PHQ-9, not {name}")
-            else:
-                low, high = PHQ9_ITEM_RANGE
-                item9 = cells.whole("item9", low=low, high=high, scale="PHQ-9 item 9")
-            if total is not None and item9 is not None and item9 > total:
-                cells.problem(f"item9 {item9} is more than the total {total}")
+        total, item9 = _score_values(cells, instrument=instrument)
         session_ref = cells.text("session_ref", max_length=80)
         session_key = reference_key(session_ref) if session_ref else None
         if session_key and mrn_key:
-            stored = known.sessions.get(session_key)
-            session_mrn = file_sessions.get(session_key) or (
-                reference_key(stored.mrn) if stored else None
+            _check_score_session(
+                cells,
+                session_ref=session_ref,
+                session_key=session_key,
+                mrn_key=mrn_key,
+                known=known,
+                file_patients=file_patients,
+                file_sessions=file_sessions,
+                sessions_table=sessions_table,
+                sessions_table_refs=sessions_table_refs,
             )
-            # A session row with its own problems is reported there, not again here.
-            if session_mrn is None and session_key not in sessions_table_refs:
-                cells.problem(
-                    f"session_ref '{session_ref}' is not in {sessions_table.file} or the database"
-                )
-            elif session_mrn is not None and session_mrn != mrn_key:
-                cells.problem(
-                    f"session_ref '{session_ref}' is a session of another patient "
-                    f"(mrn '{_mrn_spelling(session_mrn, known, file_patients)}')"
-                )
-            elif stored is not None and stored.status in OPEN_STATUSES:
-                # The visit's own PHQ-9 is what the start checks and its item 9 is what
-                # the nurse must act on: it is recorded at the chair, never imported.
-                cells.problem(
-                    f"session_ref '{session_ref}' is a visit under way (the patient is "
-                    f"{IN_WORDS[SessionStatus(stored.status)]}): record its scores on the "
-                    "board, not by import"
-                )
         if mrn_key and instrument and taken_at:
             seen.duplicate(
                 key=(mrn_key, instrument, taken_at),
@@ -947,6 +1003,58 @@ def _check_scores(
                 )
             )
     return scores
+
+
+def _score_values(cells: _Cells, *, instrument: Instrument | None) -> tuple[int | None, int | None]:
+    """The total on the instrument's scale, and item 9 (PHQ-9 only, at most the total)."""
+    total = item9 = None
+    if instrument is not None:
+        name, low, high = SCORE_RANGES[instrument]
+        total = cells.whole("total", low=low, high=high, required=True, scale=name)
+        if cells.has("item9") and instrument is not Instrument.PHQ9:
+            cells.problem(f"item9 is only for PHQ-9, not {name}")
+        else:
+            low, high = PHQ9_ITEM_RANGE
+            item9 = cells.whole("item9", low=low, high=high, scale="PHQ-9 item 9")
+        if total is not None and item9 is not None and item9 > total:
+            cells.problem(f"item9 {item9} is more than the total {total}")
+    return total, item9
+
+
+def _check_score_session(
+    cells: _Cells,
+    *,
+    session_ref: str | None,
+    session_key: str,
+    mrn_key: str,
+    known: Known,
+    file_patients: dict[str, PatientIn],
+    file_sessions: dict[str, str],
+    sessions_table: InputTable,
+    sessions_table_refs: set[str],
+) -> None:
+    """A score's session_ref names a closed session of the same patient, in the files
+    or the database."""
+    stored = known.sessions.get(session_key)
+    session_mrn = file_sessions.get(session_key) or (reference_key(stored.mrn) if stored else None)
+    # A session row with its own problems is reported there, not again here.
+    if session_mrn is None and session_key not in sessions_table_refs:
+        cells.problem(
+            f"session_ref '{session_ref}' is not in {sessions_table.file} or the database"
+        )
+    elif session_mrn is not None and session_mrn != mrn_key:
+        cells.problem(
+            f"session_ref '{session_ref}' is a session of another patient "
+            f"(mrn '{_mrn_spelling(session_mrn, known, file_patients)}')"
+        )
+    elif stored is not None and stored.status in OPEN_STATUSES:
+        # The visit's own PHQ-9 is what the start checks and its item 9 is what
+        # the nurse must act on: it is recorded at the chair, never imported.
+        cells.problem(
+            f"session_ref '{session_ref}' is a visit under way (the patient is "
+            f"{IN_WORDS[SessionStatus(stored.status)]}): record its scores on the "
+            "board, not by import"
+        )
 
 
 def _mrn_spelling(key: str, known: Known, file_patients: dict[str, PatientIn]) -> str:

@@ -191,56 +191,19 @@ class InputTables:
 
 
 def read_table(*, path: Path, columns: _Columns, problems: list[RowProblem]) -> InputTable:
+    """Read a file's header and the keys its rows name; a file that cannot be used is
+    reported in ``problems`` and comes back unusable (its rows are never read)."""
     name = path.name
     unusable = InputTable(path=path, file=name, header=[], usable=False)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            first = next(_records(handle=handle, file=name, problems=problems), None)
-    except FileNotFoundError:
-        problems.append(RowProblem(name, 0, f"file not found: {path}"))
+    header = _read_header(path=path, problems=problems)
+    if header is None:
         return unusable
-    except UnicodeDecodeError:
-        problems.append(RowProblem(name, 0, _NOT_UTF8))
+    header_problems = _header_problems(header=header, file=name)
+    if not header_problems:
+        header_problems = _column_problems(header=header, columns=columns, file=name)
+    if header_problems:
+        problems.extend(header_problems)
         return unusable
-    if first is None or not any(cell.strip() for cell in first[1]):
-        if first is not None or not any(p.file == name for p in problems):
-            problems.append(RowProblem(name, 1, "the file is empty; line 1 must name the columns"))
-        return unusable
-
-    header = [cell.strip().lower() for cell in first[1]]
-    # Excel saves a column that once held something as an empty header cell at the
-    # end of line 1: such trailing columns are ignored (their cells must be blank).
-    while header and not header[-1]:
-        header.pop()
-    before = len(problems)
-    if len(header) == 1 and ";" in header[0]:
-        problems.append(RowProblem(name, 1, "the columns must be separated by commas, not ';'"))
-        return unusable
-    for number, column in enumerate(header, start=1):
-        if has_hidden_characters(column):
-            problems.append(RowProblem(name, 1, _hidden_reason(f"column {number}", column)))
-        elif not column:
-            problems.append(RowProblem(name, 1, f"column {number} has no name"))
-    if len(problems) > before:
-        return unusable
-    missing = [column for column in columns.required if column not in header]
-    if missing:
-        problems.append(RowProblem(name, 1, f"missing required column(s): {', '.join(missing)}"))
-    for column in sorted({c for c in header if header.count(c) > 1}):
-        problems.append(RowProblem(name, 1, f"column '{column}' appears more than once"))
-    unknown = [column for column in header if column not in columns.all]
-    if unknown:
-        problems.append(
-            RowProblem(
-                name,
-                1,
-                f"unknown column(s): {', '.join(unknown)}; "
-                f"the columns are: {', '.join(columns.all)}",
-            )
-        )
-    if len(problems) > before:
-        return unusable
-
     table = InputTable(path=path, file=name, header=header, usable=True)
     table.keys = {column: set() for column in columns.keys if column in header}
     try:
@@ -253,6 +216,66 @@ def read_table(*, path: Path, columns: _Columns, problems: list[RowProblem]) -> 
         problems.append(RowProblem(name, 0, _NOT_UTF8))
         return unusable
     return table
+
+
+def _read_header(*, path: Path, problems: list[RowProblem]) -> list[str] | None:
+    """Line 1's column names, lower case, without Excel's empty trailing columns; None
+    (with the problem reported) when the file is missing, not UTF-8 or empty."""
+    name = path.name
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = next(_records(handle=handle, file=name, problems=problems), None)
+    except FileNotFoundError:
+        problems.append(RowProblem(name, 0, f"file not found: {path}"))
+        return None
+    except UnicodeDecodeError:
+        problems.append(RowProblem(name, 0, _NOT_UTF8))
+        return None
+    if first is None or not any(cell.strip() for cell in first[1]):
+        if first is not None or not any(p.file == name for p in problems):
+            problems.append(RowProblem(name, 1, "the file is empty; line 1 must name the columns"))
+        return None
+    header = [cell.strip().lower() for cell in first[1]]
+    # Excel saves a column that once held something as an empty header cell at the
+    # end of line 1: such trailing columns are ignored (their cells must be blank).
+    while header and not header[-1]:
+        header.pop()
+    return header
+
+
+def _header_problems(*, header: list[str], file: str) -> list[RowProblem]:
+    """What makes line 1 unreadable as column names: ';' separators, hidden characters,
+    a column without a name."""
+    if len(header) == 1 and ";" in header[0]:
+        return [RowProblem(file, 1, "the columns must be separated by commas, not ';'")]
+    problems = []
+    for number, column in enumerate(header, start=1):
+        if has_hidden_characters(column):
+            problems.append(RowProblem(file, 1, _hidden_reason(f"column {number}", column)))
+        elif not column:
+            problems.append(RowProblem(file, 1, f"column {number} has no name"))
+    return problems
+
+
+def _column_problems(*, header: list[str], columns: _Columns, file: str) -> list[RowProblem]:
+    """Columns missing, given twice or unknown to the file's format."""
+    problems = []
+    missing = [column for column in columns.required if column not in header]
+    if missing:
+        problems.append(RowProblem(file, 1, f"missing required column(s): {', '.join(missing)}"))
+    for column in sorted({c for c in header if header.count(c) > 1}):
+        problems.append(RowProblem(file, 1, f"column '{column}' appears more than once"))
+    unknown = [column for column in header if column not in columns.all]
+    if unknown:
+        problems.append(
+            RowProblem(
+                file,
+                1,
+                f"unknown column(s): {', '.join(unknown)}; "
+                f"the columns are: {', '.join(columns.all)}",
+            )
+        )
+    return problems
 
 
 _NOT_UTF8 = "is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'"

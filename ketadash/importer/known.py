@@ -45,7 +45,7 @@ class _KnownPatient:
 
 
 @dataclass(frozen=True, slots=True)
-class _KnownSession:
+class KnownSession:
     id: int
     ref: str
     patient_id: int
@@ -63,7 +63,7 @@ class Known:
     chairs: dict[tuple[int, str], tuple[int, str]]
     last_position: dict[int, int]
     patients: dict[str, _KnownPatient]
-    sessions: dict[str, _KnownSession]
+    sessions: dict[str, KnownSession]
     # Active clinic leads by e-mail (lower-case): who may record a reason for a plan.
     leads: dict[str, str] = field(default_factory=dict)
     # MRN keys that more than one stored patient matches ignoring case, with spellings.
@@ -118,7 +118,7 @@ class Known:
             )
             for id_, ref, patient_id, mrn, status in _stream(connection, query):
                 if reference_key(ref) in refs:
-                    sessions[reference_key(ref)] = _KnownSession(
+                    sessions[reference_key(ref)] = KnownSession(
                         id=id_, ref=ref, patient_id=patient_id, mrn=mrn, status=status
                     )
         leads = {
