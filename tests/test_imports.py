@@ -105,3 +105,39 @@ def test_the_graph_sees_the_package_and_its_imports():
 
 def test_no_module_of_ketadash_imports_itself_back_at_load_time():
     assert find_cycle(import_graph()) is None
+
+
+ROOT = PACKAGE.parent
+
+
+def _imports_streamlit(path: Path) -> bool:
+    """Whether the file imports streamlit anywhere (module level or inside a function)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name == "streamlit" or name.startswith("streamlit.") for name in names):
+            return True
+    return False
+
+
+def test_only_ketadash_ui_imports_streamlit():
+    """The pages, the entry point and the rest of the package draw through ketadash.ui."""
+    app = [ROOT / "dashboard.py", *(ROOT / "pages").glob("*.py"), *PACKAGE.rglob("*.py")]
+    outside = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in app
+        if PACKAGE / "ui" not in path.parents and _imports_streamlit(path)
+    )
+    assert outside == []
+
+
+def test_the_streamlit_check_sees_an_import(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text("def draw():\n    from streamlit import columns\n")
+    assert _imports_streamlit(page)
+    page.write_text("import streamlit_like\n")
+    assert not _imports_streamlit(page)

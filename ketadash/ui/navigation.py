@@ -16,6 +16,7 @@ import streamlit as st
 
 from ketadash.screens import SCREENS, SECTIONS, Screen, screen_at
 from ketadash.ui.auth import admit, admit_display, menu_screens
+from ketadash.ui.shell import leave_legacy_multipage_mode, local_page_icon, run_page
 
 NAVIGATION_KEY = "kd_navigation"
 
@@ -46,6 +47,16 @@ class Navigation:
         """Who may see ``page``: a registered display for the wall, staff of its audience else."""
         screen = screen_at(page.url_path)
         return admit_display if screen.public else lambda: admit(screen)
+
+
+def run_dashboard() -> None:
+    """The entry point's run: the navigation for this person, then the chosen screen
+    (``door`` admits them first, or stops the screen)."""
+    leave_legacy_multipage_mode()
+    local_page_icon()
+    menu = navigation()
+    chosen = st.navigation(menu.sections, position=menu.position, expanded=True)
+    run_page(chosen, admit=menu.door(chosen))
 
 
 def navigation() -> Navigation:
