@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import UTC, date, datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from ketadash.limits import beyond_clock_skew
@@ -74,6 +75,10 @@ def local_today(time_zone: str, *, now: datetime | None = None) -> date:
     return (now or utc_now()).astimezone(ZoneInfo(time_zone)).date()
 
 
+@overload
+def to_local(moment: datetime, time_zone: str) -> datetime: ...
+@overload
+def to_local(moment: None, time_zone: str) -> None: ...
 def to_local(moment: datetime | None, time_zone: str) -> datetime | None:
     """``moment`` in the site's time zone, for display."""
     if moment is None:

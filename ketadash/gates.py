@@ -265,7 +265,7 @@ def _ceiling_checks(
     acting themselves, records why the dose goes ahead (as for a second dose within the window).
     Not an absolute block: the reading may be rechecked after treatment and rest, and
     the physician's judgement belongs on the record rather than around it."""
-    if not start_ceiling_reached(visit, settings):
+    if not start_ceiling_reached(visit, settings) or visit.baseline is None:
         return []
     vitals = visit.baseline.vitals
     is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
@@ -395,7 +395,7 @@ def dose_problems(
         off = abs(given_mg - plan.planned_mg) / plan.planned_mg * 100
         if off > settings.dose_tolerance_percent:
             tolerance = settings.dose_tolerance_percent
-            if visit.dose_mg_per_kg:
+            if visit.dose_mg_per_kg and weight_kg is not None:
                 problems.append(
                     f"Check the dose: {given_mg:g} mg is {given_mg / weight_kg:.2f} mg/kg at "
                     f"{weight_kg:g} kg, but the plan is {visit.dose_mg_per_kg:g} mg/kg "
@@ -487,7 +487,7 @@ def ready_gate(
         and after.taken_at >= visit.infusion_ended_at
         and after.taken_at >= fresh_since
     )
-    if recent:
+    if recent and after is not None:
         age = f"taken {whole_minutes_between(after.taken_at, now)} min ago"
     elif after is not None and after.phase == VitalsPhase.AFTER:
         age = f"the last were {whole_minutes_between(after.taken_at, now)} min ago"
@@ -500,7 +500,7 @@ def ready_gate(
             detail="" if recent else f"record a set of recovery vitals now ({age})",
         )
     )
-    if recent:
+    if recent and after is not None:
         dangers = [
             a.what
             for a in vitals_alerts(after.vitals, phase=VitalsPhase.AFTER, settings=settings)
