@@ -8,13 +8,6 @@ a screen they may not open is never run (``door``). The wall admits a registered
 display instead of a person.
 """
 
-import streamlit as st
+from ketadash.ui.navigation import run_dashboard
 
-from ketadash.ui.navigation import navigation
-from ketadash.ui.shell import leave_legacy_multipage_mode, local_page_icon, run_page
-
-leave_legacy_multipage_mode()
-local_page_icon()
-menu = navigation()
-chosen = st.navigation(menu.sections, position=menu.position, expanded=True)
-run_page(chosen, admit=menu.door(chosen))
+run_dashboard()

@@ -134,14 +134,14 @@ def run_one(*, url: str, folder: Path, now: datetime) -> dict[str, object]:
     from ketadash.importer import import_files
 
     # How long the write transaction lasts: on SQLite the only part holding the write lock.
-    write, writing = importer._write, []
+    write, writing = importer.write.write_plan, []
 
     def timed_write(**kwargs) -> None:
         started = time.perf_counter()
         write(**kwargs)
         writing.append(time.perf_counter() - started)
 
-    importer._write = timed_write
+    importer.write.write_plan = timed_write
 
     files = {
         "patients": folder / "patients.csv",

@@ -199,7 +199,6 @@ def main(argv: list[str] | None = None) -> int:
             return _settings(
                 url=url, site_code=args.site, assignments=args.assignments, now=args.now
             )
-            return _settings(url=url, site_code=args.site, assignments=args.assignments)
         elif args.command == "boosters":
             return _boosters(
                 url=url, site_code=args.site, as_of_day=args.as_of, everyone=args.all,

@@ -18,56 +18,36 @@ from ketadash.db import read_session
 from ketadash.models import SessionStatus as S
 from ketadash.rules import (
     Timer,
-    dose_timer,
-    recovery_timer,
     session_alerts,
     visit_timers,
     vitals_due_in,
-    waiting_timer,
 )
 from ketadash.visits import (
-    EARLIER_DAYS_LOOKBACK,
-    RideSnapshot,
     SiteDay,
     Visit,
-    VitalsSnapshot,
     load_site_day,
-    parse_care_flags,
 )
 from ketadash.vitals import Alert
 from ketadash.vocabulary import OPEN_STATUSES
 
-# The board speaks of visits by the names it always had.
-Board = SiteDay
-BoardSession = Visit
-
 __all__ = [
-    "EARLIER_DAYS_LOOKBACK",
-    "Board",
-    "BoardSession",
+    "LANE_OF_STATUS",
+    "STATUS_OF_LANE",
     "ChairState",
     "Lane",
-    "RideSnapshot",
     "SessionView",
-    "Timer",
-    "VitalsSnapshot",
     "by_lane",
     "chair_alerts",
     "chair_states",
-    "dose_timer",
     "load_board",
-    "parse_care_flags",
     "patients_in_words",
-    "recovery_timer",
-    "session_alerts",
     "time_text",
     "view_board",
-    "vitals_due_in",
-    "waiting_timer",
+    "vitals_due_text",
 ]
 
 
-def load_board(*, url: str, site_id: int, day: date, now: datetime | None = None) -> Board:
+def load_board(*, url: str, site_id: int, day: date, now: datetime | None = None) -> SiteDay:
     """One site's sessions for ``day`` (site-local), plus any left open from earlier days."""
     with read_session(url) as db:
         return load_site_day(db=db, site_id=site_id, day=day, now=now or utc_now())
@@ -118,14 +98,14 @@ LANE_OF_STATUS = {
 class SessionView:
     """One card on the board at a moment: the session with its timers and alerts."""
 
-    session: BoardSession
+    session: Visit
     lane: Lane
     timers: tuple[Timer, ...]
     vitals_due_in: int | None
     alerts: tuple[Alert, ...] = field(default_factory=tuple)
 
 
-def view_board(board: Board, now: datetime) -> list[SessionView]:
+def view_board(board: SiteDay, now: datetime) -> list[SessionView]:
     """Every session of the board as it stands at ``now``."""
     views = []
     for session in board.sessions:
@@ -172,7 +152,7 @@ class ChairState:
 
     chair_id: int
     name: str
-    occupants: tuple[BoardSession, ...]
+    occupants: tuple[Visit, ...]
     next_expected: datetime | None
 
     @property
@@ -180,7 +160,7 @@ class ChairState:
         return not self.occupants
 
     @property
-    def occupied_by(self) -> BoardSession | None:
+    def occupied_by(self) -> Visit | None:
         """The first to enter the chair, or None when it is free."""
         return self.occupants[0] if self.occupants else None
 
@@ -190,12 +170,12 @@ class ChairState:
         return len(self.occupants) > 1
 
 
-def _entered_chair_at(visit: BoardSession) -> datetime:
+def _entered_chair_at(visit: Visit) -> datetime:
     # An imported visit may lack a check-in time; its start, else its booking, stands in.
     return visit.checked_in_at or visit.infusion_started_at or visit.scheduled_start
 
 
-def chair_states(board: Board, now: datetime) -> list[ChairState]:
+def chair_states(board: SiteDay, now: datetime) -> list[ChairState]:
     """Each chair now: who is in it (checked in to discharge) and who is expected next."""
     states = []
     for chair_id, name in board.chairs:
@@ -252,6 +232,6 @@ def chair_alerts(*, chairs: list[ChairState]) -> list[tuple[ChairState, Alert]]:
     return alerts
 
 
-def time_text(moment: datetime | None, board: Board) -> str:
+def time_text(moment: datetime | None, board: SiteDay) -> str:
     """A stored UTC moment as the site's wall-clock ``HH:MM``."""
     return clock_text(moment, board.time_zone)

@@ -204,7 +204,6 @@ def book_booster(
                 "of care: no booster is booked after a course has ended. If they are coming "
                 "back into care, the clinic lead records a new course first."
             )
-        t = TreatmentSession.__table__.c
         last = _last_plan(db, patient_id=patient_id, before=start)
         if last is None:
             raise BookingRefused(
@@ -220,50 +219,8 @@ def book_booster(
             None if standard_plan(route=route, dose_mg=dose_mg) else optional_reason(plan_reason)
         )
         minutes = chair_minutes(planned_minutes=planned, route=route, settings=settings)
-        end_local = (start + timedelta(minutes=minutes)).astimezone(zone)
-        open_day = str(local.weekday()) in site.open_weekdays
-        if (
-            not open_day
-            or local.time() < site.opens_at
-            or end_local.time() > site.closes_at
-            or end_local.date() != local.date()
-        ):
-            raise BookingRefused(
-                f"{site.name} is not open for a whole visit ({minutes} min) at "
-                f"{local:%a %d %b %H:%M}: it opens {site.opens_at:%H:%M}–"
-                f"{site.closes_at:%H:%M}."
-            )
-        day_start, day_end = local_day_bounds(local.date(), site.time_zone)
-        same_day = db.execute(
-            select(t.id).where(
-                t.patient_id == patient_id,
-                t.scheduled_start >= day_start,
-                t.scheduled_start < day_end,
-                t.status.not_in(_FREED),
-            )
-        ).first()
-        if same_day is not None:
-            raise BookingRefused(
-                f"This patient already has a session on {local:%a %d %b}: see Today for that day."
-            )
-        # One booking ahead at a time, as the worklist shows it (a booking is a visit still
-        # scheduled at or after now): a second would be a second booster, not a choice.
-        ahead = db.execute(
-            select(t.scheduled_start)
-            .where(
-                t.patient_id == patient_id,
-                t.status == SessionStatus.SCHEDULED.value,
-                t.scheduled_start >= now,
-            )
-            .order_by(t.scheduled_start)
-            .limit(1)
-        ).scalar()
-        if ahead is not None:
-            raise BookingRefused(
-                "This patient already has a visit booked for "
-                f"{as_utc(ahead).astimezone(zone):%a %d %b at %H:%M}: one booking ahead at a "
-                "time. To change the day, cancel that visit on Today (with the reason) first."
-            )
+        _refuse_closed(site=site, start=start, minutes=minutes)
+        _refuse_other_bookings(db, patient_id=patient_id, site=site, local=local, now=now)
         # Lock the site's chairs: a second booking waits until this one is written.
         db.execute(
             select(Chair.id).where(Chair.site_id == site_id).with_for_update(**ROW_LOCK)
@@ -303,6 +260,64 @@ def book_booster(
             scheduled_start=start,
             booked_by=staff.id,
             booked_by_name=staff.name,
+        )
+
+
+def _refuse_closed(*, site: Site, start: datetime, minutes: int) -> None:
+    """BookingRefused unless the site is open for the whole visit from ``start``."""
+    zone = ZoneInfo(site.time_zone)
+    local = start.astimezone(zone)
+    end_local = (start + timedelta(minutes=minutes)).astimezone(zone)
+    open_day = str(local.weekday()) in site.open_weekdays
+    if (
+        not open_day
+        or local.time() < site.opens_at
+        or end_local.time() > site.closes_at
+        or end_local.date() != local.date()
+    ):
+        raise BookingRefused(
+            f"{site.name} is not open for a whole visit ({minutes} min) at "
+            f"{local:%a %d %b %H:%M}: it opens {site.opens_at:%H:%M}–"
+            f"{site.closes_at:%H:%M}."
+        )
+
+
+def _refuse_other_bookings(
+    db: Session, *, patient_id: int, site: Site, local: datetime, now: datetime
+) -> None:
+    """BookingRefused when the patient has a session that day, or a visit booked ahead."""
+    t = TreatmentSession.__table__.c
+    zone = ZoneInfo(site.time_zone)
+    day_start, day_end = local_day_bounds(local.date(), site.time_zone)
+    same_day = db.execute(
+        select(t.id).where(
+            t.patient_id == patient_id,
+            t.scheduled_start >= day_start,
+            t.scheduled_start < day_end,
+            t.status.not_in(_FREED),
+        )
+    ).first()
+    if same_day is not None:
+        raise BookingRefused(
+            f"This patient already has a session on {local:%a %d %b}: see Today for that day."
+        )
+    # One booking ahead at a time, as the worklist shows it (a booking is a visit still
+    # scheduled at or after now): a second would be a second booster, not a choice.
+    ahead = db.execute(
+        select(t.scheduled_start)
+        .where(
+            t.patient_id == patient_id,
+            t.status == SessionStatus.SCHEDULED.value,
+            t.scheduled_start >= now,
+        )
+        .order_by(t.scheduled_start)
+        .limit(1)
+    ).scalar()
+    if ahead is not None:
+        raise BookingRefused(
+            "This patient already has a visit booked for "
+            f"{as_utc(ahead).astimezone(zone):%a %d %b at %H:%M}: one booking ahead at a "
+            "time. To change the day, cancel that visit on Today (with the reason) first."
         )
 
 

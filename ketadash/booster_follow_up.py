@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import pandas as pd
 import sqlalchemy as sa
@@ -305,7 +306,7 @@ def _stored_rows(
     return rows
 
 
-def _booster_came_first(booster: FellDue, *, visits: list[_Visit], zone: str) -> bool:
+def _booster_came_first(booster: FellDue, *, visits: list[_Booking], zone: str) -> bool:
     """The next dose after the anchor was given before the booster's due date."""
     for session_id, scheduled, _, started in visits:
         if session_id == booster.anchor_session_id or scheduled <= booster.anchor_at:
@@ -321,11 +322,19 @@ def _day(value: date | str | None) -> date | None:
     return date.fromisoformat(value)
 
 
-# (session id, scheduled start, booked at or None, dose started or None), aware UTC.
-_Visit = tuple[int, datetime, datetime | None, datetime | None]
+class _Booking(NamedTuple):
+    """When one later session was booked and whether a dose was given: all the follow-up reads.
+
+    Not a visit (``ketadash.visits.Visit`` is the one visit): four columns, aware UTC.
+    """
+
+    session_id: int
+    scheduled: datetime
+    booked: datetime | None
+    started: datetime | None
 
 
-def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[int, list[_Visit]]:
+def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[int, list[_Booking]]:
     """Each patient's sessions booked for after their earliest anchor, in time order.
 
     Sessions booked after ``now`` (their ``booked_at``: a test or a back-dated look)
@@ -341,7 +350,7 @@ def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[in
         return {}
     t = TreatmentSession
     since = min(earliest.values())
-    visits: dict[int, list[_Visit]] = defaultdict(list)
+    visits: dict[int, list[_Booking]] = defaultdict(list)
     patients = sorted(earliest)
     for start in range(0, len(patients), _CHUNK):
         chunk = patients[start : start + _CHUNK]
@@ -357,12 +366,12 @@ def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[in
         )
         # The columns' type (UTCDateTime) hands back aware UTC times.
         for patient_id, session_id, scheduled, booked, started in db.execute(query).all():
-            visits[patient_id].append((session_id, scheduled, booked, started))
+            visits[patient_id].append(_Booking(session_id, scheduled, booked, started))
     return visits
 
 
 def _outcome(
-    booster: FellDue, *, visits: list[_Visit], zone: str, today: date
+    booster: FellDue, *, visits: list[_Booking], zone: str, today: date
 ) -> tuple[date | None, str]:
     """When the patient's next visit after the anchor was booked, and what that makes it.
 

@@ -98,7 +98,7 @@ def latest_item9(scores: tuple[Score, ...] | list[Score]) -> int | None:
     recorded = [s for s in scores if s.item9 is not None]
     if not recorded:
         return None
-    return max(s.item9 for s in _visit_of(recorded, recorded[-1]))
+    return max(s.item9 for s in _visit_of(recorded, recorded[-1]) if s.item9 is not None)
 
 
 def item9_not_in_latest(scores: tuple[Score, ...] | list[Score]) -> bool:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from datetime import UTC, date, datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
-# Clocks of two stations, or of a station and the database server, disagree by a
-# little; a moment further ahead than this is a mistake, not a clock.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
+from ketadash.limits import beyond_clock_skew
 
 # The test suite runs the clinic's clock at a moment of its choosing (a Monday morning,
 # or the edge of a day it tests) whatever the machine's clock says, in its own process and
@@ -50,7 +48,7 @@ class FutureMoment(ValueError):
 
 def refuse_future(moment: datetime, *, what: str) -> None:
     """Raise FutureMoment when ``moment`` is later than the real clock allows (plus skew)."""
-    if as_utc(moment) > utc_now() + MAX_CLOCK_SKEW:
+    if beyond_clock_skew(as_utc(moment), now=utc_now()):
         raise FutureMoment(
             f"{what} cannot be dated in the future ({moment:%Y-%m-%d %H:%M} UTC). "
             "Check the date and time. Nothing was saved."
@@ -77,6 +75,10 @@ def local_today(time_zone: str, *, now: datetime | None = None) -> date:
     return (now or utc_now()).astimezone(ZoneInfo(time_zone)).date()
 
 
+@overload
+def to_local(moment: datetime, time_zone: str) -> datetime: ...
+@overload
+def to_local(moment: None, time_zone: str) -> None: ...
 def to_local(moment: datetime | None, time_zone: str) -> datetime | None:
     """``moment`` in the site's time zone, for display."""
     if moment is None:

@@ -14,6 +14,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ketadash.clock import whole_minutes_between
+from ketadash.limits import (
+    ESKETAMINE_DEVICE_MG,
+    ESKETAMINE_PLANS_MG,
+    dose_possible,
+    esketamine_plans_text,
+    weight_possible,
+    whole_esketamine_devices,
+)
 from ketadash.models import (
     EscortException,
     RideState,
@@ -25,8 +33,6 @@ from ketadash.models import (
     VitalsPhase,
 )
 from ketadash.rules import (
-    ESKETAMINE_DEVICE_MG,
-    ESKETAMINE_PLANS_MG,
     item9_answer,
     item9_flagged,
     observation_start,
@@ -42,10 +48,6 @@ from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
 
 if TYPE_CHECKING:
     from ketadash.rems import RemsForm
-
-# Bounds of what can be typed, not clinical limits: past them it is a slip of the keyboard.
-MAX_DOSE_MG = 500
-MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25, 300
 
 # The labels of start checks, by which screens and the start write find them.
 ITEM9_CHECK = "PHQ-9 item 9: C-SSRS screen done before the dose"
@@ -267,7 +269,7 @@ def _ceiling_checks(
     acting themselves, records why the dose goes ahead (as for a second dose within the window).
     Not an absolute block: the reading may be rechecked after treatment and rest, and
     the physician's judgement belongs on the record rather than around it."""
-    if not start_ceiling_reached(visit, settings):
+    if not start_ceiling_reached(visit, settings) or visit.baseline is None:
         return []
     vitals = visit.baseline.vitals
     is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
@@ -308,7 +310,7 @@ def plan_problems(
     is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
     if is_lead and optional_reason(plan_reason):
         return []
-    plans = " or ".join(str(mg) for mg in ESKETAMINE_PLANS_MG)
+    plans = esketamine_plans_text()
     return [
         f"an esketamine plan of {dose_mg:g} mg is not the label's {plans} mg "
         f"({ESKETAMINE_DEVICE_MG} mg devices): another plan needs a clinic lead, acting "
@@ -364,10 +366,10 @@ def dose_problems(
     """
     if given_mg is None:
         return ["Enter the dose given, in mg, before starting"]
-    if not 0 < given_mg <= MAX_DOSE_MG:
+    if not dose_possible(given_mg):
         return [f"a dose of {given_mg:g} mg is not possible; check it and retype"]
     problems = []
-    if weight_kg is not None and not MIN_WEIGHT_KG <= weight_kg <= MAX_WEIGHT_KG:
+    if weight_kg is not None and not weight_possible(weight_kg):
         return [f"a weight of {weight_kg:g} kg is not possible; check it and retype"]
     change = weight_change_percent(visit, weight_kg)
     if (
@@ -380,7 +382,7 @@ def dose_problems(
             f"{change:.0f}% from the last recorded {visit.previous_weight_kg:g} kg (more than "
             f"{settings.weight_change_confirm_percent}%): reweigh, then confirm the new weight"
         )
-    if visit.route == Route.ESKETAMINE and given_mg % ESKETAMINE_DEVICE_MG:
+    if visit.route == Route.ESKETAMINE and not whole_esketamine_devices(given_mg):
         problems.append(
             f"esketamine is given in whole {ESKETAMINE_DEVICE_MG} mg devices; "
             f"{given_mg:g} mg is not a number of devices"
@@ -397,7 +399,7 @@ def dose_problems(
         off = abs(given_mg - plan.planned_mg) / plan.planned_mg * 100
         if off > settings.dose_tolerance_percent:
             tolerance = settings.dose_tolerance_percent
-            if visit.dose_mg_per_kg:
+            if visit.dose_mg_per_kg and weight_kg is not None:
                 problems.append(
                     f"Check the dose: {given_mg:g} mg is {given_mg / weight_kg:.2f} mg/kg at "
                     f"{weight_kg:g} kg, but the plan is {visit.dose_mg_per_kg:g} mg/kg "
@@ -489,7 +491,7 @@ def ready_gate(
         and after.taken_at >= visit.infusion_ended_at
         and after.taken_at >= fresh_since
     )
-    if recent:
+    if recent and after is not None:
         age = f"taken {whole_minutes_between(after.taken_at, now)} min ago"
     elif after is not None and after.phase == VitalsPhase.AFTER:
         age = f"the last were {whole_minutes_between(after.taken_at, now)} min ago"
@@ -502,7 +504,7 @@ def ready_gate(
             detail="" if recent else f"record a set of recovery vitals now ({age})",
         )
     )
-    if recent:
+    if recent and after is not None:
         dangers = [
             a.what
             for a in vitals_alerts(after.vitals, phase=VitalsPhase.AFTER, settings=settings)

@@ -63,6 +63,61 @@ def load_patient_histories(
     window_start = as_of - timedelta(days=history_days)
     sqlite = db.get_bind().dialect.name == "sqlite"
     moment = datetime.fromisoformat if sqlite else _utc
+    session_rows = _sessions_in_scope(
+        db, as_of=as_of, window_start=window_start, site_id=site_id, patient_id=patient_id
+    )
+    if not session_rows:
+        return []
+    zones = dict(db.execute(select(Site.id, Site.time_zone)).all())
+    infusions, bookings, site_of = _by_patient(session_rows, moment=moment)
+    patient_ids = sorted(site_of)
+
+    # Reported on a calendar day: "as the clinic saw it that morning" is the day before.
+    earliest_day = min(z_day(window_start, zone) for zone in zones.values())
+    latest_day = max(z_day(as_of, zone) for zone in zones.values())
+    scores, returns, course_ends, patients = _patient_rows(
+        db,
+        patient_ids=patient_ids,
+        as_of=as_of,
+        window_start=window_start,
+        days=(earliest_day, latest_day),
+        moment=moment,
+    )
+
+    histories = []
+    for pid, mrn, care_flags, baseline in sorted(patients, key=lambda row: row[1]):
+        site = site_of[pid]
+        zone = zones[site]
+        today = z_day(as_of, zone)
+        ended = course_ends.get(pid)
+        histories.append(
+            PatientHistory(
+                patient_id=pid,
+                patient_ref=mrn,
+                site_id=site,
+                time_zone=zone,
+                care_flags=tuple(f for f in (care_flags or "").split(";") if f),
+                infusions=tuple(infusions.get(pid, ())),
+                scores=tuple(scores.get(pid, ())),
+                symptom_returns=tuple(sorted(d for d in returns.get(pid, ()) if d < today)),
+                booking=bookings.get(pid),
+                course_ended_on=ended if ended is not None and ended < today else None,
+                baseline_phq9=baseline,
+            )
+        )
+    return histories
+
+
+def _sessions_in_scope(
+    db: Session,
+    *,
+    as_of: datetime,
+    window_start: datetime,
+    site_id: int | None,
+    patient_id: int | None,
+) -> list:
+    """The sessions that put a patient in scope: given before ``as_of``, or booked after."""
+    sqlite = db.get_bind().dialect.name == "sqlite"
     t = TreatmentSession.__table__.c
     in_scope = [t.scheduled_start >= window_start]
     if site_id is not None:
@@ -82,9 +137,13 @@ def load_patient_histories(
             t.route,
         ).where(*in_scope, or_(given, booked))
     ).all()
-    if not session_rows:
-        return []
-    zones = dict(db.execute(select(Site.id, Site.time_zone)).all())
+    return list(session_rows)
+
+
+def _by_patient(
+    session_rows: list, *, moment
+) -> tuple[dict[int, list[Infusion]], dict[int, Booking], dict[int, int]]:
+    """Each patient's infusions in time order, their first booking and their site."""
 
     infusions: dict[int, list[Infusion]] = defaultdict(list)
     bookings: dict[int, Booking] = {}
@@ -101,8 +160,22 @@ def load_patient_histories(
                 session_id=session_id, scheduled_start=moment(scheduled), kind=kind
             )
             site_of.setdefault(pid, site)
-    patient_ids = sorted(site_of)
+    return infusions, bookings, site_of
 
+
+def _patient_rows(
+    db: Session,
+    *,
+    patient_ids: list[int],
+    as_of: datetime,
+    window_start: datetime,
+    days: tuple[date, date],
+    moment,
+) -> tuple[dict[int, list[Score]], dict[int, list[date]], dict[int, date | None], list]:
+    """Per patient, in chunks: PHQ-9 scores in the window, symptom returns on the days
+    ``days`` (earliest, latest), the end of the latest course, and the patient row."""
+    sqlite = db.get_bind().dialect.name == "sqlite"
+    earliest_day, latest_day = days
     s = OutcomeScore.__table__.c
     scores: dict[int, list[Score]] = defaultdict(list)
     r = SymptomReturn.__table__.c
@@ -119,9 +192,6 @@ def load_patient_histories(
         .limit(1)
         .scalar_subquery()
     )
-    # Reported on a calendar day: "as the clinic saw it that morning" is the day before.
-    earliest_day = min(z_day(window_start, zone) for zone in zones.values())
-    latest_day = max(z_day(as_of, zone) for zone in zones.values())
     patients = []
     for chunk in _chunks(patient_ids):
         for pid, taken_at, total, item9, session_id in db.execute(
@@ -153,29 +223,7 @@ def load_patient_histories(
         patients += db.execute(
             select(p.id, p.mrn, p.care_flags, first_score).where(p.id.in_(chunk))
         ).all()
-
-    histories = []
-    for pid, mrn, care_flags, baseline in sorted(patients, key=lambda row: row[1]):
-        site = site_of[pid]
-        zone = zones[site]
-        today = z_day(as_of, zone)
-        ended = course_ends.get(pid)
-        histories.append(
-            PatientHistory(
-                patient_id=pid,
-                patient_ref=mrn,
-                site_id=site,
-                time_zone=zone,
-                care_flags=tuple(f for f in (care_flags or "").split(";") if f),
-                infusions=tuple(infusions.get(pid, ())),
-                scores=tuple(scores.get(pid, ())),
-                symptom_returns=tuple(sorted(d for d in returns.get(pid, ()) if d < today)),
-                booking=bookings.get(pid),
-                course_ended_on=ended if ended is not None and ended < today else None,
-                baseline_phq9=baseline,
-            )
-        )
-    return histories
+    return scores, returns, course_ends, patients
 
 
 # Bound parameters per statement stay well inside every backend's limit.

@@ -29,8 +29,7 @@ from ketadash.gates import (
     start_ceiling_reached,
     start_gate,
 )
-from ketadash.gates import MAX_DOSE_MG as MAX_DOSE_MG
-from ketadash.gates import MAX_WEIGHT_KG as MAX_WEIGHT_KG
+from ketadash.limits import phq9_problem
 from ketadash.models import (
     Chair,
     EscortException,
@@ -60,15 +59,18 @@ from ketadash.vitals import (
     check_physiological,
     vitals_alerts,
 )
-
-# Re-exported (``x as x``) for callers that know the lifecycle as the home of its words.
-from ketadash.vocabulary import CLINICAL_STEPS, CLINICIANS, IN_WORDS, STEP_INTO
-from ketadash.vocabulary import CLOSED_STATUSES as CLOSED_STATUSES
-from ketadash.vocabulary import OPEN_STATUSES as OPEN_STATUSES
-from ketadash.vocabulary import TRANSITIONS as TRANSITIONS
-from ketadash.vocabulary import Step as Step
-from ketadash.vocabulary import Transition as Transition
-from ketadash.vocabulary import allowed_steps as allowed_steps
+from ketadash.vocabulary import (
+    CLINICAL_STEPS,
+    CLINICIANS,
+    CLOSED_STATUSES,
+    IN_WORDS,
+    OPEN_STATUSES,
+    STEP_INTO,
+    TRANSITIONS,
+    Step,
+    Transition,
+    allowed_steps,
+)
 
 # --- errors a nurse reads ---------------------------------------------------------
 
@@ -675,12 +677,8 @@ def record_phq9(
     ``correction_reason`` in words, and both scores stay. The visit keeps the highest
     item 9 of its scores, so ``item9_flagged`` is the visit's flag after this score.
     """
-    if not 0 <= total <= 27:
-        raise ScoreRejected(f"A PHQ-9 total is 0–27; {total} is not possible. Nothing was saved.")
-    if not 0 <= item9 <= 3:
-        raise ScoreRejected(f"PHQ-9 item 9 is 0–3; {item9} is not possible. Nothing was saved.")
-    if item9 > total:
-        raise ScoreRejected("Item 9 cannot be more than the total. Nothing was saved.")
+    if (problem := phq9_problem(total=total, item9=item9)) is not None:
+        raise ScoreRejected(f"{problem} Nothing was saved.")
     now = _moment(now, "A PHQ-9")
     with write_session(url) as db:
         _require_staff(db, staff_id)
@@ -720,43 +718,6 @@ def record_phq9(
 
 class RideChanged(SessionChanged):
     """Another station saved the ride first; carries the session's state."""
-
-
-def record_ride(
-    *,
-    url: str,
-    session_id: int,
-    staff_id: int,
-    driver_name: str,
-    expected_ride_version: int | None,
-    driver_phone: str | None = None,
-    relationship: str | None = None,
-    expected_pickup_at: datetime | None = None,
-    arrived: bool = False,
-    now: datetime | None = None,
-) -> int:
-    """Record (or update) who takes the patient home, and whether they have arrived.
-
-    Kept for its callers: a thin wrapper over ``ketadash.rides.arrange_ride``, which
-    also writes the ride's history. ``expected_ride_version`` is the version of the
-    ride the nurse saw (None: no ride yet). If another station saved the ride
-    meanwhile, RideChanged is raised and nothing is written; returns the ride's new
-    version.
-    """
-    from ketadash.rides import arrange_ride
-
-    return arrange_ride(
-        url=url,
-        session_id=session_id,
-        staff_id=staff_id,
-        expected_ride_version=expected_ride_version,
-        driver_name=driver_name,
-        driver_phone=driver_phone,
-        relationship=relationship,
-        expected_pickup_at=expected_pickup_at,
-        arrived=arrived,
-        now=now,
-    ).version
 
 
 def history_agrees(*, db: Session, session_id: int) -> bool:

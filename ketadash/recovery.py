@@ -13,13 +13,7 @@ from datetime import datetime, time
 
 from sqlmodel import select
 
-from ketadash.board import (
-    BoardSession,
-    load_board,
-    recovery_timer,
-    session_alerts,
-    waiting_timer,
-)
+from ketadash.board import load_board
 from ketadash.clock import local_day_bounds, local_today, to_local
 from ketadash.db import read_session
 from ketadash.gates import Gate, discharge_gate, fit_to_go_gate, ready_gate
@@ -36,8 +30,16 @@ from ketadash.models import (
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rides import RideFacts, RideVisitFacts, ride_alerts, ride_state, rides_of
-from ketadash.rules import Timer, esketamine_bp_due_in, vitals_due_in
+from ketadash.rules import (
+    Timer,
+    esketamine_bp_due_in,
+    recovery_timer,
+    session_alerts,
+    vitals_due_in,
+    waiting_timer,
+)
 from ketadash.settings import ClinicSettings
+from ketadash.visits import Visit
 from ketadash.vitals import Alert
 from ketadash.vocabulary import Step
 
@@ -48,7 +50,7 @@ from ketadash.vocabulary import Step
 class RecoveryEntry:
     """One patient on the Recovery page, at a moment."""
 
-    session: BoardSession
+    session: Visit
     ride: RideFacts | None
     # The route's own observation clock (esketamine's counts from the first device), from
     # ``ketadash.rules``: its label, minutes, target and whether the minimum is reached.
@@ -95,7 +97,7 @@ class RecoveryView:
     # In recovery or ready to go, longest in recovery first.
     recovering: tuple[RecoveryEntry, ...]
     # Today's other patients whose ride can be arranged ahead (expected, checked in, dosing).
-    later: tuple[tuple[BoardSession, RideFacts | None], ...]
+    later: tuple[tuple[Visit, RideFacts | None], ...]
     escort_exceptions: tuple[EscortExceptionDischarge, ...]
 
 
@@ -146,7 +148,7 @@ def load_recovery(*, url: str, site_id: int, now: datetime) -> RecoveryView:
 
 def recovery_entry(
     *,
-    session: BoardSession,
+    session: Visit,
     ride: RideFacts | None,
     settings: ClinicSettings,
     time_zone: str,
@@ -235,9 +237,7 @@ def escort_exception_discharges(
 # --- the gates: the same checks the lifecycle enforces ------------------------------------------
 
 
-def recovery_gates(
-    *, session: BoardSession, settings: ClinicSettings, now: datetime
-) -> tuple[Gate, Gate]:
+def recovery_gates(*, session: Visit, settings: ClinicSettings, now: datetime) -> tuple[Gate, Gate]:
     """The ready gate and the discharge gate for one patient at ``now``.
 
     The nurse's own confirmation (steady on their feet) is the ready checklist's last

@@ -41,6 +41,7 @@ from ketadash.clock import (
 from ketadash.clock import whole_minutes_between as minutes_between
 from ketadash.db import ROW_LOCK, read_session, write_session
 from ketadash.gates import Gate, as_sentences, rems_required, rems_submit_gate
+from ketadash.limits import ESKETAMINE_DEVICE_MG, ESKETAMINE_PLANS_MG
 from ketadash.models import (
     Patient,
     RemsRecord,
@@ -57,7 +58,7 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
-from ketadash.rules import ESKETAMINE_DEVICE_MG, ESKETAMINE_PLANS_MG, esketamine_bp_window
+from ketadash.rules import esketamine_bp_window
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.text import clean_text
 from ketadash.vitals import Vitals, back_to_baseline, start_holds, vitals_alerts

@@ -17,17 +17,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ketadash.clock import to_local, whole_minutes_between
+from ketadash.limits import ESKETAMINE_DEVICE_MG
 from ketadash.models import Route, VitalsPhase
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings
 from ketadash.visits import Visit
 from ketadash.vitals import Alert, vitals_alerts
 
-# One esketamine nasal device holds 28 mg (two sprays); 56 mg is two devices, 84 mg three.
-ESKETAMINE_DEVICE_MG = 28
-# The label's esketamine doses (2 or 3 devices). Not a clinic setting: the product's
-# dosing, not a threshold; another plan needs a clinic lead's recorded reason.
-ESKETAMINE_PLANS_MG = (56, 84)
 DEFAULT_SETTINGS = ClinicSettings()
 
 

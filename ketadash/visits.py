@@ -27,9 +27,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlmodel import Session
 
-from ketadash.clock import MAX_CLOCK_SKEW, local_day_bounds, local_today
+from ketadash.clock import local_day_bounds, local_today
 from ketadash.db import ROW_LOCK
 from ketadash.db_types import UTCDateTime
+from ketadash.limits import MAX_CLOCK_SKEW
 from ketadash.models import (
     CareFlag,
     Chair,

@@ -4,10 +4,9 @@ The worklist (most urgent first, filtered by flag, downloadable), then one patie
 relief timeline with the factors beside the decision, and booking their booster.
 """
 
-import streamlit as st
-
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup, signed_in, site_picker
+from ketadash.screens import BOOSTERS
+from ketadash.ui.auth import signed_in
 from ketadash.ui.boosters import (
     booking_form,
     choose_patient,
@@ -18,8 +17,9 @@ from ketadash.ui.boosters import (
     summary,
     worklist_table,
 )
+from ketadash.ui.shell import heading, main_and_panel, page_setup, site_picker
 
-page = page_setup("Boosters", icon=":material/event_repeat:")
+page = page_setup(BOOSTERS)
 site = site_picker()
 now = utc_now()
 
@@ -29,15 +29,14 @@ choice = flag_filter()
 morning = morning_flags(url=page.database_url, site=site, now=now)
 worklist = worklist_table(url=page.database_url, site=boosters, choice=choice, morning=morning)
 
-st.subheader("Patient")
+heading("Patient")
 patient_id = choose_patient(frame=worklist)
 if patient_id is not None:
-    timeline_column, booking_column = st.columns([3, 1], gap="medium")
+    timeline_column, booking_column = main_and_panel(panel_heading="Book a booster", bold=True)
     with timeline_column:
         plan = patient_view(
             url=page.database_url, site=site, boosters=boosters, patient_id=patient_id, now=now
         )
     with booking_column:
-        st.markdown("**Book a booster**")
         if plan is not None:
             booking_form(url=page.database_url, site=site, plan=plan, staff=signed_in(), now=now)

@@ -3,17 +3,16 @@ with their timers, what still holds them, their ride home and its alerts; a pane
 record the ride (front desk too, also before the patient arrives), mark ready and
 discharge, and the discharges without an arrived escort listed for the lead."""
 
-import streamlit as st
-
-from ketadash.ui import page_setup, signed_in, site_picker
+from ketadash.screens import RECOVERY
+from ketadash.ui.auth import signed_in
 from ketadash.ui.recovery import live_recovery, recovery_actions
+from ketadash.ui.shell import main_and_panel, page_setup, site_picker
 
-page = page_setup("Recovery & rides", icon=":material/directions_car:")
+page = page_setup(RECOVERY)
 site = site_picker()
 
-list_column, panel_column = st.columns([3, 1], gap="medium")
+list_column, panel_column = main_and_panel(panel_heading="Ride and discharge")
 with panel_column:
-    st.subheader("Ride and discharge")
     recovery_actions(url=page.database_url, site=site, staff=signed_in())
 with list_column:
     live_recovery(url=page.database_url, site=site)

@@ -5,8 +5,9 @@ visit, no-shows, outcomes of finished series, and every visit as a CSV.
 """
 
 from ketadash.clock import utc_now
-from ketadash.ui import page_setup
+from ketadash.screens import THROUGHPUT
+from ketadash.ui.shell import page_setup
 from ketadash.ui.throughput import throughput_review
 
-page = page_setup("Throughput", icon=":material/monitoring:")
+page = page_setup(THROUGHPUT)
 throughput_review(url=page.database_url, now=utc_now())

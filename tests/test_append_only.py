@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from ketadash import auth
 from ketadash.auth import AccessAction
 from ketadash.db import alembic_config, get_engine, migrate, write_session
-from ketadash.lifecycle import Step, take_step
+from ketadash.lifecycle import take_step
 from ketadash.rides import arrange_ride
 from ketadash.settings import set_site_setting
+from ketadash.vocabulary import Step
 from tests.utils.factories import make_clinic, make_patient, make_session
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)

@@ -7,24 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ketadash.board import (
-    Board,
-    Lane,
-    chair_alerts,
-    chair_states,
-    dose_timer,
-    load_board,
-    recovery_timer,
-    session_alerts,
-    view_board,
-    vitals_due_in,
-    waiting_timer,
-)
-from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
+from ketadash.board import Lane, chair_alerts, chair_states, load_board, view_board
+from ketadash.lifecycle import record_phq9, record_vitals, take_step
 from ketadash.models import Route, VitalsPhase
 from ketadash.models import SessionStatus as S
+from ketadash.rules import dose_timer, recovery_timer, session_alerts, vitals_due_in, waiting_timer
 from ketadash.settings import ClinicSettings
+from ketadash.visits import SiteDay
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
 from tests.utils.visits import a_visit, reading
 
@@ -248,8 +239,8 @@ def test_a_visit_under_way_since_an_earlier_day_keeps_its_chair_and_clock(db_url
     assert _whats(view.alerts).startswith("Left open from")
 
 
-def _board_of(*visits) -> Board:
-    return Board(
+def _board_of(*visits) -> SiteDay:
+    return SiteDay(
         site_id=1, site_name="Main", time_zone="America/New_York", day=date(2026, 11, 24),
         settings=SETTINGS, chairs=((1, "Chair 1"), (2, "Chair 2")), visits=visits,
     )  # fmt: skip

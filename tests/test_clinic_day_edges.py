@@ -16,7 +16,7 @@ from ketadash.boosters import local_day
 from ketadash.clock import clock_text, local_day_bounds, local_today
 from ketadash.db import write_session
 from ketadash.gates import start_checklist
-from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
+from ketadash.lifecycle import record_phq9, record_vitals, take_step
 from ketadash.models import SessionStatus as S
 from ketadash.models import Site, VitalsPhase
 from ketadash.public import public_place
@@ -25,6 +25,7 @@ from ketadash.settings import ClinicSettings
 from ketadash.throughput import Period, chair_occupancy, throughput_report
 from ketadash.visits import load_visit
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.test_throughput import Clinic
 from tests.utils.clock import local_moment
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes

@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from ketadash.clock import MAX_CLOCK_SKEW, local_day_bounds
+from ketadash.clock import local_day_bounds
 from ketadash.db import get_engine
-from ketadash.demo import DemoSummary, VisitTimes, build_demo_clinic
+from ketadash.demo import DemoSummary, build_demo_clinic
+from ketadash.demo.visit_times import VisitTimes
 from ketadash.gates import ITEM9_ACKNOWLEDGEMENT, discharge_gate, ready_gate, start_checklist
 from ketadash.lifecycle import history_agrees
+from ketadash.limits import MAX_CLOCK_SKEW
 from ketadash.models import (
     ClinicInfo,
     OutcomeScore,

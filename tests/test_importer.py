@@ -230,7 +230,7 @@ def test_database_failing_mid_way_writes_nothing(db_url, files, monkeypatch):
     def fail(**_kwargs):
         raise RuntimeError("connection lost")
 
-    monkeypatch.setattr(importer, "_write_scores", fail)
+    monkeypatch.setattr(importer.write, "_write_scores", fail)
     with pytest.raises(RuntimeError):
         run_import(url=db_url, files=files)
 
@@ -1035,7 +1035,7 @@ def test_checking_does_not_hold_the_write_lock(sqlite_url, files, monkeypatch):
 
     make_clinic(url=sqlite_url)
     path = sqlite_url.removeprefix("sqlite:///")
-    check = importer._check
+    check = importer.checks.check_rows
     nurse_saved = []
 
     def check_while_a_nurse_saves(**kwargs):
@@ -1049,7 +1049,7 @@ def test_checking_does_not_hold_the_write_lock(sqlite_url, files, monkeypatch):
             nurse.close()
         return check(**kwargs)
 
-    monkeypatch.setattr(importer, "_check", check_while_a_nurse_saves)
+    monkeypatch.setattr(importer.checks, "check_rows", check_while_a_nurse_saves)
 
     assert run_import(url=sqlite_url, files=files, now=NOW).sessions_added == 5
     assert nurse_saved == [True]
@@ -1059,7 +1059,7 @@ def test_rows_added_while_checking_do_not_collide_with_the_import(db_url, files,
     """Issue 6 item 17: ids are planned before the write lock; rows another writer adds
     meanwhile (here a patient and a booking) are kept and the import still links right."""
     clinic = make_clinic(url=db_url)
-    check = importer._check
+    check = importer.checks.check_rows
 
     def check_while_another_writer_adds(**kwargs):
         rows = check(**kwargs)
@@ -1067,11 +1067,11 @@ def test_rows_added_while_checking_do_not_collide_with_the_import(db_url, files,
         make_session(url=db_url, clinic=clinic, patient_id=patient_id, scheduled_start=NOW)
         return rows
 
-    monkeypatch.setattr(importer, "_check", check_while_another_writer_adds)
-    still_free = importer._ids_still_free
+    monkeypatch.setattr(importer.checks, "check_rows", check_while_another_writer_adds)
+    still_free = importer.write._ids_still_free
     verdicts = []
     monkeypatch.setattr(
-        importer,
+        importer.write,
         "_ids_still_free",
         lambda **kwargs: verdicts.append(still_free(**kwargs)) or verdicts[-1],
     )

@@ -24,7 +24,6 @@ from ketadash.importer import ImportRejected, import_files
 from ketadash.lifecycle import (
     LifecycleError,
     ScoreRejected,
-    Step,
     StepNotAllowed,
     record_phq9,
     record_vitals,
@@ -36,6 +35,7 @@ from ketadash.rules import item9_flagged
 from ketadash.settings import ClinicSettings
 from ketadash.visits import load_visit
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
 from tests.utils.steps import current_version as _version
 from tests.utils.steps import step_at as _step

@@ -10,18 +10,14 @@ from sqlmodel import func, select
 
 from ketadash.db import read_session, write_session
 from ketadash.lifecycle import (
-    TRANSITIONS,
     LifecycleError,
     ScoreRejected,
     SessionChanged,
     StartHeld,
-    Step,
     StepNotAllowed,
-    allowed_steps,
     check_transition,
     history_agrees,
     record_phq9,
-    record_ride,
     record_side_effects,
     record_vitals,
     take_step,
@@ -39,7 +35,9 @@ from ketadash.models import (
     VitalsReading,
 )
 from ketadash.models import SessionStatus as S
+from ketadash.rides import arrange_ride
 from ketadash.vitals import Vitals, VitalsRejected
+from ketadash.vocabulary import TRANSITIONS, Step, allowed_steps
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
 
 # 09:00 in New York on a winter weekday.
@@ -172,7 +170,7 @@ def _whole_visit(url, clinic, session_id):
     _step(url, clinic, session_id, Step.END_INFUSION, NINE + minutes(55))
     _vitals(url, clinic, session_id, NINE + minutes(80), CALM)
     _step(url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
-    record_ride(
+    arrange_ride(
         url=url,
         session_id=session_id,
         staff_id=clinic.nurse_id,
@@ -379,7 +377,7 @@ def test_discharge_refused_without_ride(db_url, clinic, session_id):
     _step(db_url, clinic, session_id, Step.MARK_READY, NINE + minutes(90))
     with pytest.raises(StepNotAllowed, match="No adult has been recorded as arrived"):
         _step(db_url, clinic, session_id, Step.DISCHARGE, NINE + minutes(91))
-    record_ride(
+    arrange_ride(
         url=db_url,
         session_id=session_id,
         staff_id=clinic.nurse_id,
@@ -709,15 +707,16 @@ def test_a_ride_changed_at_another_station_is_not_overwritten(db_url, clinic, se
     from ketadash.lifecycle import RideChanged
 
     _step(db_url, clinic, session_id, Step.CHECK_IN, NINE)
-    assert record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
-                       expected_ride_version=None, driver_name="Jo Morgan") == 1  # fmt: skip
-    second = record_ride(url=db_url, session_id=session_id, staff_id=clinic.other_nurse_id,
-                         expected_ride_version=1, driver_name="Jo Morgan",
-                         arrived=True)  # fmt: skip
+    first = arrange_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                         expected_ride_version=None, driver_name="Jo Morgan")  # fmt: skip
+    assert first.version == 1
+    second = arrange_ride(url=db_url, session_id=session_id, staff_id=clinic.other_nurse_id,
+                          expected_ride_version=1, driver_name="Jo Morgan",
+                          arrived=True).version  # fmt: skip
     assert second == 2
     with pytest.raises(RideChanged, match="changed this patient's ride"):
-        record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
-                    expected_ride_version=1, driver_name="Sam Morgan")  # fmt: skip
+        arrange_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                     expected_ride_version=1, driver_name="Sam Morgan")  # fmt: skip
 
 
 def test_two_stations_adding_the_first_ride_at_once(db_url, clinic):
@@ -728,8 +727,8 @@ def test_two_stations_adding_the_first_ride_at_once(db_url, clinic):
 
     def station(driver):
         def act(session_id):
-            record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
-                        expected_ride_version=None, driver_name=driver)  # fmt: skip
+            arrange_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                         expected_ride_version=None, driver_name=driver)  # fmt: skip
 
         return act
 

@@ -12,13 +12,7 @@ from sqlmodel import select
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.gates import discharge_gate
-from ketadash.lifecycle import (
-    LifecycleError,
-    RideChanged,
-    StepNotAllowed,
-    record_ride,
-    take_step,
-)
+from ketadash.lifecycle import LifecycleError, RideChanged, StepNotAllowed, take_step
 from ketadash.models import (
     EscortException,
     Ride,
@@ -378,10 +372,10 @@ def test_a_ride_that_falls_through_goes_back_to_none_with_its_reason(db_url, cli
     assert again.state is RideState.ARRANGED
 
 
-def test_record_ride_still_works_for_its_callers_and_writes_history(db_url, clinic, session_id):
-    assert record_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
-                       expected_ride_version=None, driver_name="Jo", arrived=True,
-                       now=NINE) == 1  # fmt: skip
+def test_an_arrived_ride_returns_its_version_and_writes_history(db_url, clinic, session_id):
+    assert arrange_ride(url=db_url, session_id=session_id, staff_id=clinic.nurse_id,
+                        expected_ride_version=None, driver_name="Jo", arrived=True,
+                        now=NINE).version == 1  # fmt: skip
     ride = load_rides(url=db_url, session_ids=[session_id])[session_id]
     assert (ride.state, ride.arrived_at) == (RideState.ARRIVED, NINE)
     assert [c.state for c in _history(db_url, session_id)] == ["arrived"]

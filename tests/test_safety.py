@@ -17,7 +17,6 @@ from ketadash.db import read_session, write_session
 from ketadash.lifecycle import (
     LifecycleError,
     StartHeld,
-    Step,
     StepNotAllowed,
     history_agrees,
     record_phq9,
@@ -30,6 +29,7 @@ from ketadash.rules import dose_timer, recovery_timer, route_protocol
 from ketadash.settings import ClinicSettings, set_site_setting
 from ketadash.visits import load_visit
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
 from tests.utils.steps import current_version as _version
 from tests.utils.steps import step_at as _step

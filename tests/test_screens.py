@@ -74,3 +74,23 @@ def test_a_screen_is_found_by_its_address():
     assert screen_at("/ride") is RIDE
     with pytest.raises(KeyError):
         screen_at("/nowhere")
+
+
+@pytest.mark.parametrize("screen", [s for s in SCREENS if not s.public], ids=lambda s: s.script)
+def test_each_page_sets_itself_up_from_its_own_registry_entry(screen):
+    """The title and icon are declared once: the page passes its Screen, never a string."""
+    import ast
+
+    import ketadash.screens
+
+    tree = ast.parse((PROJECT_ROOT / screen.script).read_text())
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "page_setup"
+    ]
+    assert len(calls) == 1
+    (argument,) = calls[0].args
+    assert not calls[0].keywords
+    assert isinstance(argument, ast.Name)
+    assert getattr(ketadash.screens, argument.id) is screen

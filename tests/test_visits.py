@@ -7,9 +7,10 @@ from datetime import date, timedelta
 import pytest
 
 from ketadash.db import read_session
-from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step, undo_last_step
+from ketadash.lifecycle import record_phq9, record_vitals, take_step, undo_last_step
 from ketadash.models import SessionStatus as S
 from ketadash.visits import fold_timeline, load_open_visits, load_site_day, load_visit
+from ketadash.vocabulary import Step
 from tests.utils.factories import make_clinic, make_patient, make_session, minutes
 from tests.utils.visits import CALM, NINE
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ketadash.demo.calendar import ChairBook
+from ketadash.demo.people import DemoPatient
 from ketadash.demo.visit import (
     CANCELLED,
     CORRECTABLE,
@@ -29,15 +29,12 @@ from ketadash.demo.visit_times import (
     esketamine_devices,
 )
 
-if TYPE_CHECKING:
-    from ketadash.demo.story import DemoPatient
-
 NO_SHOW_RATE = 0.05
 CANCEL_RATE = 0.03
 # Taken-back steps are rare: a wrong patient checked in, a dose ended too soon.
 TAKEN_BACK_RATE = 0.006
 
-TodayCandidate = tuple["DemoPatient", str, float]
+TodayCandidate = tuple[DemoPatient, str, float]
 
 
 @dataclass(slots=True)

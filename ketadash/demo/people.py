@@ -1,4 +1,5 @@
-"""The demo's cast: where its sites are, what people are called, what they say.
+"""The demo's cast: where its sites are, what people are called, what they say, and the patient
+as the story draws them.
 
 Names are drawn from short lists so a seed gives the same clinic every time;
 phone numbers use 555-0100 to 555-0199, the numbers set aside for fiction.
@@ -7,7 +8,9 @@ phone numbers use 555-0100 to 555-0199, the numbers set aside for fiction.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
+from ketadash.demo.calendar import SiteCalendar
 from ketadash.models import CareFlag, SessionStatus, SideEffect
 
 SITE_PLACES = (
@@ -98,3 +101,36 @@ SIDE_EFFECT_CHANCES = {
 def fiction_phone(rng: random.Random, *, area_code: str) -> str:
     """A phone number in the site's area code from the range set aside for fiction."""
     return f"{area_code}-555-{rng.randrange(100, 200):04d}"
+
+
+# PHQ-9 remission and response (McInnes 2022): the rise that ends relief.
+REMISSION_BELOW = 10
+
+
+@dataclass(slots=True)
+class DemoPatient:
+    """What the story needs to know of one patient while it is being told."""
+
+    id: int
+    site: SiteCalendar
+    route: str
+    units: int
+    slot: int
+    weight: float
+    systolic: float
+    diastolic: float
+    heart_rate: float
+    driver: tuple[str, str, str]
+    phq_baseline: float
+    phq_relief: float
+    phq_rate: float
+    has_alias: bool
+    doses: int = 0
+    in_series: bool = True
+    # The first PHQ-9 of the course: what relief is measured against.
+    baseline_total: int | None = None
+
+    def rise_floor(self) -> int:
+        """The PHQ-9 total at which relief is over: 10, or no longer half the baseline."""
+        baseline = self.baseline_total if self.baseline_total is not None else 20
+        return min(REMISSION_BELOW, baseline // 2 + 1)

@@ -10,15 +10,11 @@ a state of its own: an arranged ride whose expected pickup has passed.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
-from ketadash.demo.people import FIRST_NAMES, LAST_NAMES, RELATIONSHIPS, fiction_phone
-from ketadash.demo.visit_times import MINUTE
+from ketadash.demo.people import FIRST_NAMES, LAST_NAMES, RELATIONSHIPS, DemoPatient, fiction_phone
+from ketadash.demo.visit_times import MINUTE, VisitTimes
 from ketadash.demo.writer import Rows
 from ketadash.models import RideState
-
-if TYPE_CHECKING:
-    from ketadash.demo.story import DemoPatient
 
 NONE = RideState.NONE.value
 ARRANGED = RideState.ARRANGED.value
@@ -28,6 +24,56 @@ LATE = "late"  # arranged, expected pickup passed, not arrived: a layout word on
 # Called to say it was on the way, then arrived: how half the history's rides went.
 CALLED_THEN_ARRIVED = "called_then_arrived"
 FIVE_MINUTES = 5 * MINUTE
+
+
+def _usual_state(rng: random.Random, *, ready: int | None, discharged: int | None) -> str:
+    """A discharged patient's ride arrived (sometimes after a call); a patient ready to go
+    has theirs half the time; otherwise it is arranged."""
+    if discharged is not None:
+        return CALLED_THEN_ARRIVED if rng.random() < 0.4 else ARRIVED
+    if ready is not None and rng.random() < 0.5:
+        return ARRIVED
+    return ARRANGED
+
+
+def _driver(rng: random.Random, *, patient: DemoPatient) -> tuple[str, str, str]:
+    """The patient's usual driver, or now and then somebody else."""
+    driver_name, driver_phone, relationship = patient.driver
+    if rng.random() < 0.15:
+        driver_name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        driver_phone = fiction_phone(rng, area_code=patient.site.area_code)
+        relationship = rng.choice(RELATIONSHIPS)
+    return driver_name, driver_phone, relationship
+
+
+def _recovery_anchor(
+    times: VisitTimes, *, route: str, checkin: int, start: int | None, end: int | None
+) -> int:
+    """What the minimum recovery is counted from: the dose's start or its end."""
+    if times.recovery_counts_from_start(route):
+        return start if start is not None else checkin + 20 * MINUTE
+    if end is not None:
+        return end
+    began = start if start is not None else checkin + 20 * MINUTE
+    return began + times.planned_minutes(route) * MINUTE
+
+
+def _arrived_at(
+    rng: random.Random,
+    *,
+    arranged_at: int,
+    ready: int | None,
+    discharged: int | None,
+    cutoff: int,
+) -> int:
+    """When the driver arrived: just before the discharge, after ready, or lately."""
+    if discharged is not None:
+        arrived_at = discharged - int(min(discharged - ready, 4 * MINUTE) * rng.random())
+    elif ready is not None:
+        arrived_at = ready + int((cutoff - 1 - ready) * rng.random())
+    else:
+        arrived_at = _between(rng, max(arranged_at, cutoff - 20 * MINUTE), cutoff - 1)
+    return max(arrived_at, arranged_at)
 
 
 def write_ride(
@@ -51,33 +97,18 @@ def write_ride(
     say it was on the way); a patient ready to go has theirs half the time.
     """
     if state is None:
-        if discharged is not None:
-            state = CALLED_THEN_ARRIVED if rng.random() < 0.4 else ARRIVED
-        elif ready is not None and rng.random() < 0.5:
-            state = ARRIVED
-        else:
-            state = ARRANGED
+        state = _usual_state(rng, ready=ready, discharged=discharged)
     if state == NONE:
         return
     site = patient.site
     times = site.times
-    driver_name, driver_phone, relationship = patient.driver
-    if rng.random() < 0.15:
-        driver_name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-        driver_phone = fiction_phone(rng, area_code=site.area_code)
-        relationship = rng.choice(RELATIONSHIPS)
+    driver_name, driver_phone, relationship = _driver(rng, patient=patient)
 
     arranged_at = min(checkin + rng.randint(1, 6) * MINUTE, cutoff - 30)
     arranged_at = max(checkin, arranged_at)
     # Expected when the minimum recovery is over, give or take.
     route = patient.route
-    if times.recovery_counts_from_start(route):
-        anchor = start if start is not None else checkin + 20 * MINUTE
-    elif end is not None:
-        anchor = end
-    else:
-        began = start if start is not None else checkin + 20 * MINUTE
-        anchor = began + times.planned_minutes(route) * MINUTE
+    anchor = _recovery_anchor(times, route=route, checkin=checkin, start=start, end=end)
     expected = anchor + (times.min_recovery(route) + rng.randint(-5, 15)) * MINUTE
     expected -= expected % FIVE_MINUTES
     on_the_way_at = eta_at = arrived_at = None
@@ -93,13 +124,9 @@ def write_ride(
         eta_at = cutoff + rng.randint(5, 25) * MINUTE
         eta_at -= eta_at % MINUTE
     elif state in (ARRIVED, CALLED_THEN_ARRIVED):
-        if discharged is not None:
-            arrived_at = discharged - int(min(discharged - ready, 4 * MINUTE) * rng.random())
-        elif ready is not None:
-            arrived_at = ready + int((cutoff - 1 - ready) * rng.random())
-        else:
-            arrived_at = _between(rng, max(arranged_at, cutoff - 20 * MINUTE), cutoff - 1)
-        arrived_at = max(arrived_at, arranged_at)
+        arrived_at = _arrived_at(
+            rng, arranged_at=arranged_at, ready=ready, discharged=discharged, cutoff=cutoff
+        )
         if state != ARRIVED:
             on_the_way_at = max(arranged_at, arrived_at - rng.randint(10, 35) * MINUTE)
             eta_at = arrived_at + rng.randint(-4, 4) * MINUTE

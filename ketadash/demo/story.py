@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as clock_time
 
@@ -26,6 +25,7 @@ from ketadash.demo.people import (
     FIRST_NAMES,
     LAST_NAMES,
     RELATIONSHIPS,
+    DemoPatient,
     fiction_phone,
 )
 from ketadash.demo.visit import VisitWriter
@@ -60,39 +60,8 @@ PLANNED_BOOSTER_MIN_DAYS = 14
 # Of the episodes that end before the next infusion, how many the patient reports;
 # the rest show only in the PHQ-9 the patient fills in at home.
 REPORTED_SHARE = 0.65
-# PHQ-9 remission and response (McInnes 2022): the rise that ends relief.
-REMISSION_BELOW = 10
 
 PHQ_HOME_MINUTES = (11 * 60, 11 * 60 + 180)  # evenings, from the site's opening time
-
-
-@dataclass(slots=True)
-class DemoPatient:
-    """What the story needs to know of one patient while it is being told."""
-
-    id: int
-    site: SiteCalendar
-    route: str
-    units: int
-    slot: int
-    weight: float
-    systolic: float
-    diastolic: float
-    heart_rate: float
-    driver: tuple[str, str, str]
-    phq_baseline: float
-    phq_relief: float
-    phq_rate: float
-    has_alias: bool
-    doses: int = 0
-    in_series: bool = True
-    # The first PHQ-9 of the course: what relief is measured against.
-    baseline_total: int | None = None
-
-    def rise_floor(self) -> int:
-        """The PHQ-9 total at which relief is over: 10, or no longer half the baseline."""
-        baseline = self.baseline_total if self.baseline_total is not None else 20
-        return min(REMISSION_BELOW, baseline // 2 + 1)
 
 
 class PatientStories:
@@ -128,6 +97,48 @@ class PatientStories:
 
     def tell(self, patient_id: int) -> None:
         """Draw patient ``patient_id`` and write their course, visits and scores."""
+        patient, responder = self._draw_patient(patient_id)
+        site, route, today = patient.site, patient.route, patient.site.today
+        relief_median, shortening, stays_days, drops_out, planned_every = self._draw_relief()
+        start = self._course_start(site)
+        attended, last_day, active, responder, drops_out = self._series(
+            patient, start=start, responder=responder, drops_out=drops_out
+        )
+        ended_on: int | None = None
+        patient.in_series = active
+        if active:
+            pass
+        elif last_day is None:
+            # No chair was free for any of the series: the patient went elsewhere.
+            ended_on = start if start < today else None
+        elif not responder or attended == 0:
+            ended_on = last_day if last_day < today else None
+        else:
+            ended_on, active = self._relief(
+                patient,
+                anchor=last_day,
+                relief_median=relief_median,
+                shortening=shortening,
+                stays_until=last_day + stays_days,
+                drops_out=drops_out,
+                planned_every=planned_every,
+            )
+        if last_day is not None:
+            self._remember_stand_in(patient, start, active=active or ended_on is None)
+        self.rows.pending["treatment_course"].append(
+            (
+                patient_id,  # one course per patient
+                patient_id,
+                route,
+                SERIES_INFUSIONS[route],
+                SERIES_WINDOW_DAYS[route],
+                date.fromordinal(start).isoformat(),
+                date.fromordinal(ended_on).isoformat() if ended_on is not None else None,
+            )
+        )
+
+    def _draw_patient(self, patient_id: int) -> tuple[DemoPatient, bool]:
+        """Draw the patient, write their row; returns them and whether they respond."""
         rng = self.rng
         site = self.sites[rng.randrange(len(self.sites))]
         today = site.today
@@ -192,6 +203,13 @@ class PatientStories:
             phq_rate=rng.uniform(0.35, 0.7),
             has_alias=alias is not None,
         )
+        return patient, responder
+
+    def _draw_relief(self) -> tuple[float, float, float, bool, float | None]:
+        """How long relief lasts after the series and how the patient comes back for it:
+        (median relief days, shortening per booster, days they keep coming, whether they
+        drop out, planned booster interval or None)."""
+        rng = self.rng
         relief_median = min(
             RELIEF_CLIP_DAYS[1],
             max(
@@ -208,14 +226,26 @@ class PatientStories:
             share = rng.uniform(*PLANNED_BOOSTER_SHARE_OF_RELIEF)
             planned_every = max(PLANNED_BOOSTER_MIN_DAYS, relief_median * share)
 
+        return relief_median, shortening, stays_days, drops_out, planned_every
+
+    def _course_start(self, site: SiteCalendar) -> int:
+        """The day the course starts: over the history, and a few starting now."""
+        rng = self.rng
+        today = site.today
         # A steady flow of patients over the history, and a few starting now, so that
         # today has series infusions as well as boosters.
         if rng.random() < 0.08 or self.history_days <= 28:
             start = today + rng.randint(-min(24, self.history_days), 6)
         else:
             start = today - rng.randint(25, self.history_days)
-        start = site.next_open(start)
+        return site.next_open(start)
 
+    def _series(
+        self, patient: DemoPatient, *, start: int, responder: bool, drops_out: bool
+    ) -> tuple[int, int | None, bool, bool, bool]:
+        """Book the series; returns (attended, last day, booked ahead, responder, drops out)."""
+        rng = self.rng
+        site, route = patient.site, patient.route
         target = SERIES_INFUSIONS[route]
         if not responder and rng.random() < 0.35:
             target = rng.randint(3, 5)
@@ -225,7 +255,6 @@ class PatientStories:
             responder = False
         attended, attempts = 0, 0
         last_day: int | None = None
-        ended_on: int | None = None
         active = False
         day = start
         while attended < target and attempts < target + 2:
@@ -254,37 +283,7 @@ class PatientStories:
             if outcome in ("attended", "today", "future"):
                 attended += 1
             day = site.next_open(booked_day + SERIES_GAP_DAYS[route])
-        patient.in_series = active
-        if active:
-            pass
-        elif last_day is None:
-            # No chair was free for any of the series: the patient went elsewhere.
-            ended_on = start if start < today else None
-        elif not responder or attended == 0:
-            ended_on = last_day if last_day < today else None
-        else:
-            ended_on, active = self._relief(
-                patient,
-                anchor=last_day,
-                relief_median=relief_median,
-                shortening=shortening,
-                stays_until=last_day + stays_days,
-                drops_out=drops_out,
-                planned_every=planned_every,
-            )
-        if last_day is not None:
-            self._remember_stand_in(patient, start, active=active or ended_on is None)
-        self.rows.pending["treatment_course"].append(
-            (
-                patient_id,  # one course per patient
-                patient_id,
-                route,
-                SERIES_INFUSIONS[route],
-                SERIES_WINDOW_DAYS[route],
-                date.fromordinal(start).isoformat(),
-                date.fromordinal(ended_on).isoformat() if ended_on is not None else None,
-            )
-        )
+        return attended, last_day, active, responder, drops_out
 
     # --- relief after the series ------------------------------------------------------
 

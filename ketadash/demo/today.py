@@ -22,8 +22,8 @@ from datetime import time as clock_time
 
 from ketadash.demo.booking import TodayCandidate
 from ketadash.demo.calendar import SiteCalendar
+from ketadash.demo.people import DemoPatient
 from ketadash.demo.ride_home import ARRANGED, ARRIVED, LATE, NONE, ON_THE_WAY
-from ketadash.demo.story import DemoPatient
 from ketadash.demo.visit import (
     CANCELLED,
     CHECKED_IN,
@@ -171,45 +171,11 @@ class TodayLayout:
             datetime.combine(day + timedelta(days=1), clock_time.min, site.zone).timestamp()
         )
         past, future = now - day_start, day_end - now
-        seen: set[int] = set()
-        queue: list[TodayCandidate] = []
-        for candidate in due:
-            if candidate[0].id not in seen:
-                seen.add(candidate[0].id)
-                queue.append(candidate)
-        queue.reverse()
-
-        states = [
-            CHAIR_STATES[n] if n < len(CHAIR_STATES) else CHAIR_STATES[n % 6]
-            for n in range(self.chairs)
-        ]
+        queue = _queue(due)
         # What each visit may reach back to: the start of the local day.
         room = max(0.0, past - DAY_START_MARGIN)
-        currents: list[tuple[TodayVisit, TodayCandidate]] = []
-        open_count = 0
-        for chair, state in enumerate(states):
-            if not queue:
-                break
-            want_alias = None
-            if state in OPEN:
-                # The wall shows aliases and chairs: patients here alternate between them.
-                want_alias = open_count % 2 == 0
-                open_count += 1
-            candidate = _pop(queue, want_alias=want_alias)
-            visit = self._current_visit(site, chair, state, candidate[0], room=room)
-            currents.append((visit, candidate))
-        # Earlier visits the board must also show: a discharge, a no-show, a cancellation.
-        required: dict[int, tuple[TodayVisit, TodayCandidate]] = {}
-        hosts = {INFUSING: DISCHARGED, RECOVERY: NO_SHOW, CHECKED_IN: CANCELLED}
-        for visit, _ in currents:
-            status = hosts.pop(visit.status, None)
-            if status is not None and queue:
-                earlier = self._earlier_visit(
-                    site, visit.chair, status, visit.sched, queue[-1][0], room=room
-                )
-                if earlier is not None:
-                    # Near midnight there may be no room for it: the board goes without.
-                    required[visit.chair] = (earlier, queue.pop())
+        currents = self._current_visits(site, queue=queue, room=room)
+        required = self._required_visits(site, currents=currents, queue=queue, room=room)
         for visit, _ in currents:
             if visit.status == SCHEDULED:
                 visit.sched = min(visit.sched, future / 2)
@@ -298,6 +264,52 @@ class TodayLayout:
             count += 1
             first = earlier
         return count, first
+
+    def _current_visits(
+        self, site: SiteCalendar, *, queue: list[TodayCandidate], room: float
+    ) -> list[tuple[TodayVisit, TodayCandidate]]:
+        """The visit in each chair now, in the chair's state, taken from ``queue``."""
+        states = [
+            CHAIR_STATES[n] if n < len(CHAIR_STATES) else CHAIR_STATES[n % 6]
+            for n in range(self.chairs)
+        ]
+        currents: list[tuple[TodayVisit, TodayCandidate]] = []
+        open_count = 0
+        for chair, state in enumerate(states):
+            if not queue:
+                break
+            want_alias = None
+            if state in OPEN:
+                # The wall shows aliases and chairs: patients here alternate between them.
+                want_alias = open_count % 2 == 0
+                open_count += 1
+            candidate = _pop(queue, want_alias=want_alias)
+            visit = self._current_visit(site, chair, state, candidate[0], room=room)
+            currents.append((visit, candidate))
+        return currents
+
+    def _required_visits(
+        self,
+        site: SiteCalendar,
+        *,
+        currents: list[tuple[TodayVisit, TodayCandidate]],
+        queue: list[TodayCandidate],
+        room: float,
+    ) -> dict[int, tuple[TodayVisit, TodayCandidate]]:
+        """Earlier visits by chair: one discharge, one no-show, one cancellation."""
+        # Earlier visits the board must also show: a discharge, a no-show, a cancellation.
+        required: dict[int, tuple[TodayVisit, TodayCandidate]] = {}
+        hosts = {INFUSING: DISCHARGED, RECOVERY: NO_SHOW, CHECKED_IN: CANCELLED}
+        for visit, _ in currents:
+            status = hosts.pop(visit.status, None)
+            if status is not None and queue:
+                earlier = self._earlier_visit(
+                    site, visit.chair, status, visit.sched, queue[-1][0], room=room
+                )
+                if earlier is not None:
+                    # Near midnight there may be no room for it: the board goes without.
+                    required[visit.chair] = (earlier, queue.pop())
+        return required
 
     def _dose_seconds(self, site: SiteCalendar, patient: DemoPatient) -> tuple[float, float]:
         devices = esketamine_devices(doses_before=patient.doses)
@@ -480,6 +492,18 @@ class TodayLayout:
             ride_state=ride_state,
             earliest=earliest,
         )
+
+
+def _queue(due: list[TodayCandidate]) -> list[TodayCandidate]:
+    """The day's candidates, each patient once, first due last (the queue pops)."""
+    seen: set[int] = set()
+    queue: list[TodayCandidate] = []
+    for candidate in due:
+        if candidate[0].id not in seen:
+            seen.add(candidate[0].id)
+            queue.append(candidate)
+    queue.reverse()
+    return queue
 
 
 def _pop(queue: list[TodayCandidate], *, want_alias: bool | None) -> TodayCandidate:

@@ -18,12 +18,12 @@ from ketadash.demo.people import (
     CORRECTION_REASONS,
     NO_SHOW_REASON,
     SIDE_EFFECT_CHANCES,
+    DemoPatient,
 )
 from ketadash.demo.rems_forms import write_rems_form
 from ketadash.demo.ride_home import write_ride
 from ketadash.demo.visit_times import (
     ESKETAMINE,
-    ESKETAMINE_DEVICE_MG,
     IV,
     IV_MG_PER_KG,
     LOZENGE_MG,
@@ -32,11 +32,11 @@ from ketadash.demo.visit_times import (
 )
 from ketadash.demo.writer import Rows
 from ketadash.gates import ITEM9_ACKNOWLEDGEMENT
+from ketadash.limits import ESKETAMINE_DEVICE_MG
 from ketadash.models import Instrument, SessionStatus, Severity
 
 if TYPE_CHECKING:
     from ketadash.demo.calendar import SiteCalendar
-    from ketadash.demo.story import DemoPatient
 
 PHQ9 = Instrument.PHQ9.value
 SCHEDULED = SessionStatus.SCHEDULED.value
@@ -109,41 +109,16 @@ class VisitWriter:
             )
             if moment is not None
         ]
-        reason = None
-        if status in (CANCELLED, NO_SHOW):
-            reason = NO_SHOW_REASON if status == NO_SHOW else rng.choice(CANCEL_REASONS)
-            steps = [(SCHEDULED, status, closed, site.front_desk_id, reason, False)]
-        else:
-            mistake = None
-            if taken_back is not None:
-                mistake = self._mistake(
-                    patient,
-                    taken_back,
-                    scheduled=scheduled,
-                    checkin=checkin,
-                    start=start,
-                    end=end,
-                    ready=ready,
-                    earliest=earliest,
-                )
-            steps = []
-            previous = SCHEDULED
-            for to_status, moment in reached:
-                if mistake is not None and to_status == taken_back:
-                    mistaken_at, taken_back_at = mistake
-                    steps.append((previous, to_status, mistaken_at, nurse, None, False))
-                    steps.append(
-                        (
-                            to_status,
-                            previous,
-                            taken_back_at,
-                            nurse,
-                            CORRECTION_REASONS[to_status],
-                            True,
-                        )
-                    )
-                steps.append((previous, to_status, moment, nurse, None, False))
-                previous = to_status
+        reason, steps = self._steps(
+            patient,
+            status=status,
+            reached=reached,
+            nurse=nurse,
+            scheduled=scheduled,
+            closed=closed,
+            taken_back=taken_back,
+            earliest=earliest,
+        )
         change_rows = rows.pending["status_change"]
         first_change = len(change_rows)
         change_id = rows.next_id["status_change"]
@@ -168,15 +143,9 @@ class VisitWriter:
 
         devices = esketamine_devices(doses_before=patient.doses)
         weight = round(patient.weight + rng.gauss(0, 0.5), 1)
-        if route == IV:
-            per_kg, planned_mg = IV_MG_PER_KG, None
-            given = _drawn_up(IV_MG_PER_KG * weight, site) if start is not None else None
-        else:
-            per_kg = None
-            planned_mg = LOZENGE_MG
-            if route == ESKETAMINE:
-                planned_mg = float(devices * ESKETAMINE_DEVICE_MG)
-            given = planned_mg if start is not None else None
+        per_kg, planned_mg, given = _dose(
+            route, devices=devices, weight=weight, site=site, start=start
+        )
         booked = self.booking_times.booked_at(
             site,
             scheduled=scheduled,
@@ -265,6 +234,66 @@ class VisitWriter:
             write_rems_form(rows, session_id=session_id, nurse=nurse, start=start, ready=ready,
                             discharged=discharged, cutoff=cutoff)  # fmt: skip
         return session_id
+
+    def _steps(
+        self,
+        patient: DemoPatient,
+        *,
+        status: str,
+        reached: list[tuple[str, int]],
+        nurse: int,
+        scheduled: int,
+        closed: int | None,
+        taken_back: str | None,
+        earliest: int | None,
+    ) -> tuple[str | None, list[tuple]]:
+        """The visit's steps (from, to, moment, by, reason, correction) and the reason it
+        closed: a cancel or no-show, or each status reached, with a step taken back."""
+        rng = self.rng
+        site = patient.site
+        moments = dict(reached)
+        checkin, start, end, ready = (
+            moments.get(CHECKED_IN),
+            moments.get(INFUSING),
+            moments.get(RECOVERY),
+            moments.get(READY),
+        )
+        reason = None
+        if status in (CANCELLED, NO_SHOW):
+            reason = NO_SHOW_REASON if status == NO_SHOW else rng.choice(CANCEL_REASONS)
+            steps = [(SCHEDULED, status, closed, site.front_desk_id, reason, False)]
+        else:
+            mistake = None
+            if taken_back is not None:
+                mistake = self._mistake(
+                    patient,
+                    taken_back,
+                    scheduled=scheduled,
+                    checkin=checkin,
+                    start=start,
+                    end=end,
+                    ready=ready,
+                    earliest=earliest,
+                )
+            steps = []
+            previous = SCHEDULED
+            for to_status, moment in reached:
+                if mistake is not None and to_status == taken_back:
+                    mistaken_at, taken_back_at = mistake
+                    steps.append((previous, to_status, mistaken_at, nurse, None, False))
+                    steps.append(
+                        (
+                            to_status,
+                            previous,
+                            taken_back_at,
+                            nurse,
+                            CORRECTION_REASONS[to_status],
+                            True,
+                        )
+                    )
+                steps.append((previous, to_status, moment, nurse, None, False))
+                previous = to_status
+        return reason, steps
 
     def _mistake(
         self,
@@ -381,6 +410,22 @@ class VisitWriter:
                             nurse,
                         )
                     )
+
+
+def _dose(
+    route: str, *, devices: int, weight: float, site: SiteCalendar, start: int | None
+) -> tuple[float | None, float | None, float | None]:
+    """The plan (mg/kg, fixed mg) of the patient's route, and the mg given once started."""
+    if route == IV:
+        return (
+            IV_MG_PER_KG,
+            None,
+            (_drawn_up(IV_MG_PER_KG * weight, site) if start is not None else None),
+        )
+    planned_mg = LOZENGE_MG
+    if route == ESKETAMINE:
+        planned_mg = float(devices * ESKETAMINE_DEVICE_MG)
+    return None, planned_mg, planned_mg if start is not None else None
 
 
 def _drawn_up(planned_mg: float, site: SiteCalendar) -> float:

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 from ketadash.models import Route
-from ketadash.rules import ESKETAMINE_DEVICE_MG as ESKETAMINE_DEVICE_MG
 from ketadash.settings import ClinicSettings
 
 IV, ESKETAMINE, LOZENGE = Route.IV.value, Route.ESKETAMINE.value, Route.LOZENGE.value

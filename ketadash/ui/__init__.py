@@ -1,9 +1,6 @@
 """The Streamlit side of KetaDash: the only package that imports streamlit.
 
-Pages call ``page_setup`` first, then build their screen from ``ketadash`` reads.
+Pages call ``ketadash.ui.shell.page_setup`` first, then build their screen from
+``ketadash`` reads. This file imports nothing, so no module here imports its own
+package back (``ketadash.ui.auth`` uses ``ketadash.ui.shell``).
 """
-
-from ketadash.ui.auth import signed_in
-from ketadash.ui.shell import PageContext, page_setup, site_picker
-
-__all__ = ["PageContext", "page_setup", "signed_in", "site_picker"]

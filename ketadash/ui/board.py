@@ -18,15 +18,12 @@ import streamlit as st
 
 from ketadash.auth import AccessAction
 from ketadash.board import (
-    Board,
-    BoardSession,
     ChairState,
     Lane,
     SessionView,
     by_lane,
     chair_alerts,
     chair_states,
-    dose_timer,
     load_board,
     patients_in_words,
     time_text,
@@ -50,27 +47,23 @@ from ketadash.gates import (
     start_checklist,
 )
 from ketadash.lifecycle import (
-    MAX_DOSE_MG,
-    MAX_WEIGHT_KG,
-    TRANSITIONS,
     LifecycleError,
     ScoreRejected,
     SessionChanged,
-    Step,
-    allowed_steps,
     record_phq9,
-    record_ride,
     record_side_effects,
     record_vitals,
     take_step,
     undo_last_step,
 )
+from ketadash.limits import ESKETAMINE_DEVICE_MG, MAX_DOSE_MG, MAX_WEIGHT_KG
 from ketadash.models import RideState, Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
 from ketadash.rems import RemsError
+from ketadash.rides import arrange_ride
 from ketadash.rules import (
-    ESKETAMINE_DEVICE_MG,
     Passing,
+    dose_timer,
     esketamine_devices,
     item9_answer,
     item9_flagged,
@@ -92,8 +85,10 @@ from ketadash.ui.live import (
 )
 from ketadash.ui.saves import Drawn
 from ketadash.ui.text import bdi, literal, plain
+from ketadash.visits import SiteDay as Board
+from ketadash.visits import Visit as BoardSession
 from ketadash.vitals import Alert, Vitals, VitalsRejected
-from ketadash.vocabulary import CLINICIANS
+from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step, allowed_steps
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
@@ -1122,7 +1117,7 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
         )
         if st.form_submit_button("Save ride"):
             _act(
-                lambda: record_ride(
+                lambda: arrange_ride(
                     url=url,
                     session_id=session.session_id,
                     staff_id=staff.id,

@@ -16,6 +16,7 @@ import streamlit as st
 
 from ketadash.screens import LINK_SCREENS, SCREENS, SECTIONS, Screen, screen_at
 from ketadash.ui.auth import admit, admit_display, menu_screens
+from ketadash.ui.shell import leave_legacy_multipage_mode, local_page_icon, run_page
 
 NAVIGATION_KEY = "kd_navigation"
 
@@ -49,6 +50,16 @@ class Navigation:
         if screen.by_link:
             return lambda: None
         return admit_display if screen.public else lambda: admit(screen)
+
+
+def run_dashboard() -> None:
+    """The entry point's run: the navigation for this person, then the chosen screen
+    (``door`` admits them first, or stops the screen)."""
+    leave_legacy_multipage_mode()
+    local_page_icon()
+    menu = navigation()
+    chosen = st.navigation(menu.sections, position=menu.position, expanded=True)
+    run_page(chosen, admit=menu.door(chosen))
 
 
 def navigation() -> Navigation:

@@ -18,16 +18,11 @@ from ketadash.board import vitals_due_text
 from ketadash.clinic import SiteChoice
 from ketadash.clock import clock_text, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
+from ketadash.gates import Gate
 from ketadash.lifecycle import take_step
 from ketadash.models import EscortException, RideState
 from ketadash.models import SessionStatus as S
-from ketadash.recovery import (
-    Gate,
-    RecoveryEntry,
-    RecoveryView,
-    discharge_patient,
-    load_recovery,
-)
+from ketadash.recovery import RecoveryEntry, RecoveryView, discharge_patient, load_recovery
 from ketadash.rides import (
     RideFacts,
     arrange_ride,

@@ -13,12 +13,14 @@ from typing import NoReturn
 
 import streamlit as st
 from sqlalchemy.engine import make_url
+from streamlit.delta_generator import DeltaGenerator as Column
 
 from ketadash import clinic
 from ketadash.clinic import DatabaseState, SiteChoice
 from ketadash.clock import utc_now
 from ketadash.config import DeploymentConfig, load_config
 from ketadash.db import DatabaseUnavailable
+from ketadash.screens import Screen
 from ketadash.ui.live import (
     Scope,
     cached_read,
@@ -105,12 +107,14 @@ button:focus-visible, a:focus-visible, summary:focus-visible, [role="radio"]:foc
 </style>"""
 
 
-def page_setup(title: str, *, icon: str, layout: str = "wide") -> PageContext:
+def page_setup(screen: Screen, *, layout: str = "wide") -> PageContext:
     """The first call of every page: a ready database, the demo marker and the title.
 
-    Stops the page with a plain message (no traceback) when the database cannot
-    be reached or has not been migrated.
+    The title and icon are the screen's own (``ketadash.screens``), never restated by
+    the page. Stops the page with a plain message (no traceback) when the database
+    cannot be reached or has not been migrated.
     """
+    title, icon = screen.page_heading, screen.icon
     leave_legacy_multipage_mode()
     st.set_page_config(page_title=f"{title} · KetaDash", layout=layout)
     st.html(FOCUS_CSS)
@@ -124,6 +128,22 @@ def page_setup(title: str, *, icon: str, layout: str = "wide") -> PageContext:
     # The demo's banner (ketadash/ui/auth.py) is drawn by the sign-in, above this.
     st.title(f"{icon} {title}")
     return PageContext(database_url=url, demo=demo)
+
+
+def main_and_panel(*, panel_heading: str, bold: bool = False) -> tuple[Column, Column]:
+    """The screen's two columns: the main view (three quarters) and the side panel, whose
+    heading is drawn first (a subheader, or ``bold`` text for a smaller one)."""
+    main, panel = st.columns([3, 1], gap="medium")
+    if bold:
+        panel.markdown(f"**{panel_heading}**")
+    else:
+        panel.subheader(panel_heading)
+    return main, panel
+
+
+def heading(text: str) -> None:
+    """A section heading of the page (a subheader)."""
+    st.subheader(text)
 
 
 def show_database_unavailable(error: DatabaseUnavailable) -> NoReturn:

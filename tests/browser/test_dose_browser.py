@@ -9,9 +9,10 @@ import pytest
 
 from ketadash.clock import utc_now
 from ketadash.db import get_engine, migrate, read_session
-from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
+from ketadash.lifecycle import record_phq9, record_vitals, take_step
 from ketadash.models import Route, TreatmentSession
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.browser.conftest import assert_no_page_errors, screenshot, wait_for_app_idle
 from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 

@@ -87,7 +87,8 @@ def hostile_clinic(tmp_path, sqlite_template):
 def test_names_from_the_database_load_nothing(fresh_server, page, hostile_clinic):
     from playwright.sync_api import expect
 
-    from ketadash.lifecycle import Step, take_step
+    from ketadash.lifecycle import take_step
+    from ketadash.vocabulary import Step
 
     url, clinic, session_id = hostile_clinic
     server = fresh_server(url)

@@ -22,11 +22,12 @@ from streamlit.testing.v1 import AppTest
 from ketadash.clock import utc_now
 from ketadash.config import PROJECT_ROOT
 from ketadash.db import write_session
-from ketadash.lifecycle import Step, take_step, undo_last_step
+from ketadash.lifecycle import take_step, undo_last_step
 from ketadash.models import Chair, Site, Staff, TreatmentSession, VitalsPhase, VitalsReading
 from ketadash.models import SessionStatus as S
 from ketadash.rides import arrange_ride
 from ketadash.ui.text import literal
+from ketadash.vocabulary import Step
 from tests.pages.conftest import sign_in
 from tests.utils.factories import (
     LEAD_EMAIL,

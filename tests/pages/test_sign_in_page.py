@@ -20,13 +20,14 @@ from streamlit.testing.v1 import AppTest
 from ketadash.auth import AccessAction, read_access_log
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
-from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
+from ketadash.lifecycle import record_phq9, record_vitals, take_step
 from ketadash.models import SessionStatus, SignIn, Staff, StaffRole, TreatmentSession
 from ketadash.screens import LINK_SCREENS, SCREENS, THROUGHPUT, TODAY
 from ketadash.sign_ins import end, shared_sign_in
 from ketadash.ui.auth import ADMISSION_KEY, DEMO_ROLE_KEY, LAST_ACTIVE_KEY
 from ketadash.ui.navigation import NAVIGATION_KEY
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.pages.conftest import demo_sign_in, menu, sign_in
 from tests.utils.factories import (
     FRONT_DESK_EMAIL,

@@ -11,9 +11,10 @@ from sqlmodel import select
 from ketadash.clock import utc_now
 from ketadash.db import read_session
 from ketadash.gates import ITEM9_ACKNOWLEDGEMENT
-from ketadash.lifecycle import Step, record_phq9, record_vitals, take_step
+from ketadash.lifecycle import record_phq9, record_vitals, take_step
 from ketadash.models import Route, SessionStatus, StatusChange, TreatmentSession
 from ketadash.vitals import Vitals
+from ketadash.vocabulary import Step
 from tests.pages.test_today_page import _open_as_nurse, _submit
 from tests.utils.factories import make_clinic, make_patient, make_session
 

@@ -189,7 +189,8 @@ def _number(at: AppTest, label: str):
 
 
 def test_a_station_acting_on_a_stale_screen_is_told_and_nothing_is_lost(today, clinic_url):
-    from ketadash.lifecycle import Step, take_step
+    from ketadash.lifecycle import take_step
+    from ketadash.vocabulary import Step
 
     clinic, session_id = today
     at = _open_as_nurse(clinic, session_id)
@@ -212,7 +213,8 @@ def test_a_station_acting_on_a_stale_screen_is_told_and_nothing_is_lost(today, c
 
 
 def test_a_change_from_another_station_is_pointed_out(today, clinic_url):
-    from ketadash.lifecycle import Step, take_step
+    from ketadash.lifecycle import take_step
+    from ketadash.vocabulary import Step
 
     clinic, session_id = today
     at = _open_as_nurse(clinic, session_id)
@@ -296,7 +298,8 @@ def test_after_midnight_the_board_keeps_the_patient_still_in_the_chair(clinic_ur
 def test_check_in_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
     """Cy is booked into Alex's chair; Alex is checked in there: the panel says so and the
     check-in button waits."""
-    from ketadash.lifecycle import Step, take_step
+    from ketadash.lifecycle import take_step
+    from ketadash.vocabulary import Step
 
     clinic, alex_session = today
     now = utc_now()
@@ -315,7 +318,8 @@ def test_check_in_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
 def test_taking_back_a_cancel_into_an_occupied_chair_waits_and_says_why(today, clinic_url):
     """Alex was checked in to Chair 1 and cancelled; Cy is checked in there now: Alex's
     correction form says the chair is taken and its button waits."""
-    from ketadash.lifecycle import Step, take_step
+    from ketadash.lifecycle import take_step
+    from ketadash.vocabulary import Step
 
     clinic, alex_session = today
     now = utc_now()
@@ -405,15 +409,16 @@ def test_two_patients_in_one_chair_are_both_on_the_strip_and_in_an_alert(clinic_
 def test_the_compact_strip_of_a_large_clinic_marks_a_chair_with_two_patients():
     """Past FULL_CHAIR_STRIP_UP_TO chairs the strip groups chairs; one with two patients
     gets its own marked chip instead of hiding in the "dose running" count."""
-    from ketadash.board import Board, chair_states, view_board
+    from ketadash.board import chair_states, view_board
     from ketadash.models import SessionStatus as S
     from ketadash.settings import ClinicSettings
     from ketadash.ui.board import FULL_CHAIR_STRIP_UP_TO, summary_html
+    from ketadash.visits import SiteDay
     from tests.utils.visits import NINE, a_visit
 
     chairs = tuple((n, f"Chair {n}") for n in range(1, FULL_CHAIR_STRIP_UP_TO + 2))
     in_seven = {"chair_id": 7, "chair_name": "Chair 7", "checked_in_at": NINE}
-    board = Board(
+    board = SiteDay(
         site_id=1, site_name="Main", time_zone="America/New_York", day=NINE.date(),
         settings=ClinicSettings(), chairs=chairs,
         visits=(
