@@ -1,7 +1,8 @@
 """Widgets of the Recovery & rides page: the live list, and the panel a nurse acts from.
 
-The list (timers, checklist, ride, alerts) is a fragment that re-reads every few
-seconds; the forms live outside it, so a refresh never eats what is being typed.
+The list (timers, checklist, ride, alerts) is a fragment that re-reads when the site's
+data version moves and each minute; the forms live outside it, so a refresh never eats
+what is being typed.
 Everything shown comes from ``ketadash.recovery`` and ``ketadash.rides``; names and
 other text from the database are escaped, never read as markdown.
 """
@@ -41,7 +42,7 @@ from ketadash.rides import (
 from ketadash.staff import StaffMember, leads_on_the_roster
 from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _form_key, _show_flash, showing_site_day
-from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.live import Drawn, Scope, cached_read, on_change_fragment
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step
 
@@ -98,11 +99,14 @@ def _e(text: object) -> str:
 
 
 def live_recovery(*, url: str, site: SiteChoice) -> None:
-    """Every patient in recovery or ready, longest first, redrawn every few seconds."""
+    """Every patient in recovery or ready, longest first, redrawn when the site's data
+    changes and each minute (every REFRESH_SECONDS where nothing watches the version)."""
     st.html(RECOVERY_CSS)
 
-    @st.fragment(run_every=REFRESH_SECONDS)
-    def _refreshing() -> None:
+    @on_change_fragment(
+        url=url, site_id=site.id, key=f"recovery:{site.id}", fallback_seconds=REFRESH_SECONDS
+    )
+    def _refreshing() -> Drawn | None:
         now = utc_now()
         last_key = f"{_LAST_KEY}-{site.id}"
         try:
@@ -112,7 +116,7 @@ def live_recovery(*, url: str, site: SiteChoice) -> None:
         except DatabaseUnavailable as error:
             if last_key not in st.session_state:
                 st.error(str(error), icon=":material/cloud_off:")
-                return
+                return Drawn(stale=True)
             view = st.session_state[last_key]
             stale = f" · not updated since {to_local(view.read_at, view.time_zone):%H:%M}"
             st.error(
@@ -135,6 +139,7 @@ def live_recovery(*, url: str, site: SiteChoice) -> None:
         if view.later:
             with st.expander(f"Rides for later today ({len(view.later)})"):
                 st.html(later_html(view))
+        return Drawn(stale=bool(stale))
 
     _refreshing()
 
