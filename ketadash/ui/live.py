@@ -30,7 +30,6 @@
 
 from __future__ import annotations
 
-import atexit
 import functools
 import hashlib
 import json
@@ -171,6 +170,11 @@ TICK_SECONDS = 60
 POLL_MS = 1000
 # While a drawing is stale (the database away), how often it tries again by itself.
 STALE_RETRY_SECONDS = 10
+# A watched fragment keeps a slow timer too. Not for the data: Streamlit 1.67's browser
+# code reruns the page after a reconnect (a server restart) only when the page has a
+# timed fragment ("autoRerunIntervals" in its App), and a new server session knows
+# none of the old page's fragments, so the watch alone could not bring it back.
+RECONNECT_TIMER_SECONDS = 300
 _CHANGE_WATCH = components.declare_component(
     "kd_change_watch", path=str(Path(__file__).parent / "change_watch")
 )
@@ -250,9 +254,9 @@ def _published(url: str) -> _Published:
     _remove_stale_files()
     path = _file_for(url)
     watch = VersionWatch(url=url, on_change=lambda versions: _write_versions(path, versions))
+    # Left in place when the process ends: a browser still polling it across a restart
+    # must not meet a 404 (a console error); the next process rewrites it.
     ok = _write_versions(path, watch.current)
-    if ok:
-        atexit.register(path.unlink, missing_ok=True)
     return _Published(watch=watch, file=path if ok else None, written_at=time.monotonic())
 
 
@@ -348,7 +352,7 @@ def on_change_fragment(
     timed = url is None or not watching(url)
 
     def decorate(body: Callable[[], Drawn | None]) -> Callable[[], None]:
-        @st.fragment(run_every=fallback_seconds if timed else None)
+        @st.fragment(run_every=fallback_seconds if timed else RECONNECT_TIMER_SECONDS)
         def _run() -> None:
             if timed:
                 body()
