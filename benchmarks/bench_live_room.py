@@ -214,22 +214,29 @@ def ride_version(url: str, session_id: int) -> int:
         return db.execute(select(Ride.version).where(Ride.session_id == session_id)).scalar_one()
 
 
-def flip(url: str, nurse_id: int, session_id: int, arrived: bool) -> None:
-    """A station records the ride's arrival, or takes it back (as a nurse would)."""
-    version = ride_version(url, session_id)
-    if arrived:
+def flip(url: str, nurse_id: int, session_id: int) -> bool:
+    """A station records the ride's arrival, or takes it back (as a nurse would);
+    returns whether the ride is now arrived."""
+    from ketadash.models import Ride
+
+    with read_session(url) as db:
+        version, arrived_at = db.execute(
+            select(Ride.version, Ride.arrived_at).where(Ride.session_id == session_id)
+        ).one()
+    if arrived_at is not None:
         take_back_ride_arrival(url=url, session_id=session_id, staff_id=nurse_id,
                                expected_ride_version=version, reason="benchmark")  # fmt: skip
-    else:
-        ride_arrived(url=url, session_id=session_id, staff_id=nurse_id,
-                     expected_ride_version=version)  # fmt: skip
+        return False
+    ride_arrived(url=url, session_id=session_id, staff_id=nurse_id,
+                 expected_ride_version=version)  # fmt: skip
+    return True
 
 
 def open_screen(browser, url: str):
     context = browser.new_context(viewport=SCREEN)
     page = context.new_page()
     page.add_init_script(WATCH)
-    page.goto(url)
+    page.goto(url, timeout=180_000)
     page.wait_for_selector(IDLE, state="attached", timeout=120_000)
     return context, page
 
@@ -267,9 +274,11 @@ def latency(browser, base: str, url: str, changes: int) -> None:
             pages[name][1].evaluate(
                 f"a => window.__kdArm('{test}', a)", [riders[n][field], not arrived[n]]
             )
-        flip(url, nurse_id, session_id, arrived[n])
+        now_arrived = flip(url, nurse_id, session_id)
         committed = time.time() * 1000
-        arrived[n] = not arrived[n]
+        if now_arrived == arrived[n]:
+            raise SystemExit("the ride was changed by someone else during the benchmark")
+        arrived[n] = now_arrived
         for name in screens:
             page = pages[name][1]
             try:
@@ -313,24 +322,18 @@ def cpu(browser, base: str, url: str, pid: int, screens: int, minutes: float, ri
 
     def measure(label: str, every: float | None) -> None:
         start_cpu, start = cpu_seconds(pid), time.monotonic()
-        flips, arrived = 0, [False] * len(rider_list)
+        flips = 0
         while time.monotonic() - start < minutes * 60:
             if every is None:
                 time.sleep(1)
                 continue
             time.sleep(every)
-            n = flips % len(rider_list)
-            flip(url, nurse_id, rider_list[n][0], arrived[n])
-            arrived[n] = not arrived[n]
+            flip(url, nurse_id, rider_list[flips % len(rider_list)][0])
             flips += 1
         spent = time.monotonic() - start
         rate = (cpu_seconds(pid) - start_cpu) / spent * 60
         print(f"   {label:28s} {rate:6.2f} CPU-s/min, {rate / screens:5.3f} per screen "
               f"({spent / 60:.1f} min, {flips} changes)")  # fmt: skip
-        # Leave every ride as it was found.
-        for n, was in enumerate(arrived):
-            if was:
-                flip(url, nurse_id, rider_list[n][0], True)
 
     measure("no change", None)
     measure("a change every 10 s", 10.0)

@@ -9,6 +9,7 @@ benchmarks/bench_live_room.py, not here.
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
@@ -32,14 +33,18 @@ def _station(browser, url: str, person: str | None):
 
 
 def test_a_step_at_one_station_shows_on_another_today_and_the_wall(
-    fresh_server, browser, demo_database_url
+    fresh_server, browser, demo_database_url, tmp_path
 ):
     from playwright.sync_api import expect
 
     from ketadash.public import first_site_code
 
-    server = fresh_server()
-    code = first_site_code(url=demo_database_url)
+    # A copy: the check-in below must not change the demo the other browser tests share.
+    copy = tmp_path / "live-room.sqlite"
+    shutil.copy(demo_database_url.removeprefix("sqlite:///"), copy)
+    url = f"sqlite:///{copy}"
+    server = fresh_server(url)
+    code = first_site_code(url=url)
     context_a, a = _station(browser, f"{server.base_url}/today", "Nurse")
     context_b, b = _station(browser, f"{server.base_url}/today", "Clinic lead")
     context_w, wall = _station(browser, f"{server.base_url}/wall?site={code}&embed=true", None)
