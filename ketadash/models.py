@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ketadash.db_types import UTCDateTime
@@ -622,3 +622,21 @@ class BoosterFlagRow(SQLModel, table=True):
     planned_due: date | None = None
     # The infusion the relief ran from (the last one before the morning).
     anchor_session_id: int | None = Field(default=None, foreign_key="treatment_session.id")
+
+
+class SiteVersion(SQLModel, table=True):
+    """A site's data version: moved by database triggers in the same transaction as every
+    write that a screen of that site shows (migration 0007), never by the application.
+
+    A live screen redraws when its site's version has moved (ketadash.live_versions).
+    ``changed_at`` is the database's own clock, for an operator's eye only: nothing reads it.
+    ``bumped_tx`` is PostgreSQL's transaction id of the last move, so a transaction moves a
+    version once however many rows it writes (unused on SQLite).
+    """
+
+    __tablename__ = "site_version"
+
+    site_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    changed_at: datetime | None = Field(default=None, sa_column=_utc())
+    bumped_tx: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

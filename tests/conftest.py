@@ -111,8 +111,16 @@ def _truncate_postgres(url: str) -> None:
     import ketadash.models  # noqa: F401
 
     names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-    with get_engine(url).begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    # TRUNCATE takes every table's exclusive lock one by one; autovacuum (or ANALYZE) on
+    # one of them can deadlock with it, and PostgreSQL then cancels one side: try again.
+    for attempt in range(5):
+        try:
+            with get_engine(url).begin() as connection:
+                connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            return
+        except sa.exc.OperationalError as error:
+            if "deadlock detected" not in str(error) or attempt == 4:
+                raise
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -1,7 +1,8 @@
 """Widgets of the monitoring-room board: the live lanes, and the panel a nurse acts from.
 
-The live part is a fragment that re-reads the board every few seconds; the forms
-live outside it, so a refresh never eats what a nurse is typing.
+The live part is a fragment that re-reads the board when the site's data version moves
+and each minute (ketadash.ui.live); the forms live outside it, so a refresh never eats
+what a nurse is typing.
 """
 
 from __future__ import annotations
@@ -534,7 +535,8 @@ def lanes_html(lanes: dict[Lane, list[SessionView]], board: Board) -> str:
 
 
 def live_board(*, url: str, site: SiteChoice) -> None:
-    """The board, redrawn every few seconds (a fragment: forms elsewhere are untouched)."""
+    """The board, redrawn when the site's data changes and each minute (a fragment: forms
+    elsewhere are untouched)."""
     st.html(BOARD_CSS)
 
     def _refreshing(live: Live[Board]) -> None:
@@ -572,6 +574,8 @@ def live_board(*, url: str, site: SiteChoice) -> None:
         draw=_refreshing,
         refresh_seconds=REFRESH_SECONDS,
         time_zone=site.time_zone,
+        url=url,
+        site_id=site.id,
     )
 
 

@@ -14,17 +14,28 @@
   would cost more than the page; its callers never change it. Within one page
   run (``reads_shared_within_the_run``) a read asked for twice with the same
   arguments, by the panel and by the board, say, is copied out of the cache once.
-* ``live_fragment`` redraws a part of the page every few seconds. When the
+* ``live_fragment`` redraws a part of the page when its site's data version moves
+  (and on each clock tick), not on a timer: ``on_change_fragment`` puts the change
+  watch (a tiny component, ``ketadash/ui/change_watch/index.html``) inside the
+  fragment; it asks a static file of versions that this process's ``VersionWatch``
+  keeps (``static/live/``) and reruns the fragment only when its version moved. When the
   database cannot be read it draws the last good data under a "Not updated since
   hh:mm:ss" marker instead of an error, keeps trying, and when the database
   answers again reruns the whole page so every part of it catches up. The data's
   own read time is what the screen calls "Updated".
+* Cached reads of a site (``Scope.SITE``, ``Scope.SITE_DAY``) and of the clinic are
+  keyed by the data version this process has seen, so no process serves a picture
+  older than the version it knows, whichever process made the write.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -32,12 +43,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import streamlit as st
+import streamlit.components.v1 as components
+from streamlit.runtime import Runtime
 
 from ketadash.clock import to_local, utc_now
+from ketadash.config import PROJECT_ROOT
 from ketadash.db import DatabaseUnavailable
+from ketadash.live_versions import SiteVersions, VersionWatch
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -143,6 +159,215 @@ def _last_good_store() -> _LastGood:
     return this_run.last_good
 
 
+# --- data versions: what every live screen watches ------------------------------------
+
+# Where a process publishes its sites' versions for the browsers' change watch: Streamlit
+# serves the main script's ``static/`` folder at ``/app/static/`` (server.enableStaticServing).
+LIVE_FILES_DIR = PROJECT_ROOT / "static" / "live"
+# Each minute a screen redraws anyway: clocks and timers (minutes since a start) move on.
+TICK_SECONDS = 60
+# How often the browser asks the file (a static GET, no script run).
+POLL_MS = 1000
+# While a drawing is stale (the database away), how often it tries again by itself.
+STALE_RETRY_SECONDS = 10
+# A watched fragment keeps a slow timer too. Not for the data: Streamlit 1.67's browser
+# code reruns the page after a reconnect (a server restart) only when the page has a
+# timed fragment ("autoRerunIntervals" in its App), and a new server session knows
+# none of the old page's fragments, so the watch alone could not bring it back.
+RECONNECT_TIMER_SECONDS = 300
+_CHANGE_WATCH = components.declare_component(
+    "kd_change_watch", path=str(Path(__file__).parent / "change_watch")
+)
+# The watch takes no room: its box is taken out of the page's flow.
+_WATCH_CSS = (
+    '<style>[class*="st-key-kd-watch-box"]{height:0;min-height:0;margin:0;padding:0;'
+    "overflow:hidden;position:absolute}</style>"
+)
+
+
+def served_by_a_server() -> bool:
+    """True in a ``streamlit run`` server, False under AppTest (whose runtime is a mock):
+    only a real server has browsers to tell, and a thread per test database would be waste."""
+    return Runtime.exists() and type(Runtime.instance()) is Runtime
+
+
+def _server_port() -> int:
+    from streamlit import config
+
+    return int(config.get_option("server.port") or 0)
+
+
+# A process rewrites its file at least this often, so that a file older than
+# STALE_FILE_SECONDS belongs to no running process and any starting process may remove it.
+REWRITE_SECONDS = 600
+STALE_FILE_SECONDS = 86_400
+
+
+@dataclass(kw_only=True)
+class _Published:
+    watch: VersionWatch
+    file: Path | None  # None: the folder cannot be written, screens fall back to a timer
+    written_at: float = 0.0
+
+    def keep_fresh(self) -> None:
+        # A quiet clinic writes nothing for hours: rewrite now and then (see above).
+        if self.file is not None and time.monotonic() - self.written_at > REWRITE_SECONDS:
+            self.written_at = time.monotonic()
+            _write_versions(self.file, self.watch.current)
+
+
+def _file_for(url: str) -> Path:
+    # Named by database and port, not by content: several processes on one machine each
+    # keep their own; the name tells nothing about the clinic.
+    digest = hashlib.sha256(f"{url}|{_server_port()}".encode()).hexdigest()[:16]
+    return LIVE_FILES_DIR / f"{digest}.json"
+
+
+def _write_versions(path: Path, versions: SiteVersions) -> bool:
+    body = {
+        "down": versions.down,
+        "sites": {str(site): version for site, version in versions.sites.items()},
+        "total": versions.of(None),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(body), encoding="utf-8")
+        os.replace(partial, path)  # a browser never reads half a file
+        return True
+    except OSError:
+        return False
+
+
+def _remove_stale_files() -> None:
+    try:
+        for old in LIVE_FILES_DIR.glob("*.json"):
+            if time.time() - old.stat().st_mtime > STALE_FILE_SECONDS:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+@st.cache_resource(show_spinner=False)
+def _published(url: str) -> _Published:
+    """This process's watch of ``url``'s versions, published to its file on every change."""
+    _remove_stale_files()
+    path = _file_for(url)
+    watch = VersionWatch(url=url, on_change=lambda versions: _write_versions(path, versions))
+    # Left in place when the process ends: a browser still polling it across a restart
+    # must not meet a 404 (a console error); the next process rewrites it.
+    ok = _write_versions(path, watch.current)
+    return _Published(watch=watch, file=path if ok else None, written_at=time.monotonic())
+
+
+def data_versions(url: str) -> SiteVersions | None:
+    """Every site's version as this process last saw it (a few tenths of a second old at
+    most); None under AppTest, where nothing is watched and caches work as before."""
+    if not served_by_a_server():
+        return None
+    published = _published(url)
+    published.keep_fresh()
+    return published.watch.current
+
+
+def _version_key(scope: Scope, args: tuple[Hashable, ...]) -> Hashable:
+    # The version a cached read is keyed by: its site's (SITE, SITE_DAY: args are
+    # (url, site_id, ...)), the clinic's (CLINIC: every site's), none for PERIOD reads.
+    if scope is Scope.PERIOD or not args or not isinstance(args[0], str):
+        return None
+    versions = data_versions(args[0])
+    if versions is None:
+        return None
+    if scope is Scope.CLINIC:
+        return versions.token()
+    return versions.of(args[1]) if len(args) > 1 and isinstance(args[1], int) else None
+
+
+def version_token(url: str, site_id: int | None) -> str | None:
+    """What the change watch compares: the site's version (or "down"); None under AppTest."""
+    versions = data_versions(url)
+    if versions is None:
+        return None
+    return "down" if versions.down else str(versions.of(site_id))
+
+
+def watching(url: str) -> bool:
+    """True when screens of ``url`` can redraw on change: a real server whose process
+    publishes its versions file. Otherwise (AppTest, a folder it cannot write) they
+    refresh on a timer as before."""
+    return served_by_a_server() and _published(url).file is not None
+
+
+def change_watch(
+    *,
+    url: str,
+    site_id: int | None,
+    key: str,
+    token: str | None,
+    tick_seconds: int = TICK_SECONDS,
+    stale: bool = False,
+) -> None:
+    """Draw the change watch (invisible) in the running fragment, if ``watching(url)``.
+
+    ``token`` is ``version_token`` taken BEFORE the fragment read its data, so the data
+    is at least that new. The fragment reruns when the site's version moves past it, at
+    every ``tick_seconds`` of the clock, and every STALE_RETRY_SECONDS while ``stale``.
+    """
+    if not watching(url):
+        return
+    published = _published(url)
+    with st.container(key=f"kd-watch-box-{key}"):
+        st.html(_WATCH_CSS)
+        _CHANGE_WATCH(
+            key=f"kd-watch-{key}",
+            default=None,
+            source=f"../../app/static/live/{published.file.name}",
+            site=site_id,
+            version=token,
+            tick_seconds=tick_seconds,
+            poll_ms=POLL_MS,
+            retry_seconds=STALE_RETRY_SECONDS,
+            stale=stale,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drawn:
+    """What a change-driven fragment's body reports: whether it drew stale data (it then
+    retries by itself), and how often its clock must tick (None: each minute)."""
+
+    stale: bool = False
+    tick_seconds: int | None = None
+
+
+def on_change_fragment(
+    *, url: str | None, site_id: int | None, key: str, fallback_seconds: float
+) -> Callable[[Callable[[], Drawn | None]], Callable[[], None]]:
+    """Decorate a fragment body: it reruns when the site's data version moves (and each
+    minute), or every ``fallback_seconds`` where there is no watch (AppTest, no file).
+
+    The body draws and returns ``Drawn`` (or None: fresh, minute ticks). Forms must stay
+    outside it: nothing outside the fragment reruns with it.
+    """
+    timed = url is None or not watching(url)
+
+    def decorate(body: Callable[[], Drawn | None]) -> Callable[[], None]:
+        @st.fragment(run_every=fallback_seconds if timed else RECONNECT_TIMER_SECONDS)
+        def _run() -> None:
+            if timed:
+                body()
+                return
+            token = version_token(url, site_id)  # before the read: see change_watch
+            drawn = body() or Drawn()
+            change_watch(url=url, site_id=site_id, key=key, token=token,
+                         tick_seconds=drawn.tick_seconds or TICK_SECONDS,
+                         stale=drawn.stale)  # fmt: skip
+
+        return _run
+
+    return decorate
+
+
 class CachedRead(Generic[T]):
     """A registered cached read; call it with positional arguments only."""
 
@@ -158,7 +383,8 @@ class CachedRead(Generic[T]):
     ) -> None:
         @functools.wraps(read)
         def stamped(*args: Any) -> Reading[T]:
-            return Reading(data=read(*args), read_at=utc_now())
+            # The last argument is the data version the entry is keyed by (not the read's).
+            return Reading(data=read(*args[:-1]), read_at=utc_now())
 
         # functools.wraps keeps the read's own name and source, which is what
         # Streamlit keys a function's cache on: two reads never share one.
@@ -178,7 +404,7 @@ class CachedRead(Generic[T]):
         key = (self.name, args)
         if this_run is not None and key in this_run.readings:
             return this_run.readings[key]
-        reading = self._cached(*args)
+        reading = self._cached(*args, _version_key(self.scope, args))
         if self.keeps_last_good:
             _last_good_store().put(key, reading)
         if this_run is not None:
@@ -209,7 +435,10 @@ class CachedRead(Generic[T]):
 
     def clear(self, *args: Hashable) -> None:
         """Forget the cached reading for ``args`` (every reading when none are given)."""
-        self._cached.clear(*args)
+        if args:
+            self._cached.clear(*args, _version_key(self.scope, args))
+        else:
+            self._cached.clear()
         forget_reads_this_run()
 
 
@@ -304,8 +533,11 @@ def live_fragment(
     draw: Callable[[Live[T]], None],
     refresh_seconds: float,
     time_zone: str,
+    url: str | None = None,
+    site_id: int | None = None,
 ) -> None:
-    """A part of the page that reads and redraws itself every ``refresh_seconds``.
+    """A part of the page that reads and redraws itself when ``site_id``'s data version
+    moves at ``url`` (and each minute), or every ``refresh_seconds`` without a watch.
 
     ``read(now)`` returns plain data, or a ``Reading`` when it knows when the data
     was read (a cached read); ``draw(live)`` draws it. ``key`` names the data
@@ -315,11 +547,13 @@ def live_fragment(
     read, the last good data is drawn under a "Not updated since" marker (times
     in ``time_zone``) and the fragment keeps trying; the first good read after an
     outage reruns the whole page, so parts outside the fragment catch up too.
+    Without ``url`` it refreshes on the timer only.
     """
     state_key = f"{_LIVE_STATE_PREFIX}{key}"
+    retry_seconds = STALE_RETRY_SECONDS if url is not None and watching(url) else refresh_seconds
 
-    @st.fragment(run_every=refresh_seconds)
-    def _live() -> None:
+    @on_change_fragment(url=url, site_id=site_id, key=key, fallback_seconds=refresh_seconds)
+    def _live() -> Drawn | None:
         now = utc_now()
         previous: _LiveState = st.session_state.get(
             state_key, _LiveState(reading=None, down_since=None)
@@ -333,10 +567,10 @@ def live_fragment(
             if reading is None:
                 st.error(
                     "The clinic database cannot be reached, so there is nothing to show yet. "
-                    f"Trying again every {refresh_seconds:g} s: this screen fills in by itself.",
+                    f"Trying again every {retry_seconds:g} s: this screen fills in by itself.",
                     icon=":material/cloud_off:",
                 )
-                return
+                return Drawn(stale=True)
             st.warning(
                 f"Not updated since {to_local(reading.read_at, time_zone):%H:%M:%S} — the "
                 "clinic database cannot be reached; this catches up by itself (timers keep "
@@ -344,7 +578,7 @@ def live_fragment(
                 icon=":material/cloud_off:",
             )
             draw(Live(data=reading.data, read_at=reading.read_at, now=now, stale=True))
-            return
+            return Drawn(stale=True)
         reading = got if isinstance(got, Reading) else Reading(data=got, read_at=now)
         st.session_state[state_key] = _LiveState(reading=reading, down_since=None)
         _last_good_store().put(("live", key), reading)
@@ -353,5 +587,6 @@ def live_fragment(
             # choices) may still show an error or old data; one full run fixes that.
             st.rerun(scope="app")
         draw(Live(data=reading.data, read_at=reading.read_at, now=now, stale=False))
+        return None
 
     _live()

@@ -1,7 +1,8 @@
 """Widgets of the Recovery & rides page: the live list, and the panel a nurse acts from.
 
-The list (timers, checklist, ride, alerts) is a fragment that re-reads every few
-seconds; the forms live outside it, so a refresh never eats what is being typed.
+The list (timers, checklist, ride, alerts) is a fragment that re-reads when the site's
+data version moves and each minute; the forms live outside it, so a refresh never eats
+what is being typed.
 Everything shown comes from ``ketadash.recovery`` and ``ketadash.rides``; names and
 other text from the database are escaped, never read as markdown.
 """
@@ -38,7 +39,7 @@ from ketadash.ui import saves
 from ketadash.ui.auth import note_opened
 from ketadash.ui.board import _act, _show_flash, showing_site_day
 from ketadash.ui.driver import driver_link_panel
-from ketadash.ui.live import Scope, cached_read
+from ketadash.ui.live import Drawn, Scope, cached_read, on_change_fragment
 from ketadash.ui.rems import rems_section
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step
@@ -96,11 +97,14 @@ def _e(text: object) -> str:
 
 
 def live_recovery(*, url: str, site: SiteChoice) -> None:
-    """Every patient in recovery or ready, longest first, redrawn every few seconds."""
+    """Every patient in recovery or ready, longest first, redrawn when the site's data
+    changes and each minute (every REFRESH_SECONDS where nothing watches the version)."""
     st.html(RECOVERY_CSS)
 
-    @st.fragment(run_every=REFRESH_SECONDS)
-    def _refreshing() -> None:
+    @on_change_fragment(
+        url=url, site_id=site.id, key=f"recovery:{site.id}", fallback_seconds=REFRESH_SECONDS
+    )
+    def _refreshing() -> Drawn | None:
         now = utc_now()
         last_key = f"{_LAST_KEY}-{site.id}"
         try:
@@ -110,7 +114,7 @@ def live_recovery(*, url: str, site: SiteChoice) -> None:
         except DatabaseUnavailable as error:
             if last_key not in st.session_state:
                 st.error(str(error), icon=":material/cloud_off:")
-                return
+                return Drawn(stale=True)
             view = st.session_state[last_key]
             stale = f" · not updated since {to_local(view.read_at, view.time_zone):%H:%M}"
             st.error(
@@ -133,6 +137,7 @@ def live_recovery(*, url: str, site: SiteChoice) -> None:
         if view.later:
             with st.expander(f"Rides for later today ({len(view.later)})"):
                 st.html(later_html(view))
+        return Drawn(stale=bool(stale))
 
     _refreshing()
 

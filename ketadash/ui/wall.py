@@ -2,7 +2,8 @@
 
 Everything it shows comes from ``ketadash.public`` (a label, a place, a time), so
 nothing else about a patient reaches the browser. It takes no input: the site
-comes from the URL (``/wall?site=CODE``), it refreshes itself in a fragment, pages
+comes from the URL (``/wall?site=CODE``), it redraws itself in a fragment when the
+site's data version moves (and each minute, or each page turn while it pages), pages
 through more than a screenful on its own, and when the database cannot be read it
 keeps the last picture and says since when.
 """
@@ -28,10 +29,12 @@ from ketadash.public import (
 )
 from ketadash.ui import shell
 from ketadash.ui.auth import NOT_REGISTERED, admitted_display, display_still_registered
+from ketadash.ui.live import Drawn, data_versions, on_change_fragment
 from ketadash.ui.text import bdi
 
-# Not clinical: how the screen behaves. A few seconds is live enough for a waiting
-# room, and every wall of one server shares one read per site per interval.
+# Not clinical: how the screen behaves. Where nothing watches the data version (AppTest),
+# a few seconds is live enough for a waiting room; every wall of one server shares one
+# read per site and version (or per interval).
 WALL_REFRESH_SECONDS = 5
 WALL_TTL_SECONDS = 4
 # Twelve tiles (3 × 4) fit a 1920×1080 screen in type readable across the room; more page.
@@ -100,9 +103,15 @@ def wall_page() -> None:
 
 
 @st.cache_data(ttl=WALL_TTL_SECONDS, show_spinner=False)
-def cached_area(url: str, site_code: str) -> PublicRecoveryArea:
-    """The site's public recovery area, read at most once per interval for every wall."""
+def _cached_area(url: str, site_code: str, version: str | None) -> PublicRecoveryArea:
     return load_public_recovery_area(url=url, site_code=site_code, now=utc_now())
+
+
+def cached_area(url: str, site_code: str) -> PublicRecoveryArea:
+    """The site's public recovery area, read at most once per data version (and interval)
+    for every wall of this process."""
+    versions = data_versions(url)
+    return _cached_area(url, site_code, None if versions is None else versions.token())
 
 
 @st.cache_data(ttl=shell.SITES_TTL_SECONDS, show_spinner=False)
@@ -111,27 +120,32 @@ def cached_first_site_code(url: str) -> str | None:
 
 
 def live_wall(*, site_code: str | None, display: DisplayAccess | None) -> None:
-    """The picture, redrawn every few seconds in place.
+    """The picture, redrawn in place when the data changes, each minute, each page turn.
 
-    A registered display's token is checked again at every refresh, so revoking it
-    blanks the wall within one refresh, without anyone touching the TV.
+    A registered display's token is checked again at every redraw; revoking it moves the
+    site's version, so it blanks the wall within a second or two, without anyone
+    touching the TV.
     """
+    url = load_config().database_url
 
-    @st.fragment(run_every=WALL_REFRESH_SECONDS)
-    def _refreshing() -> None:
+    # The site is known by its code; the version watched is every site's (a wall is
+    # cheap to redraw, and a code's site id is not known before the first read).
+    @on_change_fragment(
+        url=url, site_id=None, key=f"wall:{site_code}", fallback_seconds=WALL_REFRESH_SECONDS
+    )
+    def _refreshing() -> Drawn | None:
         now = utc_now()
-        url = load_config().database_url
         last_key = f"{_LAST_KEY}-{site_code}"
         try:
             if not display_still_registered(display):
                 st.session_state.pop(last_key, None)
                 st.html(_notice_html(NOT_REGISTERED))
-                return
+                return None
             demo = _prepare(url)
             code = site_code or cached_first_site_code(url)
             if code is None:
                 st.html(_notice_html("This clinic has no sites yet."))
-                return
+                return None
             area = cached_area(url, code)
             st.session_state[last_key] = (area, demo)
             stale = False
@@ -142,15 +156,17 @@ def live_wall(*, site_code: str | None, display: DisplayAccess | None) -> None:
                     "/wall?site=CODE with the site's code."
                 )
             )
-            return
+            return None
         except DatabaseUnavailable:
             if last_key not in st.session_state:
                 # Nothing to show yet (a restart during an outage): say so calmly, retry.
                 st.html(_notice_html("Waiting for the clinic database…"))
-                return
+                return Drawn(stale=True)
             area, demo = st.session_state[last_key]
             stale = True
         st.html(wall_html(area, now=now, stale=stale, demo=demo))
+        _, pages = wall_page_of(len(area.patients), now)
+        return Drawn(stale=stale, tick_seconds=WALL_PAGE_SECONDS if pages > 1 else None)
 
     _refreshing()
 

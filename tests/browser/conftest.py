@@ -318,6 +318,18 @@ def page(browser) -> Iterator:
     assert not page_not_found, 'the app showed "Page not found"'
 
 
+def another_station_writes(url: str) -> None:
+    """A write that changes nothing shown but moves every site's data version (the
+    triggers fire on any UPDATE): what makes live screens redraw, as another station's
+    save would."""
+    from sqlalchemy import text
+
+    from ketadash.db import write_session
+
+    with write_session(url) as db:
+        db.connection().execute(text("UPDATE site SET name = name"))
+
+
 def wait_for_app_idle(page, *, timeout_ms: int = 30_000) -> None:
     """Wait until the app is connected, its script has finished and nothing is still loading.
 

@@ -10,7 +10,7 @@ keeps one idle clock and honours a sign-out made through another.
 ``display.last_checked_at`` is when a wall last showed its token.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07 11:45:00.000000
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from ketadash.db_types import UTCDateTime
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
