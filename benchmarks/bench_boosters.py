@@ -1,6 +1,6 @@
 """Boosters: back-test of the booster dates on two synthetic clinics, and the worklist's timing.
 
-Not a test: it prints numbers for the README.
+Not a test: it prints numbers for docs/measured.md and docs/figures.md.
 
     python -m benchmarks.bench_boosters backtest            # both clinics, the defaults
     python -m benchmarks.bench_boosters backtest --quantiles 10 15 20 25 30

@@ -1,7 +1,7 @@
 """How good the driver's "ready around" is: the time shown against the time the patient
 was actually marked ready, on the demo's history.
 
-Not a test: it prints figures for the README. The demo clinic is built (default size,
+Not a test: it prints figures for docs/driver-link.md. The demo clinic is built (default size,
 seeded, around a fixed moment) in a temporary SQLite file, or read from ``--url``.
 For every visit of the last ``--days`` that was marked ready, the page's estimate is
 worked out as a driver would have seen it at three moments of the visit: at check-in,

@@ -1,6 +1,6 @@
 """How long the throughput page's script takes, on the default demo and on a large one.
 
-Not a test: it prints numbers for the README. Each database is measured in the
+Not a test: it prints numbers for docs/measured.md. Each database is measured in the
 same process against an empty Streamlit page, through AppTest (the page's own
 script time, without a browser), for the last 4 weeks and the last 52 weeks of all
 sites:
@@ -92,7 +92,7 @@ def warm_rounds(apps: dict[str, tuple[AppTest, str | None]], *, reruns: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--default", help="URL of a default demo (built in a temp file if absent)")
-    parser.add_argument("--large", help="URL of a large demo (see the README)")
+    parser.add_argument("--large", help="URL of a large demo (see docs/measured.md)")
     parser.add_argument("--reruns", type=int, default=30)
     args = parser.parse_args()
     _stay_in_navigation_mode()

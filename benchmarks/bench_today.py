@@ -1,6 +1,6 @@
 """How long the today page's script takes, on the default demo and on a large one.
 
-Not a test: it prints numbers for the README. Each database is measured in the
+Not a test: it prints numbers for docs/measured.md. Each database is measured in the
 same process against an empty Streamlit page, through AppTest (the page's own
 script time, without a browser):
 
@@ -260,7 +260,7 @@ def compare(*, this_url: str, other: Path, other_url: str, reruns: int, processe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--default", help="URL of a default demo (built in a temp file if absent)")
-    parser.add_argument("--large", help="URL of a large demo (see the README)")
+    parser.add_argument("--large", help="URL of a large demo (see docs/measured.md)")
     parser.add_argument("--reruns", type=int, default=30)
     parser.add_argument("--against", type=Path, help="another checkout to measure in turns")
     parser.add_argument("--against-url", help="its database (default: the same as --default)")

@@ -3,7 +3,7 @@
 Pure functions of patient histories (``ketadash.histories``), the clinic settings
 and the moment the worklist is for (``as_of``). Nothing here reads the database.
 
-The model, in the clinic's words (the README has the same text):
+The model, in the clinic's words (docs/figures.md has the same text):
 
 * A **relief episode** runs from the end of the initial series, or from a booster,
   until the first relapse signal: a reported return of symptoms, or a PHQ-9 back at

@@ -370,7 +370,7 @@ class ClinicSettings:
         "share of the patient's episodes that last as long as this one so far: lower is earlier. "
         "The one margin: no lead days come off.",
         source="back-tested on the demo and a second synthetic clinic "
-        "(benchmarks/bench_boosters.py; README, Boosters)",
+        "(benchmarks/bench_boosters.py; docs/figures.md, Boosters)",
     )
     booster_call_now_rise_points: int = setting(
         5,

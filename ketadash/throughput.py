@@ -8,7 +8,7 @@ does the filtering and the per-patient work (first series dose, the end of an
 initial series, PHQ-9 before and after) with indexed, windowed queries; what comes
 back is one narrow row of whole seconds per visit, and pandas does the rest.
 
-Definitions (the README repeats them for the leads):
+Definitions (docs/figures.md repeats them for the leads):
 
 - *booked*: every session whose booked time falls in the range, whatever became of it.
 - *completed infusion*: a booked session whose patient went home (discharged).
@@ -63,7 +63,7 @@ from ketadash.models import (
 )
 from ketadash.settings import load_clinic_settings
 
-# Operational definitions (not clinical thresholds, so module constants; the README lists them).
+# Operational definitions (not clinical thresholds, so module constants; listed in docs/figures.md).
 LATE_CANCEL_HOURS = 24
 ON_TIME_START_MINUTES = 30
 BOOKING_ALLOWANCE_MINUTES = 30

@@ -911,7 +911,7 @@ def test_out_of_range_dates_are_problems_not_tracebacks(db_url, files, file, lin
     ],
 )
 def test_implausible_dates_are_problems(db_url, files, file, line, text, expected):
-    """Issue 6 item 14: each plausibility rule (README) is a line-numbered problem."""
+    """Issue 6 item 14: each plausibility rule (docs/importing.md) is a line-numbered problem."""
     make_clinic(url=db_url)
     set_line(files[file], line, text)
 

@@ -6,7 +6,7 @@ without adding anything twice. Every row of every file is checked first, with
 read-only queries that never take the write lock, so nurses keep saving while a
 large import is checked. Then everything is written in one short transaction of
 bulk inserts: an import either lands whole or not at all. The format and the
-rules are described for clinic admins in the README (Importing a clinic's history).
+rules are described for clinic admins in docs/importing.md.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ DOSE_MG_PER_KG_RANGE = (0.01, 3.0)
 DOSE_MG_RANGE = (1.0, float(MAX_DOSE_MG))
 PLANNED_MINUTES_RANGE = (5, 480)
 
-# --- plausibility: what a typing slip looks like (README, Importing: Plausibility) ---
+# --- plausibility: what a typing slip looks like (docs/importing.md, Plausibility) ---
 # These catch typos in an export, not clinical limits, so they are not clinic settings.
 # How far ahead of this server's clock a record may be is ketadash.limits.MAX_CLOCK_SKEW.
 # Every date and time lies in these years: beyond them is a typo (9999, 0001) and

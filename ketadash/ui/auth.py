@@ -498,7 +498,7 @@ def _explain_missing_sign_in() -> None:
         "3. Give each staff member the e-mail they sign in with: "
         "`python -m ketadash staff --name … --role nurse --email …`.\n"
         "4. Restart KetaDash.\n\n"
-        "The README's *Setting up sign-in* section has the details. The wall display "
+        "docs/deployment.md (*Staff sign-in*) has the details. The wall display "
         "does not need this: register it with `python -m ketadash display add`."
     )
     st.stop()

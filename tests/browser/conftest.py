@@ -191,13 +191,13 @@ def fresh_server(demo_database_url, tmp_path) -> Iterator[Callable[..., AppServe
 
 NGINX = "/usr/sbin/nginx"
 # The cookie a test sets to choose the backend behind the proxy (a real clinic's proxy
-# hashes Streamlit's own cookie instead: see the README's "Several servers").
+# hashes Streamlit's own cookie instead: see docs/deployment.md, "Several servers").
 BACKEND_COOKIE = "kd_backend"
 
 
 @dataclass
 class Proxy:
-    """Debian's nginx in front of several servers, as in the README, run by a test."""
+    """Debian's nginx in front of several servers, as in docs/deployment.md, run by a test."""
 
     base_url: str
     process: subprocess.Popen
@@ -218,7 +218,7 @@ class Proxy:
 def start_proxy(*, backends: dict[str, int], folder: Path, port: int) -> Proxy:
     """nginx on ``port`` in front of ``backends`` (name to port): a browser whose
     BACKEND_COOKIE names one is sent there, any other to the first. Websockets proxied
-    as the README's configuration does."""
+    as docs/deployment.md's configuration does."""
     if not Path(NGINX).is_file():
         skip_or_fail(f"nginx not found at {NGINX} (apt-get install -y nginx)")
     first, *_ = backends.values()

@@ -4,7 +4,7 @@ axe-core (the accessibility engine, bundled by the ``axe-playwright-python`` pac
 requirements-dev.txt) runs its WCAG 2.0/2.1 A and AA rules on each screen the demo's
 nurse, lead and front desk may open, and on the wall in kiosk mode. A serious or
 critical violation fails the test, except Streamlit's own, each named by rule and by
-the selector of the element axe points at (README, "Accessibility").
+the selector of the element axe points at (docs/accessibility.md).
 One server for the module: each person is one browser context walking the screens.
 """
 
@@ -48,7 +48,7 @@ class Upstream:
     issue: str
 
 
-# Streamlit's, not ours (README, "Accessibility"): set aside only for this rule on an
+# Streamlit's, not ours (docs/accessibility.md): set aside only for this rule on an
 # element matching this selector, so the same rule failing in our markup still fails.
 UPSTREAM = (
     # With sections, st.navigation's sidebar menu puts each section's <div> straight

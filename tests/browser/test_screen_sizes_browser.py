@@ -5,7 +5,7 @@ Today, Recovery and Boosters read without scrolling sideways at 1366×768 and
 10-inch tablet held landscape (1280×800) Today's panel comes below the lanes.
 A colour-blind simulation of Today (deuteranopia, protanopia) is saved for a look.
 The pictures (small PNGs) go to artifacts/screenshots/; with KETADASH_DOCS_SCREENSHOTS=1
-they also replace the README's in docs/screenshots/ (a test run leaves the tree clean).
+they also replace the docs' in docs/screenshots/ (a test run leaves the tree clean).
 One server for the module.
 """
 
@@ -140,7 +140,7 @@ def test_on_a_tablet_todays_panel_comes_below_the_lanes(server, page_at):
 
 @pytest.mark.parametrize("deficiency", list(SIMULATIONS))
 def test_colour_blind_view_of_today_is_saved(deficiency, server, page_at):
-    """Taken to be looked at (README, "Accessibility"): every lane and state has its word."""
+    """Taken to be looked at (docs/accessibility.md): every lane and state has its word."""
     page = page_at(MONITOR)
     _open(page, server.base_url, "today")
     page.add_style_tag(

@@ -434,7 +434,7 @@ def test_the_wall_opens_for_a_registered_display_only(browser, server, clinic):
 
 
 def test_signing_out_through_one_server_signs_out_on_the_other(browser, provider, clinic, tmp_path):
-    """Two ``streamlit run`` processes on one database behind nginx, as the README serves
+    """Two ``streamlit run`` processes on one database behind nginx, as docs/deployment.md serves
     them: a tab served by the second process, still holding the identity cookie, is
     signed out when the sign-out is made through the first; only the database tells it."""
     from playwright.sync_api import expect
