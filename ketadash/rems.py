@@ -229,6 +229,67 @@ def _effect(observations: list[Observation], effect: SideEffect) -> Effect:
     return Effect(occurred=True, resolved=resolved, detail=detail)
 
 
+def _bp_before(readings: list[Reading], start: datetime | None) -> Reading | None:
+    """The last reading at or before the first device (a BEFORE-phase one when any)."""
+    if start is None:
+        return None
+    before = [r for r in readings if r.taken_at <= start]
+    before = [r for r in before if r.phase == VitalsPhase.BEFORE] or before
+    return before[-1] if before else None
+
+
+def _bp_after_dose(
+    after: list[Reading], start: datetime | None, settings: ClinicSettings
+) -> Reading | None:
+    """The reading nearest the check minute after the first device, inside its window."""
+    if start is None:
+        return None
+    earliest, latest = esketamine_bp_window(start, settings)
+    target = start + timedelta(minutes=settings.esketamine_bp_check_minutes)
+    window = [r for r in after if earliest <= r.taken_at <= latest]
+    if not window:
+        return None
+    return min(window, key=lambda r: abs((r.taken_at - target).total_seconds()))
+
+
+def _ok_at_end(
+    bp_at_end: Reading | None, bp_before: Reading | None, settings: ClinicSettings
+) -> bool | None:
+    """The ready gate's rule on the last reading: no danger, and back near the pre-dose one."""
+    if bp_at_end is None:
+        return None
+    dangers = [
+        a
+        for a in vitals_alerts(bp_at_end.vitals, phase=VitalsPhase.AFTER, settings=settings)
+        if a.level == "danger"
+    ]
+    near = (
+        back_to_baseline(
+            bp_at_end.vitals,
+            bp_before.vitals,
+            within_percent=settings.discharge_vitals_within_percent,
+        )[0]
+        if bp_before
+        else True
+    )
+    return not dangers and near
+
+
+def _breathing(after: list[Reading], settings: ClinicSettings) -> Effect:
+    """Respiratory depression: SpO2 readings below the alert limit after the first device."""
+    low = [r for r in after if r.vitals.spo2 < settings.alert_spo2_below]
+    if not low:
+        return Effect(occurred=False, resolved=None)
+    lowest = min(r.vitals.spo2 for r in low)
+    resolved = after[-1].vitals.spo2 >= settings.alert_spo2_below
+    return Effect(
+        occurred=True,
+        resolved=resolved,
+        detail=f"SpO2 down to {lowest}% (below {settings.alert_spo2_below}%)"
+        + ("" if resolved else ", still low at the last reading"),
+    )
+
+
 def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
     """The form's answers from what the session recorded, at no particular moment (pure).
 
@@ -248,51 +309,13 @@ def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
     end = facts.ready_at or facts.discharged_at
     given = facts.given_dose_mg if facts.given_dose_mg is not None else facts.dose_mg
     readings = sorted(facts.readings, key=lambda r: r.taken_at)
-    before = [r for r in readings if start is None or r.taken_at <= start]
-    before = [r for r in before if r.phase == VitalsPhase.BEFORE] or before
-    bp_before = before[-1] if before and start is not None else None
+    bp_before = _bp_before(readings, start)
     after = [r for r in readings if start is not None and r.taken_at > start]
-    bp_after_dose = None
-    if start is not None:
-        earliest, latest = esketamine_bp_window(start, settings)
-        target = start + timedelta(minutes=settings.esketamine_bp_check_minutes)
-        window = [r for r in after if earliest <= r.taken_at <= latest]
-        if window:
-            bp_after_dose = min(window, key=lambda r: abs((r.taken_at - target).total_seconds()))
     until_end = [r for r in after if end is not None and r.taken_at <= end]
     bp_at_end = until_end[-1] if until_end else None
     ok_before = not start_holds(bp_before.vitals, settings) if bp_before else None
-    ok_end = None
-    if bp_at_end is not None:
-        dangers = [
-            a
-            for a in vitals_alerts(bp_at_end.vitals, phase=VitalsPhase.AFTER, settings=settings)
-            if a.level == "danger"
-        ]
-        near = (
-            back_to_baseline(
-                bp_at_end.vitals,
-                bp_before.vitals,
-                within_percent=settings.discharge_vitals_within_percent,
-            )[0]
-            if bp_before
-            else True
-        )
-        ok_end = not dangers and near
     observed = [o for o in facts.observations if start is not None and o.observed_at >= start]
     observed.sort(key=lambda o: o.observed_at)
-    low = [r for r in after if r.vitals.spo2 < settings.alert_spo2_below]
-    if low:
-        lowest = min(r.vitals.spo2 for r in low)
-        resolved = after[-1].vitals.spo2 >= settings.alert_spo2_below
-        breathing = Effect(
-            occurred=True,
-            resolved=resolved,
-            detail=f"SpO2 down to {lowest}% (below {settings.alert_spo2_below}%)"
-            + ("" if resolved else ", still low at the last reading"),
-        )
-    else:
-        breathing = Effect(occurred=False, resolved=None)
     total = minutes_between(start, end) if start is not None and end is not None else None
     observation = settings.min_recovery_esketamine_minutes
     return Prefill(
@@ -304,13 +327,13 @@ def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
         total_minutes=total,
         two_hours_met=None if total is None else total >= observation,
         bp_before=bp_before,
-        bp_after_dose=bp_after_dose,
+        bp_after_dose=_bp_after_dose(after, start, settings),
         bp_at_end=bp_at_end,
         vitals_ok_before=ok_before,
-        vitals_ok_at_end=ok_end,
+        vitals_ok_at_end=_ok_at_end(bp_at_end, bp_before, settings),
         sedation=_effect(observed, SideEffect.SEDATION),
         dissociation=_effect(observed, SideEffect.DISSOCIATION),
-        respiratory_depression=breathing,
+        respiratory_depression=_breathing(after, settings),
     )
 
 
