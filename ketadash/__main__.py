@@ -378,7 +378,7 @@ def _boosters(
         return 2
     if as_of_day is not None and not _store_morning_flags(
         url=url,
-        site_ids=[site_id for site_id, _ in sites],
+        site_ids=[site_id for site_id, _ in sites if site_id is not None],  # stored: always
         first=as_of_day,
         last=until or as_of_day,
         now=moment,

@@ -15,10 +15,17 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ketadash.db_types import UTCDateTime
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """A table model's Core table (SQLModel sets it on the class, untyped)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
 
 # --- words -----------------------------------------------------------------
 
