@@ -13,6 +13,7 @@ import argparse
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from ketadash.db import (
     DatabaseUnavailable,
@@ -300,6 +301,44 @@ def _settings(*, url: str, site_code: str, assignments: list[str], now: datetime
     return 0
 
 
+def _store_morning_flags(
+    *, url: str, site_ids: list[int], first: date, last: date, now: datetime
+) -> bool:
+    """Store each site's flags for every morning from ``first`` to ``last``, saying on
+    stderr which were stored; False (after saying why) when a morning has not come yet."""
+    from datetime import timedelta
+
+    from ketadash.booster_flags import MorningNotYetCome, write_morning_flags
+
+    for site_id in site_ids:
+        day = first
+        while day <= last:
+            try:
+                stored = write_morning_flags(url=url, site_id=site_id, day=day, now=now)
+            except MorningNotYetCome as error:
+                print(str(error), file=sys.stderr)
+                return False
+            done = "stored" if stored.wrote else "already stored"
+            print(
+                f"Site {site_id}, morning of {day}: flags {done} ({len(stored.rows)} listed).",
+                file=sys.stderr,
+            )
+            day += timedelta(days=1)
+    return True
+
+
+def _print_worklist(*, frame: Any, output: str) -> None:
+    """The worklist on stdout: CSV, a table, or that nobody is to be called."""
+    if output == "csv":
+        from ketadash.exports import csv_text
+
+        sys.stdout.write(csv_text(frame=frame))
+    elif frame.empty:
+        print("Nobody to call.")
+    else:
+        print(frame.astype(object).where(frame.notna(), "").to_string(index=False))
+
+
 def _boosters(
     *,
     url: str,
@@ -337,26 +376,14 @@ def _boosters(
     if until is not None and (as_of_day is None or until < as_of_day):
         print("--until needs --as-of, and a day on or after it.", file=sys.stderr)
         return 2
-    if as_of_day is not None:
-        from datetime import timedelta
-
-        from ketadash.booster_flags import MorningNotYetCome, write_morning_flags
-
-        last = until or as_of_day
-        for site_id, _ in sites:
-            day = as_of_day
-            while day <= last:
-                try:
-                    stored = write_morning_flags(url=url, site_id=site_id, day=day, now=moment)
-                except MorningNotYetCome as error:
-                    print(str(error), file=sys.stderr)
-                    return 1
-                done = "stored" if stored.wrote else "already stored"
-                print(
-                    f"Site {site_id}, morning of {day}: flags {done} ({len(stored.rows)} listed).",
-                    file=sys.stderr,
-                )
-                day += timedelta(days=1)
+    if as_of_day is not None and not _store_morning_flags(
+        url=url,
+        site_ids=[site_id for site_id, _ in sites if site_id is not None],  # stored: always
+        first=as_of_day,
+        last=until or as_of_day,
+        now=moment,
+    ):
+        return 1
     with read_session(url) as db:
         # Each site's own morning when --as-of is given: sites may be in different zones.
         frames = [
@@ -370,14 +397,7 @@ def _boosters(
         ]
     filled = [f for f in frames if not f.empty] or frames[:1]
     frame = sort_worklist(pd.concat(filled, ignore_index=True)) if len(filled) > 1 else filled[0]
-    if output == "csv":
-        from ketadash.exports import csv_text
-
-        sys.stdout.write(csv_text(frame=frame))
-    elif frame.empty:
-        print("Nobody to call.")
-    else:
-        print(frame.astype(object).where(frame.notna(), "").to_string(index=False))
+    _print_worklist(frame=frame, output=output)
     return 0
 
 

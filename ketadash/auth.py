@@ -16,12 +16,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
+from sqlmodel import col
 
 from ketadash.db import read_session, write_session
-from ketadash.models import AccessLog, Display, Patient, Site, Staff, StaffRole
+from ketadash.models import AccessLog, Display, Patient, Site, Staff, StaffRole, stored_id
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.staff import StaffMember
 from ketadash.text import clean_text
@@ -81,7 +83,9 @@ def staff_for_email(*, url: str, email: str | None) -> StaffMember:
         ) from error
     with read_session(url) as db:
         row = db.execute(
-            select(Staff.id, Staff.name, Staff.role, Staff.active).where(Staff.email == address)
+            select(col(Staff.id), col(Staff.name), col(Staff.role), col(Staff.active)).where(
+                col(Staff.email) == address
+            )
         ).first()
     if row is None:
         raise AccessRefused(
@@ -104,11 +108,11 @@ def set_staff_email(*, url: str, staff_id: int, email: str) -> str:
     address = normalise_email(email)
     with write_session(url) as db:
         taken = db.execute(
-            select(Staff.id).where(Staff.email == address, Staff.id != staff_id)
+            select(col(Staff.id)).where(col(Staff.email) == address, col(Staff.id) != staff_id)
         ).first()
         if taken is not None:
             raise ValueError(f"{address} already belongs to another staff member")
-        db.execute(update(Staff).where(Staff.id == staff_id).values(email=address))
+        db.execute(update(Staff).where(col(Staff.id) == staff_id).values(email=address))
     return address
 
 
@@ -132,7 +136,7 @@ def idle_sign_out_minutes(*, url: str) -> int:
     sites, so the shortest setting of any site applies everywhere.
     """
     with read_session(url) as db:
-        site_ids = db.execute(select(Site.id)).scalars().all()
+        site_ids = db.execute(select(col(Site.id))).scalars().all()
         minutes = [
             load_clinic_settings(db=db, site_id=site_id).idle_sign_out_minutes
             for site_id in site_ids
@@ -144,9 +148,9 @@ def demo_staff(*, url: str, role: StaffRole) -> StaffMember | None:
     """The demo clinic's first active person with ``role`` (the demo sign-in acts as them)."""
     with read_session(url) as db:
         row = db.execute(
-            select(Staff.id, Staff.name, Staff.role)
-            .where(Staff.active, Staff.role == StaffRole(role).value)
-            .order_by(Staff.id)
+            select(col(Staff.id), col(Staff.name), col(Staff.role))
+            .where(col(Staff.active), col(Staff.role) == StaffRole(role).value)
+            .order_by(col(Staff.id))
             .limit(1)
         ).first()
     return None if row is None else StaffMember(id=row.id, name=row.name, role=StaffRole(row.role))
@@ -188,23 +192,29 @@ def register_display(*, url: str, site_code: str, name: str, now: datetime) -> t
         raise ValueError("give the display a name, e.g. 'Recovery TV'")
     token = secrets.token_urlsafe(DISPLAY_TOKEN_BYTES)
     with write_session(url) as db:
-        site_id = db.execute(select(Site.id).where(Site.code == site_code)).scalar()
+        site_id = db.execute(select(col(Site.id)).where(col(Site.code) == site_code)).scalar()
         if site_id is None:
             raise ValueError(f"there is no site with the code {site_code!r}")
         display = Display(site_id=site_id, name=name, token_hash=_token_hash(token),
                           created_at=now)  # fmt: skip
         db.add(display)
         db.flush()
-        return display.id, token
+        return stored_id(display), token
 
 
 def list_displays(*, url: str) -> list[DisplayEntry]:
     """Every registered display, revoked ones included, in the order they were added."""
     with read_session(url) as db:
         rows = db.execute(
-            select(Display.id, Site.code, Display.name, Display.created_at, Display.revoked_at)
-            .join(Site, Site.id == Display.site_id)
-            .order_by(Display.id)
+            select(
+                col(Display.id),
+                col(Site.code),
+                col(Display.name),
+                col(Display.created_at),
+                col(Display.revoked_at),
+            )
+            .join(Site, col(Site.id) == col(Display.site_id))
+            .order_by(col(Display.id))
         ).all()
     return [
         DisplayEntry(
@@ -234,9 +244,9 @@ def display_for_token(*, url: str, token: str | None) -> DisplayAccess | None:
         return None
     with read_session(url) as db:
         row = db.execute(
-            select(Display.id, Display.site_id, Site.code, Display.name)
-            .join(Site, Site.id == Display.site_id)
-            .where(Display.token_hash == _token_hash(token), Display.revoked_at.is_(None))
+            select(col(Display.id), col(Display.site_id), col(Site.code), col(Display.name))
+            .join(Site, col(Site.id) == col(Display.site_id))
+            .where(col(Display.token_hash) == _token_hash(token), col(Display.revoked_at).is_(None))
         ).first()
     if row is None:
         return None
@@ -302,25 +312,27 @@ def read_access_log(
     ``patient`` is the patient's reference (MRN): the log is read by leads, who look
     the person up from there.
     """
-    query = (
-        select(
-            AccessLog.at,
-            Staff.name.label("staff"),
-            Staff.role,
-            AccessLog.action,
-            Patient.mrn.label("patient"),
-            AccessLog.session_id,
-            AccessLog.detail,
-        )
-        .join(Staff, Staff.id == AccessLog.staff_id)
-        .join(Patient, Patient.id == AccessLog.patient_id, isouter=True)
-        .where(AccessLog.at >= start, AccessLog.at < end)
-        .order_by(AccessLog.at.desc(), AccessLog.id.desc())
-    )
+    conditions = [col(AccessLog.at) >= start, col(AccessLog.at) < end]
     if staff_id is not None:
-        query = query.where(AccessLog.staff_id == staff_id)
+        conditions.append(col(AccessLog.staff_id) == staff_id)
     if action is not None:
-        query = query.where(AccessLog.action == AccessAction(action).value)
+        conditions.append(col(AccessLog.action) == AccessAction(action).value)
+    # Labelled columns type as Never; the rows are read by name (``_mapping``).
+    query: Select[*tuple[Any, ...]] = (
+        select(
+            col(AccessLog.at),
+            col(Staff.name).label("staff"),
+            col(Staff.role),
+            col(AccessLog.action),
+            col(Patient.mrn).label("patient"),
+            col(AccessLog.session_id),
+            col(AccessLog.detail),
+        )
+        .join(Staff, col(Staff.id) == col(AccessLog.staff_id))
+        .join(Patient, col(Patient.id) == col(AccessLog.patient_id), isouter=True)
+        .where(*conditions)
+        .order_by(col(AccessLog.at).desc(), col(AccessLog.id).desc())
+    )
     with read_session(url) as db:
         rows = db.execute(query).all()
     return pd.DataFrame([dict(row._mapping) for row in rows], columns=ACCESS_LOG_COLUMNS)
@@ -330,8 +342,8 @@ def access_log_staff(*, url: str) -> list[StaffMember]:
     """Everyone who appears in the access log, for the lead's filter (by name)."""
     with read_session(url) as db:
         rows = db.execute(
-            select(Staff.id, Staff.name, Staff.role)
-            .where(Staff.id.in_(select(AccessLog.staff_id).distinct()))
-            .order_by(Staff.name)
+            select(col(Staff.id), col(Staff.name), col(Staff.role))
+            .where(col(Staff.id).in_(select(col(AccessLog.staff_id)).distinct()))
+            .order_by(col(Staff.name))
         ).all()
     return [StaffMember(id=r.id, name=r.name, role=StaffRole(r.role)) for r in rows]

@@ -24,7 +24,7 @@ from ketadash.boosters import WORKLIST_FLAGS, BoosterFlag, as_of_morning, local_
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.histories import site_boosters
-from ketadash.models import BoosterFlagMorning, BoosterFlagRow, Site
+from ketadash.models import BoosterFlagMorning, BoosterFlagRow, Site, core_table
 
 FLAG_COLUMNS = ("patient_id", "flag", "booster_due", "planned_due", "anchor_session_id")
 
@@ -123,7 +123,7 @@ def stored_mornings(
     *, db: Session, site_ids: Sequence[int], first_day: date, last_day: date
 ) -> dict[int, set[date]]:
     """For each site, the mornings from ``first_day`` to ``last_day`` whose flags are stored."""
-    m = BoosterFlagMorning.__table__.c
+    m = core_table(BoosterFlagMorning).c
     found: dict[int, set[date]] = {site_id: set() for site_id in site_ids}
     rows = db.execute(
         sa.select(m.site_id, m.day).where(
@@ -150,7 +150,7 @@ def _read(*, db: Session, site_id: int, day: date) -> MorningFlags | None:
     ).first()
     if morning is None:
         return None
-    f = BoosterFlagRow.__table__.c
+    f = core_table(BoosterFlagRow).c
     rows = db.execute(
         sa.select(*(f[c] for c in FLAG_COLUMNS))
         .where(f.site_id == site_id, f.day == day)

@@ -709,6 +709,79 @@ def first_listing(
     return today, due
 
 
+def _booster_dates(
+    *,
+    episodes: list[ReliefEpisode],
+    clinic: ClinicRelief,
+    settings: ClinicSettings,
+    last_infusion: date | None,
+    today: date,
+    series: bool,
+) -> tuple[ReliefEstimate | None, date | None, date | None]:
+    """(estimate, due date as of today, the first plan's date) after the series; all
+    None while the series runs or before any infusion."""
+    if series or last_infusion is None:
+        return None, None, None
+    estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
+    due = booster_due_on(
+        infusion_day=last_infusion, today=today, estimate=estimate, settings=settings
+    )
+    planned = booster_due_on(
+        infusion_day=last_infusion, today=last_infusion, estimate=estimate, settings=settings
+    )
+    return estimate, due, planned
+
+
+def _out_of_care(
+    *,
+    history: PatientHistory,
+    booked: datetime | None,
+    contact: date | None,
+    today: date,
+    settings: ClinicSettings,
+) -> bool:
+    """The course ended with nothing booked, or no booking and no contact for too long."""
+    return (history.course_ended_on is not None and history.booking is None) or (
+        booked is None
+        and (contact is None or (today - contact).days >= settings.out_of_care_after_days)
+    )
+
+
+def _booster_flag(
+    *,
+    history: PatientHistory,
+    episodes: list[ReliefEpisode],
+    settings: ClinicSettings,
+    today: date,
+    out_of_care: bool,
+    series: bool,
+    booked: datetime | None,
+    due: date | None,
+    planned: date | None,
+) -> tuple[BoosterFlag, date | None]:
+    """The worklist flag, most urgent reason first, and the due date it shows (the day
+    relief ended, when that came first, for a relapse)."""
+    relapsed_now = bool(episodes) and episodes[-1].open and episodes[-1].relapsed
+    if out_of_care:
+        return BoosterFlag.OUT_OF_CARE, due
+    if series:
+        return BoosterFlag.IN_SERIES, due
+    if booked is not None:
+        return BoosterFlag.BOOKED, due
+    if relapsed_now:
+        return BoosterFlag.RELAPSED, min(due, episodes[-1].end) if due else episodes[-1].end
+    if (rise := phq9_rise_since_infusion(history)) is not None and (
+        rise >= settings.booster_call_now_rise_points
+    ):
+        # Worse by a clinically meaningful step, though not yet at the relapse line.
+        return BoosterFlag.CALL_NOW, due
+    if due is not None and (due - today).days <= settings.booster_due_within_days:
+        # Overdue: relief has outlasted the first plan's date; the date now still stands.
+        overdue = planned is not None and planned < today
+        return (BoosterFlag.OVERDUE if overdue else BoosterFlag.DUE_SOON), due
+    return BoosterFlag.LATER, due
+
+
 def plan_booster(
     *,
     history: PatientHistory,
@@ -725,41 +798,28 @@ def plan_booster(
     last_infusion = local_day(history.infusions[-1].at, zone) if history.infusions else None
     contact = last_contact_day(history)
     booked = history.booking.scheduled_start if history.booking else None
-    estimate = due = planned = None
     series = in_initial_series(history=history, settings=settings)
-    if not series and last_infusion is not None:
-        estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
-        due = booster_due_on(
-            infusion_day=last_infusion, today=today, estimate=estimate, settings=settings
-        )
-        planned = booster_due_on(
-            infusion_day=last_infusion, today=last_infusion, estimate=estimate, settings=settings
-        )
-    relapsed_now = bool(episodes) and episodes[-1].open and episodes[-1].relapsed
-    out_of_care = (history.course_ended_on is not None and history.booking is None) or (
-        booked is None
-        and (contact is None or (today - contact).days >= settings.out_of_care_after_days)
+    estimate, due, planned = _booster_dates(
+        episodes=episodes,
+        clinic=clinic,
+        settings=settings,
+        last_infusion=last_infusion,
+        today=today,
+        series=series,
     )
-    if out_of_care:
-        flag = BoosterFlag.OUT_OF_CARE
-    elif series:
-        flag = BoosterFlag.IN_SERIES
-    elif booked is not None:
-        flag = BoosterFlag.BOOKED
-    elif relapsed_now:
-        flag = BoosterFlag.RELAPSED
-        due = min(due, episodes[-1].end) if due else episodes[-1].end
-    elif (rise := phq9_rise_since_infusion(history)) is not None and (
-        rise >= settings.booster_call_now_rise_points
-    ):
-        # Worse by a clinically meaningful step, though not yet at the relapse line.
-        flag = BoosterFlag.CALL_NOW
-    elif due is not None and (due - today).days <= settings.booster_due_within_days:
-        # Overdue: relief has outlasted the first plan's date; the date now still stands.
-        overdue = planned is not None and planned < today
-        flag = BoosterFlag.OVERDUE if overdue else BoosterFlag.DUE_SOON
-    else:
-        flag = BoosterFlag.LATER
+    flag, due = _booster_flag(
+        history=history,
+        episodes=episodes,
+        settings=settings,
+        today=today,
+        out_of_care=_out_of_care(
+            history=history, booked=booked, contact=contact, today=today, settings=settings
+        ),
+        series=series,
+        booked=booked,
+        due=due,
+        planned=planned,
+    )
     scores = history.scores
     return BoosterPlan(
         patient_id=history.patient_id,
@@ -831,6 +891,53 @@ class FellDue:
     relapsed: bool
 
 
+def _anchor_due(
+    *,
+    anchor_day: date,
+    episode: ReliefEpisode,
+    before: list[ReliefEpisode],
+    clinic: ClinicRelief,
+    settings: ClinicSettings,
+) -> tuple[date, date, bool]:
+    """(first listed, due, relapsed) for one anchor: the date its first listing gives,
+    with relief expected from the episodes ``before`` it, or the day relief ended when a
+    relapse signal came first."""
+    estimate = estimate_relief(episodes=before, clinic=clinic, settings=settings)
+    listed, due = first_listing(infusion_day=anchor_day, estimate=estimate, settings=settings)
+    relapsed = episode.relapsed and episode.end < due
+    if relapsed:
+        due = episode.end
+        listed = min(listed, due)
+    return listed, due, relapsed
+
+
+def _falls_due_in(
+    *,
+    due: date,
+    first_day: date,
+    last_day: date,
+    following: Infusion | None,
+    time_zone: str,
+    course_ended: date | None,
+) -> bool:
+    """``due`` is in the period, the next infusion did not come before it (the booster
+    came first), and the course had not ended by then."""
+    if not first_day <= due <= last_day:
+        return False
+    if following is not None and local_day(following.at, time_zone) < due:
+        return False  # the booster came first
+    return course_ended is None or due <= course_ended
+
+
+def _lost_contact_by(
+    *, due: date, anchor_day: date, contact_days: list[date], settings: ClinicSettings
+) -> bool:
+    """No contact (the anchor, a score, a symptom return) for ``out_of_care_after_days``
+    before ``due``: the worklist no longer lists the patient then."""
+    contact = max([anchor_day] + [day for day in contact_days if day < due])
+    return (due - contact).days >= settings.out_of_care_after_days
+
+
 def boosters_fell_due(
     *,
     history: PatientHistory,
@@ -878,28 +985,30 @@ def boosters_fell_due(
         if anchor_day > last_day:
             break
         oldest = bisect_left(starts, anchor_day - timedelta(days=settings.booster_history_days))
-        estimate = estimate_relief(
-            episodes=episodes[oldest:index], clinic=clinic, settings=settings
+        listed, due, relapsed = _anchor_due(
+            anchor_day=anchor_day,
+            episode=episode,
+            before=episodes[oldest:index],
+            clinic=clinic,
+            settings=settings,
         )
-        listed, due = first_listing(infusion_day=anchor_day, estimate=estimate, settings=settings)
-        relapsed = episode.relapsed and episode.end < due
-        if relapsed:
-            due = episode.end
-            listed = min(listed, due)
-        if not first_day <= due <= last_day:
-            continue
-        if following is not None and local_day(following.at, zone) < due:
-            continue  # the booster came first
-        if ended is not None and ended < due:
+        if not _falls_due_in(
+            due=due,
+            first_day=first_day,
+            last_day=last_day,
+            following=following,
+            time_zone=zone,
+            course_ended=ended,
+        ):
             continue
         if score_days is None:
             score_days = [local_day(s.taken_at, zone) for s in history.scores]
-        contact = max(
-            [anchor_day]
-            + [day for day in score_days if day < due]
-            + [day for day in history.symptom_returns if day < due]
-        )
-        if (due - contact).days >= settings.out_of_care_after_days:
+        if _lost_contact_by(
+            due=due,
+            anchor_day=anchor_day,
+            contact_days=score_days + list(history.symptom_returns),
+            settings=settings,
+        ):
             continue
         fell.append(
             FellDue(

@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import Session
 
@@ -180,10 +181,15 @@ def read_session(url: str | None = None) -> Iterator[Session]:
 # an insert that only refers to it, which takes a key-share lock. With FOR UPDATE an
 # import adding a booking for a patient and then a score to that patient's visit, while a
 # nurse checks the visit in, would deadlock, and the nurse would lose the check-in.
-ROW_LOCK = {"key_share": True}
+ROW_LOCK: dict[str, Any] = {"key_share": True}
 # PostgreSQL gave up on a transaction that met another (a deadlock, or a serialisation
 # failure): nothing was written, and the same change may simply be tried again.
 _TRY_AGAIN = frozenset({"40P01", "40001"})
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows a conditional UPDATE or DELETE matched (its cursor's rowcount)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 @contextmanager

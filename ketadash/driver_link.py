@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
 from ketadash.clock import clock_text
 from ketadash.db import ROW_LOCK, read_session, write_session
@@ -262,7 +263,11 @@ def driver_words(status: PublicDriverStatus) -> DriverWords:
         )
     if status.state is DriverState.READY:
         return DriverWords(headline="Ready now", detail="Please come to the front desk.")
-    if status.state is DriverState.IN_TREATMENT and status.ready_around is not None:
+    if (
+        status.state is DriverState.IN_TREATMENT
+        and status.ready_around is not None
+        and contact is not None
+    ):
         around = clock_text(status.ready_around, contact.time_zone)
         return DriverWords(
             headline=f"In treatment, ready around {around}",
@@ -378,7 +383,7 @@ def _active_staff(db, staff_id: int | None) -> None:
 def _revoke_live(db, *, session_id: int, staff_id: int, now: datetime) -> int:
     result = db.execute(
         update(DriverLink)
-        .where(DriverLink.session_id == session_id, DriverLink.revoked_at.is_(None))
+        .where(col(DriverLink.session_id) == session_id, col(DriverLink.revoked_at).is_(None))
         .values(revoked_at=now, revoked_by=staff_id)
         .execution_options(synchronize_session=False)
     )
@@ -392,16 +397,16 @@ def driver_links_of(*, db, session_ids: Iterable[int]) -> dict[int, DriverLinkFa
         return {}
     rows = db.execute(
         select(
-            DriverLink.session_id,
-            DriverLink.created_at,
-            Staff.name,
-            DriverLink.revoked_at,
-            DriverLink.first_opened_at,
-            DriverLink.last_opened_at,
+            col(DriverLink.session_id),
+            col(DriverLink.created_at),
+            col(Staff.name),
+            col(DriverLink.revoked_at),
+            col(DriverLink.first_opened_at),
+            col(DriverLink.last_opened_at),
         )
-        .join(Staff, Staff.id == DriverLink.created_by, isouter=True)
-        .where(DriverLink.session_id.in_(ids))
-        .order_by(DriverLink.id)
+        .join(Staff, col(Staff.id) == col(DriverLink.created_by), isouter=True)
+        .where(col(DriverLink.session_id).in_(ids))
+        .order_by(col(DriverLink.id))
     ).all()
     return {
         row.session_id: DriverLinkFacts(
@@ -458,12 +463,12 @@ def open_driver_link(*, url: str, token: str | None, now: datetime) -> PublicDri
     with read_session(url) as db:
         link = db.execute(
             select(
-                DriverLink.id,
-                DriverLink.session_id,
-                DriverLink.created_at,
-                DriverLink.revoked_at,
-                DriverLink.last_opened_at,
-            ).where(DriverLink.token_hash == _token_hash(token))
+                col(DriverLink.id),
+                col(DriverLink.session_id),
+                col(DriverLink.created_at),
+                col(DriverLink.revoked_at),
+                col(DriverLink.last_opened_at),
+            ).where(col(DriverLink.token_hash) == _token_hash(token))
         ).first()
         if link is None:
             return unknown
@@ -473,7 +478,7 @@ def open_driver_link(*, url: str, token: str | None, now: datetime) -> PublicDri
             created_at=link.created_at, revoked_at=link.revoked_at, clock=clock, now=now
         )
         words, around = None, None
-        if state is LinkState.LIVE:
+        if state is LinkState.LIVE and clock is not None:
             settings = load_clinic_settings(db=db, site_id=clock.site_id)
             usual = site_typical(db=db, clock=clock, settings=settings)
             words, around = driver_state(clock=clock, settings=settings, now=now, typical=usual)
@@ -532,10 +537,10 @@ def _note_opened(*, url: str, link_id: int, now: datetime) -> None:
         db.execute(
             update(DriverLink)
             .where(
-                DriverLink.id == link_id,
+                col(DriverLink.id) == link_id,
                 or_(
-                    DriverLink.last_opened_at.is_(None),
-                    DriverLink.last_opened_at <= now - OPENED_RECORDED_EVERY,
+                    col(DriverLink.last_opened_at).is_(None),
+                    col(DriverLink.last_opened_at) <= now - OPENED_RECORDED_EVERY,
                 ),
             )
             .values(last_opened_at=now)
@@ -543,7 +548,7 @@ def _note_opened(*, url: str, link_id: int, now: datetime) -> None:
         )
         db.execute(
             update(DriverLink)
-            .where(DriverLink.id == link_id, DriverLink.first_opened_at.is_(None))
+            .where(col(DriverLink.id) == link_id, col(DriverLink.first_opened_at).is_(None))
             .values(first_opened_at=now)
             .execution_options(synchronize_session=False)
         )

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import String, and_, or_, select, type_coerce
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ketadash.boosters import (
     WORKLIST_FLAGS,
@@ -312,9 +312,9 @@ def patient_contacts(*, db: Session, patient_ids: Sequence[int]) -> dict[int, Pa
     for start in range(0, len(ids), 5_000):
         chunk = ids[start : start + 5_000]
         for pid, first, last, phone in db.execute(
-            select(Patient.id, Patient.first_name, Patient.last_name, Patient.phone).where(
-                Patient.id.in_(chunk)
-            )
+            select(
+                col(Patient.id), col(Patient.first_name), col(Patient.last_name), col(Patient.phone)
+            ).where(col(Patient.id).in_(chunk))
         ).all():
             found[pid] = PatientContact(patient_id=pid, name=f"{first} {last}", phone=phone)
     return found

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ketadash.clock import FutureMoment, refuse_future, utc_now
-from ketadash.db import ROW_LOCK, write_session
+from ketadash.db import ROW_LOCK, rows_matched, write_session
 from ketadash.gates import (
     DOSE_CHECK,
     HOLD_CHECK,
@@ -45,6 +46,7 @@ from ketadash.models import (
     TreatmentSession,
     VitalsPhase,
     VitalsReading,
+    stored_id,
 )
 from ketadash.models import SessionStatus as S
 from ketadash.rules import item9_answer, item9_flagged, weight_change_percent
@@ -180,7 +182,7 @@ def _start_values(
     hold_override_reason: str | None,
     same_day_reason: str | None,
     item9_acknowledgement: str | None,
-) -> tuple[dict, str | None]:
+) -> tuple[dict[str, Any], str | None]:
     """The columns a start stamps, once the start gate allows it; and the history reason.
 
     The gate is worked out once and refused in the nurse's order: what must stand before
@@ -210,7 +212,7 @@ def _start_values(
         )
     _refuse(Gate(checks=(gate.check(DOSE_CHECK),)), "Cannot start the dose")
     override = optional_reason(hold_override_reason)
-    values: dict = {"given_dose_mg": dose_mg, "weight_kg": weight}
+    values: dict[str, Any] = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
     if item9_flagged(visit, settings):
         notes.append(
@@ -252,7 +254,7 @@ def _apply(
     *,
     expected_version: int,
     target: S,
-    values: dict,
+    values: dict[str, Any],
     staff_id: int,
     now: datetime,
     reason: str | None,
@@ -263,17 +265,17 @@ def _apply(
     result = db.execute(
         update(TreatmentSession)
         .where(
-            TreatmentSession.id == session.id,
-            TreatmentSession.version == expected_version,
+            col(TreatmentSession.id) == session.id,
+            col(TreatmentSession.version) == expected_version,
         )
         .values(status=target, version=expected_version + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        raise _changed_meanwhile(db, session.id)
+    if rows_matched(result) != 1:
+        raise _changed_meanwhile(db, stored_id(session))
     db.add(
         StatusChange(
-            session_id=session.id,
+            session_id=stored_id(session),
             version=expected_version + 1,
             from_status=session.status,
             to_status=target,
@@ -285,7 +287,7 @@ def _apply(
     )
     db.flush()
     return StepResult(
-        session_id=session.id,
+        session_id=stored_id(session),
         from_status=S(session.status),
         to_status=target,
         version=expected_version + 1,
@@ -297,10 +299,10 @@ def _changed_meanwhile(db: Session, session_id: int) -> SessionChanged:
     db.expire_all()
     current = db.get(TreatmentSession, session_id)
     last = db.exec(
-        select(StatusChange, Staff.name)
-        .join(Staff, Staff.id == StatusChange.staff_id, isouter=True)
-        .where(StatusChange.session_id == session_id)
-        .order_by(StatusChange.version.desc())
+        select(StatusChange, col(Staff.name))
+        .join(Staff, col(Staff.id) == col(StatusChange.staff_id), isouter=True)
+        .where(col(StatusChange.session_id) == session_id)
+        .order_by(col(StatusChange.version).desc())
         .limit(1)
     ).first()
     who = last[1] if last and last[1] else "Another station"
@@ -315,7 +317,7 @@ def _changed_meanwhile(db: Session, session_id: int) -> SessionChanged:
 
 def _check_version(db: Session, session: TreatmentSession, expected_version: int) -> None:
     if session.version != expected_version:
-        raise _changed_meanwhile(db, session.id)
+        raise _changed_meanwhile(db, stored_id(session))
 
 
 def _moment(now: datetime | None, what: str) -> datetime:
@@ -343,7 +345,7 @@ def _approving_lead(db: Session, staff_id: int | None, *, site_id: int) -> Staff
     named = db.get(Staff, staff_id)
     if named is None or not named.active or named.site_id not in (None, site_id):
         return None
-    return StaffMember(id=named.id, name=named.name, role=StaffRole(named.role))
+    return StaffMember(id=stored_id(named), name=named.name, role=StaffRole(named.role))
 
 
 def _reason(text: str | None, what: str) -> str:
@@ -407,17 +409,21 @@ def take_step(
         if step in (Step.CHECK_IN, Step.START_INFUSION) and session.chair_id is not None:
             # One chair, one patient: two patients into one chair at once queue here.
             db.execute(
-                select(Chair.id).where(Chair.id == session.chair_id).with_for_update(**ROW_LOCK)
+                select(col(Chair.id))
+                .where(col(Chair.id) == session.chair_id)
+                .with_for_update(**ROW_LOCK)
             ).all()
         if step == Step.DISCHARGE:
             # The ride the discharge relies on is held too (a ride change takes the session's
             # row first, so this is belt and braces, never a second order of locks).
             db.execute(
-                select(Ride.id).where(Ride.session_id == session_id).with_for_update(**ROW_LOCK)
+                select(col(Ride.id))
+                .where(col(Ride.session_id) == session_id)
+                .with_for_update(**ROW_LOCK)
             ).all()
         visit = _visit(db, session_id, now)
         settings = _site_settings(db, session.site_id)
-        values: dict = {transition.stamp: now}
+        values: dict[str, Any] = {transition.stamp: now}
         if step == Step.CHECK_IN:
             _refuse(check_in_gate(visit=visit), "Cannot check in")
         elif step == Step.START_INFUSION:
@@ -490,8 +496,10 @@ def _refuse_reopening(db: Session, session: TreatmentSession, *, target: S, now:
     is held after the patient (the order of every write), so a check-in into it queues.
     """
     if session.chair_id is not None:
-        db.execute(select(Chair.id).where(Chair.id == session.chair_id).with_for_update()).all()
-    visit = _visit(db, session.id, now)
+        db.execute(
+            select(col(Chair.id)).where(col(Chair.id) == session.chair_id).with_for_update()
+        ).all()
+    visit = _visit(db, stored_id(session), now)
     _refuse(reopen_gate(visit=visit, into=target), "Cannot put this visit back under way")
 
 
@@ -530,9 +538,12 @@ def undo_last_step(
             raise StepNotAllowed("Nothing to take back: the patient is not checked in yet.")
         if status in (S.CANCELLED, S.NO_SHOW):
             previous = db.exec(
-                select(StatusChange.from_status)
-                .where(StatusChange.session_id == session_id, StatusChange.to_status == status)
-                .order_by(StatusChange.version.desc())
+                select(col(StatusChange.from_status))
+                .where(
+                    col(StatusChange.session_id) == session_id,
+                    col(StatusChange.to_status) == status,
+                )
+                .order_by(col(StatusChange.version).desc())
                 .limit(1)
             ).first()
             target = S(previous or S.SCHEDULED)
@@ -617,7 +628,7 @@ def record_vitals(
         db.flush()
         settings = _site_settings(db, session.site_id)
         return VitalsRecorded(
-            reading_id=reading.id,
+            reading_id=stored_id(reading),
             phase=phase,
             alerts=vitals_alerts(vitals, phase=phase, settings=settings),
         )
@@ -709,7 +720,7 @@ def record_phq9(
         settings = _site_settings(db, session.site_id)
         highest = max(item9, item9_answer(visit) or 0)
         return Phq9Recorded(
-            score_id=score.id,
+            score_id=stored_id(score),
             total=total,
             item9=item9,
             item9_flagged=highest >= settings.phq9_item9_flag_at,
@@ -724,15 +735,15 @@ def history_agrees(*, db: Session, session_id: int) -> bool:
     """True when the session row's state and version match its status history."""
     session = db.get(TreatmentSession, session_id)
     count, last = db.exec(
-        select(func.count(StatusChange.id), func.max(StatusChange.version)).where(
-            StatusChange.session_id == session_id
+        select(func.count(col(StatusChange.id)), func.max(col(StatusChange.version))).where(
+            col(StatusChange.session_id) == session_id
         )
     ).one()
     if count == 0:
         return session.version == 1 and session.status == S.SCHEDULED
     latest = db.exec(
-        select(StatusChange.to_status).where(
-            StatusChange.session_id == session_id, StatusChange.version == last
+        select(col(StatusChange.to_status)).where(
+            col(StatusChange.session_id) == session_id, col(StatusChange.version) == last
         )
     ).one()
     return session.version == count + 1 == last and S(latest) == S(session.status)

@@ -14,11 +14,31 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Protocol
 
-from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ketadash.db_types import UTCDateTime
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def stored_id(row: _Stored) -> int:
+    """The id of a row read from (or flushed to) the database. SQLModel types every id
+    Optional, since a new row has none; a stored one always has it."""
+    if row.id is None:
+        raise ValueError(f"This {type(row).__name__} has no id: it was never stored.")
+    return row.id
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """A table model's Core table (SQLModel sets it on the class, untyped)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
 
 # --- words -----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Select, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ketadash.clinic import CLINIC_NAME_KEY
 from ketadash.db import read_session
@@ -249,17 +249,17 @@ def public_visit_clock_query(*, session_id: int) -> Select:
     """The only query behind a driver's page for the visit: its route's clock, nothing else."""
     t = TreatmentSession
     return select(
-        t.site_id,
-        t.status,
-        t.route,
-        t.planned_minutes,
-        t.scheduled_start,
-        t.checked_in_at,
-        t.infusion_started_at,
-        t.infusion_ended_at,
-        t.ready_at,
-        t.discharged_at,
-    ).where(t.id == session_id)
+        col(t.site_id),
+        col(t.status),
+        col(t.route),
+        col(t.planned_minutes),
+        col(t.scheduled_start),
+        col(t.checked_in_at),
+        col(t.infusion_started_at),
+        col(t.infusion_ended_at),
+        col(t.ready_at),
+        col(t.discharged_at),
+    ).where(col(t.id) == session_id)
 
 
 def public_visit_clock(*, db: Session, session_id: int) -> PublicVisitClock | None:

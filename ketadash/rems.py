@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ketadash.clock import (
     FutureMoment,
@@ -39,7 +40,7 @@ from ketadash.clock import (
     utc_now,
 )
 from ketadash.clock import whole_minutes_between as minutes_between
-from ketadash.db import ROW_LOCK, read_session, write_session
+from ketadash.db import ROW_LOCK, read_session, rows_matched, write_session
 from ketadash.gates import Gate, as_sentences, rems_required, rems_submit_gate
 from ketadash.limits import ESKETAMINE_DEVICE_MG, ESKETAMINE_PLANS_MG
 from ketadash.models import (
@@ -229,6 +230,67 @@ def _effect(observations: list[Observation], effect: SideEffect) -> Effect:
     return Effect(occurred=True, resolved=resolved, detail=detail)
 
 
+def _bp_before(readings: list[Reading], start: datetime | None) -> Reading | None:
+    """The last reading at or before the first device (a BEFORE-phase one when any)."""
+    if start is None:
+        return None
+    before = [r for r in readings if r.taken_at <= start]
+    before = [r for r in before if r.phase == VitalsPhase.BEFORE] or before
+    return before[-1] if before else None
+
+
+def _bp_after_dose(
+    after: list[Reading], start: datetime | None, settings: ClinicSettings
+) -> Reading | None:
+    """The reading nearest the check minute after the first device, inside its window."""
+    if start is None:
+        return None
+    earliest, latest = esketamine_bp_window(start, settings)
+    target = start + timedelta(minutes=settings.esketamine_bp_check_minutes)
+    window = [r for r in after if earliest <= r.taken_at <= latest]
+    if not window:
+        return None
+    return min(window, key=lambda r: abs((r.taken_at - target).total_seconds()))
+
+
+def _ok_at_end(
+    bp_at_end: Reading | None, bp_before: Reading | None, settings: ClinicSettings
+) -> bool | None:
+    """The ready gate's rule on the last reading: no danger, and back near the pre-dose one."""
+    if bp_at_end is None:
+        return None
+    dangers = [
+        a
+        for a in vitals_alerts(bp_at_end.vitals, phase=VitalsPhase.AFTER, settings=settings)
+        if a.level == "danger"
+    ]
+    near = (
+        back_to_baseline(
+            bp_at_end.vitals,
+            bp_before.vitals,
+            within_percent=settings.discharge_vitals_within_percent,
+        )[0]
+        if bp_before
+        else True
+    )
+    return not dangers and near
+
+
+def _breathing(after: list[Reading], settings: ClinicSettings) -> Effect:
+    """Respiratory depression: SpO2 readings below the alert limit after the first device."""
+    low = [r for r in after if r.vitals.spo2 < settings.alert_spo2_below]
+    if not low:
+        return Effect(occurred=False, resolved=None)
+    lowest = min(r.vitals.spo2 for r in low)
+    resolved = after[-1].vitals.spo2 >= settings.alert_spo2_below
+    return Effect(
+        occurred=True,
+        resolved=resolved,
+        detail=f"SpO2 down to {lowest}% (below {settings.alert_spo2_below}%)"
+        + ("" if resolved else ", still low at the last reading"),
+    )
+
+
 def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
     """The form's answers from what the session recorded, at no particular moment (pure).
 
@@ -248,51 +310,13 @@ def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
     end = facts.ready_at or facts.discharged_at
     given = facts.given_dose_mg if facts.given_dose_mg is not None else facts.dose_mg
     readings = sorted(facts.readings, key=lambda r: r.taken_at)
-    before = [r for r in readings if start is None or r.taken_at <= start]
-    before = [r for r in before if r.phase == VitalsPhase.BEFORE] or before
-    bp_before = before[-1] if before and start is not None else None
+    bp_before = _bp_before(readings, start)
     after = [r for r in readings if start is not None and r.taken_at > start]
-    bp_after_dose = None
-    if start is not None:
-        earliest, latest = esketamine_bp_window(start, settings)
-        target = start + timedelta(minutes=settings.esketamine_bp_check_minutes)
-        window = [r for r in after if earliest <= r.taken_at <= latest]
-        if window:
-            bp_after_dose = min(window, key=lambda r: abs((r.taken_at - target).total_seconds()))
     until_end = [r for r in after if end is not None and r.taken_at <= end]
     bp_at_end = until_end[-1] if until_end else None
     ok_before = not start_holds(bp_before.vitals, settings) if bp_before else None
-    ok_end = None
-    if bp_at_end is not None:
-        dangers = [
-            a
-            for a in vitals_alerts(bp_at_end.vitals, phase=VitalsPhase.AFTER, settings=settings)
-            if a.level == "danger"
-        ]
-        near = (
-            back_to_baseline(
-                bp_at_end.vitals,
-                bp_before.vitals,
-                within_percent=settings.discharge_vitals_within_percent,
-            )[0]
-            if bp_before
-            else True
-        )
-        ok_end = not dangers and near
     observed = [o for o in facts.observations if start is not None and o.observed_at >= start]
     observed.sort(key=lambda o: o.observed_at)
-    low = [r for r in after if r.vitals.spo2 < settings.alert_spo2_below]
-    if low:
-        lowest = min(r.vitals.spo2 for r in low)
-        resolved = after[-1].vitals.spo2 >= settings.alert_spo2_below
-        breathing = Effect(
-            occurred=True,
-            resolved=resolved,
-            detail=f"SpO2 down to {lowest}% (below {settings.alert_spo2_below}%)"
-            + ("" if resolved else ", still low at the last reading"),
-        )
-    else:
-        breathing = Effect(occurred=False, resolved=None)
     total = minutes_between(start, end) if start is not None and end is not None else None
     observation = settings.min_recovery_esketamine_minutes
     return Prefill(
@@ -304,13 +328,13 @@ def prefill(*, facts: SessionFacts, settings: ClinicSettings) -> Prefill:
         total_minutes=total,
         two_hours_met=None if total is None else total >= observation,
         bp_before=bp_before,
-        bp_after_dose=bp_after_dose,
+        bp_after_dose=_bp_after_dose(after, start, settings),
         bp_at_end=bp_at_end,
         vitals_ok_before=ok_before,
-        vitals_ok_at_end=ok_end,
+        vitals_ok_at_end=_ok_at_end(bp_at_end, bp_before, settings),
         sedation=_effect(observed, SideEffect.SEDATION),
         dissociation=_effect(observed, SideEffect.DISSOCIATION),
-        respiratory_depression=breathing,
+        respiratory_depression=_breathing(after, settings),
     )
 
 
@@ -394,7 +418,7 @@ def form_lines(form: RemsForm) -> tuple[tuple[str, str], ...]:
 
 def submitted_line(form: RemsForm) -> str:
     """Who marked the form submitted and when, in the site's time, or that nobody has."""
-    if not form.submitted:
+    if form.submitted_at is None:
         return "Not submitted yet"
     at = to_local(form.submitted_at, form.facts.time_zone).strftime("%Y-%m-%d %H:%M")
     return f"Marked submitted by {form.submitted_by} at {at}"
@@ -423,8 +447,8 @@ def form_pdf(form: RemsForm) -> bytes:
 def _facts(db: Session, session_id: int) -> SessionFacts | None:
     row = db.exec(
         select(TreatmentSession, Patient, Site)
-        .join(Patient, Patient.id == TreatmentSession.patient_id)
-        .join(Site, Site.id == TreatmentSession.site_id)
+        .join(Patient, col(Patient.id) == col(TreatmentSession.patient_id))
+        .join(Site, col(Site.id) == col(TreatmentSession.site_id))
         .where(TreatmentSession.id == session_id)
     ).first()
     if row is None:
@@ -433,16 +457,16 @@ def _facts(db: Session, session_id: int) -> SessionFacts | None:
     readings = db.exec(
         select(VitalsReading)
         .where(VitalsReading.session_id == session_id)
-        .order_by(VitalsReading.taken_at, VitalsReading.id)
+        .order_by(col(VitalsReading.taken_at), col(VitalsReading.id))
     ).all()
     observations = db.exec(
         select(SideEffectObservation)
         .where(SideEffectObservation.session_id == session_id)
-        .order_by(SideEffectObservation.observed_at, SideEffectObservation.id)
+        .order_by(col(SideEffectObservation.observed_at), col(SideEffectObservation.id))
     ).all()
     return SessionFacts(
-        session_id=session.id,
-        site_id=site.id,
+        session_id=session_id,
+        site_id=session.site_id,
         site_name=site.name,
         time_zone=site.time_zone,
         patient_name=f"{patient.first_name} {patient.last_name}",
@@ -583,20 +607,24 @@ def _forms(*, url: str, site_id: int, now: datetime, submitted: bool) -> FormsTo
         required = rems_required(route=Route.ESKETAMINE, settings=settings)
         if not required and not submitted:
             return FormsToSubmit(required=False, within_days=within, forms=())
-        state = (
-            RemsRecord.submitted_at.is_not(None) if submitted else RemsRecord.submitted_at.is_(None)
-        )
-        rows = db.exec(
-            select(
-                t.id, t.infusion_started_at, Patient.first_name, Patient.last_name, RemsRecord.id
+        submitted_at = col(RemsRecord.submitted_at)
+        state = submitted_at.is_not(None) if submitted else submitted_at.is_(None)
+        # Five columns: SQLAlchemy's select (SQLModel's is typed for up to four).
+        rows = db.execute(
+            sa.select(
+                col(t.id),
+                col(t.infusion_started_at),
+                col(Patient.first_name),
+                col(Patient.last_name),
+                col(RemsRecord.id),
             )
-            .join(Patient, Patient.id == t.patient_id)
-            .join(RemsRecord, RemsRecord.session_id == t.id, isouter=True)
+            .join(Patient, col(Patient.id) == col(t.patient_id))
+            .join(RemsRecord, col(RemsRecord.session_id) == col(t.id), isouter=True)
             .where(
-                t.site_id == site_id,
-                t.route == Route.ESKETAMINE,
-                t.infusion_started_at.is_not(None),
-                t.infusion_started_at >= now - timedelta(days=FORMS_LOOKBACK_DAYS),
+                col(t.site_id) == site_id,
+                col(t.route) == Route.ESKETAMINE,
+                col(t.infusion_started_at).is_not(None),
+                col(t.infusion_started_at) >= now - timedelta(days=FORMS_LOOKBACK_DAYS),
                 state,
             )
         ).all()
@@ -692,7 +720,7 @@ def start_record(*, url: str, session_id: int, staff_id: int, now: datetime | No
     """
     now = _moment(now, "A REMS form")
     with write_session(url) as db:
-        staff = _clinician(db, staff_id)
+        _clinician(db, staff_id)
         _session_for_form(db, session_id)
         existing = db.exec(select(RemsRecord).where(RemsRecord.session_id == session_id)).first()
         if existing is not None:
@@ -701,14 +729,14 @@ def start_record(*, url: str, session_id: int, staff_id: int, now: datetime | No
                 f"{who.name if who else 'Another station'} already started this session's "
                 "REMS form: open it and carry on there."
             )
-        db.add(RemsRecord(session_id=session_id, started_at=now, started_by=staff.id, version=1))
+        db.add(RemsRecord(session_id=session_id, started_at=now, started_by=staff_id, version=1))
         db.add(
             RemsRecordChange(
                 session_id=session_id,
                 version=1,
                 action="started",
                 changed_at=now,
-                staff_id=staff.id,
+                staff_id=staff_id,
             )
         )
         db.flush()
@@ -745,7 +773,7 @@ def _entry_problems(
                 "the ready-to-leave time is later than now: type when the patient would "
                 "have been ready, not a time still to come"
             )
-        elif ready < session.infusion_started_at:
+        elif session.infusion_started_at is not None and ready < session.infusion_started_at:
             problems.append(
                 "the ready-to-leave time is before the first device: type it again (the "
                 "form counts from the first device)"
@@ -823,6 +851,8 @@ def save_record(
         action = "saved"
         if submit:
             facts = _facts(db, session_id)
+            if facts is None:  # the session was read and locked above
+                raise RemsError(f"Session {session_id} does not exist (was it removed?).")
             settings = load_clinic_settings(db=db, site_id=session.site_id)
             form = _form(db, facts, settings, now)
             provider = (
@@ -843,11 +873,11 @@ def save_record(
             action = "submitted"
         result = db.execute(
             update(RemsRecord)
-            .where(RemsRecord.id == record.id, RemsRecord.version == expected_version)
+            .where(col(RemsRecord.id) == record.id, col(RemsRecord.version) == expected_version)
             .values(version=expected_version + 1, **values)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if rows_matched(result) != 1:
             raise _changed(db, session_id)
         db.add(
             RemsRecordChange(
@@ -855,7 +885,7 @@ def save_record(
                 version=expected_version + 1,
                 action=action,
                 changed_at=now,
-                staff_id=staff.id,
+                staff_id=staff_id,
                 detail=", ".join(changed) or None,
             )
         )
@@ -873,9 +903,9 @@ def _refuse(gate: Gate) -> None:
 def _changed(db: Session, session_id: int) -> RemsRecordChanged:
     last = db.exec(
         select(RemsRecordChange, Staff.name)
-        .join(Staff, Staff.id == RemsRecordChange.staff_id)
+        .join(Staff, col(Staff.id) == col(RemsRecordChange.staff_id))
         .where(RemsRecordChange.session_id == session_id)
-        .order_by(RemsRecordChange.version.desc())
+        .order_by(col(RemsRecordChange.version).desc())
         .limit(1)
     ).first()
     who = last[1] if last else "Another station"
@@ -899,9 +929,9 @@ def form_history(*, url: str, session_id: int) -> list[FormChange]:
     with read_session(url) as db:
         rows = db.exec(
             select(RemsRecordChange, Staff.name)
-            .join(Staff, Staff.id == RemsRecordChange.staff_id)
+            .join(Staff, col(Staff.id) == col(RemsRecordChange.staff_id))
             .where(RemsRecordChange.session_id == session_id)
-            .order_by(RemsRecordChange.version)
+            .order_by(col(RemsRecordChange.version))
         ).all()
     return [
         FormChange(

@@ -16,14 +16,15 @@ shows exactly what the rules say and a test needs no database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ketadash.clock import (
     FutureMoment,
@@ -32,7 +33,7 @@ from ketadash.clock import (
     utc_now,
     whole_minutes_between,
 )
-from ketadash.db import ROW_LOCK, read_session, write_session
+from ketadash.db import ROW_LOCK, read_session, rows_matched, write_session
 from ketadash.lifecycle import LifecycleError, RideChanged, SessionNotFound, StepNotAllowed
 from ketadash.models import Ride, RideChange, RideState, Staff, TreatmentSession
 from ketadash.models import SessionStatus as S
@@ -94,7 +95,7 @@ def rides_of(*, db: Session, session_ids: Iterable[int]) -> dict[int, RideFacts]
     ids = sorted(set(session_ids))
     if not ids:
         return {}
-    rows = db.exec(select(Ride).where(Ride.session_id.in_(ids))).all()
+    rows = db.exec(select(Ride).where(col(Ride.session_id).in_(ids))).all()
     return {row.session_id: _facts(row) for row in rows}
 
 
@@ -118,10 +119,10 @@ def ride_history(*, url: str, session_id: int) -> list[RideHistoryEntry]:
     """Every recorded change of a session's ride, oldest first."""
     with read_session(url) as db:
         rows = db.exec(
-            select(RideChange, Staff.name)
-            .join(Staff, Staff.id == RideChange.staff_id, isouter=True)
-            .where(RideChange.session_id == session_id)
-            .order_by(RideChange.version)
+            select(RideChange, col(Staff.name))
+            .join(Staff, col(Staff.id) == col(RideChange.staff_id), isouter=True)
+            .where(col(RideChange.session_id) == session_id)
+            .order_by(col(RideChange.version))
         ).all()
     return [
         RideHistoryEntry(
@@ -199,7 +200,7 @@ def arrange_ride(
     )
 
 
-def _arranged_values(ride: Ride | None, details: dict) -> dict:
+def _arranged_values(ride: Ride | None, details: dict[str, Any]) -> dict[str, Any]:
     if ride is None:
         return details
     kept = {key: value for key, value in details.items() if value is not None}
@@ -235,7 +236,7 @@ def ride_on_the_way(
 ) -> RideSaved:
     """The driver called to say they are coming, and gave ``eta_at`` (None: no time given)."""
 
-    def values(ride: Ride | None, at: datetime) -> dict:
+    def values(ride: Ride | None, at: datetime) -> dict[str, Any]:
         state = ride_state(ride)
         if state is RideState.NONE:
             raise RideRefused("Arrange the ride first: who is coming to take the patient home?")
@@ -266,7 +267,7 @@ def ride_arrived(
 ) -> RideSaved:
     """The adult taking the patient home is here now."""
 
-    def values(ride: Ride | None, at: datetime) -> dict:
+    def values(ride: Ride | None, at: datetime) -> dict[str, Any]:
         state = ride_state(ride)
         if state is RideState.NONE:
             raise RideRefused(
@@ -302,7 +303,7 @@ def take_back_ride_arrival(
     """
     why = reason_text(reason, what="Taking back the ride's arrival")
 
-    def values(ride: Ride | None, at: datetime) -> dict:
+    def values(ride: Ride | None, at: datetime) -> dict[str, Any]:
         if ride_state(ride) is not RideState.ARRIVED:
             raise RideRefused("Nothing to take back: the ride is not recorded as arrived.")
         return {"arrived_at": None}
@@ -334,7 +335,7 @@ def cancel_ride(
     """
     why = reason_text(reason, what="Cancelling the ride")
 
-    def values(ride: Ride | None, at: datetime) -> dict:
+    def values(ride: Ride | None, at: datetime) -> dict[str, Any]:
         if ride_state(ride) is RideState.NONE:
             raise RideRefused("There is no ride to cancel.")
         return {
@@ -365,7 +366,7 @@ def _change_ride(
     staff_id: int,
     expected_ride_version: int | None,
     now: datetime | None,
-    change,
+    change: Callable[[Ride | None, datetime], dict[str, Any]],
     reason: str | None = None,
     is_correction: bool = False,
 ) -> RideSaved:
@@ -396,7 +397,7 @@ def _change_ride(
                 raise StepNotAllowed(
                     f"Cannot change the ride: the patient is {IN_WORDS[S(session.status)]}."
                 )
-            ride = db.exec(select(Ride).where(Ride.session_id == session_id)).first()
+            ride = db.exec(select(Ride).where(col(Ride.session_id) == session_id)).first()
             current = ride.version if ride is not None else None
             if current != expected_ride_version:
                 raise _ride_changed(session)
@@ -412,13 +413,13 @@ def _change_ride(
                 # station that saw the current version changes the ride.
                 result = db.execute(
                     update(Ride)
-                    .where(Ride.id == ride.id, Ride.version == current)
-                    .values(version=current + 1, **values)
+                    .where(col(Ride.id) == ride.id, col(Ride.version) == ride.version)
+                    .values(version=ride.version + 1, **values)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount != 1:
+                if rows_matched(result) != 1:
                     raise _ride_changed(session)
-                version = current + 1
+                version = ride.version + 1
                 db.expire(ride)
                 ride = db.get(Ride, ride.id)
             state = ride_state(ride)
@@ -561,7 +562,7 @@ def ride_alerts(
 def ride_summary(ride: RideFacts | None, *, time_zone: str) -> str:
     """One line a nurse reads: the state and what is known of it (staff screens only)."""
     state = ride_state(ride)
-    if state is RideState.NONE:
+    if state is RideState.NONE or ride is None:
         return state.label
     who = ride.driver_name + (f" ({ride.relationship})" if ride.relationship else "")
     if state is RideState.ARRIVED:

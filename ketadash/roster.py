@@ -10,7 +10,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from ketadash.config import normalise_url
 from ketadash.db import write_session
@@ -60,7 +60,7 @@ def set_site_contact(*, url: str, site_id: int, values: dict[str, str]) -> None:
     shows them). Idempotent; a value not given is left as it is."""
     if values:
         with write_session(normalise_url(url)) as db:
-            db.execute(update(Site).where(Site.id == site_id).values(**values))
+            db.execute(update(Site).where(col(Site.id) == site_id).values(**values))
 
 
 def ensure_chairs(*, url: str, site_id: int, count: int) -> int:

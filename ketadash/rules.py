@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from ketadash.clock import to_local, whole_minutes_between
 from ketadash.limits import ESKETAMINE_DEVICE_MG
@@ -44,7 +45,21 @@ def esketamine_devices(mg: float | None) -> int:
     return max(1, round((mg or ESKETAMINE_DEVICE_MG) / ESKETAMINE_DEVICE_MG))
 
 
-def route_protocol(visit: Visit, settings: ClinicSettings) -> RouteProtocol:
+class RouteFacts(Protocol):
+    """What ``route_protocol`` reads of a visit (a ``Visit``, or the driver link's
+    route-only facts, which have no dose)."""
+
+    @property
+    def route(self) -> Route: ...
+    @property
+    def planned_minutes(self) -> int | None: ...
+    @property
+    def dose_mg(self) -> float | None: ...
+    @property
+    def given_dose_mg(self) -> float | None: ...
+
+
+def route_protocol(visit: RouteFacts, settings: ClinicSettings) -> RouteProtocol:
     """The phases and their minutes for the visit's route, from the clinic settings."""
     observation = settings.min_recovery_minutes(visit.route)
     if visit.route == Route.ESKETAMINE:

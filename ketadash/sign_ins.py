@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
 
 from ketadash.db import read_session, write_session
 from ketadash.models import Display, SignIn
@@ -51,7 +52,7 @@ def shared_sign_in(*, url: str, key: str) -> SharedSignIn:
     """The sign-in ``key`` as every process sees it."""
     with read_session(url) as db:
         row = db.execute(
-            select(SignIn.last_active_at, SignIn.ended_at).where(SignIn.key == key)
+            select(col(SignIn.last_active_at), col(SignIn.ended_at)).where(col(SignIn.key) == key)
         ).first()
     if row is None:
         return SharedSignIn(last_active_at=None, ended=False)
@@ -83,7 +84,7 @@ def end(*, url: str, key: str, now: datetime) -> None:
             .values(key=key, last_active_at=now, ended_at=now)
             .on_conflict_do_update(index_elements=["key"], set_={"ended_at": now})
         )
-        db.execute(delete(SignIn).where(SignIn.last_active_at < now - FORGET_AFTER))
+        db.execute(delete(SignIn).where(col(SignIn.last_active_at) < now - FORGET_AFTER))
 
 
 def note_display_check(*, url: str, display_id: int, now: datetime) -> None:
@@ -93,10 +94,10 @@ def note_display_check(*, url: str, display_id: int, now: datetime) -> None:
         db.execute(
             update(Display)
             .where(
-                Display.id == display_id,
+                col(Display.id) == display_id,
                 or_(
-                    Display.last_checked_at.is_(None),
-                    Display.last_checked_at <= now - timedelta(seconds=DISPLAY_CHECK_SECONDS),
+                    col(Display.last_checked_at).is_(None),
+                    col(Display.last_checked_at) <= now - timedelta(seconds=DISPLAY_CHECK_SECONDS),
                 ),
             )
             .values(last_checked_at=now)

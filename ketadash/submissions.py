@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ketadash.clock import utc_now
 from ketadash.models import SubmittedForm
@@ -112,7 +112,7 @@ def _claim(db: Session, pending: _Pending) -> None:
         insert(SubmittedForm)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(SubmittedForm.key)
+        .returning(col(SubmittedForm.key))
     ).first()
     if inserted is None:
         raise AlreadySaved(pending.what)
@@ -120,4 +120,5 @@ def _claim(db: Session, pending: _Pending) -> None:
 
 def was_saved(*, db: Session, key: str) -> bool:
     """Whether a save under ``key`` is in the database."""
-    return db.execute(select(SubmittedForm.key).where(SubmittedForm.key == key)).first() is not None
+    query = select(col(SubmittedForm.key)).where(col(SubmittedForm.key) == key)
+    return db.execute(query).first() is not None

@@ -31,9 +31,13 @@ def write_rems_form(
 ) -> None:
     """The form of one esketamine visit dosed at ``start``, as it stands at ``cutoff``."""
     rng = random.Random(session_id * 7919 + 20)
-    if discharged is None and (ready is None or rng.random() < 0.5):
+    # Not discharged yet: half the ready visits have their form started (one draw).
+    if discharged is not None:
+        end = discharged
+    elif ready is not None and rng.random() >= 0.5:
+        end = min(ready, cutoff)
+    else:
         return
-    end = discharged if discharged is not None else min(ready, cutoff)
     # Before ready, so before any discharge step (one taken back included).
     started = min(start + rng.randint(10, 60) * MINUTE, ready if ready is not None else end)
     ready_to_leave = None

@@ -350,27 +350,43 @@ class PatientStories:
                 day = site.next_open(known + rng.randint(2, 5))
                 # The patient calls the day the relapse is known and is booked then.
                 asked_on, ahead_on = known, None
-            booked = None
-            for _ in range(2):
-                if day > site.horizon:
-                    return None, False
-                outcome, booked_day = self.booking.book(
-                    patient, day, BOOSTER, phq, tries=7, asked_on=asked_on, ahead_on=ahead_on
-                )
-                if outcome == "future":
-                    return None, True
-                if booked_day is None:
-                    return ended, False
-                if outcome in ("attended", "today"):
-                    booked = booked_day
-                    break
-                # A missed booster is booked again the day it was missed.
-                asked_on, ahead_on = booked_day, None
-                day = site.next_open(booked_day + rng.randint(2, 4))
+            booked, stop = self._book_booster(
+                patient, day=day, phq=phq, asked_on=asked_on, ahead_on=ahead_on, ended=ended
+            )
             if booked is None:
-                return ended, False
+                return stop
             anchor = booked
             episode += 1
+
+    def _book_booster(
+        self,
+        patient: DemoPatient,
+        *,
+        day: int,
+        phq: float,
+        asked_on: int | None,
+        ahead_on: int | None,
+        ended: int,
+    ) -> tuple[int | None, tuple[int | None, bool]]:
+        """Book the booster (once more if the first is missed): (the day it was given, or
+        None and what ``_relief`` returns then)."""
+        site = patient.site
+        for _ in range(2):
+            if day > site.horizon:
+                return None, (None, False)
+            outcome, booked_day = self.booking.book(
+                patient, day, BOOSTER, phq, tries=7, asked_on=asked_on, ahead_on=ahead_on
+            )
+            if outcome == "future":
+                return None, (None, True)
+            if booked_day is None:
+                return None, (ended, False)
+            if outcome in ("attended", "today"):
+                return booked_day, (ended, False)
+            # A missed booster is booked again the day it was missed.
+            asked_on, ahead_on = booked_day, None
+            day = site.next_open(booked_day + self.rng.randint(2, 4))
+        return None, (ended, False)
 
     def _series_phq(self, patient: DemoPatient, attended: int) -> float:
         drop = math.exp(-patient.phq_rate * attended)

@@ -198,8 +198,26 @@ def _form_view(*, url: str, form: RemsForm, staff: StaffMember) -> None:
         _nurse_part(url=url, form=form, staff=staff)
 
 
+def _comedication_answers(*, record: RecordFields, session_id: int) -> dict[str, bool | None]:
+    """One yes/no question per concomitant medication, answered as last saved."""
+    answers = {}
+    for name, words in COMEDICATIONS:
+        current = getattr(record, name)
+        answers[name] = st.radio(
+            words,
+            options=[True, False],
+            index=None if current is None else (0 if current else 1),
+            format_func=lambda a: _ANSWERS[a],
+            horizontal=True,
+            key=f"rems-{name}-{session_id}",
+        )
+    return answers
+
+
 def _nurse_part(*, url: str, form: RemsForm, staff: StaffMember) -> None:
-    record = form.record
+    record, version = form.record, form.version
+    if record is None or version is None:  # shown only for a started form
+        return
     zone = form.facts.time_zone
     try:
         clinicians = [
@@ -213,17 +231,7 @@ def _nurse_part(*, url: str, form: RemsForm, staff: StaffMember) -> None:
         st.markdown("**What the session does not know**")
         lot = st.text_input("Device lot number", value=record.device_lot or "", max_chars=40)
         st.markdown("Concomitant medications that may cause sedation or blood pressure changes")
-        answers = {}
-        for name, words in COMEDICATIONS:
-            current = getattr(record, name)
-            answers[name] = st.radio(
-                words,
-                options=[True, False],
-                index=None if current is None else (0 if current else 1),
-                format_func=lambda a: _ANSWERS[a],
-                horizontal=True,
-                key=f"rems-{name}-{form.facts.session_id}",
-            )
+        answers = _comedication_answers(record=record, session_id=form.facts.session_id)
         ready = to_local(record.ready_to_leave_at, zone)
         ready_clock = st.time_input(
             "When would the patient have been ready to leave without the 2-hour rule?",
@@ -264,7 +272,7 @@ def _nurse_part(*, url: str, form: RemsForm, staff: StaffMember) -> None:
                 url=url,
                 session_id=form.facts.session_id,
                 staff_id=staff.id,
-                expected_version=form.version,
+                expected_version=version,
                 fields=fields,
                 submit=submitted,
             ),
