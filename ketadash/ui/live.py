@@ -253,7 +253,11 @@ def _published(url: str) -> _Published:
     """This process's watch of ``url``'s versions, published to its file on every change."""
     _remove_stale_files()
     path = _file_for(url)
-    watch = VersionWatch(url=url, on_change=lambda versions: _write_versions(path, versions))
+
+    def publish(versions: SiteVersions) -> None:
+        _write_versions(path, versions)
+
+    watch = VersionWatch(url=url, on_change=publish)
     # Left in place when the process ends: a browser still polling it across a restart
     # must not meet a 404 (a console error); the next process rewrites it.
     ok = _write_versions(path, watch.current)
@@ -316,6 +320,8 @@ def change_watch(
     if not watching(url):
         return
     published = _published(url)
+    if published.file is None:  # watching() said it is there: a folder gone since
+        return
     with st.container(key=f"kd-watch-box-{key}"):
         st.html(_WATCH_CSS)
         _CHANGE_WATCH(
@@ -354,7 +360,7 @@ def on_change_fragment(
     def decorate(body: Callable[[], Drawn | None]) -> Callable[[], None]:
         @st.fragment(run_every=fallback_seconds if timed else RECONNECT_TIMER_SECONDS)
         def _run() -> None:
-            if timed:
+            if timed or url is None:
                 body()
                 return
             token = version_token(url, site_id)  # before the read: see change_watch
