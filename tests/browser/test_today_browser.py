@@ -55,6 +55,35 @@ def _updated_text(page) -> str:
     return page.locator(".kd-updated").inner_text()
 
 
+def _ready_for_check_in(url: str) -> tuple[str, str]:
+    """The first patient expected today at the board's site whose chair is free (check-in
+    needs it), and the start form's dose field for their route. The demo decides who that
+    is (its relief and bookings are drawn), so the test asks rather than assumes IV."""
+    from sqlmodel import select
+
+    from ketadash.clock import local_today, utc_now
+    from ketadash.db import read_session
+    from ketadash.models import Route, Site
+    from ketadash.models import SessionStatus as S
+    from ketadash.visits import load_site_day
+
+    now = utc_now()
+    with read_session(url) as db:
+        site = db.exec(select(Site).order_by(Site.id)).first()
+        today = local_today(site.time_zone, now=now)
+        day = load_site_day(db=db, site_id=site.id, day=today, now=now)
+    seated = (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY)
+    in_use = {v.chair_id for v in day.visits if v.status in seated}
+    expected = sorted(
+        (v for v in day.visits if v.status == S.SCHEDULED and v.chair_id not in in_use),
+        key=lambda v: v.scheduled_start,
+    )
+    assert expected, "the demo's day has nobody expected in a free chair"
+    visit = expected[0]
+    field = "Devices given (28 mg each)" if visit.route == Route.ESKETAMINE else "Dose given (mg)"
+    return visit.patient_name, field
+
+
 def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page, demo_database_url):
     from playwright.sync_api import expect
 
@@ -64,8 +93,8 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page, demo_
     expect(page.locator(".kd-lane-head").first).to_be_visible()
     screenshot(page, "today-board")
 
-    chosen = _choose(page, "Patient", re.compile(r"— Expected$"))
-    name = chosen.split(" · ")[2].split(" — ")[0]
+    name, dose_field = _ready_for_check_in(demo_database_url)
+    _choose(page, "Patient", re.compile(rf" · {re.escape(name)} — Expected$"))
 
     page.get_by_role("button", name="Check in").click()
     expect(_lane(page, "checked_in")).to_contain_text(name)
@@ -100,16 +129,18 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page, demo_
     _board_screenshot(page, "today-checked-in")
 
     # The demo's plan and weight fill the dose in; a nurse confirms it.
-    expect(page.get_by_label("Dose given (mg)")).not_to_have_value("")
+    expect(page.get_by_label(dose_field)).not_to_have_value("")
     page.get_by_role("button", name="Start dose").click()
     running = _lane(page, "infusing")
     expect(running).to_contain_text(name)
     card = running.locator(".kd-card", has_text=name)
-    expect(card).to_contain_text("Dose 0 / 40 min")
+    expect(card).to_contain_text(re.compile(r"(Dose|Devices) 0 / \d+ min"))
     _board_screenshot(page, "today-dose-running")
 
     # The timer runs on its own: no click, the fragment redraws it.
-    expect(card).to_contain_text("Dose 1 / 40 min", timeout=TIMER_TICK_WAIT_MS)
+    expect(card).to_contain_text(
+        re.compile(r"(Dose|Devices) 1 / \d+ min"), timeout=TIMER_TICK_WAIT_MS
+    )
 
     end = page.get_by_role("button", name="End dose → recovery")
     expect(end).to_be_disabled()
@@ -118,19 +149,12 @@ def test_nurse_moves_a_patient_from_check_in_to_recovery(app_server, page, demo_
     end.click()
     recovery = _lane(page, "recovery")
     expect(recovery).to_contain_text(name)
-    expect(recovery.locator(".kd-card", has_text=name)).to_contain_text("Recovery 0 / 30 min")
+    expect(recovery.locator(".kd-card", has_text=name)).to_contain_text(
+        re.compile(r"Recovery 0 / \d+ min|Observation \d+ / \d+ min")
+    )
     wait_for_app_idle(page)
     assert_no_page_errors(page)
     _board_screenshot(page, "today-in-recovery")
-
-
-def _choose_nth(page, label: str, option: re.Pattern, nth: int) -> str:
-    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
-    choice = page.get_by_role("option", name=option).nth(nth)
-    chosen = choice.inner_text()
-    choice.click()
-    wait_for_app_idle(page)
-    return chosen
 
 
 def test_two_stations_on_the_same_patient(app_server, browser, demo_database_url):
@@ -157,8 +181,8 @@ def test_two_stations_on_the_same_patient(app_server, browser, demo_database_url
         stations.append((context, station))
     (context_a, a), (context_b, b) = stations
     try:
-        chosen = _choose_nth(a, "Patient", re.compile(r"— Expected$"), 1)
-        name = chosen.split(" · ")[2].split(" — ")[0]
+        name, _ = _ready_for_check_in(demo_database_url)
+        chosen = _choose(a, "Patient", re.compile(rf" · {re.escape(name)} — Expected$"))
         b.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
         b.get_by_role("option", name=chosen).click()
         wait_for_app_idle(b)
