@@ -86,8 +86,7 @@ from ketadash.ui.live import (
 )
 from ketadash.ui.saves import Drawn
 from ketadash.ui.text import bdi, literal, plain
-from ketadash.visits import SiteDay as Board
-from ketadash.visits import Visit as BoardSession
+from ketadash.visits import SiteDay, Visit
 from ketadash.vitals import Alert, Vitals, VitalsRejected
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step, allowed_steps
 
@@ -113,7 +112,7 @@ _SHOWN_DAY_KEY = "kd_shown_site_day"
 
 
 @cached_read(scope=Scope.SITE_DAY, ttl_seconds=BOARD_TTL_SECONDS)
-def cached_board(url: str, site_id: int, day) -> Board:
+def cached_board(url: str, site_id: int, day) -> SiteDay:
     return load_board(url=url, site_id=site_id, day=day)
 
 
@@ -125,12 +124,12 @@ def showing_site_day(url: str, site: SiteChoice, now: datetime) -> date:
     return day
 
 
-def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[Board]:
+def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[SiteDay]:
     """The site's board for its own calendar day at ``now``, with when it was read."""
     return cached_board.reading(url, site.id, showing_site_day(url, site, now))
 
 
-def todays_board(url: str, site: SiteChoice, now: datetime) -> Board:
+def todays_board(url: str, site: SiteChoice, now: datetime) -> SiteDay:
     """The site's board for its own calendar day at ``now``."""
     return todays_board_reading(url, site, now).data
 
@@ -246,7 +245,7 @@ def _timer_html(view: SessionView) -> str:
     return "".join(parts)
 
 
-def dose_text(s: BoardSession) -> str:
+def dose_text(s: Visit) -> str:
     """The plan, and once started the dose given: " · 0.5 mg/kg (35 mg given)"."""
     plan = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
     if s.dose_mg and not s.dose_mg_per_kg:
@@ -258,7 +257,7 @@ def dose_text(s: BoardSession) -> str:
     return plan
 
 
-def _weight_html(s: BoardSession, board: Board) -> str:
+def _weight_html(s: Visit, board: SiteDay) -> str:
     change = weight_change_percent(s)
     if change is None or change <= board.settings.weight_change_confirm_percent:
         return ""
@@ -268,7 +267,7 @@ def _weight_html(s: BoardSession, board: Board) -> str:
     )
 
 
-def _ride_html(s: BoardSession, board: Board) -> str:
+def _ride_html(s: Visit, board: SiteDay) -> str:
     """The ride home in one line, by its state (one rule: ``RideState.of``)."""
     ride, state = s.ride, s.ride_state
     if state is RideState.NONE:
@@ -287,7 +286,7 @@ def _ride_html(s: BoardSession, board: Board) -> str:
     return f'<div class="kd-mini">Ride: {bdi(ride.driver_name)}, expected {_e(expected)}</div>'
 
 
-def card_html(view: SessionView, board: Board) -> str:
+def card_html(view: SessionView, board: SiteDay) -> str:
     """One patient's card: chair, name, route and dose, flags, timers, vitals, alerts."""
     s = view.session
     flags = "".join(f'<span class="kd-flag">{_e(f.label)}</span>' for f in s.care_flags)
@@ -336,7 +335,7 @@ def card_html(view: SessionView, board: Board) -> str:
     )
 
 
-def _compact_card_html(view: SessionView, board: Board, *, when: str, flags: str) -> str:
+def _compact_card_html(view: SessionView, board: SiteDay, *, when: str, flags: str) -> str:
     """Expected and gone-home patients need less: when, where, who, what to watch for."""
     s = view.session
     detail = f"{s.route.label}{dose_text(s)} · {s.kind.value.capitalize()}"
@@ -365,7 +364,7 @@ CHAIRS_NAMED_IN_A_CHIP = 12
 ALERTS_IN_SIGHT = 5
 
 
-def summary_html(views: list[SessionView], board: Board, *, chairs: list[ChairState]) -> str:
+def summary_html(views: list[SessionView], board: SiteDay, *, chairs: list[ChairState]) -> str:
     """Counts per lane and the chairs (``chair_states``): which are free now, who is in the
     others; a chair recorded with two patients names them all, marked as an alert."""
     lanes = by_lane(views)
@@ -519,7 +518,7 @@ def _draw_alerts(views: list[SessionView], *, chairs: list[ChairState]) -> None:
             st.html(_alert_list_html(rest))
 
 
-def lanes_html(lanes: dict[Lane, list[SessionView]], board: Board) -> str:
+def lanes_html(lanes: dict[Lane, list[SessionView]], board: SiteDay) -> str:
     """The lanes side by side, one HTML block (one element a refresh, not thirteen)."""
     shown = []
     for lane in LANES_SHOWN:
@@ -539,7 +538,7 @@ def live_board(*, url: str, site: SiteChoice) -> None:
     elsewhere are untouched)."""
     st.html(BOARD_CSS)
 
-    def _refreshing(live: Live[Board]) -> None:
+    def _refreshing(live: Live[SiteDay]) -> None:
         board, now = live.data, live.now
         behind = panel_is_behind(board)
         if behind is not None:
@@ -643,7 +642,7 @@ def _act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMe
 UNEXPECTED = "Something went wrong while saving, and nothing was written; it has been logged."
 
 
-def _session_label(s: BoardSession, board: Board) -> str:
+def _session_label(s: Visit, board: SiteDay) -> str:
     when = time_text(s.scheduled_start, board)
     if s.earlier_day:
         when = to_local(s.scheduled_start, board.time_zone).strftime("%a %H:%M")
@@ -732,9 +731,7 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         _undo_form(url=url, session=session, staff=staff)
 
 
-def _front_desk_actions(
-    *, url: str, session: BoardSession, staff: StaffMember, board: Board
-) -> None:
+def _front_desk_actions(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) -> None:
     status = session.status
     if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
         _ride_form(url=url, session=session, staff=staff, board=board)
@@ -743,7 +740,7 @@ def _front_desk_actions(
     st.caption("Vitals, the dose, ready and discharge are recorded by a nurse or the clinic lead.")
 
 
-def _note_changes_from_elsewhere(session: BoardSession, messages) -> None:
+def _note_changes_from_elsewhere(session: Visit, messages) -> None:
     """Say so when the session changed at another station since this screen last showed it."""
     seen: dict[int, int] = st.session_state.setdefault(_SEEN_KEY, {})
     own_write = st.session_state.pop(_OWN_WRITE_KEY, False)
@@ -757,7 +754,7 @@ def _note_changes_from_elsewhere(session: BoardSession, messages) -> None:
     seen[session.session_id] = session.version
 
 
-def panel_is_behind(board: Board) -> BoardSession | None:
+def panel_is_behind(board: SiteDay) -> Visit | None:
     """The selected session, if the board has a newer version of it than the panel shows."""
     seen: dict[int, int] = st.session_state.get(_SEEN_KEY, {})
     selected = st.session_state.get(_SELECTED_KEY)
@@ -768,7 +765,7 @@ def panel_is_behind(board: Board) -> BoardSession | None:
 
 
 def _take_step(
-    *, url: str, session: BoardSession, staff: StaffMember, step: Step, save: Drawn, **details
+    *, url: str, session: Visit, staff: StaffMember, step: Step, save: Drawn, **details
 ) -> None:
     """Take one lifecycle step on the version the nurse is looking at, and say it was done."""
     _act(
@@ -786,9 +783,7 @@ def _take_step(
     )
 
 
-def _gated_step(
-    *, url: str, session: BoardSession, staff: StaffMember, step: Step, gate: Gate
-) -> None:
+def _gated_step(*, url: str, session: Visit, staff: StaffMember, step: Step, gate: Gate) -> None:
     """A step's button under its gate: the checks that do not pass are shown, and the
     button waits for them (the step refuses with the same words whatever the screen)."""
     if not gate.allowed:
@@ -805,7 +800,7 @@ def _gated_step(
 
 
 def _end_dose(
-    *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
+    *, url: str, session: Visit, staff: StaffMember, board: SiteDay, now: datetime
 ) -> None:
     """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
     timer = dose_timer(session, now, board.settings)
@@ -836,7 +831,7 @@ def _end_dose(
         )
 
 
-def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+def _exit_form(*, url: str, session: Visit, staff: StaffMember) -> None:
     exits = [step for step in allowed_steps(session.status) if step in (Step.CANCEL, Step.NO_SHOW)]
     save = saves.drawn(f"exit-{session.session_id}", what="no-show or cancel")
     with st.expander("No-show or cancel"), st.form(save.form, border=False):
@@ -865,7 +860,7 @@ def _checklist(gate: Gate) -> None:
     st.html(f'<div class="kd-checks">{"".join(rows)}</div>')
 
 
-def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+def _start_form(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) -> None:
     checklist = start_checklist(visit=session, settings=board.settings)
     # Every check, always: one added to the gate is never hidden from the nurse. The
     # second-dose rule, item 9 and the ceiling each have a field in the form below too.
@@ -969,7 +964,7 @@ def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: B
 
 
 def _ready_form(
-    *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
+    *, url: str, session: Visit, staff: StaffMember, board: SiteDay, now: datetime
 ) -> None:
     """The ready checklist from the ready gate, and the nurse's own confirmation.
 
@@ -986,7 +981,7 @@ def _ready_form(
                        steady_on_feet=steady, save=save)  # fmt: skip
 
 
-def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+def _vitals_form(*, url: str, session: Visit, staff: StaffMember) -> None:
     save = saves.drawn(f"vitals-{session.session_id}", what="vitals")
     with st.form(save.form):
         st.markdown("**Vitals**")
@@ -1026,7 +1021,7 @@ def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None
             )
 
 
-def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+def _phq9_form(*, url: str, session: Visit, staff: StaffMember) -> None:
     correcting = session.phq9_count > 0
     if correcting:
         highest = item9_answer(session)
@@ -1063,7 +1058,7 @@ def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
             )
 
 
-def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+def _side_effects_form(*, url: str, session: Visit, staff: StaffMember) -> None:
     save = saves.drawn(f"effects-{session.session_id}", what="side effects")
     with st.expander("Side effects"), st.form(save.form, border=False):
         # Each patient's own form, starting from what is already recorded: a save
@@ -1092,7 +1087,7 @@ def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -
             )
 
 
-def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
+def _ride_form(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) -> None:
     ride = session.ride
     title = "Ride home" + (f": {literal(ride.driver_name)}" if ride else " (none recorded)")
     if ride and ride.arrived_at:
@@ -1138,7 +1133,7 @@ def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Bo
             )
 
 
-def _pickup_at(moment: time, board: Board) -> datetime:
+def _pickup_at(moment: time, board: SiteDay) -> datetime:
     """A typed time of day as the moment it means: the nearest to now on today's board
     (00:15 typed at 23:50 is in 25 minutes), else the nearest to midday of the day shown."""
     now = utc_now()
@@ -1148,7 +1143,7 @@ def _pickup_at(moment: time, board: Board) -> datetime:
     return nearest_moment(moment, time_zone=board.time_zone, now=now)
 
 
-def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
+def _undo_form(*, url: str, session: Visit, staff: StaffMember) -> None:
     # Taking back a cancel or a discharge puts the visit under way again: the check-in's
     # checks are shown, and the button waits for them (the write refuses with the same words).
     gate = reopen_gate(visit=session)
