@@ -10,9 +10,8 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -48,9 +47,6 @@ from ketadash.gates import (
     start_checklist,
 )
 from ketadash.lifecycle import (
-    LifecycleError,
-    ScoreRejected,
-    SessionChanged,
     record_phq9,
     record_side_effects,
     record_vitals,
@@ -60,7 +56,6 @@ from ketadash.lifecycle import (
 from ketadash.limits import ESKETAMINE_DEVICE_MG, MAX_DOSE_MG, MAX_WEIGHT_KG
 from ketadash.models import RideState, Route, Severity, SideEffect
 from ketadash.models import SessionStatus as S
-from ketadash.rems import RemsError
 from ketadash.rides import arrange_ride
 from ketadash.rules import (
     Passing,
@@ -71,23 +66,21 @@ from ketadash.rules import (
     weight_change_percent,
 )
 from ketadash.staff import StaffMember
-from ketadash.submissions import AlreadySaved, submission
-from ketadash.text import TextRejected
 from ketadash.ui import saves
+from ketadash.ui.actions import OWN_WRITE_KEY, act, flash, show_flash, showing_site_day
 from ketadash.ui.auth import note_opened
 from ketadash.ui.live import (
     Live,
     Reading,
     Scope,
     cached_read,
-    clear_every_site_day,
-    clear_site_day,
     live_fragment,
 )
+from ketadash.ui.rems import rems_section
 from ketadash.ui.saves import Drawn
 from ketadash.ui.text import bdi, literal, plain
 from ketadash.visits import SiteDay, Visit
-from ketadash.vitals import Alert, Vitals, VitalsRejected
+from ketadash.vitals import Alert, Vitals
 from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step, allowed_steps
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
@@ -105,23 +98,12 @@ LANES_SHOWN = (
     Lane.DISCHARGED,
 )
 _SELECTED_KEY = "kd_selected_session_id"
-_FLASH_KEY = "kd_flash"
 _SEEN_KEY = "kd_seen_versions"
-_OWN_WRITE_KEY = "kd_own_write"
-_SHOWN_DAY_KEY = "kd_shown_site_day"
 
 
 @cached_read(scope=Scope.SITE_DAY, ttl_seconds=BOARD_TTL_SECONDS)
 def cached_board(url: str, site_id: int, day) -> SiteDay:
     return load_board(url=url, site_id=site_id, day=day)
-
-
-def showing_site_day(url: str, site: SiteChoice, now: datetime) -> date:
-    """The site's own calendar day at ``now``, noted as what this screen shows: what its
-    writes make stale (see ``after_write``)."""
-    day = local_today(site.time_zone, now=now)
-    st.session_state[_SHOWN_DAY_KEY] = (url, site.id, day)
-    return day
 
 
 def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[SiteDay]:
@@ -132,20 +114,6 @@ def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[S
 def todays_board(url: str, site: SiteChoice, now: datetime) -> SiteDay:
     """The site's board for its own calendar day at ``now``."""
     return todays_board_reading(url, site, now).data
-
-
-def after_write() -> None:
-    """Every screen of this server reads this screen's site and day afresh on its next run.
-
-    Only that site's day: staff lists, sites and a lead's aggregates keep their
-    caches. Outside a page run (no screen known) every site's day is dropped.
-    """
-    shown = st.session_state.get(_SHOWN_DAY_KEY)
-    if shown is None:
-        clear_every_site_day()
-    else:
-        url, site_id, day = shown
-        clear_site_day(url=url, site_id=site_id, day=day)
 
 
 # --- the live board -------------------------------------------------------------------------
@@ -581,67 +549,6 @@ def live_board(*, url: str, site: SiteChoice) -> None:
 # --- acting on a session ---------------------------------------------------------------------
 
 
-def _flash(level: str, text: str) -> None:
-    st.session_state[_FLASH_KEY] = (level, text)
-
-
-FLASH_ICONS = {
-    "success": ":material/check_circle:",
-    "alert": ":material/warning:",
-    "changed": ":material/sync_problem:",
-}
-
-
-def _show_flash(messages) -> None:
-    level, text = st.session_state.pop(_FLASH_KEY, (None, None))
-    if level is None:
-        return
-    # The toast is seen wherever the nurse has scrolled; the box stays for reading.
-    st.toast(text, icon=FLASH_ICONS[level])
-    show = messages.success if level == "success" else messages.warning
-    show(text, icon=FLASH_ICONS[level])
-
-
-def _act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMember) -> None:
-    """Run one write under the drawn form's idempotency key; on success (or when that key
-    was saved before) refresh everything and say so, on refusal say why and keep the form,
-    and when it did not reach the database say plainly that it is not saved."""
-    try:
-        with submission(key=save.key, what=save.what, staff_id=staff.id):
-            action()
-    except AlreadySaved as already:
-        # A repeated submit of a form that is in the database: nothing written twice.
-        after_write()
-        saves.confirmed()
-        st.session_state[_OWN_WRITE_KEY] = True
-        _flash("success", str(already))
-        st.rerun()
-    except SessionChanged as changed:
-        after_write()
-        _flash("changed", f"{saves.NOT_SAVED} {literal(changed)}")  # it names who changed it
-        st.rerun()
-    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected, RemsError) as refused:
-        # A refusal may name a chair or a person (another visit under way, the acting
-        # staff member's role): shown as text, like every name.
-        st.error(f"{saves.NOT_SAVED} {literal(refused)}", icon=":material/block:")
-    except DatabaseUnavailable as down:
-        st.error(saves.not_saved(down), icon=":material/cloud_off:")
-    except Exception:
-        # Whatever went wrong, the nurse must not be left believing it was saved.
-        _log.exception("a save failed: %s", save.what)
-        st.error(saves.not_saved(UNEXPECTED), icon=":material/error:")
-    else:
-        after_write()
-        saves.confirmed()
-        st.session_state[_OWN_WRITE_KEY] = True
-        if _FLASH_KEY not in st.session_state:
-            _flash("success", done)
-        st.rerun()
-
-
-UNEXPECTED = "Something went wrong while saving, and nothing was written; it has been logged."
-
-
 def _session_label(s: Visit, board: SiteDay) -> str:
     when = time_text(s.scheduled_start, board)
     if s.earlier_day:
@@ -659,7 +566,7 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
     the lifecycle refuses the clinical ones whatever the screen shows.
     """
     messages = st.container()
-    _show_flash(messages)
+    show_flash(messages)
     try:
         board = todays_board(url, site, now)
     except DatabaseUnavailable as error:
@@ -717,9 +624,6 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
     if status == S.RECOVERY:
         _ready_form(url=url, session=session, staff=staff, board=board, now=now)
     if status in (S.INFUSING, S.RECOVERY, S.READY) and session.route == Route.ESKETAMINE:
-        # Imported here: the REMS widgets use this module's form helpers.
-        from ketadash.ui.rems import rems_section
-
         rems_section(url=url, session_id=session.session_id, route=session.route,
                      settings=board.settings, staff=staff)  # fmt: skip
     if status == S.READY:
@@ -743,7 +647,7 @@ def _front_desk_actions(*, url: str, session: Visit, staff: StaffMember, board: 
 def _note_changes_from_elsewhere(session: Visit, messages) -> None:
     """Say so when the session changed at another station since this screen last showed it."""
     seen: dict[int, int] = st.session_state.setdefault(_SEEN_KEY, {})
-    own_write = st.session_state.pop(_OWN_WRITE_KEY, False)
+    own_write = st.session_state.pop(OWN_WRITE_KEY, False)
     previous = seen.get(session.session_id)
     if previous is not None and previous != session.version and not own_write:
         messages.info(
@@ -768,7 +672,7 @@ def _take_step(
     *, url: str, session: Visit, staff: StaffMember, step: Step, save: Drawn, **details
 ) -> None:
     """Take one lifecycle step on the version the nurse is looking at, and say it was done."""
-    _act(
+    act(
         lambda: take_step(
             url=url,
             session_id=session.session_id,
@@ -1007,13 +911,13 @@ def _vitals_form(*, url: str, session: Visit, staff: StaffMember) -> None:
                     url=url, session_id=session.session_id, staff_id=staff.id, vitals=vitals
                 )
                 if recorded.alerts:
-                    _flash(
+                    flash(
                         "alert",
                         "Vitals saved. "
                         + " ".join(f"{a.what}: {a.action}" for a in recorded.alerts),
                     )
 
-            _act(
+            act(
                 record,
                 f"Vitals saved: BP {vitals.blood_pressure}, HR {vitals.heart_rate}.",
                 save=save,
@@ -1043,7 +947,7 @@ def _phq9_form(*, url: str, session: Visit, staff: StaffMember) -> None:
             if total is None or item9 is None:
                 st.error("Enter both the total and item 9.")
                 return
-            _act(
+            act(
                 lambda: record_phq9(
                     url=url,
                     session_id=session.session_id,
@@ -1074,7 +978,7 @@ def _side_effects_form(*, url: str, session: Visit, staff: StaffMember) -> None:
             for effect in SideEffect
         }
         if st.form_submit_button("Save side effects"):
-            _act(
+            act(
                 lambda: record_side_effects(
                     url=url,
                     session_id=session.session_id,
@@ -1115,7 +1019,7 @@ def _ride_form(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) 
             disabled=bool(ride and ride.arrived_at),
         )
         if st.form_submit_button("Save ride"):
-            _act(
+            act(
                 lambda: arrange_ride(
                     url=url,
                     session_id=session.session_id,
@@ -1157,7 +1061,7 @@ def _undo_form(*, url: str, session: Visit, staff: StaffMember) -> None:
                 f"Take back “{session.status.label}”", disabled=not gate.allowed
             )
         if taken_back:
-            _act(
+            act(
                 lambda: undo_last_step(
                     url=url,
                     session_id=session.session_id,
