@@ -1,7 +1,17 @@
-"""The Today panel: choose a patient, see what can be done now, do it."""
+"""The Today panel: choose a patient, see what can be done now, do it.
+
+Which forms a visit gets is the state machine's answer, not the screen's: one form for
+each ``Step`` (``STEP_FORMS``), drawn when ``vocabulary.allowed_steps`` allows the step
+from the visit's status and the person's role may take it, between the forms that
+record something about the visit (``Record``), in the order of the work (``LAYOUT``).
+Each checklist a form shows is drawn whole from its gate, and a check the form needs is
+found by its label (``gates.ITEM9_CHECK``), never by its position.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -33,7 +43,7 @@ from ketadash.lifecycle import (
     undo_last_step,
 )
 from ketadash.limits import ESKETAMINE_DEVICE_MG, MAX_DOSE_MG, MAX_WEIGHT_KG
-from ketadash.models import Route, Severity, SideEffect
+from ketadash.models import Route, Severity, SideEffect, StaffRole
 from ketadash.models import SessionStatus as S
 from ketadash.rides import arrange_ride
 from ketadash.rules import dose_timer, esketamine_devices, item9_answer
@@ -48,11 +58,35 @@ from ketadash.ui.text import bdi, literal, plain
 from ketadash.visits import SiteDay, Visit
 from ketadash.vitals import Vitals
 from ketadash.vocabulary import (
+    CLINICAL_STEPS,
     CLINICIANS,
+    OPEN_STATUSES,
     TRANSITIONS,
     Step,
     allowed_steps,
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Panel:
+    """What every form of the panel acts on: the chosen visit, on the board it was read
+    from, by the signed-in person, at this run's moment."""
+
+    url: str
+    session: Visit
+    staff: StaffMember
+    board: SiteDay
+    now: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """A form that records something about the visit (not a step): drawn while
+    ``shown(visit)``; ``clinical`` ones are for a nurse or the lead only."""
+
+    draw: Callable[[Panel], None]
+    shown: Callable[[Visit], bool]
+    clinical: bool = True
 
 
 def _session_label(s: Visit, board: SiteDay) -> str:
@@ -107,47 +141,32 @@ def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: date
         f"**{literal(session.patient_name)}** · {literal(session.chair_name)} · "
         f"**{session.status.label}**"
     )
-    status = session.status
-    if status == S.SCHEDULED:
-        _gated_step(url=url, session=session, staff=staff, step=Step.CHECK_IN,
-                    gate=check_in_gate(visit=session))  # fmt: skip
+    panel = Panel(url=url, session=session, staff=staff, board=board, now=now)
+    for form in panel_forms(visit=session, role=staff.role):
+        form(panel)
     if staff.role not in CLINICIANS:
-        _front_desk_actions(url=url, session=session, staff=staff, board=board)
-        return
-    if status == S.CHECKED_IN:
-        _phq9_form(url=url, session=session, staff=staff)
-    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _vitals_form(url=url, session=session, staff=staff)
-    if status in (S.INFUSING, S.RECOVERY, S.READY):
-        # While ready too: an effect that flares up holds the discharge until recorded settled.
-        _side_effects_form(url=url, session=session, staff=staff)
-    if status == S.CHECKED_IN:
-        _start_form(url=url, session=session, staff=staff, board=board)
-    if status == S.INFUSING:
-        _end_dose(url=url, session=session, staff=staff, board=board, now=now)
-    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _ride_form(url=url, session=session, staff=staff, board=board)
-    if status == S.RECOVERY:
-        _ready_form(url=url, session=session, staff=staff, board=board, now=now)
-    if status in (S.INFUSING, S.RECOVERY, S.READY) and session.route == Route.ESKETAMINE:
-        rems_section(url=url, session_id=session.session_id, route=session.route,
-                     settings=board.settings, staff=staff)  # fmt: skip
-    if status == S.READY:
-        _gated_step(url=url, session=session, staff=staff, step=Step.DISCHARGE,
-                    gate=discharge_gate(visit=session, settings=board.settings))  # fmt: skip
-    if status in (S.SCHEDULED, S.CHECKED_IN):
-        _exit_form(url=url, session=session, staff=staff)
-    if status != S.SCHEDULED:
-        _undo_form(url=url, session=session, staff=staff)
+        st.caption(
+            "Vitals, the dose, ready and discharge are recorded by a nurse or the clinic lead."
+        )
 
 
-def _front_desk_actions(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) -> None:
-    status = session.status
-    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _ride_form(url=url, session=session, staff=staff, board=board)
-    if status in (S.SCHEDULED, S.CHECKED_IN):
-        _exit_form(url=url, session=session, staff=staff)
-    st.caption("Vitals, the dose, ready and discharge are recorded by a nurse or the clinic lead.")
+def panel_forms(*, visit: Visit, role: StaffRole) -> list[Callable[[Panel], None]]:
+    """The forms the panel draws for ``visit`` and a person of ``role``, in ``LAYOUT`` order:
+    each step ``allowed_steps(visit.status)`` allows and the role may take (front desk
+    takes no ``CLINICAL_STEPS``), and each record ``shown`` for the visit (front desk only
+    the non-clinical ones). A form serving two steps (cancel, no-show) is drawn once."""
+    clinician = role in CLINICIANS
+    steps = {s for s in allowed_steps(visit.status) if clinician or s not in CLINICAL_STEPS}
+    forms: list[Callable[[Panel], None]] = []
+    for entry in LAYOUT:
+        if isinstance(entry, Step):
+            form = STEP_FORMS[entry] if entry in steps else None
+        else:
+            wanted = entry.shown(visit) and (clinician or not entry.clinical)
+            form = entry.draw if wanted else None
+        if form is not None and form not in forms:
+            forms.append(form)
+    return forms
 
 
 def _note_changes_from_elsewhere(session: Visit, messages) -> None:
@@ -199,10 +218,9 @@ def _gated_step(*, url: str, session: Visit, staff: StaffMember, step: Step, gat
         _take_step(url=url, session=session, staff=staff, step=step, save=save)
 
 
-def _end_dose(
-    *, url: str, session: Visit, staff: StaffMember, board: SiteDay, now: datetime
-) -> None:
+def _end_dose(panel: Panel) -> None:
     """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
+    url, session, staff, board, now = panel.url, panel.session, panel.staff, panel.board, panel.now
     timer = dose_timer(session, now, board.settings)
     minutes, planned = timer.minutes, timer.target
     early = minutes < planned
@@ -231,7 +249,8 @@ def _end_dose(
         )
 
 
-def _exit_form(*, url: str, session: Visit, staff: StaffMember) -> None:
+def _exit_form(panel: Panel) -> None:
+    url, session, staff = panel.url, panel.session, panel.staff
     exits = [step for step in allowed_steps(session.status) if step in (Step.CANCEL, Step.NO_SHOW)]
     save = saves.drawn(f"exit-{session.session_id}", what="no-show or cancel")
     with st.expander("No-show or cancel"), st.form(save.form, border=False):
@@ -260,7 +279,8 @@ def _checklist(gate: Gate) -> None:
     st.html(f'<div class="kd-checks">{"".join(rows)}</div>')
 
 
-def _start_form(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) -> None:
+def _start_form(panel: Panel) -> None:
+    url, session, staff, board = panel.url, panel.session, panel.staff, panel.board
     checklist = start_checklist(visit=session, settings=board.settings)
     # Every check, always: one added to the gate is never hidden from the nurse. The
     # second-dose rule, item 9 and the ceiling each have a field in the form below too.
@@ -363,14 +383,13 @@ def _start_form(*, url: str, session: Visit, staff: StaffMember, board: SiteDay)
             )
 
 
-def _ready_form(
-    *, url: str, session: Visit, staff: StaffMember, board: SiteDay, now: datetime
-) -> None:
+def _ready_form(panel: Panel) -> None:
     """The ready checklist from the ready gate, and the nurse's own confirmation.
 
     The confirmation stands unticked in the checklist (as on Recovery) until the nurse
     ticks it in the form; the ready step records it in the history.
     """
+    url, session, staff, board, now = panel.url, panel.session, panel.staff, panel.board, panel.now
     gate = ready_gate(visit=session, settings=board.settings, now=now)
     _checklist(gate)
     save = saves.drawn(f"ready-{session.session_id}", what="ready to go")
@@ -381,7 +400,8 @@ def _ready_form(
                        steady_on_feet=steady, save=save)  # fmt: skip
 
 
-def _vitals_form(*, url: str, session: Visit, staff: StaffMember) -> None:
+def _vitals_form(panel: Panel) -> None:
+    url, session, staff = panel.url, panel.session, panel.staff
     save = saves.drawn(f"vitals-{session.session_id}", what="vitals")
     with st.form(save.form):
         st.markdown("**Vitals**")
@@ -421,7 +441,8 @@ def _vitals_form(*, url: str, session: Visit, staff: StaffMember) -> None:
             )
 
 
-def _phq9_form(*, url: str, session: Visit, staff: StaffMember) -> None:
+def _phq9_form(panel: Panel) -> None:
+    url, session, staff = panel.url, panel.session, panel.staff
     correcting = session.phq9_count > 0
     if correcting:
         highest = item9_answer(session)
@@ -458,7 +479,8 @@ def _phq9_form(*, url: str, session: Visit, staff: StaffMember) -> None:
             )
 
 
-def _side_effects_form(*, url: str, session: Visit, staff: StaffMember) -> None:
+def _side_effects_form(panel: Panel) -> None:
+    url, session, staff = panel.url, panel.session, panel.staff
     save = saves.drawn(f"effects-{session.session_id}", what="side effects")
     with st.expander("Side effects"), st.form(save.form, border=False):
         # Each patient's own form, starting from what is already recorded: a save
@@ -487,7 +509,8 @@ def _side_effects_form(*, url: str, session: Visit, staff: StaffMember) -> None:
             )
 
 
-def _ride_form(*, url: str, session: Visit, staff: StaffMember, board: SiteDay) -> None:
+def _ride_form(panel: Panel) -> None:
+    url, session, staff, board = panel.url, panel.session, panel.staff, panel.board
     ride = session.ride
     title = "Ride home" + (f": {literal(ride.driver_name)}" if ride else " (none recorded)")
     if ride and ride.arrived_at:
@@ -543,7 +566,8 @@ def _pickup_at(moment: time, board: SiteDay) -> datetime:
     return nearest_moment(moment, time_zone=board.time_zone, now=now)
 
 
-def _undo_form(*, url: str, session: Visit, staff: StaffMember) -> None:
+def _undo_form(panel: Panel) -> None:
+    url, session, staff = panel.url, panel.session, panel.staff
     # Taking back a cancel or a discharge puts the visit under way again: the check-in's
     # checks are shown, and the button waits for them (the write refuses with the same words).
     gate = reopen_gate(visit=session)
@@ -569,3 +593,58 @@ def _undo_form(*, url: str, session: Visit, staff: StaffMember) -> None:
                 save=save,
                 staff=staff,
             )
+
+
+def _check_in(panel: Panel) -> None:
+    _gated_step(url=panel.url, session=panel.session, staff=panel.staff, step=Step.CHECK_IN,
+                gate=check_in_gate(visit=panel.session))  # fmt: skip
+
+
+def _discharge(panel: Panel) -> None:
+    gate = discharge_gate(visit=panel.session, settings=panel.board.settings)
+    _gated_step(url=panel.url, session=panel.session, staff=panel.staff, step=Step.DISCHARGE,
+                gate=gate)  # fmt: skip
+
+
+def _rems(panel: Panel) -> None:
+    session = panel.session
+    rems_section(url=panel.url, session_id=session.session_id, route=session.route,
+                 settings=panel.board.settings, staff=panel.staff)  # fmt: skip
+
+
+# One form for each step of the state machine (tests check that none is missing).
+STEP_FORMS: dict[Step, Callable[[Panel], None]] = {
+    Step.CHECK_IN: _check_in,
+    Step.START_INFUSION: _start_form,
+    Step.END_INFUSION: _end_dose,
+    Step.MARK_READY: _ready_form,
+    Step.DISCHARGE: _discharge,
+    Step.CANCEL: _exit_form,
+    Step.NO_SHOW: _exit_form,
+}
+
+# Once the dose has started: what the patient feels, and the REMS monitoring of esketamine.
+_DOSE_STARTED = OPEN_STATUSES - {S.CHECKED_IN}
+
+# The panel in the order of the work: the questionnaire and vitals before the step they
+# allow, the ride where the nurse reaches for it, the exits and the correction last.
+LAYOUT: tuple[Step | Record, ...] = (
+    Step.CHECK_IN,
+    # Before the dose: drawn while the start is the step ahead.
+    Record(draw=_phq9_form, shown=lambda v: Step.START_INFUSION in allowed_steps(v.status)),
+    Record(draw=_vitals_form, shown=lambda v: v.status in OPEN_STATUSES),
+    # While ready too: an effect that flares up holds the discharge until recorded settled.
+    Record(draw=_side_effects_form, shown=lambda v: v.status in _DOSE_STARTED),
+    Step.START_INFUSION,
+    Step.END_INFUSION,
+    Record(draw=_ride_form, shown=lambda v: v.status in OPEN_STATUSES, clinical=False),
+    Step.MARK_READY,
+    Record(
+        draw=_rems,
+        shown=lambda v: v.status in _DOSE_STARTED and v.route == Route.ESKETAMINE,
+    ),
+    Step.DISCHARGE,
+    Step.CANCEL,
+    Step.NO_SHOW,
+    Record(draw=_undo_form, shown=lambda v: v.status != S.SCHEDULED),
+)
