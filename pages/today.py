@@ -4,7 +4,8 @@ a panel to check them in, record vitals and move them along."""
 from ketadash.clock import utc_now
 from ketadash.screens import TODAY
 from ketadash.ui.auth import signed_in
-from ketadash.ui.board import live_board, session_actions
+from ketadash.ui.board import live_board
+from ketadash.ui.panel import session_actions
 from ketadash.ui.shell import main_and_panel, page_setup, site_picker
 
 page = page_setup(TODAY)

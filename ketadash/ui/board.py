@@ -1,23 +1,20 @@
-"""Widgets of the monitoring-room board: the live lanes, and the panel a nurse acts from.
+"""The monitoring-room board, drawn: the lanes and their cards, the chair strip, the
+alerts, and the live fragment that redraws them.
 
 The live part is a fragment that re-reads the board when the site's data version moves
-and each minute (ketadash.ui.live); the forms live outside it, so a refresh never eats
-what a nurse is typing.
+and each minute (ketadash.ui.live); the panel a nurse acts from (ketadash.ui.panel)
+lives outside it, so a refresh never eats what a nurse is typing.
 """
 
 from __future__ import annotations
 
 import html
-import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import streamlit as st
 
-from ketadash.auth import AccessAction
 from ketadash.board import (
     ChairState,
     Lane,
@@ -32,68 +29,29 @@ from ketadash.board import (
     vitals_due_text,
 )
 from ketadash.clinic import SiteChoice
-from ketadash.clock import local_today, nearest_moment, to_local, utc_now
-from ketadash.db import DatabaseUnavailable
-from ketadash.gates import (
-    ITEM9_ACKNOWLEDGEMENT,
-    ITEM9_CHECK,
-    Gate,
-    as_sentences,
-    check_in_gate,
-    discharge_gate,
-    dose_plan,
-    ready_gate,
-    reopen_gate,
-    start_ceiling_reached,
-    start_checklist,
-)
-from ketadash.lifecycle import (
-    LifecycleError,
-    ScoreRejected,
-    SessionChanged,
-    record_phq9,
-    record_side_effects,
-    record_vitals,
-    take_step,
-    undo_last_step,
-)
-from ketadash.limits import ESKETAMINE_DEVICE_MG, MAX_DOSE_MG, MAX_WEIGHT_KG
-from ketadash.models import RideState, Route, Severity, SideEffect
-from ketadash.models import SessionStatus as S
-from ketadash.rems import RemsError
-from ketadash.rides import arrange_ride
+from ketadash.clock import to_local
+from ketadash.models import RideState, Route, SideEffect
 from ketadash.rules import (
     Passing,
-    dose_timer,
     esketamine_devices,
     item9_answer,
     item9_flagged,
     weight_change_percent,
 )
-from ketadash.staff import StaffMember
-from ketadash.submissions import AlreadySaved, submission
-from ketadash.text import TextRejected
-from ketadash.ui import saves
-from ketadash.ui.auth import note_opened
+from ketadash.ui.actions import showing_site_day
 from ketadash.ui.live import (
     Live,
     Reading,
     Scope,
     cached_read,
-    clear_every_site_day,
-    clear_site_day,
     live_fragment,
 )
-from ketadash.ui.saves import Drawn
-from ketadash.ui.text import bdi, literal, plain
-from ketadash.visits import SiteDay as Board
-from ketadash.visits import Visit as BoardSession
-from ketadash.vitals import Alert, Vitals, VitalsRejected
-from ketadash.vocabulary import CLINICIANS, TRANSITIONS, Step, allowed_steps
+from ketadash.ui.text import bdi, literal
+from ketadash.visits import SiteDay, Visit
+from ketadash.vitals import Alert
 
 # A nurse glances, acts, glances again: a few seconds is live enough, and every
 # screen of one server shares one read per site per interval (the cache below).
-_log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5
 BOARD_TTL_SECONDS = 5
@@ -105,48 +63,25 @@ LANES_SHOWN = (
     Lane.READY,
     Lane.DISCHARGED,
 )
-_SELECTED_KEY = "kd_selected_session_id"
-_FLASH_KEY = "kd_flash"
-_SEEN_KEY = "kd_seen_versions"
-_OWN_WRITE_KEY = "kd_own_write"
-_SHOWN_DAY_KEY = "kd_shown_site_day"
+# The panel's chosen visit, and the version of each visit it last showed: written by
+# the panel, read by the board to say when the panel is behind (``panel_is_behind``).
+SELECTED_KEY = "kd_selected_session_id"
+SEEN_KEY = "kd_seen_versions"
 
 
 @cached_read(scope=Scope.SITE_DAY, ttl_seconds=BOARD_TTL_SECONDS)
-def cached_board(url: str, site_id: int, day) -> Board:
+def cached_board(url: str, site_id: int, day) -> SiteDay:
     return load_board(url=url, site_id=site_id, day=day)
 
 
-def showing_site_day(url: str, site: SiteChoice, now: datetime) -> date:
-    """The site's own calendar day at ``now``, noted as what this screen shows: what its
-    writes make stale (see ``after_write``)."""
-    day = local_today(site.time_zone, now=now)
-    st.session_state[_SHOWN_DAY_KEY] = (url, site.id, day)
-    return day
-
-
-def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[Board]:
+def todays_board_reading(url: str, site: SiteChoice, now: datetime) -> Reading[SiteDay]:
     """The site's board for its own calendar day at ``now``, with when it was read."""
     return cached_board.reading(url, site.id, showing_site_day(url, site, now))
 
 
-def todays_board(url: str, site: SiteChoice, now: datetime) -> Board:
+def todays_board(url: str, site: SiteChoice, now: datetime) -> SiteDay:
     """The site's board for its own calendar day at ``now``."""
     return todays_board_reading(url, site, now).data
-
-
-def after_write() -> None:
-    """Every screen of this server reads this screen's site and day afresh on its next run.
-
-    Only that site's day: staff lists, sites and a lead's aggregates keep their
-    caches. Outside a page run (no screen known) every site's day is dropped.
-    """
-    shown = st.session_state.get(_SHOWN_DAY_KEY)
-    if shown is None:
-        clear_every_site_day()
-    else:
-        url, site_id, day = shown
-        clear_site_day(url=url, site_id=site_id, day=day)
 
 
 # --- the live board -------------------------------------------------------------------------
@@ -246,7 +181,7 @@ def _timer_html(view: SessionView) -> str:
     return "".join(parts)
 
 
-def dose_text(s: BoardSession) -> str:
+def dose_text(s: Visit) -> str:
     """The plan, and once started the dose given: " · 0.5 mg/kg (35 mg given)"."""
     plan = f" · {s.dose_mg_per_kg:g} mg/kg" if s.dose_mg_per_kg else ""
     if s.dose_mg and not s.dose_mg_per_kg:
@@ -258,7 +193,7 @@ def dose_text(s: BoardSession) -> str:
     return plan
 
 
-def _weight_html(s: BoardSession, board: Board) -> str:
+def _weight_html(s: Visit, board: SiteDay) -> str:
     change = weight_change_percent(s)
     if change is None or change <= board.settings.weight_change_confirm_percent:
         return ""
@@ -268,7 +203,7 @@ def _weight_html(s: BoardSession, board: Board) -> str:
     )
 
 
-def _ride_html(s: BoardSession, board: Board) -> str:
+def _ride_html(s: Visit, board: SiteDay) -> str:
     """The ride home in one line, by its state (one rule: ``RideState.of``)."""
     ride, state = s.ride, s.ride_state
     if state is RideState.NONE:
@@ -287,7 +222,7 @@ def _ride_html(s: BoardSession, board: Board) -> str:
     return f'<div class="kd-mini">Ride: {bdi(ride.driver_name)}, expected {_e(expected)}</div>'
 
 
-def card_html(view: SessionView, board: Board) -> str:
+def card_html(view: SessionView, board: SiteDay) -> str:
     """One patient's card: chair, name, route and dose, flags, timers, vitals, alerts."""
     s = view.session
     flags = "".join(f'<span class="kd-flag">{_e(f.label)}</span>' for f in s.care_flags)
@@ -336,7 +271,7 @@ def card_html(view: SessionView, board: Board) -> str:
     )
 
 
-def _compact_card_html(view: SessionView, board: Board, *, when: str, flags: str) -> str:
+def _compact_card_html(view: SessionView, board: SiteDay, *, when: str, flags: str) -> str:
     """Expected and gone-home patients need less: when, where, who, what to watch for."""
     s = view.session
     detail = f"{s.route.label}{dose_text(s)} · {s.kind.value.capitalize()}"
@@ -365,7 +300,7 @@ CHAIRS_NAMED_IN_A_CHIP = 12
 ALERTS_IN_SIGHT = 5
 
 
-def summary_html(views: list[SessionView], board: Board, *, chairs: list[ChairState]) -> str:
+def summary_html(views: list[SessionView], board: SiteDay, *, chairs: list[ChairState]) -> str:
     """Counts per lane and the chairs (``chair_states``): which are free now, who is in the
     others; a chair recorded with two patients names them all, marked as an alert."""
     lanes = by_lane(views)
@@ -519,7 +454,7 @@ def _draw_alerts(views: list[SessionView], *, chairs: list[ChairState]) -> None:
             st.html(_alert_list_html(rest))
 
 
-def lanes_html(lanes: dict[Lane, list[SessionView]], board: Board) -> str:
+def lanes_html(lanes: dict[Lane, list[SessionView]], board: SiteDay) -> str:
     """The lanes side by side, one HTML block (one element a refresh, not thirteen)."""
     shown = []
     for lane in LANES_SHOWN:
@@ -539,7 +474,7 @@ def live_board(*, url: str, site: SiteChoice) -> None:
     elsewhere are untouched)."""
     st.html(BOARD_CSS)
 
-    def _refreshing(live: Live[Board]) -> None:
+    def _refreshing(live: Live[SiteDay]) -> None:
         board, now = live.data, live.now
         behind = panel_is_behind(board)
         if behind is not None:
@@ -579,598 +514,11 @@ def live_board(*, url: str, site: SiteChoice) -> None:
     )
 
 
-# --- acting on a session ---------------------------------------------------------------------
-
-
-def _flash(level: str, text: str) -> None:
-    st.session_state[_FLASH_KEY] = (level, text)
-
-
-FLASH_ICONS = {
-    "success": ":material/check_circle:",
-    "alert": ":material/warning:",
-    "changed": ":material/sync_problem:",
-}
-
-
-def _show_flash(messages) -> None:
-    level, text = st.session_state.pop(_FLASH_KEY, (None, None))
-    if level is None:
-        return
-    # The toast is seen wherever the nurse has scrolled; the box stays for reading.
-    st.toast(text, icon=FLASH_ICONS[level])
-    show = messages.success if level == "success" else messages.warning
-    show(text, icon=FLASH_ICONS[level])
-
-
-def _act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMember) -> None:
-    """Run one write under the drawn form's idempotency key; on success (or when that key
-    was saved before) refresh everything and say so, on refusal say why and keep the form,
-    and when it did not reach the database say plainly that it is not saved."""
-    try:
-        with submission(key=save.key, what=save.what, staff_id=staff.id):
-            action()
-    except AlreadySaved as already:
-        # A repeated submit of a form that is in the database: nothing written twice.
-        after_write()
-        saves.confirmed()
-        st.session_state[_OWN_WRITE_KEY] = True
-        _flash("success", str(already))
-        st.rerun()
-    except SessionChanged as changed:
-        after_write()
-        _flash("changed", f"{saves.NOT_SAVED} {literal(changed)}")  # it names who changed it
-        st.rerun()
-    except (LifecycleError, VitalsRejected, ScoreRejected, TextRejected, RemsError) as refused:
-        # A refusal may name a chair or a person (another visit under way, the acting
-        # staff member's role): shown as text, like every name.
-        st.error(f"{saves.NOT_SAVED} {literal(refused)}", icon=":material/block:")
-    except DatabaseUnavailable as down:
-        st.error(saves.not_saved(down), icon=":material/cloud_off:")
-    except Exception:
-        # Whatever went wrong, the nurse must not be left believing it was saved.
-        _log.exception("a save failed: %s", save.what)
-        st.error(saves.not_saved(UNEXPECTED), icon=":material/error:")
-    else:
-        after_write()
-        saves.confirmed()
-        st.session_state[_OWN_WRITE_KEY] = True
-        if _FLASH_KEY not in st.session_state:
-            _flash("success", done)
-        st.rerun()
-
-
-UNEXPECTED = "Something went wrong while saving, and nothing was written; it has been logged."
-
-
-def _session_label(s: BoardSession, board: Board) -> str:
-    when = time_text(s.scheduled_start, board)
-    if s.earlier_day:
-        when = to_local(s.scheduled_start, board.time_zone).strftime("%a %H:%M")
-    return f"{plain(s.chair_name)} · {when} · {plain(s.patient_name)} — {s.status.label}"
-
-
-def session_actions(*, url: str, site: SiteChoice, staff: StaffMember, now: datetime) -> None:
-    """Choose a patient, see what can be done now, do it.
-
-    Forms come in the order of the work (questionnaire, vitals, then the step), and
-    the messages have a fixed slot at the top: a message that comes and goes never
-    shifts the forms below it, so an open section stays open with its error showing.
-    Front desk staff see only their own steps (check-in, the ride, cancel or no-show);
-    the lifecycle refuses the clinical ones whatever the screen shows.
-    """
-    messages = st.container()
-    _show_flash(messages)
-    try:
-        board = todays_board(url, site, now)
-    except DatabaseUnavailable as error:
-        st.error(str(error), icon=":material/cloud_off:")
-        return
-    sessions = {s.session_id: s for s in board.sessions}
-    if not sessions:
-        st.info("No sessions booked at this site today.")
-        return
-    options = list(sessions)
-    remembered = st.session_state.get(_SELECTED_KEY)
-    chosen = st.selectbox(
-        "Patient",
-        options=options,
-        index=options.index(remembered) if remembered in sessions else None,
-        format_func=lambda session_id: _session_label(sessions[session_id], board),
-        placeholder="Choose a patient",
-    )
-    st.session_state[_SELECTED_KEY] = chosen
-    if chosen is None:
-        st.caption("Choose a patient to check them in, record vitals or move them along.")
-        return
-    session = sessions[chosen]
-    note_opened(
-        action=AccessAction.OPEN_PANEL,
-        where="today",
-        session_id=session.session_id,
-        patient_id=session.patient_id,
-    )
-    _note_changes_from_elsewhere(session, messages)
-    st.markdown(
-        f"**{literal(session.patient_name)}** · {literal(session.chair_name)} · "
-        f"**{session.status.label}**"
-    )
-    status = session.status
-    if status == S.SCHEDULED:
-        _gated_step(url=url, session=session, staff=staff, step=Step.CHECK_IN,
-                    gate=check_in_gate(visit=session))  # fmt: skip
-    if staff.role not in CLINICIANS:
-        _front_desk_actions(url=url, session=session, staff=staff, board=board)
-        return
-    if status == S.CHECKED_IN:
-        _phq9_form(url=url, session=session, staff=staff)
-    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _vitals_form(url=url, session=session, staff=staff)
-    if status in (S.INFUSING, S.RECOVERY, S.READY):
-        # While ready too: an effect that flares up holds the discharge until recorded settled.
-        _side_effects_form(url=url, session=session, staff=staff)
-    if status == S.CHECKED_IN:
-        _start_form(url=url, session=session, staff=staff, board=board)
-    if status == S.INFUSING:
-        _end_dose(url=url, session=session, staff=staff, board=board, now=now)
-    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _ride_form(url=url, session=session, staff=staff, board=board)
-    if status == S.RECOVERY:
-        _ready_form(url=url, session=session, staff=staff, board=board, now=now)
-    if status in (S.INFUSING, S.RECOVERY, S.READY) and session.route == Route.ESKETAMINE:
-        # Imported here: the REMS widgets use this module's form helpers.
-        from ketadash.ui.rems import rems_section
-
-        rems_section(url=url, session_id=session.session_id, route=session.route,
-                     settings=board.settings, staff=staff)  # fmt: skip
-    if status == S.READY:
-        _gated_step(url=url, session=session, staff=staff, step=Step.DISCHARGE,
-                    gate=discharge_gate(visit=session, settings=board.settings))  # fmt: skip
-    if status in (S.SCHEDULED, S.CHECKED_IN):
-        _exit_form(url=url, session=session, staff=staff)
-    if status != S.SCHEDULED:
-        _undo_form(url=url, session=session, staff=staff)
-
-
-def _front_desk_actions(
-    *, url: str, session: BoardSession, staff: StaffMember, board: Board
-) -> None:
-    status = session.status
-    if status in (S.CHECKED_IN, S.INFUSING, S.RECOVERY, S.READY):
-        _ride_form(url=url, session=session, staff=staff, board=board)
-    if status in (S.SCHEDULED, S.CHECKED_IN):
-        _exit_form(url=url, session=session, staff=staff)
-    st.caption("Vitals, the dose, ready and discharge are recorded by a nurse or the clinic lead.")
-
-
-def _note_changes_from_elsewhere(session: BoardSession, messages) -> None:
-    """Say so when the session changed at another station since this screen last showed it."""
-    seen: dict[int, int] = st.session_state.setdefault(_SEEN_KEY, {})
-    own_write = st.session_state.pop(_OWN_WRITE_KEY, False)
-    previous = seen.get(session.session_id)
-    if previous is not None and previous != session.version and not own_write:
-        messages.info(
-            f"Changed at another station while you were looking: the patient is now "
-            f"**{session.status.label.lower()}**. Check before you act.",
-            icon=":material/sync:",
-        )
-    seen[session.session_id] = session.version
-
-
-def panel_is_behind(board: Board) -> BoardSession | None:
+def panel_is_behind(board: SiteDay) -> Visit | None:
     """The selected session, if the board has a newer version of it than the panel shows."""
-    seen: dict[int, int] = st.session_state.get(_SEEN_KEY, {})
-    selected = st.session_state.get(_SELECTED_KEY)
+    seen: dict[int, int] = st.session_state.get(SEEN_KEY, {})
+    selected = st.session_state.get(SELECTED_KEY)
     for session in board.sessions:
         if session.session_id == selected and selected in seen:
             return session if seen[selected] != session.version else None
     return None
-
-
-def _take_step(
-    *, url: str, session: BoardSession, staff: StaffMember, step: Step, save: Drawn, **details
-) -> None:
-    """Take one lifecycle step on the version the nurse is looking at, and say it was done."""
-    _act(
-        lambda: take_step(
-            url=url,
-            session_id=session.session_id,
-            step=step,
-            staff_id=staff.id,
-            expected_version=session.version,
-            **details,
-        ),
-        f"{literal(session.patient_name)}: {TRANSITIONS[step].done}.",
-        save=save,
-        staff=staff,
-    )
-
-
-def _gated_step(
-    *, url: str, session: BoardSession, staff: StaffMember, step: Step, gate: Gate
-) -> None:
-    """A step's button under its gate: the checks that do not pass are shown, and the
-    button waits for them (the step refuses with the same words whatever the screen)."""
-    if not gate.allowed:
-        _checklist(Gate(checks=tuple(c for c in gate.checks if not c.ok)))
-    transition = TRANSITIONS[step]
-    save = saves.drawn(f"step-{step}-{session.session_id}", what=transition.label.lower())
-    if st.button(
-        transition.label,
-        key=f"step-{step}-{session.session_id}",
-        type="primary",
-        disabled=not gate.allowed,
-    ):
-        _take_step(url=url, session=session, staff=staff, step=step, save=save)
-
-
-def _end_dose(
-    *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
-) -> None:
-    """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
-    timer = dose_timer(session, now, board.settings)
-    minutes, planned = timer.minutes, timer.target
-    early = minutes < planned
-    confirmed = True
-    if early:
-        confirmed = st.checkbox(
-            f"End now, at {minutes} of the planned {planned} minutes",
-            key=f"end-early-{session.session_id}-{session.version}",
-        )
-    if early and not confirmed:
-        st.caption("Tick the box above to end the dose early.")
-    save = saves.drawn(f"step-{Step.END_INFUSION}-{session.session_id}", what="end of the dose")
-    if st.button(
-        TRANSITIONS[Step.END_INFUSION].label,
-        key=f"step-{Step.END_INFUSION}-{session.session_id}",
-        type="primary",
-        disabled=not confirmed,
-    ):
-        _take_step(
-            url=url,
-            session=session,
-            staff=staff,
-            step=Step.END_INFUSION,
-            reason=f"ended early at {minutes} of {planned} min" if early else None,
-            save=save,
-        )
-
-
-def _exit_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    exits = [step for step in allowed_steps(session.status) if step in (Step.CANCEL, Step.NO_SHOW)]
-    save = saves.drawn(f"exit-{session.session_id}", what="no-show or cancel")
-    with st.expander("No-show or cancel"), st.form(save.form, border=False):
-        reason = st.text_input("Reason", placeholder="e.g. no answer by phone")
-        chosen = st.radio(
-            "Mark as",
-            exits,
-            index=None,
-            format_func=lambda step: TRANSITIONS[step].label,
-            horizontal=True,
-        )
-        if st.form_submit_button("Save"):
-            if chosen is None:
-                st.error("Choose No-show or Cancel.")
-                return
-            _take_step(url=url, session=session, staff=staff, step=chosen, reason=reason, save=save)
-
-
-def _checklist(gate: Gate) -> None:
-    """A gate's checks as a nurse's checklist: what stands, and what still needs doing."""
-    rows = []
-    for check in gate.checks:
-        detail = "" if check.ok or not check.detail else f" — {bdi(as_sentences([check.detail]))}"
-        mark, css = ("✓", "ok") if check.ok else ("○", "todo")
-        rows.append(f'<div class="{css}">{mark} {bdi(check.label)}{detail}</div>')
-    st.html(f'<div class="kd-checks">{"".join(rows)}</div>')
-
-
-def _start_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
-    checklist = start_checklist(visit=session, settings=board.settings)
-    # Every check, always: one added to the gate is never hidden from the nurse. The
-    # second-dose rule, item 9 and the ceiling each have a field in the form below too.
-    _checklist(checklist)
-    item9_check = any(c.label == ITEM9_CHECK for c in checklist.checks)
-    above_ceiling = start_ceiling_reached(session, board.settings)
-    save = saves.drawn(f"start-{session.session_id}", what="start of the dose")
-    with st.form(save.form):
-        st.markdown("**Start dose**")
-        plan = dose_plan(visit=session, weight_kg=session.weight_kg)
-        st.caption(f"Planned: {literal(plan.explained)}, {session.route.label}")
-        left, right = st.columns(2)
-        weight = left.number_input(
-            "Weight today (kg)",
-            min_value=0.0,
-            max_value=float(MAX_WEIGHT_KG),
-            value=float(session.weight_kg) if session.weight_kg else None,
-            step=0.1,
-        )
-        if session.route == Route.ESKETAMINE:
-            # Esketamine comes in whole 28 mg devices: the nurse counts devices, not mg.
-            # The list reaches whatever plan the data holds (a lead may have booked more
-            # than 3), so an unusual plan is drawn and checked by the start, not a crash.
-            planned_devices = esketamine_devices(session.dose_mg)
-            devices = right.selectbox(
-                "Devices given (28 mg each)",
-                options=list(range(1, max(3, planned_devices) + 1)),
-                index=planned_devices - 1,
-                format_func=lambda n: (
-                    f"{n} device{'s' if n > 1 else ''} = {n * ESKETAMINE_DEVICE_MG} mg"
-                ),
-            )
-            dose = float(devices * ESKETAMINE_DEVICE_MG)
-        else:
-            # The plan at the recorded weight is offered; the start checks what is given.
-            dose = right.number_input(
-                "Dose given (mg)",
-                min_value=0.0,
-                max_value=float(MAX_DOSE_MG),
-                value=float(plan.planned_mg) if plan.planned_mg else None,
-                step=0.5,
-            )
-        confirmed = False
-        if session.previous_weight_kg:
-            confirmed = st.checkbox(
-                f"Reweighed: use today's weight even though it differs from the last visit's "
-                f"{session.previous_weight_kg:g} kg by more than "
-                f"{board.settings.weight_change_confirm_percent}%",
-            )
-        acknowledgement = None
-        if item9_check:
-            st.error(
-                "PHQ-9 item 9 is positive at this visit: do the C-SSRS screen and tell the "
-                "physician before the dose.",
-                icon=":material/emergency:",
-            )
-            if st.checkbox(ITEM9_ACKNOWLEDGEMENT):
-                acknowledgement = ITEM9_ACKNOWLEDGEMENT
-        override = ""
-        # At or above the ceiling the hold's override becomes a lead's reason.
-        if checklist.holds or above_ceiling:
-            if checklist.holds:
-                st.warning(
-                    "On hold: " + literal("; ".join(checklist.hold_reasons)) + ".",
-                    icon=":material/warning:",
-                )
-            if above_ceiling:
-                st.error(
-                    f"At or above the start ceiling ({board.settings.start_ceiling_systolic}/"
-                    f"{board.settings.start_ceiling_diastolic}): a nurse's override is not "
-                    "enough. Only a clinic lead, acting themselves, can start this dose, with "
-                    "the reason below.",
-                    icon=":material/block:",
-                )
-                override = st.text_input("Lead's reason to dose above the ceiling")
-            else:
-                override = st.text_input("Override reason (who approved, why)")
-        same_day = ""
-        if session.doses_started_recently:
-            hours = board.settings.second_dose_window_hours
-            st.warning(
-                f"This patient already had a dose started in the last {hours} h. A second "
-                f"dose within {hours} h needs a clinic lead, acting themselves, to record why.",
-                icon=":material/warning:",
-            )
-            same_day = st.text_input(f"Lead's reason for a second dose within {hours} h")
-        if st.form_submit_button("Start dose", type="primary"):
-            _take_step(
-                url=url,
-                session=session,
-                staff=staff,
-                step=Step.START_INFUSION,
-                dose_mg=dose or None,
-                weight_kg=weight or None,
-                weight_confirmed=confirmed,
-                hold_override_reason=override or None,
-                same_day_reason=same_day or None,
-                item9_acknowledgement=acknowledgement,
-                save=save,
-            )
-
-
-def _ready_form(
-    *, url: str, session: BoardSession, staff: StaffMember, board: Board, now: datetime
-) -> None:
-    """The ready checklist from the ready gate, and the nurse's own confirmation.
-
-    The confirmation stands unticked in the checklist (as on Recovery) until the nurse
-    ticks it in the form; the ready step records it in the history.
-    """
-    gate = ready_gate(visit=session, settings=board.settings, now=now)
-    _checklist(gate)
-    save = saves.drawn(f"ready-{session.session_id}", what="ready to go")
-    with st.form(save.form):
-        steady = st.checkbox("Steady on feet and oriented: I have checked the patient")
-        if st.form_submit_button(TRANSITIONS[Step.MARK_READY].label, type="primary"):
-            _take_step(url=url, session=session, staff=staff, step=Step.MARK_READY,
-                       steady_on_feet=steady, save=save)  # fmt: skip
-
-
-def _vitals_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    save = saves.drawn(f"vitals-{session.session_id}", what="vitals")
-    with st.form(save.form):
-        st.markdown("**Vitals**")
-        left, right = st.columns(2)
-        systolic = left.number_input("Systolic", step=1, value=None, placeholder="mmHg")
-        diastolic = right.number_input("Diastolic", step=1, value=None, placeholder="mmHg")
-        heart_rate = left.number_input("Heart rate", step=1, value=None, placeholder="bpm")
-        spo2 = right.number_input("SpO2", step=1, value=None, placeholder="%")
-        if st.form_submit_button("Save vitals"):
-            values = (systolic, diastolic, heart_rate, spo2)
-            if any(v is None for v in values):
-                st.error("Fill in all four: systolic, diastolic, heart rate and SpO2.")
-                return
-            vitals = Vitals(
-                systolic=int(systolic),
-                diastolic=int(diastolic),
-                heart_rate=int(heart_rate),
-                spo2=int(spo2),
-            )
-
-            def record() -> None:
-                recorded = record_vitals(
-                    url=url, session_id=session.session_id, staff_id=staff.id, vitals=vitals
-                )
-                if recorded.alerts:
-                    _flash(
-                        "alert",
-                        "Vitals saved. "
-                        + " ".join(f"{a.what}: {a.action}" for a in recorded.alerts),
-                    )
-
-            _act(
-                record,
-                f"Vitals saved: BP {vitals.blood_pressure}, HR {vitals.heart_rate}.",
-                save=save,
-                staff=staff,
-            )
-
-
-def _phq9_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    correcting = session.phq9_count > 0
-    if correcting:
-        highest = item9_answer(session)
-        st.caption(
-            f"PHQ-9 today: {session.phq9_total} (item 9: {session.phq9_item9})"
-            + (f"; highest item 9 this visit: {highest}" if highest != session.phq9_item9 else "")
-            + (f"; {session.phq9_count} scores" if session.phq9_count > 1 else "")
-        )
-    save = saves.drawn(f"phq9-{session.session_id}", what="PHQ-9")
-    with st.form(save.form):
-        st.markdown("**Correct the PHQ-9**" if correcting else "**PHQ-9 before the dose**")
-        left, right = st.columns(2)
-        total = left.number_input("Total (0–27)", step=1, value=None)
-        item9 = right.number_input("Item 9 (0–3)", step=1, value=None)
-        reason = None
-        if correcting:
-            reason = st.text_input("Why the PHQ-9 is corrected (both scores are kept)")
-        if st.form_submit_button("Save PHQ-9"):
-            if total is None or item9 is None:
-                st.error("Enter both the total and item 9.")
-                return
-            _act(
-                lambda: record_phq9(
-                    url=url,
-                    session_id=session.session_id,
-                    staff_id=staff.id,
-                    total=int(total),
-                    item9=int(item9),
-                    correction_reason=reason or None,
-                ),
-                f"PHQ-9 saved: {int(total)} (item 9: {int(item9)}).",
-                save=save,
-                staff=staff,
-            )
-
-
-def _side_effects_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    save = saves.drawn(f"effects-{session.session_id}", what="side effects")
-    with st.expander("Side effects"), st.form(save.form, border=False):
-        # Each patient's own form, starting from what is already recorded: a save
-        # restates every effect, so a blank default would erase the earlier ones.
-        recorded = dict(session.side_effects)
-        chosen = {
-            effect: st.segmented_control(
-                effect.label,
-                list(Severity),
-                default=Severity(recorded.get(effect.value, Severity.NONE)),
-                key=f"fx-{session.session_id}-{session.version}-{effect}",
-            )
-            for effect in SideEffect
-        }
-        if st.form_submit_button("Save side effects"):
-            _act(
-                lambda: record_side_effects(
-                    url=url,
-                    session_id=session.session_id,
-                    staff_id=staff.id,
-                    effects={e: Severity(s or Severity.NONE) for e, s in chosen.items()},
-                ),
-                "Side effects saved.",
-                save=save,
-                staff=staff,
-            )
-
-
-def _ride_form(*, url: str, session: BoardSession, staff: StaffMember, board: Board) -> None:
-    ride = session.ride
-    title = "Ride home" + (f": {literal(ride.driver_name)}" if ride else " (none recorded)")
-    if ride and ride.arrived_at:
-        title += f", here since {time_text(ride.arrived_at, board)}"
-    save = saves.drawn(f"ride-{session.session_id}", what="ride")
-    with (
-        st.expander(title, expanded=session.status == S.READY),
-        st.form(save.form, border=False),
-    ):
-        name = st.text_input("Driver's name", value=ride.driver_name if ride else "")
-        left, right = st.columns(2)
-        phone = left.text_input("Phone", value=(ride.driver_phone or "") if ride else "")
-        relationship = right.text_input(
-            "Relationship", value=(ride.relationship or "") if ride else ""
-        )
-        expected_local = to_local(ride.expected_pickup_at, board.time_zone) if ride else None
-        pickup = st.time_input(
-            "Expected pickup",
-            value=expected_local.time() if expected_local else None,
-            step=300,
-        )
-        arrived = st.checkbox(
-            "The driver is here now",
-            value=bool(ride and ride.arrived_at),
-            disabled=bool(ride and ride.arrived_at),
-        )
-        if st.form_submit_button("Save ride"):
-            _act(
-                lambda: arrange_ride(
-                    url=url,
-                    session_id=session.session_id,
-                    staff_id=staff.id,
-                    driver_name=name,
-                    driver_phone=phone or None,
-                    relationship=relationship or None,
-                    expected_pickup_at=_pickup_at(pickup, board) if pickup else None,
-                    arrived=arrived,
-                    expected_ride_version=ride.version if ride else None,
-                ),
-                "Ride saved: the driver is here." if arrived else "Ride saved.",
-                save=save,
-                staff=staff,
-            )
-
-
-def _pickup_at(moment: time, board: Board) -> datetime:
-    """A typed time of day as the moment it means: the nearest to now on today's board
-    (00:15 typed at 23:50 is in 25 minutes), else the nearest to midday of the day shown."""
-    now = utc_now()
-    if board.day != local_today(board.time_zone, now=now):
-        zone = ZoneInfo(board.time_zone)
-        now = datetime.combine(board.day, time(12), tzinfo=zone).astimezone(UTC)
-    return nearest_moment(moment, time_zone=board.time_zone, now=now)
-
-
-def _undo_form(*, url: str, session: BoardSession, staff: StaffMember) -> None:
-    # Taking back a cancel or a discharge puts the visit under way again: the check-in's
-    # checks are shown, and the button waits for them (the write refuses with the same words).
-    gate = reopen_gate(visit=session)
-    with st.expander("Correct a mistake (take back the last step)"):
-        if not gate.allowed:
-            _checklist(Gate(checks=tuple(c for c in gate.checks if not c.ok)))
-        save = saves.drawn(f"undo-{session.session_id}", what="correction")
-        with st.form(save.form, border=False):
-            reason = st.text_input("Why", placeholder="e.g. pressed start on the wrong chair")
-            taken_back = st.form_submit_button(
-                f"Take back “{session.status.label}”", disabled=not gate.allowed
-            )
-        if taken_back:
-            _act(
-                lambda: undo_last_step(
-                    url=url,
-                    session_id=session.session_id,
-                    staff_id=staff.id,
-                    expected_version=session.version,
-                    reason=reason,
-                ),
-                f"{literal(session.patient_name)}: last step taken back.",
-                save=save,
-                staff=staff,
-            )

@@ -36,8 +36,8 @@ from ketadash.rides import (
 )
 from ketadash.staff import StaffMember, leads_on_the_roster
 from ketadash.ui import saves
+from ketadash.ui.actions import act, show_flash, showing_site_day
 from ketadash.ui.auth import note_opened
-from ketadash.ui.board import _act, _show_flash, showing_site_day
 from ketadash.ui.driver import driver_link_panel
 from ketadash.ui.live import Drawn, Scope, cached_read, on_change_fragment
 from ketadash.ui.rems import rems_section
@@ -261,7 +261,7 @@ def recovery_actions(*, url: str, site: SiteChoice, staff: StaffMember) -> None:
     (shown only to them, and refused by the lifecycle to anyone else).
     """
     messages = st.container()
-    _show_flash(messages)
+    show_flash(messages)
     now = utc_now()
     try:
         view = read_recovery(url, site, now)
@@ -339,7 +339,7 @@ def _ride_buttons(
     version = ride.version
     arrived = saves.drawn(f"arrived-{session_id}-{version}", what="ride's arrival")
     if st.button("Ride has arrived", type="primary", key=f"arrived-{session_id}-{version}"):
-        _act(
+        act(
             lambda: ride_arrived(
                 url=url, session_id=session_id, staff_id=staff.id, expected_ride_version=version
             ),
@@ -353,7 +353,7 @@ def _ride_buttons(
             st.markdown("**The driver called: on the way**")
             eta = st.time_input("Time they gave", value=None, step=300)
             if st.form_submit_button("On the way"):
-                _act(
+                act(
                     lambda: ride_on_the_way(
                         url=url,
                         session_id=session_id,
@@ -389,7 +389,7 @@ def _arrange_form(
             "Expected pickup", value=expected.time() if expected else None, step=300
         )
         if st.form_submit_button("Save ride"):
-            _act(
+            act(
                 lambda: arrange_ride(
                     url=url,
                     session_id=session_id,
@@ -416,7 +416,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
         ):
             reason = st.text_input("Why", placeholder="e.g. ticked the wrong patient")
             if st.form_submit_button("Take back the arrival"):
-                _act(
+                act(
                     lambda: take_back_ride_arrival(
                         url=url,
                         session_id=session_id,
@@ -436,7 +436,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
         ):
             reason = st.text_input("Why", placeholder="e.g. the driver's car broke down")
             if st.form_submit_button("No ride any more"):
-                _act(
+                act(
                     lambda: cancel_ride(
                         url=url,
                         session_id=session_id,
@@ -462,7 +462,7 @@ def _mark_ready(*, url: str, entry: RecoveryEntry, staff) -> None:
             if not steady:
                 st.error("Walk with the patient first and tick that they are steady on their feet.")
                 return
-            _act(
+            act(
                 lambda: take_step(
                     url=url,
                     session_id=session.session_id,
@@ -488,7 +488,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
         disabled=not entry.discharge.allowed,
         key=f"discharge-{session.session_id}-{session.version}",
     ):
-        _act(
+        act(
             lambda: discharge_patient(
                 url=url,
                 session_id=session.session_id,
@@ -536,7 +536,7 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
             if exception is None:
                 st.error("Choose what was arranged instead of an arrived escort.")
                 return
-            _act(
+            act(
                 lambda: discharge_patient(
                     url=url,
                     session_id=session.session_id,

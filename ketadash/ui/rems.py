@@ -2,7 +2,7 @@
 
 Everything shown comes from ``ketadash.rems`` (the form's lines, the lead's list) and
 ``ketadash.gates`` (what still stops a submission); the writes are ``rems.start_record``
-and ``rems.save_record``, run through the board's ``_act`` so a refusal keeps what was
+and ``rems.save_record``, run through ``ui.actions.act`` so a refusal keeps what was
 typed and a save refreshes every screen of the site. Text from the database is shown as
 text, never read as markdown.
 """
@@ -37,8 +37,8 @@ from ketadash.rems import (
 from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember, list_staff
 from ketadash.ui import saves
+from ketadash.ui.actions import act, show_flash
 from ketadash.ui.auth import file_button, note_opened
-from ketadash.ui.board import _act, _show_flash
 from ketadash.ui.downloads import PDF_MIME
 from ketadash.ui.text import literal, plain
 from ketadash.vocabulary import CLINICIANS
@@ -72,7 +72,7 @@ def rems_section(
         and startable
         and st.button("Start the REMS form", key=f"rems-start-{session_id}")
     ):
-        _act(
+        act(
             lambda: start_record(url=url, session_id=session_id, staff_id=staff.id),
             "REMS form started: complete it on the REMS page.",
             save=start,
@@ -88,7 +88,7 @@ def rems_forms(*, url: str, site: SiteChoice, staff: StaffMember) -> None:
     """The forms not yet submitted with their days left (the lead's list), then the chosen
     session's form: what the session recorded, the nurse's part, submit, and the PDF."""
     messages = st.container()
-    _show_flash(messages)
+    show_flash(messages)
     now = utc_now()
     try:
         open_forms = forms_to_submit(url=url, site_id=site.id, now=now)
@@ -183,7 +183,7 @@ def _form_view(*, url: str, form: RemsForm, staff: StaffMember) -> None:
                 f"rems-page-start-{form.facts.session_id}", what="start of the REMS form"
             )
             if staff.role in CLINICIANS and st.button("Start the REMS form", type="primary"):
-                _act(
+                act(
                     lambda: start_record(
                         url=url, session_id=form.facts.session_id, staff_id=staff.id
                     ),
@@ -267,7 +267,7 @@ def _nurse_part(*, url: str, form: RemsForm, staff: StaffMember) -> None:
         **answers,
     )
     if saved or submitted:
-        _act(
+        act(
             lambda: save_record(
                 url=url,
                 session_id=form.facts.session_id,

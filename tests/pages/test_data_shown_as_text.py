@@ -131,7 +131,7 @@ def test_a_hostile_patient_name_is_shown_as_text_everywhere(hostile_clinic):
     # alone, which AppTest cannot fire; it goes through the same ``literal``.)
     take_step(url=url, session_id=session_id, step=Step.CHECK_IN,
               staff_id=clinic.other_nurse_id, expected_version=3)  # fmt: skip
-    from ketadash.ui.board import after_write
+    from ketadash.ui.actions import after_write
 
     after_write()
     run(at)

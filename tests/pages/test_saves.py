@@ -165,7 +165,7 @@ def test_an_unexpected_failure_says_not_saved(checked_in, clinic_url, monkeypatc
     def broken(**_kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("ketadash.ui.board.record_vitals", broken)
+    monkeypatch.setattr("ketadash.ui.panel.record_vitals", broken)
     _type_vitals(at)
     _save_vitals(at)
     assert not at.exception

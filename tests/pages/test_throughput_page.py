@@ -14,8 +14,8 @@ from ketadash.clock import local_today, utc_now
 from ketadash.config import DATABASE_URL_VARIABLE
 from ketadash.db import get_engine
 from ketadash.models import StaffRole
+from ketadash.ui.actions import after_write
 from ketadash.ui.auth import DEMO_ROLE_KEY
-from ketadash.ui.board import after_write
 from tests.pages.conftest import demo_sign_in, sign_in
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")

@@ -220,7 +220,7 @@ def test_a_change_from_another_station_is_pointed_out(today, clinic_url):
     at = _open_as_nurse(clinic, session_id)
     take_step(url=clinic_url, session_id=session_id, step=Step.CHECK_IN,
               staff_id=clinic.other_nurse_id, expected_version=1)  # fmt: skip
-    from ketadash.ui.board import after_write
+    from ketadash.ui.actions import after_write
 
     after_write()  # as the other station's server would, once its TTL passes
     at.run()
