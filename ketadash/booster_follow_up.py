@@ -181,24 +181,10 @@ def read_boosters_fell_due(
                 last_day=today,
             )
         visits = _visits_after(db=db, fell=fell, now=now)
-        for booster in fell:
-            booked_on, outcome = _outcome(
-                booster,
-                visits=visits.get(booster.patient_id, []),
-                zone=zone,
-                today=local_day(now, zone),
-            )
-            rows.append(
-                (
-                    booster.patient_id,
-                    booster.site_id,
-                    booster.listed_on,
-                    booster.due,
-                    booster.relapsed,
-                    booked_on,
-                    outcome,
-                )
-            )
+        rows += [
+            _follow_up_row(booster, visits=visits.get(booster.patient_id, []), zone=zone, now=now)
+            for booster in fell
+        ]
     frame = pd.DataFrame(rows, columns=list(FELL_DUE_COLUMNS))
     return frame.sort_values(["due", "site_id", "patient_id"], kind="stable").reset_index(drop=True)
 
@@ -289,21 +275,22 @@ def _stored_rows(
         patient_visits = visits.get(booster.patient_id, [])
         if _booster_came_first(booster, visits=patient_visits, zone=zone):
             continue  # as the worked-out rule leaves it out
-        booked_on, outcome = _outcome(
-            booster, visits=patient_visits, zone=zone, today=local_day(now, zone)
-        )
-        rows.append(
-            (
-                booster.patient_id,
-                booster.site_id,
-                booster.listed_on,
-                booster.due,
-                booster.relapsed,
-                booked_on,
-                outcome,
-            )
-        )
+        rows.append(_follow_up_row(booster, visits=patient_visits, zone=zone, now=now))
     return rows
+
+
+def _follow_up_row(booster: FellDue, *, visits: list[_Booking], zone: str, now: datetime) -> tuple:
+    """One row of FELL_DUE_COLUMNS: the booster, and whether and when it was booked."""
+    booked_on, outcome = _outcome(booster, visits=visits, zone=zone, today=local_day(now, zone))
+    return (
+        booster.patient_id,
+        booster.site_id,
+        booster.listed_on,
+        booster.due,
+        booster.relapsed,
+        booked_on,
+        outcome,
+    )
 
 
 def _booster_came_first(booster: FellDue, *, visits: list[_Booking], zone: str) -> bool:
