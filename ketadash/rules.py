@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ketadash.clock import to_local, whole_minutes_between
 from ketadash.limits import ESKETAMINE_DEVICE_MG
-from ketadash.models import Route, VitalsPhase
+from ketadash.models import Route, Severity, SideEffect, VitalsPhase
 from ketadash.models import SessionStatus as S
 from ketadash.settings import ClinicSettings
 from ketadash.visits import Visit
@@ -366,6 +366,8 @@ def session_alerts(
     watching = visit.status in (S.INFUSING, S.RECOVERY, S.READY)
     if watching and latest is not None and latest.phase != VitalsPhase.BEFORE:
         alerts.extend(vitals_alerts(latest.vitals, phase=latest.phase, settings=settings))
+    if watching:
+        alerts.extend(severe_side_effect_alerts(visit))
     dose = dose_timer(visit, now, settings)
     if dose is not None and dose.overdue:
         alerts.append(
@@ -385,3 +387,21 @@ def session_alerts(
             )
         )
     return alerts
+
+
+def severe_side_effect_alerts(visit: Visit) -> list[Alert]:
+    """A side effect whose last recording is severe, from the dose on: the card shows it in
+    small print, the whole room should see it (for sedation, "moderate or worse" is MOAA/S 3
+    or lower in the esketamine trials; severe is the nurse's own top grade)."""
+    return [
+        Alert(
+            level="danger",
+            what=f"Severe {SideEffect(effect).label.lower()} recorded",
+            action=(
+                "Stay with the patient, check breathing and SpO2, and tell the physician; "
+                "record it again as it settles."
+            ),
+        )
+        for effect, severity in visit.side_effects
+        if severity == Severity.SEVERE
+    ]

@@ -124,3 +124,34 @@ def test_a_calm_reading_before_end_dose_leaves_the_recovery_interval():
         latest=reading(NINE + minutes(49), VitalsPhase.DURING),
     )
     assert vitals_due_in(ended, SETTINGS, NINE + minutes(51)) == 14
+
+
+# --- a severe side effect is an alert for the room, not small print on the card ----------
+
+
+def test_a_severe_side_effect_during_the_dose_is_a_danger_alert():
+    sedated = replace(STARTED, side_effects=(("sedation", "severe"), ("dissociation", "mild")))
+    alerts = session_alerts(sedated, SETTINGS, NINE + minutes(20), time_zone="UTC")
+    severe = [a for a in alerts if "sedation" in a.what]
+    assert [a.level for a in severe] == ["danger"]
+    assert severe[0].what == "Severe sedation recorded"
+    assert "SpO2" in severe[0].action
+    assert not any("dissociation" in a.what for a in alerts)
+
+
+def test_a_severe_side_effect_recorded_again_as_mild_is_no_longer_an_alert():
+    settled = replace(STARTED, side_effects=(("sedation", "mild"),))
+    alerts = session_alerts(settled, SETTINGS, NINE + minutes(20), time_zone="UTC")
+    assert not any("sedation" in a.what.lower() for a in alerts)
+
+
+@pytest.mark.parametrize("status", [S.RECOVERY, S.READY])
+def test_a_severe_side_effect_after_the_dose_is_still_an_alert(status):
+    after = replace(
+        STARTED,
+        status=status,
+        infusion_ended_at=NINE + minutes(50),
+        side_effects=(("nausea", "severe"),),
+    )
+    alerts = session_alerts(after, SETTINGS, NINE + minutes(55), time_zone="UTC")
+    assert "Severe nausea recorded" in [a.what for a in alerts]
