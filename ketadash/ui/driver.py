@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import streamlit as st
 
 from ketadash.clock import to_local, utc_now
-from ketadash.config import load_config
+from ketadash.config import PublicUrlInvalid, load_config, public_base_url
 from ketadash.db import DatabaseUnavailable
 from ketadash.driver_link import (
     LINK_QUERY_PARAM,
@@ -74,6 +74,20 @@ def driver_page() -> None:
     st.set_page_config(page_title="Ride home", layout="centered")
     st.html(DRIVER_CSS)
     live_driver_status(token=st.query_params.get(LINK_QUERY_PARAM))
+
+
+def driver_only_home() -> None:
+    """``/`` on a server that serves drivers' links only (``KETADASH_DRIVER_PAGE_ONLY``),
+    and any other address typed into it: there is nothing else to see there."""
+    shell.leave_legacy_multipage_mode()
+    st.set_page_config(page_title="Ride home", layout="centered")
+    st.html(DRIVER_CSS)
+    st.html(
+        '<div class="kdd"><div class="kdd-state ended"><p class="kdd-headline">Open the link '
+        "in the clinic's text message</p><div class='kdd-detail'>This address shows the "
+        "person collecting a patient when they will be ready, from the link the clinic "
+        "sent. It shows nothing else.</div></div></div>"
+    )
 
 
 def live_driver_status(*, token: str | None) -> None:
@@ -162,6 +176,14 @@ def driver_html(status: PublicDriverStatus, *, stale: bool, demo: bool) -> str:
 _TOKEN_KEY = "kd_driver_token"
 
 
+def link_base_url() -> str:
+    """Where drivers' links point: ``KETADASH_PUBLIC_URL`` when the clinic set one (the
+    address phones outside the clinic network reach), else this server as the staff
+    browser reaches it. Raises ``PublicUrlInvalid`` when the set address is not one."""
+    public_url = load_config().public_url
+    return public_base_url(public_url) if public_url else server_base_url()
+
+
 def server_base_url() -> str:
     """This server's address as the staff browser reaches it, without the page's path."""
     parts = urlsplit(st.context.url or "")
@@ -192,13 +214,7 @@ def driver_link_panel(*, url: str, session_id: int, site_id: int, staff_id: int,
     with st.expander("Driver's status link", expanded=made is not None):
         st.text(driver_link_summary(facts, time_zone=time_zone, now=now))
         if made is not None:
-            link = driver_link_url(base=server_base_url(), token=made)
-            st.caption("The link (its copy button shows in its corner):")
-            st.code(link, language=None, wrap_lines=True)
-            contact = load_site_contact(url=url, site_id=site_id)
-            if contact is not None:
-                st.caption("A text message to send:")
-                st.code(text_message(contact=contact, link=link), language=None, wrap_lines=True)
+            _show_link(url=url, site_id=site_id, token=made)
         left, right = st.columns(2)
         label = "New link" if live else "Make a link"
         make = saves.drawn(f"driver-make-{session_id}", what="driver's link")
@@ -240,3 +256,18 @@ def _link_action(save: saves.Drawn, staff_id: int | None, action) -> None:
     else:
         saves.confirmed()
         st.rerun()
+
+
+def _show_link(*, url: str, site_id: int, token: str) -> None:
+    try:
+        link = driver_link_url(base=link_base_url(), token=token)
+    except PublicUrlInvalid as error:
+        # A link the driver's phone cannot open is worse than none: say so, send nothing.
+        st.error(f"{error}. Ask whoever runs KetaDash to correct it.", icon=":material/link_off:")
+        return
+    st.caption("The link (its copy button shows in its corner):")
+    st.code(link, language=None, wrap_lines=True)
+    contact = load_site_contact(url=url, site_id=site_id)
+    if contact is not None:
+        st.caption("A text message to send:")
+        st.code(text_message(contact=contact, link=link), language=None, wrap_lines=True)

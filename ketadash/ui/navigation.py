@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from ketadash.screens import LINK_SCREENS, SCREENS, SECTIONS, Screen, screen_at
+from ketadash.config import load_config
+from ketadash.screens import LINK_SCREENS, RIDE, SCREENS, SECTIONS, Screen, screen_at
 from ketadash.ui.auth import admit, admit_display, menu_screens
+from ketadash.ui.driver import driver_only_home
 from ketadash.ui.shell import leave_legacy_multipage_mode, local_page_icon, run_page
 
 NAVIGATION_KEY = "kd_navigation"
@@ -54,9 +56,15 @@ class Navigation:
 
 def run_dashboard() -> None:
     """The entry point's run: the navigation for this person, then the chosen screen
-    (``door`` admits them first, or stops the screen)."""
+    (``door`` admits them first, or stops the screen). A server started with
+    ``KETADASH_DRIVER_PAGE_ONLY`` registers the driver's page and nothing else."""
     leave_legacy_multipage_mode()
     local_page_icon()
+    if load_config().driver_page_only:
+        # The one facing phones outside the clinic: no staff screen is registered, so none
+        # can run here whatever address is typed (an unknown one runs the default page).
+        run_page(st.navigation(driver_pages(), position="hidden"))
+        return
     menu = navigation()
     chosen = st.navigation(menu.sections, position=menu.position, expanded=True)
     run_page(chosen, admit=menu.door(chosen))
@@ -83,6 +91,12 @@ def navigation() -> Navigation:
     built = Navigation(menu=menu, sections=sections)
     st.session_state[NAVIGATION_KEY] = built
     return built.for_this_run()
+
+
+def driver_pages() -> list[st.Page]:
+    """The driver-only server's pages: the driver's page, and a default page saying so."""
+    home = st.Page(driver_only_home, title=RIDE.title, icon=RIDE.icon, default=True)
+    return [home, *(_page(screen, shown=False) for screen in LINK_SCREENS)]
 
 
 def _page(screen: Screen, *, shown: bool) -> st.Page:

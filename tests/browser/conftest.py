@@ -109,7 +109,12 @@ class AppServer:
 
 
 def start_server(
-    *, database_url: str, log_dir: Path, port: int | None = None, secrets: Path | None = None
+    *,
+    database_url: str,
+    log_dir: Path,
+    port: int | None = None,
+    secrets: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> AppServer:
     """Start a fresh server (on a free port unless ``port`` says) and wait for its health check.
 
@@ -119,7 +124,7 @@ def start_server(
     """
     port = port or find_free_port()
     log_path = log_dir / f"streamlit-{port}.log"
-    env = {**os.environ, DATABASE_URL_VARIABLE: database_url}
+    env = {**os.environ, **(env or {}), DATABASE_URL_VARIABLE: database_url}
     # The option replaces Streamlit's default locations (~/.streamlit/ and the project's
     # .streamlit/), so a developer's own secrets.toml cannot change what such a server sees.
     secrets_flags = ["--secrets.files", str(secrets)] if secrets is not None else []
@@ -175,12 +180,15 @@ def app_server(demo_database_url, tmp_path_factory) -> Iterator[AppServer]:
 def fresh_server(demo_database_url, tmp_path) -> Iterator[Callable[..., AppServer]]:
     """Start brand-new servers (no session has run yet): for first-visit tests.
 
-    ``fresh_server()`` serves the demo clinic; ``fresh_server(url)`` another database.
+    ``fresh_server()`` serves the demo clinic; ``fresh_server(url)`` another database;
+    ``env`` adds variables to the server's environment.
     """
     started: list[AppServer] = []
 
-    def start(database_url: str | None = None) -> AppServer:
-        server = start_server(database_url=database_url or demo_database_url, log_dir=tmp_path)
+    def start(database_url: str | None = None, *, env: dict[str, str] | None = None) -> AppServer:
+        server = start_server(
+            database_url=database_url or demo_database_url, log_dir=tmp_path, env=env
+        )
         started.append(server)
         return server
 

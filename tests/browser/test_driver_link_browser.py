@@ -150,3 +150,39 @@ def test_a_nurse_makes_the_link_and_the_driver_opens_it(app_server, browser, pag
     page.get_by_text("Driver's status link").click()
     expect(page.get_by_text(re.compile(r"driver opened at \d\d:\d\d"))).to_be_visible()
     assert_no_page_errors(page)
+
+
+def test_a_driver_page_only_server_shows_the_link_and_no_staff_screen(
+    fresh_server, browser, demo_database_url
+):
+    """The server facing phones outside the clinic (``KETADASH_DRIVER_PAGE_ONLY``): every
+    staff address typed straight into it, the first visitor included (the legacy ``pages/``
+    trap), shows only "open the link"; the driver's link itself works."""
+    from playwright.sync_api import expect
+
+    session_id, staff_id, identifiers = _a_visit_under_way(demo_database_url)
+    token = make_driver_link(
+        url=demo_database_url, session_id=session_id, staff_id=staff_id, now=utc_now()
+    )
+    server = fresh_server(env={"KETADASH_DRIVER_PAGE_ONLY": "1"})
+    for path in ("/today", "/", "/wall", "/settings", "/recovery"):
+        page = browser.new_context(viewport=PHONE).new_page()
+        page.goto(f"{server.base_url}{path}")
+        expect(page.locator(".kdd-headline")).to_have_text(
+            "Open the link in the clinic's text message", timeout=30_000
+        )
+        wait_for_app_idle(page)
+        expect(page.get_by_test_id("stSidebar")).to_have_count(0)
+        html = page.content()
+        for identifier in identifiers:
+            assert identifier not in html, (path, identifier)
+        for staff_words in ("Sign out", "Recovery & rides", "Dose running", "Chair "):
+            assert staff_words not in page.inner_text("body"), (path, staff_words)
+        page.context.close()
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.goto(f"{server.base_url}/ride?link={token}")
+    headline = page.locator(".kdd-headline")
+    expect(headline).to_be_visible(timeout=30_000)
+    assert any(headline.inner_text().startswith(words) for words in HEADLINES)
+    assert_no_page_errors(page)
+    page.context.close()

@@ -187,3 +187,55 @@ def test_a_page_opened_during_an_outage_asks_the_driver_to_call(visit, monkeypat
     monkeypatch.setattr(driver, "open_driver_link", unreachable)
     shown = _everything(_open_ride("any-token"))
     assert "Please call the clinic" in shown and "tries again by itself" in shown
+
+
+# --- reached from outside the clinic network ----------------------------------------------
+
+
+def _make_link_on_recovery(at: AppTest, session_id: int) -> AppTest:
+    at.run()
+    at.switch_page("pages/recovery.py")
+    at.run()
+    next(s for s in at.selectbox if s.label == "Patient").set_value(session_id).run()
+    next(b for b in at.button if b.label == "Make a link").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_links_are_made_on_the_clinic_public_address_when_it_has_one(visit, monkeypatch):
+    _clinic, session_id = visit
+    monkeypatch.setenv("KETADASH_PUBLIC_URL", "https://rides.clinic.example/ketadash/")
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), NURSE_EMAIL)
+    link, message = (c.value for c in _make_link_on_recovery(at, session_id).code)
+    assert re.fullmatch(r"https://rides\.clinic\.example/ketadash/ride\?link=[\w-]+", link)
+    assert link in message
+
+
+def test_a_public_address_a_phone_cannot_open_is_said_and_no_link_is_shown(visit, monkeypatch):
+    _clinic, session_id = visit
+    monkeypatch.setenv("KETADASH_PUBLIC_URL", "rides.clinic.example")
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), NURSE_EMAIL)
+    at = _make_link_on_recovery(at, session_id)
+    assert not at.code
+    assert any("KETADASH_PUBLIC_URL" in e.value and "not a web address" in e.value
+               for e in at.error)  # fmt: skip
+
+
+def test_a_driver_page_only_server_runs_no_staff_screen(visit, clinic_url, monkeypatch):
+    """The process facing the internet registers the driver's page and a page saying so:
+    a staff screen's script asked for by name is not there to run."""
+    clinic, session_id = visit
+    monkeypatch.setenv("KETADASH_DRIVER_PAGE_ONLY", "1")
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), NURSE_EMAIL)
+    at.run()
+    assert not at.exception, at.exception
+    shown = _everything(at)
+    assert "Open the link in the clinic's text message" in shown
+    assert not at.sidebar.button, "no sign-out, no menu, no site picker"
+    for personal in PERSONAL:
+        assert personal not in shown, personal
+    with pytest.raises(Exception, match="Could not find a navigation page"):
+        at.switch_page("pages/today.py").run()
+    token = make_driver_link(url=clinic_url, session_id=session_id, staff_id=clinic.nurse_id,
+                             now=utc_now())  # fmt: skip
+    assert "In treatment" in _everything(_open_ride(token))
