@@ -355,7 +355,7 @@ def _boosters(
     morning to that day) are stored if they are not yet; a line on stderr says which.
     """
     import pandas as pd
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from ketadash.boosters import IN_CARE_FLAGS, WORKLIST_FLAGS, as_of_morning, sort_worklist
     from ketadash.clock import utc_now
@@ -364,10 +364,11 @@ def _boosters(
     from ketadash.models import Site
 
     with read_session(url) as db:
-        query = select(Site.id, Site.time_zone).order_by(Site.id)
+        query = select(col(Site.id), Site.time_zone).order_by(col(Site.id))
         if site_code is not None:
             query = query.where(Site.code == site_code)
-        sites = db.exec(query).all()
+        # A stored site always has its id.
+        sites = [(site_id, zone) for site_id, zone in db.exec(query).all() if site_id is not None]
         if not sites:
             print(f"There is no site with the code {site_code!r}.", file=sys.stderr)
             return 1
@@ -378,7 +379,7 @@ def _boosters(
         return 2
     if as_of_day is not None and not _store_morning_flags(
         url=url,
-        site_ids=[site_id for site_id, _ in sites if site_id is not None],  # stored: always
+        site_ids=[site_id for site_id, _ in sites],
         first=as_of_day,
         last=until or as_of_day,
         now=moment,

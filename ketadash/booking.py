@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ketadash.clock import as_utc, local_day_bounds
 from ketadash.db import ROW_LOCK, read_session, write_session
@@ -29,6 +29,8 @@ from ketadash.models import (
     Staff,
     TreatmentCourse,
     TreatmentSession,
+    core_table,
+    stored_id,
 )
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.text import optional_reason
@@ -74,7 +76,7 @@ def _chairs_held(
     db: Session, *, site_id: int, start: datetime, end: datetime, settings: ClinicSettings
 ) -> dict[int, list[tuple[datetime, datetime]]]:
     """When each chair is held by a session overlapping ``start``–``end``: one query."""
-    t = TreatmentSession.__table__.c
+    t = core_table(TreatmentSession).c
     rows = db.execute(
         select(t.chair_id, t.scheduled_start, t.planned_minutes, t.route).where(
             t.site_id == site_id,
@@ -93,11 +95,12 @@ def _chairs_held(
 
 def _site_chairs(db: Session, site_id: int) -> list[ChairChoice]:
     rows = db.execute(
-        select(Chair.id, Chair.name)
-        .where(Chair.site_id == site_id, Chair.active)
-        .order_by(Chair.position, Chair.id)
+        select(col(Chair.id), col(Chair.name))
+        .where(col(Chair.site_id) == site_id, col(Chair.active))
+        .order_by(col(Chair.position), col(Chair.id))
     ).all()
-    return [ChairChoice(id=id_, name=name) for id_, name in rows]
+    # A stored chair always has its id.
+    return [ChairChoice(id=id_, name=name) for id_, name in rows if id_ is not None]
 
 
 def _free(
@@ -124,7 +127,7 @@ def _course_ended_on(db: Session, *, patient_id: int, today: date) -> date | Non
     As the worklist reads it (``histories``): the latest course started by today wins,
     so a new course started after an old one ended puts the patient back in care.
     """
-    c = TreatmentCourse.__table__.c
+    c = core_table(TreatmentCourse).c
     latest = db.execute(
         select(c.ended_on)
         .where(c.patient_id == patient_id, c.started_on <= today)
@@ -137,7 +140,7 @@ def _course_ended_on(db: Session, *, patient_id: int, today: date) -> date | Non
 
 
 def _last_plan(db: Session, *, patient_id: int, before: datetime):
-    t = TreatmentSession.__table__.c
+    t = core_table(TreatmentSession).c
     return db.execute(
         select(t.route, t.planned_minutes, t.dose_mg_per_kg, t.dose_mg, t.course_id)
         .where(t.patient_id == patient_id, t.scheduled_start < before)
@@ -223,7 +226,7 @@ def book_booster(
         _refuse_other_bookings(db, patient_id=patient_id, site=site, local=local, now=now)
         # Lock the site's chairs: a second booking waits until this one is written.
         db.execute(
-            select(Chair.id).where(Chair.site_id == site_id).with_for_update(**ROW_LOCK)
+            select(col(Chair.id)).where(col(Chair.site_id) == site_id).with_for_update(**ROW_LOCK)
         ).all()
         free = free_chairs(db=db, site_id=site_id, start=start, minutes=minutes, settings=settings)
         chosen = next((c for c in free if chair_id is None or c.id == chair_id), None)
@@ -252,13 +255,13 @@ def book_booster(
         db.add(session)
         db.flush()
         return BoosterBooked(
-            session_id=session.id,
+            session_id=stored_id(session),
             patient_id=patient_id,
             site_id=site_id,
             chair_id=chosen.id,
             chair_name=chosen.name,
             scheduled_start=start,
-            booked_by=staff.id,
+            booked_by=stored_id(staff),
             booked_by_name=staff.name,
         )
 
@@ -286,7 +289,7 @@ def _refuse_other_bookings(
     db: Session, *, patient_id: int, site: Site, local: datetime, now: datetime
 ) -> None:
     """BookingRefused when the patient has a session that day, or a visit booked ahead."""
-    t = TreatmentSession.__table__.c
+    t = core_table(TreatmentSession).c
     zone = ZoneInfo(site.time_zone)
     day_start, day_end = local_day_bounds(local.date(), site.time_zone)
     same_day = db.execute(
@@ -329,7 +332,7 @@ def first_free_start(
     with read_session(url) as db:
         site = db.get(Site, site_id)
         settings = load_clinic_settings(db=db, site_id=site_id)
-        t = TreatmentSession.__table__.c
+        t = core_table(TreatmentSession).c
         last = db.execute(
             select(t.route, t.planned_minutes)
             .where(t.patient_id == patient_id)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ketadash.db import has_schema, read_session
 from ketadash.models import ClinicInfo, Site
@@ -50,8 +50,13 @@ def database_state(*, url: str) -> DatabaseState:
 def list_sites(*, url: str) -> list[SiteChoice]:
     """Every site, in the order they were set up."""
     with read_session(url) as db:
-        rows = db.exec(select(Site.id, Site.name, Site.time_zone).order_by(Site.id)).all()
-    return [SiteChoice(id=id_, name=name, time_zone=time_zone) for id_, name, time_zone in rows]
+        rows = db.exec(select(col(Site.id), Site.name, Site.time_zone).order_by(col(Site.id))).all()
+    # A stored site always has its id.
+    return [
+        SiteChoice(id=id_, name=name, time_zone=time_zone)
+        for id_, name, time_zone in rows
+        if id_ is not None
+    ]
 
 
 def is_demo(*, url: str) -> bool:
@@ -69,7 +74,7 @@ def stale_demo_marker(*, url: str, now: datetime) -> str | None:
     """
     with read_session(url) as db:
         marker = db.get(ClinicInfo, DEMO_KEY)
-        time_zone = db.exec(select(Site.time_zone).order_by(Site.id).limit(1)).first()
+        time_zone = db.exec(select(Site.time_zone).order_by(col(Site.id)).limit(1)).first()
     if marker is None or time_zone is None:
         return None
     zone = ZoneInfo(time_zone)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -41,6 +42,7 @@ from ketadash.models import (
     SymptomReturn,
     TreatmentCourse,
     TreatmentSession,
+    core_table,
 )
 from ketadash.settings import ClinicSettings, load_clinic_settings
 
@@ -68,7 +70,7 @@ def load_patient_histories(
     )
     if not session_rows:
         return []
-    zones = dict(db.execute(select(Site.id, Site.time_zone)).all())
+    zones = dict(db.execute(select(col(Site.id), col(Site.time_zone))).all())
     infusions, bookings, site_of = _by_patient(session_rows, moment=moment)
     patient_ids = sorted(site_of)
 
@@ -118,7 +120,7 @@ def _sessions_in_scope(
 ) -> list:
     """The sessions that put a patient in scope: given before ``as_of``, or booked after."""
     sqlite = db.get_bind().dialect.name == "sqlite"
-    t = TreatmentSession.__table__.c
+    t = core_table(TreatmentSession).c
     in_scope = [t.scheduled_start >= window_start]
     if site_id is not None:
         in_scope.append(t.site_id == site_id)
@@ -171,18 +173,20 @@ def _patient_rows(
     window_start: datetime,
     days: tuple[date, date],
     moment,
-) -> tuple[dict[int, list[Score]], dict[int, list[date]], dict[int, date | None], list]:
+) -> tuple[
+    dict[int, list[Score]], dict[int, list[date]], dict[int, date | None], list[Sequence[Any]]
+]:
     """Per patient, in chunks: PHQ-9 scores in the window, symptom returns on the days
     ``days`` (earliest, latest), the end of the latest course, and the patient row."""
     sqlite = db.get_bind().dialect.name == "sqlite"
     earliest_day, latest_day = days
-    s = OutcomeScore.__table__.c
+    s = core_table(OutcomeScore).c
     scores: dict[int, list[Score]] = defaultdict(list)
-    r = SymptomReturn.__table__.c
+    r = core_table(SymptomReturn).c
     returns: dict[int, list[date]] = defaultdict(list)
-    c = TreatmentCourse.__table__.c
+    c = core_table(TreatmentCourse).c
     course_ends: dict[int, date | None] = {}
-    p = Patient.__table__.c
+    p = core_table(Patient).c
     # The pre-treatment PHQ-9 may be older than the window: the patient's first score,
     # found through the (patient, taken_at) index one patient at a time.
     first_score = (
@@ -192,7 +196,7 @@ def _patient_rows(
         .limit(1)
         .scalar_subquery()
     )
-    patients = []
+    patients: list[Sequence[Any]] = []
     for chunk in _chunks(patient_ids):
         for pid, taken_at, total, item9, session_id in db.execute(
             select(s.patient_id, _moment(s.taken_at, sqlite), s.total, s.item9, s.session_id)
@@ -265,7 +269,7 @@ class SiteBoosters:
 def site_boosters(*, db: Session, site_id: int, as_of: datetime) -> SiteBoosters:
     """The site's patients planned with the site's own settings and relief curve."""
     settings = load_clinic_settings(db=db, site_id=site_id)
-    zone = db.execute(select(Site.time_zone).where(Site.id == site_id)).scalar_one()
+    zone = db.execute(select(col(Site.time_zone)).where(col(Site.id) == site_id)).scalar_one()
     histories = load_patient_histories(
         db=db, as_of=as_of, history_days=settings.booster_history_days, site_id=site_id
     )
@@ -322,7 +326,9 @@ def patient_contacts(*, db: Session, patient_ids: Sequence[int]) -> dict[int, Pa
 
 def patient_contact(*, db: Session, patient_id: int) -> PatientContact | None:
     row = db.execute(
-        select(Patient.first_name, Patient.last_name, Patient.phone).where(Patient.id == patient_id)
+        select(col(Patient.first_name), col(Patient.last_name), col(Patient.phone)).where(
+            col(Patient.id) == patient_id
+        )
     ).first()
     if row is None:
         return None

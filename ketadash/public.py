@@ -106,22 +106,22 @@ def public_recovery_query(*, site_id: int, now: datetime) -> Select:
     t = TreatmentSession
     return (
         select(
-            Chair.name.label("chair"),
-            Patient.display_alias.label("alias"),
-            t.status,
-            t.infusion_ended_at,
-            t.ready_at,
-            Ride.arrived_at.label("ride_arrived_at"),
+            col(Chair.name).label("chair"),
+            col(Patient.display_alias).label("alias"),
+            col(t.status),
+            col(t.infusion_ended_at),
+            col(t.ready_at),
+            col(Ride.arrived_at).label("ride_arrived_at"),
         )
         .select_from(t)
-        .join(Patient, Patient.id == t.patient_id)
-        .outerjoin(Chair, Chair.id == t.chair_id)
-        .outerjoin(Ride, Ride.session_id == t.id)
+        .join(Patient, col(Patient.id) == col(t.patient_id))
+        .outerjoin(Chair, col(Chair.id) == col(t.chair_id))
+        .outerjoin(Ride, col(Ride.session_id) == col(t.id))
         .where(
-            t.site_id == site_id,
-            t.status.in_([status.value for status in PUBLIC_STATUSES]),
-            t.scheduled_start >= now - RECOVERY_LOOKBACK,
-            t.scheduled_start <= now + RECOVERY_LOOKBACK,
+            col(t.site_id) == site_id,
+            col(t.status).in_([status.value for status in PUBLIC_STATUSES]),
+            col(t.scheduled_start) >= now - RECOVERY_LOOKBACK,
+            col(t.scheduled_start) <= now + RECOVERY_LOOKBACK,
         )
     )
 
@@ -136,11 +136,15 @@ _PLACE_ORDER = {
 
 def public_recovery_area(*, db: Session, site_code: str, now: datetime) -> PublicRecoveryArea:
     """One site's recovery area for the wall; raises UnknownSite for an unknown code."""
-    site = db.exec(
-        select(Site.id, Site.code, Site.name, Site.time_zone).where(Site.code == site_code)
+    site = db.execute(
+        select(col(Site.id), col(Site.code), col(Site.name), col(Site.time_zone)).where(
+            col(Site.code) == site_code
+        )
     ).first()
     if site is None:
         raise UnknownSite(f"There is no site with the code {site_code!r}.")
+    if site.id is None:
+        raise ValueError(f"The site {site_code!r} has no id: a stored site always has one.")
     rule = load_clinic_settings(db=db, site_id=site.id).wall_label
     people = []
     for row in db.execute(public_recovery_query(site_id=site.id, now=now)):
@@ -176,7 +180,7 @@ def load_public_recovery_area(*, url: str, site_code: str, now: datetime) -> Pub
 def first_site_code(*, url: str) -> str | None:
     """The code of the clinic's first site (a wall without ``?site=`` shows it), or None."""
     with read_session(url) as db:
-        return db.execute(select(Site.code).order_by(Site.id).limit(1)).scalars().first()
+        return db.execute(select(col(Site.code)).order_by(col(Site.id)).limit(1)).scalars().first()
 
 
 # --- the driver's status link ------------------------------------------------------------------
@@ -284,11 +288,15 @@ def public_visit_clock(*, db: Session, session_id: int) -> PublicVisitClock | No
 def public_site_contact(*, db: Session, site_id: int) -> PublicSiteContact | None:
     """The site's public contact details; the clinic's recorded name, else the site's."""
     site = db.execute(
-        select(Site.name, Site.address, Site.phone, Site.time_zone).where(Site.id == site_id)
+        select(col(Site.name), col(Site.address), col(Site.phone), col(Site.time_zone)).where(
+            col(Site.id) == site_id
+        )
     ).first()
     if site is None:
         return None
-    clinic = db.execute(select(ClinicInfo.value).where(ClinicInfo.key == CLINIC_NAME_KEY)).scalar()
+    clinic = db.execute(
+        select(col(ClinicInfo.value)).where(col(ClinicInfo.key) == CLINIC_NAME_KEY)
+    ).scalar()
     return PublicSiteContact(
         clinic_name=clean_text(clinic) or clean_text(site.name),
         site_name=clean_text(site.name),
@@ -308,12 +316,16 @@ def public_recent_ready_query(
     """
     t = TreatmentSession
     return select(
-        t.scheduled_start, t.checked_in_at, t.infusion_started_at, t.infusion_ended_at, t.ready_at
+        col(t.scheduled_start),
+        col(t.checked_in_at),
+        col(t.infusion_started_at),
+        col(t.infusion_ended_at),
+        col(t.ready_at),
     ).where(
-        t.site_id == site_id,
-        t.status.in_([S.READY.value, S.DISCHARGED.value]),
-        t.scheduled_start >= since,
-        t.scheduled_start < until,
-        t.route == Route(route).value,
-        t.ready_at.is_not(None),
+        col(t.site_id) == site_id,
+        col(t.status).in_([S.READY.value, S.DISCHARGED.value]),
+        col(t.scheduled_start) >= since,
+        col(t.scheduled_start) < until,
+        col(t.route) == Route(route).value,
+        col(t.ready_at).is_not(None),
     )

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from ketadash.board import load_board
 from ketadash.clock import local_day_bounds, local_today, to_local
@@ -189,36 +190,40 @@ def escort_exception_discharges(
     """Discharges without an arrived adult escort at the site since ``since``, newest first."""
     t = TreatmentSession
     with read_session(url) as db:
-        rows = db.exec(
-            select(
-                t.id,
-                Patient.first_name,
-                Patient.last_name,
-                t.chair_id,
-                t.discharged_at,
-                t.escort_exception,
-                t.escort_exception_reason,
+        rows = db.execute(
+            sa.select(  # seven columns: more than sqlmodel's select is typed for
+                col(t.id),
+                col(Patient.first_name),
+                col(Patient.last_name),
+                col(t.chair_id),
+                col(t.discharged_at),
+                col(t.escort_exception),
+                col(t.escort_exception_reason),
             )
-            .join(Patient, Patient.id == t.patient_id)
+            .join(Patient, col(Patient.id) == col(t.patient_id))
             .where(
-                t.site_id == site_id,
-                t.status == S.DISCHARGED,
-                t.discharged_at >= since,
-                t.escort_exception.is_not(None),
+                col(t.site_id) == site_id,
+                col(t.status) == S.DISCHARGED,
+                col(t.discharged_at) >= since,
+                col(t.escort_exception).is_not(None),
             )
-            .order_by(t.discharged_at.desc())
+            .order_by(col(t.discharged_at).desc())
         ).all()
         ids = [row[0] for row in rows]
         rides = rides_of(db=db, session_ids=ids)
         who = dict(
             db.exec(
                 select(StatusChange.session_id, Staff.name)
-                .join(Staff, Staff.id == StatusChange.staff_id)
-                .where(StatusChange.session_id.in_(ids), StatusChange.to_status == S.DISCHARGED)
-                .order_by(StatusChange.version)
+                .join(Staff, col(Staff.id) == col(StatusChange.staff_id))
+                .where(
+                    col(StatusChange.session_id).in_(ids), StatusChange.to_status == S.DISCHARGED
+                )
+                .order_by(col(StatusChange.version))
             ).all()
         )
-        chairs = dict(db.exec(select(Chair.id, Chair.name).where(Chair.site_id == site_id)).all())
+        chairs = dict(
+            db.exec(select(col(Chair.id), Chair.name).where(Chair.site_id == site_id)).all()
+        )
     return [
         EscortExceptionDischarge(
             session_id=session_id,

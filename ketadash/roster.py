@@ -14,7 +14,7 @@ from sqlmodel import col, func, select
 
 from ketadash.config import normalise_url
 from ketadash.db import write_session
-from ketadash.models import Chair, Site, Staff, StaffRole
+from ketadash.models import Chair, Site, Staff, StaffRole, stored_id
 from ketadash.text import clean_text
 
 
@@ -36,7 +36,7 @@ def ensure_site(*, url: str, code: str, name: str, time_zone: str) -> int:
             raise ValueError(
                 f"site {code!r} already exists with time zone {site.time_zone}, not {time_zone}"
             )
-        return site.id
+        return stored_id(site)
 
 
 def site_contact_values(*, address: str | None, phone: str | None) -> dict[str, str]:
@@ -100,4 +100,4 @@ def ensure_staff(*, url: str, name: str, role: StaffRole | str, site_code: str |
             staff = Staff(name=name.strip(), role=role, site_id=site_id)
             db.add(staff)
             db.flush()
-        return staff.id
+        return stored_id(staff)

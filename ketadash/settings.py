@@ -8,10 +8,12 @@ A lead overrides one per site in the ``site_setting`` table; no deploy needed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from ketadash.db import ROW_LOCK, write_session
 from ketadash.models import Route, SettingChange, Site, SiteSetting, Staff, StaffRole
@@ -473,9 +475,14 @@ class ClinicSettings:
         }[Route(route)]
 
 
-SETTINGS: tuple[SettingSpec, ...] = tuple(
-    SettingSpec(name=f.name, default=f.default, **f.metadata) for f in fields(ClinicSettings)
-)
+def _declared(f: Field[Any]) -> SettingSpec:
+    """The declaration of one ClinicSettings field, as ``setting()`` made it."""
+    if f.default is MISSING:
+        raise TypeError(f"ClinicSettings.{f.name} has no default: declare it with setting().")
+    return SettingSpec(name=f.name, default=f.default, **f.metadata)
+
+
+SETTINGS: tuple[SettingSpec, ...] = tuple(_declared(f) for f in fields(ClinicSettings))
 SETTINGS_BY_NAME = {spec.name: spec for spec in SETTINGS}
 
 
@@ -596,6 +603,13 @@ SETTING_RELATIONS: tuple[SettingRelation, ...] = (
 )
 
 
+def _with_values(settings: ClinicSettings, values: Mapping[str, int | str]) -> ClinicSettings:
+    """``settings`` with the settings named in ``values`` replaced (each name a declared
+    setting, each value of its kind: the callers parse them)."""
+    by_name: dict[str, Any] = dict(values)  # one value per name, of that setting's own type
+    return replace(settings, **by_name)
+
+
 def settings_problems(*, settings: ClinicSettings) -> list[str]:
     """Every reason ``settings`` cannot be in force (empty when they can): each number
     outside its bounds, with the bounds' source, then each relation between settings
@@ -636,7 +650,7 @@ def setting_change_problems(*, in_force: ClinicSettings, changes: Mapping[str, s
             parsed[name] = raw
     if problems:
         return problems
-    return settings_problems(settings=replace(in_force, **parsed))
+    return settings_problems(settings=_with_values(in_force, parsed))
 
 
 def load_clinic_settings(*, db: Session, site_id: int) -> ClinicSettings:
@@ -656,7 +670,7 @@ def load_clinic_settings(*, db: Session, site_id: int) -> ClinicSettings:
                 overrides[name] = parse_setting(name, value)
             except InvalidSetting:
                 continue
-    settings, defaults = replace(ClinicSettings(), **overrides), ClinicSettings()
+    settings, defaults = _with_values(ClinicSettings(), overrides), ClinicSettings()
     # Each pass puts back the defaults of a broken relation; the defaults break none.
     for _ in SETTING_RELATIONS:
         broken = {
@@ -762,8 +776,8 @@ def settings_in_force(*, db: Session, site_id: int) -> list[SettingInForce]:
     changes = {
         name: (at, who, value)
         for name, at, who, value in db.exec(
-            select(SiteSetting.name, SiteSetting.updated_at, Staff.name, SiteSetting.value)
-            .join(Staff, Staff.id == SiteSetting.updated_by, isouter=True)
+            select(SiteSetting.name, SiteSetting.updated_at, col(Staff.name), SiteSetting.value)
+            .join(Staff, col(Staff.id) == col(SiteSetting.updated_by), isouter=True)
             .where(SiteSetting.site_id == site_id)
         )
     }
@@ -796,17 +810,17 @@ class SettingChangeMade:
 
 def setting_history(*, db: Session, site_id: int, limit: int = 50) -> list[SettingChangeMade]:
     """The site's latest setting changes, newest first (at most ``limit``)."""
-    rows = db.exec(
-        select(
-            SettingChange.changed_at,
-            Staff.name,
-            SettingChange.name,
-            SettingChange.old_value,
-            SettingChange.new_value,
+    rows = db.execute(
+        sa.select(  # five columns: more than sqlmodel's select is typed for
+            col(SettingChange.changed_at),
+            col(Staff.name),
+            col(SettingChange.name),
+            col(SettingChange.old_value),
+            col(SettingChange.new_value),
         )
-        .join(Staff, Staff.id == SettingChange.changed_by, isouter=True)
-        .where(SettingChange.site_id == site_id)
-        .order_by(SettingChange.changed_at.desc(), SettingChange.id.desc())
+        .join(Staff, col(Staff.id) == col(SettingChange.changed_by), isouter=True)
+        .where(col(SettingChange.site_id) == site_id)
+        .order_by(col(SettingChange.changed_at).desc(), col(SettingChange.id).desc())
         .limit(limit)
     )
     return [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import or_, select
+from sqlmodel import col, or_, select
 
 from ketadash.db import read_session
 from ketadash.models import Staff, StaffRole
@@ -25,12 +25,13 @@ def list_staff(*, url: str, site_id: int) -> list[StaffMember]:
     """Active staff of the site and those who work at every site, nurses first."""
     with read_session(url) as db:
         rows = db.exec(
-            select(Staff.id, Staff.name, Staff.role)
-            .where(Staff.active, or_(Staff.site_id == site_id, Staff.site_id.is_(None)))
+            select(col(Staff.id), Staff.name, Staff.role)
+            .where(Staff.active, or_(col(Staff.site_id) == site_id, col(Staff.site_id).is_(None)))
             .order_by(Staff.name)
         ).all()
     order = {StaffRole.NURSE: 0, StaffRole.LEAD: 1, StaffRole.FRONT_DESK: 2}
-    members = [StaffMember(id=i, name=n, role=StaffRole(r)) for i, n, r in rows]
+    # A stored staff row always has its id.
+    members = [StaffMember(id=i, name=n, role=StaffRole(r)) for i, n, r in rows if i is not None]
     return sorted(members, key=lambda m: (order[m.role], m.name))
 
 

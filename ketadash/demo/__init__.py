@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from ketadash.clinic import DEMO_KEY
 from ketadash.config import normalise_url
@@ -38,7 +38,7 @@ from ketadash.demo.today import TodayLayout
 from ketadash.demo.visit import VisitWriter
 from ketadash.demo.visit_times import VisitTimes
 from ketadash.demo.writer import TABLES_WITH_IDS, Rows
-from ketadash.models import ClinicInfo, Patient, Site, TreatmentSession
+from ketadash.models import ClinicInfo, Patient, Site, TreatmentSession, core_table
 from ketadash.settings import ClinicSettings
 
 __all__ = ["DemoSummary", "VisitTimes", "build_demo_clinic", "chairs_for"]
@@ -200,7 +200,9 @@ def _build(
         queues = stories.today[site.index]
         layout.lay_out(site, due=queues.due + queues.stand_ins + queues.returning)
     rows.finish()
-    connection.execute(ClinicInfo.__table__.insert(), [{"key": DEMO_KEY, "value": now.isoformat()}])
+    connection.execute(
+        core_table(ClinicInfo).insert(), [{"key": DEMO_KEY, "value": now.isoformat()}]
+    )
     if rows.dialect == "postgresql":
         for table in TABLES_WITH_IDS:
             connection.exec_driver_sql(
@@ -211,12 +213,15 @@ def _build(
 
 
 def _clear_demo(connection: Connection) -> None:
-    if connection.execute(select(ClinicInfo.key).where(ClinicInfo.key == DEMO_KEY)).first() is None:
+    demo_mark = select(col(ClinicInfo.key)).where(col(ClinicInfo.key) == DEMO_KEY)
+    if connection.execute(demo_mark).first() is None:
         return  # not the demo: _refuse_unless_empty decides, and never deletes
     # The demo's mark last: while it is there, the access log's and the status history's
     # triggers (migration 0005) let their rows go; on a real clinic they refuse.
-    tables = [t for t in reversed(SQLModel.metadata.sorted_tables) if t is not ClinicInfo.__table__]
-    for table in [*tables, ClinicInfo.__table__]:
+    tables = [
+        t for t in reversed(SQLModel.metadata.sorted_tables) if t is not core_table(ClinicInfo)
+    ]
+    for table in [*tables, core_table(ClinicInfo)]:
         connection.execute(table.delete())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from ketadash.demo.calendar import ChairBook
 from ketadash.demo.people import DemoPatient
@@ -35,6 +36,13 @@ CANCEL_RATE = 0.03
 TAKEN_BACK_RATE = 0.006
 
 TodayCandidate = tuple[DemoPatient, str, float]
+
+
+class Asked(TypedDict):
+    """The days a booking was asked for and could have been made on (``lead_time``)."""
+
+    asked_on: int | None
+    ahead_on: int | None
 
 
 @dataclass(slots=True)
@@ -99,7 +107,7 @@ class VisitBooking:
         scheduled = site.opening(booked_day) + slot * SLOT_MINUTES * MINUTE
         chair_id = site.chair_ids[chair]
         visits = self.visits
-        asked = {"asked_on": asked_on, "ahead_on": ahead_on}
+        asked: Asked = {"asked_on": asked_on, "ahead_on": ahead_on}
         if booked_day > site.today:
             visits.write(
                 patient,
@@ -152,7 +160,7 @@ class VisitBooking:
         phq: float,
         chair_id: int,
         scheduled: int,
-        asked: dict[str, int | None],
+        asked: Asked,
     ) -> None:
         rng = self.rng
         uniform = rng.uniform

@@ -59,6 +59,11 @@ class SiteCalendar:
         return moment
 
 
+def _nearest_first(last: int, preferred: int) -> list[int]:
+    """The slots before ``last``, nearest ``preferred`` first (the earlier of two as near)."""
+    return sorted(range(last), key=lambda s: (abs(s - preferred), s))
+
+
 class ChairBook:
     """Which half-hours of which chair are taken, per site and day; never double-books."""
 
@@ -74,9 +79,7 @@ class ChairBook:
         orders = self.orders.get(units)
         if orders is None:
             last = DAY_SLOTS - units + 1
-            orders = self.orders[units] = [
-                sorted(range(last), key=lambda s, p=p: (abs(s - p), s)) for p in range(last)
-            ]
+            orders = self.orders[units] = [_nearest_first(last, p) for p in range(last)]
         return orders[min(preferred, len(orders) - 1)]
 
     def book(

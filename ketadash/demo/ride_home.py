@@ -68,6 +68,8 @@ def _arrived_at(
 ) -> int:
     """When the driver arrived: just before the discharge, after ready, or lately."""
     if discharged is not None:
+        if ready is None:
+            raise ValueError("A discharged visit was marked ready first: its ride arrived between.")
         arrived_at = discharged - int(min(discharged - ready, 4 * MINUTE) * rng.random())
     elif ready is not None:
         arrived_at = ready + int((cutoff - 1 - ready) * rng.random())

@@ -13,7 +13,7 @@ from ketadash.demo.calendar import BOOK_AHEAD_DAYS, CLOSES_AT, OPENS_AT, SiteCal
 from ketadash.demo.people import AREA_CODES, FIRST_NAMES, LAST_NAMES, SITE_PLACES
 from ketadash.demo.visit_times import VisitTimes
 from ketadash.demo.writer import Rows
-from ketadash.models import Chair, Site, SiteSetting, Staff, StaffRole
+from ketadash.models import Chair, Site, SiteSetting, Staff, StaffRole, core_table
 from ketadash.settings import ClinicSettings
 
 
@@ -32,7 +32,10 @@ def write_sites(
     A setting that differs from its default is written as each site's override, so
     the screens enforce the same rules the demo's visits were laid out by.
     """
-    site_rows, chair_rows, staff_rows, setting_rows = [], [], [], []
+    site_rows: list[dict[str, object]] = []
+    chair_rows: list[dict[str, object]] = []
+    staff_rows: list[dict[str, object]] = []
+    setting_rows: list[dict[str, object]] = []
     names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
     rng.shuffle(names)
     staff_names = iter(names)
@@ -118,11 +121,11 @@ def write_sites(
                 times=VisitTimes(settings=settings),
             )
         )
-    connection.execute(Site.__table__.insert(), site_rows)
-    connection.execute(Chair.__table__.insert(), chair_rows)
-    connection.execute(Staff.__table__.insert(), staff_rows)
+    connection.execute(core_table(Site).insert(), site_rows)
+    connection.execute(core_table(Chair).insert(), chair_rows)
+    connection.execute(core_table(Staff).insert(), staff_rows)
     if setting_rows:
-        connection.execute(SiteSetting.__table__.insert(), setting_rows)
+        connection.execute(core_table(SiteSetting).insert(), setting_rows)
     rows.counts["site"] = len(site_rows)
     rows.counts["chair"] = len(chair_rows)
     rows.counts["staff"] = len(staff_rows)

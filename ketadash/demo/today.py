@@ -120,6 +120,13 @@ def _fit(
     return visit
 
 
+def _reached(moment: float | None, step: str, visit: TodayVisit) -> float:
+    """The moment of a step the visit's status says it has reached (laid out with it)."""
+    if moment is None:
+        raise ValueError(f"A {visit.status} visit has its {step} laid out: its status reached it.")
+    return moment
+
+
 @dataclass(slots=True)
 class TodayVisit:
     """One of today's sessions, before its patient is known: offsets from now, in seconds."""
@@ -258,6 +265,8 @@ class TodayLayout:
             patient = queue[-1][0]
             before = min(first.sched, -self.rng.randint(1, 10) * MINUTE)
             earlier = self._earlier_visit(site, chair, DISCHARGED, before, patient)
+            if earlier is None:
+                raise ValueError("A visit laid out as drawn (without a room to fit) always fits.")
             if min(earlier.moments()) < -room:
                 break
             visits.append((earlier, queue.pop()))
@@ -379,11 +388,11 @@ class TodayLayout:
                 ]
         fitted = _fit(visit, [*spans, ("sched", arrived_early)], at=0, room=room)
         if fitted is not None and state == READY and from_start:
-            fitted.end = fitted.start + dose
+            fitted.end = _reached(fitted.start, "start", fitted) + dose
         return fitted
 
     @staticmethod
-    def _least_observation(minimum: int, dose: float) -> float:
+    def _least_observation(minimum: float, dose: float) -> float:
         # A minute over the route's minimum, so whole minutes on the clock reach it; and
         # never shorter than the dose (esketamine is observed from its first device).
         return max((minimum + 1) * MINUTE, dose + MINUTE)
@@ -430,7 +439,7 @@ class TodayLayout:
         spans = [("discharged", gap), *spans, ("checkin", wait), ("sched", arrived_early)]
         fitted = _fit(visit, spans, at=before, room=room)
         if fitted is not None and fitted.end is None:
-            fitted.end = fitted.start + dose
+            fitted.end = _reached(fitted.start, "start", fitted) + dose
         return fitted
 
     def _leaves(self, site: SiteCalendar, visit: TodayVisit, patient: DemoPatient) -> float:
@@ -449,12 +458,13 @@ class TodayLayout:
             return ride
         if visit.status == RECOVERY:
             if route == ESKETAMINE:
-                return visit.start + start_to_ready + ride
-            return visit.end + recovery + ride
+                return _reached(visit.start, "start", visit) + start_to_ready + ride
+            return _reached(visit.end, "end", visit) + recovery + ride
         if visit.status == INFUSING:
-            return visit.start + start_to_ready + ride
+            return _reached(visit.start, "start", visit) + start_to_ready + ride
         if visit.status == CHECKED_IN:
-            return visit.checkin + WAIT_MINUTES[route][1] * MINUTE + start_to_ready + ride
+            checkin = _reached(visit.checkin, "check-in", visit)
+            return checkin + WAIT_MINUTES[route][1] * MINUTE + start_to_ready + ride
         return visit.sched
 
     def _write(
@@ -479,7 +489,7 @@ class TodayLayout:
             kind=kind,
             phq=phq,
             chair_id=site.chair_ids[visit.chair],
-            scheduled=at(visit.sched),
+            scheduled=now + math.floor(visit.sched),
             status=SCHEDULED if visit.status == NOT_ARRIVED else visit.status,
             cutoff=now,
             checkin=at(visit.checkin),

@@ -259,6 +259,7 @@ class VisitWriter:
             moments.get(READY),
         )
         reason = None
+        steps: list[tuple[str, str, int | None, int, str | None, bool]]
         if status in (CANCELLED, NO_SHOW):
             reason = NO_SHOW_REASON if status == NO_SHOW else rng.choice(CANCEL_REASONS)
             steps = [(SCHEDULED, status, closed, site.front_desk_id, reason, False)]
@@ -318,6 +319,10 @@ class VisitWriter:
         elif status == READY and end is not None and ready is not None:
             # A nurse can only mark ready once the minimum recovery has passed.
             anchor = start if times.recovery_counts_from_start(patient.route) else end
+            if anchor is None:
+                raise ValueError(
+                    "A visit marked ready was dosed first: its recovery counts from its dose."
+                )
             low = max(end, anchor + times.min_recovery(patient.route) * MINUTE)
             high, real = ready - 2 * MINUTE, ready
         else:

@@ -95,7 +95,13 @@ class Rows:
 
     def __init__(self, *, connection: Connection) -> None:
         self.dialect = connection.dialect.name
-        self.raw = connection.connection.driver_connection
+        raw = connection.connection.driver_connection
+        if raw is None:
+            raise ValueError(
+                "The demo writes through the driver's own connection, and this one has none "
+                "(it was closed)."
+            )
+        self.raw = raw
         self.stamp = StampFormat(dialect=self.dialect)
         self.pending: dict[str, list[tuple]] = {table: [] for table in COLUMNS}
         self.next_id = dict.fromkeys(COLUMNS, 1)

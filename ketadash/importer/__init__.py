@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from ketadash.clinic import DEMO_KEY
 from ketadash.clock import utc_now
@@ -84,7 +85,8 @@ def import_files(
         migrate(url)
     with read_session(url) as db:
         connection = db.connection()
-        if connection.execute(select(ClinicInfo.key).where(ClinicInfo.key == DEMO_KEY)).first():
+        demo_mark = select(col(ClinicInfo.key)).where(col(ClinicInfo.key) == DEMO_KEY)
+        if connection.execute(demo_mark).first():
             raise ImportRejected(
                 [
                     RowProblem(

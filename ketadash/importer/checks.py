@@ -156,6 +156,7 @@ class CheckedRows:
 
 
 E = TypeVar("E", bound=StrEnum)
+V = TypeVar("V")
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:?\d{2})?")
@@ -171,6 +172,14 @@ def _enum_key(text: str) -> str:
 @functools.cache
 def _members(kind: type[E]) -> dict[str, E]:
     return {_enum_key(member.value): member for member in kind}
+
+
+def _required(value: V | None, column: str) -> V:
+    """A required value of a row without problems: a required cell left empty or unreadable
+    is a problem of its row, so a row that is ok has every one of them."""
+    if value is None:
+        raise ValueError(f"{column} is required, yet a row without problems has none")
+    return value
 
 
 class _Cells:
@@ -484,6 +493,7 @@ def _check_patients(
             site = _site(cells, column="home_site", known=known)
             home_site_id = site.id if site else None
         if cells.ok:
+            mrn = _required(mrn, "mrn")
             stored = known.patients.get(reference_key(mrn))
             patients.append(
                 PatientIn(
@@ -491,8 +501,8 @@ def _check_patients(
                     key=reference_key(mrn),
                     # The stored spelling is the first one seen: the database's, else the file's.
                     mrn=stored.mrn if stored else mrn,
-                    first_name=first_name,
-                    last_name=last_name,
+                    first_name=_required(first_name, "first_name"),
+                    last_name=_required(last_name, "last_name"),
                     date_of_birth=date_of_birth,
                     phone=phone,
                     display_alias=display_alias,
@@ -604,19 +614,21 @@ def _check_sessions(
                 now=now,
             )
         if cells.ok:
+            ref, site = _required(ref, "session_ref"), _required(site, "site")
+            status = _required(status, "status")
             sessions.append(
                 SessionIn(
                     line=row.line,
                     key=reference_key(ref),
                     # The stored spelling is the first one seen: the database's, else the file's.
                     ref=stored.ref if stored else ref,
-                    mrn_key=mrn_key,
+                    mrn_key=_required(mrn_key, "mrn"),
                     site=site,
                     chair_key=chair_key,
                     chair_name=chair_name,
-                    scheduled_start=scheduled_start,
-                    route=route,
-                    kind=kind,
+                    scheduled_start=_required(scheduled_start, "scheduled_start"),
+                    route=_required(route, "route"),
+                    kind=_required(kind, "kind"),
                     planned_minutes=planned_minutes or known.planned_minutes[site.id],
                     dose_mg_per_kg=dose_mg_per_kg,
                     dose_mg=dose_mg,
@@ -994,10 +1006,10 @@ def _check_scores(
             scores.append(
                 ScoreIn(
                     line=row.line,
-                    mrn_key=mrn_key,
-                    instrument=instrument,
-                    taken_at=taken_at,
-                    total=total,
+                    mrn_key=_required(mrn_key, "mrn"),
+                    instrument=_required(instrument, "instrument"),
+                    taken_at=_required(taken_at, "taken_at"),
+                    total=_required(total, "total"),
                     item9=item9,
                     session_key=session_key,
                 )
@@ -1107,6 +1119,11 @@ def _check_symptom_returns(
         note = cells.words("note", max_length=1000)
         if cells.ok:
             returns.append(
-                SymptomReturnIn(line=row.line, mrn_key=mrn_key, reported_on=reported_on, note=note)
+                SymptomReturnIn(
+                    line=row.line,
+                    mrn_key=_required(mrn_key, "mrn"),
+                    reported_on=_required(reported_on, "reported_on"),
+                    note=note,
+                )
             )
     return returns

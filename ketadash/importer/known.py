@@ -10,6 +10,7 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from ketadash.importer.files import InputTables
 from ketadash.importer.report import reference_key
@@ -73,25 +74,31 @@ class Known:
 
     @classmethod
     def load(cls, *, connection: Connection, tables: InputTables) -> Known:
+        # A stored site or chair always has its id.
         sites = [
             KnownSite(id=id_, code=code, time_zone=zone)
-            for id_, code, zone in connection.execute(select(Site.id, Site.code, Site.time_zone))
+            for id_, code, zone in connection.execute(
+                select(col(Site.id), col(Site.code), col(Site.time_zone))
+            )
+            if id_ is not None
         ]
         chairs: dict[tuple[int, str], tuple[int, str]] = {}
         last_position: dict[int, int] = {}
         for id_, site_id, name, position in connection.execute(
-            select(Chair.id, Chair.site_id, Chair.name, Chair.position)
+            select(col(Chair.id), col(Chair.site_id), col(Chair.name), col(Chair.position))
         ):
+            if id_ is None:
+                continue
             chairs[(site_id, reference_key(name))] = (id_, name)
             last_position[site_id] = max(last_position.get(site_id, 0), position)
         mrns = _all_keys(tables, "mrn")
         refs = _all_keys(tables, "session_ref")
         # One streamed pass over each table's keys rather than one query per key:
         # matching ignores case, which no index of the key columns serves.
-        patients = {}
+        patients: dict[str, _KnownPatient] = {}
         ambiguous: dict[str, list[str]] = {}
         if mrns:
-            query = select(Patient.id, Patient.mrn, Patient.home_site_id)
+            query = select(col(Patient.id), col(Patient.mrn), col(Patient.home_site_id))
             for id_, mrn, home_site_id in _stream(connection, query):
                 if reference_key(mrn) in mrns:
                     if reference_key(mrn) in patients:
@@ -103,20 +110,20 @@ class Known:
                     patients[reference_key(mrn)] = _KnownPatient(
                         id=id_, mrn=mrn, home_site_id=home_site_id
                     )
-        sessions = {}
+        sessions: dict[str, KnownSession] = {}
         if refs:
-            query = (
+            session_query = (
                 select(
-                    TreatmentSession.id,
-                    TreatmentSession.external_ref,
-                    TreatmentSession.patient_id,
-                    Patient.mrn,
-                    TreatmentSession.status,
+                    col(TreatmentSession.id),
+                    col(TreatmentSession.external_ref),
+                    col(TreatmentSession.patient_id),
+                    col(Patient.mrn),
+                    col(TreatmentSession.status),
                 )
-                .join(Patient, Patient.id == TreatmentSession.patient_id)
-                .where(TreatmentSession.external_ref.is_not(None))
+                .join(Patient, col(Patient.id) == col(TreatmentSession.patient_id))
+                .where(col(TreatmentSession.external_ref).is_not(None))
             )
-            for id_, ref, patient_id, mrn, status in _stream(connection, query):
+            for id_, ref, patient_id, mrn, status in _stream(connection, session_query):
                 if reference_key(ref) in refs:
                     sessions[reference_key(ref)] = KnownSession(
                         id=id_, ref=ref, patient_id=patient_id, mrn=mrn, status=status
@@ -124,10 +131,13 @@ class Known:
         leads = {
             email.lower(): name
             for email, name in connection.execute(
-                select(Staff.email, Staff.name).where(
-                    Staff.role == StaffRole.LEAD, Staff.active.is_(True), Staff.email.is_not(None)
+                select(col(Staff.email), col(Staff.name)).where(
+                    col(Staff.role) == StaffRole.LEAD,
+                    col(Staff.active).is_(True),
+                    col(Staff.email).is_not(None),
                 )
             )
+            if email is not None  # the query's own filter: leads with an e-mail
         }
         return cls(
             leads=leads,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
+from sqlmodel import col
 
 from ketadash.importer.checks import CheckedRows, PatientIn, ScoreIn, SessionIn, SymptomReturnIn
 from ketadash.importer.files import BOOKED_AT, STEP_COLUMNS
@@ -140,7 +141,7 @@ def _patient_updates(
     columns = [getattr(Patient, name) for name in PATIENT_FIELDS]
     updates = []
     for chunk in in_chunks(sorted(by_id)):
-        query = select(Patient.id, *columns).where(Patient.id.in_(chunk))
+        query = select(col(Patient.id), *columns).where(col(Patient.id).in_(chunk))
         for id_, *stored in connection.execute(query):
             row = by_id[id_]
             merged = dict(zip(PATIENT_FIELDS, stored, strict=True))
@@ -181,7 +182,9 @@ def _differing_sessions(
     columns = [getattr(TreatmentSession, name) for name in _SESSION_COMPARED]
     differing = []
     for chunk in in_chunks(sorted(by_id)):
-        query = select(TreatmentSession.id, *columns).where(TreatmentSession.id.in_(chunk))
+        query = select(col(TreatmentSession.id), *columns).where(
+            col(TreatmentSession.id).in_(chunk)
+        )
         for id_, *stored in connection.execute(query):
             row = by_id[id_]
             chair = known.chairs.get((row.site.id, row.chair_key)) if row.chair_key else None
@@ -219,5 +222,9 @@ def status_history(row: SessionIn) -> list[tuple[SessionStatus, datetime]]:
         (status, row.steps[column]) for column, status in STEP_COLUMNS if column in row.steps
     ]
     if row.status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
+        if row.closed_at is None:
+            raise ValueError(
+                f"line {row.line}: the checks give every cancelled or no-show session its closed_at"
+            )
         history.append((row.status, row.closed_at))
     return history

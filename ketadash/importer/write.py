@@ -18,6 +18,7 @@ from ketadash.models import (
     StatusChange,
     SymptomReturn,
     TreatmentSession,
+    core_table,
 )
 
 _WRITE_CHUNK = 5000
@@ -76,12 +77,12 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
         return _bound(connection=connection, table=table, columns=columns, rows=rows)
 
     chair_ids = {key: id_ for key, (id_, _name) in known.chairs.items()}
-    ids = new_ids(Chair.__table__, len(plan.chairs))
+    ids = new_ids(core_table(Chair), len(plan.chairs))
     chair_ids |= {
         (site_id, key): id_ for (site_id, key, _, _), id_ in zip(plan.chairs, ids, strict=True)
     }
     chairs = bound(
-        Chair.__table__,
+        core_table(Chair),
         _CHAIR_COLUMNS,
         (
             (id_, site_id, name, position, True)
@@ -90,10 +91,10 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
     )
 
     patient_ids = {key: patient.id for key, patient in known.patients.items()}
-    ids = new_ids(Patient.__table__, len(plan.new_patients))
+    ids = new_ids(core_table(Patient), len(plan.new_patients))
     patient_ids |= {row.key: id_ for row, id_ in zip(plan.new_patients, ids, strict=True)}
     patients = bound(
-        Patient.__table__,
+        core_table(Patient),
         _PATIENT_COLUMNS,
         (
             (
@@ -112,10 +113,10 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
     )
 
     session_ids = {key: session.id for key, session in known.sessions.items()}
-    ids = new_ids(TreatmentSession.__table__, len(plan.new_sessions))
+    ids = new_ids(core_table(TreatmentSession), len(plan.new_sessions))
     session_ids |= {row.key: id_ for row, id_ in zip(plan.new_sessions, ids, strict=True)}
     sessions = bound(
-        TreatmentSession.__table__,
+        core_table(TreatmentSession),
         _SESSION_COLUMNS,
         (
             (
@@ -143,7 +144,7 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
         ),
     )
     status_changes = bound(
-        StatusChange.__table__,
+        core_table(StatusChange),
         _STATUS_CHANGE_COLUMNS,
         (
             change
@@ -152,7 +153,7 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
         ),
     )
     scores = bound(
-        OutcomeScore.__table__,
+        core_table(OutcomeScore),
         _SCORE_COLUMNS,
         (
             (
@@ -167,7 +168,7 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
         ),
     )
     symptom_returns = bound(
-        SymptomReturn.__table__,
+        core_table(SymptomReturn),
         _SYMPTOM_RETURN_COLUMNS,
         ((patient_ids[row.mrn_key], row.reported_on, row.note) for row in plan.symptom_returns),
     )
@@ -185,21 +186,23 @@ def prepare(*, connection: Connection, plan: WritePlan, known: Known) -> Prepare
 def write_plan(*, connection: Connection, plan: WritePlan, known: Known) -> None:
     """Inside the write transaction: hand the prepared rows to the database."""
     prepared = plan.prepared
+    if prepared is None:
+        raise ValueError("The rows to write are prepared while the files are checked: none were.")
     if not _ids_still_free(connection=connection, first_ids=prepared.first_ids):
         # Rows were added to these tables since the check (another import): the ids
         # planned without the lock are taken, so they are planned again, under it.
         prepared = prepare(connection=connection, plan=plan, known=known)
     _append(
-        connection=connection, table=Chair.__table__, columns=_CHAIR_COLUMNS, rows=prepared.chairs
+        connection=connection, table=core_table(Chair), columns=_CHAIR_COLUMNS, rows=prepared.chairs
     )
     _append(
         connection=connection,
-        table=Patient.__table__,
+        table=core_table(Patient),
         columns=_PATIENT_COLUMNS,
         rows=prepared.patients,
     )
     if plan.patient_updates:
-        table = Patient.__table__
+        table = core_table(Patient)
         statement = (
             update(table)
             .where(table.c.id == bindparam("_id"))
@@ -209,13 +212,13 @@ def write_plan(*, connection: Connection, plan: WritePlan, known: Known) -> None
             connection.execute(statement, chunk)
     _append(
         connection=connection,
-        table=TreatmentSession.__table__,
+        table=core_table(TreatmentSession),
         columns=_SESSION_COLUMNS,
         rows=prepared.sessions,
     )
     _append(
         connection=connection,
-        table=StatusChange.__table__,
+        table=core_table(StatusChange),
         columns=_STATUS_CHANGE_COLUMNS,
         rows=prepared.status_changes,
     )
@@ -231,13 +234,15 @@ def _status_changes(*, row: SessionIn, session_id: int) -> Iterator[tuple]:
 
 
 def _write_scores(*, connection: Connection, rows: list[tuple]) -> None:
-    _append(connection=connection, table=OutcomeScore.__table__, columns=_SCORE_COLUMNS, rows=rows)
+    _append(
+        connection=connection, table=core_table(OutcomeScore), columns=_SCORE_COLUMNS, rows=rows
+    )
 
 
 def _write_symptom_returns(*, connection: Connection, rows: list[tuple]) -> None:
     _append(
         connection=connection,
-        table=SymptomReturn.__table__,
+        table=core_table(SymptomReturn),
         columns=_SYMPTOM_RETURN_COLUMNS,
         rows=rows,
     )
@@ -302,6 +307,8 @@ def _append(
     if not rows:
         return
     raw = connection.connection.driver_connection
+    if raw is None:
+        raise ValueError("The import appends through the driver's own connection: it has none.")
     names = ", ".join(f'"{name}"' for name in columns)
     if connection.dialect.name == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:

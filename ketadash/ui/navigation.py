@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import streamlit as st
 
@@ -31,7 +32,7 @@ class Navigation:
     sections: dict[str, list[st.Page]]
 
     @property
-    def position(self) -> str:
+    def position(self) -> Literal["sidebar", "hidden"]:
         """No menu at all before anyone is admitted."""
         return "sidebar" if self.menu else "hidden"
 
