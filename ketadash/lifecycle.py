@@ -210,7 +210,9 @@ def _start_values(
             f"Dose on hold: {'; '.join(gate.hold_reasons)}. Recheck after rest, or record an "
             "override with the reason in words (e.g. the physician approved) to start anyway."
         )
-    _refuse(Gate(checks=(gate.check(DOSE_CHECK),)), "Cannot start the dose")
+    _refuse(
+        Gate(checks=tuple(c for c in gate.checks if c.label == DOSE_CHECK)), "Cannot start the dose"
+    )
     override = optional_reason(hold_override_reason)
     values: dict[str, Any] = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
@@ -298,6 +300,8 @@ def _apply(
 def _changed_meanwhile(db: Session, session_id: int) -> SessionChanged:
     db.expire_all()
     current = db.get(TreatmentSession, session_id)
+    # Every caller holds the session's row (``_load_for_change``) until its transaction ends.
+    assert current is not None, f"session {session_id} vanished while its row was held"
     last = db.exec(
         select(StatusChange, col(Staff.name))
         .join(Staff, col(Staff.id) == col(StatusChange.staff_id), isouter=True)
@@ -461,6 +465,8 @@ def take_step(
                 kind = EscortException(escort_exception)
                 values["escort_exception"] = kind.value
                 if kind is EscortException.LEAD_APPROVED:
+                    # The gate refuses a lead's approval that names no lead (``_refuse`` above).
+                    assert lead is not None, "discharge_gate allowed a lead's approval, no lead"
                     values["escort_exception_reason"] = f"Approved by {lead.name}: {reason}"
                     reason = f"Escort exception: {kind.label} (approved by {lead.name}). {reason}"
                 else:
@@ -522,11 +528,11 @@ def undo_last_step(
     under way or another patient is checked in or in the chair.
     """
     now = _moment(now, "A correction")
-    if optional_reason(reason) is None:
+    given = optional_reason(reason)
+    if given is None:
         raise LifecycleError(
             "Say why the step is being taken back, in words (a few letters at least)."
         )
-    reason = optional_reason(reason)
     with write_session(url) as db:
         staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
@@ -564,7 +570,7 @@ def undo_last_step(
             values=values,
             staff_id=staff_id,
             now=now,
-            reason=reason,
+            reason=given,
             is_correction=True,
         )
 
@@ -734,6 +740,8 @@ class RideChanged(SessionChanged):
 def history_agrees(*, db: Session, session_id: int) -> bool:
     """True when the session row's state and version match its status history."""
     session = db.get(TreatmentSession, session_id)
+    if session is None:
+        raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
     count, last = db.exec(
         select(func.count(col(StatusChange.id)), func.max(col(StatusChange.version))).where(
             col(StatusChange.session_id) == session_id
