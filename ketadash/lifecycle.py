@@ -22,12 +22,12 @@ from ketadash.gates import (
     DOSE_CHECK,
     HOLD_CHECK,
     Gate,
+    OverrideReason,
     as_sentences,
     check_in_gate,
     discharge_gate,
     ready_gate,
     reopen_gate,
-    start_ceiling_reached,
     start_gate,
 )
 from ketadash.limits import phq9_problem
@@ -54,13 +54,7 @@ from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.staff import StaffMember
 from ketadash.text import TextRejected, optional_reason, reason_text
 from ketadash.visits import Visit, hold_patients_visits, load_visit
-from ketadash.vitals import (
-    BP_HOLD,
-    Alert,
-    Vitals,
-    check_physiological,
-    vitals_alerts,
-)
+from ketadash.vitals import Alert, Vitals, check_physiological, vitals_alerts
 from ketadash.vocabulary import (
     CLINICAL_STEPS,
     CLINICIANS,
@@ -171,6 +165,13 @@ def _refuse(gate: Gate, what: str, *, error: type[LifecycleError] = StepNotAllow
         raise error(f"{what}. {as_sentences(gate.reasons)} Nothing was changed.")
 
 
+# The column each of the start's reasons is stored in.
+OVERRIDE_COLUMNS = {
+    OverrideReason.HOLD: "hold_override_reason",
+    OverrideReason.SECOND_DOSE: "same_day_dose_reason",
+}
+
+
 def _start_values(
     visit: Visit,
     staff: Staff,
@@ -187,6 +188,8 @@ def _start_values(
 
     The gate is worked out once and refused in the nurse's order: what must stand before
     any dose first, then a hold without an override (StartHeld), then the dose as typed.
+    Each reason that passed a check (``Check.override``) or a hold is stored in its column
+    and noted in the history in the check's words, grouped by the reason.
     """
     weight = weight_kg if weight_kg is not None else visit.weight_kg
     gate = start_gate(
@@ -213,32 +216,29 @@ def _start_values(
     _refuse(
         Gate(checks=tuple(c for c in gate.checks if c.label == DOSE_CHECK)), "Cannot start the dose"
     )
-    override = optional_reason(hold_override_reason)
     values: dict[str, Any] = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
     if item9_flagged(visit, settings):
         notes.append(
             f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
         )
-    held = gate.holds
-    if start_ceiling_reached(visit, settings):
-        # At or above the ceiling is above the hold too (settings keep each hold below
-        # its ceiling): the lead's reason is the override.
-        values["hold_override_reason"] = override
-        notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
-        # The ceiling note speaks for the blood pressure; any other hold is named too.
-        held = tuple(hold for hold in held if hold.measure != BP_HOLD)
-    if held:
-        values["hold_override_reason"] = override
-        measures = " and ".join(hold.measure for hold in held)
-        reasons = "; ".join(hold.reason for hold in held)
-        notes.append(f"Pre-infusion {measures} hold overridden ({reasons}): {override}")
-    if visit.doses_started_recently:
-        values["same_day_dose_reason"] = optional_reason(same_day_reason)
-        notes.append(
-            f"second dose within {settings.second_dose_window_hours} h: "
-            f"{values['same_day_dose_reason']}"
-        )
+    given = {
+        OverrideReason.HOLD: optional_reason(hold_override_reason),
+        OverrideReason.SECOND_DOSE: optional_reason(same_day_reason),
+    }
+    for kind, reason in given.items():
+        overrides = gate.overrides(kind)
+        notes.extend(f"{override.note}: {reason}" for override in overrides)
+        # The holds the hold's override passes, less those a check's note speaks for.
+        covered = {measure for override in overrides for measure in override.covers}
+        holds = gate.holds if kind is OverrideReason.HOLD else ()
+        held = [hold for hold in holds if hold.measure not in covered]
+        if held:
+            measures = " and ".join(hold.measure for hold in held)
+            why = "; ".join(hold.reason for hold in held)
+            notes.append(f"Pre-infusion {measures} hold overridden ({why}): {reason}")
+        if overrides or holds:
+            values[OVERRIDE_COLUMNS[kind]] = reason
     change = weight_change_percent(visit, weight)
     if change is not None and change > settings.weight_change_confirm_percent:
         notes.append(
