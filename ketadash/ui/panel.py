@@ -223,6 +223,9 @@ def _end_dose(panel: Panel) -> None:
     """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
     url, session, staff, board, now = panel.url, panel.session, panel.staff, panel.board, panel.now
     timer = dose_timer(session, now, board.settings)
+    # The end is offered only while infusing (allowed_steps), so the dose has started, and
+    # a dose's timer always carries the route's planned minutes.
+    assert timer is not None and timer.target is not None, "end of a dose that has not started"
     minutes, planned = timer.minutes, timer.target
     early = minutes < planned
     confirmed = True
@@ -313,7 +316,7 @@ def _start_form(panel: Panel) -> None:
                     f"{n} device{'s' if n > 1 else ''} = {n * ESKETAMINE_DEVICE_MG} mg"
                 ),
             )
-            dose = float(devices * ESKETAMINE_DEVICE_MG)
+            dose: float | None = float(devices * ESKETAMINE_DEVICE_MG)
         else:
             # The plan at the recorded weight is offered; the start checks what is given.
             dose = right.number_input(
@@ -405,8 +408,7 @@ def _vitals_form(panel: Panel) -> None:
         heart_rate = left.number_input("Heart rate", step=1, value=None, placeholder="bpm")
         spo2 = right.number_input("SpO2", step=1, value=None, placeholder="%")
         if st.form_submit_button("Save vitals"):
-            values = (systolic, diastolic, heart_rate, spo2)
-            if any(v is None for v in values):
+            if systolic is None or diastolic is None or heart_rate is None or spo2 is None:
                 st.error("Fill in all four: systolic, diastolic, heart rate and SpO2.")
                 return
             vitals = Vitals(
