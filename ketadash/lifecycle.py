@@ -227,17 +227,8 @@ def _start_values(
         OverrideReason.SECOND_DOSE: optional_reason(same_day_reason),
     }
     for kind, reason in given.items():
-        overrides = gate.overrides(kind)
-        notes.extend(f"{override.note}: {reason}" for override in overrides)
-        # The holds the hold's override passes, less those a check's note speaks for.
-        covered = {measure for override in overrides for measure in override.covers}
-        holds = gate.holds if kind is OverrideReason.HOLD else ()
-        held = [hold for hold in holds if hold.measure not in covered]
-        if held:
-            measures = " and ".join(hold.measure for hold in held)
-            why = "; ".join(hold.reason for hold in held)
-            notes.append(f"Pre-infusion {measures} hold overridden ({why}): {reason}")
-        if overrides or holds:
+        notes.extend(_override_notes(gate, kind, reason))
+        if gate.overrides(kind) or (kind is OverrideReason.HOLD and gate.holds):
             values[OVERRIDE_COLUMNS[kind]] = reason
     change = weight_change_percent(visit, weight)
     if change is not None and change > settings.weight_change_confirm_percent:
@@ -245,6 +236,21 @@ def _start_values(
             f"weight {weight:g} kg confirmed ({change:.0f}% from {visit.previous_weight_kg:g} kg)"
         )
     return values, "; ".join(notes) or None
+
+
+def _override_notes(gate: Gate, kind: OverrideReason, reason: str | None) -> list[str]:
+    """The history's notes for what ``reason`` passed: each check's override in its own
+    words, then (for the hold's override) the holds no check's note already speaks for."""
+    overrides = gate.overrides(kind)
+    notes = [f"{override.note}: {reason}" for override in overrides]
+    covered = {measure for override in overrides for measure in override.covers}
+    holds = gate.holds if kind is OverrideReason.HOLD else ()
+    held = [hold for hold in holds if hold.measure not in covered]
+    if held:
+        measures = " and ".join(hold.measure for hold in held)
+        why = "; ".join(hold.reason for hold in held)
+        notes.append(f"Pre-infusion {measures} hold overridden ({why}): {reason}")
+    return notes
 
 
 # --- writing a step ----------------------------------------------------------------
