@@ -5,7 +5,9 @@ each ``Step`` (``STEP_FORMS``), drawn when ``vocabulary.allowed_steps`` allows t
 from the visit's status and the person's role may take it, between the forms that
 record something about the visit (``Record``), in the order of the work (``LAYOUT``).
 Each checklist a form shows is drawn whole from its gate, and a check the form needs is
-found by its label (``gates.ITEM9_CHECK``), never by its position.
+found by its label (``gates.ITEM9_CHECK``), never by its position. A check passed by a
+reason in words brings its own message and field (``gates.Override``): the start form
+draws them for whatever checks ask, without knowing any one of them.
 """
 
 from __future__ import annotations
