@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
 
 from ketadash.clock import whole_minutes_between
 from ketadash.limits import (
@@ -43,7 +44,7 @@ from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember
 from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
-from ketadash.vitals import StartHold, back_to_baseline, start_holds, vitals_alerts
+from ketadash.vitals import BP_HOLD, StartHold, back_to_baseline, start_holds, vitals_alerts
 from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ HOLD_CHECK = "Pre-infusion vitals within the hold limits, or an override"
 DOSE_CHECK = "Dose matches the plan"
 # What the nurse acknowledges for a positive item 9 (the start form's tick box says it).
 ITEM9_ACKNOWLEDGEMENT = "C-SSRS screen done and reviewed"
+# The start form's field for a hold's override when no check asks for a lead's reason.
+HOLD_OVERRIDE_FIELD = "Override reason (who approved, why)"
 
 
 def names_cssrs_step(text: str | None) -> bool:
@@ -64,13 +67,47 @@ def names_cssrs_step(text: str | None) -> bool:
     return " ".join((text or "").split()).casefold() == ITEM9_ACKNOWLEDGEMENT.casefold()
 
 
+class OverrideReason(StrEnum):
+    """The reasons in words a dose start takes (the value is ``take_step``'s argument), each
+    passing the overrides that name it: the hold's override (a nurse's, or a lead's where a
+    check asks for one, as the start ceiling does) and a lead's reason for a second dose."""
+
+    HOLD = "hold_override_reason"
+    SECOND_DOSE = "same_day_reason"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Override:
+    """How a check that the patient's state fails is passed on the record instead.
+
+    By a reason in words (``reason``: which of the start's reasons), from a clinic lead
+    acting themselves when ``by_lead``. The start form says ``message`` (at ``level``, as
+    an alert's: "danger" or "warning") above the reason's field, labelled ``field``; the
+    start's history records ``note`` and the reason, and the note speaks for the holds
+    whose measures are in ``covers`` (the start ceiling's for the blood-pressure hold).
+    """
+
+    reason: OverrideReason
+    by_lead: bool
+    field: str
+    message: str
+    note: str
+    level: Literal["danger", "warning"] = "warning"
+    covers: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Check:
-    """One line of a checklist: what is checked, whether it passes, and the detail."""
+    """One line of a checklist: what is checked, whether it passes, and the detail.
+
+    ``override`` is set only on a check that stands because the patient's state fails it:
+    it says how the check is passed by a recorded reason (and ``ok`` whether it is).
+    """
 
     label: str
     ok: bool
     detail: str = ""
+    override: Override | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +133,14 @@ class Gate:
     def check(self, label: str) -> Check | None:
         """The check with ``label``, or None when this gate does not make it."""
         return next((check for check in self.checks if check.label == label), None)
+
+    def overrides(self, reason: OverrideReason) -> tuple[Override, ...]:
+        """The overrides of this gate's checks that ``reason`` passes, in the checks' order."""
+        return tuple(
+            check.override
+            for check in self.checks
+            if check.override is not None and check.override.reason is reason
+        )
 
 
 def as_sentences(reasons: tuple[str, ...] | list[str]) -> str:
@@ -175,6 +220,26 @@ def reopen_gate(*, visit: Visit, into: SessionStatus | None = None) -> Gate:
     return check_in_gate(visit=visit)
 
 
+def _overridable(
+    *,
+    label: str,
+    detail: str,
+    override: Override,
+    reasons: dict[OverrideReason, str | None],
+    staff_role: StaffRole | None,
+) -> Check:
+    """A check the patient's state fails, passed by the override's reason in words (and,
+    when ``by_lead``, only from a clinic lead acting themselves)."""
+    is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+    given = optional_reason(reasons[override.reason]) is not None
+    return Check(
+        label=label,
+        ok=given and (is_lead or not override.by_lead),
+        detail=detail,
+        override=override,
+    )
+
+
 def start_checklist(
     *,
     visit: Visit,
@@ -182,7 +247,7 @@ def start_checklist(
     same_day_reason: str | None = None,
     staff_role: StaffRole | None = None,
     item9_acknowledgement: str | None = None,
-    ceiling_reason: str | None = None,
+    hold_override_reason: str | None = None,
 ) -> Gate:
     """What must stand before any dose, shown above the start form and enforced by the start.
 
@@ -191,8 +256,13 @@ def start_checklist(
     included: it may have been given) needs a lead's recorded reason. A positive PHQ-9
     item 9 at this visit needs ``item9_acknowledgement`` naming the C-SSRS screen
     (``ITEM9_ACKNOWLEDGEMENT``). A pre-dose reading at or above the start ceiling needs a
-    lead's ``ceiling_reason``.
+    lead's ``hold_override_reason``. A check passed by a reason says so (``Check.override``),
+    so the start form draws its field and the start records it without naming the check.
     """
+    reasons = {
+        OverrideReason.HOLD: hold_override_reason,
+        OverrideReason.SECOND_DOSE: same_day_reason,
+    }
     missing = []
     if visit.phq9_total is None:
         missing.append("a PHQ-9")
@@ -208,22 +278,32 @@ def start_checklist(
         _chair_free(visit, occupied_by=_IN_THE_CHAIR),
     ]
     if visit.doses_started_recently:
-        reason = optional_reason(same_day_reason)
-        is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
         hours = settings.second_dose_window_hours
         checks.append(
-            Check(
+            _overridable(
                 label=f"A second dose within {hours} h has a lead's reason",
-                ok=bool(reason and is_lead),
                 detail=(
                     f"this patient already had a dose started in the last {hours} h; a "
                     f"second dose within {hours} h needs a clinic lead, acting themselves, "
                     "to record why"
                 ),
+                override=Override(
+                    reason=OverrideReason.SECOND_DOSE,
+                    by_lead=True,
+                    field=f"Lead's reason for a second dose within {hours} h",
+                    message=(
+                        f"This patient already had a dose started in the last {hours} h. A "
+                        f"second dose within {hours} h needs a clinic lead, acting themselves, "
+                        "to record why."
+                    ),
+                    note=f"second dose within {hours} h",
+                ),
+                reasons=reasons,
+                staff_role=staff_role,
             )
         )
     checks.extend(_item9_checks(visit, settings, item9_acknowledgement))
-    checks.extend(_ceiling_checks(visit, settings, ceiling_reason, staff_role))
+    checks.extend(_ceiling_checks(visit, settings, reasons, staff_role))
     holds = tuple(start_holds(visit.baseline.vitals, settings)) if visit.baseline else ()
     return Gate(checks=tuple(checks), holds=holds)
 
@@ -262,28 +342,43 @@ def start_ceiling_reached(visit: Visit, settings: ClinicSettings) -> bool:
 def _ceiling_checks(
     visit: Visit,
     settings: ClinicSettings,
-    reason: str | None,
+    reasons: dict[OverrideReason, str | None],
     staff_role: StaffRole | None,
 ) -> list[Check]:
     """At or above the start ceiling a nurse's hold override is not enough: a clinic lead,
     acting themselves, records why the dose goes ahead (as for a second dose within the window).
     Not an absolute block: the reading may be rechecked after treatment and rest, and
-    the physician's judgement belongs on the record rather than around it."""
+    the physician's judgement belongs on the record rather than around it. The lead's
+    reason is the hold's override (the ceiling is above the hold), and its note speaks for
+    the blood-pressure hold."""
     if not start_ceiling_reached(visit, settings) or visit.baseline is None:
         return []
     vitals = visit.baseline.vitals
-    is_lead = staff_role is not None and StaffRole(staff_role) == StaffRole.LEAD
+    ceiling = f"{settings.start_ceiling_systolic}/{settings.start_ceiling_diastolic}"
     return [
-        Check(
+        _overridable(
             label=START_CEILING_CHECK,
-            ok=bool(optional_reason(reason) and is_lead),
             detail=(
                 f"pre-dose blood pressure {vitals.blood_pressure} is at or above the start "
-                f"ceiling of {settings.start_ceiling_systolic}/"
-                f"{settings.start_ceiling_diastolic}: a nurse's override is not enough. Recheck "
+                f"ceiling of {ceiling}: a nurse's override is not enough. Recheck "
                 "after rest and treatment; to dose anyway a clinic lead, acting themselves, "
                 "must record why"
             ),
+            override=Override(
+                reason=OverrideReason.HOLD,
+                by_lead=True,
+                field="Lead's reason to dose above the ceiling",
+                message=(
+                    f"At or above the start ceiling ({ceiling}): a nurse's override is not "
+                    "enough. Only a clinic lead, acting themselves, can start this dose, with "
+                    "the reason below."
+                ),
+                note="BP at or above the start ceiling, lead's reason",
+                level="danger",
+                covers=(BP_HOLD,),
+            ),
+            reasons=reasons,
+            staff_role=staff_role,
         )
     ]
 
@@ -435,7 +530,7 @@ def start_gate(
         same_day_reason=same_day_reason,
         staff_role=staff_role,
         item9_acknowledgement=item9_acknowledgement,
-        ceiling_reason=hold_override_reason,
+        hold_override_reason=hold_override_reason,
     )
     checks = list(checklist.checks)
     if checklist.holds:

@@ -22,12 +22,12 @@ from ketadash.gates import (
     DOSE_CHECK,
     HOLD_CHECK,
     Gate,
+    OverrideReason,
     as_sentences,
     check_in_gate,
     discharge_gate,
     ready_gate,
     reopen_gate,
-    start_ceiling_reached,
     start_gate,
 )
 from ketadash.limits import phq9_problem
@@ -54,13 +54,7 @@ from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.staff import StaffMember
 from ketadash.text import TextRejected, optional_reason, reason_text
 from ketadash.visits import Visit, hold_patients_visits, load_visit
-from ketadash.vitals import (
-    BP_HOLD,
-    Alert,
-    Vitals,
-    check_physiological,
-    vitals_alerts,
-)
+from ketadash.vitals import Alert, Vitals, check_physiological, vitals_alerts
 from ketadash.vocabulary import (
     CLINICAL_STEPS,
     CLINICIANS,
@@ -171,6 +165,13 @@ def _refuse(gate: Gate, what: str, *, error: type[LifecycleError] = StepNotAllow
         raise error(f"{what}. {as_sentences(gate.reasons)} Nothing was changed.")
 
 
+# The column each of the start's reasons is stored in.
+OVERRIDE_COLUMNS = {
+    OverrideReason.HOLD: "hold_override_reason",
+    OverrideReason.SECOND_DOSE: "same_day_dose_reason",
+}
+
+
 def _start_values(
     visit: Visit,
     staff: Staff,
@@ -187,6 +188,8 @@ def _start_values(
 
     The gate is worked out once and refused in the nurse's order: what must stand before
     any dose first, then a hold without an override (StartHeld), then the dose as typed.
+    Each reason that passed a check (``Check.override``) or a hold is stored in its column
+    and noted in the history in the check's words, grouped by the reason.
     """
     weight = weight_kg if weight_kg is not None else visit.weight_kg
     gate = start_gate(
@@ -210,39 +213,44 @@ def _start_values(
             f"Dose on hold: {'; '.join(gate.hold_reasons)}. Recheck after rest, or record an "
             "override with the reason in words (e.g. the physician approved) to start anyway."
         )
-    _refuse(Gate(checks=(gate.check(DOSE_CHECK),)), "Cannot start the dose")
-    override = optional_reason(hold_override_reason)
+    _refuse(
+        Gate(checks=tuple(c for c in gate.checks if c.label == DOSE_CHECK)), "Cannot start the dose"
+    )
     values: dict[str, Any] = {"given_dose_mg": dose_mg, "weight_kg": weight}
     notes = []
     if item9_flagged(visit, settings):
         notes.append(
             f"PHQ-9 item 9 answered {item9_answer(visit)}: {optional_reason(item9_acknowledgement)}"
         )
-    held = gate.holds
-    if start_ceiling_reached(visit, settings):
-        # At or above the ceiling is above the hold too (settings keep each hold below
-        # its ceiling): the lead's reason is the override.
-        values["hold_override_reason"] = override
-        notes.append(f"BP at or above the start ceiling, lead's reason: {override}")
-        # The ceiling note speaks for the blood pressure; any other hold is named too.
-        held = tuple(hold for hold in held if hold.measure != BP_HOLD)
-    if held:
-        values["hold_override_reason"] = override
-        measures = " and ".join(hold.measure for hold in held)
-        reasons = "; ".join(hold.reason for hold in held)
-        notes.append(f"Pre-infusion {measures} hold overridden ({reasons}): {override}")
-    if visit.doses_started_recently:
-        values["same_day_dose_reason"] = optional_reason(same_day_reason)
-        notes.append(
-            f"second dose within {settings.second_dose_window_hours} h: "
-            f"{values['same_day_dose_reason']}"
-        )
+    given = {
+        OverrideReason.HOLD: optional_reason(hold_override_reason),
+        OverrideReason.SECOND_DOSE: optional_reason(same_day_reason),
+    }
+    for kind, reason in given.items():
+        notes.extend(_override_notes(gate, kind, reason))
+        if gate.overrides(kind) or (kind is OverrideReason.HOLD and gate.holds):
+            values[OVERRIDE_COLUMNS[kind]] = reason
     change = weight_change_percent(visit, weight)
     if change is not None and change > settings.weight_change_confirm_percent:
         notes.append(
             f"weight {weight:g} kg confirmed ({change:.0f}% from {visit.previous_weight_kg:g} kg)"
         )
     return values, "; ".join(notes) or None
+
+
+def _override_notes(gate: Gate, kind: OverrideReason, reason: str | None) -> list[str]:
+    """The history's notes for what ``reason`` passed: each check's override in its own
+    words, then (for the hold's override) the holds no check's note already speaks for."""
+    overrides = gate.overrides(kind)
+    notes = [f"{override.note}: {reason}" for override in overrides]
+    covered = {measure for override in overrides for measure in override.covers}
+    holds = gate.holds if kind is OverrideReason.HOLD else ()
+    held = [hold for hold in holds if hold.measure not in covered]
+    if held:
+        measures = " and ".join(hold.measure for hold in held)
+        why = "; ".join(hold.reason for hold in held)
+        notes.append(f"Pre-infusion {measures} hold overridden ({why}): {reason}")
+    return notes
 
 
 # --- writing a step ----------------------------------------------------------------
@@ -298,6 +306,8 @@ def _apply(
 def _changed_meanwhile(db: Session, session_id: int) -> SessionChanged:
     db.expire_all()
     current = db.get(TreatmentSession, session_id)
+    # Every caller holds the session's row (``_load_for_change``) until its transaction ends.
+    assert current is not None, f"session {session_id} vanished while its row was held"
     last = db.exec(
         select(StatusChange, col(Staff.name))
         .join(Staff, col(Staff.id) == col(StatusChange.staff_id), isouter=True)
@@ -461,6 +471,8 @@ def take_step(
                 kind = EscortException(escort_exception)
                 values["escort_exception"] = kind.value
                 if kind is EscortException.LEAD_APPROVED:
+                    # The gate refuses a lead's approval that names no lead (``_refuse`` above).
+                    assert lead is not None, "discharge_gate allowed a lead's approval, no lead"
                     values["escort_exception_reason"] = f"Approved by {lead.name}: {reason}"
                     reason = f"Escort exception: {kind.label} (approved by {lead.name}). {reason}"
                 else:
@@ -522,11 +534,11 @@ def undo_last_step(
     under way or another patient is checked in or in the chair.
     """
     now = _moment(now, "A correction")
-    if optional_reason(reason) is None:
+    given = optional_reason(reason)
+    if given is None:
         raise LifecycleError(
             "Say why the step is being taken back, in words (a few letters at least)."
         )
-    reason = optional_reason(reason)
     with write_session(url) as db:
         staff = _require_staff(db, staff_id)
         session = _load_for_change(db, session_id)
@@ -564,7 +576,7 @@ def undo_last_step(
             values=values,
             staff_id=staff_id,
             now=now,
-            reason=reason,
+            reason=given,
             is_correction=True,
         )
 
@@ -734,6 +746,8 @@ class RideChanged(SessionChanged):
 def history_agrees(*, db: Session, session_id: int) -> bool:
     """True when the session row's state and version match its status history."""
     session = db.get(TreatmentSession, session_id)
+    if session is None:
+        raise SessionNotFound(f"Session {session_id} does not exist (was it removed?).")
     count, last = db.exec(
         select(func.count(col(StatusChange.id)), func.max(col(StatusChange.version))).where(
             col(StatusChange.session_id) == session_id

@@ -448,6 +448,12 @@ def _change_ride(
         # unique session id (or history version) let one in.
         with read_session(url) as db:
             session = db.get(TreatmentSession, session_id)
+            if session is None:
+                # The write found the session before its insert failed; were it gone
+                # since, say so rather than that the ride changed.
+                raise SessionNotFound(
+                    f"Session {session_id} does not exist (was it removed?)."
+                ) from error
             raise _ride_changed(session) from error
 
 

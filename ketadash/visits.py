@@ -23,9 +23,26 @@ import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select
-from sqlmodel import Session
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Row,
+    ScalarSelect,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    inspect,
+    or_,
+    select,
+)
+from sqlmodel import Session, SQLModel, col
 
 from ketadash.clock import local_day_bounds, local_today
 from ketadash.db import ROW_LOCK
@@ -55,6 +72,11 @@ from ketadash.public import public_label
 from ketadash.settings import ClinicSettings, load_clinic_settings
 from ketadash.vitals import Vitals
 from ketadash.vocabulary import OPEN_STATUSES
+
+if TYPE_CHECKING:
+    # The statements below select many columns and their rows are read by label.
+    Statement = Select[*tuple[Any, ...]]
+    VisitRow = Row[*tuple[Any, ...]]
 
 # How far back a site's day looks for sessions someone forgot to close.
 EARLIER_DAYS_LOOKBACK = 30
@@ -182,9 +204,11 @@ class Visit:
         return public_label(alias=self.display_alias, chair=self.chair_name, rule=rule)
 
 
-def fold_timeline(
-    changes: list[tuple[int, S | None, S, datetime, int | None, str | None, bool]],
-) -> tuple[TimelineStep, ...]:
+# A status-history row: (version, from, to, at, staff, reason, is_correction).
+HistoryRow = tuple[int, S | None, S, datetime, int | None, str | None, bool]
+
+
+def fold_timeline(changes: list[HistoryRow]) -> tuple[TimelineStep, ...]:
     """The steps that stand, from history rows ``(version, from, to, at, staff, reason,
     is_correction)``: a correction takes the step before it back, so both drop out."""
     standing: list[TimelineStep] = []
@@ -298,7 +322,7 @@ def hold_patients_visits(*, db: Session, patient_id: int) -> None:
     PostgreSQL (``db.ROW_LOCK``); on SQLite the write's ``BEGIN IMMEDIATE`` already holds
     the whole database (and no lock clause is sent).
     """
-    patient = select(Patient.id).where(Patient.id == patient_id)
+    patient = select(col(Patient.id)).where(col(Patient.id) == patient_id)
     db.execute(patient.with_for_update(**ROW_LOCK)).all()
 
 
@@ -317,8 +341,8 @@ _REOPENABLE = (S.CANCELLED, S.DISCHARGED)
 
 def _load_visits(
     db: Session,
-    statement,
-    params: dict,
+    statement: Statement,
+    params: dict[str, Any],
     *,
     now: datetime,
     day_start: datetime,
@@ -415,7 +439,7 @@ def _load_visits(
     return tuple(visits)
 
 
-def _snapshot(row, reading: str) -> VitalsSnapshot | None:
+def _snapshot(row: VisitRow, reading: str) -> VitalsSnapshot | None:
     taken_at, phase, systolic, diastolic, heart_rate, spo2 = (
         getattr(row, label) for label in _READING_LABELS[reading]
     )
@@ -428,7 +452,7 @@ def _snapshot(row, reading: str) -> VitalsSnapshot | None:
     )
 
 
-def _ride(row) -> RideSnapshot | None:
+def _ride(row: VisitRow) -> RideSnapshot | None:
     if row.ride_id is None:
         return None
     return RideSnapshot(
@@ -443,7 +467,9 @@ def _ride(row) -> RideSnapshot | None:
     )
 
 
-def _side_effects_by_session(connection, session_ids, latest_allowed):
+def _side_effects_by_session(
+    connection: Connection, session_ids: list[int], latest_allowed: datetime
+) -> dict[int, tuple[tuple[str, str], ...]]:
     latest: dict[int, dict[str, str]] = defaultdict(dict)
     for session_id, effect, severity in connection.execute(
         _side_effects_select(), {"session_ids": session_ids, "latest_allowed": latest_allowed}
@@ -457,8 +483,10 @@ def _side_effects_by_session(connection, session_ids, latest_allowed):
     }
 
 
-def _history_by_session(connection, session_ids):
-    found = defaultdict(list)
+def _history_by_session(
+    connection: Connection, session_ids: list[int]
+) -> dict[int, list[HistoryRow]]:
+    found: dict[int, list[HistoryRow]] = defaultdict(list)
     for row in connection.execute(_history_select(), {"session_ids": session_ids}):
         # (version, from, to, at, staff, reason, is_correction), as fold_timeline takes them
         found[row[0]].append((*row[1:7], bool(row[7])))
@@ -478,45 +506,52 @@ _READING_LABELS = {
 }
 
 
-def _at(name: str):
+def _at(name: str) -> BindParameter[datetime]:
     return bindparam(name, type_=UTCDateTime())
 
 
 @functools.cache
-def _site_and_chairs_select():
+def _site_and_chairs_select() -> Statement:
     return (
-        select(Site.name, Site.time_zone, Chair.id.label("chair_id"), Chair.name.label("chair"))
+        select(
+            col(Site.name),
+            col(Site.time_zone),
+            col(Chair.id).label("chair_id"),
+            col(Chair.name).label("chair"),
+        )
         .select_from(Site)
-        .outerjoin(Chair, and_(Chair.site_id == Site.id, Chair.active))
-        .where(Site.id == bindparam("site_id"))
-        .order_by(Chair.position, Chair.name)
+        .outerjoin(Chair, and_(col(Chair.site_id) == col(Site.id), col(Chair.active)))
+        .where(col(Site.id) == bindparam("site_id"))
+        .order_by(col(Chair.position), col(Chair.name))
     )
 
 
 @functools.cache
-def _site_zone_select():
-    return select(Site.time_zone).where(Site.id == bindparam("site_id"))
+def _site_zone_select() -> Statement:
+    return select(col(Site.time_zone)).where(col(Site.id) == bindparam("site_id"))
 
 
 @functools.cache
-def _session_zone_select():
+def _session_zone_select() -> Statement:
     return (
-        select(Site.id, Site.time_zone)
-        .join(TreatmentSession, TreatmentSession.site_id == Site.id)
-        .where(TreatmentSession.id == bindparam("session_id"))
+        select(col(Site.id), col(Site.time_zone))
+        .join(TreatmentSession, col(TreatmentSession.site_id) == col(Site.id))
+        .where(col(TreatmentSession.id) == bindparam("session_id"))
     )
 
 
-def _table(model):
+def _table(model: type[SQLModel]) -> Table:
     # Core tables, not the ORM's classes: the rows are read without the ORM anyway, and
     # its columns carry annotations that SQLAlchemy strips, subquery by subquery, when it
     # builds the statement. Same SQL; built in about 7 ms instead of 13 and compiled in 6
     # instead of 9, once per process and statement.
-    return model.__table__
+    table = inspect(model).local_table  # the model's __table__, typed
+    assert isinstance(table, Table), f"{model.__name__} is not a table model"
+    return table
 
 
 @functools.cache
-def _site_day_select():
+def _site_day_select() -> Statement:
     """A site's day: booked on it (``:day_start`` to ``:day_end``), or still open or
     expected from the ``:lookback`` before it."""
     t = _table(TreatmentSession).c
@@ -536,7 +571,7 @@ def _site_day_select():
 
 
 @functools.cache
-def _open_select():
+def _open_select() -> Statement:
     t = _table(TreatmentSession).c
     return _visits_select(
         and_(
@@ -548,11 +583,11 @@ def _open_select():
 
 
 @functools.cache
-def _one_select():
+def _one_select() -> Statement:
     return _visits_select(_table(TreatmentSession).c.id == bindparam("session_id"))
 
 
-def _visits_select(where):
+def _visits_select(where: ColumnElement[bool]) -> Statement:
     """The sessions in ``where`` with their patient, chair and ride, and per session the
     facts the gates need from the patient's other visits:
 
@@ -581,7 +616,13 @@ def _visits_select(where):
     sessions = _table(TreatmentSession)
     t = sessions.c
 
-    def last(table, *conditions, by_time, by_id, ascending=False):
+    def last(
+        table: FromClause,
+        *conditions: ColumnElement[bool],
+        by_time: ColumnElement[Any],
+        by_id: ColumnElement[Any],
+        ascending: bool = False,
+    ) -> ScalarSelect[Any]:
         order = (by_time, by_id) if ascending else (by_time.desc(), by_id.desc())
         return (
             select(table.c.id)
@@ -592,7 +633,7 @@ def _visits_select(where):
             .scalar_subquery()
         )
 
-    def last_reading_id(*, before_dose: bool):
+    def last_reading_id(*, before_dose: bool) -> ScalarSelect[Any]:
         readings = _table(VitalsReading).alias("baseline_of" if before_dose else "latest_of")
         v = readings.c
         conditions = [
@@ -799,28 +840,28 @@ def _visits_select(where):
 
 
 @functools.cache
-def _side_effects_select():
+def _side_effects_select() -> Statement:
     o = SideEffectObservation
     return (
-        select(o.session_id, o.effect, o.severity)
+        select(col(o.session_id), col(o.effect), col(o.severity))
         .where(
-            o.session_id.in_(bindparam("session_ids", expanding=True)),
-            o.observed_at <= _at("latest_allowed"),
+            col(o.session_id).in_(bindparam("session_ids", expanding=True)),
+            col(o.observed_at) <= _at("latest_allowed"),
         )
-        .order_by(o.observed_at, o.id)
+        .order_by(col(o.observed_at), col(o.id))
     )
 
 
 @functools.cache
-def _history_select():
+def _history_select() -> Statement:
     c = StatusChange
     return select(
-        c.session_id,
-        c.version,
-        c.from_status,
-        c.to_status,
-        c.changed_at,
-        c.staff_id,
-        c.reason,
-        c.is_correction,
-    ).where(c.session_id.in_(bindparam("session_ids", expanding=True)))
+        col(c.session_id),
+        col(c.version),
+        col(c.from_status),
+        col(c.to_status),
+        col(c.changed_at),
+        col(c.staff_id),
+        col(c.reason),
+        col(c.is_correction),
+    ).where(col(c.session_id).in_(bindparam("session_ids", expanding=True)))

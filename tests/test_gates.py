@@ -7,6 +7,8 @@ from dataclasses import replace
 import pytest
 
 from ketadash.gates import (
+    START_CEILING_CHECK,
+    OverrideReason,
     as_sentences,
     check_in_gate,
     discharge_gate,
@@ -24,7 +26,7 @@ from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember
 from ketadash.text import MIN_ACCOUNT_LETTERS
 from ketadash.visits import RideSnapshot, TimelineStep
-from ketadash.vitals import Vitals
+from ketadash.vitals import BP_HOLD, Vitals
 from tests.utils.factories import minutes
 from tests.utils.visits import NINE, a_visit, reading
 
@@ -163,6 +165,27 @@ def test_start_gate(changes, keywords, failing):
     gate = start_gate(visit=visit, settings=SETTINGS, **arguments)
     assert _failing(gate) == failing
     assert gate.allowed is (not failing)
+
+
+def test_a_check_passed_by_a_reason_says_which_reason_whose_and_what_it_notes():
+    """What the start form draws and the start write records comes from the check itself."""
+    severe = Vitals(systolic=228, diastolic=128, heart_rate=96, spo2=97)
+    visit = replace(CHECKED_IN, doses_started_recently=1,
+                    baseline=reading(NINE, VitalsPhase.BEFORE, severe))  # fmt: skip
+    checklist = start_checklist(visit=visit, settings=SETTINGS)
+    second_dose, ceiling = (c.override for c in checklist.checks if c.override is not None)
+    assert (second_dose.reason, second_dose.by_lead) == (OverrideReason.SECOND_DOSE, True)
+    assert second_dose.field == "Lead's reason for a second dose within 24 h"
+    assert second_dose.note == "second dose within 24 h"
+    assert checklist.overrides(OverrideReason.HOLD) == (ceiling,)
+    assert checklist.check(START_CEILING_CHECK).override is ceiling
+    assert (ceiling.by_lead, ceiling.level, ceiling.covers) == (True, "danger", (BP_HOLD,))
+    assert "(180/110)" in ceiling.message
+    assert ceiling.note == "BP at or above the start ceiling, lead's reason"
+    # The checks a patient's state passes carry none.
+    assert all(
+        c.override is None for c in start_checklist(visit=CHECKED_IN, settings=SETTINGS).checks
+    )
 
 
 def test_start_checklist_is_what_the_start_gate_checks_first():

@@ -206,7 +206,7 @@ def _weight_html(s: Visit, board: SiteDay) -> str:
 def _ride_html(s: Visit, board: SiteDay) -> str:
     """The ride home in one line, by its state (one rule: ``RideState.of``)."""
     ride, state = s.ride, s.ride_state
-    if state is RideState.NONE:
+    if ride is None or state is RideState.NONE:  # RideState.of(None) is NONE
         return '<div class="kd-mini">No ride arranged</div>'
     if state is RideState.ARRIVED:
         return (
@@ -325,6 +325,7 @@ def summary_html(views: list[SessionView], board: SiteDay, *, chairs: list[Chair
                 chips.append(_shared_chair_html(chair))
             else:
                 who = chair.occupied_by
+                assert who is not None, "a chair that is not free has someone in it"
                 chips.append(
                     f'<span class="kd-chair busy"><b>{bdi(chair.name)}</b>: '
                     f"{bdi(who.patient_name)} · {_e(who.status.label)}</span>"
@@ -356,8 +357,9 @@ def _compact_chairs_html(states: list[ChairState], free: list[ChairState]) -> li
     groups: dict[str, list[str]] = {}
     shared = [c.name for c in states if c.shared]
     for chair in states:
-        if not chair.free and not chair.shared:
-            groups.setdefault(chair.occupied_by.status.label, []).append(chair.name)
+        # occupied_by is None exactly when the chair is free.
+        if not chair.shared and (who := chair.occupied_by) is not None:
+            groups.setdefault(who.status.label, []).append(chair.name)
     chips = []
     if shared:
         # First, and apart from the states: the alert list below names who is in them.

@@ -5,7 +5,9 @@ each ``Step`` (``STEP_FORMS``), drawn when ``vocabulary.allowed_steps`` allows t
 from the visit's status and the person's role may take it, between the forms that
 record something about the visit (``Record``), in the order of the work (``LAYOUT``).
 Each checklist a form shows is drawn whole from its gate, and a check the form needs is
-found by its label (``gates.ITEM9_CHECK``), never by its position.
+found by its label (``gates.ITEM9_CHECK``), never by its position. A check passed by a
+reason in words brings its own message and field (``gates.Override``): the start form
+draws them for whatever checks ask, without knowing any one of them.
 """
 
 from __future__ import annotations
@@ -23,16 +25,17 @@ from ketadash.clinic import SiteChoice
 from ketadash.clock import local_today, nearest_moment, to_local, utc_now
 from ketadash.db import DatabaseUnavailable
 from ketadash.gates import (
+    HOLD_OVERRIDE_FIELD,
     ITEM9_ACKNOWLEDGEMENT,
     ITEM9_CHECK,
     Gate,
+    OverrideReason,
     as_sentences,
     check_in_gate,
     discharge_gate,
     dose_plan,
     ready_gate,
     reopen_gate,
-    start_ceiling_reached,
     start_checklist,
 )
 from ketadash.lifecycle import (
@@ -222,6 +225,9 @@ def _end_dose(panel: Panel) -> None:
     """Ending a dose before its planned minutes (the route's own) takes a deliberate tick."""
     url, session, staff, board, now = panel.url, panel.session, panel.staff, panel.board, panel.now
     timer = dose_timer(session, now, board.settings)
+    # The end is offered only while infusing (allowed_steps), so the dose has started, and
+    # a dose's timer always carries the route's planned minutes.
+    assert timer is not None and timer.target is not None, "end of a dose that has not started"
     minutes, planned = timer.minutes, timer.target
     early = minutes < planned
     confirmed = True
@@ -282,11 +288,10 @@ def _checklist(gate: Gate) -> None:
 def _start_form(panel: Panel) -> None:
     url, session, staff, board = panel.url, panel.session, panel.staff, panel.board
     checklist = start_checklist(visit=session, settings=board.settings)
-    # Every check, always: one added to the gate is never hidden from the nurse. The
-    # second-dose rule, item 9 and the ceiling each have a field in the form below too.
+    # Every check, always: one added to the gate is never hidden from the nurse. Item 9
+    # and each check passed by a reason (its override) have a field in the form below too.
     _checklist(checklist)
     item9_check = any(c.label == ITEM9_CHECK for c in checklist.checks)
-    above_ceiling = start_ceiling_reached(session, board.settings)
     save = saves.drawn(f"start-{session.session_id}", what="start of the dose")
     with st.form(save.form):
         st.markdown("**Start dose**")
@@ -313,7 +318,7 @@ def _start_form(panel: Panel) -> None:
                     f"{n} device{'s' if n > 1 else ''} = {n * ESKETAMINE_DEVICE_MG} mg"
                 ),
             )
-            dose = float(devices * ESKETAMINE_DEVICE_MG)
+            dose: float | None = float(devices * ESKETAMINE_DEVICE_MG)
         else:
             # The plan at the recorded weight is offered; the start checks what is given.
             dose = right.number_input(
@@ -339,34 +344,7 @@ def _start_form(panel: Panel) -> None:
             )
             if st.checkbox(ITEM9_ACKNOWLEDGEMENT):
                 acknowledgement = ITEM9_ACKNOWLEDGEMENT
-        override = ""
-        # At or above the ceiling the hold's override becomes a lead's reason.
-        if checklist.holds or above_ceiling:
-            if checklist.holds:
-                st.warning(
-                    "On hold: " + literal("; ".join(checklist.hold_reasons)) + ".",
-                    icon=":material/warning:",
-                )
-            if above_ceiling:
-                st.error(
-                    f"At or above the start ceiling ({board.settings.start_ceiling_systolic}/"
-                    f"{board.settings.start_ceiling_diastolic}): a nurse's override is not "
-                    "enough. Only a clinic lead, acting themselves, can start this dose, with "
-                    "the reason below.",
-                    icon=":material/block:",
-                )
-                override = st.text_input("Lead's reason to dose above the ceiling")
-            else:
-                override = st.text_input("Override reason (who approved, why)")
-        same_day = ""
-        if session.doses_started_recently:
-            hours = board.settings.second_dose_window_hours
-            st.warning(
-                f"This patient already had a dose started in the last {hours} h. A second "
-                f"dose within {hours} h needs a clinic lead, acting themselves, to record why.",
-                icon=":material/warning:",
-            )
-            same_day = st.text_input(f"Lead's reason for a second dose within {hours} h")
+        reasons = {kind: _override_field(checklist, kind) for kind in OverrideReason}
         if st.form_submit_button("Start dose", type="primary"):
             _take_step(
                 url=url,
@@ -376,11 +354,32 @@ def _start_form(panel: Panel) -> None:
                 dose_mg=dose or None,
                 weight_kg=weight or None,
                 weight_confirmed=confirmed,
-                hold_override_reason=override or None,
-                same_day_reason=same_day or None,
+                hold_override_reason=reasons[OverrideReason.HOLD] or None,
+                same_day_reason=reasons[OverrideReason.SECOND_DOSE] or None,
                 item9_acknowledgement=acknowledgement,
                 save=save,
             )
+
+
+def _override_field(checklist: Gate, kind: OverrideReason) -> str:
+    """The field for one of the start's reasons, drawn when a check or a hold asks for it:
+    the holds first (the hold's reason), then each check's message, the field labelled by
+    the first check that asks for it (a lead's reason where a check needs a lead's)."""
+    overrides = checklist.overrides(kind)
+    holds = checklist.holds if kind is OverrideReason.HOLD else ()
+    if not overrides and not holds:
+        return ""
+    if holds:
+        st.warning(
+            "On hold: " + literal("; ".join(hold.reason for hold in holds)) + ".",
+            icon=":material/warning:",
+        )
+    for override in overrides:
+        if override.level == "danger":
+            st.error(override.message, icon=":material/block:")
+        else:
+            st.warning(override.message, icon=":material/warning:")
+    return st.text_input(overrides[0].field if overrides else HOLD_OVERRIDE_FIELD)
 
 
 def _ready_form(panel: Panel) -> None:
@@ -411,8 +410,7 @@ def _vitals_form(panel: Panel) -> None:
         heart_rate = left.number_input("Heart rate", step=1, value=None, placeholder="bpm")
         spo2 = right.number_input("SpO2", step=1, value=None, placeholder="%")
         if st.form_submit_button("Save vitals"):
-            values = (systolic, diastolic, heart_rate, spo2)
-            if any(v is None for v in values):
+            if systolic is None or diastolic is None or heart_rate is None or spo2 is None:
                 st.error("Fill in all four: systolic, diastolic, heart rate and SpO2.")
                 return
             vitals = Vitals(

@@ -1,27 +1,39 @@
 """The Today panel's forms come from the state machine (``allowed_steps``) and the
-person's role, and a check added to a gate is drawn on its form before it ever refuses."""
+person's role, and a check added to a gate is drawn on its form before it ever refuses,
+with the field for its reason when a lead may pass it on the record."""
 
 from __future__ import annotations
 
 import dataclasses
+import html
 from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
+from streamlit.testing.v1 import AppTest
 
 import ketadash.gates
 import ketadash.ui.panel
 from ketadash.db import read_session
-from ketadash.gates import Check
+from ketadash.gates import Check, Override, OverrideReason
 from ketadash.models import Route, SessionStatus, StaffRole, StatusChange, TreatmentSession
 from ketadash.models import SessionStatus as S
 from ketadash.ui import panel as p
 from ketadash.vocabulary import Step
+from tests.pages.conftest import sign_in
 from tests.pages.test_start_form_page import _checked_in
-from tests.pages.test_today_page import _open_as_nurse, _submit
+from tests.pages.test_today_page import DASHBOARD, _open_as_nurse, _submit
+from tests.utils.factories import LEAD_EMAIL
 
 NEW_CHECK = "Consent form for this course signed"
 NEW_DETAIL = "ask the patient to sign the consent form first"
+
+# A bounded pre-dose check a lead may pass with a reason, as a new ceiling setting's would be.
+LEAD_CHECK = "Pre-dose heart rate below the start ceiling, or a lead's reason"
+LEAD_DETAIL = "heart rate at or above the start ceiling: a clinic lead must record why"
+LEAD_FIELD = "Lead's reason to dose above the heart-rate ceiling"
+LEAD_MESSAGE = "Heart rate at or above the start ceiling: only a clinic lead can start this dose."
+LEAD_NOTE = "heart rate at or above the start ceiling, lead's reason"
 
 
 @pytest.fixture
@@ -94,3 +106,61 @@ def test_a_check_added_to_the_start_checklist_is_drawn_before_it_refuses(clinic_
     with read_session(clinic_url) as db:
         assert db.get(TreatmentSession, session_id).status == SessionStatus.CHECKED_IN
         assert not db.exec(select(StatusChange).where(StatusChange.to_status == "infusing")).all()
+
+
+def _with_a_lead_check(real):
+    """``start_checklist`` with one more check, passed only by a lead's hold override reason."""
+
+    def with_one_more(**kwargs):
+        gate = real(**kwargs)
+        reason = (kwargs.get("hold_override_reason") or "").strip()
+        is_lead = kwargs.get("staff_role") == StaffRole.LEAD
+        override = Override(
+            reason=OverrideReason.HOLD, by_lead=True, field=LEAD_FIELD, message=LEAD_MESSAGE,
+            note=LEAD_NOTE,
+        )  # fmt: skip
+        extra = Check(label=LEAD_CHECK, ok=bool(reason) and is_lead, detail=LEAD_DETAIL,
+                      override=override)  # fmt: skip
+        return dataclasses.replace(gate, checks=(*gate.checks, extra))
+
+    return with_one_more
+
+
+def _fill_the_start(at: AppTest, reason: str) -> None:
+    next(n for n in at.number_input if n.label == "Weight today (kg)").set_value(70.0)
+    next(n for n in at.number_input if n.label == "Dose given (mg)").set_value(35.0)
+    next(t for t in at.text_input if t.label == LEAD_FIELD).input(reason)
+    _submit(at, "Start dose")
+
+
+def test_a_new_check_a_lead_may_override_is_drawn_with_its_reasons_field(clinic_url, monkeypatch):
+    with_one_more = _with_a_lead_check(ketadash.gates.start_checklist)
+    monkeypatch.setattr(ketadash.gates, "start_checklist", with_one_more)
+    monkeypatch.setattr(ketadash.ui.panel, "start_checklist", with_one_more)
+    clinic, session_id = _checked_in(clinic_url)  # calm vitals: no hold of its own
+    at = _open_as_nurse(clinic, session_id)
+    assert not at.exception, at.exception
+    drawn = " ".join(e.value for e in at.get("html"))
+    assert html.escape(LEAD_CHECK) in drawn
+    assert "a clinic lead must record why" in drawn
+    # Its message and its field, from the check alone: the panel does not know this check.
+    assert [w.value for w in at.warning] == [LEAD_MESSAGE]
+    assert [t.label for t in at.text_input if t.label == LEAD_FIELD] == [LEAD_FIELD]
+    assert not at.error
+    _fill_the_start(at, "patient anxious")  # a nurse's reason is not a lead's
+    assert any("a clinic lead must record why" in e.value for e in at.error)
+    with read_session(clinic_url) as db:
+        assert db.get(TreatmentSession, session_id).status == SessionStatus.CHECKED_IN
+    lead = sign_in(AppTest.from_file(DASHBOARD, default_timeout=30), LEAD_EMAIL)
+    lead.run()
+    lead.switch_page("pages/today.py").run()
+    next(s for s in lead.selectbox if s.label == "Patient").set_value(session_id).run()
+    _fill_the_start(lead, "Dr Patel saw the patient: anxious, go ahead")
+    assert not lead.exception, lead.exception
+    with read_session(clinic_url) as db:
+        session = db.get(TreatmentSession, session_id)
+        change = db.exec(select(StatusChange).where(StatusChange.to_status == "infusing")).one()
+    # The write stores and notes the reason as the check asked, without knowing it either.
+    assert session.status == SessionStatus.INFUSING
+    assert session.hold_override_reason == "Dr Patel saw the patient: anxious, go ahead"
+    assert f"{LEAD_NOTE}: Dr Patel saw the patient: anxious, go ahead" in change.reason
