@@ -79,8 +79,11 @@ def _timed(name: str, function: Callable[[], Any]) -> Any:
     return _clock(name, function)()
 
 
-def measure(*, url: str, weeks: int, now: datetime) -> dict[str, Any]:
-    """The page's two reads for the ``weeks`` up to today, timed; the figures they give."""
+def measure(
+    *, url: str, weeks: int, now: datetime, site: int | None = None, follow_up: bool = True
+) -> dict[str, Any]:
+    """The page's two reads for the ``weeks`` up to today, timed; the figures they give
+    (one ``site`` or all; without the booster follow-up unless ``follow_up``)."""
     from ketadash.booster_follow_up import booster_follow_up
     from ketadash.clinic import list_sites
     from ketadash.clock import local_today
@@ -90,13 +93,20 @@ def measure(*, url: str, weeks: int, now: datetime) -> dict[str, Any]:
     zone = list_sites(url=url)[0].time_zone
     period = last_weeks(today=local_today(zone, now=now), weeks=weeks)
     period = Period(first_day=period.first_day, last_day=period.last_day)
-    report = _timed("throughput_report", lambda: throughput_report(url=url, period=period))
-    _timed("chart_specs", lambda: chart_specs(report=report))
-    follow_up = _timed(
-        "booster_follow_up", lambda: booster_follow_up(url=url, period=period, now=now)
+    site_ids = None if site is None else (site,)
+    report = _timed(
+        "throughput_report",
+        lambda: throughput_report(url=url, period=period, site_ids=site_ids),
     )
-    _timed("follow-up chart", lambda: arrow_spec(booster_follow_up_chart(follow_up=follow_up)))
-    return {"period": str(period), "report": report, "follow_up": follow_up}
+    _timed("chart_specs", lambda: chart_specs(report=report))
+    if not follow_up:
+        return {"period": str(period), "report": report, "follow_up": None}
+    done = _timed(
+        "booster_follow_up",
+        lambda: booster_follow_up(url=url, period=period, site_ids=site_ids, now=now),
+    )
+    _timed("follow-up chart", lambda: arrow_spec(booster_follow_up_chart(follow_up=done)))
+    return {"period": str(period), "report": report, "follow_up": done}
 
 
 def figures(measured: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +129,21 @@ def figures(measured: dict[str, Any]) -> dict[str, Any]:
     outcomes = report.outcomes
     out["outcomes"] = {
         name: getattr(outcomes, name)
-        for name in ("finished_series", "scored", "responding", "in_remission")
-        + ("boosters_booked", "discharges")
+        for name in (
+            "finished_series",
+            "scored",
+            "responding",
+            "in_remission",
+            "boosters_booked",
+            "discharges",
+        )
     }
     out["escort_exceptions"] = outcomes.escort_exceptions
     out["steps_taken_back"] = report.steps_taken_back
-    out["boosters_fell_due"] = follow_up.boosters.reset_index(drop=True)
-    out["booster_counts"] = dict(follow_up.counts)
-    out["stored_sites"] = tuple(follow_up.stored_sites)
+    if follow_up is not None:
+        out["boosters_fell_due"] = follow_up.boosters.reset_index(drop=True)
+        out["booster_counts"] = dict(follow_up.counts)
+        out["stored_sites"] = tuple(follow_up.stored_sites)
     return out
 
 
@@ -152,6 +169,10 @@ def main() -> int:
     parser.add_argument("--url")
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--now", type=datetime.fromisoformat, help="aware ISO moment")
+    parser.add_argument("--site", type=int, help="one site's id (default: all sites)")
+    parser.add_argument(
+        "--no-follow-up", action="store_true", help="time the report only, not the boosters"
+    )
     parser.add_argument("--code", type=Path, help="the checkout whose ketadash to run")
     parser.add_argument("--dump", type=Path, help="keep every figure in this file")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
@@ -169,7 +190,9 @@ def main() -> int:
     now = args.now or datetime.now(UTC)
     started = time.perf_counter()
     _time_the_parts()
-    measured = measure(url=args.url, weeks=args.weeks, now=now)
+    measured = measure(
+        url=args.url, weeks=args.weeks, now=now, site=args.site, follow_up=not args.no_follow_up
+    )
     total = time.perf_counter() - started
     import ketadash
 
@@ -178,11 +201,16 @@ def main() -> int:
     for name, (wall, cpu, calls) in TIMES.items():
         print(f"{name:<28} {wall * 1000:>9.0f} {cpu * 1000:>9.0f} {calls:>6}")
     follow_up = measured["follow_up"]
+    reads = ("throughput_report", "chart_specs", "booster_follow_up", "follow-up chart")
+    wall, cpu = (sum(TIMES[name][n] for name in reads if name in TIMES) for n in (0, 1))
+    boosters = (
+        f"boosters fell due {follow_up.fell_due:,} (stored sites {list(follow_up.stored_sites)})"
+        if follow_up is not None
+        else "boosters not timed"
+    )
     print(
-        f"visits {len(measured['report'].visits):,}; boosters fell due {follow_up.fell_due:,} "
-        f"(stored sites {list(follow_up.stored_sites)}); "
-        f"both reads {TIMES['throughput_report'][0] + TIMES['chart_specs'][0] + TIMES['booster_follow_up'][0] + TIMES['follow-up chart'][0]:.2f} s wall; "  # noqa: E501
-        f"process {total:.2f} s"
+        f"visits {len(measured['report'].visits):,}; {boosters}; "
+        f"the page's reads {wall:.2f} s wall, {cpu:.2f} s CPU; process {total:.2f} s"
     )
     if args.dump:
         args.dump.write_bytes(pickle.dumps(figures(measured)))
