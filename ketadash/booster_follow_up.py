@@ -190,7 +190,8 @@ def read_boosters_fell_due(
 
 
 def _site_today(*, db: Session, site_id: int, end: datetime, now: datetime) -> tuple[str, date]:
-    zone = db.execute(sa.select(Site.time_zone).where(Site.id == site_id)).scalar_one()
+    site = core_table(Site).c
+    zone = db.execute(sa.select(site.time_zone).where(site.id == site_id)).scalar_one()
     return zone, local_day(min(end, now) - timedelta(microseconds=1), zone)
 
 
@@ -236,7 +237,7 @@ def _stored_rows(
     for patient_id, listed, due, relapsed, next_started, unrecorded, first_booked in db.execute(
         query
     ).all():
-        listed, due = _day(listed), _day(due)
+        listed, due = _known_day(listed), _known_day(due)
         if next_started is not None and local_day(next_started, zone) < due:
             continue  # the next dose came first: as the worked-out rule leaves it out
         booked_on = None if first_booked is None else local_day(first_booked, zone)
@@ -341,7 +342,7 @@ def _with_next_visit(*, boosters: sa.Subquery, where: sa.ColumnElement, now: dat
     b = boosters.c
     table = core_table(TreatmentSession)
 
-    def later(alias: sa.Alias) -> sa.ColumnElement:
+    def later(alias: sa.FromClause) -> sa.ColumnElement:
         return sa.and_(
             alias.c.patient_id == b.patient_id,
             alias.c.id != b.anchor_session_id,
@@ -426,10 +427,9 @@ def _follow_up_row(booster: FellDue, *, visits: list[_Booking], zone: str, now: 
     )
 
 
-def _day(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
+def _known_day(value: date | str) -> date:
+    """A date column's value (SQLite may hand back its ISO text)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 class _Booking(NamedTuple):
@@ -458,7 +458,7 @@ def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[in
             earliest[booster.patient_id] = booster.anchor_at
     if not earliest:
         return {}
-    t = TreatmentSession
+    t = core_table(TreatmentSession).c
     since = min(earliest.values())
     visits: dict[int, list[_Booking]] = defaultdict(list)
     patients = sorted(earliest)
