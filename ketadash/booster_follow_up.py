@@ -47,7 +47,7 @@ from ketadash.boosters import (
 from ketadash.clock import utc_now
 from ketadash.db import read_session
 from ketadash.histories import load_patient_histories
-from ketadash.models import BoosterFlagRow, Site, TreatmentSession
+from ketadash.models import BoosterFlagRow, Site, TreatmentSession, core_table
 from ketadash.settings import load_clinic_settings
 from ketadash.throughput import Period, load_sites
 
@@ -190,7 +190,8 @@ def read_boosters_fell_due(
 
 
 def _site_today(*, db: Session, site_id: int, end: datetime, now: datetime) -> tuple[str, date]:
-    zone = db.execute(sa.select(Site.time_zone).where(Site.id == site_id)).scalar_one()
+    site = core_table(Site).c
+    zone = db.execute(sa.select(site.time_zone).where(site.id == site_id)).scalar_one()
     return zone, local_day(min(end, now) - timedelta(microseconds=1), zone)
 
 
@@ -221,67 +222,200 @@ def _sites_with_stored_flags(
 def _stored_rows(
     *, db: Session, site_id: int, first_day: date, last_day: date, now: datetime
 ) -> list[tuple]:
-    """Boosters that fell due at the site, from its stored morning flags (see the module)."""
-    window = load_clinic_settings(db=db, site_id=site_id).booster_due_within_days
-    f = BoosterFlagRow.__table__.c
-    query = (
-        sa.select(f.patient_id, f.anchor_session_id, f.day, f.flag, f.booster_due)
-        .where(
-            f.site_id == site_id,
-            f.day >= first_day - timedelta(days=STORED_LOOKBACK_DAYS),
-            f.day <= last_day,
-            f.booster_due.is_not(None),
-        )
-        .order_by(f.patient_id, f.anchor_session_id, f.day)
-    )
-    # Per infusion: the first morning the list had the patient (a booked patient counts
-    # from the morning the date came within the window, as the call list would have),
-    # that morning's date, and the relapse day instead when a relapse was flagged.
-    first: dict[tuple[int, int | None], list] = {}
-    action = {flag.value for flag in ACTION_FLAGS}
-    for patient_id, anchor_id, day, flag, due in db.execute(query).all():
-        day, due = _day(day), _day(due)
-        if flag not in action and (due - day).days > window:
-            continue
-        known = first.setdefault((patient_id, anchor_id), [day, due, False])
-        if flag == BoosterFlag.RELAPSED.value and not known[2]:
-            known[1], known[2] = min(due, known[1]), True
-    t = TreatmentSession.__table__.c
-    anchors = {}
-    ids = sorted({anchor for _, anchor in first if anchor is not None})
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for session_id, started, scheduled in db.execute(
-            sa.select(t.id, t.infusion_started_at, t.scheduled_start).where(t.id.in_(chunk))
-        ).all():
-            anchors[session_id] = started or scheduled
-    fell = [
-        FellDue(
-            patient_id=patient_id,
-            site_id=site_id,
-            anchor_session_id=anchor_id,
-            anchor_at=anchors[anchor_id],
-            listed_on=listed,
-            due=due,
-            relapsed=relapsed,
-        )
-        for (patient_id, anchor_id), (listed, due, relapsed) in first.items()
-        if anchor_id in anchors and first_day <= due <= last_day
-    ]
+    """Boosters that fell due at the site, from its stored morning flags (see the module).
+
+    One query: the database groups the stored mornings into one booster per infusion
+    and finds each one's next visit through the patient-and-time index; Python only
+    judges the rows that come back (one per booster).
+    """
     zone, _ = _site_today(db=db, site_id=site_id, end=now, now=now)
-    visits = _visits_after(db=db, fell=fell, now=now)
+    today = local_day(now, zone)
+    query = _stored_boosters_query(
+        db=db, site_id=site_id, first_day=first_day, last_day=last_day, now=now
+    )
     rows = []
-    for booster in fell:
-        patient_visits = visits.get(booster.patient_id, [])
-        if _booster_came_first(booster, visits=patient_visits, zone=zone):
-            continue  # as the worked-out rule leaves it out
-        rows.append(_follow_up_row(booster, visits=patient_visits, zone=zone, now=now))
+    for patient_id, listed, due, relapsed, next_started, unrecorded, first_booked in db.execute(
+        query
+    ).all():
+        listed, due = _known_day(listed), _known_day(due)
+        if next_started is not None and local_day(next_started, zone) < due:
+            continue  # the next dose came first: as the worked-out rule leaves it out
+        booked_on = None if first_booked is None else local_day(first_booked, zone)
+        outcome = _judge(
+            listed_on=listed, due=due, recorded=not unrecorded, booked_on=booked_on, today=today
+        )
+        rows.append((patient_id, site_id, listed, due, bool(relapsed), outcome[0], outcome[1]))
     return rows
+
+
+def _plus_days(column: sa.ColumnElement, days: int, dialect: str) -> sa.ColumnElement:
+    """A date column ``days`` later, as the database counts (SQLite keeps dates as text)."""
+    if dialect == "sqlite":
+        return sa.func.date(column, f"+{int(days)} days")
+    return column + sa.literal(int(days))
+
+
+def _stored_boosters_query(
+    *, db: Session, site_id: int, first_day: date, last_day: date, now: datetime
+) -> sa.Select:
+    """Per infusion the site's stored mornings listed: the first morning the list had the
+    patient (a booked patient counts from the morning the date came within the window, as
+    the call list would have), that morning's date (the relapse day instead when a relapse
+    was flagged and came sooner), and the patient's next visit after the infusion.
+
+    Columns: patient_id, listed_on, due, relapsed, next_started (the next dose given,
+    or None), unrecorded (how many of the visits up to it have no booking time),
+    first_booked (the earliest booking among them); due dates in the period only, by
+    patient and infusion.
+    """
+    window = load_clinic_settings(db=db, site_id=site_id).booster_due_within_days
+    dialect = db.get_bind().dialect.name
+    f = core_table(BoosterFlagRow)
+    action = [flag.value for flag in ACTION_FLAGS]
+    listed = (
+        sa.select(
+            f.c.patient_id,
+            f.c.anchor_session_id,
+            sa.func.min(f.c.day).label("listed_on"),
+            sa.func.min(sa.case((f.c.flag == BoosterFlag.RELAPSED.value, f.c.day))).label(
+                "relapsed_on"
+            ),
+        )
+        .where(
+            f.c.site_id == site_id,
+            f.c.day >= first_day - timedelta(days=STORED_LOOKBACK_DAYS),
+            f.c.day <= last_day,
+            f.c.booster_due.is_not(None),
+            f.c.anchor_session_id.is_not(None),
+            sa.or_(f.c.flag.in_(action), f.c.booster_due <= _plus_days(f.c.day, window, dialect)),
+        )
+        .group_by(f.c.patient_id, f.c.anchor_session_id)
+        .subquery("listed")
+    )
+    first, relapse = f.alias("first_morning"), f.alias("relapse_morning")
+    anchor = core_table(TreatmentSession).alias("anchor")
+    due = sa.case(
+        (relapse.c.booster_due < first.c.booster_due, relapse.c.booster_due),
+        else_=first.c.booster_due,
+    )
+    boosters = (
+        sa.select(
+            listed.c.patient_id,
+            listed.c.anchor_session_id,
+            listed.c.listed_on,
+            due.label("due"),
+            listed.c.relapsed_on.is_not(None).label("relapsed"),
+            sa.func.coalesce(anchor.c.infusion_started_at, anchor.c.scheduled_start).label(
+                "anchor_at"
+            ),
+        )
+        .select_from(listed)
+        .join(
+            first,
+            sa.and_(
+                first.c.site_id == site_id,
+                first.c.day == listed.c.listed_on,
+                first.c.patient_id == listed.c.patient_id,
+            ),
+        )
+        .outerjoin(
+            relapse,
+            sa.and_(
+                relapse.c.site_id == site_id,
+                relapse.c.day == listed.c.relapsed_on,
+                relapse.c.patient_id == listed.c.patient_id,
+            ),
+        )
+        .join(anchor, anchor.c.id == listed.c.anchor_session_id)
+        .subquery("boosters")
+    )
+    b = boosters.c
+    in_period = sa.and_(b.due >= first_day, b.due <= last_day)
+    return _with_next_visit(boosters=boosters, where=in_period, now=now)
+
+
+def _with_next_visit(*, boosters: sa.Subquery, where: sa.ColumnElement, now: datetime) -> sa.Select:
+    """``boosters`` (patient_id, anchor_session_id, listed_on, due, relapsed, anchor_at) with
+    each one's next visit, as ``_next_visit`` finds it in Python: the sessions booked for
+    after the anchor's dose (booked by ``now``, or without a booking time), up to and
+    including the next one in which a dose was given."""
+    b = boosters.c
+    table = core_table(TreatmentSession)
+
+    def later(alias: sa.FromClause) -> sa.ColumnElement:
+        return sa.and_(
+            alias.c.patient_id == b.patient_id,
+            alias.c.id != b.anchor_session_id,
+            alias.c.scheduled_start > b.anchor_at,
+            sa.or_(alias.c.booked_at.is_(None), alias.c.booked_at <= now),
+        )
+
+    dosed = table.alias("dosed")
+    next_start = (
+        sa.select(sa.func.min(dosed.c.scheduled_start))
+        .where(later(dosed), dosed.c.infusion_started_at.is_not(None))
+        .scalar_subquery()
+    )
+    step = sa.select(boosters, next_start.label("next_start")).where(where).subquery("step")
+    s = step.c
+    tie = table.alias("tie")
+    next_id = (
+        sa.select(sa.func.min(tie.c.id))
+        .where(
+            tie.c.patient_id == s.patient_id,
+            tie.c.scheduled_start == s.next_start,
+            tie.c.id != s.anchor_session_id,
+            tie.c.infusion_started_at.is_not(None),
+            sa.or_(tie.c.booked_at.is_(None), tie.c.booked_at <= now),
+        )
+        .scalar_subquery()
+    )
+    found = sa.select(step, next_id.label("next_id")).subquery("found")
+    n = found.c
+    given = table.alias("given")
+    visit = table.alias("visit")
+    up_to_next = sa.and_(
+        visit.c.patient_id == n.patient_id,
+        visit.c.id != n.anchor_session_id,
+        visit.c.scheduled_start > n.anchor_at,
+        sa.or_(visit.c.booked_at.is_(None), visit.c.booked_at <= now),
+        sa.or_(
+            n.next_start.is_(None),
+            visit.c.scheduled_start < n.next_start,
+            sa.and_(visit.c.scheduled_start == n.next_start, visit.c.id <= n.next_id),
+        ),
+    )
+    return sa.select(
+        n.patient_id,
+        n.listed_on,
+        n.due,
+        n.relapsed,
+        sa.select(given.c.infusion_started_at)
+        .where(given.c.id == n.next_id)
+        .scalar_subquery()
+        .label("next_started"),
+        sa.select(sa.func.count())
+        .select_from(visit)
+        .where(up_to_next, visit.c.booked_at.is_(None))
+        .scalar_subquery()
+        .label("unrecorded"),
+        sa.select(sa.func.min(visit.c.booked_at))
+        .where(up_to_next)
+        .scalar_subquery()
+        .label("first_booked"),
+    ).order_by(n.patient_id, n.anchor_session_id)
 
 
 def _follow_up_row(booster: FellDue, *, visits: list[_Booking], zone: str, now: datetime) -> tuple:
     """One row of FELL_DUE_COLUMNS: the booster, and whether and when it was booked."""
-    booked_on, outcome = _outcome(booster, visits=visits, zone=zone, today=local_day(now, zone))
+    recorded, first_booked = _next_visit(booster, visits=visits)
+    booked_on, outcome = _judge(
+        listed_on=booster.listed_on,
+        due=booster.due,
+        recorded=recorded,
+        booked_on=None if first_booked is None else local_day(first_booked, zone),
+        today=local_day(now, zone),
+    )
     return (
         booster.patient_id,
         booster.site_id,
@@ -293,20 +427,9 @@ def _follow_up_row(booster: FellDue, *, visits: list[_Booking], zone: str, now: 
     )
 
 
-def _booster_came_first(booster: FellDue, *, visits: list[_Booking], zone: str) -> bool:
-    """The next dose after the anchor was given before the booster's due date."""
-    for session_id, scheduled, _, started in visits:
-        if session_id == booster.anchor_session_id or scheduled <= booster.anchor_at:
-            continue
-        if started is not None:
-            return local_day(started, zone) < booster.due
-    return False
-
-
-def _day(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
+def _known_day(value: date | str) -> date:
+    """A date column's value (SQLite may hand back its ISO text)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 class _Booking(NamedTuple):
@@ -335,7 +458,7 @@ def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[in
             earliest[booster.patient_id] = booster.anchor_at
     if not earliest:
         return {}
-    t = TreatmentSession
+    t = core_table(TreatmentSession).c
     since = min(earliest.values())
     visits: dict[int, list[_Booking]] = defaultdict(list)
     patients = sorted(earliest)
@@ -357,14 +480,13 @@ def _visits_after(*, db: Session, fell: list[FellDue], now: datetime) -> dict[in
     return visits
 
 
-def _outcome(
-    booster: FellDue, *, visits: list[_Booking], zone: str, today: date
-) -> tuple[date | None, str]:
-    """When the patient's next visit after the anchor was booked, and what that makes it.
+def _next_visit(booster: FellDue, *, visits: list[_Booking]) -> tuple[bool, datetime | None]:
+    """Whether every booking of the patient's next visit after the anchor has its time
+    recorded, and the earliest of them (None: not booked).
 
     The next visit is any session booked for after the anchor's dose, up to and
     including the next one in which a dose was given; the earliest booking among them
-    counts. When one of them has no booking time, the outcome is not recorded.
+    counts. (The stored flags' query, ``_with_next_visit``, finds the same in SQL.)
     """
     after = []
     for session_id, scheduled, booked, started in visits:
@@ -374,16 +496,27 @@ def _outcome(
         if started is not None:
             break
     if any(booked is None for booked in after):
+        return False, None
+    return True, min((b for b in after if b is not None), default=None)
+
+
+def _judge(
+    *, listed_on: date, due: date, recorded: bool, booked_on: date | None, today: date
+) -> tuple[date | None, str]:
+    """What became of a booster due on ``due`` (on the call list from ``listed_on``) whose
+    next visit was booked on ``booked_on`` (the site's local day; None: not booked), seen
+    on ``today``. When a booking of it has no time (not ``recorded``), it is not recorded.
+    """
+    if not recorded:
         return None, NOT_RECORDED
-    booked_on = min((local_day(b, zone) for b in after), default=None)
-    deadline = booster.due + timedelta(days=BOOKED_WITHIN_DAYS)
+    deadline = due + timedelta(days=BOOKED_WITHIN_DAYS)
     if booked_on is None or booked_on > deadline:
         if booked_on is None and today <= deadline:
             return None, STILL_OPEN
         return booked_on, NOT_BOOKED
-    if booked_on < booster.listed_on:
+    if booked_on < listed_on:
         return booked_on, BEFORE_THE_LIST
-    if booked_on <= booster.due:
+    if booked_on <= due:
         return booked_on, FROM_THE_LIST
     return booked_on, IN_THE_WEEK
 

@@ -209,6 +209,25 @@ class Headline:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VisitTotals:
+    """What the headline figures count over a period's visits (``visit_totals`` from the
+    visits read, ``read_visit_totals`` from the database: the same numbers)."""
+
+    booked: int
+    completed: int
+    boosters_given: int
+    no_shows: int
+    late_cancels: int
+    started: int
+    on_time_starts: int
+    booked_chair_minutes: float
+    # One value per visit in the order of their ids (NaN: none), so that their sum and
+    # median come out to the last bit as over the visits read.
+    chair_minutes: pd.Series
+    cycle_minutes: pd.Series
+
+
+@dataclass(frozen=True, kw_only=True)
 class Outcomes:
     """Patients who finished an initial series in the period, by PHQ-9 (McInnes 2022)."""
 
@@ -358,6 +377,79 @@ def read_visits(*, db: Session, sites: Sequence[SiteHours], period: Period) -> p
     return frame
 
 
+def read_visit_totals(*, db: Session, sites: Sequence[SiteHours], period: Period) -> VisitTotals:
+    """The headline totals of the visits booked in ``period``, counted by the database.
+
+    The same definitions as ``with_visit_figures`` (tests hold the two equal); only the
+    chair time and the cycle time come back per visit, two numbers each.
+    """
+    dialect = db.get_bind().dialect.name
+    t = TreatmentSession
+    seconds = {name: _epoch(column, dialect) for name, column in _STAMPS.items()}
+    cancelled = t.status == SessionStatus.CANCELLED.value
+    late = sa.and_(
+        cancelled,
+        sa.or_(
+            t.closed_at.is_(None),
+            seconds["scheduled"] - seconds["closed"] < LATE_CANCEL_HOURS * 3600,
+        ),
+    )
+    on_time = sa.and_(
+        t.infusion_started_at.is_not(None),
+        seconds["started"] - seconds["scheduled"] <= ON_TIME_START_MINUTES * 60,
+    )
+    routes = [
+        (sa.and_(t.site_id == site.id, t.route == route), minutes)
+        for site in sites
+        for route, minutes in site.booked_minutes.items()
+    ]
+    route_minutes = (
+        sa.case(*routes, else_=BOOKING_ALLOWANCE_MINUTES)
+        if routes
+        else sa.literal(BOOKING_ALLOWANCE_MINUTES)
+    )
+    held = sa.case((sa.and_(cancelled, sa.not_(late)), 0), else_=t.planned_minutes + route_minutes)
+
+    def count(condition) -> sa.ColumnElement:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    discharged = t.status == SessionStatus.DISCHARGED.value
+    totals = db.execute(
+        sa.select(
+            sa.func.count(),
+            count(discharged),
+            count(sa.and_(discharged, t.kind == SessionKind.BOOSTER.value)),
+            count(t.status == SessionStatus.NO_SHOW.value),
+            count(late),
+            count(t.infusion_started_at.is_not(None)),
+            count(on_time),
+            sa.func.coalesce(sa.func.sum(held), 0),
+        ).where(_in_window(sites, period))
+    ).one()
+    per_visit = db.execute(
+        sa.select(
+            sa.func.coalesce(seconds["discharged"], seconds["closed"]) - seconds["checked_in"],
+            seconds["discharged"] - seconds["checked_in"],
+        )
+        .where(_in_window(sites, period))
+        .order_by(t.id)
+    ).all()
+    frame = pd.DataFrame(per_visit, columns=["used", "cycle"], dtype="float64")
+    used, cycle = frame["used"] / 60, frame["cycle"] / 60
+    return VisitTotals(
+        booked=int(totals[0]),
+        completed=int(totals[1]),
+        boosters_given=int(totals[2]),
+        no_shows=int(totals[3]),
+        late_cancels=int(totals[4]),
+        started=int(totals[5]),
+        on_time_starts=int(totals[6]),
+        booked_chair_minutes=float(totals[7]),
+        chair_minutes=used.where(used > 0),
+        cycle_minutes=cycle.where(cycle >= 0),
+    )
+
+
 def read_first_series_doses(
     *, db: Session, sites: Sequence[SiteHours], period: Period
 ) -> pd.DataFrame:
@@ -488,12 +580,15 @@ def throughput_report(
 
     ``site_ids`` None means every site. Raises DatabaseUnavailable when the database
     cannot be reached; returns empty figures (not an error) for a period with no visits.
+    The period's visits are read row by row (every figure and the CSV need them); of the
+    period before, only the headline figures' totals (``read_visit_totals``).
     """
     previous = period.previous()
     span = Period(first_day=previous.first_day, last_day=period.last_day)
     with read_session(url) as db:
         sites = load_sites(db=db, site_ids=site_ids)
-        visits = read_visits(db=db, sites=sites, period=span)
+        visits = read_visits(db=db, sites=sites, period=period)
+        before = read_visit_totals(db=db, sites=sites, period=previous)
         first_doses = read_first_series_doses(db=db, sites=sites, period=span)
         finished = read_finished_series(db=db, sites=sites, period=period)
         taken_back = count_steps_taken_back(db=db, sites=sites, period=period)
@@ -501,6 +596,7 @@ def throughput_report(
         period=period,
         sites=sites,
         visits=visits,
+        previous_totals=before,
         first_doses=first_doses,
         finished=finished,
         steps_taken_back=taken_back,
@@ -512,26 +608,27 @@ def build_report(
     period: Period,
     sites: Sequence[SiteHours],
     visits: pd.DataFrame,
+    previous_totals: VisitTotals,
     first_doses: pd.DataFrame,
     finished: pd.DataFrame,
     steps_taken_back: int,
 ) -> ThroughputReport:
-    """The report from rows already read (``visits`` may reach back over the previous period)."""
+    """The report from rows already read: the period's ``visits``, the totals of the period
+    before, and first series doses over both."""
     previous = period.previous()
     visits = with_visit_figures(visits=visits, sites=sites)
     first_doses = _with_local_day(first_doses, sites=sites)
     now_visits = visits[_between(visits["day"], period)]
-    before_visits = visits[_between(visits["day"], previous)]
 
-    def headlines_of(frame: pd.DataFrame, doses: pd.DataFrame, which: Period) -> dict:
+    def headlines_of(totals: VisitTotals, which: Period) -> dict:
         return _headline_values(
-            frame,
+            totals,
             capacity=sum(site.capacity_minutes(which) for site in sites),
-            new_patients=int(_between(doses["day"], which).sum()),
+            new_patients=int(_between(first_doses["day"], which).sum()),
         )
 
-    now = headlines_of(now_visits, first_doses, period)
-    before = headlines_of(before_visits, first_doses, previous)
+    now = headlines_of(visit_totals(visits=now_visits), period)
+    before = headlines_of(previous_totals, previous)
     headlines = tuple(
         Headline(name=name, value=now[name], previous=before[name], unit=unit, good=good, help=help)
         for name, unit, good, help in HEADLINES
@@ -633,6 +730,24 @@ def with_visit_figures(*, visits: pd.DataFrame, sites: Sequence[SiteHours]) -> p
     return frame
 
 
+def visit_totals(*, visits: pd.DataFrame) -> VisitTotals:
+    """The headline totals of visits already read (``with_visit_figures``)."""
+    return VisitTotals(
+        booked=len(visits),
+        completed=int(visits["completed"].sum()),
+        boosters_given=int(
+            (visits["completed"] & (visits["kind"] == SessionKind.BOOSTER.value)).sum()
+        ),
+        no_shows=int(visits["no_show"].sum()),
+        late_cancels=int(visits["late_cancel"].sum()),
+        started=int(visits["started_s"].notna().sum()),
+        on_time_starts=int(visits["on_time_start"].sum()),
+        booked_chair_minutes=float(visits["booked_chair_minutes"].sum()),
+        chair_minutes=visits["chair_minutes"],
+        cycle_minutes=visits["Cycle time"],
+    )
+
+
 def _lead_days(frame: pd.DataFrame, *, sites: Sequence[SiteHours]) -> pd.Series:
     """Calendar days at the site from the booking to the visit (NaN: booking time unknown)."""
     days = pd.Series(np.nan, index=frame.index, dtype="float64")
@@ -698,21 +813,17 @@ def _median(values: pd.Series) -> float | None:
     return float(values.median()) if len(values) else None
 
 
-def _headline_values(frame: pd.DataFrame, *, capacity: int, new_patients: int) -> dict:
-    booked = len(frame)
-    started = int(frame["started_s"].notna().sum())
+def _headline_values(totals: VisitTotals, *, capacity: int, new_patients: int) -> dict:
     return {
-        "Infusions completed": int(frame["completed"].sum()),
+        "Infusions completed": totals.completed,
         "New patients starting a series": new_patients,
-        "Boosters given": int(
-            (frame["completed"] & (frame["kind"] == SessionKind.BOOSTER.value)).sum()
-        ),
-        "No-show rate": _share(int(frame["no_show"].sum()), booked),
-        "Late-cancel rate": _share(int(frame["late_cancel"].sum()), booked),
-        "Scheduled chair use": _share(float(frame["booked_chair_minutes"].sum()), capacity),
-        "Actual chair use": _share(float(frame["chair_minutes"].sum()), capacity),
-        "On-time starts": _share(int(frame["on_time_start"].sum()), started),
-        "Median cycle time": _median(frame["Cycle time"]),
+        "Boosters given": totals.boosters_given,
+        "No-show rate": _share(totals.no_shows, totals.booked),
+        "Late-cancel rate": _share(totals.late_cancels, totals.booked),
+        "Scheduled chair use": _share(totals.booked_chair_minutes, capacity),
+        "Actual chair use": _share(float(totals.chair_minutes.sum()), capacity),
+        "On-time starts": _share(totals.on_time_starts, totals.started),
+        "Median cycle time": _median(totals.cycle_minutes),
     }
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ketadash.booster_follow_up import booster_follow_up
-from ketadash.db import write_session
+from ketadash.db import read_session, write_session
 from ketadash.models import (
     Chair,
     EscortException,
@@ -33,7 +33,16 @@ from ketadash.models import (
     TreatmentCourse,
     TreatmentSession,
 )
-from ketadash.throughput import Period, throughput_report, visits_table
+from ketadash.throughput import (
+    Period,
+    load_sites,
+    read_visit_totals,
+    read_visits,
+    throughput_report,
+    visit_totals,
+    visits_table,
+    with_visit_figures,
+)
 from ketadash.vocabulary import STAMP_OF_STATUS
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -246,6 +255,48 @@ def test_headline_figures_of_the_week(db_url):
     assert value["On-time starts"] == pytest.approx(2 / 3)
     assert value["Median cycle time"] == pytest.approx(140)
     assert report.steps_taken_back == 1
+
+
+def test_the_databases_totals_are_those_of_the_visits_read(db_url):
+    """The period before is counted by the database (read_visit_totals), the period itself
+    from its visits (visit_totals): the same numbers, to the last bit."""
+    clinic = the_week(db_url)
+    # Edge cases of the definitions: a cancel exactly 24 h ahead (not late), a start
+    # exactly 30 min late (on time) and 31 min late (not), a visit closed without going
+    # home after check-in (chair time to the close), a cancellation at the booked time.
+    g, h, i, j, k = (clinic.patient() for _ in range(5))
+    clinic.visit(g, at(FRI, "09:00"), closed=(S.CANCELLED, at(THU, "09:00")))
+    clinic.visit(h, at(FRI, "09:00"), stamps=(at(FRI, "09:10"), at(FRI, "09:30")))
+    clinic.visit(i, at(FRI, "10:00"), stamps=(at(FRI, "10:10"), at(FRI, "10:31")))
+    clinic.visit(
+        j, at(FRI, "11:00"), route=Route.ESKETAMINE, closed=(S.CANCELLED, at(FRI, "11:00"))
+    )
+    clinic.visit(
+        k, at(FRI, "12:00"), stamps=(at(FRI, "12:05"),), closed=(S.CANCELLED, at(FRI, "12:30"))
+    )
+    with read_session(db_url) as db:
+        sites = load_sites(db=db)
+        visits = with_visit_figures(
+            visits=read_visits(db=db, sites=sites, period=WEEK), sites=sites
+        )
+        counted = read_visit_totals(db=db, sites=sites, period=WEEK)
+    read = visit_totals(visits=visits)
+    for name in ("booked", "completed", "boosters_given", "no_shows", "late_cancels", "started",
+                 "on_time_starts", "booked_chair_minutes"):  # fmt: skip
+        assert getattr(counted, name) == getattr(read, name), name
+    assert (counted.booked, counted.late_cancels, counted.on_time_starts) == (11, 3, 3)
+    pd.testing.assert_series_equal(
+        counted.chair_minutes.reset_index(drop=True),
+        read.chair_minutes.reset_index(drop=True),
+        check_names=False,
+        check_exact=True,
+    )
+    pd.testing.assert_series_equal(
+        counted.cycle_minutes.reset_index(drop=True),
+        read.cycle_minutes.reset_index(drop=True),
+        check_names=False,
+        check_exact=True,
+    )
 
 
 def test_each_part_of_the_visit_uses_the_standing_timeline(db_url):
