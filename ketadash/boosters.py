@@ -286,7 +286,9 @@ def relief_episodes(
             else:
                 below = day
         if signals:
-            end, why = min(signals)
+            # On a tie the reported return wins: the patient's own word dates it (a PHQ-9
+            # filled in the evening of the report says the same, less exactly).
+            end, why = min(signals, key=lambda signal: (signal[0], signal[1].startswith("PHQ")))
             found_by_score = why.startswith("PHQ-9")
             episodes.append(
                 ReliefEpisode(

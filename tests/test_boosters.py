@@ -440,3 +440,11 @@ def test_an_interval_censored_relapse_counts_between_its_two_ends():
     between = expected(*[episode(24, 10)] * 4).expected_days
     assert expected(*[episode(10, None)] * 4).expected_days < between
     assert between < expected(*[episode(24, None)] * 4).expected_days
+
+
+def test_a_reported_return_and_a_phq9_on_the_same_day_date_the_relapse_by_the_report():
+    # The patient reports symptoms back on day 30 and fills in a PHQ-9 of 15 that day: the
+    # report dates relief's end, not an interval from the infusion to the score.
+    h = history(scores=[(-1, 22), (30, 15)], returns=[30])
+    (episode,) = relief_episodes(history=h, settings=SETTINGS, as_of=at(40))
+    assert (episode.days, episode.ended_by, episode.lower_days) == (20, "symptom return", None)
