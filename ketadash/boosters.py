@@ -407,8 +407,9 @@ class ClinicRelief:
     fit: ReliefFit | None = None
 
     def prior_mean(self, covariates: Mapping[str, float] | None = None) -> float:
-        """The log relief the clinic expects of a patient with these covariates."""
-        if not covariates:
+        """The log relief the clinic expects of a patient with these covariates (None: not
+        known, the centre; a care flag missing from them is 0, a measure its mean)."""
+        if covariates is None:
             return self.centre
         return self.centre + sum(
             t.coefficient * (_covariate_value(covariates, t.name, t.mean) - t.mean)

@@ -448,3 +448,13 @@ def test_a_reported_return_and_a_phq9_on_the_same_day_date_the_relapse_by_the_re
     h = history(scores=[(-1, 22), (30, 15)], returns=[30])
     (episode,) = relief_episodes(history=h, settings=SETTINGS, as_of=at(40))
     assert (episode.days, episode.ended_by, episode.lower_days) == (20, "symptom return", None)
+
+
+def test_the_first_plans_date_stays_put_while_the_running_relief_lengthens():
+    # The estimate is from the episodes before the running one; how long it has lasted enters
+    # the date through F(s) only, so "planned" is the same on every morning until a signal.
+    h = regular_patient(patient_id=1, relief=20, episodes=5)
+    last = h.infusions[-1].at
+    early, late = plan_of(h, last + timedelta(days=2)), plan_of(h, last + timedelta(days=30))
+    assert early.planned_due == late.planned_due
+    assert late.booster_due > early.booster_due

@@ -15,6 +15,7 @@ from numpy.polynomial.hermite import hermgauss
 from ketadash.boosters import (
     ClinicRelief,
     ReliefEpisode,
+    clinic_relief,
     confirmed_shortening,
     estimate_relief,
     is_shortening,
@@ -273,3 +274,33 @@ def test_shortening_is_confirmed_only_when_the_slope_clears_the_noise():
     assert confirmed_shortening(three, within_sd=0.05) is None
     # Lengthening is not shortening.
     assert confirmed_shortening(episodes_of(20, 24, 29, 35), within_sd=0.05) is None
+
+
+def test_a_care_flag_the_history_supports_moves_a_new_patients_expected_relief():
+    # Forty patients, four steady-ish episodes each; those with anxiety relapse at about 12
+    # days, the others at about 24: the flag enters, and a new patient's prior follows it.
+    rng = random.Random(9)
+    episodes, covariates = {}, {}
+    for patient in range(40):
+        anxious = patient % 2 == 0
+        level = math.log(12 if anxious else 24) + rng.gauss(0, 0.15)
+        episodes[patient] = episodes_of(
+            *(round(math.exp(level + rng.gauss(0, 0.2))) for _ in range(4))
+        )
+        covariates[patient] = (
+            {"care flag: anxiety": 1.0, "baseline PHQ-9": 20.0 + rng.gauss(0, 3)}
+            if anxious
+            else {"baseline PHQ-9": 20.0 + rng.gauss(0, 3)}
+        )
+    fitted = clinic_relief(episodes_by_patient=episodes, covariates_by_patient=covariates)
+    assert [t.name for t in fitted.terms] == ["care flag: anxiety"]
+    assert {c.name: c.entered for c in fitted.checks} == {
+        "baseline PHQ-9": False,
+        "care flag: anxiety": True,
+    }
+    new_anxious = estimate_relief(
+        episodes=[], clinic=fitted, settings=SETTINGS, covariates={"care flag: anxiety": 1.0}
+    )
+    new_calm = estimate_relief(episodes=[], clinic=fitted, settings=SETTINGS, covariates={})
+    assert new_anxious.expected_days == pytest.approx(12, rel=0.12)
+    assert new_calm.expected_days == pytest.approx(24, rel=0.12)
