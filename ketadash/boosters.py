@@ -417,6 +417,23 @@ class ClinicRelief:
         )
 
 
+def model_summary(clinic: ClinicRelief) -> str:
+    """The clinic's model in a sentence, for the page: what every patient is shrunk towards."""
+    if clinic.fit is None:
+        return (
+            "Too little history for the patient-level model yet: dates use the clinic's "
+            "median and spreads measured by moments."
+        )
+    entered = ", ".join(t.name for t in clinic.terms) or "none"
+    return (
+        f"Patient-level model over {clinic.fit.episodes} finished episodes of "
+        f"{clinic.fit.patients} patients: a typical patient's relief {math.exp(clinic.centre):.0f}"
+        f" days; episodes of one patient vary by ×{math.exp(clinic.within_sd):.2f}, patients "
+        f"by ×{math.exp(clinic.between_sd):.2f} (one standard deviation). Covariates that "
+        f"entered: {entered}."
+    )
+
+
 BASELINE_COVARIATE = "baseline PHQ-9"
 RESPONSE_COVARIATE = "series response %"
 CARE_FLAG_COVARIATE = "care flag: "

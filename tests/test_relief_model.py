@@ -304,3 +304,22 @@ def test_a_care_flag_the_history_supports_moves_a_new_patients_expected_relief()
     new_calm = estimate_relief(episodes=[], clinic=fitted, settings=SETTINGS, covariates={})
     assert new_anxious.expected_days == pytest.approx(12, rel=0.12)
     assert new_calm.expected_days == pytest.approx(24, rel=0.12)
+
+
+def test_the_page_says_what_the_clinics_model_is():
+    from ketadash.boosters import model_summary
+
+    rows, _ = simulate(patients=60, seed=4, intervals=False)
+    small = clinic()
+    assert "Too little history" in model_summary(small)
+    fit = fit_relief(relief_data(rows))
+    fitted = ClinicRelief(
+        curve=small.curve,
+        centre=fit.centre,
+        within_sd=fit.within_sd,
+        between_sd=fit.between_sd,
+        fit=fit,
+    )
+    text = model_summary(fitted)
+    assert f"{math.exp(fit.centre):.0f} days" in text
+    assert "Covariates that entered: none." in text

@@ -29,6 +29,7 @@ from ketadash.boosters import (
     BoosterPlan,
     PatientHistory,
     local_day,
+    model_summary,
     pre_treatment_baseline,
     worklist_frame,
 )
@@ -178,7 +179,7 @@ def summary(site: SiteBoosters) -> None:
         "Clinic median relief",
         f"{median:.0f} days" if median else "not enough yet",
         help=f"Kaplan–Meier over {site.clinic.curve.episodes} relief episodes "
-        f"({site.clinic.curve.relapses} ended in a relapse signal).",
+        f"({site.clinic.curve.relapses} ended in a relapse signal). " + model_summary(site.clinic),
     )
 
 
