@@ -1084,15 +1084,21 @@ def plan_boosters(
     histories: list[PatientHistory],
     settings: ClinicSettings,
     as_of: datetime,
+    clinic: ClinicRelief | None = None,
 ) -> tuple[list[BoosterPlan], ClinicRelief]:
-    """Every patient's plan and the clinic's relief curve they were shrunk towards."""
+    """Every patient's plan and the clinic's relief model they were shrunk towards.
+
+    ``clinic``: the site's model already fitted this morning (the fit takes seconds on a
+    large site and changes little within a day); None fits it now.
+    """
     episodes = {
         h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of) for h in histories
     }
-    clinic = clinic_relief(
-        episodes_by_patient=episodes,
-        covariates_by_patient={h.patient_id: relief_covariates(h) for h in histories},
-    )
+    if clinic is None:
+        clinic = clinic_relief(
+            episodes_by_patient=episodes,
+            covariates_by_patient={h.patient_id: relief_covariates(h) for h in histories},
+        )
     plans = [
         plan_booster(
             history=h,

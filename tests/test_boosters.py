@@ -458,3 +458,14 @@ def test_the_first_plans_date_stays_put_while_the_running_relief_lengthens():
     early, late = plan_of(h, last + timedelta(days=2)), plan_of(h, last + timedelta(days=30))
     assert early.planned_due == late.planned_due
     assert late.booster_due > early.booster_due
+
+
+def test_the_morning_fit_is_reused_when_given():
+    as_of = at(200)
+    patients = a_clinic(as_of)
+    plans, fitted = plan_boosters(histories=patients, settings=SETTINGS, as_of=as_of)
+    again, reused = plan_boosters(
+        histories=patients, settings=SETTINGS, as_of=as_of + timedelta(hours=3), clinic=fitted
+    )
+    assert reused is fitted
+    assert [p.planned_due for p in again] == [p.planned_due for p in plans]
