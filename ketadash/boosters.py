@@ -531,6 +531,28 @@ def _design(
     )
 
 
+# The last few fits, by the exact data they were fitted to: the page's worklist and the
+# morning's stored flags read the same history on the day's first open, and fit it once.
+_FIT_MEMO: dict[tuple[object, ...], tuple[ReliefFit, tuple[CovariateCheck, ...]]] = {}
+_FIT_MEMO_SIZE = 16
+
+
+def _fitted(
+    rows: list[list[Episode]], design: np.ndarray, names: tuple[str, ...]
+) -> tuple[ReliefFit, tuple[CovariateCheck, ...]]:
+    """The fit (and covariate checks) of these episodes, from the memo when the very same
+    data were fitted before in this process."""
+    key = (tuple(map(tuple, rows)), names, design.shape, design.tobytes())
+    if (kept := _FIT_MEMO.get(key)) is not None:
+        return kept
+    data = relief_data(rows, design, names)
+    found = choose_covariates(data) if names else (fit_relief(data), ())
+    if len(_FIT_MEMO) >= _FIT_MEMO_SIZE:
+        _FIT_MEMO.pop(next(iter(_FIT_MEMO)))
+    _FIT_MEMO[key] = found
+    return found
+
+
 def clinic_relief(
     *,
     episodes_by_patient: Mapping[int, list[ReliefEpisode]],
@@ -554,8 +576,7 @@ def clinic_relief(
         return _fallback_relief(curve=curve, episodes_by_patient=episodes_by_patient)
     candidates = _candidates(patients, covariates_by_patient or {})
     design = _design(patients, candidates, covariates_by_patient or {})
-    data = relief_data(rows, design, tuple(name for name, _ in candidates))
-    fit, checks = choose_covariates(data) if candidates else (fit_relief(data), ())
+    fit, checks = _fitted(rows, design, tuple(name for name, _ in candidates))
     means = dict(candidates)
     return ClinicRelief(
         curve=curve,
