@@ -52,6 +52,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from ketadash.boosters import (
+    ClinicRelief,
     Infusion,
     PatientHistory,
     ReliefEstimate,
@@ -61,6 +62,7 @@ from ketadash.boosters import (
     estimate_relief,
     in_initial_series,
     local_day,
+    relief_covariates,
     relief_episodes,
     series_end_index,
 )
@@ -160,8 +162,15 @@ def _last_gap(anchor: date, morning: date, estimate: ReliefEstimate, before: dat
 # --- the replay -------------------------------------------------------------------------
 
 
-def replay(*, patients: list[ReplayPatient], settings: ClinicSettings, now: datetime) -> Result:
-    """The back-test of the module's docstring on one clinic's patients."""
+def replay(
+    *,
+    patients: list[ReplayPatient],
+    settings: ClinicSettings,
+    now: datetime,
+    fits: dict[date, ClinicRelief] | None = None,
+) -> Result:
+    """The back-test of the module's docstring on one clinic's patients. ``fits`` keeps the
+    month's clinic fits between calls on the same patients (a sweep of the quantile)."""
     rules: dict[str, DateRule] = dict(
         zip(METHODS, (_this(settings), _current, _fixed, _last_gap), strict=True)
     )
@@ -178,9 +187,10 @@ def replay(*, patients: list[ReplayPatient], settings: ClinicSettings, now: date
         (local_day(p.history.infusions[0].at, zone) for p in patients if p.history.infusions),
         default=today,
     ) + timedelta(days=WARM_UP_DAYS)
-    clinics: dict[date, object] = {}
+    clinics: dict[date, ClinicRelief] = {} if fits is None else fits
+    covariates = {p.history.patient_id: relief_covariates(p.history) for p in patients}
 
-    def clinic_as_of(day: date):
+    def clinic_as_of(day: date) -> ClinicRelief:
         # The clinic's curve from the month's first day: episodes over by then.
         month = day.replace(day=1)
         if month not in clinics:
@@ -189,7 +199,8 @@ def replay(*, patients: list[ReplayPatient], settings: ClinicSettings, now: date
                 episodes_by_patient={
                     pid: [e for e in eps if since <= e.start and e.end < month and not e.open]
                     for pid, eps in everyone.items()
-                }
+                },
+                covariates_by_patient=covariates,
             )
         return clinics[month]
 
@@ -225,7 +236,10 @@ def replay(*, patients: list[ReplayPatient], settings: ClinicSettings, now: date
             since = anchor_day - timedelta(days=settings.booster_history_days)
             prior = [e for e in episodes[:index] if e.start >= since]
             estimate = estimate_relief(
-                episodes=prior, clinic=clinic_as_of(anchor_day), settings=settings
+                episodes=prior,
+                clinic=clinic_as_of(anchor_day),
+                settings=settings,
+                covariates=covariates[history.patient_id],
             )
             relapse = patient.truth.get(anchor_day)
             # The list knows of a relapse only once it is reported or scored.
@@ -451,9 +465,12 @@ def backtest(*, now: datetime, patients: int, seed: int, overrides: dict[str, in
 
 
 def sweep(*, now: datetime, patients: int, seed: int, quantiles: list[int]) -> None:
-    """This method's in-time share and median days early for each quantile, both clinics."""
+    """This method's in-time share and median days early for each quantile, both clinics
+    (the clinic fits, which do not depend on the quantile, made once)."""
     demo, demo_settings = demo_patients(now=now, patients=patients, seed=seed)
     second = second_clinic(now=now, patients=patients, seed=seed)
+    demo_fits: list[dict[date, ClinicRelief]] = [{} for _ in demo]
+    second_fits: dict[date, ClinicRelief] = {}
     print(
         "| quantile % | demo in time | demo median early | second in time | second median early |"
     )
@@ -462,19 +479,89 @@ def sweep(*, now: datetime, patients: int, seed: int, quantiles: list[int]) -> N
         cells = []
         demo_result = merge(
             [
-                replay(patients=site, settings=replace(s, booster_quantile_percent=q), now=now)
-                for site, s in zip(demo, demo_settings, strict=True)
+                replay(
+                    patients=site,
+                    settings=replace(s, booster_quantile_percent=q),
+                    now=now,
+                    fits=fits,
+                )
+                for site, s, fits in zip(demo, demo_settings, demo_fits, strict=True)
             ]
         )
         second_result = replay(
             patients=second,
             settings=replace(ClinicSettings(), booster_quantile_percent=q),
             now=now,
+            fits=second_fits,
         )
         for result in (demo_result, second_result):
             share, median, _ = result.tallies[METHODS[0]].row()
             cells += [share, median]
-        print(f"| {q} | " + " | ".join(cells) + " |")
+        print(f"| {q} | " + " | ".join(cells) + " |", flush=True)
+
+
+def describe_fit(title: str, clinic: ClinicRelief) -> None:
+    """The clinic's fit and its covariate checks, as docs/figures.md shows them."""
+    fit = clinic.fit
+    print(f"\n{title}")
+    if fit is None:
+        print("too little history to fit: the curve's median and spreads by moments")
+        return
+    print(
+        f"centre {math.exp(fit.centre):.1f} days (log {fit.centre:.3f}), within-patient sd "
+        f"{fit.within_sd:.3f}, between-patient sd {fit.between_sd:.3f}; {fit.patients} patients, "
+        f"{fit.episodes} finished episodes; log-likelihood {fit.log_likelihood:.1f}, "
+        f"{fit.iterations} iterations, converged {fit.converged}"
+    )
+    print("| candidate | likelihood ratio 2Δℓ | coefficient (log days per unit) | enters |")
+    print("|---|---|---|---|")
+    for check in clinic.checks:
+        print(
+            f"| {check.name} | {check.statistic:.1f} | {check.coefficient:+.4f} "
+            f"| {'yes' if check.entered else 'no'} |"
+        )
+
+
+def model(*, now: datetime, patients: int, seed: int, url: str | None) -> None:
+    """The random-effects fit each clinic's worklist uses today, with its covariate checks
+    and how long the fit took: the two synthetic clinics, or a clinic's own database."""
+    if url is not None:
+        with read_session(url) as db:
+            for site_id, code in db.exec(select(Site.id, Site.code)).all():
+                settings = load_clinic_settings(db=db, site_id=site_id)
+                histories = load_patient_histories(
+                    db=db, as_of=utc_now(), history_days=settings.booster_history_days,
+                    site_id=site_id,
+                )  # fmt: skip
+                _fit_and_describe(f"site {code}", histories, settings, utc_now())
+        return
+    demo, demo_settings = demo_patients(now=now, patients=patients, seed=seed)
+    for n, (site, settings) in enumerate(zip(demo, demo_settings, strict=True), start=1):
+        histories = [p.history for p in site]
+        _fit_and_describe(f"demo, site {n}", histories, settings, now)
+    second = [p.history for p in second_clinic(now=now, patients=patients, seed=seed)]
+    _fit_and_describe("second clinic", second, ClinicSettings(), now)
+
+
+def _fit_and_describe(
+    title: str, histories: list[PatientHistory], settings: ClinicSettings, as_of: datetime
+) -> None:
+    episodes = {
+        h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of) for h in histories
+    }
+    since = local_day(as_of, histories[0].time_zone if histories else "UTC") - timedelta(
+        days=settings.booster_history_days
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    clinic = clinic_relief(
+        episodes_by_patient={
+            p: [e for e in eps if e.start >= since] for p, eps in episodes.items()
+        },
+        covariates_by_patient={h.patient_id: relief_covariates(h) for h in histories},
+    )
+    took = time.perf_counter() - wall, time.process_time() - cpu
+    describe_fit(f"{title}: {len(histories)} patients", clinic)
+    print(f"fit with the covariate checks: {took[0]:.2f} s wall, {took[1]:.2f} s CPU")
 
 
 # --- timing -----------------------------------------------------------------------------
@@ -557,11 +644,18 @@ def main() -> None:
     back.add_argument("--seed", type=int, default=7)
     back.add_argument("--quantile", type=int, help="booster_quantile_percent to try")
     back.add_argument("--quantiles", type=int, nargs="+", help="sweep these quantiles")
+    fitted = commands.add_parser("model")
+    fitted.add_argument("--patients", type=int, default=400)
+    fitted.add_argument("--seed", type=int, default=7)
+    fitted.add_argument("--url", help="a clinic's database: fit each site's own history")
     timed = commands.add_parser("timing")
     timed.add_argument("--url", required=True)
     timed.add_argument("--large-url")
     timed.add_argument("--page", action="store_true", help="also time the page (AppTest)")
     args = parser.parse_args()
+    if args.what == "model":
+        model(now=BACKTEST_NOW, patients=args.patients, seed=args.seed, url=args.url)
+        return
     if args.what == "backtest":
         if args.quantiles:
             sweep(

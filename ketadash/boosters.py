@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -35,24 +36,42 @@ from statistics import NormalDist
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from ketadash.models import SessionKind
+from ketadash.relief_model import (
+    EXACT,
+    INTERVAL,
+    MIN_BETWEEN_SD,
+    MIN_WITHIN_SD,
+    RIGHT,
+    CovariateCheck,
+    Episode,
+    ReliefFit,
+    choose_covariates,
+    fit_relief,
+    patient_posterior,
+    relief_data,
+)
 from ketadash.settings import ClinicSettings
 
-# An episode's weight halves every this many episodes back: a patient's recent relief
-# says more about the next one than relief of a year ago. A statistical choice, not a
-# clinical threshold, so it is not a clinic setting.
-RECENCY_HALF_LIFE_EPISODES = 3.0
-# Shortening: the last few finished episodes fall by at least 5% each on average.
+# Statistical choices, not clinical thresholds, so not clinic settings.
+# Shortening: the last few finished episodes fall by at least 5% each on average (shown);
+# confirmed (in the date) when a one-sided 5% test of the slope agrees.
 SHORTENING_WINDOW_EPISODES = 6
 SHORTENING_MIN_EPISODES = 3
 SHORTENING_FACTOR_PER_EPISODE = 0.95
-# Fallbacks for the spreads when the clinic has too little history to measure them.
+SHORTENING_CONFIRM_Z = 1.645
+# When the clinic has too little history to fit (fewer than this many relapses, or patients
+# with one, or with two episodes), its spreads are measured by moments, else these.
 DEFAULT_WITHIN_SD = 0.25
 DEFAULT_BETWEEN_SD = 0.6
-MIN_WITHIN_SD = 0.08
-MIN_BETWEEN_SD = 0.05
+MIN_FIT_RELAPSES = 20
+MIN_FIT_PATIENTS = 5
+# A care flag (or a measure) is a candidate covariate when at least this many of the
+# patients with relief have it (and, for a flag, as many have not).
+MIN_FLAG_PATIENTS = 10
 # The worklist writes out this many of a patient's latest episodes.
 EPISODES_SHOWN = 8
 # The band drawn around the forecast: the middle 80% of the expected relief.
@@ -267,7 +286,9 @@ def relief_episodes(
             else:
                 below = day
         if signals:
-            end, why = min(signals)
+            # On a tie the reported return wins: the patient's own word dates it (a PHQ-9
+            # filled in the evening of the report says the same, less exactly).
+            end, why = min(signals, key=lambda signal: (signal[0], signal[1].startswith("PHQ")))
             found_by_score = why.startswith("PHQ-9")
             episodes.append(
                 ReliefEpisode(
@@ -355,29 +376,232 @@ def kaplan_meier(*, durations: list[float], relapsed: list[bool]) -> SurvivalCur
 
 
 @dataclass(frozen=True, kw_only=True)
+class CovariateTerm:
+    """A covariate the clinic's history supports: log days per unit above the clinic's mean."""
+
+    name: str
+    # The clinic's mean (a patient without a value counts as this; a care flag's mean is
+    # the share of patients with it).
+    mean: float
+    coefficient: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClinicRelief:
     """What the clinic's whole history says about relief, the prior for every patient.
 
-    ``centre`` is the log of the curve's median; ``within_sd`` how much one patient's
-    episodes vary (log days); ``between_sd`` how much patients differ from each other.
+    ``centre`` is the fitted log relief of a patient of average covariates (the random-
+    effects fit, ``ketadash.relief_model``); ``within_sd`` how much one patient's episodes
+    vary (log days); ``between_sd`` how much patients differ from each other, beyond the
+    covariates in ``terms``. ``checks`` are the likelihood-ratio checks that chose them.
+    ``fit`` is None when the clinic has too little history: the curve's median and
+    fallback spreads stand in.
     """
 
     curve: SurvivalCurve
     centre: float
     within_sd: float
     between_sd: float
+    terms: tuple[CovariateTerm, ...] = ()
+    checks: tuple[CovariateCheck, ...] = ()
+    fit: ReliefFit | None = None
+
+    def prior_mean(self, covariates: Mapping[str, float] | None = None) -> float:
+        """The log relief the clinic expects of a patient with these covariates (None: not
+        known, the centre; a care flag missing from them is 0, a measure its mean)."""
+        if covariates is None:
+            return self.centre
+        return self.centre + sum(
+            t.coefficient * (_covariate_value(covariates, t.name, t.mean) - t.mean)
+            for t in self.terms
+        )
 
 
-def clinic_relief(*, episodes_by_patient: dict[int, list[ReliefEpisode]]) -> ClinicRelief:
-    """The clinic's curve over all episodes, and the spreads within and between patients."""
+def model_summary(clinic: ClinicRelief) -> str:
+    """The clinic's model in a sentence, for the page: what every patient is shrunk towards."""
+    if clinic.fit is None:
+        return (
+            "Too little history for the patient-level model yet: dates use the clinic's "
+            "median and spreads measured by moments."
+        )
+    entered = ", ".join(t.name for t in clinic.terms) or "none"
+    return (
+        f"Patient-level model over {clinic.fit.episodes} finished episodes of "
+        f"{clinic.fit.patients} patients: a typical patient's relief {math.exp(clinic.centre):.0f}"
+        f" days; episodes of one patient vary by ×{math.exp(clinic.within_sd):.2f}, patients "
+        f"by ×{math.exp(clinic.between_sd):.2f} (one standard deviation). Covariates that "
+        f"entered: {entered}."
+    )
+
+
+BASELINE_COVARIATE = "baseline PHQ-9"
+RESPONSE_COVARIATE = "series response %"
+CARE_FLAG_COVARIATE = "care flag: "
+
+
+def relief_covariates(history: PatientHistory) -> dict[str, float]:
+    """The patient's candidate covariates: baseline PHQ-9, series response and care flags
+    (absent: not known; a care flag absent is 0)."""
+    values: dict[str, float] = {}
+    if (baseline := pre_treatment_baseline(history)) is not None:
+        values[BASELINE_COVARIATE] = float(baseline)
+    if (response := series_response_percent(history)) is not None:
+        values[RESPONSE_COVARIATE] = float(response)
+    for flag in history.care_flags:
+        values[CARE_FLAG_COVARIATE + flag] = 1.0
+    return values
+
+
+def _covariate_value(covariates: Mapping[str, float], name: str, mean: float) -> float:
+    if name.startswith(CARE_FLAG_COVARIATE):
+        return covariates.get(name, 0.0)
+    return covariates.get(name, mean)
+
+
+def model_episode(episode: ReliefEpisode, shift: float = 0.0) -> Episode | None:
+    """What the likelihood knows of an episode, in log days (moved by ``shift``); None for
+    an episode censored on its first day (it says nothing)."""
+    days = max(episode.days, 0.5)
+    if not episode.relapsed:
+        return Episode(kind=RIGHT, upper=math.log(episode.days) + shift) if episode.days else None
+    lower = episode.lower_days
+    if lower is None or lower >= episode.days:
+        return Episode(kind=EXACT, upper=math.log(days) + shift)
+    return Episode(
+        kind=INTERVAL,
+        upper=math.log(days) + shift,
+        lower=math.log(lower) + shift if lower > 0 else -math.inf,
+    )
+
+
+def _candidates(
+    patients: list[int], covariates_by_patient: Mapping[int, Mapping[str, float]]
+) -> list[tuple[str, float]]:
+    """The candidate covariates with enough patients behind them, each with its mean."""
+    counts: dict[str, list[float]] = {}
+    for patient_id in patients:
+        for name, value in covariates_by_patient.get(patient_id, {}).items():
+            counts.setdefault(name, []).append(value)
+    found = []
+    for name in sorted(counts):
+        values = counts[name]
+        if name.startswith(CARE_FLAG_COVARIATE):
+            if MIN_FLAG_PATIENTS <= len(values) <= len(patients) - MIN_FLAG_PATIENTS:
+                found.append((name, len(values) / len(patients)))
+        elif len(values) >= MIN_FLAG_PATIENTS and len(set(values)) > 1:
+            found.append((name, sum(values) / len(values)))
+    return found
+
+
+def _model_rows(
+    episodes_by_patient: Mapping[int, list[ReliefEpisode]],
+) -> tuple[list[int], list[list[Episode]]]:
+    """The patients with a finished episode, and those episodes as the likelihood sees them.
+
+    Finished episodes only (a relapse, or the next infusion): the relief running now is
+    what the date is for, and a patient who stopped coming would count as relief "still
+    going" for months.
+    """
+    patients, rows = [], []
+    for patient_id, episodes in episodes_by_patient.items():
+        closed = (e for e in episodes if not e.open)
+        known = [m for m in map(model_episode, closed) if m is not None]
+        if known:
+            patients.append(patient_id)
+            rows.append(known)
+    return patients, rows
+
+
+def _design(
+    patients: list[int],
+    candidates: list[tuple[str, float]],
+    covariates_by_patient: Mapping[int, Mapping[str, float]],
+) -> np.ndarray:
+    """Patients × candidates, each centred on the clinic's mean (missing: the mean)."""
+    if not candidates:
+        return np.zeros((len(patients), 0))
+    return np.array(
+        [
+            [
+                _covariate_value(covariates_by_patient.get(p, {}), name, mean) - mean
+                for name, mean in candidates
+            ]
+            for p in patients
+        ]
+    )
+
+
+# The last few fits, by the exact data they were fitted to: the page's worklist and the
+# morning's stored flags read the same history on the day's first open, and fit it once.
+_FIT_MEMO: dict[tuple[object, ...], tuple[ReliefFit, tuple[CovariateCheck, ...]]] = {}
+_FIT_MEMO_SIZE = 16
+
+
+def _fitted(
+    rows: list[list[Episode]], design: np.ndarray, names: tuple[str, ...]
+) -> tuple[ReliefFit, tuple[CovariateCheck, ...]]:
+    """The fit (and covariate checks) of these episodes, from the memo when the very same
+    data were fitted before in this process."""
+    key = (tuple(map(tuple, rows)), names, design.shape, design.tobytes())
+    if (kept := _FIT_MEMO.get(key)) is not None:
+        return kept
+    data = relief_data(rows, design, names)
+    found = choose_covariates(data) if names else (fit_relief(data), ())
+    if len(_FIT_MEMO) >= _FIT_MEMO_SIZE:
+        _FIT_MEMO.pop(next(iter(_FIT_MEMO)))
+    _FIT_MEMO[key] = found
+    return found
+
+
+def clinic_relief(
+    *,
+    episodes_by_patient: Mapping[int, list[ReliefEpisode]],
+    covariates_by_patient: Mapping[int, Mapping[str, float]] | None = None,
+) -> ClinicRelief:
+    """The clinic's curve over all episodes, and the random-effects fit of log relief over
+    the finished ones: the centre and the spreads within and between patients in one fit,
+    with the covariates (``relief_covariates``) its likelihood-ratio checks let in (none
+    without ``covariates_by_patient``)."""
     all_episodes = [e for episodes in episodes_by_patient.values() for e in episodes]
     curve = kaplan_meier(
         durations=[max(e.days, 0.5) for e in all_episodes],
         relapsed=[e.relapsed for e in all_episodes],
     )
+    patients, rows = _model_rows(episodes_by_patient)
+    with_relapse = sum(any(m.kind != RIGHT for m in row) for row in rows)
+    repeated = sum(len(row) >= 2 for row in rows)
+    relapses = sum(e.relapsed for e in all_episodes)
+    if relapses < MIN_FIT_RELAPSES or min(with_relapse, repeated) < MIN_FIT_PATIENTS:
+        # Too little to fit (the two spreads need patients with two episodes or more).
+        return _fallback_relief(curve=curve, episodes_by_patient=episodes_by_patient)
+    candidates = _candidates(patients, covariates_by_patient or {})
+    design = _design(patients, candidates, covariates_by_patient or {})
+    fit, checks = _fitted(rows, design, tuple(name for name, _ in candidates))
+    means = dict(candidates)
+    return ClinicRelief(
+        curve=curve,
+        centre=fit.centre,
+        within_sd=fit.within_sd,
+        between_sd=fit.between_sd,
+        terms=tuple(
+            CovariateTerm(name=name, mean=means[name], coefficient=coefficient)
+            for name, coefficient in zip(fit.names, fit.coefficients, strict=True)
+        ),
+        checks=checks,
+        fit=fit,
+    )
+
+
+def _fallback_relief(
+    *, curve: SurvivalCurve, episodes_by_patient: Mapping[int, list[ReliefEpisode]]
+) -> ClinicRelief:
+    """Too little history to fit: the curve's median and the spreads by moments (each
+    patient's relapses about their mean; the patients' means about theirs, less noise), or
+    the fallbacks when even these are too few."""
     median = curve.median()
     if median is None:
-        median = max((e.days for e in all_episodes), default=28) or 28
+        days = [e.days for episodes in episodes_by_patient.values() for e in episodes]
+        median = max(days, default=28) or 28
     squares, degrees = 0.0, 0
     means: list[tuple[float, int]] = []
     for episodes in episodes_by_patient.values():
@@ -423,11 +647,9 @@ class ReliefEstimate:
     # The log-normal itself: log days' mean and spread (the predictive one).
     centre: float
     spread: float
-
-
-def recency_weights(count: int) -> list[float]:
-    """Oldest first; the latest episode weighs 1 and the weight halves every few episodes."""
-    return [0.5 ** ((count - 1 - i) / RECENCY_HALF_LIFE_EPISODES) for i in range(count)]
+    # A confirmed shortening trend (``confirmed_shortening``), in the date: relief's factor
+    # per episode (0.9: each episode 10% shorter); None when none is confirmed.
+    trend_factor: float | None = None
 
 
 def is_shortening(episodes: list[ReliefEpisode]) -> bool:
@@ -435,72 +657,116 @@ def is_shortening(episodes: list[ReliefEpisode]) -> bool:
     finished = [e for e in episodes if e.relapsed and e.days > 0][-SHORTENING_WINDOW_EPISODES:]
     if len(finished) < SHORTENING_MIN_EPISODES:
         return False
-    xs = list(range(len(finished)))
+    xs = [float(x) for x in range(len(finished))]
     ys = [math.log(e.days) for e in finished]
+    return _slope(xs, ys) <= math.log(SHORTENING_FACTOR_PER_EPISODE)
+
+
+def _slope(xs: list[float], ys: list[float]) -> float:
     x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True)) / sum(
+    return sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True)) / sum(
         (x - x_mean) ** 2 for x in xs
     )
-    return slope <= math.log(SHORTENING_FACTOR_PER_EPISODE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShorteningTrend:
+    """A confirmed within-patient trend: log days per episode, its standard error, and the
+    mean episode number it was measured at."""
+
+    slope: float
+    error: float
+    centre_index: float
+
+
+def confirmed_shortening(
+    episodes: list[ReliefEpisode], *, within_sd: float
+) -> ShorteningTrend | None:
+    """The patient's shortening, when confirmed: over their last ``SHORTENING_WINDOW_EPISODES``
+    finished episodes (at least ``SHORTENING_MIN_EPISODES`` + 1), the least-squares slope of
+    log relief on the episode's number falls by at least 5% an episode **and** is below zero
+    by a one-sided test at 5% (slope ÷ its standard error ≤ −1.645), the standard error from
+    the clinic's within-patient spread (within_sd ÷ √Σ(x − x̄)²). Episodes found by a PHQ-9
+    count at their interval's middle; one with no score below the line before it is left out.
+    """
+    points = [
+        (float(i), math.log((e.days + e.lower_days) / 2 if e.lower_days else e.days))
+        for i, e in enumerate(episodes)
+        if e.relapsed and e.days > 0 and e.lower_days != 0
+    ][-SHORTENING_WINDOW_EPISODES:]
+    if len(points) < SHORTENING_MIN_EPISODES + 1:
+        return None
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    x_mean = sum(xs) / len(xs)
+    spread = sum((x - x_mean) ** 2 for x in xs)
+    slope = _slope(xs, ys)
+    error = within_sd / math.sqrt(spread)
+    if slope > math.log(SHORTENING_FACTOR_PER_EPISODE) or slope / error > -SHORTENING_CONFIRM_Z:
+        return None
+    return ShorteningTrend(slope=slope, error=error, centre_index=x_mean)
 
 
 def estimate_relief(
-    *, episodes: list[ReliefEpisode], clinic: ClinicRelief, settings: ClinicSettings
+    *,
+    episodes: list[ReliefEpisode],
+    clinic: ClinicRelief,
+    settings: ClinicSettings,
+    covariates: Mapping[str, float] | None = None,
 ) -> ReliefEstimate:
-    """The patient's expected relief: the clinic's curve shrunk towards their own episodes.
+    """The patient's next relief: the predictive distribution of the clinic's random-effects
+    model given their own episodes.
 
-    With no episodes the answer is the clinic's Kaplan–Meier curve itself. Otherwise
-    the centre (log days) is a precision-weighted mean of the clinic's centre and the
-    patient's recency-weighted episodes; a censored episode enters as its expected
-    length given that it lasted at least that long (a few rounds, as in EM).
+    The patient's level (log days) has the clinic's prior (its centre, moved by the
+    covariates that entered, spread ``between_sd``); their episodes update it by the model's
+    likelihood (reported relapses by their day, censored ones as "at least", PHQ-9-found
+    ones as an interval): proper shrinkage, the clinic counting as (within ÷ between)²
+    episodes. The next relief is log-normal around the posterior level with the within-
+    patient spread and the posterior's uncertainty. With a confirmed shortening trend each
+    episode is first carried to the next episode along it (and the slope's uncertainty
+    widens the spread). ``episodes`` are those before the relief to plan for.
     """
     quantile = settings.booster_quantile_percent / 100
-    usable = [e for e in episodes if e.days > 0]
-    if not usable:
-        # The clinic's log-normal: a new patient is any of the clinic's patients.
-        spread = math.sqrt(clinic.within_sd**2 + clinic.between_sd**2)
-        return _lognormal(
-            centre=clinic.centre, spread=spread, quantile=quantile, own_share=0.0, shortening=False
-        )
-    weights = recency_weights(len(usable))
-    logs = [math.log(e.days) for e in usable]
     within, between = clinic.within_sd, clinic.between_sd
-    prior_precision = 1 / between**2
-    centre = clinic.centre
-    for _ in range(8):
-        total, precision = prior_precision * clinic.centre, prior_precision
-        for episode, weight, y in zip(usable, weights, logs, strict=True):
-            if not episode.relapsed:
-                value = _tail_mean(y, centre=centre, sd=within)
-            elif episode.lower_days is not None and episode.lower_days < episode.days:
-                value = _interval_mean(
-                    math.log(max(episode.lower_days, 0.5)), y, centre=centre, sd=within
-                )
-            else:
-                value = y
-            total += weight / within**2 * value
-            precision += weight / within**2
-        centre = total / precision
-    # How much the patient's own history says: a censored episode only as far as it is
-    # long compared with the estimate (a short "at least" says little).
-    own_precision = sum(
-        weight / within**2 * (1.0 if e.relapsed else _NORMAL.cdf((y - centre) / within))
-        for e, weight, y in zip(usable, weights, logs, strict=True)
+    prior_mean = clinic.prior_mean(covariates)
+    shortening = is_shortening([e for e in episodes if e.days > 0])
+    trend = confirmed_shortening(episodes, within_sd=within)
+    following = len(episodes)
+    model = [
+        m
+        for i, e in enumerate(episodes)
+        if (m := model_episode(e, trend.slope * (following - i) if trend else 0.0)) is not None
+    ]
+    if not model:
+        # No episode yet: a new patient is any of the clinic's patients (of these covariates).
+        return _lognormal(
+            centre=prior_mean,
+            spread=math.hypot(within, between),
+            quantile=quantile,
+            own_share=0.0,
+            shortening=shortening,
+        )
+    posterior = patient_posterior(
+        model, prior_mean=prior_mean, within_sd=within, between_sd=between
     )
-    shortening = is_shortening(usable)
-    posterior_sd = math.sqrt(1 / (prior_precision + own_precision))
-    spread = math.sqrt(within**2 + posterior_sd**2)
+    slope_variance = (trend.error * (following - trend.centre_index)) ** 2 if trend else 0.0
     return _lognormal(
-        centre=centre,
-        spread=spread,
+        centre=posterior.mean,
+        spread=math.sqrt(within**2 + posterior.variance + slope_variance),
         quantile=quantile,
-        own_share=own_precision / (prior_precision + own_precision),
+        own_share=max(0.0, 1 - posterior.variance / between**2),
         shortening=shortening,
+        trend_factor=math.exp(trend.slope) if trend else None,
     )
 
 
 def _lognormal(
-    *, centre: float, spread: float, quantile: float, own_share: float, shortening: bool
+    *,
+    centre: float,
+    spread: float,
+    quantile: float,
+    own_share: float,
+    shortening: bool,
+    trend_factor: float | None = None,
 ) -> ReliefEstimate:
     def days_at(share: float) -> float:
         return math.exp(centre + _NORMAL.inv_cdf(share) * spread)
@@ -514,6 +780,7 @@ def _lognormal(
         shortening=shortening,
         centre=centre,
         spread=spread,
+        trend_factor=trend_factor,
     )
 
 
@@ -539,25 +806,6 @@ def conditional_relief_days(
     share = min(share, 1 - 1e-12)
     days = math.exp(estimate.centre + _NORMAL.inv_cdf(share) * estimate.spread)
     return max(days, lasted_days)
-
-
-def _interval_mean(low: float, high: float, *, centre: float, sd: float) -> float:
-    """The mean of a normal(centre, sd) between ``low`` and ``high``: an interval-censored
-    episode's expected log length (relief ended somewhere between two PHQ-9s)."""
-    a, b = (low - centre) / sd, (high - centre) / sd
-    mass = _NORMAL.cdf(b) - _NORMAL.cdf(a)
-    if mass < 1e-12:
-        # Both ends far in one tail: the end nearer the centre.
-        return high if b < 0 else low
-    return centre + sd * (_NORMAL.pdf(a) - _NORMAL.pdf(b)) / mass
-
-
-def _tail_mean(y: float, *, centre: float, sd: float) -> float:
-    """The mean of a normal(centre, sd) above ``y``: a censored episode's expected length."""
-    a = (y - centre) / sd
-    # Far in the tail the ratio is a + 1/a (Mills); computing it directly underflows.
-    ratio = a + 1 / a if a > 6 else _NORMAL.pdf(a) / (1 - _NORMAL.cdf(a))
-    return max(y, centre + sd * ratio)
 
 
 # --- flags and the worklist -------------------------------------------------------------
@@ -717,12 +965,18 @@ def _booster_dates(
     last_infusion: date | None,
     today: date,
     series: bool,
+    covariates: Mapping[str, float] | None = None,
 ) -> tuple[ReliefEstimate | None, date | None, date | None]:
     """(estimate, due date as of today, the first plan's date) after the series; all
-    None while the series runs or before any infusion."""
+    None while the series runs or before any infusion. The estimate is of the relief
+    running now, from the episodes before it: how long it has lasted so far enters the
+    date (conditionally), not the estimate a second time."""
     if series or last_infusion is None:
         return None, None, None
-    estimate = estimate_relief(episodes=episodes, clinic=clinic, settings=settings)
+    before = episodes[:-1] if episodes and episodes[-1].open else episodes
+    estimate = estimate_relief(
+        episodes=before, clinic=clinic, settings=settings, covariates=covariates
+    )
     due = booster_due_on(
         infusion_day=last_infusion, today=today, estimate=estimate, settings=settings
     )
@@ -806,6 +1060,7 @@ def plan_booster(
         last_infusion=last_infusion,
         today=today,
         series=series,
+        covariates=relief_covariates(history),
     )
     flag, due = _booster_flag(
         history=history,
@@ -850,12 +1105,21 @@ def plan_boosters(
     histories: list[PatientHistory],
     settings: ClinicSettings,
     as_of: datetime,
+    clinic: ClinicRelief | None = None,
 ) -> tuple[list[BoosterPlan], ClinicRelief]:
-    """Every patient's plan and the clinic's relief curve they were shrunk towards."""
+    """Every patient's plan and the clinic's relief model they were shrunk towards.
+
+    ``clinic``: the site's model already fitted this morning (the fit takes seconds on a
+    large site and changes little within a day); None fits it now.
+    """
     episodes = {
         h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of) for h in histories
     }
-    clinic = clinic_relief(episodes_by_patient=episodes)
+    if clinic is None:
+        clinic = clinic_relief(
+            episodes_by_patient=episodes,
+            covariates_by_patient={h.patient_id: relief_covariates(h) for h in histories},
+        )
     plans = [
         plan_booster(
             history=h,
@@ -898,11 +1162,14 @@ def _anchor_due(
     before: list[ReliefEpisode],
     clinic: ClinicRelief,
     settings: ClinicSettings,
+    covariates: Mapping[str, float] | None = None,
 ) -> tuple[date, date, bool]:
     """(first listed, due, relapsed) for one anchor: the date its first listing gives,
     with relief expected from the episodes ``before`` it, or the day relief ended when a
     relapse signal came first."""
-    estimate = estimate_relief(episodes=before, clinic=clinic, settings=settings)
+    estimate = estimate_relief(
+        episodes=before, clinic=clinic, settings=settings, covariates=covariates
+    )
     listed, due = first_listing(infusion_day=anchor_day, estimate=estimate, settings=settings)
     relapsed = episode.relapsed and episode.end < due
     if relapsed:
@@ -971,6 +1238,7 @@ def boosters_fell_due(
     if ended is not None and ended < first_day:
         return []  # out of care before anything could fall due in the period
     starts = [episode.start for episode in episodes]
+    covariates = relief_covariates(history) if clinic.terms else None
     score_days: list[date] | None = None
     fell = []
     for index, (anchor, episode) in enumerate(zip(anchors, episodes, strict=False)):
@@ -991,6 +1259,7 @@ def boosters_fell_due(
             before=episodes[oldest:index],
             clinic=clinic,
             settings=settings,
+            covariates=covariates,
         )
         if not _falls_due_in(
             due=due,

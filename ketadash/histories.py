@@ -266,14 +266,19 @@ class SiteBoosters:
     clinic: ClinicRelief
 
 
-def site_boosters(*, db: Session, site_id: int, as_of: datetime) -> SiteBoosters:
-    """The site's patients planned with the site's own settings and relief curve."""
+def site_boosters(
+    *, db: Session, site_id: int, as_of: datetime, clinic: ClinicRelief | None = None
+) -> SiteBoosters:
+    """The site's patients planned with the site's own settings and relief model (``clinic``:
+    the model fitted earlier the same day, else fitted now)."""
     settings = load_clinic_settings(db=db, site_id=site_id)
     zone = db.execute(select(col(Site.time_zone)).where(col(Site.id) == site_id)).scalar_one()
     histories = load_patient_histories(
         db=db, as_of=as_of, history_days=settings.booster_history_days, site_id=site_id
     )
-    plans, clinic = plan_boosters(histories=histories, settings=settings, as_of=as_of)
+    plans, clinic = plan_boosters(
+        histories=histories, settings=settings, as_of=as_of, clinic=clinic
+    )
     return SiteBoosters(
         site_id=site_id, time_zone=zone, settings=settings, plans=plans, clinic=clinic
     )

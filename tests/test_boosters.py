@@ -199,8 +199,10 @@ def test_patient_with_no_history_gets_the_clinic_wide_estimate():
     clinic = clinic_of(a_clinic(as_of), as_of)
     estimate = estimate_relief(episodes=[], clinic=clinic, settings=SETTINGS)
     assert estimate.own_share == 0
-    # The clinic's log-normal: its centre, and both spreads (any of its patients).
-    assert estimate.expected_days == pytest.approx(clinic.curve.median())
+    # The clinic's log-normal: its centre, and both spreads (any of its patients). The
+    # centre is the random-effects fit's (issue 19: patients weigh alike), not the pooled
+    # curve's median, where the patients with short relief and many episodes weigh most.
+    assert estimate.expected_days == pytest.approx(math.exp(clinic.centre))
     assert estimate.spread == pytest.approx(math.hypot(clinic.within_sd, clinic.between_sd))
 
 
@@ -440,10 +442,30 @@ def test_an_interval_censored_relapse_counts_between_its_two_ends():
     assert between < expected(*[episode(24, None)] * 4).expected_days
 
 
-def test_the_interval_mean_is_the_truncated_normal_mean():
-    from ketadash.boosters import _interval_mean
+def test_a_reported_return_and_a_phq9_on_the_same_day_date_the_relapse_by_the_report():
+    # The patient reports symptoms back on day 30 and fills in a PHQ-9 of 15 that day: the
+    # report dates relief's end, not an interval from the infusion to the score.
+    h = history(scores=[(-1, 22), (30, 15)], returns=[30])
+    (episode,) = relief_episodes(history=h, settings=SETTINGS, as_of=at(40))
+    assert (episode.days, episode.ended_by, episode.lower_days) == (20, "symptom return", None)
 
-    assert _interval_mean(-1.0, 1.0, centre=0.0, sd=1.0) == pytest.approx(0.0)
-    # Half-normal: sqrt(2/π) = 0.7979.
-    assert _interval_mean(0.0, 40.0, centre=0.0, sd=1.0) == pytest.approx(0.7979, abs=1e-4)
-    assert _interval_mean(3.0, 3.5, centre=1.0, sd=0.5) == pytest.approx(3.0, abs=0.5)
+
+def test_the_first_plans_date_stays_put_while_the_running_relief_lengthens():
+    # The estimate is from the episodes before the running one; how long it has lasted enters
+    # the date through F(s) only, so "planned" is the same on every morning until a signal.
+    h = regular_patient(patient_id=1, relief=20, episodes=5)
+    last = h.infusions[-1].at
+    early, late = plan_of(h, last + timedelta(days=2)), plan_of(h, last + timedelta(days=30))
+    assert early.planned_due == late.planned_due
+    assert late.booster_due > early.booster_due
+
+
+def test_the_morning_fit_is_reused_when_given():
+    as_of = at(200)
+    patients = a_clinic(as_of)
+    plans, fitted = plan_boosters(histories=patients, settings=SETTINGS, as_of=as_of)
+    again, reused = plan_boosters(
+        histories=patients, settings=SETTINGS, as_of=as_of + timedelta(hours=3), clinic=fitted
+    )
+    assert reused is fitted
+    assert [p.planned_due for p in again] == [p.planned_due for p in plans]

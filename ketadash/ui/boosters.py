@@ -27,8 +27,10 @@ from ketadash.boosters import (
     WORKLIST_FLAGS,
     BoosterFlag,
     BoosterPlan,
+    ClinicRelief,
     PatientHistory,
     local_day,
+    model_summary,
     pre_treatment_baseline,
     worklist_frame,
 )
@@ -65,7 +67,20 @@ def cached_site_boosters(url: str, site_id: int, day: date, _now: datetime) -> S
     # A resource, not data: thousands of plans are shared read-only by every session
     # rather than unpickled on every rerun (frozen dataclasses, never changed by a page).
     with read_session(url) as db:
-        return site_boosters(db=db, site_id=site_id, as_of=_now)
+        site = site_boosters(db=db, site_id=site_id, as_of=_now, clinic=_fit_of(url, site_id, day))
+    _FITS[(url, site_id)] = (day, site.clinic)
+    return site
+
+
+# The site's relief model, fitted at the day's first read and kept for the day: the worklist
+# is re-read every minute, the fit (seconds on a large site) once a morning, as the stored
+# flags are. Shared by the server's sessions; read-only.
+_FITS: dict[tuple[str, int], tuple[date, ClinicRelief]] = {}
+
+
+def _fit_of(url: str, site_id: int, day: date) -> ClinicRelief | None:
+    kept = _FITS.get((url, site_id))
+    return kept[1] if kept is not None and kept[0] == day else None
 
 
 @st.cache_data(ttl=WORKLIST_TTL_SECONDS, show_spinner=False)
@@ -178,7 +193,7 @@ def summary(site: SiteBoosters) -> None:
         "Clinic median relief",
         f"{median:.0f} days" if median else "not enough yet",
         help=f"Kaplan–Meier over {site.clinic.curve.episodes} relief episodes "
-        f"({site.clinic.curve.relapses} ended in a relapse signal).",
+        f"({site.clinic.curve.relapses} ended in a relapse signal). " + model_summary(site.clinic),
     )
 
 
