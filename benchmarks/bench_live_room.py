@@ -27,12 +27,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -42,8 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from benchmarks.harness import APP_IDLE as IDLE
+from benchmarks.harness import cpu_seconds, free_port, launch_chromium, stop
+from benchmarks.harness import start_server as start_streamlit
 from ketadash.clock import utc_now
-from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT, normalise_url
+from ketadash.config import PROJECT_ROOT, normalise_url
 from ketadash.db import get_engine, read_session, write_session
 from ketadash.models import (
     Chair,
@@ -58,18 +59,7 @@ from ketadash.models import (
 )
 from ketadash.rides import arrange_ride, ride_arrived, take_back_ride_arrival
 
-CHROMIUM = os.environ.get("KETADASH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-background-timer-throttling",
-                 "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
 SCREEN = {"width": 1600, "height": 1000}
-TICKS = os.sysconf("SC_CLK_TCK")
-IDLE = (
-    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-    '[data-test-script-state="notRunning"]'
-)
 RIDERS = 3
 # Notes the moment (epoch ms) a condition first holds after __kdArm(test, arg).
 WATCH = """
@@ -98,43 +88,8 @@ window.kdCheckedIn = (name) => [...document.querySelectorAll(
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def start_server(code: Path, url: str, port: int) -> subprocess.Popen:
-    log = Path("/tmp") / f"bench-live-{port}.log"
-    env = {**os.environ, DATABASE_URL_VARIABLE: url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=code, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+    return start_streamlit(url, port, code=code, log=Path("/tmp") / f"bench-live-{port}.log")
 
 
 def database(backend: str, code: Path) -> tuple[str, callable]:
@@ -407,7 +362,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             if args.skip_latency and args.skip_cpu:
                 riders = None
             elif args.skip_latency:

@@ -25,7 +25,6 @@ and depends on the machine's load.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import signal
@@ -34,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,8 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 from sqlmodel import func, select
 
+from benchmarks.harness import free_port, launch_chromium, start_server, stop, wait_idle
 from ketadash.clock import utc_now
-from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT, normalise_url
+from ketadash.config import normalise_url
 from ketadash.db import DatabaseUnavailable, get_engine, migrate, read_session
 from ketadash.lifecycle import LifecycleError, record_vitals, take_step
 from ketadash.models import OutcomeScore, Ride, StatusChange, SubmittedForm, VitalsReading
@@ -56,17 +55,7 @@ from ketadash.vitals import Vitals
 from ketadash.vocabulary import TRANSITIONS, Step
 from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
-CHROMIUM = os.environ.get("KETADASH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-background-timer-throttling",
-                 "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
 SCREEN = {"width": 1920, "height": 1080}
-APP_IDLE = (
-    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-    '[data-test-script-state="notRunning"]'
-)
 KINDS = ("check-in", "PHQ-9", "vitals", "ride", "start", "vitals")
 ANSWER_SECONDS = 20
 PRESSES = 3
@@ -84,43 +73,6 @@ class Save:
     driver: str | None = None
     presses: list[str] = field(default_factory=list)  # saved / already / not saved / none
     in_database: int = 0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, DATABASE_URL_VARIABLE: url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         # A file changed in the tree meanwhile must not reload the server's modules.
-         "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def build_clinic(url: str, *, patients: int):
@@ -213,10 +165,6 @@ class Churn(threading.Thread):
                     self.writes["ride"] += 1
             except (LifecycleError, DatabaseUnavailable) as error:
                 self.writes[f"refused: {type(error).__name__}"] += 1
-
-
-def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_ms)
 
 
 def alert(page, text: str):
@@ -393,7 +341,7 @@ def main() -> None:
           f"{args.saves} saves; {args.burners} CPU burner(s); logs in {workdir}")  # fmt: skip
 
     port = free_port()
-    server = start_server(url, port, workdir / "streamlit.log")
+    server = start_server(url, port, log=workdir / "streamlit.log", watch_files=False)
     burners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
         for _ in range(args.burners)
@@ -404,7 +352,7 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             base = f"http://127.0.0.1:{port}"
             others = []
             for path in ("/today", "/recovery"):
