@@ -14,7 +14,8 @@ Each save is pressed as a nurse would: when the screen says it is not saved, or 
 nothing within ANSWER_SECONDS while what was typed is still there, she presses again
 (at most three times). Then the database is read for every save. Prints, per kind and
 in all: confirmed on the screen, "Already saved" answers, shown as not saved, first
-presses that got no answer, and the verdicts: LOST (confirmed or unanswered, yet not in
+presses that got no answer (and whether the save was in the database when the nurse
+gave up waiting), and the verdicts: LOST (confirmed or unanswered, yet not in
 the database), DOUBLED (in the database more than once), and saved without an answer.
 
 SQLite by default (a file under a temporary directory); ``--postgres`` runs on a schema
@@ -72,6 +73,9 @@ class Save:
     vitals: tuple[int, int, int] | None = None
     driver: str | None = None
     presses: list[str] = field(default_factory=list)  # saved / already / not saved / none
+    # For each press that got no answer: how many times the save was in the database
+    # when the nurse gave up waiting (0: the press had not reached it, or never would).
+    unanswered_found: list[int] = field(default_factory=list)
     in_database: int = 0
 
 
@@ -239,11 +243,13 @@ def press(page, save: Save) -> str:
     return "none"
 
 
-def make_save(page, save: Save) -> None:
+def make_save(page, save: Save, url: str) -> None:
     fill(page, save)
     for _ in range(PRESSES):
         answer = press(page, save)
         save.presses.append(answer)
+        if answer == "none":
+            save.unanswered_found.append(count_in_database(url, save))
         if answer in ("saved", "already"):
             wait_idle(page)
             return
@@ -309,7 +315,9 @@ def report(saves: list[Save], churn: Churn, elapsed: float, submitted: int) -> N
         if verdict(save) in ("LOST", "DOUBLED", "saved, no answer") or save.presses[:1] != [
             "saved"
         ]:
-            print(f"  #{save.number} {save.kind} {save.patient}: presses {save.presses}, "
+            found = (f" (in the database when unanswered: {save.unanswered_found})"
+                     if save.unanswered_found else "")  # fmt: skip
+            print(f"  #{save.number} {save.kind} {save.patient}: presses {save.presses}{found}, "
                   f"in the database {save.in_database}x -> {verdict(save)}")  # fmt: skip
 
 
@@ -375,7 +383,7 @@ def main() -> None:
                     if save.patient != chosen:
                         choose(page, save)
                         chosen = save.patient
-                    make_save(page, save)
+                    make_save(page, save, url)
                 except Exception as error:  # a timeout of the driving itself: say so, go on
                     shot = workdir / f"could-not-drive-{save.number}.png"
                     page.screenshot(path=str(shot))
