@@ -60,6 +60,8 @@ SCREEN = {"width": 1920, "height": 1080}
 KINDS = ("check-in", "PHQ-9", "vitals", "ride", "start", "vitals")
 ANSWER_SECONDS = 20
 PRESSES = 3
+# The kinds saved by a form, and their submit buttons' labels.
+FORMS = {"PHQ-9": "Save PHQ-9", "vitals": "Save vitals", "ride": "Save ride"}
 CHURN_PATIENTS = 4
 
 
@@ -76,7 +78,33 @@ class Save:
     # For each press that got no answer: how many times the save was in the database
     # when the nurse gave up waiting (0: the press had not reached it, or never would).
     unanswered_found: list[int] = field(default_factory=list)
+    # For each press of a form that got no answer: whether the browser sent its submit
+    # (a websocket message naming the form's submit button) after the click.
+    unanswered_sent: list[bool] = field(default_factory=list)
     in_database: int = 0
+
+
+class Submits:
+    """When the station's browser sent a form's submit to the server (monotonic seconds):
+    a message naming a form's submit button (Streamlit's key ``FormSubmitter:<form>-<label>``;
+    a trigger goes out only in the message that fires it)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, bytes]] = []
+
+    def on_socket(self, socket) -> None:
+        socket.on("framesent", self._on_frame)
+
+    def _on_frame(self, payload) -> None:
+        frame = payload if isinstance(payload, bytes) else payload.encode()
+        if b"FormSubmitter:" in frame:
+            self.sent.append((time.monotonic(), frame))
+
+    def since(self, moment: float, label: str) -> bool:
+        return any(at >= moment and label.encode() in frame for at, frame in self.sent)
+
+
+SUBMITS = Submits()
 
 
 def build_clinic(url: str, *, patients: int):
@@ -226,6 +254,7 @@ def still_typed(page, save: Save) -> bool:
 
 def press(page, save: Save) -> str:
     """Press the save once; what the screen answered within ANSWER_SECONDS."""
+    clicked = time.monotonic()
     button(page, save).click()
     deadline = time.monotonic() + ANSWER_SECONDS
     # A "Not saved" left from the press before is on screen until the new run ends.
@@ -240,6 +269,8 @@ def press(page, save: Save) -> str:
             wait_idle(page)
             return "not saved"
         page.wait_for_timeout(100)
+    if save.kind in FORMS:
+        save.unanswered_sent.append(SUBMITS.since(clicked, FORMS[save.kind]))
     return "none"
 
 
@@ -315,7 +346,8 @@ def report(saves: list[Save], churn: Churn, elapsed: float, submitted: int) -> N
         if verdict(save) in ("LOST", "DOUBLED", "saved, no answer") or save.presses[:1] != [
             "saved"
         ]:
-            found = (f" (in the database when unanswered: {save.unanswered_found})"
+            found = (f" (in the database when unanswered: {save.unanswered_found}; "
+                     f"submit sent: {save.unanswered_sent})"
                      if save.unanswered_found else "")  # fmt: skip
             print(f"  #{save.number} {save.kind} {save.patient}: presses {save.presses}{found}, "
                   f"in the database {save.in_database}x -> {verdict(save)}")  # fmt: skip
@@ -371,6 +403,7 @@ def main() -> None:
                 others.append(context)
             context = browser.new_context(viewport=SCREEN)
             page = context.new_page()
+            page.on("websocket", SUBMITS.on_socket)
             page.set_default_timeout(60_000)
             page.goto(f"{base}/today")
             wait_idle(page)
