@@ -15,8 +15,9 @@ nothing within ANSWER_SECONDS while what was typed is still there, she presses a
 (at most three times). Then the database is read for every save. Prints, per kind and
 in all: confirmed on the screen, "Already saved" answers, shown as not saved, first
 presses that got no answer (and whether the save was in the database when the nurse
-gave up waiting), and the verdicts: LOST (confirmed or unanswered, yet not in
-the database), DOUBLED (in the database more than once), and saved without an answer.
+gave up waiting, and whether the browser sent the submit), and the verdicts: LOST
+(confirmed or unanswered, yet not in the database), DOUBLED (in the database more than
+once), saved without an answer, and never pressed (the script could not fill the form).
 
 SQLite by default (a file under a temporary directory); ``--postgres`` runs on a schema
 of its own in that PostgreSQL database, dropped at the end. Not a test: it takes minutes
@@ -81,6 +82,8 @@ class Save:
     # For each press of a form that got no answer: whether the browser sent its submit
     # (a websocket message naming the form's submit button) after the click.
     unanswered_sent: list[bool] = field(default_factory=list)
+    # For each press that got no answer: the alerts the screen showed then.
+    unanswered_alerts: list[list[str]] = field(default_factory=list)
     in_database: int = 0
 
 
@@ -271,6 +274,8 @@ def press(page, save: Save) -> str:
         page.wait_for_timeout(100)
     if save.kind in FORMS:
         save.unanswered_sent.append(SUBMITS.since(clicked, FORMS[save.kind]))
+    texts = page.get_by_test_id("stAlert").all_inner_texts()
+    save.unanswered_alerts.append([" ".join(t.split())[:120] for t in texts])
     return "none"
 
 
@@ -320,7 +325,11 @@ def verdict(save: Save) -> str:
         return "DOUBLED"
     if save.in_database == 1:
         return "saved, confirmed" if confirmed else "saved, no answer"
-    if confirmed or not save.presses or save.presses[-1] == "none":
+    if not save.presses:
+        # The script failed to fill the form (it said so, with a screenshot): nothing was
+        # pressed, so nothing could be lost; counted apart, not as a save.
+        return "never pressed"
+    if confirmed or save.presses[-1] == "none":
         return "LOST"
     return "shown as not saved"
 
@@ -347,7 +356,7 @@ def report(saves: list[Save], churn: Churn, elapsed: float, submitted: int) -> N
             "saved"
         ]:
             found = (f" (in the database when unanswered: {save.unanswered_found}; "
-                     f"submit sent: {save.unanswered_sent})"
+                     f"submit sent: {save.unanswered_sent}; alerts: {save.unanswered_alerts})"
                      if save.unanswered_found else "")  # fmt: skip
             print(f"  #{save.number} {save.kind} {save.patient}: presses {save.presses}{found}, "
                   f"in the database {save.in_database}x -> {verdict(save)}")  # fmt: skip
