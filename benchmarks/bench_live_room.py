@@ -2,7 +2,8 @@
 screens cost the server while nothing (or a little) changes.
 
     python benchmarks/bench_live_room.py --backend sqlite|postgres [--code DIR]
-        [--changes 50] [--screens 20] [--cpu-minutes 3] [--two-processes]
+        [--changes 50] [--screens 20] [--cpu-minutes 3] [--two-processes CHANGES]
+        [--skip-latency] [--skip-cpu]
 
 ``--code`` runs the servers from another checkout (``git worktree add /tmp/base main``)
 to measure the timer it replaces on the same machine; the database is then built by
@@ -15,9 +16,16 @@ that checkout's own ``python -m ketadash demo``. PostgreSQL comes from
 2. CPU: ``--screens`` screens (Today, Recovery and walls) open ``--cpu-minutes`` with no
    change, then as long again with a change every 10 s: the server process's
    CPU-seconds per minute, and per screen;
-3. with ``--two-processes`` (PostgreSQL): two ``streamlit run`` servers; a nurse checks
-   patients in through the first, in Chromium; when a Today board served by the second
-   shows each.
+3. with ``--two-processes CHANGES`` (PostgreSQL): two ``streamlit run`` servers behind
+   Debian's nginx (tests/browser/conftest.py's ``start_proxy``, sticky by a cookie); a
+   nurse at the first's Recovery, in Chromium, records a ride's arrival and takes it back
+   CHANGES times (always possible, whatever the clinic's state); when Today, Recovery and
+   the wall served by the second show each: from the press, and after the first's own
+   screen showed it; p50, p95, max;
+4. then, the same two ports with ``[auth]`` (a local OpenID Connect provider,
+   oidc-provider-mock): a nurse signs in through the first, the same sign-in opens Today
+   on the second, she signs out through the first; whether the second's tab is signed
+   out by itself, and if not, at its next run.
 
 Not a test: it times things, and tests never do.
 """
@@ -27,12 +35,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -42,12 +49,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from benchmarks.harness import APP_IDLE as IDLE
+from benchmarks.harness import cpu_seconds, free_port, launch_chromium, stop
+from benchmarks.harness import start_server as start_streamlit
 from ketadash.clock import utc_now
-from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT, normalise_url
+from ketadash.config import PROJECT_ROOT, normalise_url
 from ketadash.db import get_engine, read_session, write_session
 from ketadash.models import (
     Chair,
     Patient,
+    Ride,
+    RideChange,
     Route,
     SessionKind,
     SessionStatus,
@@ -58,18 +70,7 @@ from ketadash.models import (
 )
 from ketadash.rides import arrange_ride, ride_arrived, take_back_ride_arrival
 
-CHROMIUM = os.environ.get("KETADASH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-background-timer-throttling",
-                 "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
 SCREEN = {"width": 1600, "height": 1000}
-TICKS = os.sysconf("SC_CLK_TCK")
-IDLE = (
-    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-    '[data-test-script-state="notRunning"]'
-)
 RIDERS = 3
 # Notes the moment (epoch ms) a condition first holds after __kdArm(test, arg).
 WATCH = """
@@ -98,43 +99,9 @@ window.kdCheckedIn = (name) => [...document.querySelectorAll(
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def start_server(code: Path, url: str, port: int) -> subprocess.Popen:
+def start_server(code: Path, url: str, port: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     log = Path("/tmp") / f"bench-live-{port}.log"
-    env = {**os.environ, DATABASE_URL_VARIABLE: url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=code, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+    return start_streamlit(url, port, code=code, log=log, extra=extra)
 
 
 def database(backend: str, code: Path) -> tuple[str, callable]:
@@ -341,49 +308,230 @@ def cpu(browser, base: str, url: str, pid: int, screens: int, minutes: float, ri
         context.close()
 
 
-def two_processes(browser, code: Path, url: str, checks: int) -> None:
-    first, second = free_port(), free_port()
+def two_processes(browser, code: Path, url: str, changes: int, riders) -> None:
+    """Two servers behind nginx (as docs/deployment.md serves them): ``changes`` changes
+    made through the first, seen on screens the second serves; then a sign-out."""
+    from tests.browser.conftest import start_proxy
+
+    site_id, nurse_id, rider_list = riders or add_riders(url)
+    folder = Path(tempfile.mkdtemp(prefix="bench-live-two-"))
+    proxy_port, first, second = free_port(), free_port(), free_port()
     servers = [start_server(code, url, first), start_server(code, url, second)]
+    proxy = start_proxy(backends={"first": first, "second": second}, folder=folder,
+                        port=proxy_port)  # fmt: skip
     try:
-        _, station = open_screen(browser, f"http://127.0.0.1:{first}/today")
-        station.get_by_role("radio", name="Nurse", exact=True).click()
-        station.wait_for_selector(IDLE, state="attached", timeout=60_000)
-        _, other = open_screen(browser, f"http://127.0.0.1:{second}/today")
-        times = []
-        for attempt in range(checks * 4):
-            if len(times) == checks:
-                break
-            box = station.get_by_test_id("stSelectbox").filter(has_text="Patient").first
-            box.click()
-            options = station.get_by_role("option", name=re.compile(r"— Expected$"))
-            # An expected patient whose chair is still taken cannot be checked in: skip it.
-            try:
-                choice = options.nth(attempt % max(1, options.count()))
-                name = choice.inner_text(timeout=5_000).split(" · ")[2].split(" — ")[0]
-                choice.click(timeout=5_000)
-            except Exception:  # the list redrew under the click: try the next one
-                station.keyboard.press("Escape")
-                continue
-            station.wait_for_selector(IDLE, state="attached", timeout=60_000)
-            if not station.get_by_role("button", name="Check in").is_enabled():
-                continue
-            other.evaluate("n => window.__kdArm('kdCheckedIn', n)", name)
-            station.get_by_role("button", name="Check in").click()
-            station.wait_for_function("n => window.kdCheckedIn(n)", arg=name, timeout=60_000)
-            shown_here = time.time() * 1000
-            other.wait_for_function("() => window.__kdSeen !== null", timeout=60_000)
-            times.append(max(0.0, (other.evaluate("window.__kdSeen") - shown_here) / 1000))
-            station.wait_for_selector(IDLE, state="attached", timeout=60_000)
-            time.sleep(1.5)
-        print(f"\n3. Two processes (ports {first} and {second}), {checks} check-ins through the "
-              "first: the second's Today shows each after the first's own board did")  # fmt: skip
-        print(
-            f"   p50 {statistics.median(times):.2f} s, max {max(times):.2f} s: "
-            + " ".join(f"{t:.2f}" for t in times)
-        )
-    finally:
+        cross_process_changes(browser, proxy.base_url, url, site_id, rider_list[0], changes)
         for server in servers:
             stop(server)
+        cross_process_sign_out(browser, proxy, code, url, nurse_id, (first, second))
+    finally:
+        proxy.stop()
+        for server in servers:
+            stop(server)
+
+
+def open_behind(browser, base: str, path: str, backend: str, cookies: tuple = ()):
+    """A screen opened through the proxy, served by ``backend`` (its routing cookie)."""
+    from tests.browser.conftest import BACKEND_COOKIE
+
+    context = browser.new_context(viewport=SCREEN)
+    context.add_cookies([*cookies, {"name": BACKEND_COOKIE, "value": backend, "url": base}])
+    page = context.new_page()
+    page.add_init_script(WATCH)
+    page.goto(f"{base}{path}", timeout=180_000)
+    page.wait_for_selector(IDLE, state="attached", timeout=120_000)
+    return context, page
+
+
+def press_ride_change(station, arrive: bool) -> float:
+    """At the first server's Recovery: "Ride has arrived", or the correction that takes it
+    back; returns the moment (epoch ms) of the press."""
+    if arrive:
+        button = station.get_by_role("button", name="Ride has arrived")
+        button.wait_for(timeout=60_000)
+    else:
+        expander = station.get_by_test_id("stExpander").filter(has_text="Correct a mistake")
+        if not expander.get_by_label("Why").is_visible():
+            expander.locator("summary").click()
+        expander.get_by_label("Why").fill("benchmark")
+        button = expander.get_by_role("button", name="Take back the arrival")
+    pressed = time.time() * 1000
+    button.click()
+    return pressed
+
+
+def open_station(browser, base: str, site_id: int, name: str):
+    """The first server's Recovery, a demo nurse, the rider chosen."""
+    _, station = open_behind(browser, base, f"/recovery?site={site_id}", "first")
+    station.get_by_role("radio", name="Nurse", exact=True).click()
+    station.wait_for_selector(IDLE, state="attached", timeout=60_000)
+    station.get_by_test_id("stSelectbox").filter(has_text="Patient").click()
+    station.keyboard.type(name)
+    station.get_by_role("option", name=re.compile(re.escape(name))).first.click()
+    station.wait_for_selector(IDLE, state="attached", timeout=60_000)
+    return station
+
+
+def last_ride_change(url: str, session_id: int) -> tuple[int, float]:
+    """The ride's last change: its version and when it was written (epoch ms)."""
+    with read_session(url) as db:
+        version, at = db.execute(
+            select(RideChange.version, RideChange.changed_at)
+            .where(RideChange.session_id == session_id)
+            .order_by(RideChange.version.desc())
+        ).first()
+    return version, at.timestamp() * 1000
+
+
+def cross_process_changes(browser, base: str, url: str, site_id: int, rider, changes: int):
+    """A nurse at the first server records a ride's arrival and takes it back, ``changes``
+    times (always possible); Today, Recovery and the wall served by the second show each."""
+    session_id, name, label = rider
+    with read_session(url) as db:
+        code = db.execute(select(Site.code).where(Site.id == site_id)).scalar_one()
+    station = open_station(browser, base, site_id, name)
+    screens = {
+        "Today": (f"/today?site={site_id}", "kdToday", name),
+        "Recovery": (f"/recovery?site={site_id}", "kdRecovery", session_id),
+        "Wall": (f"/wall?site={code}&embed=true", "kdWall", label),
+    }
+    pages = {n: open_behind(browser, base, path, "second")[1] for n, (path, _, _) in
+             screens.items()}  # fmt: skip
+    from_write: dict[str, list[float]] = {n: [] for n in screens}
+    after_own: dict[str, list[float]] = {n: [] for n in screens}
+    missed, unanswered = 0, 0
+    for change in range(changes):
+        with read_session(url) as db:
+            arrive = db.execute(
+                select(Ride.arrived_at).where(Ride.session_id == session_id)
+            ).scalar_one() is None  # fmt: skip
+        before, _ = last_ride_change(url, session_id)
+        for n, (_, test, field) in screens.items():
+            pages[n].evaluate(f"a => window.__kdArm('{test}', a)", [field, arrive])
+        station.evaluate("a => window.__kdArm('kdRecovery', a)", [session_id, arrive])
+        try:
+            press_ride_change(station, arrive)
+            station.wait_for_function("() => window.__kdSeen !== null", timeout=60_000)
+        except Exception:  # the press went unanswered: counted, the station opened again
+            unanswered += 1
+            station.context.close()
+            station = open_station(browser, base, site_id, name)
+            continue
+        own = station.evaluate("window.__kdSeen")
+        version, written = last_ride_change(url, session_id)
+        if version != before + 1:
+            raise SystemExit("the ride was changed by someone else during the benchmark")
+        for n, page in pages.items():
+            try:
+                page.wait_for_function("() => window.__kdSeen !== null", timeout=30_000,
+                                       polling=50)  # fmt: skip
+                seen = page.evaluate("window.__kdSeen")
+            except Exception:  # a miss is counted, not fatal
+                missed += 1
+                seen = written + 30_000
+            from_write[n].append(max(0.0, (seen - written) / 1000))
+            after_own[n].append(max(0.0, (seen - own) / 1000))
+        station.wait_for_selector(IDLE, state="attached", timeout=60_000)
+        time.sleep(1.0 + (change % 7) * 0.3)
+    done = len(from_write["Today"])
+    print(f"\n3. Two processes behind nginx: {done} changes made through the first (a ride's "
+          "arrival recorded and taken back at its Recovery), shown by the second's "
+          "screens")  # fmt: skip
+    for title, values in (("s from the write (its ride_change row's time)", from_write),
+                          ("s after the first's own screen showed it", after_own)):  # fmt: skip
+        print(f"   {title}\n   screen     p50    p95    max")
+        every = [v for vs in values.values() for v in vs]
+        for n, vs in values.items():
+            print(f"   {n:9s} {statistics.median(vs):5.2f}  {pct(vs, 0.95):5.2f}  {max(vs):5.2f}")
+        print(f"   all       {statistics.median(every):5.2f}  {pct(every, 0.95):5.2f}  "
+              f"{max(every):5.2f}")  # fmt: skip
+    print(f"   {missed} not shown within 30 s; {unanswered} presses at the first unanswered "
+          "within 60 s")  # fmt: skip
+    for page in [station, *pages.values()]:
+        page.context.close()
+
+
+SIGN_OUT_EMAIL = "bench.nurse@clinic.test"
+# The second tab checks its sign-in every 60 s on its own (ui/auth.py, IDLE_CHECK_SECONDS).
+BY_ITSELF_SECONDS = 90
+
+
+def cross_process_sign_out(browser, proxy, code: Path, url: str, nurse_id: int,
+                           ports: tuple[int, int]) -> None:  # fmt: skip
+    """The same two ports with ``[auth]`` (a local OpenID Connect provider): a nurse signs in
+    through the first, the same sign-in opens Today on the second, she signs out through
+    the first; whether the second's tab signs out by itself, and on its next run."""
+    import logging
+    import secrets
+
+    from oidc_provider_mock import User, run_server_in_thread
+
+    from ketadash.screens import TODAY
+
+    with write_session(url) as db:
+        db.get(Staff, nurse_id).email = SIGN_OUT_EMAIL
+    base = proxy.base_url
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    users = [User(sub=SIGN_OUT_EMAIL, claims={"email": SIGN_OUT_EMAIL, "name": "Bench"})]
+    with run_server_in_thread(port=0, user_claims=users) as provider:
+        secrets_file = proxy.folder / "secrets.toml"
+        secrets_file.write_text(
+            "[auth]\n"
+            f'redirect_uri = "{base}/oauth2callback"\n'
+            f'cookie_secret = "{secrets.token_hex(32)}"\n'
+            'client_id = "ketadash-bench"\nclient_secret = "not-a-secret"\n'
+            f'server_metadata_url = "http://127.0.0.1:{provider.server_port}'
+            '/.well-known/openid-configuration"\n'
+        )
+        auth = ("--secrets.files", str(secrets_file))
+        servers = [start_server(code, url, port, auth) for port in ports]
+        try:
+            _, first = open_behind(browser, base, "/today", "first")
+            first.get_by_role("button", name="Sign in").click()
+            first.wait_for_url("**/oauth2/authorize?**")
+            first.locator('input[name="sub"]').fill(SIGN_OUT_EMAIL)
+            first.get_by_role("button", name="Authorize", exact=True).click()
+            first.wait_for_url(f"{base}/")
+            first.wait_for_selector(IDLE, state="attached", timeout=60_000)
+            # The same sign-in (its identity cookie) in a tab the second process serves.
+            identity = [c for c in first.context.cookies() if c["name"].startswith("_streamlit")]
+            served_before = proxy.websockets_to(ports[1])
+            context, other = open_behind(browser, base, TODAY.path, "second", tuple(identity))
+            try:
+                other.get_by_role("button", name="Sign out").first.wait_for(timeout=30_000)
+                signed_in = True
+            except Exception:
+                signed_in = False
+            first.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+            first.wait_for_url("**/oauth2/end_session?**")
+            first.get_by_role("button", name="End session").click()
+            first.wait_for_url(f"{base}/")
+            signed_out = time.monotonic()
+            gone = re.compile(r"/oauth2/end_session\?")
+            try:
+                other.wait_for_url(gone, timeout=BY_ITSELF_SECONDS * 1000)
+                by_itself = f"by itself after {time.monotonic() - signed_out:.1f} s"
+            except Exception:
+                by_itself = f"not by itself within {BY_ITSELF_SECONDS} s"
+                clicked = time.monotonic()
+                other.get_by_test_id("stSidebar").get_by_role("link", name=TODAY.title).click()
+                try:
+                    other.wait_for_url(gone, timeout=30_000)
+                    after = time.monotonic() - clicked
+                    by_itself += f"; at its next run (a menu click) after {after:.1f} s"
+                except Exception:
+                    by_itself += "; NOT at its next run (a menu click) within 30 s"
+            context.close()
+            first.context.close()
+            served = proxy.websockets_to(ports[1]) - served_before
+        finally:
+            for server in servers:
+                stop(server)
+            secrets_file.unlink(missing_ok=True)
+    print("\n4. Sign-out across the two processes (behind nginx, [auth] with a local provider)")
+    print(f"   the second's tab signed in with the same sign-in: {signed_in}; its websocket "
+          f"went to the second server: {served >= 1}")  # fmt: skip
+    print(f"   signed out through the first; the second's tab was signed out {by_itself}")
 
 
 def main() -> None:
@@ -394,7 +542,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--screens", type=int, default=20)
     parser.add_argument("--cpu-minutes", type=float, default=3)
-    parser.add_argument("--two-processes", type=int, default=0, metavar="CHECK_INS")
+    parser.add_argument("--two-processes", type=int, default=0, metavar="CHANGES")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
     args = parser.parse_args()
@@ -407,7 +555,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             if args.skip_latency and args.skip_cpu:
                 riders = None
             elif args.skip_latency:
@@ -418,7 +566,7 @@ def main() -> None:
                 cpu(browser, base, url, server.pid, args.screens, args.cpu_minutes, riders)
             stop(server)
             if args.two_processes:
-                two_processes(browser, args.code.resolve(), url, args.two_processes)
+                two_processes(browser, args.code.resolve(), url, args.two_processes, riders)
             browser.close()
     finally:
         stop(server)

@@ -14,8 +14,10 @@ Each save is pressed as a nurse would: when the screen says it is not saved, or 
 nothing within ANSWER_SECONDS while what was typed is still there, she presses again
 (at most three times). Then the database is read for every save. Prints, per kind and
 in all: confirmed on the screen, "Already saved" answers, shown as not saved, first
-presses that got no answer, and the verdicts: LOST (confirmed or unanswered, yet not in
-the database), DOUBLED (in the database more than once), and saved without an answer.
+presses that got no answer (and whether the save was in the database when the nurse
+gave up waiting, and whether the browser sent the submit), and the verdicts: LOST
+(confirmed or unanswered, yet not in the database), DOUBLED (in the database more than
+once), saved without an answer, and never pressed (the script could not fill the form).
 
 SQLite by default (a file under a temporary directory); ``--postgres`` runs on a schema
 of its own in that PostgreSQL database, dropped at the end. Not a test: it takes minutes
@@ -25,7 +27,6 @@ and depends on the machine's load.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import signal
@@ -34,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 from sqlmodel import func, select
 
+from benchmarks.harness import free_port, launch_chromium, start_server, stop, wait_idle
 from ketadash.clock import utc_now
-from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT, normalise_url
+from ketadash.config import normalise_url
 from ketadash.db import DatabaseUnavailable, get_engine, migrate, read_session
 from ketadash.lifecycle import LifecycleError, record_vitals, take_step
 from ketadash.models import OutcomeScore, Ride, StatusChange, SubmittedForm, VitalsReading
@@ -56,20 +57,12 @@ from ketadash.vitals import Vitals
 from ketadash.vocabulary import TRANSITIONS, Step
 from tests.utils.factories import make_clinic, make_patient, make_session, mark_as_demo
 
-CHROMIUM = os.environ.get("KETADASH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-background-timer-throttling",
-                 "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
 SCREEN = {"width": 1920, "height": 1080}
-APP_IDLE = (
-    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-    '[data-test-script-state="notRunning"]'
-)
 KINDS = ("check-in", "PHQ-9", "vitals", "ride", "start", "vitals")
 ANSWER_SECONDS = 20
 PRESSES = 3
+# The kinds saved by a form, and their submit buttons' labels.
+FORMS = {"PHQ-9": "Save PHQ-9", "vitals": "Save vitals", "ride": "Save ride"}
 CHURN_PATIENTS = 4
 
 
@@ -83,44 +76,38 @@ class Save:
     vitals: tuple[int, int, int] | None = None
     driver: str | None = None
     presses: list[str] = field(default_factory=list)  # saved / already / not saved / none
+    # For each press that got no answer: how many times the save was in the database
+    # when the nurse gave up waiting (0: the press had not reached it, or never would).
+    unanswered_found: list[int] = field(default_factory=list)
+    # For each press of a form that got no answer: whether the browser sent its submit
+    # (a websocket message naming the form's submit button) after the click.
+    unanswered_sent: list[bool] = field(default_factory=list)
+    # For each press that got no answer: the alerts the screen showed then.
+    unanswered_alerts: list[list[str]] = field(default_factory=list)
     in_database: int = 0
 
 
-def free_port() -> int:
-    import socket
+class Submits:
+    """When the station's browser sent a form's submit to the server (monotonic seconds):
+    a message naming a form's submit button (Streamlit's key ``FormSubmitter:<form>-<label>``;
+    a trigger goes out only in the message that fires it)."""
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, bytes]] = []
 
+    def on_socket(self, socket) -> None:
+        socket.on("framesent", self._on_frame)
 
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, DATABASE_URL_VARIABLE: url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         # A file changed in the tree meanwhile must not reload the server's modules.
-         "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not start; see {log}")
+    def _on_frame(self, payload) -> None:
+        frame = payload if isinstance(payload, bytes) else payload.encode()
+        if b"FormSubmitter:" in frame:
+            self.sent.append((time.monotonic(), frame))
+
+    def since(self, moment: float, label: str) -> bool:
+        return any(at >= moment and label.encode() in frame for at, frame in self.sent)
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+SUBMITS = Submits()
 
 
 def build_clinic(url: str, *, patients: int):
@@ -215,10 +202,6 @@ class Churn(threading.Thread):
                 self.writes[f"refused: {type(error).__name__}"] += 1
 
 
-def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_ms)
-
-
 def alert(page, text: str):
     return page.get_by_test_id("stAlert").filter(has_text=text)
 
@@ -274,6 +257,7 @@ def still_typed(page, save: Save) -> bool:
 
 def press(page, save: Save) -> str:
     """Press the save once; what the screen answered within ANSWER_SECONDS."""
+    clicked = time.monotonic()
     button(page, save).click()
     deadline = time.monotonic() + ANSWER_SECONDS
     # A "Not saved" left from the press before is on screen until the new run ends.
@@ -288,14 +272,20 @@ def press(page, save: Save) -> str:
             wait_idle(page)
             return "not saved"
         page.wait_for_timeout(100)
+    if save.kind in FORMS:
+        save.unanswered_sent.append(SUBMITS.since(clicked, FORMS[save.kind]))
+    texts = page.get_by_test_id("stAlert").all_inner_texts()
+    save.unanswered_alerts.append([" ".join(t.split())[:120] for t in texts])
     return "none"
 
 
-def make_save(page, save: Save) -> None:
+def make_save(page, save: Save, url: str) -> None:
     fill(page, save)
     for _ in range(PRESSES):
         answer = press(page, save)
         save.presses.append(answer)
+        if answer == "none":
+            save.unanswered_found.append(count_in_database(url, save))
         if answer in ("saved", "already"):
             wait_idle(page)
             return
@@ -335,7 +325,11 @@ def verdict(save: Save) -> str:
         return "DOUBLED"
     if save.in_database == 1:
         return "saved, confirmed" if confirmed else "saved, no answer"
-    if confirmed or not save.presses or save.presses[-1] == "none":
+    if not save.presses:
+        # The script failed to fill the form (it said so, with a screenshot): nothing was
+        # pressed, so nothing could be lost; counted apart, not as a save.
+        return "never pressed"
+    if confirmed or save.presses[-1] == "none":
         return "LOST"
     return "shown as not saved"
 
@@ -361,7 +355,10 @@ def report(saves: list[Save], churn: Churn, elapsed: float, submitted: int) -> N
         if verdict(save) in ("LOST", "DOUBLED", "saved, no answer") or save.presses[:1] != [
             "saved"
         ]:
-            print(f"  #{save.number} {save.kind} {save.patient}: presses {save.presses}, "
+            found = (f" (in the database when unanswered: {save.unanswered_found}; "
+                     f"submit sent: {save.unanswered_sent}; alerts: {save.unanswered_alerts})"
+                     if save.unanswered_found else "")  # fmt: skip
+            print(f"  #{save.number} {save.kind} {save.patient}: presses {save.presses}{found}, "
                   f"in the database {save.in_database}x -> {verdict(save)}")  # fmt: skip
 
 
@@ -393,7 +390,7 @@ def main() -> None:
           f"{args.saves} saves; {args.burners} CPU burner(s); logs in {workdir}")  # fmt: skip
 
     port = free_port()
-    server = start_server(url, port, workdir / "streamlit.log")
+    server = start_server(url, port, log=workdir / "streamlit.log", watch_files=False)
     burners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
         for _ in range(args.burners)
@@ -404,7 +401,7 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             base = f"http://127.0.0.1:{port}"
             others = []
             for path in ("/today", "/recovery"):
@@ -415,6 +412,7 @@ def main() -> None:
                 others.append(context)
             context = browser.new_context(viewport=SCREEN)
             page = context.new_page()
+            page.on("websocket", SUBMITS.on_socket)
             page.set_default_timeout(60_000)
             page.goto(f"{base}/today")
             wait_idle(page)
@@ -427,7 +425,7 @@ def main() -> None:
                     if save.patient != chosen:
                         choose(page, save)
                         chosen = save.patient
-                    make_save(page, save)
+                    make_save(page, save, url)
                 except Exception as error:  # a timeout of the driving itself: say so, go on
                     shot = workdir / f"could-not-drive-{save.number}.png"
                     page.screenshot(path=str(shot))

@@ -19,32 +19,28 @@ Not a test: it times things, and tests never do.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
 
-from ketadash.config import DATABASE_URL_VARIABLE, PROJECT_ROOT
+from benchmarks.harness import (
+    cpu_seconds,
+    free_port,
+    launch_chromium,
+    rss_mib,
+    start_server,
+    stop,
+    wait_idle,
+)
 from ketadash.db import read_session
 from ketadash.models import Site
 
-CHROMIUM = os.environ.get("KETADASH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-background-timer-throttling",
-                 "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
 SCREEN = {"width": 1920, "height": 1080}
-TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # Records every script run the browser sees: [start, end] in ms since the page opened.
 WATCH_RUNS = """
 window.__kdRuns = [];
@@ -59,53 +55,6 @@ new MutationObserver(() => {
 }).observe(document, {subtree: true, attributes: true,
                       attributeFilter: ['data-test-script-state']});
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, DATABASE_URL_VARIABLE: url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE_SIZE / 2**20
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    # utime and stime: the 14th and 15th fields of the line, 12th and 13th after the name.
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def wait_idle(page) -> None:
-    page.wait_for_selector(
-        '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-        '[data-test-script-state="notRunning"]',
-        state="attached",
-        timeout=120_000,
-    )
 
 
 def soak_one_wall(browser, base: str, code: str, pid: int, minutes: float) -> None:
@@ -204,21 +153,20 @@ def main() -> None:
         sites = [(row.id, row.code) for row in db.execute(select(Site.id, Site.code))]
     port = free_port()
     log = Path("/tmp") / f"soak-wall-{port}.log"
-    server = start_server(args.url, port, log)
+    server = start_server(args.url, port, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
         print(
             f"server pid {server.pid} on {base}; memory after start {rss_mib(server.pid):.0f} MiB"
         )
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             soak_one_wall(browser, base, sites[0][1], server.pid, args.minutes)
             load_many(browser, base, sites, server.pid, walls=args.walls, boards=args.boards,
                       minutes=args.load_minutes)  # fmt: skip
             browser.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        stop(server)
 
 
 if __name__ == "__main__":
