@@ -91,7 +91,7 @@ def act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMem
     except AlreadySaved as already:
         # A repeated submit of a form that is in the database: nothing written twice.
         after_write()
-        saves.confirmed()
+        saves.confirmed(save)
         st.session_state[OWN_WRITE_KEY] = True
         flash("success", str(already))
         st.rerun()
@@ -111,7 +111,7 @@ def act(action: Callable[[], object], done: str, *, save: Drawn, staff: StaffMem
         st.error(saves.not_saved(UNEXPECTED), icon=":material/error:")
     else:
         after_write()
-        saves.confirmed()
+        saves.confirmed(save)
         st.session_state[OWN_WRITE_KEY] = True
         if FLASH_KEY not in st.session_state:
             flash("success", done)

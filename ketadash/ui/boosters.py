@@ -724,7 +724,7 @@ def booking_form(
                 )
         except AlreadySaved as already:
             after_booking()
-            saves.confirmed()
+            saves.confirmed(save)
             st.session_state[_FLASH_KEY] = str(already)
             st.rerun()
         except BookingRefused as refused:
@@ -734,7 +734,7 @@ def booking_form(
             st.error(saves.not_saved(down), icon=":material/cloud_off:")
         else:
             after_booking()
-            saves.confirmed()
+            saves.confirmed(save)
             st.session_state[_FLASH_KEY] = (
                 f"Booster booked for {literal(plan.patient_ref)}: "
                 f"{booked.scheduled_start.astimezone(zone):%a %d %b %H:%M}, "

@@ -247,14 +247,14 @@ def _link_action(save: saves.Drawn, staff_id: int | None, action) -> None:
         with submission(key=save.key, what=save.what, staff_id=staff_id):
             action()
     except AlreadySaved:
-        saves.confirmed()
+        saves.confirmed(save)
         st.rerun()
     except DriverLinkRefused as refused:
         st.error(f"{saves.NOT_SAVED} {refused}", icon=":material/block:")
     except DatabaseUnavailable as down:
         st.error(saves.not_saved(down), icon=":material/cloud_off:")
     else:
-        saves.confirmed()
+        saves.confirmed(save)
         st.rerun()
 
 

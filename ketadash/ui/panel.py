@@ -270,7 +270,7 @@ def _exit_form(panel: Panel) -> None:
         )
         if st.form_submit_button("Save"):
             if chosen is None:
-                st.error("Choose No-show or Cancel.")
+                st.error(f"{saves.NOT_SAVED} Choose No-show or Cancel.")
                 return
             _take_step(url=url, session=session, staff=staff, step=chosen, reason=reason, save=save)
 
@@ -411,7 +411,9 @@ def _vitals_form(panel: Panel) -> None:
         spo2 = right.number_input("SpO2", step=1, value=None, placeholder="%")
         if st.form_submit_button("Save vitals"):
             if systolic is None or diastolic is None or heart_rate is None or spo2 is None:
-                st.error("Fill in all four: systolic, diastolic, heart rate and SpO2.")
+                st.error(
+                    f"{saves.NOT_SAVED} Fill in all four: systolic, diastolic, heart rate and SpO2."
+                )
                 return
             vitals = Vitals(
                 systolic=int(systolic),
@@ -460,7 +462,7 @@ def _phq9_form(panel: Panel) -> None:
             reason = st.text_input("Why the PHQ-9 is corrected (both scores are kept)")
         if st.form_submit_button("Save PHQ-9"):
             if total is None or item9 is None:
-                st.error("Enter both the total and item 9.")
+                st.error(f"{saves.NOT_SAVED} Enter both the total and item 9.")
                 return
             act(
                 lambda: record_phq9(

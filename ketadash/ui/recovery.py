@@ -460,7 +460,10 @@ def _mark_ready(*, url: str, entry: RecoveryEntry, staff) -> None:
         steady = st.checkbox("Steady on their feet and oriented (checked at the bedside)")
         if st.form_submit_button(TRANSITIONS[Step.MARK_READY].label, type="primary"):
             if not steady:
-                st.error("Walk with the patient first and tick that they are steady on their feet.")
+                st.error(
+                    f"{saves.NOT_SAVED} Walk with the patient first and tick that they are "
+                    "steady on their feet."
+                )
                 return
             act(
                 lambda: take_step(
@@ -534,7 +537,9 @@ def _discharge(*, url: str, entry: RecoveryEntry, staff) -> None:
         )
         if st.form_submit_button("Discharge with this exception"):
             if exception is None:
-                st.error("Choose what was arranged instead of an arrived escort.")
+                st.error(
+                    f"{saves.NOT_SAVED} Choose what was arranged instead of an arrived escort."
+                )
                 return
             act(
                 lambda: discharge_patient(

@@ -1,7 +1,7 @@
 """A nurse's save either lands once or says plainly that it did not.
 
 Every form (and every button that writes) is drawn through ``drawn``: it gets a
-widget key that changes after each save (empty fields for the next entry) and an
+widget key that changes after its own save (empty fields for the next entry) and an
 idempotency key (``ketadash.submissions``) made when the form is first drawn and
 kept in the browser session until its save is confirmed. The save then runs with
 that key: a repeated submit of the same form (a retried click, a rerun that replays
@@ -22,7 +22,7 @@ import streamlit as st
 
 from ketadash.submissions import new_key
 
-_ROUND_KEY = "kd_form_round"
+_ROUND_KEY = "kd_form_rounds"
 _KEYS_KEY = "kd_submission_keys"
 
 NOT_SAVED = "**Not saved.**"
@@ -39,24 +39,35 @@ class Drawn:
     form: str
     key: str
     what: str
+    name: str
 
 
 def drawn(name: str, *, what: str) -> Drawn:
     """The keys for the form (or button) ``name`` as drawn on this run; ``what`` names its
     save in the nurse's words ("vitals", "ride").
 
-    The same form keeps the same keys from run to run until a save is confirmed
+    The same form keeps the same keys from run to run until its own save is confirmed
     (``confirmed``); a refused or failed save keeps them, so what was typed stays.
     """
-    form = f"{name}-{st.session_state.get(_ROUND_KEY, 0)}"
+    rounds: dict[str, int] = st.session_state.setdefault(_ROUND_KEY, {})
+    form = f"{name}-{rounds.get(name, 0)}"
     keys: dict[str, str] = st.session_state.setdefault(_KEYS_KEY, {})
-    return Drawn(form=form, key=keys.setdefault(form, new_key()), what=what)
+    return Drawn(form=form, key=keys.setdefault(form, new_key()), what=what, name=name)
 
 
-def confirmed() -> None:
-    """A save is in the database: every form is drawn afresh, with new keys."""
-    st.session_state[_ROUND_KEY] = st.session_state.get(_ROUND_KEY, 0) + 1
-    st.session_state[_KEYS_KEY] = {}
+def confirmed(save: Drawn) -> None:
+    """``save`` is in the database: its form is drawn afresh, with new keys.
+
+    Only its own: every other form keeps its widget keys, so what a nurse is typing into
+    one of them survives another form's save. A save also reshapes the panel (after
+    "Start dose" the PHQ-9 form goes and the vitals form moves up); had the vitals form
+    changed its keys too, a submit from the copy still on screen while the panel is
+    redrawn would name widgets that no longer exist, and Streamlit drops it without a
+    word (benchmarks/soak_saves.py lost one vitals save that way).
+    """
+    rounds: dict[str, int] = st.session_state.setdefault(_ROUND_KEY, {})
+    rounds[save.name] = rounds.get(save.name, 0) + 1
+    st.session_state.setdefault(_KEYS_KEY, {}).pop(save.form, None)
 
 
 def not_saved(why: object) -> str:

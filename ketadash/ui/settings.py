@@ -158,7 +158,7 @@ def _change_form(
                     )  # fmt: skip
             except AlreadySaved as already:
                 clear_every_site_day()
-                saves.confirmed()
+                saves.confirmed(save)
                 st.session_state[_SAVED_KEY] = str(already)
                 st.rerun()
             except InvalidSetting as refused:
@@ -170,7 +170,7 @@ def _change_form(
             else:
                 # Every screen of the site reads its rules afresh.
                 clear_every_site_day()
-                saves.confirmed()
+                saves.confirmed(save)
                 st.session_state[_SAVED_KEY] = (
                     f"{name} is now {stored} {spec.unit} at {literal(site.name)}."
                 )

@@ -89,3 +89,25 @@ def test_above_the_start_ceiling_a_nurses_override_does_not_start_the_dose(clini
     assert any("clinic lead" in e.value for e in at.error)
     with read_session(clinic_url) as db:
         assert db.get(TreatmentSession, session_id).status == SessionStatus.CHECKED_IN
+
+
+def test_the_vitals_form_keeps_its_widgets_and_what_was_typed_when_the_dose_starts(clinic_url):
+    """A save reshapes the panel (the PHQ-9 form goes, the vitals form moves up). Only the
+    saved form is drawn afresh: the vitals form keeps its widget ids, so a submit from the
+    copy still on screen while the panel is redrawn names widgets that exist
+    (benchmarks/soak_saves.py lost a vitals save here when every form changed its keys at
+    every save). What was typed but not yet sent stays in the browser, by widget id."""
+    clinic, session_id = _checked_in(clinic_url)
+    at = _open_as_nurse(clinic, session_id)
+    systolic = next(n for n in at.number_input if n.label == "Systolic")
+    widget = systolic.id
+    next(n for n in at.number_input if n.label == "Weight today (kg)").set_value(70.0)
+    next(n for n in at.number_input if n.label == "Dose given (mg)").set_value(35.0)
+    _submit(at, "Start dose")
+    assert not at.exception, at.exception
+    with read_session(clinic_url) as db:
+        assert db.get(TreatmentSession, session_id).status == SessionStatus.INFUSING
+    systolic = next(n for n in at.number_input if n.label == "Systolic")
+    assert (systolic.id, systolic.form_id) == (widget, f"vitals-{session_id}-0")
+    # The start form itself is gone, and a new one would be drawn afresh.
+    assert not [b for b in at.button if b.label == "Start dose"]
