@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 import pandas as pd
 import streamlit as st
@@ -582,7 +583,7 @@ NOT_REGISTERED = (
 )
 
 
-def not_registered() -> None:
+def not_registered() -> NoReturn:
     st.set_page_config(page_title="Wall display · KetaDash", layout="wide")
     st.title(":material/tv_off: KetaDash wall display")
     st.warning(NOT_REGISTERED, icon=":material/lock:")

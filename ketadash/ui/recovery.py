@@ -171,7 +171,7 @@ def entry_html(entry: RecoveryEntry, view: RecoveryView) -> str:
     status_css = "ready" if s.status == S.READY else ""
     timers = []
     clock = entry.observation
-    if clock is not None and not clock.done:
+    if clock is not None and not clock.done and clock.target is not None:
         timers.append(
             f"{clock.label} {clock.minutes} of {clock.target} min · "
             f"{clock.target - clock.minutes} min to go"
@@ -334,7 +334,7 @@ def _ride_buttons(
     *, url: str, session_id: int, ride: RideFacts | None, staff, time_zone: str
 ) -> None:
     state = ride_state(ride)
-    if state not in (RideState.ARRANGED, RideState.ON_THE_WAY):
+    if ride is None or state not in (RideState.ARRANGED, RideState.ON_THE_WAY):
         return
     version = ride.version
     arrived = saves.drawn(f"arrived-{session_id}-{version}", what="ride's arrival")
@@ -377,14 +377,15 @@ def _arrange_form(
         st.expander(title, expanded=state is RideState.NONE),
         st.form(save.form, border=False),
     ):
-        has = state is not RideState.NONE
-        name = st.text_input("Driver's name", value=ride.driver_name if has else "")
+        # The details to change, when there is a ride (a cancelled one's are not offered).
+        shown = ride if state is not RideState.NONE else None
+        name = st.text_input("Driver's name", value=shown.driver_name if shown else "")
         left, right = st.columns(2)
-        phone = left.text_input("Phone", value=(ride.driver_phone or "") if has else "")
+        phone = left.text_input("Phone", value=(shown.driver_phone or "") if shown else "")
         relationship = right.text_input(
-            "Relationship", value=(ride.relationship or "") if has else ""
+            "Relationship", value=(shown.relationship or "") if shown else ""
         )
-        expected = to_local(ride.expected_pickup_at, view.time_zone) if has else None
+        expected = to_local(shown.expected_pickup_at, view.time_zone) if shown else None
         pickup = st.time_input(
             "Expected pickup", value=expected.time() if expected else None, step=300
         )
@@ -408,6 +409,9 @@ def _arrange_form(
 
 def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staff) -> None:
     state = ride_state(ride)
+    if ride is None:
+        return  # nothing recorded: nothing to correct (ride_state says NONE)
+    version = ride.version
     if state is RideState.ARRIVED:
         save = saves.drawn(f"unarrive-{session_id}", what="correction of the arrival")
         with (
@@ -421,7 +425,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
                         url=url,
                         session_id=session_id,
                         staff_id=staff.id,
-                        expected_ride_version=ride.version,
+                        expected_ride_version=version,
                         reason=reason,
                     ),
                     "Arrival taken back.",
@@ -441,7 +445,7 @@ def _ride_corrections(*, url: str, session_id: int, ride: RideFacts | None, staf
                         url=url,
                         session_id=session_id,
                         staff_id=staff.id,
-                        expected_ride_version=ride.version,
+                        expected_ride_version=version,
                         reason=reason,
                     ),
                     "Ride cancelled: arrange another adult.",

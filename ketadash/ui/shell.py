@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import streamlit as st
 from sqlalchemy.engine import make_url
@@ -107,7 +107,7 @@ button:focus-visible, a:focus-visible, summary:focus-visible, [role="radio"]:foc
 </style>"""
 
 
-def page_setup(screen: Screen, *, layout: str = "wide") -> PageContext:
+def page_setup(screen: Screen, *, layout: Literal["centered", "wide"] = "wide") -> PageContext:
     """The first call of every page: a ready database, the demo marker and the title.
 
     The title and icon are the screen's own (``ketadash.screens``), never restated by
