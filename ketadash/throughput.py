@@ -44,8 +44,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ketadash.db import read_session
 from ketadash.models import (
@@ -60,6 +59,8 @@ from ketadash.models import (
     StatusChange,
     TreatmentCourse,
     TreatmentSession,
+    core_table,
+    stored_id,
 )
 from ketadash.settings import load_clinic_settings
 
@@ -282,33 +283,34 @@ class ThroughputReport:
 
 def load_sites(*, db: Session, site_ids: Sequence[int] | None = None) -> tuple[SiteHours, ...]:
     """The chosen sites (every site when ``site_ids`` is None) with their hours and chairs."""
-    query = select(Site).order_by(Site.id)
+    query = select(Site).order_by(col(Site.id))
     if site_ids is not None:
-        query = query.where(Site.id.in_(list(site_ids)))
+        query = query.where(col(Site.id).in_(list(site_ids)))
     sites = db.exec(query).all()
     chairs = dict(
         db.exec(
-            select(Chair.site_id, sa.func.count(Chair.id))
-            .where(Chair.active.is_(True))
-            .group_by(Chair.site_id)
+            select(Chair.site_id, sa.func.count(col(Chair.id)))
+            .where(col(Chair.active).is_(True))
+            .group_by(col(Chair.site_id))
         ).all()
     )
     result = []
     for site in sites:
-        settings = load_clinic_settings(db=db, site_id=site.id)
+        site_id = stored_id(site)
+        settings = load_clinic_settings(db=db, site_id=site_id)
         booked = {
             route.value: settings.min_recovery_minutes(route) + BOOKING_ALLOWANCE_MINUTES
             for route in Route
         }
         result.append(
             SiteHours(
-                id=site.id,
+                id=site_id,
                 name=site.name,
                 time_zone=site.time_zone,
                 opens_at=site.opens_at,
                 closes_at=site.closes_at,
                 open_weekdays=frozenset(int(d) for d in site.open_weekdays if d.isdigit()),
-                chairs=int(chairs.get(site.id, 0)),
+                chairs=int(chairs.get(site_id, 0)),
                 booked_minutes=booked,
             )
         )
@@ -323,8 +325,9 @@ def _epoch(column, dialect: str):
     return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
 
 
-def _in_window(sites: Iterable[SiteHours], period: Period, table=TreatmentSession):
+def _in_window(sites: Iterable[SiteHours], period: Period):
     """Sessions booked in ``period`` at any of ``sites``, each in its own time zone."""
+    table = core_table(TreatmentSession).c
     clauses = []
     for site in sites:
         start, end = site.bounds(period)
@@ -354,7 +357,7 @@ VISIT_COLUMNS = (
 def read_visits(*, db: Session, sites: Sequence[SiteHours], period: Period) -> pd.DataFrame:
     """One row per session booked in ``period``: its words and its stamps in whole seconds."""
     dialect = db.get_bind().dialect.name
-    t = TreatmentSession
+    t = core_table(TreatmentSession).c
     query = (
         sa.select(
             t.id,
@@ -384,7 +387,7 @@ def read_visit_totals(*, db: Session, sites: Sequence[SiteHours], period: Period
     chair time and the cycle time come back per visit, two numbers each.
     """
     dialect = db.get_bind().dialect.name
-    t = TreatmentSession
+    t = core_table(TreatmentSession).c
     seconds = {name: _epoch(column, dialect) for name, column in _STAMPS.items()}
     cancelled = t.status == SessionStatus.CANCELLED.value
     late = sa.and_(
@@ -458,8 +461,8 @@ def read_first_series_doses(
     Uses the patient-and-time index for each candidate, never a whole-table scan.
     """
     dialect = db.get_bind().dialect.name
-    t = TreatmentSession
-    earlier = aliased(TreatmentSession)
+    t = core_table(TreatmentSession).c
+    earlier = core_table(TreatmentSession).alias().c
     query = sa.select(t.site_id, _epoch(t.scheduled_start, dialect)).where(
         _in_window(sites, period),
         t.kind == SessionKind.SERIES,
@@ -485,7 +488,7 @@ def read_finished_series(
     taken up to the final dose of the series (scores are taken before the dose).
     Columns: patient_id, site_id, baseline, end_score (None when not scored).
     """
-    t = TreatmentSession
+    t = core_table(TreatmentSession).c
     dosed_series = sa.and_(t.kind == SessionKind.SERIES, t.infusion_started_at.is_not(None))
     candidates = sa.select(t.patient_id).where(_in_window(sites, period), dosed_series)
     ranked = (
@@ -495,15 +498,15 @@ def read_finished_series(
             t.site_id,
             t.scheduled_start,
             t.infusion_started_at,
-            sa.func.coalesce(TreatmentCourse.series_target_infusions, SERIES_INFUSIONS).label(
+            sa.func.coalesce(col(TreatmentCourse.series_target_infusions), SERIES_INFUSIONS).label(
                 "target"
             ),
             sa.func.row_number()
             .over(partition_by=t.patient_id, order_by=(t.infusion_started_at, t.id))
             .label("n"),
         )
-        .select_from(t)
-        .outerjoin(TreatmentCourse, TreatmentCourse.id == t.course_id)
+        .select_from(core_table(TreatmentSession))
+        .outerjoin(TreatmentCourse, col(TreatmentCourse.id) == t.course_id)
         .where(dosed_series, t.patient_id.in_(candidates))
         .subquery("ranked")
     )
@@ -523,13 +526,13 @@ def read_finished_series(
 
     def phq9_up_to(moment):
         return (
-            sa.select(OutcomeScore.total)
+            sa.select(col(OutcomeScore.total))
             .where(
-                OutcomeScore.patient_id == series.c.patient_id,
-                OutcomeScore.instrument == Instrument.PHQ9,
-                OutcomeScore.taken_at <= moment,
+                col(OutcomeScore.patient_id) == series.c.patient_id,
+                col(OutcomeScore.instrument) == Instrument.PHQ9,
+                col(OutcomeScore.taken_at) <= moment,
             )
-            .order_by(OutcomeScore.taken_at.desc())
+            .order_by(col(OutcomeScore.taken_at).desc())
             .limit(1)
             .scalar_subquery()
         )
@@ -562,10 +565,10 @@ def read_finished_series(
 def count_steps_taken_back(*, db: Session, sites: Sequence[SiteHours], period: Period) -> int:
     """Corrections in the status history of sessions booked in ``period``."""
     query = (
-        sa.select(sa.func.count(StatusChange.id))
+        sa.select(sa.func.count(col(StatusChange.id)))
         .select_from(StatusChange)
-        .join(TreatmentSession, TreatmentSession.id == StatusChange.session_id)
-        .where(StatusChange.is_correction.is_(True), _in_window(sites, period))
+        .join(TreatmentSession, col(TreatmentSession.id) == col(StatusChange.session_id))
+        .where(col(StatusChange.is_correction).is_(True), _in_window(sites, period))
     )
     return int(db.execute(query).scalar_one())
 
