@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Literal
 
 import altair as alt
 import pandas as pd
@@ -189,7 +190,11 @@ def _change_text(headline: Headline) -> str | None:
 def headline_figures(*, report: ThroughputReport, worked_out: str) -> None:
     """The headline figures, each with its change against the period before, and when
     they were worked out (``worked_out``, a clock time)."""
-    colours = {"up": "normal", "down": "inverse", "none": "off"}
+    colours: dict[str, Literal["normal", "inverse", "off"]] = {
+        "up": "normal",
+        "down": "inverse",
+        "none": "off",
+    }
     days = report.period.days
     length = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
     against = f"vs the {length} before"
@@ -547,7 +552,9 @@ def booster_follow_up_chart(*, follow_up: BoosterFollowUp) -> alt.LayerChart:
     )
 
 
-def show_chart(*, specs: dict[str, dict], name: str, width: str = "stretch") -> None:
+def show_chart(
+    *, specs: dict[str, dict], name: str, width: Literal["stretch", "content"] = "stretch"
+) -> None:
     st.vega_lite_chart(spec=specs[name], width=width)
 
 
