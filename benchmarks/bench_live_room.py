@@ -112,6 +112,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def rss_mib(pid: int) -> float:
+    """The process's resident memory (MiB): with runner.postScriptGC off it must stay flat."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def start_server(code: Path, url: str, port: int) -> subprocess.Popen:
     log = Path("/tmp") / f"bench-live-{port}.log"
     env = {**os.environ, DATABASE_URL_VARIABLE: url}
@@ -317,8 +326,8 @@ def cpu(browser, base: str, url: str, pid: int, screens: int, minutes: float, ri
                    else f"{base}/{kind}?site={sid}")  # fmt: skip
         contexts.append(open_screen(browser, address)[0])
     time.sleep(15)
-    print(f"\n2. CPU of the server process, {screens} screens "
-          f"(Today, Recovery, walls over {len(sites)} sites)")  # fmt: skip
+    print(f"\n2. CPU of the server process, {screens} screens (Today, Recovery, walls "
+          f"over {len(sites)} sites; server {rss_mib(pid):.0f} MiB)")  # fmt: skip
 
     def measure(label: str, every: float | None) -> None:
         start_cpu, start = cpu_seconds(pid), time.monotonic()
@@ -333,7 +342,8 @@ def cpu(browser, base: str, url: str, pid: int, screens: int, minutes: float, ri
         spent = time.monotonic() - start
         rate = (cpu_seconds(pid) - start_cpu) / spent * 60
         print(f"   {label:28s} {rate:6.2f} CPU-s/min, {rate / screens:5.3f} per screen "
-              f"({spent / 60:.1f} min, {flips} changes)")  # fmt: skip
+              f"({spent / 60:.1f} min, {flips} changes; "
+              f"server {rss_mib(pid):.0f} MiB)")  # fmt: skip
 
     measure("no change", None)
     measure("a change every 10 s", 10.0)
