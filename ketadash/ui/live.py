@@ -17,8 +17,9 @@
 * ``live_fragment`` redraws a part of the page when its site's data version moves
   (and on each clock tick), not on a timer: ``on_change_fragment`` puts the change
   watch (a tiny component, ``ketadash/ui/change_watch/index.html``) inside the
-  fragment; it asks a static file of versions that this process's ``VersionWatch``
-  keeps (``static/live/``) and reruns the fragment only when its version moved. When the
+  fragment; it keeps a long poll open (``ketadash/ui/live_wait.py``, answered when this
+  process's ``VersionWatch`` sees the version move; without the route, a static file of
+  versions in ``static/live/``) and reruns the fragment only when its version moved. When the
   database cannot be read it draws the last good data under a "Not updated since
   hh:mm:ss" marker instead of an error, keeps trying, and when the database
   answers again reruns the whole page so every part of it catches up. The data's
