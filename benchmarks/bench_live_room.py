@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from benchmarks.harness import APP_IDLE as IDLE
-from benchmarks.harness import cpu_seconds, free_port, launch_chromium, stop
+from benchmarks.harness import cpu_seconds, free_port, launch_chromium, rss_mib, stop
 from benchmarks.harness import start_server as start_streamlit
 from ketadash.clock import utc_now
 from ketadash.config import PROJECT_ROOT, normalise_url
@@ -284,8 +284,8 @@ def cpu(browser, base: str, url: str, pid: int, screens: int, minutes: float, ri
                    else f"{base}/{kind}?site={sid}")  # fmt: skip
         contexts.append(open_screen(browser, address)[0])
     time.sleep(15)
-    print(f"\n2. CPU of the server process, {screens} screens "
-          f"(Today, Recovery, walls over {len(sites)} sites)")  # fmt: skip
+    print(f"\n2. CPU of the server process, {screens} screens (Today, Recovery, walls "
+          f"over {len(sites)} sites; server {rss_mib(pid):.0f} MiB)")  # fmt: skip
 
     def measure(label: str, every: float | None) -> None:
         start_cpu, start = cpu_seconds(pid), time.monotonic()
@@ -300,7 +300,8 @@ def cpu(browser, base: str, url: str, pid: int, screens: int, minutes: float, ri
         spent = time.monotonic() - start
         rate = (cpu_seconds(pid) - start_cpu) / spent * 60
         print(f"   {label:28s} {rate:6.2f} CPU-s/min, {rate / screens:5.3f} per screen "
-              f"({spent / 60:.1f} min, {flips} changes)")  # fmt: skip
+              f"({spent / 60:.1f} min, {flips} changes; "
+              f"server {rss_mib(pid):.0f} MiB)")  # fmt: skip
 
     measure("no change", None)
     measure("a change every 10 s", 10.0)

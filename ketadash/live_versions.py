@@ -11,6 +11,8 @@ open or two hundred; screens only compare numbers (``SiteVersions``). No Streaml
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +43,10 @@ class SiteVersions:
         if site_id is None:
             return sum(self.sites.values())
         return self.sites.get(site_id, 0)
+
+    def shown_as(self, site_id: int | None) -> str:
+        """What a screen of ``site_id`` (None: every site) compares: its version, or "down"."""
+        return "down" if self.down else str(self.of(site_id))
 
     def token(self) -> str:
         """Every version in one short text, for a browser to compare: it changes exactly
@@ -111,3 +117,58 @@ class VersionWatch:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class VersionHub:
+    """Lets requests on an asyncio event loop wait until a site's version moves (the long
+    poll behind the change watch), woken by the watch's thread: no polling, no timer.
+
+    ``changed`` may be called from any thread; ``wait`` runs on the event loop (one loop
+    per process: the web server's).
+    """
+
+    def __init__(self, current: Callable[[], SiteVersions]) -> None:
+        self._current = current
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._moved: asyncio.Future[None] | None = None
+        self._closing = False
+
+    def close(self) -> None:
+        """On the event loop, when the server stops: every wait answers now (a web server
+        waits for open requests before it exits) and later ones do not wait."""
+        self._closing = True
+        self._wake()
+
+    def changed(self) -> None:
+        """Wake every waiter, from any thread (the watch calls this on each change)."""
+        with self._lock:
+            loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between: nobody waits
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        moved, self._moved = self._moved, None
+        if moved is not None and not moved.done():
+            moved.set_result(None)
+
+    async def wait(self, *, site_id: int | None, seen: str | None, hold_seconds: float) -> str:
+        """``site_id``'s version (``SiteVersions.shown_as``) once it differs from ``seen``, or
+        after ``hold_seconds`` whatever it is."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._loop = loop
+        deadline = loop.time() + hold_seconds
+        while True:
+            # Read after the loop is known: a change from now on wakes this wait, since
+            # its wake-up runs on this loop only after this coroutine awaits.
+            now = self._current().shown_as(site_id)
+            remaining = deadline - loop.time()
+            if now != seen or remaining <= 0 or self._closing:
+                return now
+            if self._moved is None:
+                self._moved = loop.create_future()
+            # asyncio.wait, not wait_for: a timeout must not cancel the shared future.
+            await asyncio.wait({self._moved}, timeout=remaining)

@@ -48,3 +48,11 @@ def test_the_driver_page_only_switch_and_the_public_address_are_read_from_the_en
     assert load_config().public_url == "https://rides.clinic.example"
     monkeypatch.setenv("KETADASH_DRIVER_PAGE_ONLY", "0")
     assert load_config().driver_page_only is False
+
+
+def test_the_shipped_server_skips_the_full_collection_after_each_run_and_watches_no_files():
+    # Each redraw of a live screen would otherwise pay for a gc.collect(2) of the whole
+    # process (docs/live-room.md): the live room's CPU budget depends on these two.
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    assert config["server"]["fileWatcherType"] == "none"

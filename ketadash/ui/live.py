@@ -17,8 +17,9 @@
 * ``live_fragment`` redraws a part of the page when its site's data version moves
   (and on each clock tick), not on a timer: ``on_change_fragment`` puts the change
   watch (a tiny component, ``ketadash/ui/change_watch/index.html``) inside the
-  fragment; it asks a static file of versions that this process's ``VersionWatch``
-  keeps (``static/live/``) and reruns the fragment only when its version moved. When the
+  fragment; it keeps a long poll open (``ketadash/ui/live_wait.py``, answered when this
+  process's ``VersionWatch`` sees the version move; without the route, a static file of
+  versions in ``static/live/``) and reruns the fragment only when its version moved. When the
   database cannot be read it draws the last good data under a "Not updated since
   hh:mm:ss" marker instead of an error, keeps trying, and when the database
   answers again reruns the whole page so every part of it catches up. The data's
@@ -53,7 +54,8 @@ from streamlit.runtime import Runtime
 from ketadash.clock import to_local, utc_now
 from ketadash.config import PROJECT_ROOT
 from ketadash.db import DatabaseUnavailable
-from ketadash.live_versions import SiteVersions, VersionWatch
+from ketadash.live_versions import SiteVersions, VersionHub, VersionWatch
+from ketadash.ui import live_wait
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -166,7 +168,8 @@ def _last_good_store() -> _LastGood:
 LIVE_FILES_DIR = PROJECT_ROOT / "static" / "live"
 # Each minute a screen redraws anyway: clocks and timers (minutes since a start) move on.
 TICK_SECONDS = 60
-# How often the browser asks the file (a static GET, no script run).
+# How often the browser asks the file (a static GET, no script run) where there is no long
+# poll, and how long it waits before asking again after a failed request.
 POLL_MS = 1000
 # While a drawing is stale (the database away), how often it tries again by itself.
 STALE_RETRY_SECONDS = 10
@@ -206,7 +209,10 @@ STALE_FILE_SECONDS = 86_400
 @dataclass(kw_only=True)
 class _Published:
     watch: VersionWatch
-    file: Path | None  # None: the folder cannot be written, screens fall back to a timer
+    file: Path | None  # None: the folder cannot be written
+    # The long poll's name for this database (``live_wait``); None: no route, the
+    # browsers poll the file. With neither, screens fall back to a timer.
+    hub: str | None = None
     written_at: float = 0.0
 
     def keep_fresh(self) -> None:
@@ -254,14 +260,18 @@ def _published(url: str) -> _Published:
     _remove_stale_files()
     path = _file_for(url)
 
+    hub = VersionHub(current=lambda: watch.current)
+
     def publish(versions: SiteVersions) -> None:
         _write_versions(path, versions)
+        hub.changed()  # answers every waiting long poll at once
 
     watch = VersionWatch(url=url, on_change=publish)
     # Left in place when the process ends: a browser still polling it across a restart
     # must not meet a 404 (a console error); the next process rewrites it.
     ok = _write_versions(path, watch.current)
-    return _Published(watch=watch, file=path if ok else None, written_at=time.monotonic())
+    key = live_wait.register(url, hub) if live_wait.install() else None
+    return _Published(watch=watch, file=path if ok else None, hub=key, written_at=time.monotonic())
 
 
 def data_versions(url: str) -> SiteVersions | None:
@@ -292,14 +302,17 @@ def version_token(url: str, site_id: int | None) -> str | None:
     versions = data_versions(url)
     if versions is None:
         return None
-    return "down" if versions.down else str(versions.of(site_id))
+    return versions.shown_as(site_id)
 
 
 def watching(url: str) -> bool:
     """True when screens of ``url`` can redraw on change: a real server whose process
-    publishes its versions file. Otherwise (AppTest, a folder it cannot write) they
-    refresh on a timer as before."""
-    return served_by_a_server() and _published(url).file is not None
+    answers the long poll or publishes its versions file. Otherwise (AppTest; neither
+    the route nor a folder it can write) they refresh on a timer as before."""
+    if not served_by_a_server():
+        return False
+    published = _published(url)
+    return published.hub is not None or published.file is not None
 
 
 def change_watch(
@@ -320,14 +333,17 @@ def change_watch(
     if not watching(url):
         return
     published = _published(url)
-    if published.file is None:  # watching() said it is there: a folder gone since
-        return
+    file = published.file
     with st.container(key=f"kd-watch-box-{key}"):
         st.html(_WATCH_CSS)
         _CHANGE_WATCH(
             key=f"kd-watch-{key}",
             default=None,
-            source=f"../../app/static/live/{published.file.name}",
+            # Both relative to the component's own page (<base>/component/<name>/).
+            wait=None if published.hub is None else f"../../{live_wait.WAIT_PATH}",
+            hub=published.hub,
+            hold_seconds=live_wait.HOLD_SECONDS,
+            source=None if file is None else f"../../app/static/live/{file.name}",
             site=site_id,
             version=token,
             tick_seconds=tick_seconds,

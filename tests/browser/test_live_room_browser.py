@@ -48,6 +48,10 @@ def test_a_step_at_one_station_shows_on_another_today_and_the_wall(
     context_a, a = _station(browser, f"{server.base_url}/today", "Nurse")
     context_b, b = _station(browser, f"{server.base_url}/today", "Clinic lead")
     context_w, wall = _station(browser, f"{server.base_url}/wall?site={code}&embed=true", None)
+    # What B's change watch asks the server: the long poll (a route of our own, answered
+    # when the version moves), not the static file once a second.
+    asked: list[tuple[str, int]] = []
+    context_b.on("response", lambda r: asked.append((r.url, r.status)))
     try:
         # The change watch is on each live screen: nothing refreshes on a timer.
         for page in (a, b, wall):
@@ -70,6 +74,9 @@ def test_a_step_at_one_station_shows_on_another_today_and_the_wall(
             arg=wall_before,
             timeout=SHOWS_WAIT_MS,
         )
+        waits = [status for address, status in asked if "/_kd/live/wait?" in address]
+        assert waits and set(waits) == {200}
+        assert not [address for address, _ in asked if "/app/static/live/" in address]
     finally:
         for context in (context_a, context_b, context_w):
             context.close()
