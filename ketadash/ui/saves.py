@@ -24,6 +24,7 @@ from ketadash.submissions import new_key
 
 _ROUND_KEY = "kd_form_rounds"
 _KEYS_KEY = "kd_submission_keys"
+_ROUNDS_KEPT = 500
 
 NOT_SAVED = "**Not saved.**"
 KEPT = (
@@ -52,7 +53,12 @@ def drawn(name: str, *, what: str) -> Drawn:
     rounds: dict[str, int] = st.session_state.setdefault(_ROUND_KEY, {})
     form = f"{name}-{rounds.get(name, 0)}"
     keys: dict[str, str] = st.session_state.setdefault(_KEYS_KEY, {})
-    return Drawn(form=form, key=keys.setdefault(form, new_key()), what=what, name=name)
+    # Most recently drawn last; only forms not drawn for hundreds of draws are forgotten
+    # (none of them is on a screen), so a station left open never grows without bound.
+    keys[form] = keys.pop(form, "") or new_key()
+    while len(keys) > _ROUNDS_KEPT:
+        keys.pop(next(iter(keys)))
+    return Drawn(form=form, key=keys[form], what=what, name=name)
 
 
 def confirmed(save: Drawn) -> None:
@@ -66,7 +72,11 @@ def confirmed(save: Drawn) -> None:
     word (benchmarks/soak_saves.py lost one vitals save that way).
     """
     rounds: dict[str, int] = st.session_state.setdefault(_ROUND_KEY, {})
-    rounds[save.name] = rounds.get(save.name, 0) + 1
+    rounds[save.name] = rounds.pop(save.name, 0) + 1
+    # A station left open for months names new forms every day (each visit's own): keep
+    # the most recently saved. A name forgotten starts again at 0 with a fresh key.
+    while len(rounds) > _ROUNDS_KEPT:
+        rounds.pop(next(iter(rounds)))
     st.session_state.setdefault(_KEYS_KEY, {}).pop(save.form, None)
 
 
