@@ -70,24 +70,27 @@ header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSideb
 
 def driver_page() -> None:
     """The whole page: set-up, style, and the self-refreshing status. Takes no input."""
-    shell.leave_legacy_multipage_mode()
-    st.set_page_config(page_title="Ride home", layout="centered")
-    st.html(DRIVER_CSS)
+    _phone_page()
     live_driver_status(token=st.query_params.get(LINK_QUERY_PARAM))
 
 
 def driver_only_home() -> None:
     """``/`` on a server that serves drivers' links only (``KETADASH_DRIVER_PAGE_ONLY``),
     and any other address typed into it: there is nothing else to see there."""
-    shell.leave_legacy_multipage_mode()
-    st.set_page_config(page_title="Ride home", layout="centered")
-    st.html(DRIVER_CSS)
+    _phone_page()
     st.html(
         '<div class="kdd"><div class="kdd-state ended"><p class="kdd-headline">Open the link '
         "in the clinic's text message</p><div class='kdd-detail'>This address shows the "
         "person collecting a patient when they will be ready, from the link the clinic "
         "sent. It shows nothing else.</div></div></div>"
     )
+
+
+def _phone_page() -> None:
+    """The set-up both phone pages share: our navigation, the page's title, the style."""
+    shell.leave_legacy_multipage_mode()
+    st.set_page_config(page_title="Ride home", layout="centered")
+    st.html(DRIVER_CSS)
 
 
 def live_driver_status(*, token: str | None) -> None:
