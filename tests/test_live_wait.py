@@ -1,19 +1,43 @@
 """The change watch's long poll (issue 18): a wait that answers when a site's version moves,
 on a route of our own added to Streamlit 1.67's running web server.
 
-The waits run on an event loop of their own here; bounds are generous and nothing is
-timed (benchmarks/bench_live_room.py measures)."""
+The waits run on an event loop of their own, in a thread of their own: in one pytest run
+with the browser tests, Playwright's sync API keeps a loop running on the main thread, and
+asyncio.run refuses to start beside it. Bounds are generous and nothing is timed
+(benchmarks/bench_live_room.py measures)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
 from ketadash.live_versions import SiteVersions, VersionHub
 from ketadash.ui import live_wait
+
+
+def _run(waiting: Coroutine[Any, Any, str]) -> str:
+    """Run one wait to its answer on a new loop in a new thread."""
+    answers: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            answers.append(asyncio.run(waiting))
+        except BaseException as error:  # handed back to the test's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    assert answers, "the wait did not answer within 60 s"
+    return answers[0]
 
 
 class _Versions:
@@ -26,8 +50,8 @@ class _Versions:
 
 def test_a_wait_answers_at_once_when_the_screen_drew_another_version():
     hub = VersionHub(_Versions({1: 5, 2: 7}))
-    assert asyncio.run(hub.wait(site_id=1, seen="4", hold_seconds=30)) == "5"
-    assert asyncio.run(hub.wait(site_id=None, seen="5", hold_seconds=30)) == "12"
+    assert _run(hub.wait(site_id=1, seen="4", hold_seconds=30)) == "5"
+    assert _run(hub.wait(site_id=None, seen="5", hold_seconds=30)) == "12"
 
 
 def test_a_wait_answers_when_another_thread_moves_the_version():
@@ -43,7 +67,7 @@ def test_a_wait_answers_when_another_thread_moves_the_version():
         loop.call_later(0.05, threading.Thread(target=write).start)
         return await hub.wait(site_id=1, seen="5", hold_seconds=30)
 
-    assert asyncio.run(asyncio.wait_for(waiting(), timeout=20)) == "6"
+    assert _run(asyncio.wait_for(waiting(), timeout=20)) == "6"
 
 
 def test_a_move_of_another_site_does_not_answer_a_wait_and_the_hold_ends_it():
@@ -58,12 +82,12 @@ def test_a_move_of_another_site_does_not_answer_a_wait_and_the_hold_ends_it():
         asyncio.get_running_loop().call_later(0.01, other_site)
         return await hub.wait(site_id=1, seen="5", hold_seconds=0.3)
 
-    assert asyncio.run(waiting()) == "5"
+    assert _run(waiting()) == "5"
 
 
 def test_a_database_away_answers_down_and_a_stopping_server_ends_every_wait():
     hub = VersionHub(lambda: SiteVersions(down=True))
-    assert asyncio.run(hub.wait(site_id=1, seen="5", hold_seconds=30)) == "down"
+    assert _run(hub.wait(site_id=1, seen="5", hold_seconds=30)) == "down"
 
     hub = VersionHub(_Versions({1: 5}))
 
@@ -71,7 +95,7 @@ def test_a_database_away_answers_down_and_a_stopping_server_ends_every_wait():
         asyncio.get_running_loop().call_later(0.05, hub.close)
         return await hub.wait(site_id=1, seen="5", hold_seconds=30)
 
-    assert asyncio.run(asyncio.wait_for(waiting(), timeout=20)) == "5"
+    assert _run(asyncio.wait_for(waiting(), timeout=20)) == "5"
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx`")
