@@ -305,19 +305,37 @@ def _store_morning_flags(
     *, url: str, site_ids: list[int], first: date, last: date, now: datetime
 ) -> bool:
     """Store each site's flags for every morning from ``first`` to ``last``, saying on
-    stderr which were stored; False (after saying why) when a morning has not come yet."""
+    stderr which were stored; False (after saying why) when a morning has not come yet.
+
+    A back-fill of many mornings fits each site's relief model on the first morning it
+    writes and again every ``BACKFILL_REFIT_DAYS`` (the fit takes seconds on a large site
+    and a month of history moves it little); a single morning fits its own, as the page's
+    first open of the day does.
+    """
     from datetime import timedelta
 
-    from ketadash.booster_flags import MorningNotYetCome, write_morning_flags
+    from ketadash.booster_flags import BACKFILL_REFIT_DAYS, MorningNotYetCome, write_morning_flags
+    from ketadash.boosters import ClinicRelief
 
     for site_id in site_ids:
         day = first
+        fitted: tuple[date, ClinicRelief] | None = None
         while day <= last:
+            if fitted is not None and (day - fitted[0]).days >= BACKFILL_REFIT_DAYS:
+                fitted = None
             try:
-                stored = write_morning_flags(url=url, site_id=site_id, day=day, now=now)
+                stored = write_morning_flags(
+                    url=url,
+                    site_id=site_id,
+                    day=day,
+                    now=now,
+                    clinic=None if fitted is None else fitted[1],
+                )
             except MorningNotYetCome as error:
                 print(str(error), file=sys.stderr)
                 return False
+            if fitted is None and stored.clinic is not None:
+                fitted = (day, stored.clinic)
             done = "stored" if stored.wrote else "already stored"
             print(
                 f"Site {site_id}, morning of {day}: flags {done} ({len(stored.rows)} listed).",

@@ -20,13 +20,24 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ketadash.boosters import WORKLIST_FLAGS, BoosterFlag, as_of_morning, local_day, sort_worklist
+from ketadash.boosters import (
+    WORKLIST_FLAGS,
+    BoosterFlag,
+    ClinicRelief,
+    as_of_morning,
+    local_day,
+    sort_worklist,
+)
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.histories import site_boosters
 from ketadash.models import BoosterFlagMorning, BoosterFlagRow, Site, core_table
 
 FLAG_COLUMNS = ("patient_id", "flag", "booster_due", "planned_due", "anchor_session_id")
+# A back-fill of many mornings (``python -m ketadash boosters --as-of … --until …``) refits
+# a site's relief model this often: the fit takes seconds on a large site, and four weeks
+# of history move it little.
+BACKFILL_REFIT_DAYS = 28
 
 
 class MorningNotYetCome(ValueError):
@@ -43,17 +54,26 @@ class MorningFlags:
     # True when this call wrote them; False when they were there already.
     wrote: bool
     rows: pd.DataFrame
+    # The relief model the flags were worked out with, when this call wrote them.
+    clinic: ClinicRelief | None = None
 
 
 def write_morning_flags(
-    *, url: str | None, site_id: int, day: date, now: datetime | None = None
+    *,
+    url: str | None,
+    site_id: int,
+    day: date,
+    now: datetime | None = None,
+    clinic: ClinicRelief | None = None,
 ) -> MorningFlags:
     """The site's flags for the morning of ``day`` (its local day), written if not yet.
 
     The flags are the worklist as of the start of ``day`` at the site (``as_of_morning``):
     the patients flagged relapsed, overdue, due soon or booked. Idempotent: a morning
     already written is read back, never written twice. Raises MorningNotYetCome for a
-    day whose morning is after ``now`` (default: the clock).
+    day whose morning is after ``now`` (default: the clock). ``clinic``: a relief model
+    fitted earlier to work them out with (a back-fill of many mornings); None fits the
+    morning's own.
     """
     now = utc_now() if now is None else now
     with read_session(url) as db:
@@ -67,7 +87,8 @@ def write_morning_flags(
                 f"The morning of {day:%d %B %Y} has not come yet at the site; "
                 "flags are written for today or a day before."
             )
-        plans = site_boosters(db=db, site_id=site_id, as_of=as_of).plans
+        site = site_boosters(db=db, site_id=site_id, as_of=as_of, clinic=clinic)
+    plans = site.plans
     listed = [p for p in plans if p.flag in WORKLIST_FLAGS]
     wrote = False
     try:
@@ -102,7 +123,12 @@ def write_morning_flags(
         stored = _read(db=db, site_id=site_id, day=day)
     assert stored is not None
     return MorningFlags(
-        site_id=site_id, day=day, written_at=stored.written_at, wrote=wrote, rows=stored.rows
+        site_id=site_id,
+        day=day,
+        written_at=stored.written_at,
+        wrote=wrote,
+        rows=stored.rows,
+        clinic=site.clinic if wrote else None,
     )
 
 

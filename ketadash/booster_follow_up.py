@@ -92,6 +92,9 @@ class BoosterFollowUp:
     counts: dict[str, int]
     # The sites whose stored morning flags were read (the others were worked out).
     stored_sites: tuple[int, ...] = ()
+    # The last morning read at a stored site, when that is before the period's last day
+    # because today's morning is not stored yet (None: read to the period's end).
+    stored_through: date | None = None
 
     @property
     def fell_due(self) -> int:
@@ -205,12 +208,20 @@ def _sites_with_stored_flags(
     now: datetime,
 ) -> dict[int, date]:
     """The sites whose flags are stored for every morning of the period up to today, each
-    with the last day to read (the period's last day, or today)."""
+    with the last day to read (the period's last day, or today).
+
+    Today's morning may be missing: it is written at the day's first Boosters open (or by
+    the morning's ``--as-of``), and a lead who opens Throughput first should not wait for
+    every site's worklist to be worked out. Such a site is read to yesterday's morning
+    (``BoosterFollowUp.stored_through`` says so).
+    """
     found = stored_mornings(db=db, site_ids=site_ids, first_day=first_day, last_day=last_day)
     complete = {}
     for site_id in site_ids:
         _, today = _site_today(db=db, site_id=site_id, end=ends[site_id], now=now)
         until = min(last_day, today)
+        if until == today and today not in found[site_id]:
+            until = today - timedelta(days=1)
         if until < first_day:
             continue
         wanted = {first_day + timedelta(days=n) for n in range((until - first_day).days + 1)}
@@ -553,8 +564,17 @@ def booster_follow_up(
             ends=ends,
             now=now,
         )
+        short = [
+            day
+            for site_id, day in stored.items()
+            if day < _site_today(db=db, site_id=site_id, end=ends[site_id], now=now)[1]
+        ]
     counted = boosters["outcome"].value_counts()
     counts = {outcome: int(counted.get(outcome, 0)) for outcome in OUTCOMES}
     return BoosterFollowUp(
-        period=period, boosters=boosters, counts=counts, stored_sites=tuple(sorted(stored))
+        period=period,
+        boosters=boosters,
+        counts=counts,
+        stored_sites=tuple(sorted(stored)),
+        stored_through=min(short, default=None),
     )

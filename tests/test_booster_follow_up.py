@@ -206,6 +206,25 @@ def test_stored_morning_flags_give_the_same_follow_up_as_working_them_out(db_url
     assert stored.counts == worked_out.counts
 
 
+def test_today_s_morning_not_yet_stored_reads_the_stored_flags_to_yesterday(db_url):
+    from ketadash.booster_flags import write_morning_flags
+
+    clinic = the_clinic(db_url)
+    # 10:00 in New York on 28 February: today's morning has come, nobody opened Boosters.
+    now = datetime(2026, 2, 28, 15, 0, tzinfo=UTC)
+    day = date(2026, 1, 15)
+    while day < date(2026, 2, 28):
+        write_morning_flags(url=db_url, site_id=clinic.site_id, day=day, now=now)
+        day += timedelta(days=1)
+
+    follow_up = booster_follow_up(url=db_url, period=FEBRUARY, now=now)
+
+    assert follow_up.stored_sites == (clinic.site_id,)
+    assert follow_up.stored_through == date(2026, 2, 27)
+    write_morning_flags(url=db_url, site_id=clinic.site_id, day=date(2026, 2, 28), now=now)
+    assert booster_follow_up(url=db_url, period=FEBRUARY, now=now).stored_through is None
+
+
 def test_a_period_with_a_morning_not_stored_is_worked_out(db_url):
     from ketadash.booster_flags import write_morning_flags
 

@@ -775,11 +775,19 @@ def booster_flags(*, follow_up: BoosterFollowUp, spec: dict, boosters_booked: in
         "Booked in time: the patient's next visit was booked by then or within "
         f"{BOOKED_WITHIN_DAYS} days after. {boosters_booked:,} booster sessions were booked "
         "for days in the period. "
-        + (
-            "Read from each morning's stored flags."
-            if follow_up.stored_sites
-            else "Worked out from the histories: not every morning's flags are stored."
-        )
+        + _follow_up_source(follow_up)
+    )
+
+
+def _follow_up_source(follow_up: BoosterFollowUp) -> str:
+    if not follow_up.stored_sites:
+        return "Worked out from the histories: not every morning's flags are stored."
+    if follow_up.stored_through is None:
+        return "Read from each morning's stored flags."
+    return (
+        f"Read from each morning's stored flags, to the morning of "
+        f"{follow_up.stored_through:%-d %B}: today's are stored at the day's first "
+        "Boosters open."
     )
 
 
