@@ -115,6 +115,26 @@ def test_the_command_stores_the_mornings_it_is_given_once(db_url, capsys):
     assert stored is not None and len(stored.rows) > 0
 
 
+def test_a_back_fill_fits_the_relief_model_once_every_refit_period(db_url, monkeypatch):
+    import ketadash.boosters
+    from ketadash.booster_flags import BACKFILL_REFIT_DAYS
+
+    the_clinic(db_url)
+    fits = []
+    fit = ketadash.boosters.clinic_relief
+    monkeypatch.setattr(
+        ketadash.boosters, "clinic_relief", lambda **kwargs: fits.append(1) or fit(**kwargs)
+    )
+    first, mornings = date(2026, 1, 20), BACKFILL_REFIT_DAYS + 2
+    last = date.fromordinal(first.toordinal() + mornings - 1)
+    argv = ["boosters", "--url", db_url, "--as-of", str(first), "--until", str(last)]
+    assert main([*argv, "--now", NOW.isoformat()]) == 0
+    # The first morning's fit, and one more when the refit period has passed; the
+    # worklist printed for the last morning fits its own.
+    assert counts(db_url)[0] == mornings
+    assert len(fits) == 3
+
+
 def test_the_command_refuses_a_range_that_runs_backwards(db_url, capsys):
     the_clinic(db_url)
     argv = ["boosters", "--url", db_url, "--as-of", "2026-02-03", "--until", "2026-02-01"]
