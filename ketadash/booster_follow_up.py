@@ -367,7 +367,15 @@ def _with_next_visit(*, boosters: sa.Subquery, where: sa.ColumnElement, now: dat
         .where(later(dosed), dosed.c.infusion_started_at.is_not(None))
         .scalar_subquery()
     )
-    step = sa.select(boosters, next_start.label("next_start")).where(where).subquery("step")
+    # Each step is worked out once a booster: as plain subqueries the planner folds them
+    # into the outer query and runs the next-dose search again for every use (ten times a
+    # booster on SQLite, 1 s for a large site's year).
+    step = (
+        sa.select(boosters, next_start.label("next_start"))
+        .where(where)
+        .cte("step")
+        .prefix_with("MATERIALIZED")
+    )
     s = step.c
     tie = table.alias("tie")
     next_id = (
@@ -381,7 +389,7 @@ def _with_next_visit(*, boosters: sa.Subquery, where: sa.ColumnElement, now: dat
         )
         .scalar_subquery()
     )
-    found = sa.select(step, next_id.label("next_id")).subquery("found")
+    found = sa.select(step, next_id.label("next_id")).cte("found").prefix_with("MATERIALIZED")
     n = found.c
     given = table.alias("given")
     visit = table.alias("visit")
