@@ -24,6 +24,7 @@ with a little less history in it.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from ketadash.boosters import (
     relief_episodes,
 )
 from ketadash.clock import utc_now
-from ketadash.db import read_session
+from ketadash.db import read_apart, read_session
 from ketadash.histories import load_patient_histories
 from ketadash.models import BoosterFlagRow, Site, TreatmentSession, core_table
 from ketadash.settings import load_clinic_settings
@@ -126,12 +127,13 @@ class BoosterFollowUp:
 
 def read_boosters_fell_due(
     *,
-    db: Session,
+    url: str | None,
     site_ids: Sequence[int],
     first_day: date,
     last_day: date,
     ends: dict[int, datetime],
     now: datetime,
+    stored: dict[int, date] | None = None,
 ) -> pd.DataFrame:
     """Every booster that fell due at the sites in the period, with what became of it.
 
@@ -139,57 +141,81 @@ def read_boosters_fell_due(
     known then (or ``now``, if earlier); bookings count up to ``now``, so one booked the
     week after a period counts for it. Columns: ``FELL_DUE_COLUMNS``; ``booked_on`` is
     the local day the next visit was booked (None when not booked, or not recorded).
+    ``stored``: the sites to read from stored flags, each to its last morning
+    (``_sites_with_stored_flags``; None finds them). Those are read at once, each a
+    query the database answers; the others are worked out one after another.
     """
-    rows = []
-    stored = _sites_with_stored_flags(
-        db=db, site_ids=site_ids, first_day=first_day, last_day=last_day, ends=ends, now=now
+    rows: list[tuple] = []
+    with read_session(url) as db:
+        if stored is None:
+            stored = _sites_with_stored_flags(
+                db=db, site_ids=site_ids, first_day=first_day, last_day=last_day, ends=ends, now=now
+            )
+        for site_id in site_ids:
+            if site_id not in stored:
+                rows += _worked_out_rows(
+                    db=db,
+                    site_id=site_id,
+                    first_day=first_day,
+                    last_day=last_day,
+                    as_of=min(ends[site_id], now),
+                    now=now,
+                )
+    from_flags = read_apart(
+        url,
+        {
+            site_id: functools.partial(
+                _stored_rows, site_id=site_id, first_day=first_day, last_day=until, now=now
+            )
+            for site_id, until in stored.items()
+        },
     )
-    for site_id in site_ids:
-        settings = load_clinic_settings(db=db, site_id=site_id)
-        as_of = min(ends[site_id], now)
-        if site_id in stored:
-            rows += _stored_rows(
-                db=db, site_id=site_id, first_day=first_day, last_day=stored[site_id], now=now
-            )
-            continue
-        history_days = (last_day - first_day).days + 1 + settings.booster_history_days
-        histories = load_patient_histories(
-            db=db, as_of=as_of, history_days=history_days, site_id=site_id
-        )
-        if not histories:
-            continue
-        zone = histories[0].time_zone
-        today = min(last_day, local_day(as_of - timedelta(microseconds=1), zone))
-        episodes = {
-            h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of)
-            for h in histories
-        }
-        # The site's curve as the Boosters screen draws it at the end of the period: from
-        # the episodes of the year it reads (the rest were read for the earlier due dates).
-        since = local_day(as_of, zone) - timedelta(days=settings.booster_history_days)
-        clinic = clinic_relief(
-            episodes_by_patient={
-                patient_id: [e for e in patient_episodes if e.start >= since]
-                for patient_id, patient_episodes in episodes.items()
-            }
-        )
-        fell: list[FellDue] = []
-        for history in histories:
-            fell += boosters_fell_due(
-                history=history,
-                episodes=episodes[history.patient_id],
-                clinic=clinic,
-                settings=settings,
-                first_day=first_day,
-                last_day=today,
-            )
-        visits = _visits_after(db=db, fell=fell, now=now)
-        rows += [
-            _follow_up_row(booster, visits=visits.get(booster.patient_id, []), zone=zone, now=now)
-            for booster in fell
-        ]
+    for site_rows in from_flags.values():
+        rows += site_rows
     frame = pd.DataFrame(rows, columns=list(FELL_DUE_COLUMNS))
     return frame.sort_values(["due", "site_id", "patient_id"], kind="stable").reset_index(drop=True)
+
+
+def _worked_out_rows(
+    *, db: Session, site_id: int, first_day: date, last_day: date, as_of: datetime, now: datetime
+) -> list[tuple]:
+    """Boosters that fell due at the site, worked out from its histories (see the module)."""
+    settings = load_clinic_settings(db=db, site_id=site_id)
+    history_days = (last_day - first_day).days + 1 + settings.booster_history_days
+    histories = load_patient_histories(
+        db=db, as_of=as_of, history_days=history_days, site_id=site_id
+    )
+    if not histories:
+        return []
+    zone = histories[0].time_zone
+    today = min(last_day, local_day(as_of - timedelta(microseconds=1), zone))
+    episodes = {
+        h.patient_id: relief_episodes(history=h, settings=settings, as_of=as_of) for h in histories
+    }
+    # The site's curve as the Boosters screen draws it at the end of the period: from
+    # the episodes of the year it reads (the rest were read for the earlier due dates).
+    since = local_day(as_of, zone) - timedelta(days=settings.booster_history_days)
+    clinic = clinic_relief(
+        episodes_by_patient={
+            patient_id: [e for e in patient_episodes if e.start >= since]
+            for patient_id, patient_episodes in episodes.items()
+        }
+    )
+    fell: list[FellDue] = []
+    for history in histories:
+        fell += boosters_fell_due(
+            history=history,
+            episodes=episodes[history.patient_id],
+            clinic=clinic,
+            settings=settings,
+            first_day=first_day,
+            last_day=today,
+        )
+    visits = _visits_after(db=db, fell=fell, now=now)
+    return [
+        _follow_up_row(booster, visits=visits.get(booster.patient_id, []), zone=zone, now=now)
+        for booster in fell
+    ]
 
 
 def _site_today(*, db: Session, site_id: int, end: datetime, now: datetime) -> tuple[str, date]:
@@ -564,19 +590,20 @@ def booster_follow_up(
             ends=ends,
             now=now,
         )
-        boosters = read_boosters_fell_due(
-            db=db,
-            site_ids=[site.id for site in sites],
-            first_day=period.first_day,
-            last_day=period.last_day,
-            ends=ends,
-            now=now,
-        )
         short = [
             day
             for site_id, day in stored.items()
             if day < _site_today(db=db, site_id=site_id, end=ends[site_id], now=now)[1]
         ]
+    boosters = read_boosters_fell_due(
+        url=url,
+        site_ids=[site.id for site in sites],
+        first_day=period.first_day,
+        last_day=period.last_day,
+        ends=ends,
+        now=now,
+        stored=stored,
+    )
     counted = boosters["outcome"].value_counts()
     counts = {outcome: int(counted.get(outcome, 0)) for outcome in OUTCOMES}
     return BoosterFollowUp(

@@ -116,3 +116,42 @@ def test_a_postgres_schema_without_tables_is_refused_and_left_empty(empty_schema
     with pytest.raises(NoClinicDatabase):
         require_clinic_database(empty_schema_url)
     assert tables_in(empty_schema_url) == []
+
+
+def test_reads_apart_each_have_a_connection_of_their_own_and_come_back_by_key(db_url):
+    import threading
+
+    from ketadash.db import read_apart
+
+    # Both reads must be open at once to pass the barrier: they run side by side.
+    together = threading.Barrier(2, timeout=30)
+
+    def read(*, db, value: int) -> tuple[int, int]:
+        together.wait()
+        return value, db.execute(sa.text("SELECT 1")).scalar_one()
+
+    import functools
+
+    found = read_apart(
+        db_url, {"a": functools.partial(read, value=1), 7: functools.partial(read, value=2)}
+    )
+
+    assert found == {"a": (1, 1), 7: (2, 1)}
+
+
+def test_a_read_apart_that_fails_raises_after_the_others_end(db_url):
+    from ketadash.db import read_apart
+
+    ended = []
+
+    def slow(*, db) -> str:
+        db.execute(sa.text("SELECT 1"))
+        ended.append("slow")
+        return "slow"
+
+    def broken(*, db) -> str:
+        raise LookupError("this read failed")
+
+    with pytest.raises(LookupError, match="this read failed"):
+        read_apart(db_url, {"slow": slow, "broken": broken})
+    assert ended == ["slow"]
