@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ketadash.boosters import (
+    ACTION_FLAGS,
     WORKLIST_FLAGS,
     BoosterFlag,
+    BoosterPlan,
     ClinicRelief,
     as_of_morning,
     local_day,
@@ -31,7 +35,7 @@ from ketadash.boosters import (
 from ketadash.clock import utc_now
 from ketadash.db import read_session, write_session
 from ketadash.histories import site_boosters
-from ketadash.models import BoosterFlagMorning, BoosterFlagRow, Site, core_table
+from ketadash.models import BoosterFlagMorning, BoosterFlagRow, BoosterListing, Site, core_table
 
 FLAG_COLUMNS = ("patient_id", "flag", "booster_due", "planned_due", "anchor_session_id")
 # A back-fill of many mornings (``python -m ketadash boosters --as-of … --until …``) refits
@@ -115,6 +119,13 @@ def write_morning_flags(
                         for p in listed
                     ],
                 )
+                _keep_listings(
+                    db=db,
+                    site_id=site_id,
+                    day=day,
+                    listed=listed,
+                    window_days=site.settings.booster_due_within_days,
+                )
             wrote = True
     except IntegrityError:
         # Two first opens at once: the other's morning row won; read theirs.
@@ -129,6 +140,58 @@ def write_morning_flags(
         wrote=wrote,
         rows=stored.rows,
         clinic=site.clinic if wrote else None,
+    )
+
+
+def _keep_listings(
+    *, db: Session, site_id: int, day: date, listed: Sequence[BoosterPlan], window_days: int
+) -> None:
+    """Keep ``booster_listing`` (see its model) with this morning's list: a booster first on
+    the call list this morning gets its row; one listed before keeps its first morning,
+    unless this one comes earlier (a back-fill of older mornings), and takes this
+    morning's relapse if it is the first."""
+    on_the_list = [
+        p
+        for p in listed
+        if p.booster_due is not None
+        and p.anchor_session_id is not None
+        and (p.flag in ACTION_FLAGS or p.booster_due <= day + timedelta(days=window_days))
+    ]
+    if not on_the_list:
+        return
+    table = core_table(BoosterListing)
+    insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else postgres_insert
+    statement = insert(table)
+    new, old = statement.excluded, table.c
+    earlier = new.listed_on < old.listed_on
+    relapse_earlier = sa.and_(
+        new.relapsed_on.is_not(None),
+        sa.or_(old.relapsed_on.is_(None), new.relapsed_on < old.relapsed_on),
+    )
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["site_id", "patient_id", "anchor_session_id"],
+            set_={
+                "listed_on": sa.case((earlier, new.listed_on), else_=old.listed_on),
+                "listed_due": sa.case((earlier, new.listed_due), else_=old.listed_due),
+                "relapsed_on": sa.case((relapse_earlier, new.relapsed_on), else_=old.relapsed_on),
+                "relapsed_due": sa.case(
+                    (relapse_earlier, new.relapsed_due), else_=old.relapsed_due
+                ),
+            },
+        ),
+        [
+            {
+                "site_id": site_id,
+                "patient_id": p.patient_id,
+                "anchor_session_id": p.anchor_session_id,
+                "listed_on": day,
+                "listed_due": p.booster_due,
+                "relapsed_on": day if p.flag is BoosterFlag.RELAPSED else None,
+                "relapsed_due": p.booster_due if p.flag is BoosterFlag.RELAPSED else None,
+            }
+            for p in on_the_list
+        ],
     )
 
 

@@ -16,7 +16,8 @@ worked out looking back, with the worklist's own rule (``boosters.boosters_fell_
 Where a site's flags are stored for every morning of the period (``ketadash.booster_flags``:
 written by the first Boosters page open of each day, or ``python -m ketadash boosters
 --as-of``), they are read: a booster fell due on the date the list gave on the first stored
-morning it listed the patient for that infusion, a query rather than a replay. Otherwise
+morning it listed the patient for that infusion (``booster_listing``, kept with the
+mornings: one row a booster), a query rather than a replay. Otherwise
 the flags are worked out looking back, with due dates from each site's relief curve as it
 stands at the end of the period (or now); the screen of an earlier morning had a curve
 with a little less history in it.
@@ -37,8 +38,6 @@ from sqlmodel import Session
 
 from ketadash.booster_flags import stored_mornings
 from ketadash.boosters import (
-    ACTION_FLAGS,
-    BoosterFlag,
     FellDue,
     boosters_fell_due,
     clinic_relief,
@@ -48,7 +47,7 @@ from ketadash.boosters import (
 from ketadash.clock import utc_now
 from ketadash.db import read_apart, read_session
 from ketadash.histories import load_patient_histories
-from ketadash.models import BoosterFlagRow, Site, TreatmentSession, core_table
+from ketadash.models import BoosterListing, Site, TreatmentSession, core_table
 from ketadash.settings import load_clinic_settings
 from ketadash.throughput import Period, load_sites
 
@@ -261,7 +260,7 @@ def _stored_rows(
 ) -> list[tuple]:
     """Boosters that fell due at the site, from its stored morning flags (see the module).
 
-    One query: the database groups the stored mornings into one booster per infusion
+    One query: the database reads the site's stored listings (one row per infusion)
     and finds each one's next visit through the patient-and-time index; Python only
     judges the rows that come back (one per booster).
     """
@@ -285,13 +284,6 @@ def _stored_rows(
     return rows
 
 
-def _plus_days(column: sa.ColumnElement, days: int, dialect: str) -> sa.ColumnElement:
-    """A date column ``days`` later, as the database counts (SQLite keeps dates as text)."""
-    if dialect == "sqlite":
-        return sa.func.date(column, f"+{int(days)} days")
-    return column + sa.literal(int(days))
-
-
 def _stored_boosters_query(
     *, db: Session, site_id: int, first_day: date, last_day: date, now: datetime
 ) -> sa.Select:
@@ -305,65 +297,33 @@ def _stored_boosters_query(
     first_booked (the earliest booking among them); due dates in the period only, by
     patient and infusion.
     """
-    window = load_clinic_settings(db=db, site_id=site_id).booster_due_within_days
-    dialect = db.get_bind().dialect.name
-    f = core_table(BoosterFlagRow)
-    action = [flag.value for flag in ACTION_FLAGS]
-    listed = (
-        sa.select(
-            f.c.patient_id,
-            f.c.anchor_session_id,
-            sa.func.min(f.c.day).label("listed_on"),
-            sa.func.min(sa.case((f.c.flag == BoosterFlag.RELAPSED.value, f.c.day))).label(
-                "relapsed_on"
-            ),
-        )
-        .where(
-            f.c.site_id == site_id,
-            f.c.day >= first_day - timedelta(days=STORED_LOOKBACK_DAYS),
-            f.c.day <= last_day,
-            f.c.booster_due.is_not(None),
-            f.c.anchor_session_id.is_not(None),
-            sa.or_(f.c.flag.in_(action), f.c.booster_due <= _plus_days(f.c.day, window, dialect)),
-        )
-        .group_by(f.c.patient_id, f.c.anchor_session_id)
-        .subquery("listed")
-    )
-    first, relapse = f.alias("first_morning"), f.alias("relapse_morning")
+    listing = core_table(BoosterListing)
+    found = listing.c
     anchor = core_table(TreatmentSession).alias("anchor")
+    # A relapse flagged after the period was not known in it.
+    relapsed = sa.and_(found.relapsed_on.is_not(None), found.relapsed_on <= last_day)
     due = sa.case(
-        (relapse.c.booster_due < first.c.booster_due, relapse.c.booster_due),
-        else_=first.c.booster_due,
+        (sa.and_(relapsed, found.relapsed_due < found.listed_due), found.relapsed_due),
+        else_=found.listed_due,
     )
     boosters = (
         sa.select(
-            listed.c.patient_id,
-            listed.c.anchor_session_id,
-            listed.c.listed_on,
+            found.patient_id,
+            found.anchor_session_id,
+            found.listed_on,
             due.label("due"),
-            listed.c.relapsed_on.is_not(None).label("relapsed"),
+            relapsed.label("relapsed"),
             sa.func.coalesce(anchor.c.infusion_started_at, anchor.c.scheduled_start).label(
                 "anchor_at"
             ),
         )
-        .select_from(listed)
-        .join(
-            first,
-            sa.and_(
-                first.c.site_id == site_id,
-                first.c.day == listed.c.listed_on,
-                first.c.patient_id == listed.c.patient_id,
-            ),
+        .select_from(listing)
+        .join(anchor, anchor.c.id == found.anchor_session_id)
+        .where(
+            found.site_id == site_id,
+            found.listed_on >= first_day - timedelta(days=STORED_LOOKBACK_DAYS),
+            found.listed_on <= last_day,
         )
-        .outerjoin(
-            relapse,
-            sa.and_(
-                relapse.c.site_id == site_id,
-                relapse.c.day == listed.c.relapsed_on,
-                relapse.c.patient_id == listed.c.patient_id,
-            ),
-        )
-        .join(anchor, anchor.c.id == listed.c.anchor_session_id)
         .subquery("boosters")
     )
     b = boosters.c

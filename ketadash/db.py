@@ -185,7 +185,8 @@ K = TypeVar("K")
 
 def read_apart(url: str | None, reads: Mapping[K, Callable[..., Any]]) -> dict[K, Any]:
     """Independent reads run at once, each in a session (and connection) of its own (passed
-    as ``db=``); their results by the same keys. The first read to fail raises, after the others have ended.
+    as ``db=``); their results by the same keys. The first read to fail raises, after the
+    others have ended.
 
     Each read's own work is done by the database, in SQLite's C code (outside Python's
     lock) or in a PostgreSQL server process of its own, so reads that count or search

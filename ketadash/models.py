@@ -663,6 +663,35 @@ class BoosterFlagRow(SQLModel, table=True):
     anchor_session_id: int | None = Field(default=None, foreign_key="treatment_session.id")
 
 
+class BoosterListing(SQLModel, table=True):
+    """A booster as the stored mornings listed it: one row per patient and infusion their
+    relief ran from, at the first stored morning that put them on the call list, and the
+    first that flagged them relapsed. Kept with each morning's ``booster_flag`` rows, in
+    the same transaction, so that Throughput's follow-up reads one row a booster instead
+    of grouping every morning's list (migration 0014 filled it from those)."""
+
+    __tablename__ = "booster_listing"
+    __table_args__ = (
+        UniqueConstraint(
+            "site_id", "patient_id", "anchor_session_id", name="uq_booster_listing_anchor"
+        ),
+        Index("ix_booster_listing_site_listed", "site_id", "listed_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    patient_id: int = Field(foreign_key="patient.id")
+    anchor_session_id: int = Field(foreign_key="treatment_session.id")
+    # The first morning on the call list: flagged relapsed, call now or overdue, or with
+    # the date within ``booster_due_within_days`` (a booked patient counts from then).
+    listed_on: date
+    # The date that morning gave ("now").
+    listed_due: date
+    # The first morning that flagged a relapse, and its date (the relapse's day).
+    relapsed_on: date | None = None
+    relapsed_due: date | None = None
+
+
 class SiteVersion(SQLModel, table=True):
     """A site's data version: moved by database triggers in the same transaction as every
     write that a screen of that site shows (migration 0007), never by the application.

@@ -141,3 +141,66 @@ def test_the_command_refuses_a_range_that_runs_backwards(db_url, capsys):
     assert main([*argv, "--now", NOW.isoformat()]) == 2
     assert "--until needs --as-of" in capsys.readouterr().err
     assert counts(db_url) == (0, 0)
+
+
+def listings(url: str) -> list[tuple]:
+    from ketadash.models import BoosterListing
+
+    with read_session(url) as db:
+        rows = db.exec(select(BoosterListing)).all()
+        return sorted(
+            (
+                r.site_id,
+                r.patient_id,
+                r.anchor_session_id,
+                r.listed_on,
+                r.listed_due,
+                r.relapsed_on,
+                r.relapsed_due,
+            )
+            for r in rows
+        )
+
+
+def write_mornings(url: str, site_id: int, days: list[date]) -> None:
+    for day in days:
+        write_morning_flags(url=url, site_id=site_id, day=day, now=NOW)
+
+
+JANUARY_AND_FEBRUARY = [date.fromordinal(date(2026, 1, 15).toordinal() + n) for n in range(45)]
+
+
+def test_the_listings_do_not_depend_on_the_order_the_mornings_are_written(db_url):
+    from sqlmodel import delete
+
+    from ketadash.db import write_session
+    from ketadash.models import BoosterListing
+
+    clinic = the_clinic(db_url)
+    write_mornings(db_url, clinic.site_id, JANUARY_AND_FEBRUARY)
+    in_order = listings(db_url)
+    assert any(row[5] is not None for row in in_order)  # a relapse was flagged
+    with write_session(db_url) as db:
+        for table in (BoosterListing, BoosterFlagRow, BoosterFlagMorning):
+            db.exec(delete(table))
+
+    # A back-fill of older mornings after later ones were written.
+    write_mornings(db_url, clinic.site_id, list(reversed(JANUARY_AND_FEBRUARY)))
+
+    assert listings(db_url) == in_order
+
+
+def test_migration_0014_fills_the_listings_as_the_mornings_keep_them(db_url):
+    from alembic import command
+
+    from ketadash.db import alembic_config
+
+    clinic = the_clinic(db_url)
+    write_mornings(db_url, clinic.site_id, JANUARY_AND_FEBRUARY)
+    kept = listings(db_url)
+    assert kept
+
+    command.downgrade(alembic_config(db_url), "0013")
+    command.upgrade(alembic_config(db_url), "head")
+
+    assert listings(db_url) == kept

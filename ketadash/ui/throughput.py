@@ -774,8 +774,7 @@ def booster_flags(*, follow_up: BoosterFollowUp, spec: dict, boosters_booked: in
         "after each series end or booster (or the day relief ended, when that came first). "
         "Booked in time: the patient's next visit was booked by then or within "
         f"{BOOKED_WITHIN_DAYS} days after. {boosters_booked:,} booster sessions were booked "
-        "for days in the period. "
-        + _follow_up_source(follow_up)
+        "for days in the period. " + _follow_up_source(follow_up)
     )
 
 
