@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ketadash.clock import whole_minutes_between
 from ketadash.limits import (
@@ -33,6 +33,7 @@ from ketadash.models import (
     StaffRole,
     VitalsPhase,
 )
+from ketadash.rems_form import COMEDICATIONS, RecordFields, RemsForm
 from ketadash.rules import (
     item9_answer,
     item9_flagged,
@@ -46,9 +47,6 @@ from ketadash.text import MIN_ACCOUNT_LETTERS, optional_reason
 from ketadash.visits import Visit
 from ketadash.vitals import BP_HOLD, StartHold, back_to_baseline, start_holds, vitals_alerts
 from ketadash.vocabulary import IN_WORDS, OPEN_STATUSES
-
-if TYPE_CHECKING:
-    from ketadash.rems import RemsForm
 
 # The labels of start checks, by which screens and the start write find them.
 ITEM9_CHECK = "PHQ-9 item 9: C-SSRS screen done before the dose"
@@ -818,8 +816,6 @@ def rems_submit_gate(*, form: RemsForm) -> Gate:
     would have been ready to leave, from the first device to the end of monitoring, the
     monitoring provider), and the three blood pressures are recorded or the notes say why
     one is missing. Shown above the form's buttons; the submit write refuses with it."""
-    from ketadash.rems import COMEDICATIONS, RecordFields
-
     record = form.record or RecordFields()
     filled = form.prefill
     checks = [

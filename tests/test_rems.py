@@ -30,12 +30,8 @@ from ketadash.models import (
 from ketadash.models import SessionStatus as S
 from ketadash.pdf import one_page_pdf
 from ketadash.rems import (
-    Observation,
-    Reading,
-    RecordFields,
     RemsError,
     RemsRecordChanged,
-    SessionFacts,
     days_left,
     dose_choice,
     due_on,
@@ -47,6 +43,7 @@ from ketadash.rems import (
     save_record,
     start_record,
 )
+from ketadash.rems_form import Observation, Reading, RecordFields, SessionFacts
 from ketadash.rides import arrange_ride
 from ketadash.rules import esketamine_bp_due_in, vitals_due_in
 from ketadash.settings import ClinicSettings, set_site_setting

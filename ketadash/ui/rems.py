@@ -19,10 +19,7 @@ from ketadash.db import DatabaseUnavailable
 from ketadash.gates import rems_required, rems_submit_gate
 from ketadash.models import Route
 from ketadash.rems import (
-    COMEDICATIONS,
-    RecordFields,
     RemsError,
-    RemsForm,
     form_history,
     form_lines,
     form_pdf,
@@ -34,6 +31,7 @@ from ketadash.rems import (
     submitted_forms,
     submitted_line,
 )
+from ketadash.rems_form import COMEDICATIONS, RecordFields, RemsForm
 from ketadash.settings import ClinicSettings
 from ketadash.staff import StaffMember, list_staff
 from ketadash.ui import saves
