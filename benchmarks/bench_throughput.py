@@ -34,6 +34,8 @@ import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from benchmarks.bench_today import EMPTY_PAGE, _stay_in_navigation_mode, _timed  # noqa: E402
+from ketadash.models import StaffRole  # noqa: E402
+from ketadash.ui.auth import DEMO_ROLE_KEY  # noqa: E402
 
 RANGES = {"4 weeks": "Last 4 weeks", "52 weeks": "Last 52 weeks"}
 # Milliseconds spent in the boosters that fell due, per call, as the page makes them.
@@ -63,6 +65,10 @@ def open_throughput(url: str, *, period: str) -> tuple[AppTest, float]:
     """
     os.environ["KETADASH_DATABASE_URL"] = url
     app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600)
+    # The demo signs in as a nurse; Throughput is the lead's.
+    app.secrets.pop("auth", None)
+    app.user = {"is_logged_in": False}
+    app.session_state[DEMO_ROLE_KEY] = StaffRole.LEAD
     app.run()
     app.switch_page("pages/throughput.py")
     if period == "Last 4 weeks":
